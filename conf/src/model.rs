@@ -1,0 +1,173 @@
+//! Validated configuration types: what the gateway consumes after loading and validation.
+//! Nothing here is raw YAML; every value is checked, defaulted and resolved.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use adapters::provider::Provider;
+use serde_json::{Map, Value};
+
+/// A secret string (API key, master key). Debug and Display never print it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    /// The secret itself; call only where it must leave the process (an upstream header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Deployments in file order (after `include:` merging).
+    pub model_list: Vec<Deployment>,
+    pub general: GeneralSettings,
+    pub litellm: LitellmSettings,
+    /// `router_settings`, kept raw until the router issue types it.
+    pub router_settings: Map<String, Value>,
+    pub tollgate: TollgateSettings,
+    /// The file this was loaded from (`None` for the embedded default).
+    pub source: Option<PathBuf>,
+}
+
+impl Config {
+    /// Model group names in first-appearance order, without duplicates.
+    pub fn model_groups(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for d in &self.model_list {
+            if !out.contains(&d.model_name.as_str()) {
+                out.push(&d.model_name);
+            }
+        }
+        out
+    }
+}
+
+/// One `model_list[]` entry.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// `model_name`: the group clients ask for. Entries sharing it form one group.
+    pub model_name: String,
+    /// `model_info.id` if set, else a stable id derived from the entry (index + model + api_base).
+    pub id: String,
+    pub provider: Provider,
+    /// The upstream model name (`litellm_params.model` without the provider prefix).
+    pub model: String,
+    /// `litellm_params.api_base`, else the provider's default. `None` only when `mock_response`
+    /// is set and no base is known.
+    pub api_base: Option<ApiBase>,
+    /// `litellm_params.api_key`, else the provider's key environment variable if set.
+    pub api_key: Option<Secret>,
+    /// `litellm_params.api_version` (Azure; kept for later adapters).
+    pub api_version: Option<String>,
+    /// `litellm_params.timeout`: total deadline for one attempt.
+    pub timeout: Option<Duration>,
+    /// `litellm_params.stream_timeout`: deadline for the first byte of a streamed response.
+    pub stream_timeout: Option<Duration>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    /// `litellm_params.mock_response`: answer with this content without calling upstream.
+    pub mock_response: Option<String>,
+    /// Other `litellm_params` (e.g. `temperature`, `max_tokens`): request defaults; a value in the
+    /// client's request wins.
+    pub extra_params: Map<String, Value>,
+    /// `model_info`, kept as given.
+    pub model_info: Map<String, Value>,
+}
+
+/// A parsed, validated upstream base URL (`https://api.openai.com/v1`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiBase {
+    /// `true` for https.
+    pub tls: bool,
+    /// Host name or IP literal, without brackets.
+    pub host: String,
+    /// Explicit port, or 443/80 by scheme.
+    pub port: u16,
+    /// Path prefix without a trailing slash (`/v1`, or empty).
+    pub path: String,
+    /// The URL as configured (for logs and headers; never contains credentials).
+    pub url: String,
+}
+
+impl ApiBase {
+    /// The `Host` header value: host, plus `:port` when it is not the scheme's default.
+    pub fn host_header(&self) -> String {
+        let default = if self.tls { 443 } else { 80 };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == default {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+/// `general_settings`.
+#[derive(Debug, Clone)]
+pub struct GeneralSettings {
+    /// `master_key`. `None` means no auth (a warning is logged at start).
+    pub master_key: Option<Secret>,
+    /// `max_request_size_mb` (default 10).
+    pub max_request_size_mb: f64,
+}
+
+impl GeneralSettings {
+    pub fn max_request_bytes(&self) -> usize {
+        (self.max_request_size_mb * 1024.0 * 1024.0) as usize
+    }
+}
+
+/// `litellm_settings`.
+#[derive(Debug, Clone)]
+pub struct LitellmSettings {
+    /// `request_timeout` in seconds: bounds the whole request. Default 600.
+    pub request_timeout: Duration,
+    /// `drop_params`.
+    pub drop_params: bool,
+}
+
+/// `tollgate_settings`: Tollgate's own extensions (LiteLLM ignores the section).
+#[derive(Debug, Clone)]
+pub struct TollgateSettings {
+    /// Listen host (CLI `--host` wins). Default `0.0.0.0`.
+    pub host: String,
+    /// Listen port (CLI `--port` wins). Default 4000, as LiteLLM.
+    pub port: u16,
+    /// Worker threads for the proxy service. Default: number of CPUs.
+    pub threads: Option<usize>,
+    /// SIGTERM drains in-flight requests for at most this long. Default 30 s.
+    pub grace_period: Duration,
+    /// Upstream connect timeout. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Log format: `text` (default) or `json`.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
