@@ -1,4 +1,12 @@
 //! Pure provider translation: the canonical (OpenAI-shaped) request and response types, and one
 //! module per provider dialect converting to and from its wire format. No I/O, no async.
 
+pub mod error;
+pub mod mock;
+pub mod openai;
 pub mod provider;
+pub mod request;
+pub mod sse;
+
+pub use error::ApiError;
+pub use request::{CanonicalRequest, Endpoint, RequestError};

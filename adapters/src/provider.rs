@@ -89,19 +89,84 @@ use Provider as P;
 
 /// Every provider, one row each.
 pub const PROVIDERS: &[ProviderSpec] = &[
-    openai_compatible(P::OpenAi, "openai", Some("https://api.openai.com/v1"), Some("OPENAI_API_KEY")),
-    openai_compatible(P::HostedVllm, "hosted_vllm", None, Some("HOSTED_VLLM_API_KEY")),
-    openai_compatible(P::Groq, "groq", Some("https://api.groq.com/openai/v1"), Some("GROQ_API_KEY")),
-    openai_compatible(P::TogetherAi, "together_ai", Some("https://api.together.xyz/v1"), Some("TOGETHERAI_API_KEY")),
-    openai_compatible(P::Mistral, "mistral", Some("https://api.mistral.ai/v1"), Some("MISTRAL_API_KEY")),
-    openai_compatible(P::Deepseek, "deepseek", Some("https://api.deepseek.com/v1"), Some("DEEPSEEK_API_KEY")),
-    openai_compatible(P::OpenRouter, "openrouter", Some("https://openrouter.ai/api/v1"), Some("OPENROUTER_API_KEY")),
-    openai_compatible(P::Xai, "xai", Some("https://api.x.ai/v1"), Some("XAI_API_KEY")),
-    openai_compatible(P::FireworksAi, "fireworks_ai", Some("https://api.fireworks.ai/inference/v1"), Some("FIREWORKS_AI_API_KEY")),
-    openai_compatible(P::Perplexity, "perplexity", Some("https://api.perplexity.ai"), Some("PERPLEXITYAI_API_KEY")),
-    openai_compatible(P::Cerebras, "cerebras", Some("https://api.cerebras.ai/v1"), Some("CEREBRAS_API_KEY")),
-    openai_compatible(P::NvidiaNim, "nvidia_nim", Some("https://integrate.api.nvidia.com/v1"), Some("NVIDIA_NIM_API_KEY")),
-    openai_compatible(P::LmStudio, "lm_studio", Some("http://localhost:1234/v1"), Some("LM_STUDIO_API_KEY")),
+    openai_compatible(
+        P::OpenAi,
+        "openai",
+        Some("https://api.openai.com/v1"),
+        Some("OPENAI_API_KEY"),
+    ),
+    openai_compatible(
+        P::HostedVllm,
+        "hosted_vllm",
+        None,
+        Some("HOSTED_VLLM_API_KEY"),
+    ),
+    openai_compatible(
+        P::Groq,
+        "groq",
+        Some("https://api.groq.com/openai/v1"),
+        Some("GROQ_API_KEY"),
+    ),
+    openai_compatible(
+        P::TogetherAi,
+        "together_ai",
+        Some("https://api.together.xyz/v1"),
+        Some("TOGETHERAI_API_KEY"),
+    ),
+    openai_compatible(
+        P::Mistral,
+        "mistral",
+        Some("https://api.mistral.ai/v1"),
+        Some("MISTRAL_API_KEY"),
+    ),
+    openai_compatible(
+        P::Deepseek,
+        "deepseek",
+        Some("https://api.deepseek.com/v1"),
+        Some("DEEPSEEK_API_KEY"),
+    ),
+    openai_compatible(
+        P::OpenRouter,
+        "openrouter",
+        Some("https://openrouter.ai/api/v1"),
+        Some("OPENROUTER_API_KEY"),
+    ),
+    openai_compatible(
+        P::Xai,
+        "xai",
+        Some("https://api.x.ai/v1"),
+        Some("XAI_API_KEY"),
+    ),
+    openai_compatible(
+        P::FireworksAi,
+        "fireworks_ai",
+        Some("https://api.fireworks.ai/inference/v1"),
+        Some("FIREWORKS_AI_API_KEY"),
+    ),
+    openai_compatible(
+        P::Perplexity,
+        "perplexity",
+        Some("https://api.perplexity.ai"),
+        Some("PERPLEXITYAI_API_KEY"),
+    ),
+    openai_compatible(
+        P::Cerebras,
+        "cerebras",
+        Some("https://api.cerebras.ai/v1"),
+        Some("CEREBRAS_API_KEY"),
+    ),
+    openai_compatible(
+        P::NvidiaNim,
+        "nvidia_nim",
+        Some("https://integrate.api.nvidia.com/v1"),
+        Some("NVIDIA_NIM_API_KEY"),
+    ),
+    openai_compatible(
+        P::LmStudio,
+        "lm_studio",
+        Some("http://localhost:1234/v1"),
+        Some("LM_STUDIO_API_KEY"),
+    ),
     not_yet(P::Azure, "azure", Dialect::Azure),
     not_yet(P::Anthropic, "anthropic", Dialect::Anthropic),
     not_yet(P::Gemini, "gemini", Dialect::Gemini),
@@ -115,7 +180,10 @@ pub const PROVIDERS: &[ProviderSpec] = &[
 impl Provider {
     /// The provider for a prefix such as `"groq"`.
     pub fn from_prefix(prefix: &str) -> Option<Provider> {
-        PROVIDERS.iter().find(|s| s.prefix == prefix).map(|s| s.provider)
+        PROVIDERS
+            .iter()
+            .find(|s| s.prefix == prefix)
+            .map(|s| s.provider)
     }
 
     /// Splits `litellm_params.model` (`"openai/gpt-4o"`) into provider and upstream model name.
@@ -153,7 +221,10 @@ mod tests {
     #[test]
     fn every_provider_has_exactly_one_row() {
         for spec in PROVIDERS {
-            let rows = PROVIDERS.iter().filter(|s| s.provider == spec.provider).count();
+            let rows = PROVIDERS
+                .iter()
+                .filter(|s| s.provider == spec.provider)
+                .count();
             assert_eq!(rows, 1, "{:?}", spec.provider);
             assert_eq!(Provider::from_prefix(spec.prefix), Some(spec.provider));
         }

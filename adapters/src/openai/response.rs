@@ -1,0 +1,47 @@
+//! OpenAI-compatible non-streaming responses: relayed unchanged; this reads the usage block
+//! for accounting.
+
+use serde::Deserialize;
+
+/// Token counts from a response's `usage` block.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub total_tokens: u64,
+}
+
+#[derive(Deserialize)]
+struct WithUsage {
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+/// The `usage` of a chat/completions/embeddings response body, if present. Ignores every other
+/// field, so it is cheap relative to a full parse.
+pub fn usage_of(body: &[u8]) -> Option<Usage> {
+    serde_json::from_slice::<WithUsage>(body).ok()?.usage
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_usage_and_ignores_the_rest() {
+        let body = br#"{"id":"x","choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#;
+        assert_eq!(
+            usage_of(body),
+            Some(Usage {
+                prompt_tokens: 3,
+                completion_tokens: 2,
+                total_tokens: 5
+            })
+        );
+        assert_eq!(usage_of(br#"{"id":"x"}"#), None);
+        assert_eq!(usage_of(b"not json"), None);
+    }
+}

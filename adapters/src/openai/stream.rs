@@ -1,0 +1,65 @@
+//! OpenAI-compatible SSE streams: events are relayed unchanged; this classifies each event
+//! (data chunk, `[DONE]`, error, usage) for the gateway's bookkeeping.
+
+use super::response::Usage;
+use crate::sse::event_data;
+use serde::Deserialize;
+
+/// What one SSE event from an OpenAI-compatible stream carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// A `chat.completion.chunk` / `text_completion` chunk, with its usage if it has one.
+    Chunk { usage: Option<Usage> },
+    /// `data: [DONE]`.
+    Done,
+    /// `data: {"error": …}`: the provider failed inside the stream.
+    Error,
+    /// A comment, keep-alive or event without data.
+    Other,
+}
+
+#[derive(Deserialize)]
+struct ChunkProbe {
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
+}
+
+/// Classifies one complete SSE event.
+pub fn classify(event: &[u8]) -> StreamEvent {
+    let Some(data) = event_data(event) else {
+        return StreamEvent::Other;
+    };
+    if data.trim_ascii() == b"[DONE]" {
+        return StreamEvent::Done;
+    }
+    match serde_json::from_slice::<ChunkProbe>(&data) {
+        Ok(p) if p.error.is_some() => StreamEvent::Error,
+        Ok(p) => StreamEvent::Chunk { usage: p.usage },
+        Err(_) => StreamEvent::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_events() {
+        assert_eq!(classify(b"data: [DONE]\n\n"), StreamEvent::Done);
+        assert_eq!(classify(b": ping\n\n"), StreamEvent::Other);
+        assert_eq!(
+            classify(b"data: {\"choices\":[]}\n\n"),
+            StreamEvent::Chunk { usage: None }
+        );
+        assert_eq!(
+            classify(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\n\n"),
+            StreamEvent::Chunk { usage: Some(Usage { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 }) }
+        );
+        assert_eq!(
+            classify(b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n"),
+            StreamEvent::Error
+        );
+    }
+}
