@@ -1,1 +1,95 @@
-fn main() {}
+//! `tollgate`: command line entry point — parse flags, load and validate the configuration,
+//! then run the server (or, with `--check`, only report on the configuration).
+
+mod ctx;
+mod error;
+mod lifecycle;
+mod logging;
+mod proxy;
+mod routes;
+mod server;
+mod state;
+mod upstream;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use conf::{LoadOptions, Loaded};
+
+/// An OpenAI-compatible LLM gateway that reads LiteLLM proxy config files.
+#[derive(Parser, Debug)]
+#[command(name = "tollgate", version, about)]
+struct Cli {
+    /// Path to a LiteLLM-style config.yaml (default: the embedded demo configuration).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Listen port (overrides tollgate_settings.port; default 4000).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Listen address (overrides tollgate_settings.host; default 0.0.0.0).
+    #[arg(long)]
+    host: Option<String>,
+    /// Validate the configuration, print every problem, and exit (non-zero if invalid).
+    #[arg(long)]
+    check: bool,
+    /// Treat unknown or unsupported config keys as errors.
+    #[arg(long)]
+    strict: bool,
+}
+
+fn load(cli: &Cli) -> Result<Loaded, conf::ConfigError> {
+    let opts = LoadOptions { strict: cli.strict };
+    match &cli.config {
+        Some(path) => conf::load_file(path, opts),
+        None => conf::load_str(conf::EMBEDDED_DEFAULT, None, opts),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let source = cli
+        .config
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "embedded default config".to_string());
+    let loaded = match load(&cli) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("tollgate: {source}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if cli.check {
+        for w in &loaded.warnings {
+            eprintln!("warning: {w}");
+        }
+        let c = &loaded.config;
+        println!(
+            "{source}: OK ({} deployments in {} model groups, {} warnings)",
+            c.model_list.len(),
+            c.model_groups().len(),
+            loaded.warnings.len()
+        );
+        return ExitCode::SUCCESS;
+    }
+    logging::init(loaded.config.tollgate.log_format);
+    for w in &loaded.warnings {
+        log::warn!("config: {w}");
+    }
+    let config = loaded.config;
+    let listen = server::Listen {
+        host: cli
+            .host
+            .clone()
+            .unwrap_or_else(|| config.tollgate.host.clone()),
+        port: cli.port.unwrap_or(config.tollgate.port),
+    };
+    match server::run(config, listen) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tollgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

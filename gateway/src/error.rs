@@ -1,0 +1,132 @@
+//! Gateway errors and the one place an error response is written to a client.
+
+use adapters::ApiError;
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+
+/// Everything that ends a request early, each mapped to one OpenAI-shaped client error.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("Authentication Error, No api key passed in.")]
+    MissingKey,
+    #[error("Authentication Error, Invalid proxy server token passed.")]
+    InvalidKey,
+    #[error("{0}")]
+    BadRequest(#[from] adapters::RequestError),
+    #[error("Request size is too large. Request size is {size_mb:.2} MB. Max size is {max_mb} MB")]
+    TooLarge { size_mb: f64, max_mb: f64 },
+    #[error("Invalid model name passed in model={model}. Available model groups: {available}. Call `/v1/models` to view available models for your key.")]
+    UnknownModel { model: String, available: String },
+    #[error("Route not found: {method} {path}")]
+    NotFound { method: String, path: String },
+    #[error("Method {method} not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
+    #[error("Could not reach the upstream provider for model group {group}: {detail}")]
+    UpstreamUnreachable { group: String, detail: String },
+    #[error("The upstream provider for model group {group} did not answer within {secs:.1}s")]
+    UpstreamTimeout { group: String, secs: f64 },
+    #[error("The upstream provider for model group {group} sent an invalid response: {detail}")]
+    UpstreamProtocol { group: String, detail: String },
+    /// The provider answered with an error; relayed with its status and message.
+    #[error("{}", .0.message)]
+    Upstream(ApiError),
+    #[error("Timed out reading the request body")]
+    BodyTimeout,
+    #[error("Could not read the request body: {0}")]
+    BodyRead(String),
+}
+
+impl GatewayError {
+    /// The client-visible error.
+    pub fn to_api_error(&self) -> ApiError {
+        let msg = self.to_string();
+        match self {
+            GatewayError::MissingKey | GatewayError::InvalidKey => {
+                ApiError::new(401, "auth_error", msg).with_code("401")
+            }
+            GatewayError::BadRequest(e) => {
+                let err = ApiError::new(400, "invalid_request_error", msg).with_code("400");
+                match e.param {
+                    Some(p) => err.with_param(p),
+                    None => err,
+                }
+            }
+            GatewayError::TooLarge { .. } => {
+                ApiError::new(413, "invalid_request_error", msg).with_code("413")
+            }
+            GatewayError::UnknownModel { .. } => ApiError::new(400, "invalid_request_error", msg)
+                .with_param("model")
+                .with_code("model_not_found"),
+            GatewayError::NotFound { .. } => {
+                ApiError::new(404, "invalid_request_error", msg).with_code("404")
+            }
+            GatewayError::MethodNotAllowed { .. } => {
+                ApiError::new(405, "invalid_request_error", msg).with_code("405")
+            }
+            GatewayError::UpstreamUnreachable { .. } | GatewayError::UpstreamProtocol { .. } => {
+                ApiError::new(502, "api_error", msg).with_code("502")
+            }
+            GatewayError::UpstreamTimeout { .. } => {
+                ApiError::new(504, "timeout", msg).with_code("504")
+            }
+            GatewayError::Upstream(e) => e.clone(),
+            GatewayError::BodyTimeout => {
+                ApiError::new(408, "invalid_request_error", msg).with_code("408")
+            }
+            GatewayError::BodyRead(_) => {
+                ApiError::new(400, "invalid_request_error", msg).with_code("400")
+            }
+        }
+    }
+}
+
+/// Writes `err` as the complete response. Returns the status written. A write failure means the
+/// client is gone; there is no one left to tell, so it is only logged.
+pub async fn respond_error(session: &mut Session, err: &ApiError, call_id: &str) -> u16 {
+    let body = Bytes::from(err.to_json());
+    let mut extra: Vec<(&str, String)> = Vec::new();
+    if err.status == 405 {
+        extra.push(("allow", "POST".into()));
+    }
+    if let Err(e) = respond(
+        session,
+        err.status,
+        "application/json",
+        body,
+        call_id,
+        &extra,
+    )
+    .await
+    {
+        log::debug!("client went away before the error response was written: {e}");
+    }
+    err.status
+}
+
+/// Writes a complete (non-streaming) response with `content-length`.
+pub async fn respond(
+    session: &mut Session,
+    status: u16,
+    content_type: &str,
+    body: Bytes,
+    call_id: &str,
+    extra_headers: &[(&str, String)],
+) -> pingora::Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(4 + extra_headers.len()))?;
+    resp.insert_header("content-type", content_type)?;
+    resp.insert_header("content-length", body.len())?;
+    if !call_id.is_empty() {
+        resp.insert_header("x-litellm-call-id", call_id)?;
+    }
+    for (name, value) in extra_headers {
+        resp.insert_header(name.to_string(), value.as_str())?;
+    }
+    session
+        .write_response_header(Box::new(resp), body.is_empty())
+        .await?;
+    if !body.is_empty() {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}

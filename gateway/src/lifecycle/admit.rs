@@ -1,0 +1,66 @@
+//! Stage 2, admit: read the body under the size cap and a deadline, parse it once into the
+//! canonical request. (Budgets, limits and guardrails join this stage later.)
+
+use std::time::Duration;
+
+use adapters::{CanonicalRequest, Endpoint};
+use bytes::BytesMut;
+use pingora::proxy::Session;
+
+use crate::error::GatewayError;
+use crate::state::Runtime;
+
+/// A client gets this long to deliver the whole request body.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub async fn admit(
+    runtime: &Runtime,
+    session: &mut Session,
+    endpoint: Endpoint,
+) -> Result<CanonicalRequest, GatewayError> {
+    let max = runtime.config.general.max_request_bytes();
+    let body = read_body(session, max).await?;
+    Ok(CanonicalRequest::parse(endpoint, &body)?)
+}
+
+fn too_large(size: usize, max: usize) -> GatewayError {
+    GatewayError::TooLarge {
+        size_mb: size as f64 / (1024.0 * 1024.0),
+        max_mb: max as f64 / (1024.0 * 1024.0),
+    }
+}
+
+/// Reads the whole request body, refusing it (before reading) when `content-length` is over the
+/// cap, and stopping as soon as a chunked body crosses it.
+pub async fn read_body(session: &mut Session, max: usize) -> Result<BytesMut, GatewayError> {
+    let declared = session
+        .req_header()
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if let Some(len) = declared {
+        if len > max {
+            return Err(too_large(len, max));
+        }
+    }
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(4096).min(max));
+    let read = async {
+        while let Some(chunk) = session
+            .read_request_body()
+            .await
+            .map_err(|e| GatewayError::BodyRead(e.to_string()))?
+        {
+            if buf.len() + chunk.len() > max {
+                return Err(too_large(buf.len() + chunk.len(), max));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
+        Ok(r) => r?,
+        Err(_) => return Err(GatewayError::BodyTimeout),
+    }
+    Ok(buf)
+}

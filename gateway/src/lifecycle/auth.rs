@@ -1,0 +1,93 @@
+//! Stage 1, auth: find the caller's key in the request headers and check it against the master
+//! key by SHA-256 digest, in constant time.
+
+use pingora::http::RequestHeader;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::GatewayError;
+use crate::state::Runtime;
+
+/// Headers a key may arrive in, in the order they are consulted.
+const KEY_HEADERS: &[&str] = &[
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "x-litellm-api-key",
+];
+
+/// The presented key: `Authorization: Bearer …` first, then the other key headers.
+pub fn presented_key(req: &RequestHeader) -> Option<&str> {
+    if let Some(v) = req
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let v = v.trim();
+        let key = match v.get(..6) {
+            Some(scheme)
+                if scheme.eq_ignore_ascii_case("bearer")
+                    && (v.len() == 6 || v[6..].starts_with(' ')) =>
+            {
+                v[6..].trim()
+            }
+            _ => v,
+        };
+        if !key.is_empty() {
+            return Some(key);
+        }
+    }
+    KEY_HEADERS
+        .iter()
+        .filter_map(|h| req.headers.get(*h).and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+        .find(|k| !k.is_empty())
+}
+
+/// Accepts the request if no master key is configured, or the presented key matches it.
+pub fn check(runtime: &Runtime, req: &RequestHeader) -> Result<(), GatewayError> {
+    let Some(expected) = runtime.master_key_hash.as_ref() else {
+        return Ok(());
+    };
+    let key = presented_key(req).ok_or(GatewayError::MissingKey)?;
+    let got: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+    if bool::from(got.ct_eq(expected)) {
+        Ok(())
+    } else {
+        Err(GatewayError::InvalidKey)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut r = RequestHeader::build("POST", b"/v1/chat/completions", None).unwrap();
+        for (k, v) in headers {
+            r.insert_header(k.to_string(), *v).unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn finds_the_key_in_every_supported_header() {
+        assert_eq!(
+            presented_key(&req(&[("authorization", "Bearer sk-1")])),
+            Some("sk-1")
+        );
+        assert_eq!(
+            presented_key(&req(&[("authorization", "bearer  sk-1 ")])),
+            Some("sk-1")
+        );
+        assert_eq!(
+            presented_key(&req(&[("authorization", "sk-raw")])),
+            Some("sk-raw")
+        );
+        for h in KEY_HEADERS {
+            assert_eq!(presented_key(&req(&[(h, "sk-2")])), Some("sk-2"), "{h}");
+        }
+        assert_eq!(presented_key(&req(&[("authorization", "Bearer ")])), None);
+        assert_eq!(presented_key(&req(&[])), None);
+    }
+}

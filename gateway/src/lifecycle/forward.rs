@@ -1,0 +1,426 @@
+//! Stage 5, forward: connect to the provider through Pingora's pooled connector, send the
+//! translated request, and relay the answer — a whole JSON body, or an SSE stream event by
+//! event — while watching deadlines and the client's connection.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use adapters::openai::stream::{classify, StreamEvent};
+use adapters::sse::SseSplitter;
+use adapters::{ApiError, CanonicalRequest};
+use bytes::{Bytes, BytesMut};
+use pingora::http::ResponseHeader;
+use pingora::protocols::http::client::HttpSession;
+use pingora::proxy::Session;
+use pingora::upstreams::peer::HttpPeer;
+use tokio::time::timeout_at;
+
+use super::translate;
+use crate::ctx::RequestCtx;
+use crate::error::{respond, GatewayError};
+use crate::state::{AppState, DeploymentRt, Runtime};
+use crate::upstream::{Upstream, POOL_IDLE_TIMEOUT};
+
+/// Largest upstream error body read for relaying; the rest is discarded.
+const MAX_ERROR_BODY: usize = 1 << 20;
+/// Largest non-streaming upstream body accepted.
+const MAX_RESPONSE_BODY: usize = 256 << 20;
+/// Status logged when the client went away before the response completed (nginx's convention).
+pub const CLIENT_CLOSED: u16 = 499;
+
+/// Calls the deployment and writes its answer to the client.
+pub async fn forward(
+    state: &Arc<AppState>,
+    runtime: &Runtime,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    req: &CanonicalRequest,
+    dep: &DeploymentRt,
+    request_deadline: Instant,
+) -> Result<(), GatewayError> {
+    if let Some(content) = &dep.conf.mock_response {
+        return serve_mock(session, ctx, req, dep, content).await;
+    }
+    let group = &req.model;
+    let upstream = dep
+        .upstream
+        .as_ref()
+        .expect("config validation guarantees an api_base for non-mock deployments");
+    let now = Instant::now();
+    let attempt_timeout = dep
+        .conf
+        .timeout
+        .unwrap_or(runtime.config.litellm.request_timeout);
+    let deadline = request_deadline.min(now + attempt_timeout);
+    let first_byte_deadline = match (req.stream, dep.conf.stream_timeout) {
+        (true, Some(t)) => deadline.min(now + t),
+        _ => deadline,
+    };
+    let timeout_err = |until: Instant| GatewayError::UpstreamTimeout {
+        group: group.clone(),
+        secs: until.saturating_duration_since(now).as_secs_f64(),
+    };
+    let (header, body) = translate::upstream_request(dep, upstream, req).map_err(|e| {
+        GatewayError::UpstreamProtocol {
+            group: group.clone(),
+            detail: e.to_string(),
+        }
+    })?;
+    let connect_timeout = runtime.config.tollgate.connect_timeout;
+
+    let exchange = exchange(state, upstream, connect_timeout, header, body, group);
+    let (mut up, peer) = tokio::select! {
+        r = timeout_at(first_byte_deadline.into(), exchange) => match r {
+            Ok(r) => r?,
+            Err(_) => return Err(timeout_err(first_byte_deadline)),
+        },
+        _ = client_gone(session) => {
+            ctx.status = CLIENT_CLOSED;
+            ctx.failure = Some("client disconnected while waiting for the provider".into());
+            return Ok(());
+        }
+    };
+    let resp = up
+        .response_header()
+        .expect("read_response_header succeeded");
+    let status = resp.status.as_u16();
+    ctx.upstream_status = Some(status);
+    let content_type = resp
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+
+    if status >= 400 {
+        let body = match timeout_at(deadline.into(), read_capped(&mut up, MAX_ERROR_BODY)).await {
+            Ok(Ok((body, _))) => body,
+            _ => BytesMut::new(),
+        };
+        release(state, up, &peer).await;
+        return Err(GatewayError::Upstream(adapters::openai::error::from_reply(
+            status, &body,
+        )));
+    }
+
+    if req.stream && content_type.starts_with("text/event-stream") {
+        return relay_stream(
+            state,
+            session,
+            ctx,
+            up,
+            &peer,
+            status,
+            &content_type,
+            deadline,
+        )
+        .await;
+    }
+
+    // A whole body: read it (bounded by the deadline and the client's presence), then send it.
+    let read = tokio::select! {
+        r = timeout_at(deadline.into(), read_capped(&mut up, MAX_RESPONSE_BODY)) => r,
+        _ = client_gone(session) => {
+            ctx.status = CLIENT_CLOSED;
+            ctx.failure = Some("client disconnected while the provider was answering".into());
+            return Ok(());
+        }
+    };
+    let body = match read {
+        Err(_) => return Err(timeout_err(deadline)),
+        Ok(Err(detail)) => {
+            return Err(GatewayError::UpstreamProtocol {
+                group: group.clone(),
+                detail,
+            })
+        }
+        Ok(Ok((_, true))) => {
+            return Err(GatewayError::UpstreamProtocol {
+                group: group.clone(),
+                detail: format!("response body larger than {MAX_RESPONSE_BODY} bytes"),
+            })
+        }
+        Ok(Ok((body, false))) => body.freeze(),
+    };
+    release(state, up, &peer).await;
+    if let Some(u) = adapters::openai::response::usage_of(&body) {
+        ctx.prompt_tokens = u.prompt_tokens;
+        ctx.completion_tokens = u.completion_tokens;
+    }
+    ctx.status = status;
+    if let Err(e) = respond(session, status, &content_type, body, &ctx.call_id, &[]).await {
+        ctx.status = CLIENT_CLOSED;
+        ctx.failure = Some(format!(
+            "client went away while the response was written: {e}"
+        ));
+    }
+    Ok(())
+}
+
+/// Connects (reusing a pooled connection when there is one), sends the request and reads the
+/// response header. A pooled connection the provider already closed is retried on a new one.
+async fn exchange(
+    state: &AppState,
+    upstream: &Upstream,
+    connect_timeout: Duration,
+    header: Box<RequestHeader>,
+    body: Bytes,
+    group: &str,
+) -> Result<(HttpSession, HttpPeer), GatewayError> {
+    let unreachable = |detail: String| GatewayError::UpstreamUnreachable {
+        group: group.to_string(),
+        detail,
+    };
+    let addr = upstream.addr(connect_timeout).await.map_err(unreachable)?;
+    let peer = upstream.peer(addr, connect_timeout);
+    let mut stale_retries = 0;
+    loop {
+        let (mut s, reused) = state
+            .connector
+            .get_http_session(&peer)
+            .await
+            .map_err(|e| unreachable(format!("connect to {addr}: {e}")))?;
+        match send_and_read_header(&mut s, header.clone(), body.clone()).await {
+            Ok(()) => return Ok((s, peer)),
+            Err(e) if reused && stale_retries < 2 => {
+                log::debug!("pooled connection to {addr} was stale ({e}); retrying on a new one");
+                stale_retries += 1;
+            }
+            Err(e) => return Err(unreachable(format!("{addr}: {e}"))),
+        }
+    }
+}
+
+use pingora::http::RequestHeader;
+
+async fn send_and_read_header(
+    s: &mut HttpSession,
+    header: Box<RequestHeader>,
+    body: Bytes,
+) -> pingora::Result<()> {
+    s.write_request_header(header).await?;
+    s.write_request_body(body, true).await?;
+    s.finish_request_body().await?;
+    loop {
+        s.read_response_header().await?;
+        match s.response_header() {
+            Some(h) if h.status.is_informational() => continue,
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Reads the rest of the body, up to `cap` bytes. Returns the bytes and whether it was cut.
+async fn read_capped(up: &mut HttpSession, cap: usize) -> Result<(BytesMut, bool), String> {
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = up.read_response_body().await.map_err(|e| e.to_string())? {
+        if buf.len() + chunk.len() > cap {
+            return Ok((buf, true));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok((buf, false))
+}
+
+/// Returns the connection to the pool if its response was read completely; otherwise drops it.
+async fn release(state: &AppState, mut up: HttpSession, peer: &HttpPeer) {
+    if up.response_done() {
+        state
+            .connector
+            .release_http_session(up, peer, Some(POOL_IDLE_TIMEOUT))
+            .await;
+    } else {
+        up.shutdown().await;
+    }
+}
+
+/// Resolves when the client closes its connection. Never resolves otherwise.
+async fn client_gone(session: &mut Session) {
+    // The request body was read completely, so any read here is either EOF/error (gone) or
+    // pipelined bytes of a next request (still there).
+    if session.read_body_or_idle(true).await.is_err() {
+        return;
+    }
+    std::future::pending::<()>().await
+}
+
+/// Relays an SSE stream event by event. Upstream failures after the first byte end the stream
+/// with an OpenAI-style error event; a client that leaves makes us drop the upstream connection.
+#[allow(clippy::too_many_arguments)]
+async fn relay_stream(
+    state: &AppState,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    mut up: HttpSession,
+    peer: &HttpPeer,
+    status: u16,
+    content_type: &str,
+    deadline: Instant,
+) -> Result<(), GatewayError> {
+    let mut resp = ResponseHeader::build(status, Some(4)).map_err(proto)?;
+    resp.insert_header("content-type", content_type)
+        .map_err(proto)?;
+    resp.insert_header("cache-control", "no-cache")
+        .map_err(proto)?;
+    resp.insert_header("transfer-encoding", "chunked")
+        .map_err(proto)?;
+    resp.insert_header("x-litellm-call-id", ctx.call_id.as_str())
+        .map_err(proto)?;
+    ctx.status = status;
+    if session
+        .write_response_header(Box::new(resp), false)
+        .await
+        .is_err()
+    {
+        return client_left(ctx, up, "before the stream started").await;
+    }
+    let mut splitter = SseSplitter::new();
+    loop {
+        let next = tokio::select! {
+            r = timeout_at(deadline.into(), up.read_response_body()) => r,
+            _ = client_gone(session) => return client_left(ctx, up, "mid-stream").await,
+        };
+        let chunk = match next {
+            Ok(Ok(Some(chunk))) => chunk,
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => {
+                let err = ApiError::new(
+                    502,
+                    "api_error",
+                    format!("The provider's stream failed: {e}"),
+                )
+                .with_code("502");
+                return end_stream_with_error(session, ctx, up, err).await;
+            }
+            Err(_) => {
+                let err = ApiError::new(
+                    504,
+                    "timeout",
+                    "The provider's stream exceeded the request deadline",
+                )
+                .with_code("504");
+                return end_stream_with_error(session, ctx, up, err).await;
+            }
+        };
+        splitter.push(&chunk);
+        let mut out = BytesMut::new();
+        while let Some(event) = splitter.next_event() {
+            if let StreamEvent::Chunk { usage: Some(u) } = classify(&event) {
+                ctx.prompt_tokens = u.prompt_tokens;
+                ctx.completion_tokens = u.completion_tokens;
+            }
+            out.extend_from_slice(&event);
+        }
+        if !out.is_empty()
+            && session
+                .write_response_body(Some(out.freeze()), false)
+                .await
+                .is_err()
+        {
+            return client_left(ctx, up, "mid-stream").await;
+        }
+    }
+    let tail = splitter.take_remainder();
+    if session.write_response_body(tail, true).await.is_err() {
+        ctx.failure = Some("client went away at the end of the stream".into());
+    }
+    release(state, up, peer).await;
+    Ok(())
+}
+
+fn proto(e: Box<pingora::Error>) -> GatewayError {
+    GatewayError::UpstreamProtocol {
+        group: String::new(),
+        detail: e.to_string(),
+    }
+}
+
+async fn client_left(
+    ctx: &mut RequestCtx,
+    mut up: HttpSession,
+    when: &str,
+) -> Result<(), GatewayError> {
+    ctx.status = CLIENT_CLOSED;
+    ctx.failure = Some(format!("client disconnected {when}"));
+    // Not returned to the pool: the provider may still be sending.
+    up.shutdown().await;
+    Ok(())
+}
+
+async fn end_stream_with_error(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    mut up: HttpSession,
+    err: ApiError,
+) -> Result<(), GatewayError> {
+    ctx.failure = Some(err.message.clone());
+    up.shutdown().await;
+    let event = Bytes::from(err.to_sse_event());
+    if session
+        .write_response_body(Some(event), true)
+        .await
+        .is_err()
+    {
+        ctx.status = CLIENT_CLOSED;
+    }
+    Ok(())
+}
+
+/// Answers a `mock_response` deployment locally, streaming or not.
+async fn serve_mock(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    req: &CanonicalRequest,
+    dep: &DeploymentRt,
+    content: &str,
+) -> Result<(), GatewayError> {
+    let id = format!("chatcmpl-{}", ctx.call_id.replace('-', ""));
+    let meta = adapters::mock::MockMeta {
+        id: &id,
+        created: crate::state::unix_now(),
+        model: &dep.conf.model,
+    };
+    ctx.status = 200;
+    let written = if req.stream {
+        let events = adapters::mock::stream_events(req, meta, content);
+        write_events(session, &ctx.call_id, events).await
+    } else {
+        let body = adapters::mock::response(req, meta, content);
+        if let Some(u) = adapters::openai::response::usage_of(&body) {
+            ctx.prompt_tokens = u.prompt_tokens;
+            ctx.completion_tokens = u.completion_tokens;
+        }
+        respond(
+            session,
+            200,
+            "application/json",
+            Bytes::from(body),
+            &ctx.call_id,
+            &[],
+        )
+        .await
+    };
+    if let Err(e) = written {
+        ctx.status = CLIENT_CLOSED;
+        ctx.failure = Some(format!("client went away: {e}"));
+    }
+    Ok(())
+}
+
+async fn write_events(
+    session: &mut Session,
+    call_id: &str,
+    events: Vec<Bytes>,
+) -> pingora::Result<()> {
+    let mut resp = ResponseHeader::build(200, Some(4))?;
+    resp.insert_header("content-type", "text/event-stream")?;
+    resp.insert_header("cache-control", "no-cache")?;
+    resp.insert_header("transfer-encoding", "chunked")?;
+    resp.insert_header("x-litellm-call-id", call_id)?;
+    session.write_response_header(Box::new(resp), false).await?;
+    let n = events.len();
+    for (i, e) in events.into_iter().enumerate() {
+        session.write_response_body(Some(e), i + 1 == n).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,51 @@
+//! The request lifecycle for the LLM routes, one module per stage (see docs/lifecycle.md):
+//! auth → admit → route → translate → forward → account.
+
+pub mod account;
+pub mod admit;
+pub mod auth;
+pub mod forward;
+pub mod route;
+pub mod translate;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use adapters::Endpoint;
+use pingora::proxy::Session;
+
+use crate::ctx::RequestCtx;
+use crate::error::{respond_error, GatewayError};
+use crate::state::AppState;
+
+/// Serves one LLM request end to end; every outcome is written to the client here.
+pub async fn serve(
+    state: &Arc<AppState>,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    endpoint: Endpoint,
+) {
+    let runtime = state.runtime();
+    let result = async {
+        auth::check(&runtime, session.req_header())?;
+        let req = admit::admit(&runtime, session, endpoint).await?;
+        ctx.model_group = Some(req.model.clone());
+        ctx.stream = req.stream;
+        let deployment = route::pick(&runtime, &req.model)?;
+        ctx.deployment_id = Some(deployment.conf.id.clone());
+        let deadline = Instant::now() + runtime.config.litellm.request_timeout;
+        forward::forward(state, &runtime, session, ctx, &req, &deployment, deadline).await
+    }
+    .await;
+    if let Err(e) = result {
+        if matches!(
+            e,
+            GatewayError::TooLarge { .. } | GatewayError::BodyTimeout | GatewayError::BodyRead(_)
+        ) {
+            // The body was not (fully) read: the connection cannot carry another request.
+            session.set_keepalive(None);
+        }
+        ctx.status = respond_error(session, &e.to_api_error(), &ctx.call_id).await;
+        ctx.failure.get_or_insert_with(|| e.to_string());
+    }
+}

@@ -1,0 +1,171 @@
+//! The route table: which handler serves a method + path, and the small non-LLM handlers
+//! (model list, health). LLM routes go to the lifecycle.
+
+use std::sync::Arc;
+
+use adapters::Endpoint;
+use bytes::Bytes;
+use pingora::proxy::Session;
+
+use crate::ctx::RequestCtx;
+use crate::error::{respond, respond_error, GatewayError};
+use crate::lifecycle;
+use crate::state::AppState;
+
+/// What a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Llm(Endpoint),
+    Models,
+    Liveness,
+    Readiness,
+    /// A known path with the wrong method.
+    WrongMethod,
+    NotFound,
+}
+
+/// Classifies a request by method and path; `/v1` is optional on every OpenAI route.
+pub fn classify(method: &str, path: &str) -> Route {
+    let trimmed = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
+    let openai = trimmed
+        .strip_prefix("/v1")
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or(trimmed);
+    let (route, want) = match openai {
+        "/chat/completions" => (Route::Llm(Endpoint::ChatCompletions), "POST"),
+        "/completions" => (Route::Llm(Endpoint::Completions), "POST"),
+        "/embeddings" => (Route::Llm(Endpoint::Embeddings), "POST"),
+        "/models" => (Route::Models, "GET"),
+        _ => match trimmed {
+            "/health/liveliness" | "/health/liveness" => (Route::Liveness, "GET"),
+            "/health/readiness" => (Route::Readiness, "GET"),
+            _ => return Route::NotFound,
+        },
+    };
+    if method == want || (want == "GET" && method == "HEAD") {
+        route
+    } else {
+        Route::WrongMethod
+    }
+}
+
+/// Serves one request completely.
+pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut RequestCtx) {
+    let method = session.req_header().method.as_str().to_string();
+    let path = session.req_header().uri.path().to_string();
+    let route = classify(&method, &path);
+    let result = match route {
+        Route::Llm(endpoint) => {
+            lifecycle::serve(state, session, ctx, endpoint).await;
+            return;
+        }
+        Route::Models => models(state, session, ctx).await,
+        Route::Liveness => {
+            ctx.status = 200;
+            respond(
+                session,
+                200,
+                "application/json",
+                Bytes::from_static(b"\"I'm alive!\""),
+                "",
+                &[],
+            )
+            .await
+        }
+        Route::Readiness => readiness(session, ctx).await,
+        Route::WrongMethod => Ok(error(
+            session,
+            ctx,
+            GatewayError::MethodNotAllowed { method, path },
+        )
+        .await),
+        Route::NotFound => Ok(error(session, ctx, GatewayError::NotFound { method, path }).await),
+    };
+    if let Err(e) = result {
+        ctx.failure = Some(format!("client went away: {e}"));
+    }
+}
+
+async fn error(session: &mut Session, ctx: &mut RequestCtx, e: GatewayError) {
+    ctx.status = respond_error(session, &e.to_api_error(), &ctx.call_id).await;
+}
+
+async fn models(
+    state: &AppState,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> pingora::Result<()> {
+    let runtime = state.runtime();
+    if let Err(e) = lifecycle::auth::check(&runtime, session.req_header()) {
+        error(session, ctx, e).await;
+        return Ok(());
+    }
+    ctx.status = 200;
+    respond(
+        session,
+        200,
+        "application/json",
+        runtime.models_body.clone(),
+        "",
+        &[],
+    )
+    .await
+}
+
+async fn readiness(session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<()> {
+    let draining = session.is_process_shutting_down();
+    let (status, state) = if draining {
+        (503, "draining")
+    } else {
+        (200, "healthy")
+    };
+    let body = serde_json::json!({
+        "status": state,
+        "db": "Not connected",
+        "cache": null,
+        "tollgate_version": env!("CARGO_PKG_VERSION"),
+    });
+    ctx.status = status;
+    let body = Bytes::from(serde_json::to_vec(&body).expect("serializing JSON values cannot fail"));
+    respond(session, status, "application/json", body, "", &[]).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_prefix_is_optional_and_methods_are_checked() {
+        for p in [
+            "/v1/chat/completions",
+            "/chat/completions",
+            "/v1/chat/completions/",
+        ] {
+            assert_eq!(
+                classify("POST", p),
+                Route::Llm(Endpoint::ChatCompletions),
+                "{p}"
+            );
+        }
+        assert_eq!(
+            classify("POST", "/completions"),
+            Route::Llm(Endpoint::Completions)
+        );
+        assert_eq!(
+            classify("POST", "/v1/embeddings"),
+            Route::Llm(Endpoint::Embeddings)
+        );
+        assert_eq!(classify("GET", "/v1/models"), Route::Models);
+        assert_eq!(classify("GET", "/models"), Route::Models);
+        assert_eq!(classify("GET", "/v1/chat/completions"), Route::WrongMethod);
+        assert_eq!(classify("GET", "/health/liveliness"), Route::Liveness);
+        assert_eq!(classify("GET", "/health/liveness"), Route::Liveness);
+        assert_eq!(classify("GET", "/health/readiness"), Route::Readiness);
+        assert_eq!(classify("GET", "/v1/health/readiness"), Route::NotFound);
+        assert_eq!(classify("POST", "/v1"), Route::NotFound);
+        assert_eq!(classify("POST", "/v1x/chat/completions"), Route::NotFound);
+    }
+}

@@ -1,0 +1,134 @@
+//! Server assembly: the Pingora server, the proxy service on its listener, background services,
+//! and graceful shutdown (SIGTERM drains in-flight requests up to the grace period; SIGINT stops
+//! at once).
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use conf::Config;
+use pingora::connectors::http::Connector;
+use pingora::connectors::ConnectorOptions;
+use pingora::proxy::http_proxy_service;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{ExecutionPhase, RunArgs, Server};
+use pingora::services::background::background_service;
+
+use crate::proxy::Gateway;
+use crate::state::{AppState, Runtime};
+use crate::upstream::DnsRefresher;
+
+/// Where to listen; CLI flags override `tollgate_settings`.
+pub struct Listen {
+    pub host: String,
+    pub port: u16,
+}
+
+impl Listen {
+    pub fn addr(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Runs the gateway until a shutdown signal; returns an error only if it cannot start.
+pub fn run(config: Config, listen: Listen) -> Result<(), String> {
+    let addr = listen.addr();
+    // Pingora panics deep inside its runtime when a bind fails; fail early with a clear message.
+    let sock: SocketAddr = addr
+        .parse()
+        .map_err(|e| format!("invalid listen address {addr}: {e}"))?;
+    TcpListener::bind(sock).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+
+    let t = &config.tollgate;
+    let grace = t.grace_period;
+    let server_conf = ServerConf {
+        threads: t.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        }),
+        grace_period_seconds: Some(grace.as_secs().max(1)),
+        graceful_shutdown_timeout_seconds: Some(1),
+        upstream_keepalive_pool_size: 1024,
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, server_conf);
+    server.bootstrap();
+
+    let connector = Connector::new(Some(ConnectorOptions::from_server_conf(
+        &server.configuration,
+    )));
+    let groups = config.model_groups().len();
+    let deployments = config.model_list.len();
+    if config.general.master_key.is_none() {
+        log::warn!(
+            "general_settings.master_key is not set: every request is accepted without a key"
+        );
+    }
+    let state = AppState::new(Runtime::new(config), connector);
+
+    let mut proxy = http_proxy_service(
+        &server.configuration,
+        Gateway {
+            state: state.clone(),
+        },
+    );
+    proxy.add_tcp(&addr);
+    server.add_service(proxy);
+    server.add_service(background_service(
+        "dns refresh",
+        DnsRefresher {
+            state: state.clone(),
+        },
+    ));
+
+    spawn_drain_watch(&server, state, grace);
+    log::info!(
+        "tollgate {} listening on http://{addr} ({deployments} deployments in {groups} model groups)",
+        env!("CARGO_PKG_VERSION")
+    );
+    server.run(RunArgs::default());
+    log::info!("tollgate stopped");
+    Ok(())
+}
+
+/// Pingora's graceful shutdown stops the listeners and then always sleeps the whole grace
+/// period. This watcher ends the process as soon as the last in-flight request has finished
+/// (or when the grace period is over), so a drained gateway exits at once.
+fn spawn_drain_watch(server: &Server, state: Arc<AppState>, grace: Duration) {
+    let mut phases = server.watch_execution_phase();
+    std::thread::spawn(move || {
+        loop {
+            match phases.blocking_recv() {
+                Ok(ExecutionPhase::ShutdownGracePeriod) => break,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            }
+        }
+        let start = Instant::now();
+        log::info!(
+            "SIGTERM: draining {} in-flight requests (grace period {:?})",
+            state.inflight(),
+            grace
+        );
+        // Connections accepted just before the listeners closed need a moment to reach the
+        // request stage and be counted.
+        std::thread::sleep(Duration::from_millis(100));
+        loop {
+            let n = state.inflight();
+            if n == 0 {
+                log::info!("drained in {:?}; exiting", start.elapsed());
+                std::process::exit(0);
+            }
+            if start.elapsed() >= grace {
+                log::warn!("grace period over with {n} requests still in flight; exiting");
+                std::process::exit(0);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+}

@@ -1,0 +1,165 @@
+//! Process state shared by every request: the runtime built from the current configuration
+//! (swapped atomically on reload), the upstream connector and the in-flight counter.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use conf::{Config, Deployment};
+use pingora::connectors::http::Connector;
+use sha2::{Digest, Sha256};
+
+use crate::upstream::Upstream;
+
+/// A deployment with its resolved upstream.
+#[derive(Debug)]
+pub struct DeploymentRt {
+    pub conf: Deployment,
+    /// `None` for `mock_response` deployments with no `api_base`.
+    pub upstream: Option<Arc<Upstream>>,
+}
+
+/// A model group: the deployments sharing one `model_name`.
+#[derive(Debug)]
+pub struct Group {
+    pub deployments: Vec<Arc<DeploymentRt>>,
+    next: AtomicUsize,
+}
+
+impl Group {
+    /// Next deployment, round-robin.
+    pub fn pick(&self) -> &Arc<DeploymentRt> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.deployments.len();
+        &self.deployments[i]
+    }
+}
+
+/// Everything derived from one configuration.
+#[derive(Debug)]
+pub struct Runtime {
+    pub config: Config,
+    pub groups: HashMap<String, Group>,
+    /// Group names in config order, for messages.
+    pub group_names: Vec<String>,
+    /// Distinct upstream hosts, for DNS refresh.
+    pub upstreams: Vec<Arc<Upstream>>,
+    /// `/v1/models` body.
+    pub models_body: Bytes,
+    /// SHA-256 of the master key.
+    pub master_key_hash: Option<[u8; 32]>,
+}
+
+impl Runtime {
+    pub fn new(config: Config) -> Runtime {
+        let mut upstreams: Vec<Arc<Upstream>> = Vec::new();
+        let mut groups: HashMap<String, Group> = HashMap::new();
+        let mut group_names = Vec::new();
+        for d in &config.model_list {
+            let upstream = d.api_base.as_ref().map(|base| {
+                match upstreams
+                    .iter()
+                    .find(|u| u.host == base.host && u.port == base.port && u.tls == base.tls)
+                {
+                    Some(u) => u.clone(),
+                    None => {
+                        let u = Arc::new(Upstream::new(base));
+                        upstreams.push(u.clone());
+                        u
+                    }
+                }
+            });
+            let rt = Arc::new(DeploymentRt {
+                conf: d.clone(),
+                upstream,
+            });
+            groups
+                .entry(d.model_name.clone())
+                .or_insert_with(|| {
+                    group_names.push(d.model_name.clone());
+                    Group {
+                        deployments: Vec::new(),
+                        next: AtomicUsize::new(0),
+                    }
+                })
+                .deployments
+                .push(rt);
+        }
+        let created = unix_now();
+        let data: Vec<serde_json::Value> = group_names
+            .iter()
+            .map(|g| serde_json::json!({"id": g, "object": "model", "created": created, "owned_by": "openai"}))
+            .collect();
+        let models_body = Bytes::from(
+            serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
+                .expect("serializing JSON values cannot fail"),
+        );
+        let master_key_hash = config
+            .general
+            .master_key
+            .as_ref()
+            .map(|k| Sha256::digest(k.expose().as_bytes()).into());
+        Runtime {
+            config,
+            groups,
+            group_names,
+            upstreams,
+            models_body,
+            master_key_hash,
+        }
+    }
+}
+
+/// Counts requests being served; graceful shutdown waits for it to reach zero.
+#[derive(Debug, Default)]
+pub struct Inflight(AtomicUsize);
+
+/// Decrements the in-flight count when the request's context is dropped.
+pub struct InflightGuard(Arc<AppState>);
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.0.inflight.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The shared state.
+pub struct AppState {
+    runtime: ArcSwap<Runtime>,
+    pub inflight: Inflight,
+    pub connector: Connector,
+}
+
+impl AppState {
+    pub fn new(runtime: Runtime, connector: Connector) -> Arc<AppState> {
+        Arc::new(AppState {
+            runtime: ArcSwap::from_pointee(runtime),
+            inflight: Inflight::default(),
+            connector,
+        })
+    }
+
+    /// The current runtime; cheap, lock-free.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    /// Marks a request as in flight until the guard drops.
+    pub fn enter(self: &Arc<Self>) -> InflightGuard {
+        self.inflight.0.fetch_add(1, Ordering::AcqRel);
+        InflightGuard(self.clone())
+    }
+
+    pub fn inflight(&self) -> usize {
+        self.inflight.0.load(Ordering::Acquire)
+    }
+}
+
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
