@@ -39,10 +39,13 @@ impl fmt::Display for Secret {
 pub struct Config {
     /// Deployments in file order (after `include:` merging).
     pub model_list: Vec<Deployment>,
+    /// `general_settings`.
     pub general: GeneralSettings,
+    /// `litellm_settings`.
     pub litellm: LitellmSettings,
     /// `router_settings`, kept raw until the router issue types it.
     pub router_settings: Map<String, Value>,
+    /// `tollgate_settings`.
     pub tollgate: TollgateSettings,
     /// The file this was loaded from (`None` for the embedded default).
     pub source: Option<PathBuf>,
@@ -82,15 +85,30 @@ pub struct Deployment {
     pub timeout: Option<Duration>,
     /// `litellm_params.stream_timeout`: deadline for the first byte of a streamed response.
     pub stream_timeout: Option<Duration>,
+    /// `litellm_params.rpm`: this deployment's requests-per-minute capacity.
     pub rpm: Option<u64>,
+    /// `litellm_params.tpm`: this deployment's tokens-per-minute capacity.
     pub tpm: Option<u64>,
     /// `litellm_params.mock_response`: answer with this content without calling upstream.
     pub mock_response: Option<String>,
     /// Other `litellm_params` (e.g. `temperature`, `max_tokens`): request defaults; a value in the
     /// client's request wins.
     pub extra_params: Map<String, Value>,
+    /// `litellm_params` keys that configure LiteLLM itself rather than the upstream request
+    /// (`weight`, `order`, `tags`, `input_cost_per_token`, `custom_llm_provider`, `aws_*`, …, and
+    /// the not-yet-forwarded header keys `extra_headers`/`headers`/`organization`). Never sent
+    /// upstream; kept for the routing and cost work. Keys listed in `conf/src/keys.rs`.
+    pub internal_params: Map<String, Value>,
     /// `model_info`, kept as given.
     pub model_info: Map<String, Value>,
+}
+
+impl Deployment {
+    /// `litellm_params.model` in canonical `provider/model` form (`openai/gpt-4o` also for a
+    /// bare `gpt-4o`), for logs and metric labels.
+    pub fn litellm_model(&self) -> String {
+        format!("{}/{}", self.provider.prefix(), self.model)
+    }
 }
 
 /// A parsed, validated upstream base URL (`https://api.openai.com/v1`).
@@ -166,8 +184,11 @@ pub struct TollgateSettings {
     pub log_format: LogFormat,
 }
 
+/// `tollgate_settings.log_format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
+    /// Human-readable lines (default).
     Text,
+    /// One JSON object per line.
     Json,
 }

@@ -1,0 +1,213 @@
+//! Pure validation of the merged tree into `Config`: top-level keys, `general_settings`,
+//! `litellm_settings`, `router_settings`, `tollgate_settings` (deployments live in
+//! `deployment.rs`). Every problem is recorded with its path; nothing here reads files.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::diag::{
+    boolean, count, field, join, positive, quote, seconds, section, show, string, Diag,
+};
+use crate::keys::{self, KeyKind, Section};
+use crate::model::{Config, GeneralSettings, LitellmSettings, LogFormat, Secret, TollgateSettings};
+use crate::raw::RawConfig;
+
+/// Validates a merged document. Returns `None` when some part could not be built; the reasons
+/// are in `d`.
+pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> Option<Config> {
+    check_keys(&raw.root, "", &keys::TOP_LEVEL, d);
+    let before = d.error_count();
+
+    let model_list = crate::deployment::deployments(raw, d);
+    if raw.entries.is_empty() {
+        d.warn(
+            "model_list",
+            "no model_list entries; every model request will fail",
+        );
+    }
+    let general = general(section(&raw.root, "general_settings", d), d);
+    let litellm = litellm(section(&raw.root, "litellm_settings", d), d);
+    let router_settings = match section(&raw.root, "router_settings", d) {
+        Some(m) => {
+            check_keys(m, "router_settings", &keys::ROUTER, d);
+            m.clone()
+        }
+        None => Map::new(),
+    };
+    let tollgate = tollgate(section(&raw.root, "tollgate_settings", d), d);
+
+    if d.error_count() > before {
+        return None;
+    }
+    Some(Config {
+        model_list,
+        general,
+        litellm,
+        router_settings,
+        tollgate,
+        source: source.map(Path::to_path_buf),
+    })
+}
+
+/// One warning per key that Tollgate does not use.
+pub(crate) fn check_keys(map: &Map<String, Value>, base: &str, keys: &Section, d: &mut Diag) {
+    for k in map.keys() {
+        match keys.classify(k) {
+            KeyKind::Used => {}
+            KeyKind::NotYet => d.warn(&join(base, k), "not supported yet, ignored"),
+            KeyKind::Unknown => d.warn(&join(base, k), "unknown key, ignored"),
+        }
+    }
+}
+
+impl Default for GeneralSettings {
+    fn default() -> Self {
+        GeneralSettings {
+            master_key: None,
+            max_request_size_mb: 10.0,
+        }
+    }
+}
+
+impl Default for LitellmSettings {
+    fn default() -> Self {
+        LitellmSettings {
+            request_timeout: std::time::Duration::from_secs(600),
+            drop_params: false,
+        }
+    }
+}
+
+impl Default for TollgateSettings {
+    fn default() -> Self {
+        TollgateSettings {
+            host: "0.0.0.0".to_string(),
+            port: 4000,
+            threads: None,
+            grace_period: std::time::Duration::from_secs(30),
+            connect_timeout: std::time::Duration::from_secs(10),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+fn general(m: Option<&Map<String, Value>>, d: &mut Diag) -> GeneralSettings {
+    let mut out = GeneralSettings::default();
+    let Some(m) = m else { return out };
+    check_keys(m, "general_settings", &keys::GENERAL, d);
+
+    if let Some(v) = field(m, "master_key") {
+        let path = "general_settings.master_key";
+        if let Some(key) = string(path, v, d) {
+            if key.is_empty() {
+                d.error(
+                    path,
+                    "must not be empty (remove the key to run without auth)",
+                );
+            } else {
+                if !key.starts_with("sk-") {
+                    d.warn(
+                        path,
+                        "does not start with \"sk-\" (LiteLLM requires it; Tollgate accepts it)",
+                    );
+                }
+                out.master_key = Some(Secret::new(key));
+            }
+        }
+    }
+    if let Some(v) = field(m, "max_request_size_mb") {
+        if let Some(mb) = positive("general_settings.max_request_size_mb", v, d) {
+            out.max_request_size_mb = mb;
+        }
+    }
+    out
+}
+
+fn litellm(m: Option<&Map<String, Value>>, d: &mut Diag) -> LitellmSettings {
+    let mut out = LitellmSettings::default();
+    let Some(m) = m else { return out };
+    check_keys(m, "litellm_settings", &keys::LITELLM, d);
+
+    if let Some(v) = field(m, "request_timeout") {
+        if let Some(t) = seconds("litellm_settings.request_timeout", v, false, d) {
+            out.request_timeout = t;
+        }
+    }
+    if let Some(v) = field(m, "drop_params") {
+        if let Some(b) = boolean("litellm_settings.drop_params", v, d) {
+            out.drop_params = b;
+        }
+    }
+    out
+}
+
+fn tollgate(m: Option<&Map<String, Value>>, d: &mut Diag) -> TollgateSettings {
+    let mut out = TollgateSettings::default();
+    let Some(m) = m else { return out };
+    check_keys(m, "tollgate_settings", &keys::TOLLGATE, d);
+
+    if let Some(v) = field(m, "host") {
+        let path = "tollgate_settings.host";
+        if let Some(host) = string(path, v, d) {
+            let host = host.trim();
+            if host.is_empty() || host.contains(char::is_whitespace) {
+                d.error(
+                    path,
+                    format_args!("expected a host name or IP address, got {}", quote(host)),
+                );
+            } else {
+                out.host = host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .to_string();
+            }
+        }
+    }
+    if let Some(v) = field(m, "port") {
+        let path = "tollgate_settings.port";
+        if let Some(p) = count(path, v, d) {
+            match u16::try_from(p) {
+                Ok(port) if port > 0 => out.port = port,
+                _ => d.error(
+                    path,
+                    format_args!("expected a port from 1 to 65535, got {}", show(path, v)),
+                ),
+            }
+        }
+    }
+    if let Some(v) = field(m, "threads") {
+        let path = "tollgate_settings.threads";
+        if let Some(n) = count(path, v, d) {
+            match usize::try_from(n) {
+                Ok(n) if (1..=4096).contains(&n) => out.threads = Some(n),
+                _ => d.error(
+                    path,
+                    format_args!("expected 1 to 4096 threads, got {}", show(path, v)),
+                ),
+            }
+        }
+    }
+    if let Some(v) = field(m, "grace_period_seconds") {
+        if let Some(t) = seconds("tollgate_settings.grace_period_seconds", v, true, d) {
+            out.grace_period = t;
+        }
+    }
+    if let Some(v) = field(m, "connect_timeout_seconds") {
+        if let Some(t) = seconds("tollgate_settings.connect_timeout_seconds", v, false, d) {
+            out.connect_timeout = t;
+        }
+    }
+    if let Some(v) = field(m, "log_format") {
+        let path = "tollgate_settings.log_format";
+        match v.as_str() {
+            Some("text") => out.log_format = LogFormat::Text,
+            Some("json") => out.log_format = LogFormat::Json,
+            _ => d.error(
+                path,
+                format_args!("expected \"text\" or \"json\", got {}", show(path, v)),
+            ),
+        }
+    }
+    out
+}
