@@ -1,5 +1,5 @@
 //! Process logging: text or JSON lines on stderr, filtered by `TOLLGATE_LOG` (env_logger
-//! syntax, default `warn,gateway=info`). Secrets never reach a log line: they are `Secret`s.
+//! syntax, default `warn,tollgate=info`). Secrets never reach a log line: they are `Secret`s.
 
 use std::io::Write;
 
@@ -7,7 +7,7 @@ use conf::LogFormat;
 
 pub fn init(format: LogFormat) {
     let filter = std::env::var("TOLLGATE_LOG")
-        .unwrap_or_else(|_| "warn,gateway=info,tollgate=info".to_string());
+        .unwrap_or_else(|_| "warn,tollgate=info".to_string());
     let mut b = env_logger::Builder::new();
     b.parse_filters(&filter);
     match format {

@@ -45,7 +45,7 @@ pub fn classify(method: &str, path: &str) -> Route {
             _ => return Route::NotFound,
         },
     };
-    if method == want || (want == "GET" && method == "HEAD") {
+    if method == want {
         route
     } else {
         Route::WrongMethod
@@ -76,13 +76,14 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
             .await
         }
         Route::Readiness => readiness(session, ctx).await,
-        Route::WrongMethod => Ok(error(
-            session,
-            ctx,
-            GatewayError::MethodNotAllowed { method, path },
-        )
-        .await),
-        Route::NotFound => Ok(error(session, ctx, GatewayError::NotFound { method, path }).await),
+        Route::WrongMethod => {
+            error(session, ctx, GatewayError::MethodNotAllowed { method, path }).await;
+            Ok(())
+        }
+        Route::NotFound => {
+            error(session, ctx, GatewayError::NotFound { method, path }).await;
+            Ok(())
+        }
     };
     if let Err(e) = result {
         ctx.failure = Some(format!("client went away: {e}"));

@@ -58,7 +58,9 @@ impl Runtime {
         let mut groups: HashMap<String, Group> = HashMap::new();
         let mut group_names = Vec::new();
         for d in &config.model_list {
-            let upstream = d.api_base.as_ref().map(|base| {
+            // A mock deployment never calls upstream: no connection, no DNS.
+            let base = if d.mock_response.is_some() { None } else { d.api_base.as_ref() };
+            let upstream = base.map(|base| {
                 match upstreams
                     .iter()
                     .find(|u| u.host == base.host && u.port == base.port && u.tls == base.tls)

@@ -11,7 +11,10 @@ pub fn record(method: &str, path: &str, ctx: &RequestCtx) {
     let group = ctx.model_group.as_deref().unwrap_or("-");
     let dep = ctx.deployment_id.as_deref().unwrap_or("-");
     let upstream = ctx.upstream_status.map(|s| s.to_string());
-    match &ctx.failure {
+    // Client mistakes (4xx) are the client's business: debug. Provider failures (also after a
+    // stream started), timeouts and clients that left mid-response are worth a warning.
+    let serious = ctx.status == super::forward::CLIENT_CLOSED || !(400..500).contains(&ctx.status);
+    match ctx.failure.as_ref().filter(|_| serious) {
         None => log::debug!(
             "{method} {path} status={} model_group={group} deployment={dep} upstream_status={} stream={} prompt_tokens={} completion_tokens={} ms={ms:.2} call_id={}",
             ctx.status, upstream.as_deref().unwrap_or("-"), ctx.stream, ctx.prompt_tokens, ctx.completion_tokens, ctx.call_id

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, unit tests, adapter fixtures and end-to-end tests
+# against the real binary with mock providers on 127.0.0.1.
+# PostgreSQL/Redis tests read DATABASE_URL / REDIS_URL; under CI=true an unreachable server is
+# a failure, not a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+
+reachable() { # host port
+  timeout 3 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null
+}
+check_service() { # name url default_port
+  local name=$1 url=$2 port=$3 host
+  host=$(sed -E 's#^[a-z]+://([^@/]*@)?([^:/]+).*#\2#' <<<"$url")
+  local p
+  p=$(sed -nE 's#^[a-z]+://([^@/]*@)?[^:/]+:([0-9]+).*#\2#p' <<<"$url")
+  if ! reachable "$host" "${p:-$port}"; then
+    if [ "${CI:-}" = "true" ]; then
+      echo "tollgate tests: $name at $url is unreachable (CI requires it)" >&2
+      exit 1
+    fi
+    echo "tollgate tests: warning: $name at $url is unreachable; tests needing it will fail" >&2
+  fi
+}
+[ -n "${DATABASE_URL:-}" ] && check_service PostgreSQL "$DATABASE_URL" 5432
+[ -n "${REDIS_URL:-}" ] && check_service Redis "$REDIS_URL" 6379
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
