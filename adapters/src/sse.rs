@@ -68,11 +68,7 @@ fn find_terminator(b: &[u8]) -> Option<usize> {
                     return Some(i + 3);
                 }
             }
-            b'\r' => {
-                if b.get(i + 1) == Some(&b'\r') {
-                    return Some(i + 2);
-                }
-            }
+            b'\r' if b.get(i + 1) == Some(&b'\r') => return Some(i + 2),
             _ => {}
         }
         i += 1;
