@@ -6,8 +6,7 @@ use std::io::Write;
 use conf::LogFormat;
 
 pub fn init(format: LogFormat) {
-    let filter = std::env::var("TOLLGATE_LOG")
-        .unwrap_or_else(|_| "warn,tollgate=info".to_string());
+    let filter = std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn,tollgate=info".to_string());
     let mut b = env_logger::Builder::new();
     b.parse_filters(&filter);
     match format {

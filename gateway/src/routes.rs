@@ -77,7 +77,12 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
         }
         Route::Readiness => readiness(session, ctx).await,
         Route::WrongMethod => {
-            error(session, ctx, GatewayError::MethodNotAllowed { method, path }).await;
+            error(
+                session,
+                ctx,
+                GatewayError::MethodNotAllowed { method, path },
+            )
+            .await;
             Ok(())
         }
         Route::NotFound => {

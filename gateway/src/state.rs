@@ -59,7 +59,11 @@ impl Runtime {
         let mut group_names = Vec::new();
         for d in &config.model_list {
             // A mock deployment never calls upstream: no connection, no DNS.
-            let base = if d.mock_response.is_some() { None } else { d.api_base.as_ref() };
+            let base = if d.mock_response.is_some() {
+                None
+            } else {
+                d.api_base.as_ref()
+            };
             let upstream = base.map(|base| {
                 match upstreams
                     .iter()

@@ -44,6 +44,19 @@ pub async fn read_body(session: &mut Session, max: usize) -> Result<BytesMut, Ga
             return Err(too_large(len, max));
         }
     }
+    // curl and other clients send `Expect: 100-continue` with large bodies and wait (curl: 1 s)
+    // for the go-ahead; give it once the request is known to be acceptable.
+    let expects_continue = session
+        .req_header()
+        .headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue {
+        session
+            .write_continue_response()
+            .await
+            .map_err(|e| GatewayError::BodyRead(e.to_string()))?;
+    }
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(4096).min(max));
     let read = async {
         while let Some(chunk) = session
