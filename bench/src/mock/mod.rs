@@ -1,0 +1,339 @@
+//! Mock OpenAI-compatible LLM provider: a hyper 1 HTTP/1.1 server (keep-alive) used by the load
+//! harness (`mock-provider` binary) and by the e2e tests (in-process, ephemeral port).
+//!
+//! Routes, each with and without the `/v1` prefix:
+//! - `POST /chat/completions`: `chat.completion`, or with `"stream": true` an SSE stream of
+//!   `chat.completion.chunk` events: one with `delta.role`, [`MockConfig::chunks`] with
+//!   `delta.content` (each after [`MockConfig::chunk_interval`]), one with
+//!   `finish_reason: "stop"`, a usage chunk when `stream_options.include_usage`, then
+//!   `data: [DONE]`.
+//! - `POST /completions`: `text_completion`, streamed the same way (no role event).
+//! - `POST /embeddings`: one deterministic unit vector per input (floats or base64).
+//! - `GET /models`: [`MockConfig::models`].
+//! - `GET /__mock/stats`: the counters as JSON (for out-of-process users of the binary).
+//!
+//! Any request can carry a `"mock"` object ([`MockOverride`]) that overrides the config for
+//! that request only; [`MockServer::fail_next`] fails the next N requests whatever they carry.
+
+mod body;
+mod config;
+mod handler;
+mod render;
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub use config::{MockConfig, MockOverride};
+pub use render::{embedding_vector, split_content};
+
+/// How many requests [`MockServer::requests`] keeps.
+pub const RECORDED_REQUESTS: usize = 64;
+
+/// One request as the mock received it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// Path with query string, e.g. `/v1/chat/completions?x=1`.
+    pub path: String,
+    /// Headers in arrival order, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// The full request body.
+    pub body: Bytes,
+    /// When the request head was handed to the service.
+    pub received_at: Instant,
+}
+
+impl RecordedRequest {
+    /// First value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON, if it is JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+/// State shared by the server's connections and the [`MockServer`] handle.
+pub(crate) struct Shared {
+    cfg: RwLock<Arc<MockConfig>>,
+    recorded: Mutex<VecDeque<RecordedRequest>>,
+    pub(crate) request_count: AtomicUsize,
+    pub(crate) streams_started: AtomicUsize,
+    pub(crate) streams_completed: AtomicUsize,
+    pub(crate) streams_aborted: AtomicUsize,
+    fail_remaining: AtomicUsize,
+    fail_status: AtomicU16,
+    pub(crate) seq: AtomicU64,
+}
+
+impl Shared {
+    fn new(cfg: MockConfig) -> Self {
+        Shared {
+            cfg: RwLock::new(Arc::new(cfg)),
+            recorded: Mutex::new(VecDeque::with_capacity(RECORDED_REQUESTS)),
+            request_count: AtomicUsize::new(0),
+            streams_started: AtomicUsize::new(0),
+            streams_completed: AtomicUsize::new(0),
+            streams_aborted: AtomicUsize::new(0),
+            fail_remaining: AtomicUsize::new(0),
+            fail_status: AtomicU16::new(0),
+            seq: AtomicU64::new(1),
+        }
+    }
+
+    pub(crate) fn config(&self) -> Arc<MockConfig> {
+        self.cfg
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn record(&self, r: RecordedRequest) {
+        let mut q = self.recorded.lock().unwrap_or_else(PoisonError::into_inner);
+        if q.len() == RECORDED_REQUESTS {
+            q.pop_front();
+        }
+        q.push_back(r);
+    }
+
+    /// The status to force on this request, consuming one of [`MockServer::fail_next`]'s.
+    pub(crate) fn take_forced_failure(&self) -> Option<u16> {
+        self.fail_remaining
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .ok()
+            .map(|_| self.fail_status.load(Ordering::Acquire))
+    }
+}
+
+/// A running mock provider. It serves on its own thread (a current-thread tokio runtime), so it
+/// keeps answering whatever the caller's runtime does (blocking waits, `current_thread` tests).
+/// Dropping the handle stops the server too; [`MockServer::shutdown`] also waits for it.
+pub struct MockServer {
+    /// The bound address (127.0.0.1 and an ephemeral port unless [`MockServer::start_on`]).
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    done: Option<oneshot::Receiver<()>>,
+}
+
+impl MockServer {
+    /// Starts a mock on `127.0.0.1:0` (an ephemeral port).
+    pub async fn start(cfg: MockConfig) -> io::Result<MockServer> {
+        Self::start_blocking(cfg)
+    }
+
+    /// Starts a mock on `addr`.
+    pub async fn start_on(addr: SocketAddr, cfg: MockConfig) -> io::Result<MockServer> {
+        Self::start_blocking_on(addr, cfg)
+    }
+
+    /// [`MockServer::start`] for non-async callers.
+    pub fn start_blocking(cfg: MockConfig) -> io::Result<MockServer> {
+        Self::start_blocking_on(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), cfg)
+    }
+
+    /// [`MockServer::start_on`] for non-async callers.
+    pub fn start_blocking_on(addr: SocketAddr, cfg: MockConfig) -> io::Result<MockServer> {
+        let std_listener = std::net::TcpListener::bind(addr)?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let listener = {
+            let _guard = rt.enter();
+            TcpListener::from_std(std_listener)?
+        };
+        let shared = Arc::new(Shared::new(cfg));
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let (done_tx, done_rx) = oneshot::channel::<()>();
+        let server_shared = shared.clone();
+        std::thread::Builder::new()
+            .name(format!("mock-provider-{}", addr.port()))
+            .spawn(move || {
+                rt.block_on(serve_shared(listener, server_shared, async {
+                    // Resolves on send and when the handle is dropped.
+                    let _ = stop_rx.await;
+                }));
+                // Dropping the runtime closes every open connection.
+                drop(rt);
+                let _ = done_tx.send(());
+            })?;
+        Ok(MockServer {
+            addr,
+            shared,
+            stop: Some(stop_tx),
+            done: Some(done_rx),
+        })
+    }
+
+    /// Base URL for an OpenAI client: `http://127.0.0.1:PORT/v1`.
+    pub fn url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// The last [`RECORDED_REQUESTS`] requests, oldest first (empty when
+    /// [`MockConfig::record_requests`] is off).
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        let q = self
+            .shared
+            .recorded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        q.iter().cloned().collect()
+    }
+
+    /// Requests received (all routes), since start or [`MockServer::reset`].
+    pub fn request_count(&self) -> usize {
+        self.shared.request_count.load(Ordering::Relaxed)
+    }
+
+    /// Streamed responses begun (headers sent or about to be).
+    pub fn streams_started(&self) -> usize {
+        self.shared.streams_started.load(Ordering::Relaxed)
+    }
+
+    /// Streams whose every event, including `[DONE]`, was handed to the connection.
+    pub fn streams_completed(&self) -> usize {
+        self.shared.streams_completed.load(Ordering::Relaxed)
+    }
+
+    /// Streams abandoned because the peer went away before the end (the connection failed and
+    /// hyper dropped the body). Detection needs a write to fail, so it lags the disconnect by up
+    /// to one or two events. Injected failures ([`MockConfig::fail_after_chunks`]) do not
+    /// count; streams cut by [`MockServer::shutdown`] do.
+    pub fn streams_aborted(&self) -> usize {
+        self.shared.streams_aborted.load(Ordering::Relaxed)
+    }
+
+    /// The current config.
+    pub fn config(&self) -> MockConfig {
+        (*self.shared.config()).clone()
+    }
+
+    /// Replaces the config; requests already being answered keep the old one.
+    pub fn set_config(&self, cfg: MockConfig) {
+        *self
+            .shared
+            .cfg
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(cfg);
+    }
+
+    /// The next `n` API requests (any route but `/__mock/*`) answer `status` with an
+    /// OpenAI-shaped error, whatever their `"mock"` override says; later ones behave normally.
+    /// For retry and fallback tests: the gateway resends the same body on a retry.
+    pub fn fail_next(&self, n: usize, status: u16) {
+        self.shared.fail_status.store(status, Ordering::Release);
+        self.shared.fail_remaining.store(n, Ordering::Release);
+    }
+
+    /// Clears recorded requests, counters and pending [`MockServer::fail_next`] failures.
+    pub fn reset(&self) {
+        let s = &self.shared;
+        s.recorded
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        for c in [
+            &s.request_count,
+            &s.streams_started,
+            &s.streams_completed,
+            &s.streams_aborted,
+            &s.fail_remaining,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Polls `cond` every 5 ms until it holds (true) or `timeout` passes (false). Needs a tokio
+    /// runtime with time enabled (any `#[tokio::test]`).
+    pub async fn wait_until(&self, timeout: Duration, cond: impl Fn(&MockServer) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if cond(self) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Stops accepting, closes every connection (streams in flight count as aborted) and waits
+    /// for the server thread to finish.
+    pub async fn shutdown(mut self) {
+        drop(self.stop.take());
+        if let Some(done) = self.done.take() {
+            let _ = done.await;
+        }
+    }
+}
+
+impl std::fmt::Debug for MockServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MockServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Serves the mock on `listener` until `stop` resolves, on the caller's runtime (the
+/// `mock-provider` binary uses this with its own multi- or single-thread runtime).
+pub async fn serve(listener: TcpListener, cfg: MockConfig, stop: impl Future<Output = ()>) {
+    serve_shared(listener, Arc::new(Shared::new(cfg)), stop).await;
+}
+
+async fn serve_shared(listener: TcpListener, shared: Arc<Shared>, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(serve_conn(stream, shared.clone()));
+                }
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    log::warn!("mock provider: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+        }
+    }
+}
+
+async fn serve_conn(stream: tokio::net::TcpStream, shared: Arc<Shared>) {
+    let svc = service_fn(move |req| {
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(handler::handle(shared, req).await) }
+    });
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(stream), svc);
+    if let Err(e) = conn.await {
+        log::debug!("mock provider: connection ended: {e}");
+    }
+}
