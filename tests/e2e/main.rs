@@ -1,1 +1,13 @@
 //! End-to-end tests: the real `tollgate` binary against mock providers on 127.0.0.1.
+//! Files follow the request lifecycle (auth, admit, route, translate, forward) plus the
+//! process-level behaviour (config, shutdown).
+
+mod admit;
+mod auth;
+mod config;
+mod forward;
+mod route;
+mod shutdown;
+mod streaming;
+mod support;
+mod translate;

@@ -1,0 +1,215 @@
+//! Test support: start the real `tollgate` binary on a free loopback port with a config file,
+//! wait until it answers, and stop it (signals, exit status, captured logs).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const MASTER_KEY: &str = "sk-e2e-master";
+
+/// A fresh scratch directory under the system temp dir.
+pub fn scratch_dir() -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tollgate-e2e-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn tollgate_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_tollgate")
+}
+
+/// Runs `tollgate` with `args` to completion (for `--check`, `--version`).
+pub fn run_cli(args: &[&str]) -> (ExitStatus, String, String) {
+    let out = Command::new(tollgate_bin())
+        .args(args)
+        .output()
+        .expect("run tollgate");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A running gateway process.
+pub struct Gateway {
+    child: Child,
+    pub port: u16,
+    log: PathBuf,
+}
+
+impl Gateway {
+    /// Starts the gateway on `yaml` (written to a scratch file) and waits until it is live.
+    pub async fn start(yaml: &str) -> Gateway {
+        Self::start_with(yaml, &[]).await
+    }
+
+    /// Like [`Gateway::start`], with extra environment variables.
+    pub async fn start_with(yaml: &str, env: &[(&str, &str)]) -> Gateway {
+        let dir = scratch_dir();
+        let config = dir.join("config.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        Self::spawn(Some(&config), &dir, env).await
+    }
+
+    /// Starts the gateway on its embedded default configuration.
+    pub async fn start_default() -> Gateway {
+        Self::spawn(None, &scratch_dir(), &[]).await
+    }
+
+    async fn spawn(config: Option<&Path>, dir: &Path, env: &[(&str, &str)]) -> Gateway {
+        for _ in 0..5 {
+            let port = free_port();
+            let log = dir.join(format!("tollgate-{port}.log"));
+            let mut cmd = Command::new(tollgate_bin());
+            if let Some(c) = config {
+                cmd.arg("-c").arg(c);
+            }
+            cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .env("TOLLGATE_LOG", "info")
+                .envs(env.iter().copied())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap());
+            let child = cmd.spawn().expect("spawn tollgate");
+            let mut gw = Gateway { child, port, log };
+            match gw.wait_live(Duration::from_secs(20)).await {
+                Ok(()) => return gw,
+                Err(e) if gw.logs().contains("cannot listen") => {
+                    eprintln!("port {port} taken, retrying: {e}")
+                }
+                Err(e) => panic!("gateway did not start: {e}\n--- log ---\n{}", gw.logs()),
+            }
+        }
+        panic!("could not find a free port for the gateway");
+    }
+
+    async fn wait_live(&mut self, within: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + within;
+        let client = reqwest::Client::new();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Err(format!("exited early with {status}"));
+            }
+            if let Ok(r) = client.get(self.url("/health/liveliness")).send().await {
+                if r.status() == 200 {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err("not live in time".into());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// Sends a Unix signal (`libc::SIGTERM`, `libc::SIGINT`).
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::kill(self.pid(), sig) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Waits for the process to exit, polling; `None` if it is still running after `within`.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return Some(s);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A client with no connection reuse surprises between tests.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// A one-group config pointing at `api_base`, with the e2e master key. `extra` is appended to
+/// the `litellm_params` block (indented 6 spaces) and `tail` to the document.
+pub fn config_for(api_base: &str, extra: &str, tail: &str) -> String {
+    format!(
+        "model_list:\n  - model_name: test-model\n    litellm_params:\n      model: openai/upstream-model\n      api_base: {api_base}\n      api_key: sk-upstream-secret\n{extra}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n{tail}"
+    )
+}
+
+/// POSTs JSON with the master key.
+pub async fn post(gw: &Gateway, path: &str, body: &serde_json::Value) -> reqwest::Response {
+    client()
+        .post(gw.url(path))
+        .bearer_auth(MASTER_KEY)
+        .json(body)
+        .send()
+        .await
+        .expect("request failed")
+}
+
+/// Asserts an OpenAI-shaped error body and returns its `error` object.
+pub async fn expect_error(resp: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(resp.status().as_u16(), status, "status");
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(ct.starts_with("application/json"), "content-type {ct}");
+    let v: serde_json::Value = resp.json().await.unwrap();
+    let e = v
+        .get("error")
+        .unwrap_or_else(|| panic!("no error object in {v}"))
+        .clone();
+    for field in ["message", "type", "param", "code"] {
+        assert!(e.get(field).is_some(), "error.{field} missing in {v}");
+    }
+    assert!(
+        e["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "empty message in {v}"
+    );
+    e
+}
