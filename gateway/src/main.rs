@@ -15,6 +15,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+/// mimalloc: the request path allocates many small, short-lived buffers; glibc malloc was
+/// ~15% of the gateway's CPU under load (see bench/RESULTS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use conf::{LoadOptions, Loaded};
 
 /// An OpenAI-compatible LLM gateway that reads LiteLLM proxy config files.

@@ -9,10 +9,13 @@ use adapters::openai::stream::{classify, StreamEvent};
 use adapters::sse::SseSplitter;
 use adapters::{ApiError, CanonicalRequest};
 use bytes::{Bytes, BytesMut};
-use pingora::http::ResponseHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::protocols::http::client::HttpSession;
+use pingora::protocols::http::v1::client::{http_req_header_to_wire, HttpSession as Http1Session};
 use pingora::proxy::Session;
 use pingora::upstreams::peer::HttpPeer;
+use pingora::{ErrorType, OrErr};
+use tokio::io::AsyncWriteExt;
 use tokio::time::timeout_at;
 
 use super::translate;
@@ -175,13 +178,13 @@ async fn exchange(
     let peer = upstream.peer(addr, connect_timeout);
     let mut stale_retries = 0;
     loop {
-        let (mut s, reused) = state
+        let (s, reused) = state
             .connector
             .get_http_session(&peer)
             .await
             .map_err(|e| unreachable(format!("connect to {addr}: {e}")))?;
-        match send_and_read_header(&mut s, header.clone(), body.clone()).await {
-            Ok(()) => return Ok((s, peer)),
+        match send_and_read_header(s, &peer, header.clone(), body.clone()).await {
+            Ok(s) => return Ok((s, peer)),
             Err(e) if reused && stale_retries < 2 => {
                 log::debug!("pooled connection to {addr} was stale ({e}); retrying on a new one");
                 stale_retries += 1;
@@ -191,21 +194,58 @@ async fn exchange(
     }
 }
 
-use pingora::http::RequestHeader;
+/// Bodies up to this size are sent in the same write as the header.
+const COALESCE_BODY: usize = 64 * 1024;
 
+/// Sends the request and reads the response header (skipping 1xx). On HTTP/1 the header and a
+/// body of up to [`COALESCE_BODY`] go out in one write: Pingora's client flushes the header
+/// separately, which costs a second packet and a second wake-up of the provider per request.
 async fn send_and_read_header(
-    s: &mut HttpSession,
+    s: HttpSession,
+    peer: &HttpPeer,
     header: Box<RequestHeader>,
     body: Bytes,
-) -> pingora::Result<()> {
-    s.write_request_header(header).await?;
-    s.write_request_body(body, true).await?;
-    s.finish_request_body().await?;
+) -> pingora::Result<HttpSession> {
+    let mut s = match s {
+        HttpSession::H1(h1) => {
+            let mut stream = h1.into_inner();
+            let mut wire = http_req_header_to_wire(&header).ok_or_else(|| {
+                pingora::Error::explain(ErrorType::InvalidHTTPHeader, "unencodable request header")
+            })?;
+            if body.len() <= COALESCE_BODY {
+                wire.extend_from_slice(&body);
+                stream
+                    .write_all(&wire)
+                    .await
+                    .or_err(ErrorType::WriteError, "writing request")?;
+            } else {
+                stream
+                    .write_all(&wire)
+                    .await
+                    .or_err(ErrorType::WriteError, "writing request header")?;
+                stream
+                    .write_all(&body)
+                    .await
+                    .or_err(ErrorType::WriteError, "writing request body")?;
+            }
+            stream
+                .flush()
+                .await
+                .or_err(ErrorType::WriteError, "flushing request")?;
+            HttpSession::H1(Http1Session::new_with_options(stream, peer))
+        }
+        mut other => {
+            other.write_request_header(header).await?;
+            other.write_request_body(body, true).await?;
+            other.finish_request_body().await?;
+            other
+        }
+    };
     loop {
         s.read_response_header().await?;
         match s.response_header() {
             Some(h) if h.status.is_informational() => continue,
-            _ => return Ok(()),
+            _ => return Ok(s),
         }
     }
 }
