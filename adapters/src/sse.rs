@@ -1,6 +1,8 @@
 //! Incremental Server-Sent Events framing: split an arbitrarily chunked byte stream into whole
 //! events. Used to relay and translate streams event by event.
 
+use std::borrow::Cow;
+
 use bytes::{Bytes, BytesMut};
 
 /// Splits a byte stream into complete SSE events (each including its terminating blank line).
@@ -77,18 +79,22 @@ fn find_terminator(b: &[u8]) -> Option<usize> {
 }
 
 /// The `data:` payload of one event (multiple `data:` lines joined with `\n`), or `None` if the
-/// event has no data (a comment or keep-alive).
-pub fn event_data(event: &[u8]) -> Option<Vec<u8>> {
-    let mut out: Option<Vec<u8>> = None;
+/// event has no data (a comment or keep-alive). Borrows when there is a single `data:` line.
+pub fn event_data(event: &[u8]) -> Option<Cow<'_, [u8]>> {
+    let mut out: Option<Cow<'_, [u8]>> = None;
     for line in event.split(|&c| c == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if let Some(rest) = line.strip_prefix(b"data:") {
             let rest = rest.strip_prefix(b" ").unwrap_or(rest);
-            let buf = out.get_or_insert_with(Vec::new);
-            if !buf.is_empty() {
-                buf.push(b'\n');
-            }
-            buf.extend_from_slice(rest);
+            out = Some(match out {
+                None => Cow::Borrowed(rest),
+                Some(prev) => {
+                    let mut joined = prev.into_owned();
+                    joined.push(b'\n');
+                    joined.extend_from_slice(rest);
+                    Cow::Owned(joined)
+                }
+            });
         }
     }
     out
@@ -117,11 +123,11 @@ mod tests {
     fn same_events_at_every_split_point() {
         let whole = split_all(&[STREAM]);
         assert_eq!(whole.len(), 5);
-        assert_eq!(event_data(&whole[0]).unwrap(), b"{\"a\":1}");
+        assert_eq!(&*event_data(&whole[0]).unwrap(), b"{\"a\":1}");
         assert_eq!(event_data(&whole[1]), None);
-        assert_eq!(event_data(&whole[2]).unwrap(), b"{\"b\":2}");
-        assert_eq!(event_data(&whole[3]).unwrap(), b"y\nz");
-        assert_eq!(event_data(&whole[4]).unwrap(), b"[DONE]");
+        assert_eq!(&*event_data(&whole[2]).unwrap(), b"{\"b\":2}");
+        assert_eq!(&*event_data(&whole[3]).unwrap(), b"y\nz");
+        assert_eq!(&*event_data(&whole[4]).unwrap(), b"[DONE]");
         for i in 0..=STREAM.len() {
             assert_eq!(
                 split_all(&[&STREAM[..i], &STREAM[i..]]),

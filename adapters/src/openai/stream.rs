@@ -26,15 +26,25 @@ struct ChunkProbe {
     error: Option<serde::de::IgnoredAny>,
 }
 
-/// Classifies one complete SSE event.
+/// Classifies one complete SSE event. Most chunks carry neither `usage` nor `error`; those are
+/// recognised by a byte search without parsing the JSON.
 pub fn classify(event: &[u8]) -> StreamEvent {
     let Some(data) = event_data(event) else {
         return StreamEvent::Other;
     };
-    if data.trim_ascii() == b"[DONE]" {
+    let data = data.trim_ascii();
+    if data == b"[DONE]" {
         return StreamEvent::Done;
     }
-    match serde_json::from_slice::<ChunkProbe>(&data) {
+    if !data.starts_with(b"{") {
+        return StreamEvent::Other;
+    }
+    let may_have_usage = memchr::memmem::find(data, b"\"usage\"").is_some();
+    let may_have_error = memchr::memmem::find(data, b"\"error\"").is_some();
+    if !may_have_usage && !may_have_error {
+        return StreamEvent::Chunk { usage: None };
+    }
+    match serde_json::from_slice::<ChunkProbe>(data) {
         Ok(p) if p.error.is_some() => StreamEvent::Error,
         Ok(p) => StreamEvent::Chunk { usage: p.usage },
         Err(_) => StreamEvent::Other,

@@ -9,6 +9,7 @@ use adapters::openai::stream::{classify, StreamEvent};
 use adapters::sse::SseSplitter;
 use adapters::{ApiError, CanonicalRequest};
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::protocols::http::client::HttpSession;
 use pingora::protocols::http::v1::client::{http_req_header_to_wire, HttpSession as Http1Session};
@@ -315,35 +316,30 @@ async fn relay_stream(
         return client_left(ctx, up, "before the stream started").await;
     }
     let mut splitter = SseSplitter::new();
-    loop {
-        let next = tokio::select! {
+    let mut done = false;
+    while !done {
+        let first = tokio::select! {
             r = timeout_at(deadline.into(), up.read_response_body()) => r,
             _ = client_gone(session) => return client_left(ctx, up, "mid-stream").await,
         };
-        let chunk = match next {
-            Ok(Ok(Some(chunk))) => chunk,
-            Ok(Ok(None)) => break,
-            Ok(Err(e)) => {
-                let err = ApiError::new(
-                    502,
-                    "api_error",
-                    format!("The provider's stream failed: {e}"),
-                )
-                .with_code("502");
-                return end_stream_with_error(session, ctx, up, err).await;
+        let mut failure = None;
+        match first {
+            Ok(Ok(Some(chunk))) => splitter.push(&chunk),
+            Ok(Ok(None)) => done = true,
+            Ok(Err(e)) => failure = Some(stream_failed(&e)),
+            Err(_) => failure = Some(stream_deadline()),
+        }
+        // Whatever else the provider has already sent goes out in the same write: one send per
+        // wake-up instead of one per event.
+        while failure.is_none() && !done && splitter.buffered() < COALESCE_BODY {
+            match up.read_response_body().now_or_never() {
+                Some(Ok(Some(more))) => splitter.push(&more),
+                Some(Ok(None)) => done = true,
+                Some(Err(e)) => failure = Some(stream_failed(&e)),
+                None => break,
             }
-            Err(_) => {
-                let err = ApiError::new(
-                    504,
-                    "timeout",
-                    "The provider's stream exceeded the request deadline",
-                )
-                .with_code("504");
-                return end_stream_with_error(session, ctx, up, err).await;
-            }
-        };
-        splitter.push(&chunk);
-        let mut out = BytesMut::new();
+        }
+        let mut out = BytesMut::with_capacity(splitter.buffered());
         while let Some(event) = splitter.next_event() {
             if let StreamEvent::Chunk { usage: Some(u) } = classify(&event) {
                 ctx.prompt_tokens = u.prompt_tokens;
@@ -351,21 +347,58 @@ async fn relay_stream(
             }
             out.extend_from_slice(&event);
         }
-        if !out.is_empty()
+        if done {
+            if let Some(rest) = splitter.take_remainder() {
+                out.extend_from_slice(&rest);
+            }
+        }
+        if let Some(err) = failure {
+            // Events that arrived before the failure still reach the client, then the error.
+            ctx.failure = Some(err.message.clone());
+            up.shutdown().await;
+            out.extend_from_slice(&err.to_sse_event());
+            if session
+                .write_response_body(Some(out.freeze()), true)
+                .await
+                .is_err()
+            {
+                ctx.status = CLIENT_CLOSED;
+            }
+            return Ok(());
+        }
+        if (done || !out.is_empty())
             && session
-                .write_response_body(Some(out.freeze()), false)
+                .write_response_body(Some(out.freeze()), done)
                 .await
                 .is_err()
         {
+            if done {
+                ctx.failure = Some("client went away at the end of the stream".into());
+                break;
+            }
             return client_left(ctx, up, "mid-stream").await;
         }
     }
-    let tail = splitter.take_remainder();
-    if session.write_response_body(tail, true).await.is_err() {
-        ctx.failure = Some("client went away at the end of the stream".into());
-    }
     release(state, up, peer).await;
     Ok(())
+}
+
+fn stream_failed(e: &pingora::Error) -> ApiError {
+    ApiError::new(
+        502,
+        "api_error",
+        format!("The provider's stream failed: {e}"),
+    )
+    .with_code("502")
+}
+
+fn stream_deadline() -> ApiError {
+    ApiError::new(
+        504,
+        "timeout",
+        "The provider's stream exceeded the request deadline",
+    )
+    .with_code("504")
 }
 
 fn proto(e: Box<pingora::Error>) -> GatewayError {
@@ -384,25 +417,6 @@ async fn client_left(
     ctx.failure = Some(format!("client disconnected {when}"));
     // Not returned to the pool: the provider may still be sending.
     up.shutdown().await;
-    Ok(())
-}
-
-async fn end_stream_with_error(
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    mut up: HttpSession,
-    err: ApiError,
-) -> Result<(), GatewayError> {
-    ctx.failure = Some(err.message.clone());
-    up.shutdown().await;
-    let event = Bytes::from(err.to_sse_event());
-    if session
-        .write_response_body(Some(event), true)
-        .await
-        .is_err()
-    {
-        ctx.status = CLIENT_CLOSED;
-    }
     Ok(())
 }
 
@@ -458,9 +472,10 @@ async fn write_events(
     resp.insert_header("transfer-encoding", "chunked")?;
     resp.insert_header("x-litellm-call-id", call_id)?;
     session.write_response_header(Box::new(resp), false).await?;
-    let n = events.len();
-    for (i, e) in events.into_iter().enumerate() {
-        session.write_response_body(Some(e), i + 1 == n).await?;
+    // Every event is ready: one write.
+    let mut out = BytesMut::with_capacity(events.iter().map(Bytes::len).sum());
+    for e in &events {
+        out.extend_from_slice(e);
     }
-    Ok(())
+    session.write_response_body(Some(out.freeze()), true).await
 }
