@@ -144,6 +144,12 @@ PY
 
 # utime + stime of a process (all threads) in clock ticks; empty when there is no such process.
 CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+# Instructions retired by the proxy per request: repeatable where wall-clock numbers drift
+# (this is a shared VM). Needs `perf` with hardware counters; skipped otherwise.
+HAVE_PERF=0
+if have perf && perf stat -x, -e instructions true 2>&1 | grep -qE '^[0-9]+,,instructions'; then
+  HAVE_PERF=1
+fi
 cpu_ticks() {
   [[ -n ${1:-} && -r /proc/$1/stat ]] || return 0
   sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
@@ -260,12 +266,21 @@ run_wrk() { # target base-url mode conc duration [record]
   local p0 p1 m0 m1
   p0=$(cpu_ticks "$PROXY_PID")
   m0=$(cpu_ticks "$MOCK_PID")
+  local perf_file=$RUN/perf-$target-$mode-c$conc.txt perf_pid="" instr=""
+  if [[ $HAVE_PERF == 1 && -n $PROXY_PID && $record == 1 ]]; then
+    perf stat -x, -e instructions -o "$perf_file" -p "$PROXY_PID" -- sleep "$(seconds "$dur")" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   # wrk's -d bounds the run; timeout(1) bounds a wedged target.
   BENCH_BODY=$body BENCH_KEY=$MASTER_KEY pin "$CPU_LOAD" \
     timeout --kill-after=5 $(($(seconds "$dur") + 30)) wrk -t1 -c"$conc" -d"$dur" --timeout 5s \
     -s "$BENCH/scripts/wrk-post.lua" "$url" >"$file" 2>&1 || true
   p1=$(cpu_ticks "$PROXY_PID")
   m1=$(cpu_ticks "$MOCK_PID")
+  if [[ -n $perf_pid ]]; then
+    wait "$perf_pid" || true
+    instr=$(sed -nE 's/^([0-9]+),,instructions.*/\1/p' "$perf_file" | head -1)
+  fi
   [[ $record == 1 ]] || return 0
   line=$(sed -n 's/^WRKJSON //p' "$file" | tail -1)
   if [[ -z $line ]]; then
@@ -275,7 +290,8 @@ run_wrk() { # target base-url mode conc duration [record]
   fi
   emit kind=wrk target="$target" mode="$mode" conc:="$conc" wrk:="$line" clk_tck:="$CLK_TCK" \
     proxy_ticks:="$([[ -n $p0 && -n $p1 ]] && echo $((p1 - p0)) || echo null)" \
-    mock_ticks:="$([[ -n $m0 && -n $m1 ]] && echo $((m1 - m0)) || echo null)"
+    mock_ticks:="$([[ -n $m0 && -n $m1 ]] && echo $((m1 - m0)) || echo null)" \
+    proxy_instructions:="${instr:-null}" perf_seconds:="$(seconds "$dur")"
   python3 -c '
 import json,sys
 w=json.loads(sys.argv[1]); rps=w["requests"]/(w["duration_us"]/1e6)

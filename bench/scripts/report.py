@@ -75,6 +75,9 @@ def main():
                 "p99": w["latency_us"]["p99"],
                 "errors": errors,
                 "requests": w["requests"],
+                # perf counted the proxy for perf_seconds while wrk ran at rps.
+                "kinstr": None if not r.get("proxy_instructions") or not w["requests"]
+                else r["proxy_instructions"] / (w["requests"] / secs * r["perf_seconds"]) / 1000,
             }
     ttft = {r["target"]: r["ttft"] for r in recs if r["kind"] == "ttft" and r.get("ttft")}
     rss = {(r["target"], r["phase"]): r for r in recs if r["kind"] == "rss"}
@@ -110,12 +113,15 @@ def main():
                 rows.append([t, m, c, f"{r['rps']:.0f}", ms(r["p50"]), ms(r["p99"]),
                              signed_ms(add50), signed_ms(add99), pct(pc),
                              "–" if pc is None or not r["rps"] else f"{pc * 1e6 / r['rps']:.1f}",
+                             "–" if r["kinstr"] is None else f"{r['kinstr']:.0f}",
                              pct(r["mock_cpu"]), r["errors"]])
     p(table(["target", "mode", "conc", "req/s", "p50 ms", "p99 ms", "added p50 ms",
-             "added p99 ms", "proxy CPU", "proxy CPU µs/req", "mock CPU", "errors"], rows))
+             "added p99 ms", "proxy CPU", "proxy CPU µs/req", "proxy kinstr/req", "mock CPU",
+             "errors"], rows))
     p("\nadded = target latency − direct-to-mock latency at the same mode and concurrency. "
       "proxy CPU = the proxy process's CPU time / wall time (100% = its whole core); "
-      "µs/req = CPU time per request.\n")
+      "µs/req = CPU time per request; kinstr/req = thousands of instructions the proxy retired per "
+      "request (perf stat; the steadiest number on a shared VM).\n")
 
     p("## Ratios\n")
     rows = []
@@ -125,11 +131,13 @@ def main():
             rps = lambda r: None if r is None else r["rps"]  # noqa: E731
             added = lambda r: None if r is None or d is None else r["p50"] - d["p50"]  # noqa: E731
             per_req = lambda r: None if r is None or r["proxy_cpu"] is None or not r["rps"] else r["proxy_cpu"] / r["rps"]  # noqa: E731
+            kin = lambda r: None if r is None else r["kinstr"]  # noqa: E731
             rows.append([m, c, ratio(rps(g), rps(d)), ratio(rps(g), rps(n)), ratio(rps(n), rps(d)),
-                         ratio(per_req(n), per_req(g)),
+                         ratio(per_req(n), per_req(g)), ratio(kin(n), kin(g)),
                          added_ratio(added(g), added(n)) if c == 1 else "–"])
     p(table(["mode", "conc", "tollgate/direct req/s", "tollgate/nginx req/s",
-             "nginx/direct req/s", "nginx/tollgate CPU per req", "tollgate/nginx added p50 (c=1)"],
+             "nginx/direct req/s", "nginx/tollgate CPU per req", "nginx/tollgate instr per req",
+             "tollgate/nginx added p50 (c=1)"],
             rows))
     p("\nnginx/tollgate CPU per req: the req/s ratio the two would reach if each had its core to "
       "itself; unlike tollgate/nginx req/s it does not flatter tollgate when wrk + mock saturate "
