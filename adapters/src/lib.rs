@@ -1,8 +1,13 @@
 //! Pure provider translation: the canonical (OpenAI-shaped) request and response types, and one
 //! module per provider dialect converting to and from its wire format. No I/O, no async.
 
+pub mod anthropic;
+pub mod azure;
+pub mod dialect;
 pub mod error;
+pub mod gemini;
 pub mod mock;
+pub mod ollama;
 pub mod openai;
 pub mod provider;
 pub mod request;

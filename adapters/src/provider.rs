@@ -74,13 +74,38 @@ const fn openai_compatible(
     }
 }
 
-const fn not_yet(provider: Provider, prefix: &'static str, dialect: Dialect) -> ProviderSpec {
+/// A provider with its own dialect whose adapter is complete.
+const fn native(
+    provider: Provider,
+    prefix: &'static str,
+    dialect: Dialect,
+    default_api_base: Option<&'static str>,
+    api_key_env: Option<&'static str>,
+) -> ProviderSpec {
     ProviderSpec {
         provider,
         prefix,
         dialect,
-        default_api_base: None,
-        api_key_env: None,
+        default_api_base,
+        api_key_env,
+        implemented: true,
+    }
+}
+
+/// A provider recognised in configs whose adapter is not in this build yet.
+const fn not_yet(
+    provider: Provider,
+    prefix: &'static str,
+    dialect: Dialect,
+    default_api_base: Option<&'static str>,
+    api_key_env: Option<&'static str>,
+) -> ProviderSpec {
+    ProviderSpec {
+        provider,
+        prefix,
+        dialect,
+        default_api_base,
+        api_key_env,
         implemented: false,
     }
 }
@@ -167,14 +192,50 @@ pub const PROVIDERS: &[ProviderSpec] = &[
         Some("http://localhost:1234/v1"),
         Some("LM_STUDIO_API_KEY"),
     ),
-    not_yet(P::Azure, "azure", Dialect::Azure),
-    not_yet(P::Anthropic, "anthropic", Dialect::Anthropic),
-    not_yet(P::Gemini, "gemini", Dialect::Gemini),
-    not_yet(P::VertexAi, "vertex_ai", Dialect::VertexAi),
-    not_yet(P::OllamaChat, "ollama_chat", Dialect::OllamaChat),
-    not_yet(P::Ollama, "ollama", Dialect::Ollama),
-    not_yet(P::Bedrock, "bedrock", Dialect::Bedrock),
-    not_yet(P::Cohere, "cohere", Dialect::Cohere),
+    native(
+        P::Azure,
+        "azure",
+        Dialect::Azure,
+        None,
+        Some("AZURE_API_KEY"),
+    ),
+    native(
+        P::Anthropic,
+        "anthropic",
+        Dialect::Anthropic,
+        Some("https://api.anthropic.com"),
+        Some("ANTHROPIC_API_KEY"),
+    ),
+    native(
+        P::Gemini,
+        "gemini",
+        Dialect::Gemini,
+        Some("https://generativelanguage.googleapis.com"),
+        Some("GEMINI_API_KEY"),
+    ),
+    not_yet(P::VertexAi, "vertex_ai", Dialect::VertexAi, None, None),
+    native(
+        P::OllamaChat,
+        "ollama_chat",
+        Dialect::OllamaChat,
+        Some("http://localhost:11434"),
+        None,
+    ),
+    native(
+        P::Ollama,
+        "ollama",
+        Dialect::Ollama,
+        Some("http://localhost:11434"),
+        None,
+    ),
+    not_yet(P::Bedrock, "bedrock", Dialect::Bedrock, None, None),
+    not_yet(
+        P::Cohere,
+        "cohere",
+        Dialect::Cohere,
+        Some("https://api.cohere.com"),
+        Some("COHERE_API_KEY"),
+    ),
 ];
 
 impl Provider {

@@ -2,7 +2,33 @@
 
 use std::time::Instant;
 
+use adapters::anthropic::front::StreamToAnthropic;
+
 use crate::state::InflightGuard;
+
+/// Which API shape the client speaks; decides how answers and errors are written.
+#[derive(Default)]
+pub enum Front {
+    /// OpenAI clients: canonical bodies and SSE.
+    #[default]
+    OpenAi,
+    /// Anthropic clients (`/v1/messages`) served by any provider: canonical → Anthropic.
+    Anthropic {
+        /// The model the client asked for, echoed in responses.
+        model: String,
+        /// The stream encoder, created with the first streamed bytes.
+        stream: Option<Box<StreamToAnthropic>>,
+    },
+    /// Anthropic clients served by an Anthropic deployment: the provider's bytes, unchanged.
+    AnthropicNative,
+}
+
+impl Front {
+    /// Whether errors are written in Anthropic's shape.
+    pub fn anthropic(&self) -> bool {
+        !matches!(self, Front::OpenAi)
+    }
+}
 
 /// What the request turned out to be, for logs and accounting.
 #[derive(Default)]
@@ -24,6 +50,8 @@ pub struct RequestCtx {
     pub completion_tokens: u64,
     /// Why the request ended abnormally, if it did (client disconnect, upstream failure).
     pub failure: Option<String>,
+    /// The API shape the client speaks.
+    pub front: Front,
     /// Keeps the request counted as in flight until the context drops.
     pub inflight: Option<InflightGuard>,
 }

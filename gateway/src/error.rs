@@ -35,6 +35,9 @@ pub enum GatewayError {
     BodyTimeout,
     #[error("Could not read the request body: {0}")]
     BodyRead(String),
+    /// A request the adapters refused (bad field, parameter the provider cannot take).
+    #[error("{}", .0.message)]
+    Invalid(ApiError),
 }
 
 impl GatewayError {
@@ -70,7 +73,7 @@ impl GatewayError {
             GatewayError::UpstreamTimeout { .. } => {
                 ApiError::new(504, "timeout", msg).with_code("504")
             }
-            GatewayError::Upstream(e) => e.clone(),
+            GatewayError::Upstream(e) | GatewayError::Invalid(e) => e.clone(),
             GatewayError::BodyTimeout => {
                 ApiError::new(408, "invalid_request_error", msg).with_code("408")
             }
@@ -81,10 +84,20 @@ impl GatewayError {
     }
 }
 
-/// Writes `err` as the complete response. Returns the status written. A write failure means the
-/// client is gone; there is no one left to tell, so it is only logged.
-pub async fn respond_error(session: &mut Session, err: &ApiError, call_id: &str) -> u16 {
-    let body = Bytes::from(err.to_json());
+/// Writes `err` as the complete response, in the client's API shape (OpenAI's, or Anthropic's
+/// for `/v1/messages`). Returns the status written. A write failure means the client is gone;
+/// there is no one left to tell, so it is only logged.
+pub async fn respond_error(
+    session: &mut Session,
+    err: &ApiError,
+    call_id: &str,
+    anthropic: bool,
+) -> u16 {
+    let body = Bytes::from(if anthropic {
+        adapters::anthropic::front::error_body(err)
+    } else {
+        err.to_json()
+    });
     let mut extra: Vec<(&str, String)> = Vec::new();
     if err.status == 405 {
         extra.push(("allow", "POST".into()));

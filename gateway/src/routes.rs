@@ -16,6 +16,10 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Llm(Endpoint),
+    /// Anthropic Messages front door.
+    Messages,
+    /// Anthropic `count_tokens`.
+    CountTokens,
     Models,
     Liveness,
     Readiness,
@@ -38,6 +42,8 @@ pub fn classify(method: &str, path: &str) -> Route {
         "/chat/completions" => (Route::Llm(Endpoint::ChatCompletions), "POST"),
         "/completions" => (Route::Llm(Endpoint::Completions), "POST"),
         "/embeddings" => (Route::Llm(Endpoint::Embeddings), "POST"),
+        "/messages" => (Route::Messages, "POST"),
+        "/messages/count_tokens" => (Route::CountTokens, "POST"),
         "/models" => (Route::Models, "GET"),
         _ => match trimmed {
             "/health/liveliness" | "/health/liveness" => (Route::Liveness, "GET"),
@@ -60,6 +66,14 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
     let result = match route {
         Route::Llm(endpoint) => {
             lifecycle::serve(state, session, ctx, endpoint).await;
+            return;
+        }
+        Route::Messages => {
+            lifecycle::messages::serve(state, session, ctx).await;
+            return;
+        }
+        Route::CountTokens => {
+            lifecycle::messages::count_tokens(state, session, ctx).await;
             return;
         }
         Route::Models => models(state, session, ctx).await,
@@ -96,7 +110,13 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
 }
 
 async fn error(session: &mut Session, ctx: &mut RequestCtx, e: GatewayError) {
-    ctx.status = respond_error(session, &e.to_api_error(), &ctx.call_id).await;
+    ctx.status = respond_error(
+        session,
+        &e.to_api_error(),
+        &ctx.call_id,
+        ctx.front.anthropic(),
+    )
+    .await;
 }
 
 async fn models(
@@ -165,6 +185,12 @@ mod tests {
             Route::Llm(Endpoint::Embeddings)
         );
         assert_eq!(classify("GET", "/v1/models"), Route::Models);
+        assert_eq!(classify("POST", "/v1/messages"), Route::Messages);
+        assert_eq!(classify("POST", "/messages"), Route::Messages);
+        assert_eq!(
+            classify("POST", "/v1/messages/count_tokens"),
+            Route::CountTokens
+        );
         assert_eq!(classify("GET", "/models"), Route::Models);
         assert_eq!(classify("GET", "/v1/chat/completions"), Route::WrongMethod);
         assert_eq!(classify("GET", "/health/liveliness"), Route::Liveness);

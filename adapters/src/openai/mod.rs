@@ -5,3 +5,4 @@ pub mod error;
 pub mod request;
 pub mod response;
 pub mod stream;
+pub mod wire;

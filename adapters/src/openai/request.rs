@@ -4,7 +4,31 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
+use crate::dialect::{ProviderRequest, Target};
 use crate::request::CanonicalRequest;
+
+/// The provider request for an OpenAI-compatible server: `{base_path}/chat/completions` (etc.),
+/// `Authorization: Bearer` with the deployment's key.
+pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> ProviderRequest {
+    let mut headers = Vec::with_capacity(2);
+    headers.push((
+        "accept",
+        if req.stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        }
+        .to_string(),
+    ));
+    if let Some(key) = t.api_key {
+        headers.push(("authorization", format!("Bearer {key}")));
+    }
+    ProviderRequest {
+        path: format!("{}{}", t.base_path, req.endpoint.path()),
+        headers,
+        body: build_body(req, t.model, t.defaults),
+    }
+}
 
 /// The upstream request body for `req` sent to a deployment serving `upstream_model`.
 /// Client values win over `defaults` (`litellm_params` extras such as `temperature`).

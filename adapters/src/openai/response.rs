@@ -12,6 +12,15 @@ pub struct Usage {
     pub completion_tokens: u64,
     #[serde(default)]
     pub total_tokens: u64,
+    /// Prompt tokens served from the provider's prompt cache (OpenAI
+    /// `prompt_tokens_details.cached_tokens`, Anthropic `cache_read_input_tokens`). Part of
+    /// `prompt_tokens`.
+    #[serde(skip)]
+    pub cache_read_tokens: u64,
+    /// Prompt tokens written to the provider's prompt cache (Anthropic
+    /// `cache_creation_input_tokens`). Part of `prompt_tokens`.
+    #[serde(skip)]
+    pub cache_write_tokens: u64,
 }
 
 #[derive(Deserialize)]
@@ -38,7 +47,8 @@ mod tests {
             Some(Usage {
                 prompt_tokens: 3,
                 completion_tokens: 2,
-                total_tokens: 5
+                total_tokens: 5,
+                ..Usage::default()
             })
         );
         assert_eq!(usage_of(br#"{"id":"x"}"#), None);

@@ -65,7 +65,7 @@ mod tests {
         );
         assert_eq!(
             classify(b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\n\n"),
-            StreamEvent::Chunk { usage: Some(Usage { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3 }) }
+            StreamEvent::Chunk { usage: Some(Usage { prompt_tokens: 1, completion_tokens: 2, total_tokens: 3, ..Usage::default() }) }
         );
         assert_eq!(
             classify(b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n"),

@@ -88,9 +88,9 @@ fn unimplemented_provider_is_an_error() {
   - model_name: a
     litellm_params: {model: openai/a, mock_response: x}
   - model_name: b
-    litellm_params: {model: anthropic/claude-3-5-sonnet, api_key: k}
+    litellm_params: {model: bedrock/anthropic.claude-3-5-sonnet, api_key: k}
 ";
-    assert_error(yaml, "model_list[1].litellm_params.model: provider \"anthropic\" is not supported by this build yet");
+    assert_error(yaml, "model_list[1].litellm_params.model: provider \"bedrock\" is not supported by this build yet");
 }
 
 #[test]

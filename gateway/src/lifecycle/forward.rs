@@ -5,12 +5,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use adapters::openai::stream::{classify, StreamEvent};
-use adapters::sse::SseSplitter;
-use adapters::{ApiError, CanonicalRequest};
+use adapters::CanonicalRequest;
 use bytes::{Bytes, BytesMut};
-use futures_util::FutureExt;
-use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::http::RequestHeader;
 use pingora::protocols::http::client::HttpSession;
 use pingora::protocols::http::v1::client::{http_req_header_to_wire, HttpSession as Http1Session};
 use pingora::proxy::Session;
@@ -19,9 +16,9 @@ use pingora::{ErrorType, OrErr};
 use tokio::io::AsyncWriteExt;
 use tokio::time::timeout_at;
 
-use super::translate;
+use super::{relay, translate};
 use crate::ctx::RequestCtx;
-use crate::error::{respond, GatewayError};
+use crate::error::GatewayError;
 use crate::state::{AppState, DeploymentRt, Runtime};
 use crate::upstream::{Upstream, POOL_IDLE_TIMEOUT};
 
@@ -32,16 +29,30 @@ const MAX_RESPONSE_BODY: usize = 256 << 20;
 /// Status logged when the client went away before the response completed (nginx's convention).
 pub const CLIENT_CLOSED: u16 = 499;
 
+/// One call to make: the request, the deployment chosen for it, the request's deadline.
+pub struct Call<'a> {
+    pub req: &'a CanonicalRequest,
+    pub dep: &'a DeploymentRt,
+    pub deadline: Instant,
+    /// A request already in the provider's dialect (Anthropic clients on Anthropic
+    /// deployments): sent as it is, and the answer relayed unchanged.
+    pub native: Option<(Box<RequestHeader>, Bytes)>,
+}
+
 /// Calls the deployment and writes its answer to the client.
 pub async fn forward(
     state: &Arc<AppState>,
     runtime: &Runtime,
     session: &mut Session,
     ctx: &mut RequestCtx,
-    req: &CanonicalRequest,
-    dep: &DeploymentRt,
-    request_deadline: Instant,
+    call: Call<'_>,
 ) -> Result<(), GatewayError> {
+    let Call {
+        req,
+        dep,
+        deadline: request_deadline,
+        native,
+    } = call;
     if let Some(content) = &dep.conf.mock_response {
         return serve_mock(session, ctx, req, dep, content).await;
     }
@@ -64,12 +75,14 @@ pub async fn forward(
         group: group.clone(),
         secs: until.saturating_duration_since(now).as_secs_f64(),
     };
-    let (header, body) = translate::upstream_request(dep, upstream, req).map_err(|e| {
-        GatewayError::UpstreamProtocol {
-            group: group.clone(),
-            detail: e.to_string(),
-        }
-    })?;
+    let target = translate::target(dep, runtime.config.litellm.drop_params);
+    // `native`: the client already speaks the provider's dialect; its body goes as it is and the
+    // answer comes back unchanged.
+    let translated = native.is_none();
+    let (header, body) = match native {
+        Some(prebuilt) => prebuilt,
+        None => translate::upstream_request(upstream, req, &target)?,
+    };
     let connect_timeout = runtime.config.tollgate.connect_timeout;
 
     let exchange = exchange(state, upstream, connect_timeout, header, body, group);
@@ -102,23 +115,32 @@ pub async fn forward(
             _ => BytesMut::new(),
         };
         release(state, up, &peer).await;
-        return Err(GatewayError::Upstream(adapters::openai::error::from_reply(
-            status, &body,
+        return Err(GatewayError::Upstream(adapters::dialect::translate_error(
+            &target, status, &body,
         )));
     }
 
-    if req.stream && content_type.starts_with("text/event-stream") {
-        return relay_stream(
-            state,
-            session,
-            ctx,
-            up,
-            &peer,
-            status,
-            &content_type,
-            deadline,
-        )
-        .await;
+    let id = translate::response_id(&ctx.call_id);
+    let meta = translate::meta(&id, &target);
+    if req.stream {
+        let translator = if translated {
+            adapters::dialect::stream_translator(req, &target, meta)
+                .map_err(GatewayError::Invalid)?
+        } else {
+            None
+        };
+        // A provider that ignored `stream` and answered with one JSON body is relayed as such.
+        if translator.is_some() || content_type.starts_with("text/event-stream") {
+            let out = relay::StreamOut {
+                status,
+                content_type: if translator.is_some() {
+                    "text/event-stream"
+                } else {
+                    &content_type
+                },
+            };
+            return relay::stream(state, session, ctx, up, &peer, out, translator, deadline).await;
+        }
     }
 
     // A whole body: read it (bounded by the deadline and the client's presence), then send it.
@@ -147,17 +169,14 @@ pub async fn forward(
         Ok(Ok((body, false))) => body.freeze(),
     };
     release(state, up, &peer).await;
-    if let Some(u) = adapters::openai::response::usage_of(&body) {
-        ctx.prompt_tokens = u.prompt_tokens;
-        ctx.completion_tokens = u.completion_tokens;
-    }
-    ctx.status = status;
-    if let Err(e) = respond(session, status, &content_type, body, &ctx.call_id, &[]).await {
-        ctx.status = CLIENT_CLOSED;
-        ctx.failure = Some(format!(
-            "client went away while the response was written: {e}"
-        ));
-    }
+    let canonical = if translated {
+        adapters::dialect::translate_response(req, &target, meta, &body)
+            .map_err(GatewayError::Upstream)?
+    } else {
+        None
+    };
+    let body = canonical.map(Bytes::from).unwrap_or(body);
+    relay::whole(session, ctx, status, &content_type, body).await;
     Ok(())
 }
 
@@ -196,7 +215,7 @@ async fn exchange(
 }
 
 /// Bodies up to this size are sent in the same write as the header.
-const COALESCE_BODY: usize = 64 * 1024;
+pub(super) const COALESCE_BODY: usize = 64 * 1024;
 
 /// Sends the request and reads the response header (skipping 1xx). On HTTP/1 the header and a
 /// body of up to [`COALESCE_BODY`] go out in one write: Pingora's client flushes the header
@@ -264,7 +283,7 @@ async fn read_capped(up: &mut HttpSession, cap: usize) -> Result<(BytesMut, bool
 }
 
 /// Returns the connection to the pool if its response was read completely; otherwise drops it.
-async fn release(state: &AppState, mut up: HttpSession, peer: &HttpPeer) {
+pub(super) async fn release(state: &AppState, mut up: HttpSession, peer: &HttpPeer) {
     if up.response_done() {
         state
             .connector
@@ -276,148 +295,13 @@ async fn release(state: &AppState, mut up: HttpSession, peer: &HttpPeer) {
 }
 
 /// Resolves when the client closes its connection. Never resolves otherwise.
-async fn client_gone(session: &mut Session) {
+pub(super) async fn client_gone(session: &mut Session) {
     // The request body was read completely, so any read here is either EOF/error (gone) or
     // pipelined bytes of a next request (still there).
     if session.read_body_or_idle(true).await.is_err() {
         return;
     }
     std::future::pending::<()>().await
-}
-
-/// Relays an SSE stream event by event. Upstream failures after the first byte end the stream
-/// with an OpenAI-style error event; a client that leaves makes us drop the upstream connection.
-#[allow(clippy::too_many_arguments)]
-async fn relay_stream(
-    state: &AppState,
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    mut up: HttpSession,
-    peer: &HttpPeer,
-    status: u16,
-    content_type: &str,
-    deadline: Instant,
-) -> Result<(), GatewayError> {
-    let mut resp = ResponseHeader::build(status, Some(4)).map_err(proto)?;
-    resp.insert_header("content-type", content_type)
-        .map_err(proto)?;
-    resp.insert_header("cache-control", "no-cache")
-        .map_err(proto)?;
-    resp.insert_header("transfer-encoding", "chunked")
-        .map_err(proto)?;
-    resp.insert_header("x-litellm-call-id", ctx.call_id.as_str())
-        .map_err(proto)?;
-    ctx.status = status;
-    if session
-        .write_response_header(Box::new(resp), false)
-        .await
-        .is_err()
-    {
-        return client_left(ctx, up, "before the stream started").await;
-    }
-    let mut splitter = SseSplitter::new();
-    let mut done = false;
-    while !done {
-        let first = tokio::select! {
-            r = timeout_at(deadline.into(), up.read_response_body()) => r,
-            _ = client_gone(session) => return client_left(ctx, up, "mid-stream").await,
-        };
-        let mut failure = None;
-        match first {
-            Ok(Ok(Some(chunk))) => splitter.push(&chunk),
-            Ok(Ok(None)) => done = true,
-            Ok(Err(e)) => failure = Some(stream_failed(&e)),
-            Err(_) => failure = Some(stream_deadline()),
-        }
-        // Whatever else the provider has already sent goes out in the same write: one send per
-        // wake-up instead of one per event.
-        while failure.is_none() && !done && splitter.buffered() < COALESCE_BODY {
-            match up.read_response_body().now_or_never() {
-                Some(Ok(Some(more))) => splitter.push(&more),
-                Some(Ok(None)) => done = true,
-                Some(Err(e)) => failure = Some(stream_failed(&e)),
-                None => break,
-            }
-        }
-        let mut out = BytesMut::with_capacity(splitter.buffered());
-        while let Some(event) = splitter.next_event() {
-            if let StreamEvent::Chunk { usage: Some(u) } = classify(&event) {
-                ctx.prompt_tokens = u.prompt_tokens;
-                ctx.completion_tokens = u.completion_tokens;
-            }
-            out.extend_from_slice(&event);
-        }
-        if done {
-            if let Some(rest) = splitter.take_remainder() {
-                out.extend_from_slice(&rest);
-            }
-        }
-        if let Some(err) = failure {
-            // Events that arrived before the failure still reach the client, then the error.
-            ctx.failure = Some(err.message.clone());
-            up.shutdown().await;
-            out.extend_from_slice(&err.to_sse_event());
-            if session
-                .write_response_body(Some(out.freeze()), true)
-                .await
-                .is_err()
-            {
-                ctx.status = CLIENT_CLOSED;
-            }
-            return Ok(());
-        }
-        if (done || !out.is_empty())
-            && session
-                .write_response_body(Some(out.freeze()), done)
-                .await
-                .is_err()
-        {
-            if done {
-                ctx.failure = Some("client went away at the end of the stream".into());
-                break;
-            }
-            return client_left(ctx, up, "mid-stream").await;
-        }
-    }
-    release(state, up, peer).await;
-    Ok(())
-}
-
-fn stream_failed(e: &pingora::Error) -> ApiError {
-    ApiError::new(
-        502,
-        "api_error",
-        format!("The provider's stream failed: {e}"),
-    )
-    .with_code("502")
-}
-
-fn stream_deadline() -> ApiError {
-    ApiError::new(
-        504,
-        "timeout",
-        "The provider's stream exceeded the request deadline",
-    )
-    .with_code("504")
-}
-
-fn proto(e: Box<pingora::Error>) -> GatewayError {
-    GatewayError::UpstreamProtocol {
-        group: String::new(),
-        detail: e.to_string(),
-    }
-}
-
-async fn client_left(
-    ctx: &mut RequestCtx,
-    mut up: HttpSession,
-    when: &str,
-) -> Result<(), GatewayError> {
-    ctx.status = CLIENT_CLOSED;
-    ctx.failure = Some(format!("client disconnected {when}"));
-    // Not returned to the pool: the provider may still be sending.
-    up.shutdown().await;
-    Ok(())
 }
 
 /// Answers a `mock_response` deployment locally, streaming or not.
@@ -428,54 +312,18 @@ async fn serve_mock(
     dep: &DeploymentRt,
     content: &str,
 ) -> Result<(), GatewayError> {
-    let id = format!("chatcmpl-{}", ctx.call_id.replace('-', ""));
+    let id = translate::response_id(&ctx.call_id);
     let meta = adapters::mock::MockMeta {
         id: &id,
         created: crate::state::unix_now(),
         model: &dep.conf.model,
     };
-    ctx.status = 200;
-    let written = if req.stream {
-        let events = adapters::mock::stream_events(req, meta, content);
-        write_events(session, &ctx.call_id, events).await
-    } else {
-        let body = adapters::mock::response(req, meta, content);
-        if let Some(u) = adapters::openai::response::usage_of(&body) {
-            ctx.prompt_tokens = u.prompt_tokens;
-            ctx.completion_tokens = u.completion_tokens;
-        }
-        respond(
-            session,
-            200,
-            "application/json",
-            Bytes::from(body),
-            &ctx.call_id,
-            &[],
-        )
-        .await
-    };
-    if let Err(e) = written {
-        ctx.status = CLIENT_CLOSED;
-        ctx.failure = Some(format!("client went away: {e}"));
+    if !req.stream {
+        let body = Bytes::from(adapters::mock::response(req, meta, content));
+        relay::whole(session, ctx, 200, "application/json", body).await;
+        return Ok(());
     }
+    let events = adapters::mock::stream_events(req, meta, content);
+    relay::events(session, ctx, events).await;
     Ok(())
-}
-
-async fn write_events(
-    session: &mut Session,
-    call_id: &str,
-    events: Vec<Bytes>,
-) -> pingora::Result<()> {
-    let mut resp = ResponseHeader::build(200, Some(4))?;
-    resp.insert_header("content-type", "text/event-stream")?;
-    resp.insert_header("cache-control", "no-cache")?;
-    resp.insert_header("transfer-encoding", "chunked")?;
-    resp.insert_header("x-litellm-call-id", call_id)?;
-    session.write_response_header(Box::new(resp), false).await?;
-    // Every event is ready: one write.
-    let mut out = BytesMut::with_capacity(events.iter().map(Bytes::len).sum());
-    for e in &events {
-        out.extend_from_slice(e);
-    }
-    session.write_response_body(Some(out.freeze()), true).await
 }

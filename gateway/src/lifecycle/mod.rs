@@ -5,6 +5,8 @@ pub mod account;
 pub mod admit;
 pub mod auth;
 pub mod forward;
+pub mod messages;
+pub mod relay;
 pub mod route;
 pub mod translate;
 
@@ -34,18 +36,35 @@ pub async fn serve(
         let deployment = route::pick(&runtime, &req.model)?;
         ctx.deployment_id = Some(deployment.conf.id.clone());
         let deadline = Instant::now() + runtime.config.litellm.request_timeout;
-        forward::forward(state, &runtime, session, ctx, &req, &deployment, deadline).await
+        let call = forward::Call {
+            req: &req,
+            dep: &deployment,
+            deadline,
+            native: None,
+        };
+        forward::forward(state, &runtime, session, ctx, call).await
     }
     .await;
     if let Err(e) = result {
-        if matches!(
-            e,
-            GatewayError::TooLarge { .. } | GatewayError::BodyTimeout | GatewayError::BodyRead(_)
-        ) {
-            // The body was not (fully) read: the connection cannot carry another request.
-            session.set_keepalive(None);
-        }
-        ctx.status = respond_error(session, &e.to_api_error(), &ctx.call_id).await;
-        ctx.failure.get_or_insert_with(|| e.to_string());
+        fail(session, ctx, e).await;
     }
+}
+
+/// Answers a request that ended early with its error, in the client's API shape.
+pub async fn fail(session: &mut Session, ctx: &mut RequestCtx, e: GatewayError) {
+    if matches!(
+        e,
+        GatewayError::TooLarge { .. } | GatewayError::BodyTimeout | GatewayError::BodyRead(_)
+    ) {
+        // The body was not (fully) read: the connection cannot carry another request.
+        session.set_keepalive(None);
+    }
+    ctx.status = respond_error(
+        session,
+        &e.to_api_error(),
+        &ctx.call_id,
+        ctx.front.anthropic(),
+    )
+    .await;
+    ctx.failure.get_or_insert_with(|| e.to_string());
 }

@@ -1,48 +1,83 @@
-//! Stage 4, translate: canonical request → the provider's HTTP request (path, headers, body).
-//! The body work is pure and lives in `adapters`; this adds the HTTP framing.
+//! Stage 4, translate: canonical request → the provider's HTTP request. The body, path and
+//! provider headers come from `adapters::dialect` (pure); this adds the HTTP framing.
 
+use adapters::dialect::{ProviderRequest, Target};
+use adapters::openai::wire::ResponseMeta;
 use adapters::CanonicalRequest;
 use bytes::Bytes;
 use pingora::http::RequestHeader;
 
+use crate::error::GatewayError;
 use crate::state::DeploymentRt;
 use crate::upstream::Upstream;
 
 const USER_AGENT: &str = concat!("tollgate/", env!("CARGO_PKG_VERSION"));
 
+/// What the adapters need to know about the deployment.
+pub fn target(dep: &DeploymentRt, drop_params: bool) -> Target<'_> {
+    let c = &dep.conf;
+    Target {
+        provider: c.provider,
+        model: &c.model,
+        base_path: c.api_base.as_ref().map(|b| b.path.as_str()).unwrap_or(""),
+        api_key: c.api_key.as_ref().map(|k| k.expose()),
+        api_version: c.api_version.as_deref(),
+        defaults: &c.extra_params,
+        drop_params: drop_params
+            || c.internal_params
+                .get("drop_params")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
+        internal: &c.internal_params,
+    }
+}
+
+/// `chatcmpl-…` id of a translated response, derived from the call id.
+pub fn response_id(call_id: &str) -> String {
+    format!("chatcmpl-{}", call_id.replace('-', ""))
+}
+
+/// Identity stamped on translated responses.
+pub fn meta<'a>(id: &'a str, target: &Target<'a>) -> ResponseMeta<'a> {
+    ResponseMeta {
+        id,
+        created: crate::state::unix_now(),
+        model: target.model,
+    }
+}
+
 /// The upstream request header and body for one attempt. Never carries the client's key.
 pub fn upstream_request(
-    dep: &DeploymentRt,
     upstream: &Upstream,
     req: &CanonicalRequest,
-) -> pingora::Result<(Box<RequestHeader>, Bytes)> {
-    let conf = &dep.conf;
-    let body = Bytes::from(adapters::openai::request::build_body(
-        req,
-        &conf.model,
-        &conf.extra_params,
-    ));
-    let base_path = conf
-        .api_base
-        .as_ref()
-        .map(|b| b.path.as_str())
-        .unwrap_or("");
-    let path = format!("{base_path}{}", req.endpoint.path());
-    let mut h = RequestHeader::build("POST", path.as_bytes(), Some(6))?;
-    h.insert_header("host", upstream.host_header.as_str())?;
-    h.insert_header("content-type", "application/json")?;
-    h.insert_header("content-length", body.len())?;
-    h.insert_header("user-agent", USER_AGENT)?;
-    h.insert_header(
-        "accept",
-        if req.stream {
-            "text/event-stream"
-        } else {
-            "application/json"
-        },
-    )?;
-    if let Some(key) = &conf.api_key {
-        h.insert_header("authorization", format!("Bearer {}", key.expose()))?;
+    target: &Target<'_>,
+) -> Result<(Box<RequestHeader>, Bytes), GatewayError> {
+    let pr = adapters::dialect::build_request(req, target).map_err(GatewayError::Invalid)?;
+    frame(upstream, pr, &req.model)
+}
+
+/// The HTTP/1 request for a provider request: `Host`, `Content-Type`, `Content-Length` and
+/// `User-Agent` added to the adapter's path, headers and body.
+pub fn frame(
+    upstream: &Upstream,
+    pr: ProviderRequest,
+    group: &str,
+) -> Result<(Box<RequestHeader>, Bytes), GatewayError> {
+    let framing = |e: Box<pingora::Error>| GatewayError::UpstreamProtocol {
+        group: group.to_string(),
+        detail: e.to_string(),
+    };
+    let mut h = RequestHeader::build("POST", pr.path.as_bytes(), Some(4 + pr.headers.len()))
+        .map_err(framing)?;
+    h.insert_header("host", upstream.host_header.as_str())
+        .map_err(framing)?;
+    h.insert_header("content-type", "application/json")
+        .map_err(framing)?;
+    h.insert_header("content-length", pr.body.len())
+        .map_err(framing)?;
+    h.insert_header("user-agent", USER_AGENT).map_err(framing)?;
+    for (name, value) in pr.headers {
+        h.insert_header(name, value).map_err(framing)?;
     }
-    Ok((Box::new(h), body))
+    Ok((Box::new(h), Bytes::from(pr.body)))
 }

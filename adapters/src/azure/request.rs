@@ -1,0 +1,80 @@
+//! Canonical request → Azure OpenAI request: the OpenAI body under
+//! `/openai/deployments/{deployment}/{endpoint}?api-version=…`, authenticated with `api-key` or
+//! an Entra ID bearer token.
+
+use serde_json::Value;
+
+use crate::dialect::{ProviderRequest, Target};
+use crate::error::ApiError;
+use crate::openai::request::build_body;
+use crate::request::CanonicalRequest;
+
+/// Used when neither the deployment nor its `litellm_params` name an `api_version`.
+pub const DEFAULT_API_VERSION: &str = "2024-10-21";
+
+/// The Azure OpenAI request for `req`; the deployment name is `t.model`. An Entra ID token
+/// (`azure_ad_token`) takes precedence over the API key. Never fails today; the `Result` matches
+/// the other dialects' builders.
+pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, ApiError> {
+    let api_version = t
+        .api_version
+        .filter(|v| !v.is_empty())
+        .or_else(|| internal_str(t, "api_version"))
+        .unwrap_or(DEFAULT_API_VERSION);
+    let path = format!(
+        "{}/openai/deployments/{}{}?api-version={}",
+        t.base_path,
+        encode(t.model),
+        req.endpoint.path(),
+        encode(api_version)
+    );
+    let mut headers = Vec::with_capacity(2);
+    let accept = if req.stream {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    headers.push(("accept", accept.to_string()));
+    if let Some(token) = internal_str(t, "azure_ad_token") {
+        headers.push(("authorization", format!("Bearer {token}")));
+    } else if let Some(key) = t.api_key.filter(|k| !k.is_empty()) {
+        headers.push(("api-key", key.to_string()));
+    }
+    Ok(ProviderRequest {
+        path,
+        headers,
+        body: build_body(req, t.model, t.defaults),
+    })
+}
+
+fn internal_str<'a>(t: &Target<'a>, key: &str) -> Option<&'a str> {
+    match t.internal.get(key) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.as_str()),
+        _ => None,
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters (deployment names and API
+/// versions are normally plain already).
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_only_reserved_bytes() {
+        assert_eq!(encode("gpt-4o_mini.v2"), "gpt-4o_mini.v2");
+        assert_eq!(encode("my dep/x"), "my%20dep%2Fx");
+    }
+}

@@ -1,0 +1,341 @@
+//! Golden fixtures for the Anthropic `/v1/messages` front door (`adapters::anthropic::front`),
+//! loaded from `tests/fixtures/anthropic_front/<case>/`:
+//! - `anthropic_request.json` → `openai_request.json` (`to_canonical`),
+//! - `openai_response.json` → `anthropic_response.json` (`response_from_canonical`),
+//! - `openai_stream.txt` → `anthropic_stream.txt` (`StreamToAnthropic`, re-fed split at every
+//!   byte boundary and one byte at a time),
+//! - `count_tokens_request.json` → `count_tokens_response.json`,
+//! - `with_model_request.json` → `with_model_expected.json` (byte-exact),
+//! - `bad_requests/cases.json`: requests that must be refused with a 400 naming the field.
+//!
+//! JSON is compared parsed, so key order does not matter.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use adapters::anthropic::front::{
+    count_tokens, error_body, response_from_canonical, to_canonical, with_model, StreamToAnthropic,
+};
+use adapters::{ApiError, Endpoint};
+use bytes::BytesMut;
+use serde_json::{json, Value};
+
+const STREAM_ID: &str = "msg_test01";
+const DEFAULT_MODEL: &str = "claude-test";
+const UPSTREAM_MODEL: &str = "claude-sonnet-4-5-20250929";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/anthropic_front")
+}
+
+fn cases() -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(root())
+        .expect("fixture directory")
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+fn read(case: &str, file: &str) -> Option<Vec<u8>> {
+    fs::read(root().join(case).join(file)).ok()
+}
+
+fn parse(bytes: &[u8], what: &str) -> Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{what}: not JSON: {e}"))
+}
+
+/// The model the client asked for: the case's request `model`, else [`DEFAULT_MODEL`].
+fn requested_model(case: &str) -> String {
+    read(case, "anthropic_request.json")
+        .map(|b| parse(&b, "request")["model"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| DEFAULT_MODEL.to_string())
+}
+
+/// Runs every case holding `input`, returning how many ran.
+fn each_case(input: &str, mut check: impl FnMut(&str, Vec<u8>)) -> usize {
+    let mut ran = 0;
+    for case in cases() {
+        if let Some(bytes) = read(&case, input) {
+            check(&case, bytes);
+            ran += 1;
+        }
+    }
+    ran
+}
+
+#[test]
+fn every_fixture_directory_is_used() {
+    let known = [
+        "anthropic_request.json",
+        "openai_response.json",
+        "openai_stream.txt",
+        "count_tokens_request.json",
+        "with_model_request.json",
+        "cases.json",
+    ];
+    for case in cases() {
+        assert!(
+            known.iter().any(|f| read(&case, f).is_some()),
+            "fixture case {case} has no input file this test reads"
+        );
+    }
+    for required in [
+        "simple_text",
+        "system_multi_turn",
+        "image",
+        "tools_round_trip",
+        "stream_text",
+        "stream_tool_call",
+        "stream_error",
+        "count_tokens",
+        "with_model",
+        "bad_requests",
+    ] {
+        assert!(
+            root().join(required).is_dir(),
+            "missing fixture case {required}"
+        );
+    }
+}
+
+#[test]
+fn requests_translate_to_the_canonical_chat_request() {
+    let ran = each_case("anthropic_request.json", |case, body| {
+        let req = to_canonical(&body).unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        let expected = parse(&read(case, "openai_request.json").unwrap(), case);
+        assert_eq!(
+            Value::Object(req.body.clone()),
+            expected,
+            "{case}: canonical body"
+        );
+        assert_eq!(req.endpoint, Endpoint::ChatCompletions, "{case}");
+        assert_eq!(req.model, expected["model"].as_str().unwrap(), "{case}");
+        let stream = expected["stream"] == true;
+        assert_eq!(req.stream, stream, "{case}: stream");
+        assert_eq!(req.include_usage, stream, "{case}: include_usage");
+    });
+    assert!(ran >= 7, "only {ran} request cases ran");
+}
+
+#[test]
+fn responses_translate_to_anthropic_messages() {
+    let ran = each_case("openai_response.json", |case, body| {
+        let out = response_from_canonical(&body, &requested_model(case))
+            .unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        let expected = parse(&read(case, "anthropic_response.json").unwrap(), case);
+        assert_eq!(parse(&out, case), expected, "{case}: Anthropic message");
+    });
+    assert!(ran >= 5, "only {ran} response cases ran");
+}
+
+/// Feeds `chunks` then `finish()`.
+fn run_stream(model: &str, chunks: &[&[u8]]) -> Vec<u8> {
+    let mut s = StreamToAnthropic::new(model, STREAM_ID);
+    let mut out = BytesMut::new();
+    for c in chunks {
+        s.push(c, &mut out).expect("push");
+    }
+    s.finish(&mut out);
+    out.to_vec()
+}
+
+/// Anthropic SSE → (event name, data); checks the framing (`event:` + `data:` + blank line)
+/// and that each event's name equals its data `type`.
+fn events(sse: &[u8], what: &str) -> Vec<(String, Value)> {
+    let text = std::str::from_utf8(sse).expect("UTF-8 SSE");
+    assert!(
+        text.is_empty() || text.ends_with("\n\n"),
+        "{what}: unterminated event"
+    );
+    text.split_terminator("\n\n")
+        .map(|ev| {
+            let lines: Vec<&str> = ev.lines().collect();
+            assert_eq!(lines.len(), 2, "{what}: event {ev:?} is not event+data");
+            let name = lines[0].strip_prefix("event: ").expect("event line");
+            let data = parse(
+                lines[1]
+                    .strip_prefix("data: ")
+                    .expect("data line")
+                    .as_bytes(),
+                what,
+            );
+            assert_eq!(data["type"], name, "{what}: event name vs data type");
+            (name.to_string(), data)
+        })
+        .collect()
+}
+
+#[test]
+fn streams_translate_identically_at_every_split() {
+    let ran = each_case("openai_stream.txt", |case, input| {
+        let model = requested_model(case);
+        let expected = read(case, "anthropic_stream.txt").unwrap();
+        let whole = run_stream(&model, &[&input]);
+        assert_eq!(
+            events(&whole, case),
+            events(&expected, case),
+            "{case}: Anthropic stream\n--- got ---\n{}",
+            String::from_utf8_lossy(&whole)
+        );
+        for i in 0..=input.len() {
+            let split = run_stream(&model, &[&input[..i], &input[i..]]);
+            assert_eq!(split, whole, "{case}: split at byte {i}");
+        }
+        let bytes: Vec<&[u8]> = input.chunks(1).collect();
+        assert_eq!(run_stream(&model, &bytes), whole, "{case}: byte by byte");
+    });
+    assert!(ran >= 6, "only {ran} stream cases ran");
+}
+
+#[test]
+fn content_block_indexes_count_from_zero_and_every_block_closes() {
+    each_case("openai_stream.txt", |case, input| {
+        let out = run_stream(&requested_model(case), &[&input]);
+        let evs = events(&out, case);
+        let mut open: Option<u64> = None;
+        let mut next = 0;
+        for (name, data) in &evs {
+            match name.as_str() {
+                "content_block_start" => {
+                    assert_eq!(open, None, "{case}: block opened while another is open");
+                    assert_eq!(data["index"], next, "{case}: index");
+                    open = Some(next);
+                    next += 1;
+                }
+                "content_block_delta" => assert_eq!(Some(data["index"].as_u64().unwrap()), open),
+                "content_block_stop" => {
+                    assert_eq!(Some(data["index"].as_u64().unwrap()), open, "{case}");
+                    open = None;
+                }
+                "message_delta" => assert_eq!(open, None, "{case}: message_delta with open block"),
+                _ => {}
+            }
+        }
+        let last = &evs.last().unwrap().0;
+        assert!(
+            last == "message_stop" || last == "error",
+            "{case}: ends with {last}"
+        );
+    });
+}
+
+#[test]
+fn count_tokens_estimates_from_content_bytes() {
+    let ran = each_case("count_tokens_request.json", |case, body| {
+        let out = count_tokens(&body).unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        let expected = parse(&read(case, "count_tokens_response.json").unwrap(), case);
+        assert_eq!(parse(&out, case), expected, "{case}");
+    });
+    assert_eq!(ran, 1);
+    let tiny = count_tokens(br#"{"model":"m","messages":[{"role":"user","content":""}]}"#);
+    assert_eq!(parse(&tiny.unwrap(), "tiny"), json!({"input_tokens": 1}));
+    let e = count_tokens(br#"{"model":"m"}"#).unwrap_err();
+    assert_eq!((e.status, e.param.as_deref()), (400, Some("messages")));
+}
+
+#[test]
+fn with_model_replaces_only_the_top_level_model() {
+    let ran = each_case("with_model_request.json", |case, body| {
+        let out = with_model(&body, UPSTREAM_MODEL).unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        let expected = read(case, "with_model_expected.json").unwrap();
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            String::from_utf8(expected).unwrap(),
+            "{case}: bytes"
+        );
+        let (mut before, after) = (parse(&body, case), parse(&out, case));
+        before["model"] = json!(UPSTREAM_MODEL);
+        assert_eq!(after, before, "{case}: only model changed");
+    });
+    assert_eq!(ran, 1);
+    let escaped = with_model(br#"{"mod\u0065l":"a","x":{"model":"b"}}"#, "c\"d").unwrap();
+    assert_eq!(escaped, br#"{"mod\u0065l":"c\"d","x":{"model":"b"}}"#);
+    assert_eq!(with_model(b"[]", "x").unwrap_err().status, 400);
+    assert_eq!(
+        with_model(br#"{"messages":[]}"#, "x")
+            .unwrap_err()
+            .param
+            .as_deref(),
+        Some("model")
+    );
+}
+
+#[test]
+fn bad_requests_are_a_400_naming_the_field() {
+    let cases = parse(&read("bad_requests", "cases.json").unwrap(), "cases");
+    let cases = cases.as_array().unwrap();
+    assert!(cases.len() >= 10);
+    for c in cases {
+        let name = c["name"].as_str().unwrap();
+        let body = serde_json::to_vec(&c["body"]).unwrap();
+        let e = to_canonical(&body).expect_err(name);
+        assert_eq!(e.status, 400, "{name}");
+        assert_eq!(e.kind, "invalid_request_error", "{name}");
+        assert_eq!(e.param.as_deref(), c["param"].as_str(), "{name}: {e:?}");
+        let needle = c["message_contains"].as_str().unwrap();
+        assert!(
+            e.message.contains(needle),
+            "{name}: {:?} lacks {needle:?}",
+            e.message
+        );
+    }
+    let e = to_canonical(b"{\"model\":").unwrap_err();
+    assert_eq!(e.status, 400);
+    assert!(e.message.starts_with("Invalid JSON"));
+}
+
+#[test]
+fn error_bodies_use_anthropic_error_types() {
+    for (status, kind) in [
+        (400, "invalid_request_error"),
+        (401, "authentication_error"),
+        (403, "permission_error"),
+        (404, "not_found_error"),
+        (413, "request_too_large"),
+        (429, "rate_limit_error"),
+        (500, "api_error"),
+        (502, "api_error"),
+        (503, "overloaded_error"),
+        (529, "overloaded_error"),
+    ] {
+        let err = ApiError::new(status, "whatever", format!("boom {status}"));
+        assert_eq!(
+            parse(&error_body(&err), "error body"),
+            json!({"type": "error", "error": {"type": kind, "message": format!("boom {status}")}}),
+            "status {status}"
+        );
+    }
+}
+
+#[test]
+fn bad_provider_output_is_a_502() {
+    let e = response_from_canonical(br#"{"id":"x","choices":[]}"#, "m").unwrap_err();
+    assert_eq!(e.status, 502);
+    let args = br#"{"id":"x","choices":[{"message":{"role":"assistant","tool_calls":[{"id":"c","function":{"name":"f","arguments":"{\"a\":"}}]},"finish_reason":"tool_calls"}]}"#;
+    let e = response_from_canonical(args, "m").unwrap_err();
+    assert_eq!(e.status, 502);
+    assert!(e.message.contains("\"f\""), "{}", e.message);
+    let mut s = StreamToAnthropic::new("m", STREAM_ID);
+    let mut out = BytesMut::new();
+    assert_eq!(
+        s.push(b"data: {not json\n\n", &mut out).unwrap_err().status,
+        502
+    );
+}
+
+#[test]
+fn a_stream_closes_exactly_once() {
+    let mut s = StreamToAnthropic::new("m", STREAM_ID);
+    let mut out = BytesMut::new();
+    s.push(b"data: [DONE]\n\n", &mut out).unwrap();
+    s.finish(&mut out);
+    s.finish(&mut out);
+    s.push(
+        b"data: {\"choices\":[{\"delta\":{\"content\":\"late\"}}]}\n\n",
+        &mut out,
+    )
+    .unwrap();
+    let names: Vec<String> = events(&out, "empty").into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["message_start", "message_delta", "message_stop"]);
+}

@@ -1,0 +1,315 @@
+//! Writing the provider's answer to the client: a whole body, or a stream relayed as it arrives —
+//! passed through event by event when the provider already speaks canonical SSE, translated by
+//! the provider's adapter otherwise.
+
+use std::time::Instant;
+
+use adapters::dialect::ToOpenAiStream;
+use adapters::openai::stream::{classify, StreamEvent};
+use adapters::sse::SseSplitter;
+use adapters::ApiError;
+use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt;
+use pingora::http::ResponseHeader;
+use pingora::protocols::http::client::HttpSession;
+use pingora::proxy::Session;
+use pingora::upstreams::peer::HttpPeer;
+use tokio::time::timeout_at;
+
+use super::forward::{client_gone, release, CLIENT_CLOSED, COALESCE_BODY};
+use adapters::anthropic::front;
+
+use crate::ctx::{Front, RequestCtx};
+use crate::error::{respond, respond_error, GatewayError};
+use crate::state::AppState;
+
+/// Writes a complete body and records its usage: canonical for OpenAI clients, converted for
+/// Anthropic clients, as the provider sent it for native pass-through.
+pub async fn whole(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    status: u16,
+    content_type: &str,
+    body: Bytes,
+) {
+    if let Some(u) = adapters::openai::response::usage_of(&body) {
+        ctx.prompt_tokens = u.prompt_tokens;
+        ctx.completion_tokens = u.completion_tokens;
+    }
+    let (content_type, body) = match &ctx.front {
+        Front::Anthropic { model, .. } if status < 300 => {
+            match front::response_from_canonical(&body, model) {
+                Ok(b) => ("application/json", Bytes::from(b)),
+                Err(e) => {
+                    ctx.status = respond_error(session, &e, &ctx.call_id, true).await;
+                    ctx.failure = Some(e.message);
+                    return;
+                }
+            }
+        }
+        _ => (content_type, body),
+    };
+    ctx.status = status;
+    if let Err(e) = respond(session, status, content_type, body, &ctx.call_id, &[]).await {
+        ctx.status = CLIENT_CLOSED;
+        ctx.failure = Some(format!(
+            "client went away while the response was written: {e}"
+        ));
+    }
+}
+
+/// Streams events that are all ready at once (the `mock_response` stub): one write.
+pub async fn events(session: &mut Session, ctx: &mut RequestCtx, events: Vec<Bytes>) {
+    ctx.status = 200;
+    let mut out = BytesMut::with_capacity(events.iter().map(Bytes::len).sum());
+    for e in &events {
+        out.extend_from_slice(e);
+    }
+    let body = encode(ctx, out, true);
+    let written = match stream_header(session, 200, "text/event-stream", &ctx.call_id).await {
+        Ok(()) => session.write_response_body(Some(body), true).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = written {
+        ctx.status = CLIENT_CLOSED;
+        ctx.failure = Some(format!("client went away: {e}"));
+    }
+}
+
+/// Canonical SSE bytes → what the client reads: unchanged for OpenAI clients and native
+/// pass-through, Anthropic events for Anthropic clients. `end` closes the Anthropic message.
+fn encode(ctx: &mut RequestCtx, canonical: BytesMut, end: bool) -> Bytes {
+    let call_id = &ctx.call_id;
+    match &mut ctx.front {
+        Front::OpenAi | Front::AnthropicNative => canonical.freeze(),
+        Front::Anthropic { model, stream } => {
+            let enc = stream.get_or_insert_with(|| {
+                Box::new(front::StreamToAnthropic::new(
+                    model,
+                    &format!("msg_{}", call_id.replace('-', "")),
+                ))
+            });
+            let mut out = BytesMut::with_capacity(canonical.len() * 2);
+            if let Err(e) = enc.push(&canonical, &mut out) {
+                // The canonical stream itself was broken: tell the client and stop.
+                out.extend_from_slice(&front::error_event(&e));
+                return out.freeze();
+            }
+            if end {
+                enc.finish(&mut out);
+            }
+            out.freeze()
+        }
+    }
+}
+
+/// The response header of a stream.
+pub async fn stream_header(
+    session: &mut Session,
+    status: u16,
+    content_type: &str,
+    call_id: &str,
+) -> pingora::Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(4))?;
+    resp.insert_header("content-type", content_type)?;
+    resp.insert_header("cache-control", "no-cache")?;
+    resp.insert_header("transfer-encoding", "chunked")?;
+    resp.insert_header("x-litellm-call-id", call_id)?;
+    session.write_response_header(Box::new(resp), false).await
+}
+
+/// Status and content type of a stream sent to the client.
+pub struct StreamOut<'a> {
+    pub status: u16,
+    pub content_type: &'a str,
+}
+
+/// Turns provider bytes into canonical SSE bytes.
+enum Pipeline {
+    /// The provider speaks canonical SSE: split into events, note usage, pass through.
+    Pass(SseSplitter),
+    /// The provider's own stream format, translated by its adapter.
+    Translate(Box<dyn ToOpenAiStream>),
+}
+
+impl Pipeline {
+    fn push(
+        &mut self,
+        input: &[u8],
+        out: &mut BytesMut,
+        ctx: &mut RequestCtx,
+    ) -> Result<(), ApiError> {
+        match self {
+            Pipeline::Pass(splitter) => {
+                splitter.push(input);
+                while let Some(event) = splitter.next_event() {
+                    if let StreamEvent::Chunk { usage: Some(u) } = classify(&event) {
+                        ctx.prompt_tokens = u.prompt_tokens;
+                        ctx.completion_tokens = u.completion_tokens;
+                    }
+                    out.extend_from_slice(&event);
+                }
+                Ok(())
+            }
+            Pipeline::Translate(t) => {
+                let r = t.push(input, out);
+                note_usage(t.as_ref(), ctx);
+                r
+            }
+        }
+    }
+
+    fn finish(&mut self, out: &mut BytesMut, ctx: &mut RequestCtx) -> Result<(), ApiError> {
+        match self {
+            Pipeline::Pass(splitter) => {
+                if let Some(rest) = splitter.take_remainder() {
+                    out.extend_from_slice(&rest);
+                }
+                Ok(())
+            }
+            Pipeline::Translate(t) => {
+                let r = t.finish(out);
+                note_usage(t.as_ref(), ctx);
+                r
+            }
+        }
+    }
+
+    fn buffered_hint(&self) -> usize {
+        match self {
+            Pipeline::Pass(s) => s.buffered(),
+            Pipeline::Translate(_) => 0,
+        }
+    }
+}
+
+fn note_usage(t: &dyn ToOpenAiStream, ctx: &mut RequestCtx) {
+    if let Some(u) = t.usage() {
+        ctx.prompt_tokens = u.prompt_tokens;
+        ctx.completion_tokens = u.completion_tokens;
+    }
+}
+
+/// Relays a stream. Provider failures after the first byte end the stream with an OpenAI-style
+/// error event; a client that leaves makes us drop the provider connection.
+#[allow(clippy::too_many_arguments)]
+pub async fn stream(
+    state: &AppState,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    mut up: HttpSession,
+    peer: &HttpPeer,
+    out_head: StreamOut<'_>,
+    translator: Option<Box<dyn ToOpenAiStream>>,
+    deadline: Instant,
+) -> Result<(), GatewayError> {
+    ctx.status = out_head.status;
+    if stream_header(
+        session,
+        out_head.status,
+        out_head.content_type,
+        &ctx.call_id,
+    )
+    .await
+    .is_err()
+    {
+        return client_left(ctx, up, "before the stream started").await;
+    }
+    let mut pipeline = match translator {
+        Some(t) => Pipeline::Translate(t),
+        None => Pipeline::Pass(SseSplitter::new()),
+    };
+    let mut done = false;
+    let mut pending = 0usize;
+    while !done {
+        let first = tokio::select! {
+            r = timeout_at(deadline.into(), up.read_response_body()) => r,
+            _ = client_gone(session) => return client_left(ctx, up, "mid-stream").await,
+        };
+        let mut out = BytesMut::with_capacity(pipeline.buffered_hint() + 1024);
+        let mut failure = None;
+        let mut feed =
+            |chunk: &[u8], out: &mut BytesMut, ctx: &mut RequestCtx, pending: &mut usize| {
+                *pending += chunk.len();
+                pipeline.push(chunk, out, ctx)
+            };
+        match first {
+            Ok(Ok(Some(chunk))) => failure = feed(&chunk, &mut out, ctx, &mut pending).err(),
+            Ok(Ok(None)) => done = true,
+            Ok(Err(e)) => failure = Some(stream_failed(&e)),
+            Err(_) => failure = Some(stream_deadline()),
+        }
+        // Whatever else the provider has already sent goes out in the same write: one send per
+        // wake-up instead of one per event.
+        while failure.is_none() && !done && pending < COALESCE_BODY {
+            match up.read_response_body().now_or_never() {
+                Some(Ok(Some(more))) => failure = feed(&more, &mut out, ctx, &mut pending).err(),
+                Some(Ok(None)) => done = true,
+                Some(Err(e)) => failure = Some(stream_failed(&e)),
+                None => break,
+            }
+        }
+        pending = 0;
+        if done && failure.is_none() {
+            failure = pipeline.finish(&mut out, ctx).err();
+        }
+        if let Some(err) = failure {
+            // Events that arrived before the failure still reach the client, then the error.
+            ctx.failure = Some(err.message.clone());
+            up.shutdown().await;
+            out.extend_from_slice(&err.to_sse_event());
+            if session
+                .write_response_body(Some(out.freeze()), true)
+                .await
+                .is_err()
+            {
+                ctx.status = CLIENT_CLOSED;
+            }
+            return Ok(());
+        }
+        if (done || !out.is_empty())
+            && session
+                .write_response_body(Some(out.freeze()), done)
+                .await
+                .is_err()
+        {
+            if done {
+                ctx.failure = Some("client went away at the end of the stream".into());
+                break;
+            }
+            return client_left(ctx, up, "mid-stream").await;
+        }
+    }
+    release(state, up, peer).await;
+    Ok(())
+}
+
+fn stream_failed(e: &pingora::Error) -> ApiError {
+    ApiError::new(
+        502,
+        "api_error",
+        format!("The provider's stream failed: {e}"),
+    )
+    .with_code("502")
+}
+
+fn stream_deadline() -> ApiError {
+    ApiError::new(
+        504,
+        "timeout",
+        "The provider's stream exceeded the request deadline",
+    )
+    .with_code("504")
+}
+
+async fn client_left(
+    ctx: &mut RequestCtx,
+    mut up: HttpSession,
+    when: &str,
+) -> Result<(), GatewayError> {
+    ctx.status = CLIENT_CLOSED;
+    ctx.failure = Some(format!("client disconnected {when}"));
+    // Not returned to the pool: the provider may still be sending.
+    up.shutdown().await;
+    Ok(())
+}
