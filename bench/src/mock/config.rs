@@ -44,6 +44,36 @@ pub struct MockConfig {
     /// Keep the last 64 requests for [`MockServer::requests`](super::MockServer::requests).
     /// Turn off for load tests (the `mock-provider` binary does).
     pub record_requests: bool,
+    /// Answer chat requests with this tool call instead of text, in every dialect (OpenAI
+    /// `tool_calls`, Anthropic `tool_use`, Gemini `functionCall`, Ollama `tool_calls`). Legacy
+    /// completions, `/api/generate` and embeddings ignore it.
+    pub tool_call: Option<MockToolCall>,
+    /// Anthropic streams only: after this many content deltas, send an `event: error`
+    /// (`overloaded_error`, or [`MockConfig::error_type`]/[`MockConfig::error_message`]) and end
+    /// the response cleanly (no `message_stop`). Other dialects ignore it.
+    pub stream_error_after_chunks: Option<usize>,
+}
+
+/// A tool call the mock answers with (see [`MockConfig::tool_call`]).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MockToolCall {
+    /// The function name.
+    pub name: String,
+    /// The arguments as JSON text, e.g. `{"city":"Paris"}`. Gemini and Ollama carry them as a
+    /// JSON object, so there it must parse as JSON (else the mock answers a 400); OpenAI and
+    /// Anthropic send the text as is, split into fragments when streamed.
+    pub arguments: String,
+}
+
+impl MockToolCall {
+    /// A tool call named `name` with `arguments` (JSON text).
+    pub fn new(name: impl Into<String>, arguments: impl Into<String>) -> Self {
+        MockToolCall {
+            name: name.into(),
+            arguments: arguments.into(),
+        }
+    }
 }
 
 impl Default for MockConfig {
@@ -64,6 +94,8 @@ impl Default for MockConfig {
             models: vec!["mock-model".to_owned()],
             embedding_dims: 8,
             record_requests: true,
+            tool_call: None,
+            stream_error_after_chunks: None,
         }
     }
 }
@@ -99,6 +131,10 @@ pub struct MockOverride {
     pub completion_tokens: Option<u64>,
     /// Extra response headers, added after [`MockConfig::headers`].
     pub headers: Option<BTreeMap<String, String>>,
+    /// See [`MockConfig::tool_call`]: `{"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}`.
+    pub tool_call: Option<MockToolCall>,
+    /// See [`MockConfig::stream_error_after_chunks`].
+    pub stream_error_after_chunks: Option<usize>,
 }
 
 /// What to do for one request: the server config with the request's override applied.
@@ -115,6 +151,8 @@ pub(crate) struct Plan<'a> {
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
     pub headers: Vec<(&'a str, &'a str)>,
+    pub tool_call: Option<&'a MockToolCall>,
+    pub stream_error_after_chunks: Option<usize>,
 }
 
 impl<'a> Plan<'a> {
@@ -138,6 +176,8 @@ impl<'a> Plan<'a> {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect(),
+            tool_call: cfg.tool_call.as_ref(),
+            stream_error_after_chunks: cfg.stream_error_after_chunks,
         };
         if let Some(ov) = ov {
             if let Some(ms) = ov.latency_ms {
@@ -155,6 +195,10 @@ impl<'a> Plan<'a> {
             plan.fail_after_chunks = ov.fail_after_chunks.or(plan.fail_after_chunks);
             plan.prompt_tokens = ov.prompt_tokens.or(plan.prompt_tokens);
             plan.completion_tokens = ov.completion_tokens.or(plan.completion_tokens);
+            plan.tool_call = ov.tool_call.as_ref().or(plan.tool_call);
+            plan.stream_error_after_chunks = ov
+                .stream_error_after_chunks
+                .or(plan.stream_error_after_chunks);
             if let Some(h) = &ov.headers {
                 plan.headers
                     .extend(h.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -185,6 +229,25 @@ mod tests {
         assert_eq!(plan.content, "x");
         assert_eq!(plan.chunks, 5);
         assert_eq!(Plan::new(&cfg, Some(&ov), Some(503)).status, Some(503));
+    }
+
+    #[test]
+    fn tool_call_override_parses_and_wins() {
+        let cfg = MockConfig {
+            tool_call: Some(MockToolCall::new("a", "{}")),
+            ..MockConfig::default()
+        };
+        assert_eq!(Plan::new(&cfg, None, None).tool_call.unwrap().name, "a");
+        let ov: MockOverride = serde_json::from_str(
+            r#"{"tool_call": {"name": "b", "arguments": "{\"x\":1}"}, "stream_error_after_chunks": 2}"#,
+        )
+        .unwrap();
+        let plan = Plan::new(&cfg, Some(&ov), None);
+        assert_eq!(plan.tool_call, Some(&MockToolCall::new("b", r#"{"x":1}"#)));
+        assert_eq!(plan.stream_error_after_chunks, Some(2));
+        let err =
+            serde_json::from_str::<MockOverride>(r#"{"tool_call": {"name": "b"}}"#).unwrap_err();
+        assert!(err.to_string().contains("arguments"), "{err}");
     }
 
     #[test]

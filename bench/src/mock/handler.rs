@@ -1,5 +1,6 @@
-//! Routing and per-endpoint behaviour: chat completions, legacy completions (both streamed or
-//! not), embeddings, models, and the `/__mock/stats` counters.
+//! One request from head to response: record it, route it ([`Route`]), check the dialect's
+//! credentials, apply `fail_next`/`status`/`latency`, then hand it to the dialect's module
+//! (`openai`, `anthropic`, `gemini`, `ollama`). Also the response helpers they share.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -9,39 +10,67 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Request, Response, StatusCode};
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::body::{MockBody, SseStream, Step};
 use super::config::{MockOverride, Plan};
-use super::render::{self, Delta, Meta};
+use super::dialect::{self, Dialect, OllamaKind, Route};
+use super::{anthropic, gemini, ollama, openai, render};
 use super::{RecordedRequest, Shared};
 
-/// The fields of an API request the mock looks at; everything else is skipped unparsed.
+/// The fields of an API request the mock looks at, in any dialect; everything else is skipped
+/// unparsed (`IgnoredAny` fields only record presence).
 #[derive(Deserialize)]
-struct ApiRequest {
-    model: Option<String>,
-    stream: Option<bool>,
-    stream_options: Option<StreamOptions>,
-    mock: Option<MockOverride>,
-    input: Option<Value>,
-    dimensions: Option<usize>,
-    encoding_format: Option<String>,
+pub(crate) struct ApiRequest {
+    pub model: Option<String>,
+    pub stream: Option<bool>,
+    pub stream_options: Option<StreamOptions>,
+    pub mock: Option<MockOverride>,
+    pub input: Option<Value>,
+    pub dimensions: Option<usize>,
+    pub encoding_format: Option<String>,
+    /// OpenAI, Anthropic and Ollama chat.
+    pub messages: Option<IgnoredAny>,
+    /// Required by Anthropic.
+    pub max_tokens: Option<IgnoredAny>,
+    /// Gemini.
+    pub contents: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
-struct StreamOptions {
-    include_usage: Option<bool>,
+pub(crate) struct StreamOptions {
+    pub include_usage: Option<bool>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Chat,
-    Text,
+/// Everything a dialect handler needs to answer one parsed request.
+pub(crate) struct Ctx<'a> {
+    pub shared: &'a Arc<Shared>,
+    pub plan: &'a Plan<'a>,
+    pub req: &'a ApiRequest,
+    pub body: &'a Bytes,
+    pub query: Option<&'a str>,
+    /// [`Plan::prompt_tokens`] or body bytes / 4, rounded up.
+    pub prompt_tokens: u64,
+    /// [`MockConfig::embedding_dims`](super::MockConfig::embedding_dims).
+    pub embedding_dims: usize,
 }
 
-/// Handles one request; never fails (errors are OpenAI-shaped responses).
+impl Ctx<'_> {
+    /// A fresh number for response and tool-call ids.
+    pub(crate) fn seq(&self) -> u64 {
+        self.shared.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Reported completion tokens: the override, else `words`.
+    pub(crate) fn completion_tokens(&self, words: u64) -> u64 {
+        self.plan.completion_tokens.unwrap_or(words)
+    }
+}
+
+/// Handles one request; never fails (errors are dialect-shaped responses).
 pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<MockBody> {
     let received_at = Instant::now();
     let (parts, incoming) = req.into_parts();
@@ -49,6 +78,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         Ok(c) => c.to_bytes(),
         Err(e) => {
             return error(
+                Dialect::OpenAi,
                 StatusCode::BAD_REQUEST,
                 &format!("could not read body: {e}"),
             )
@@ -79,56 +109,54 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
     }
 
     let path = parts.uri.path();
-    let route = match path.strip_prefix("/v1") {
-        Some(rest) if rest.starts_with('/') => rest,
-        _ => path,
+    let query = parts.uri.query();
+    let Some(route) = Route::parse(path) else {
+        return error(
+            Dialect::OpenAi,
+            StatusCode::NOT_FOUND,
+            &format!("Unknown request URL: {} {}", parts.method, path),
+        );
     };
-    if route == "/__mock/stats" {
+    if route == Route::Stats {
         return full(StatusCode::OK, stats(&shared));
     }
-    let kind = match route {
-        "/chat/completions" => Some(Kind::Chat),
-        "/completions" => Some(Kind::Text),
-        "/embeddings" | "/models" => None,
-        _ => {
+    let d = route.dialect();
+    if let Some(expected) = route.method() {
+        if parts.method != expected {
             return error(
-                StatusCode::NOT_FOUND,
-                &format!("Unknown request URL: {} {}", parts.method, path),
-            )
+                d,
+                StatusCode::METHOD_NOT_ALLOWED,
+                &format!(
+                    "Method {} not allowed for {path}; use {expected}",
+                    parts.method
+                ),
+            );
         }
-    };
-    let expected = if route == "/models" {
-        Method::GET
-    } else {
-        Method::POST
-    };
-    if parts.method != expected {
-        return error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &format!(
-                "Method {} not allowed for {path}; use {expected}",
-                parts.method
-            ),
-        );
+    }
+    if let Err((status, message)) = route.check_auth(&parts.headers, query) {
+        return error(d, status, message);
     }
     let forced = shared.take_forced_failure();
 
-    if route == "/models" {
+    if matches!(route, Route::Models | Route::Ollama(OllamaKind::Tags)) {
         let plan = Plan::new(&cfg, None, forced);
         wait(plan.latency).await;
         if let Some(status) = plan.status {
-            return forced_error(&plan, status);
+            return forced_error(d, &plan, status);
         }
-        return with_headers(
-            full(StatusCode::OK, render::models(&cfg.models, unix_now())),
-            &plan,
-        );
+        let body = if d == Dialect::Ollama {
+            ollama::tags(&cfg.models)
+        } else {
+            render::models(&cfg.models, unix_now())
+        };
+        return with_headers(full(StatusCode::OK, body), &plan);
     }
 
     let req: ApiRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
             return error(
+                d,
                 StatusCode::BAD_REQUEST,
                 &format!("We could not parse the JSON body of your request: {e}"),
             )
@@ -137,16 +165,29 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
     let plan = Plan::new(&cfg, req.mock.as_ref(), forced);
     wait(plan.latency).await;
     if let Some(status) = plan.status {
-        return forced_error(&plan, status);
+        return forced_error(d, &plan, status);
     }
-    let model = req.model.as_deref().unwrap_or("mock-model");
-    let prompt_tokens = plan
-        .prompt_tokens
-        .unwrap_or_else(|| (body.len() as u64).div_ceil(4));
-
-    let resp = match kind {
-        Some(kind) => completion(&shared, &plan, kind, &req, model, prompt_tokens),
-        None => embeddings(cfg.embedding_dims, &req, model, prompt_tokens),
+    let ctx = Ctx {
+        shared: &shared,
+        plan: &plan,
+        req: &req,
+        body: &body,
+        query,
+        prompt_tokens: plan
+            .prompt_tokens
+            .unwrap_or_else(|| (body.len() as u64).div_ceil(4)),
+        embedding_dims: cfg.embedding_dims,
+    };
+    let resp = match route {
+        Route::OpenAi(kind) => {
+            let model = req.model.as_deref().unwrap_or("mock-model");
+            openai::respond(&ctx, kind, model)
+        }
+        Route::Azure { deployment, kind } => openai::respond(&ctx, kind, deployment),
+        Route::Anthropic { count_tokens } => anthropic::respond(&ctx, count_tokens),
+        Route::Gemini { model, method, .. } => gemini::respond(&ctx, model, method),
+        Route::Ollama(kind) => ollama::respond(&ctx, kind),
+        Route::Stats | Route::Models => unreachable!("answered above"),
     };
     with_headers(resp, &plan)
 }
@@ -157,138 +198,31 @@ async fn wait(d: Duration) {
     }
 }
 
-fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
-fn completion(
+/// A streamed response (`content_type`: `text/event-stream`, `application/x-ndjson`, …).
+pub(crate) fn stream_response(
+    steps: Vec<(Duration, Step)>,
     shared: &Arc<Shared>,
-    plan: &Plan,
-    kind: Kind,
-    req: &ApiRequest,
-    model: &str,
-    prompt_tokens: u64,
+    content_type: &'static str,
 ) -> Response<MockBody> {
-    let seq = shared.seq.fetch_add(1, Ordering::Relaxed);
-    let meta = Meta {
-        id: match kind {
-            Kind::Chat => format!("chatcmpl-mock{seq}"),
-            Kind::Text => format!("cmpl-mock{seq}"),
-        },
-        created: unix_now(),
-        model,
-    };
-    if req.stream != Some(true) {
-        let words = plan.content.split_whitespace().count() as u64;
-        let usage = render::usage(prompt_tokens, plan.completion_tokens.unwrap_or(words));
-        let body = match kind {
-            Kind::Chat => render::chat_completion(&meta, plan.content, usage),
-            Kind::Text => render::text_completion(&meta, plan.content, usage),
-        };
-        return full(StatusCode::OK, body);
-    }
-
-    let include_usage = req
-        .stream_options
-        .as_ref()
-        .and_then(|o| o.include_usage)
-        .unwrap_or(false);
-    let pieces = render::split_content(plan.content, plan.chunks);
-    let sent_words: u64 = pieces
-        .iter()
-        .map(|p| p.split_whitespace().count() as u64)
-        .sum();
-    let mut steps: Vec<(Duration, Step)> = Vec::with_capacity(pieces.len() + 4);
-    if kind == Kind::Chat {
-        let delta = Delta {
-            role: Some("assistant"),
-            content: Some(""),
-        };
-        let ev = render::chat_chunk(&meta, delta, None, include_usage);
-        steps.push((Duration::ZERO, Step::Data(ev)));
-    }
-    for (i, piece) in pieces.iter().enumerate() {
-        if plan.fail_after_chunks == Some(i) {
-            steps.push((plan.chunk_interval, Step::Fail));
-            return sse_response(steps, shared);
-        }
-        let ev = match kind {
-            Kind::Chat => {
-                let delta = Delta {
-                    role: None,
-                    content: Some(piece),
-                };
-                render::chat_chunk(&meta, delta, None, include_usage)
-            }
-            Kind::Text => render::text_chunk(&meta, piece, None, include_usage),
-        };
-        steps.push((plan.chunk_interval, Step::Data(ev)));
-    }
-    if plan.fail_after_chunks.is_some() {
-        // fail_after_chunks >= chunks: fail after all content, before the finish chunk.
-        steps.push((Duration::ZERO, Step::Fail));
-        return sse_response(steps, shared);
-    }
-    let finish = match kind {
-        Kind::Chat => render::chat_chunk(&meta, Delta::default(), Some("stop"), include_usage),
-        Kind::Text => render::text_chunk(&meta, "", Some("stop"), include_usage),
-    };
-    steps.push((Duration::ZERO, Step::Data(finish)));
-    if include_usage {
-        let usage = render::usage(prompt_tokens, plan.completion_tokens.unwrap_or(sent_words));
-        let ev = match kind {
-            Kind::Chat => render::chat_usage_chunk(&meta, usage),
-            Kind::Text => render::text_usage_chunk(&meta, usage),
-        };
-        steps.push((Duration::ZERO, Step::Data(ev)));
-    }
-    steps.push((Duration::ZERO, Step::Data(Bytes::from_static(render::DONE))));
-    sse_response(steps, shared)
-}
-
-fn sse_response(steps: Vec<(Duration, Step)>, shared: &Arc<Shared>) -> Response<MockBody> {
     let mut resp = Response::new(MockBody::Stream(SseStream::new(steps, shared.clone())));
     let h = resp.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
 }
 
-fn embeddings(
-    default_dims: usize,
-    req: &ApiRequest,
-    model: &str,
-    prompt_tokens: u64,
+/// An SSE response (`text/event-stream`).
+pub(crate) fn sse_response(
+    steps: Vec<(Duration, Step)>,
+    shared: &Arc<Shared>,
 ) -> Response<MockBody> {
-    let inputs: Vec<String> = match &req.input {
-        Some(Value::String(s)) => vec![s.clone()],
-        // A single token array is one input.
-        Some(Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_number) => {
-            vec![Value::Array(a.clone()).to_string()]
-        }
-        Some(Value::Array(a)) if !a.is_empty() => a
-            .iter()
-            .map(|v| match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-            .collect(),
-        Some(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "'input' must be a non-empty string or array",
-            )
-        }
-        None => return error(StatusCode::BAD_REQUEST, "'input' is a required property"),
-    };
-    let dims = req.dimensions.unwrap_or(default_dims);
-    let base64 = req.encoding_format.as_deref() == Some("base64");
-    full(
-        StatusCode::OK,
-        render::embeddings(model, &inputs, dims, base64, prompt_tokens),
-    )
+    stream_response(steps, shared, "text/event-stream")
 }
 
 fn stats(shared: &Shared) -> Bytes {
@@ -301,7 +235,8 @@ fn stats(shared: &Shared) -> Bytes {
     Bytes::from(v.to_string())
 }
 
-fn full(status: StatusCode, body: Bytes) -> Response<MockBody> {
+/// A complete `application/json` response.
+pub(crate) fn full(status: StatusCode, body: Bytes) -> Response<MockBody> {
     let mut resp = Response::new(MockBody::full(body));
     *resp.status_mut() = status;
     resp.headers_mut()
@@ -309,23 +244,15 @@ fn full(status: StatusCode, body: Bytes) -> Response<MockBody> {
     resp
 }
 
-fn error(status: StatusCode, message: &str) -> Response<MockBody> {
-    let (kind, code) = render::error_kind(status.as_u16());
-    full(status, render::error_body(message, kind, code))
+/// An error in `dialect`'s shape.
+pub(crate) fn error(dialect: Dialect, status: StatusCode, message: &str) -> Response<MockBody> {
+    let body = dialect::error_body(dialect, status.as_u16(), message, None, None);
+    full(status, body)
 }
 
-fn forced_error(plan: &Plan, status: u16) -> Response<MockBody> {
+fn forced_error(dialect: Dialect, plan: &Plan, status: u16) -> Response<MockBody> {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let (kind, code) = render::error_kind(status.as_u16());
-    let message = plan.error_message.map_or_else(
-        || format!("mock provider: forced HTTP {}", status.as_u16()),
-        str::to_owned,
-    );
-    let body = render::error_body(
-        &message,
-        plan.error_type.unwrap_or(kind),
-        plan.error_code.or(code),
-    );
+    let body = dialect::forced_error_body(dialect, plan, status.as_u16());
     with_headers(full(status, body), plan)
 }
 

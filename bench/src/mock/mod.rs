@@ -1,23 +1,35 @@
-//! Mock OpenAI-compatible LLM provider: a hyper 1 HTTP/1.1 server (keep-alive) used by the load
-//! harness (`mock-provider` binary) and by the e2e tests (in-process, ephemeral port).
+//! Mock LLM provider speaking the OpenAI, Azure OpenAI, Anthropic, Gemini and Ollama dialects:
+//! a hyper 1 HTTP/1.1 server (keep-alive) used by the load harness (`mock-provider` binary) and
+//! by the e2e tests (in-process, ephemeral port).
 //!
-//! Routes, each with and without the `/v1` prefix:
+//! OpenAI routes, each with and without the `/v1` prefix:
 //! - `POST /chat/completions`: `chat.completion`, or with `"stream": true` an SSE stream of
 //!   `chat.completion.chunk` events: one with `delta.role`, [`MockConfig::chunks`] with
 //!   `delta.content` (each after [`MockConfig::chunk_interval`]), one with
 //!   `finish_reason: "stop"`, a usage chunk when `stream_options.include_usage`, then
-//!   `data: [DONE]`.
+//!   `data: [DONE]`. With [`MockConfig::tool_call`]: `tool_calls`, `finish_reason: "tool_calls"`.
 //! - `POST /completions`: `text_completion`, streamed the same way (no role event).
 //! - `POST /embeddings`: one deterministic unit vector per input (floats or base64).
 //! - `GET /models`: [`MockConfig::models`].
 //! - `GET /__mock/stats`: the counters as JSON (for out-of-process users of the binary).
 //!
+//! Other dialects (see `dialect.rs` for the routes and auth checks, and the module of each):
+//! Azure OpenAI `/openai/deployments/{d}/…?api-version=`, Anthropic `/v1/messages`
+//! (+ `/count_tokens`), Gemini `/v1beta/models/{m}:…` and Vertex
+//! `/v1/projects/{p}/locations/{l}/publishers/google/models/{m}:…`, Ollama `/api/*`. Errors
+//! (forced or not) take the shape of the route's dialect.
+//!
 //! Any request can carry a `"mock"` object ([`MockOverride`]) that overrides the config for
 //! that request only; [`MockServer::fail_next`] fails the next N requests whatever they carry.
 
+mod anthropic;
 mod body;
 mod config;
+mod dialect;
+mod gemini;
 mod handler;
+mod ollama;
+mod openai;
 mod render;
 
 use std::collections::VecDeque;
@@ -36,7 +48,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-pub use config::{MockConfig, MockOverride};
+pub use config::{MockConfig, MockOverride, MockToolCall};
 pub use render::{embedding_vector, split_content};
 
 /// How many requests [`MockServer::requests`] keeps.
@@ -239,9 +251,10 @@ impl MockServer {
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(cfg);
     }
 
-    /// The next `n` API requests (any route but `/__mock/*`) answer `status` with an
-    /// OpenAI-shaped error, whatever their `"mock"` override says; later ones behave normally.
-    /// For retry and fallback tests: the gateway resends the same body on a retry.
+    /// The next `n` API requests (any route but `/__mock/*`, once past the route's auth check)
+    /// answer `status` with an error in the route's dialect (OpenAI-shaped on OpenAI and Azure
+    /// routes), whatever their `"mock"` override says; later ones behave normally. For retry and
+    /// fallback tests: the gateway resends the same body on a retry.
     pub fn fail_next(&self, n: usize, status: u16) {
         self.shared.fail_status.store(status, Ordering::Release);
         self.shared.fail_remaining.store(n, Ordering::Release);

@@ -91,9 +91,9 @@ struct Message<'a> {
 }
 
 #[derive(Serialize)]
-struct ChatChoice<'a> {
+struct ChatChoice<M> {
     index: u32,
-    message: Message<'a>,
+    message: M,
     logprobs: Option<()>,
     finish_reason: &'static str,
 }
@@ -108,9 +108,9 @@ pub(crate) struct Delta<'a> {
 }
 
 #[derive(Serialize)]
-struct ChunkChoice<'a> {
+struct ChunkChoice<D> {
     index: u32,
-    delta: Delta<'a>,
+    delta: D,
     logprobs: Option<()>,
     finish_reason: Option<&'static str>,
 }
@@ -172,12 +172,146 @@ pub(crate) fn chat_chunk(
 
 /// The trailing `include_usage` chunk: empty `choices`, filled `usage`.
 pub(crate) fn chat_usage_chunk(m: &Meta, usage: Usage) -> Bytes {
-    let choices: [ChunkChoice; 0] = [];
+    let choices: [ChunkChoice<Delta>; 0] = [];
     sse(&Completion::new(
         m,
         "chat.completion.chunk",
         &choices,
         Some(Some(usage)),
+    ))
+}
+
+/// ChatCompletionMessageToolCall (and its streamed chunk form, with `index` and without `id`,
+/// `type` and `name` after the first).
+#[derive(Serialize)]
+struct ToolCall<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    function: Function<'a>,
+}
+
+#[derive(Serialize)]
+struct Function<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
+}
+
+/// An assistant message or delta carrying a tool call. `Some(None)` fields serialize as
+/// `null`, `None` ones are left out.
+#[derive(Serialize)]
+struct ToolMessage<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<Option<&'a str>>,
+    tool_calls: [ToolCall<'a>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refusal: Option<Option<&'a str>>,
+}
+
+/// CreateChatCompletionResponse answering with one function tool call: `content: null`,
+/// `tool_calls`, `finish_reason: "tool_calls"`.
+pub(crate) fn chat_tool_completion(
+    m: &Meta,
+    call_id: &str,
+    name: &str,
+    arguments: &str,
+    usage: Usage,
+) -> Bytes {
+    let choices = [ChatChoice {
+        index: 0,
+        message: ToolMessage {
+            role: Some("assistant"),
+            content: Some(None),
+            tool_calls: [ToolCall {
+                index: None,
+                id: Some(call_id),
+                kind: Some("function"),
+                function: Function {
+                    name: Some(name),
+                    arguments,
+                },
+            }],
+            refusal: Some(None),
+        },
+        logprobs: None,
+        finish_reason: "tool_calls",
+    }];
+    to_bytes(&Completion::new(
+        m,
+        "chat.completion",
+        &choices,
+        Some(Some(usage)),
+    ))
+}
+
+/// The first event of a streamed tool call, as OpenAI sends it: the role, `content: null` and
+/// the call's index, id, type and name with empty `arguments`.
+pub(crate) fn chat_tool_start_chunk(
+    m: &Meta,
+    call_id: &str,
+    name: &str,
+    with_usage: bool,
+) -> Bytes {
+    let delta = ToolMessage {
+        role: Some("assistant"),
+        content: Some(None),
+        tool_calls: [ToolCall {
+            index: Some(0),
+            id: Some(call_id),
+            kind: Some("function"),
+            function: Function {
+                name: Some(name),
+                arguments: "",
+            },
+        }],
+        refusal: Some(None),
+    };
+    chat_value_chunk(m, delta, None, with_usage)
+}
+
+/// One fragment of a streamed tool call's `arguments` (index only, no id or name).
+pub(crate) fn chat_tool_args_chunk(m: &Meta, fragment: &str, with_usage: bool) -> Bytes {
+    let delta = ToolMessage {
+        role: None,
+        content: None,
+        tool_calls: [ToolCall {
+            index: Some(0),
+            id: None,
+            kind: None,
+            function: Function {
+                name: None,
+                arguments: fragment,
+            },
+        }],
+        refusal: None,
+    };
+    chat_value_chunk(m, delta, None, with_usage)
+}
+
+/// A chat chunk with any delta (`{}` with `finish` for the last one).
+pub(crate) fn chat_value_chunk(
+    m: &Meta,
+    delta: impl Serialize,
+    finish: Option<&'static str>,
+    with_usage: bool,
+) -> Bytes {
+    let choices = [ChunkChoice {
+        index: 0,
+        delta,
+        logprobs: None,
+        finish_reason: finish,
+    }];
+    sse(&Completion::new(
+        m,
+        "chat.completion.chunk",
+        &choices,
+        null_usage(with_usage),
     ))
 }
 
@@ -365,6 +499,19 @@ pub fn split_content(content: &str, n: usize) -> Vec<&str> {
         }
     };
     (0..n).map(|k| &content[cut(k)..cut(k + 1)]).collect()
+}
+
+/// How many fragments a streamed tool call's arguments are split into (fewer when the text is
+/// shorter; empty fragments are dropped).
+pub(crate) const TOOL_ARG_FRAGMENTS: usize = 3;
+
+/// The streamed fragments of a tool call's `arguments`: [`TOOL_ARG_FRAGMENTS`] non-empty pieces
+/// whose concatenation is `arguments`.
+pub(crate) fn tool_fragments(arguments: &str) -> Vec<&str> {
+    split_content(arguments, TOOL_ARG_FRAGMENTS)
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,426 @@
+//! Which provider dialect a request speaks: route parsing (path → [`Route`]), each dialect's
+//! auth-header checks, and each dialect's error body. Everything that differs between OpenAI,
+//! Azure OpenAI, Anthropic, Gemini (AI Studio and Vertex) and Ollama before a request is
+//! answered lives here.
+
+use bytes::Bytes;
+use hyper::header::HeaderMap;
+use hyper::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use super::config::{MockToolCall, Plan};
+use super::{anthropic, render};
+
+/// The wire format of errors (and of everything else) on a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// OpenAI and Azure OpenAI: `{"error":{"message","type","param","code"}}`.
+    OpenAi,
+    /// `{"type":"error","error":{"type","message"},"request_id"}`.
+    Anthropic,
+    /// `{"error":{"code","message","status"}}`.
+    Gemini,
+    /// `{"error":"…"}`.
+    Ollama,
+}
+
+/// The OpenAI-shaped endpoints (also served under Azure's deployment paths).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OpenAiKind {
+    Chat,
+    Text,
+    Embeddings,
+}
+
+/// Gemini `models/{model}:{method}` methods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GeminiMethod {
+    Generate,
+    StreamGenerate,
+    BatchEmbed,
+    Embed,
+    CountTokens,
+}
+
+/// Ollama `/api/*` endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OllamaKind {
+    Chat,
+    Generate,
+    Embed,
+    Tags,
+}
+
+/// One routed request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route<'a> {
+    /// `GET /__mock/stats`.
+    Stats,
+    /// `GET /models`.
+    Models,
+    /// `/chat/completions`, `/completions`, `/embeddings` (with or without `/v1`).
+    OpenAi(OpenAiKind),
+    /// `/openai/deployments/{deployment}/…?api-version=…`.
+    Azure {
+        deployment: &'a str,
+        kind: OpenAiKind,
+    },
+    /// `/v1/messages` (`count_tokens: false`) or `/v1/messages/count_tokens`.
+    Anthropic { count_tokens: bool },
+    /// `/v1beta/models/{model}:{method}` (AI Studio) or
+    /// `/v1/projects/{p}/locations/{l}/publishers/google/models/{model}:{method}` (Vertex).
+    Gemini {
+        model: &'a str,
+        method: GeminiMethod,
+        vertex: bool,
+    },
+    /// `/api/chat`, `/api/generate`, `/api/embed`, `/api/tags`.
+    Ollama(OllamaKind),
+}
+
+impl Route<'_> {
+    /// Parses a request path (without the query); `None` for unknown paths.
+    pub(crate) fn parse(path: &str) -> Option<Route<'_>> {
+        if let Some(rest) = path.strip_prefix("/openai/deployments/") {
+            let (deployment, op) = rest.split_once('/')?;
+            let kind = match op {
+                "chat/completions" => OpenAiKind::Chat,
+                "completions" => OpenAiKind::Text,
+                "embeddings" => OpenAiKind::Embeddings,
+                _ => return None,
+            };
+            return (!deployment.is_empty()).then_some(Route::Azure { deployment, kind });
+        }
+        if let Some(op) = path.strip_prefix("/api/") {
+            return Some(Route::Ollama(match op {
+                "chat" => OllamaKind::Chat,
+                "generate" => OllamaKind::Generate,
+                "embed" => OllamaKind::Embed,
+                "tags" => OllamaKind::Tags,
+                _ => return None,
+            }));
+        }
+        for prefix in ["/v1beta/models/", "/v1/models/"] {
+            if let Some(rest) = path.strip_prefix(prefix) {
+                return gemini(rest, false);
+            }
+        }
+        for prefix in ["/v1/projects/", "/v1beta1/projects/"] {
+            if let Some(rest) = path.strip_prefix(prefix) {
+                // {p}/locations/{l}/publishers/google/models/{model}:{method}
+                let mut it = rest.splitn(7, '/');
+                let fixed = [
+                    None,
+                    Some("locations"),
+                    None,
+                    Some("publishers"),
+                    Some("google"),
+                ];
+                for want in fixed {
+                    let seg = it.next()?;
+                    if seg.is_empty() || want.is_some_and(|w| w != seg) {
+                        return None;
+                    }
+                }
+                if it.next()? != "models" {
+                    return None;
+                }
+                return gemini(it.next()?, true);
+            }
+        }
+        let route = match path.strip_prefix("/v1") {
+            Some(rest) if rest.starts_with('/') => rest,
+            _ => path,
+        };
+        Some(match route {
+            "/__mock/stats" => Route::Stats,
+            "/models" => Route::Models,
+            "/chat/completions" => Route::OpenAi(OpenAiKind::Chat),
+            "/completions" => Route::OpenAi(OpenAiKind::Text),
+            "/embeddings" => Route::OpenAi(OpenAiKind::Embeddings),
+            "/messages" => Route::Anthropic {
+                count_tokens: false,
+            },
+            "/messages/count_tokens" => Route::Anthropic { count_tokens: true },
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self {
+            Route::Stats | Route::Models | Route::OpenAi(_) | Route::Azure { .. } => {
+                Dialect::OpenAi
+            }
+            Route::Anthropic { .. } => Dialect::Anthropic,
+            Route::Gemini { .. } => Dialect::Gemini,
+            Route::Ollama(_) => Dialect::Ollama,
+        }
+    }
+
+    /// The one method the route answers (`None`: any, for `/__mock/stats`).
+    pub(crate) fn method(&self) -> Option<Method> {
+        match self {
+            Route::Stats => None,
+            Route::Models | Route::Ollama(OllamaKind::Tags) => Some(Method::GET),
+            _ => Some(Method::POST),
+        }
+    }
+
+    /// The dialect's credential checks; `Err((status, message))` when they fail. OpenAI and
+    /// Ollama routes check nothing (the load harness sends whatever it likes).
+    pub(crate) fn check_auth(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<(), (StatusCode, &'static str)> {
+        let has = |name: &str| {
+            headers
+                .get(name)
+                .is_some_and(|v| !v.as_bytes().trim_ascii().is_empty())
+        };
+        let bearer = || {
+            headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split_once(' '))
+                .is_some_and(|(scheme, token)| {
+                    scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()
+                })
+        };
+        match self {
+            Route::Anthropic { .. } => {
+                if !has("x-api-key") {
+                    return Err((StatusCode::UNAUTHORIZED, "x-api-key header is required"));
+                }
+                if !has("anthropic-version") {
+                    return Err((
+                        StatusCode::BAD_REQUEST,
+                        "anthropic-version: header is required",
+                    ));
+                }
+            }
+            Route::Gemini { vertex: false, .. }
+                if !has("x-goog-api-key") && query_param(query, "key").is_none() =>
+            {
+                return Err((
+                    StatusCode::FORBIDDEN,
+                    "Method doesn't allow unregistered callers (callers without established \
+                     identity). Please use API Key or other form of API consumer identity to \
+                     call this API.",
+                ));
+            }
+            Route::Gemini { vertex: true, .. } if !bearer() => {
+                return Err((
+                    StatusCode::UNAUTHORIZED,
+                    "Request is missing required authentication credential. Expected OAuth 2 \
+                     access token, login cookie or other valid authentication credential.",
+                ));
+            }
+            Route::Azure { .. } => {
+                if query_param(query, "api-version").is_none() {
+                    return Err((
+                        StatusCode::BAD_REQUEST,
+                        "Missing required query parameter: api-version",
+                    ));
+                }
+                if !has("api-key") && !bearer() {
+                    return Err((
+                        StatusCode::UNAUTHORIZED,
+                        "Access denied due to missing subscription key. Make sure to include \
+                         subscription key when making requests to an API.",
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn gemini(model_method: &str, vertex: bool) -> Option<Route<'_>> {
+    let (model, method) = model_method.rsplit_once(':')?;
+    let method = match method {
+        "generateContent" => GeminiMethod::Generate,
+        "streamGenerateContent" => GeminiMethod::StreamGenerate,
+        "batchEmbedContents" => GeminiMethod::BatchEmbed,
+        "embedContent" => GeminiMethod::Embed,
+        "countTokens" => GeminiMethod::CountTokens,
+        _ => return None,
+    };
+    (!model.is_empty() && !model.contains('/')).then_some(Route::Gemini {
+        model,
+        method,
+        vertex,
+    })
+}
+
+/// The value of query parameter `name`, when present and non-empty (not percent-decoded).
+pub(crate) fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty())
+        .map(|(_, v)| v)
+}
+
+/// The error body of `dialect` for `status`. `kind` overrides the dialect's default error type
+/// (OpenAI `type`, Anthropic `error.type`, Gemini `status`); `code` the OpenAI `code`.
+pub(crate) fn error_body(
+    dialect: Dialect,
+    status: u16,
+    message: &str,
+    kind: Option<&str>,
+    code: Option<&str>,
+) -> Bytes {
+    let v = match dialect {
+        Dialect::OpenAi => {
+            let (k, c) = render::error_kind(status);
+            return render::error_body(message, kind.unwrap_or(k), code.or(c));
+        }
+        Dialect::Anthropic => {
+            let kind = kind.unwrap_or(anthropic_error_type(status));
+            return anthropic::error_body(kind, message);
+        }
+        Dialect::Gemini => json!({
+            "error": {
+                "code": status,
+                "message": message,
+                "status": kind.unwrap_or(gemini_status(status)),
+            },
+        }),
+        Dialect::Ollama => json!({"error": message}),
+    };
+    Bytes::from(v.to_string())
+}
+
+/// Anthropic's documented `error.type` for an HTTP status.
+pub(crate) fn anthropic_error_type(status: u16) -> &'static str {
+    match status {
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        504 => "timeout_error",
+        529 => "overloaded_error",
+        400..=499 => "invalid_request_error",
+        _ => "api_error",
+    }
+}
+
+/// The google.rpc.Code name Gemini puts in `error.status` for an HTTP status.
+pub(crate) fn gemini_status(status: u16) -> &'static str {
+    match status {
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        409 => "ABORTED",
+        429 => "RESOURCE_EXHAUSTED",
+        499 => "CANCELLED",
+        501 => "UNIMPLEMENTED",
+        503 => "UNAVAILABLE",
+        504 => "DEADLINE_EXCEEDED",
+        400..=499 => "INVALID_ARGUMENT",
+        _ => "INTERNAL",
+    }
+}
+
+/// The error body of a forced failure (`status`, `fail_next`), with the plan's overrides.
+pub(crate) fn forced_error_body(dialect: Dialect, plan: &Plan, status: u16) -> Bytes {
+    let message = plan.error_message.map_or_else(
+        || format!("mock provider: forced HTTP {status}"),
+        str::to_owned,
+    );
+    error_body(dialect, status, &message, plan.error_type, plan.error_code)
+}
+
+/// A tool call's arguments as the JSON object Anthropic, Gemini and Ollama carry.
+pub(crate) fn tool_args_object(tc: &MockToolCall) -> Result<Value, String> {
+    match serde_json::from_str::<Value>(&tc.arguments) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        _ => Err(format!(
+            "mock provider: tool_call.arguments must be a JSON object, got {:?}",
+            tc.arguments
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_dialect() {
+        assert_eq!(
+            Route::parse("/v1/chat/completions"),
+            Some(Route::OpenAi(OpenAiKind::Chat))
+        );
+        assert_eq!(Route::parse("/models"), Some(Route::Models));
+        assert_eq!(
+            Route::parse("/openai/deployments/gpt4o/embeddings"),
+            Some(Route::Azure {
+                deployment: "gpt4o",
+                kind: OpenAiKind::Embeddings
+            })
+        );
+        assert_eq!(Route::parse("/openai/deployments//completions"), None);
+        assert_eq!(
+            Route::parse("/messages/count_tokens"),
+            Some(Route::Anthropic { count_tokens: true })
+        );
+        assert_eq!(
+            Route::parse("/v1beta/models/gemini-2.0-flash:streamGenerateContent"),
+            Some(Route::Gemini {
+                model: "gemini-2.0-flash",
+                method: GeminiMethod::StreamGenerate,
+                vertex: false
+            })
+        );
+        assert_eq!(
+            Route::parse(
+                "/v1/projects/p1/locations/us-central1/publishers/google/models/gemini-pro:generateContent"
+            ),
+            Some(Route::Gemini {
+                model: "gemini-pro",
+                method: GeminiMethod::Generate,
+                vertex: true
+            })
+        );
+        assert_eq!(
+            Route::parse("/v1/projects/p1/locations/l/publishers/acme/models/m:generateContent"),
+            None
+        );
+        assert_eq!(Route::parse("/v1beta/models/m:frobnicate"), None);
+        assert_eq!(
+            Route::parse("/api/embed"),
+            Some(Route::Ollama(OllamaKind::Embed))
+        );
+        assert_eq!(Route::parse("/api/pull"), None);
+    }
+
+    #[test]
+    fn query_params() {
+        assert_eq!(query_param(Some("alt=sse&key=k1"), "key"), Some("k1"));
+        assert_eq!(query_param(Some("api-version="), "api-version"), None);
+        assert_eq!(query_param(None, "alt"), None);
+    }
+
+    #[test]
+    fn error_shapes() {
+        let v: Value =
+            serde_json::from_slice(&error_body(Dialect::Anthropic, 529, "busy", None, None))
+                .unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], "overloaded_error");
+        let v: Value =
+            serde_json::from_slice(&error_body(Dialect::Gemini, 429, "slow", None, None)).unwrap();
+        assert_eq!(
+            v,
+            json!({"error": {"code": 429, "message": "slow", "status": "RESOURCE_EXHAUSTED"}})
+        );
+        let v: Value =
+            serde_json::from_slice(&error_body(Dialect::Ollama, 404, "nope", None, None)).unwrap();
+        assert_eq!(v, json!({"error": "nope"}));
+    }
+}
