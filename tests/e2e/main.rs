@@ -6,6 +6,8 @@ mod admit;
 mod auth;
 mod config;
 mod forward;
+mod front_door;
+mod providers;
 mod route;
 mod shutdown;
 mod streaming;

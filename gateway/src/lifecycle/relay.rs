@@ -258,21 +258,17 @@ pub async fn stream(
             ctx.failure = Some(err.message.clone());
             up.shutdown().await;
             out.extend_from_slice(&err.to_sse_event());
-            if session
-                .write_response_body(Some(out.freeze()), true)
-                .await
-                .is_err()
-            {
+            let body = encode(ctx, out, true);
+            if session.write_response_body(Some(body), true).await.is_err() {
                 ctx.status = CLIENT_CLOSED;
             }
             return Ok(());
         }
-        if (done || !out.is_empty())
-            && session
-                .write_response_body(Some(out.freeze()), done)
-                .await
-                .is_err()
-        {
+        if !done && out.is_empty() {
+            continue;
+        }
+        let body = encode(ctx, out, done);
+        if session.write_response_body(Some(body), done).await.is_err() {
             if done {
                 ctx.failure = Some("client went away at the end of the stream".into());
                 break;
