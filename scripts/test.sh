@@ -29,3 +29,13 @@ check_service() { # name url default_port
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# The official OpenAI and Anthropic Python SDKs against the real binary (tests/sdk/).
+cargo build --workspace --bins --locked
+VENV=${TOLLGATE_SDK_VENV:-/var/tmp/tollgate-sdk-venv}
+if [ ! -x "$VENV/bin/pytest" ] || ! cmp -s tests/sdk/requirements.txt "$VENV/requirements.txt"; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/sdk/requirements.txt
+  cp tests/sdk/requirements.txt "$VENV/requirements.txt"
+fi
+"$VENV/bin/pytest" -q -p no:cacheprovider tests/sdk

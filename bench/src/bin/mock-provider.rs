@@ -37,6 +37,10 @@ struct Args {
     /// Keep the last 64 requests in memory (only useful in-process; off for load tests).
     #[arg(long)]
     record: bool,
+    /// Answer every chat request with this tool call instead of text: `NAME=ARGUMENTS_JSON`,
+    /// e.g. `get_weather={"city":"Paris"}`.
+    #[arg(long, value_name = "NAME=JSON")]
+    tool_call: Option<String>,
 }
 
 fn main() -> std::io::Result<()> {
@@ -47,6 +51,15 @@ fn main() -> std::io::Result<()> {
         chunk_interval: Duration::from_millis(args.chunk_interval_ms),
         content: args.content,
         record_requests: args.record,
+        tool_call: match &args.tool_call {
+            Some(spec) => {
+                let (name, arguments) = spec.split_once('=').ok_or_else(|| {
+                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "--tool-call takes NAME=ARGUMENTS_JSON")
+                })?;
+                Some(bench::mock::MockToolCall::new(name, arguments))
+            }
+            None => None,
+        },
         ..MockConfig::default()
     };
     let rt = if args.threads <= 1 {

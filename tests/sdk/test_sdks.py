@@ -1,0 +1,181 @@
+"""The official OpenAI and Anthropic Python SDKs against the real `tollgate` binary, with the
+bench mock provider on 127.0.0.1 speaking OpenAI and Anthropic: chat, streams, tool round trips,
+embeddings, and errors raised as each SDK's own exception classes."""
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import time
+import urllib.request
+
+import anthropic
+import openai
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
+KEY = "sk-sdk-master"
+TEXT = "Hello from the mock provider."
+ARGS = {"city": "Paris"}
+TOOLS_OPENAI = [{"type": "function", "function": {"name": "get_weather", "description": "Weather for a city",
+                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+TOOLS_ANTHROPIC = [{"name": "get_weather", "description": "Weather for a city",
+                    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_mock(extra):
+    proc = subprocess.Popen([str(BIN / "mock-provider"), "--port", "0", "--chunks", "3", *extra],
+                            stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    assert line.startswith("listening on "), line
+    return proc, int(line.rsplit(":", 1)[1])
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory):
+    text_mock, text_port = start_mock([])
+    tool_mock, tool_port = start_mock(["--tool-call", "get_weather=" + json.dumps(ARGS)])
+    config = tmp_path_factory.mktemp("sdk") / "config.yaml"
+    config.write_text(f"""
+model_list:
+  - model_name: gpt-mock
+    litellm_params: {{model: openai/gpt-up, api_base: "http://127.0.0.1:{text_port}/v1", api_key: sk-up}}
+  - model_name: gpt-tools
+    litellm_params: {{model: openai/gpt-up, api_base: "http://127.0.0.1:{tool_port}/v1", api_key: sk-up}}
+  - model_name: claude-mock
+    litellm_params: {{model: anthropic/claude-up, api_base: "http://127.0.0.1:{text_port}", api_key: sk-up}}
+  - model_name: claude-tools
+    litellm_params: {{model: anthropic/claude-up, api_base: "http://127.0.0.1:{tool_port}", api_key: sk-up}}
+general_settings:
+  master_key: {KEY}
+""")
+    port = free_port()
+    gw = subprocess.Popen([str(BIN / "tollgate"), "-c", str(config), "--host", "127.0.0.1", "--port", str(port)],
+                          stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            with urllib.request.urlopen(base + "/health/liveliness", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        gw.kill()
+        pytest.fail("gateway did not start: " + gw.stderr.read().decode())
+    yield base
+    for p in (gw, text_mock, tool_mock):
+        p.kill()
+        p.wait()
+
+
+@pytest.fixture
+def oai(gateway):
+    return openai.OpenAI(base_url=gateway + "/v1", api_key=KEY, max_retries=0)
+
+
+@pytest.fixture
+def claude(gateway):
+    return anthropic.Anthropic(base_url=gateway, api_key=KEY, max_retries=0)
+
+
+@pytest.mark.parametrize("model", ["gpt-mock", "claude-mock"])
+def test_openai_chat_and_stream(oai, model):
+    r = oai.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=20)
+    assert r.choices[0].message.content == TEXT
+    assert r.choices[0].finish_reason == "stop"
+    assert r.usage.total_tokens > 0
+    chunks = list(oai.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}],
+                                              max_tokens=20, stream=True, stream_options={"include_usage": True}))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == TEXT
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+@pytest.mark.parametrize("model", ["gpt-tools", "claude-tools"])
+def test_openai_tool_round_trip(oai, model):
+    messages = [{"role": "user", "content": "Weather in Paris?"}]
+    r = oai.chat.completions.create(model=model, messages=messages, tools=TOOLS_OPENAI, max_tokens=50)
+    call = r.choices[0].message.tool_calls[0]
+    assert r.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == ARGS
+    messages += [r.choices[0].message.model_dump(exclude_none=True),
+                 {"role": "tool", "tool_call_id": call.id, "content": "18C and sunny"}]
+    r2 = oai.chat.completions.create(model=model.replace("tools", "mock"), messages=messages, tools=TOOLS_OPENAI,
+                                     max_tokens=50)
+    assert r2.choices[0].message.content == TEXT
+    streamed = list(oai.chat.completions.create(model=model, messages=messages[:1], tools=TOOLS_OPENAI,
+                                                max_tokens=50, stream=True))
+    args = "".join(tc.function.arguments or "" for c in streamed if c.choices
+                   for tc in (c.choices[0].delta.tool_calls or []))
+    assert json.loads(args) == ARGS
+
+
+def test_openai_embeddings(oai):
+    r = oai.embeddings.create(model="gpt-mock", input=["a", "b"])
+    assert [d.index for d in r.data] == [0, 1]
+    assert len(r.data[0].embedding) > 0
+
+
+def test_openai_errors_are_the_sdk_exception_classes(gateway, oai):
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=gateway + "/v1", api_key="sk-wrong", max_retries=0).models.list()
+    with pytest.raises(openai.BadRequestError) as e:
+        oai.chat.completions.create(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+    assert "gpt-mock" in str(e.value)
+    with pytest.raises(openai.RateLimitError):
+        oai.chat.completions.create(model="gpt-mock", messages=[{"role": "user", "content": "x"}],
+                                    extra_body={"mock": {"status": 429}})
+    with pytest.raises(openai.InternalServerError):
+        oai.chat.completions.create(model="gpt-mock", messages=[{"role": "user", "content": "x"}],
+                                    extra_body={"mock": {"status": 503}})
+    assert [m.id for m in oai.models.list()] == ["gpt-mock", "gpt-tools", "claude-mock", "claude-tools"]
+
+
+@pytest.mark.parametrize("model", ["claude-mock", "gpt-mock"])
+def test_anthropic_messages_and_stream(claude, model):
+    m = claude.messages.create(model=model, max_tokens=20, system="be brief",
+                               messages=[{"role": "user", "content": "hi"}])
+    assert m.content[0].text == TEXT
+    assert m.stop_reason == "end_turn"
+    assert m.usage.output_tokens > 0
+    with claude.messages.stream(model=model, max_tokens=20, messages=[{"role": "user", "content": "hi"}]) as s:
+        text = "".join(s.text_stream)
+        final = s.get_final_message()
+    assert text == TEXT
+    assert final.stop_reason == "end_turn"
+
+
+@pytest.mark.parametrize("model", ["claude-tools", "gpt-tools"])
+def test_anthropic_tool_round_trip(claude, model):
+    messages = [{"role": "user", "content": "Weather in Paris?"}]
+    m = claude.messages.create(model=model, max_tokens=50, tools=TOOLS_ANTHROPIC, messages=messages)
+    use = next(b for b in m.content if b.type == "tool_use")
+    assert m.stop_reason == "tool_use"
+    assert use.name == "get_weather" and use.input == ARGS
+    messages += [{"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in m.content]},
+                 {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": "18C"}]}]
+    m2 = claude.messages.create(model=model.replace("tools", "mock"), max_tokens=50, tools=TOOLS_ANTHROPIC,
+                                messages=messages)
+    assert m2.content[0].text == TEXT
+    with claude.messages.stream(model=model, max_tokens=50, tools=TOOLS_ANTHROPIC, messages=messages[:1]) as s:
+        final = s.get_final_message()
+    assert next(b for b in final.content if b.type == "tool_use").input == ARGS
+
+
+def test_anthropic_count_tokens_and_errors(gateway, claude):
+    n = claude.messages.count_tokens(model="gpt-mock", messages=[{"role": "user", "content": "hello there"}])
+    assert n.input_tokens > 0
+    with pytest.raises(anthropic.AuthenticationError):
+        anthropic.Anthropic(base_url=gateway, api_key="sk-wrong", max_retries=0).messages.create(
+            model="gpt-mock", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(anthropic.BadRequestError):
+        claude.messages.create(model="no-such-model", max_tokens=5, messages=[{"role": "user", "content": "x"}])
