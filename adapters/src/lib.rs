@@ -3,6 +3,8 @@
 
 pub mod anthropic;
 pub mod azure;
+pub mod bedrock;
+pub mod cohere;
 pub mod dialect;
 pub mod error;
 pub mod gemini;

@@ -3,6 +3,7 @@
 
 mod ctx;
 mod error;
+mod gcp_auth;
 mod lifecycle;
 mod logging;
 mod proxy;

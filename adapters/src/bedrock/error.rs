@@ -1,0 +1,1 @@
+//! Bedrock error (being written).

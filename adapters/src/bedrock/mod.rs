@@ -1,0 +1,9 @@
+//! Amazon Bedrock: the Converse and ConverseStream APIs (AWS event-stream framing), and SigV4
+//! request signing.
+
+pub mod error;
+pub mod request;
+pub mod response;
+pub mod sign;
+pub mod stream;
+pub mod wire;

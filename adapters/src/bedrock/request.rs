@@ -1,0 +1,1 @@
+//! Bedrock request (being written).

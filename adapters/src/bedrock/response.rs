@@ -1,0 +1,1 @@
+//! Bedrock response (being written).

@@ -1,0 +1,1 @@
+//! Bedrock sign (being written).

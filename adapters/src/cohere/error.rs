@@ -1,0 +1,1 @@
+//! Cohere error translation (being written).

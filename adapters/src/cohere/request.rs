@@ -1,0 +1,1 @@
+//! Cohere request translation (being written).

@@ -1,0 +1,1 @@
+//! Cohere response translation (being written).

@@ -1,0 +1,1 @@
+//! Cohere stream translation (being written).

@@ -1,0 +1,1 @@
+//! Cohere wire translation (being written).

@@ -1,0 +1,1 @@
+//! Google service-account OAuth access tokens for Vertex AI (being written).
