@@ -114,6 +114,19 @@ fn deployment(i: usize, entry: &Value, path: &str, env: &Env, d: &mut Diag) -> O
     let mock_response =
         field(&params, "mock_response").and_then(|v| string(&p("mock_response"), v, d));
 
+    // Cloud providers derive their endpoint (and credentials) from their own settings.
+    let mut cloud_internal: Map<String, Value> = params
+        .iter()
+        .filter(|(k, _)| matches!(classify_param(k), ParamKind::Internal | ParamKind::NotYet))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let cloud_base = match &resolved {
+        Some((provider, _)) if mock_response.is_none() => {
+            crate::cloud::derive(*provider, &mut cloud_internal, env, &params_path, d)
+        }
+        _ => None,
+    };
+
     let mut api_base = None;
     if let Some(v) = field(&params, "api_base") {
         if let Some(s) = string(&p("api_base"), v, d) {
@@ -122,16 +135,22 @@ fn deployment(i: usize, entry: &Value, path: &str, env: &Env, d: &mut Diag) -> O
                 Err(msg) => d.error(&p("api_base"), msg),
             }
         }
+    } else if let Some(base) = &cloud_base {
+        api_base = Some(parse_api_base(base).expect("derived cloud api_base is valid"));
     } else if let Some((provider, _)) = &resolved {
         match provider.spec().default_api_base {
             Some(default) => {
                 api_base =
                     Some(parse_api_base(default).expect("PROVIDERS default_api_base is valid"))
             }
-            None if mock_response.is_none() => d.error(
-                &p("api_base"),
-                format_args!("api_base is required for provider {}", provider.prefix()),
-            ),
+            None if mock_response.is_none()
+                && !matches!(provider, Provider::Bedrock | Provider::VertexAi) =>
+            {
+                d.error(
+                    &p("api_base"),
+                    format_args!("api_base is required for provider {}", provider.prefix()),
+                )
+            }
             None => {}
         }
     }
@@ -170,6 +189,9 @@ fn deployment(i: usize, entry: &Value, path: &str, env: &Env, d: &mut Diag) -> O
             }
         }
     }
+
+    // The cloud settings as resolved (env fallbacks, derived values) win over the raw params.
+    internal_params.extend(cloud_internal);
 
     if d.error_count() > before {
         return None;

@@ -1,6 +1,7 @@
 //! Configuration: the LiteLLM `config.yaml` schema, loading (includes, `os.environ/`), pure
 //! validation, and the validated types the gateway runs on.
 
+mod cloud;
 mod deployment;
 mod diag;
 mod keys;

@@ -23,11 +23,26 @@ pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> ProviderRequest {
     if let Some(key) = t.api_key {
         headers.push(("authorization", format!("Bearer {key}")));
     }
+    // OpenAI's reasoning models (o1, o3, o4-mini, …) refuse `max_tokens`; they take
+    // `max_completion_tokens`, as LiteLLM rewrites it.
+    let rename = t.provider == crate::provider::Provider::OpenAi && is_reasoning_model(t.model);
+    let merged = Merged {
+        body: &req.body,
+        model: t.model,
+        defaults: t.defaults,
+        max_tokens_as_completion: rename,
+    };
     ProviderRequest {
         path: format!("{}{}", t.base_path, req.endpoint.path()),
         headers,
-        body: build_body(req, t.model, t.defaults),
+        body: serde_json::to_vec(&merged).expect("serializing JSON values cannot fail"),
     }
+}
+
+/// `o1`, `o1-mini`, `o3`, `o3-mini`, `o4-mini`, … (not `gpt-4o`).
+fn is_reasoning_model(model: &str) -> bool {
+    let mut chars = model.chars();
+    chars.next() == Some('o') && chars.next().is_some_and(|c| c.is_ascii_digit())
 }
 
 /// The upstream request body for `req` sent to a deployment serving `upstream_model`.
@@ -41,6 +56,7 @@ pub fn build_body(
         body: &req.body,
         model: upstream_model,
         defaults,
+        max_tokens_as_completion: false,
     };
     serde_json::to_vec(&merged).expect("serializing JSON values cannot fail")
 }
@@ -51,6 +67,19 @@ struct Merged<'a> {
     body: &'a Map<String, Value>,
     model: &'a str,
     defaults: &'a Map<String, Value>,
+    /// Send `max_tokens` as `max_completion_tokens` (unless that is set too).
+    max_tokens_as_completion: bool,
+}
+
+impl Merged<'_> {
+    fn key<'k>(&self, k: &'k str) -> &'k str {
+        let has_completion = self.body.contains_key("max_completion_tokens");
+        if self.max_tokens_as_completion && k == "max_tokens" && !has_completion {
+            "max_completion_tokens"
+        } else {
+            k
+        }
+    }
 }
 
 impl Serialize for Merged<'_> {
@@ -59,12 +88,12 @@ impl Serialize for Merged<'_> {
         map.serialize_entry("model", self.model)?;
         for (k, v) in self.body {
             if k != "model" {
-                map.serialize_entry(k, v)?;
+                map.serialize_entry(self.key(k), v)?;
             }
         }
         for (k, v) in self.defaults {
-            if k != "model" && !self.body.contains_key(k) {
-                map.serialize_entry(k, v)?;
+            if k != "model" && !self.body.contains_key(k) && !self.body.contains_key(self.key(k)) {
+                map.serialize_entry(self.key(k), v)?;
             }
         }
         map.end()
@@ -95,5 +124,35 @@ mod tests {
             json!({"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],
                    "temperature":0.2,"vendor_x":[1,2],"max_tokens":50})
         );
+    }
+
+    #[test]
+    fn reasoning_models_get_max_completion_tokens() {
+        let req = CanonicalRequest::parse(
+            Endpoint::ChatCompletions,
+            br#"{"model":"g","messages":[],"max_tokens":9}"#,
+        )
+        .unwrap();
+        let defaults = Map::new();
+        let internal = Map::new();
+        let target = |model| Target {
+            provider: crate::provider::Provider::OpenAi,
+            model,
+            base_path: "/v1",
+            api_key: Some("k"),
+            api_version: None,
+            defaults: &defaults,
+            drop_params: false,
+            internal: &internal,
+        };
+        let body =
+            |model| -> Value { serde_json::from_slice(&build(&req, &target(model)).body).unwrap() };
+        for m in ["o1", "o3-mini", "o4-mini-2025-04-16"] {
+            assert_eq!(body(m)["max_completion_tokens"], 9, "{m}");
+            assert!(body(m).get("max_tokens").is_none(), "{m}");
+        }
+        for m in ["gpt-4o", "gpt-4o-mini", "omni"] {
+            assert_eq!(body(m)["max_tokens"], 9, "{m}");
+        }
     }
 }
