@@ -249,6 +249,7 @@ pub(crate) const TOLLGATE: Section = Section {
         "grace_period_seconds",
         "connect_timeout_seconds",
         "log_format",
+        "image_fetch_allow_private",
     ],
     litellm: &[],
 };

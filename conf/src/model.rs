@@ -182,6 +182,10 @@ pub struct TollgateSettings {
     pub connect_timeout: Duration,
     /// Log format: `text` (default) or `json`.
     pub log_format: LogFormat,
+    /// Let the gateway fetch image URLs that resolve to loopback, private or link-local
+    /// addresses (providers that need image bytes get URLs fetched and inlined). Default false:
+    /// a client cannot make the gateway read internal services.
+    pub image_fetch_allow_private: bool,
 }
 
 /// `tollgate_settings.log_format`.

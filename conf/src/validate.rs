@@ -88,6 +88,7 @@ impl Default for TollgateSettings {
             grace_period: std::time::Duration::from_secs(30),
             connect_timeout: std::time::Duration::from_secs(10),
             log_format: LogFormat::Text,
+            image_fetch_allow_private: false,
         }
     }
 }
@@ -196,6 +197,11 @@ fn tollgate(m: Option<&Map<String, Value>>, d: &mut Diag) -> TollgateSettings {
     if let Some(v) = field(m, "connect_timeout_seconds") {
         if let Some(t) = seconds("tollgate_settings.connect_timeout_seconds", v, false, d) {
             out.connect_timeout = t;
+        }
+    }
+    if let Some(v) = field(m, "image_fetch_allow_private") {
+        if let Some(b) = boolean("tollgate_settings.image_fetch_allow_private", v, d) {
+            out.image_fetch_allow_private = b;
         }
     }
     if let Some(v) = field(m, "log_format") {

@@ -340,3 +340,51 @@ async fn anthropic_in_stream_error_ends_the_openai_stream_with_an_error_event() 
     assert!(v["error"]["message"].as_str().is_some(), "{text}");
     assert!(!text.contains("[DONE]"));
 }
+
+/// Serves one PNG-ish body at `/cat.png` on loopback, forever.
+async fn image_server(bytes: &'static [u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let head = format!("HTTP/1.1 200 OK\r\ncontent-type: image/png\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", bytes.len());
+                let _ = s.write_all(head.as_bytes()).await;
+                let _ = s.write_all(bytes).await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_urls_are_fetched_and_inlined_for_providers_that_need_bytes() {
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\nnot-really-a-png-but-bytes";
+    let port = image_server(PNG).await;
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what is this"},
+        {"type": "image_url", "image_url": {"url": format!("http://127.0.0.1:{port}/cat.png")}}]}]});
+
+    // By default a client cannot make the gateway fetch from a private address.
+    let gw = Gateway::start(&config(&FAMILIES[2], &mock)).await;
+    let e = expect_error(post(&gw, "/v1/chat/completions", &body).await, 400).await;
+    assert!(
+        e["message"].as_str().unwrap().contains("private address"),
+        "{e}"
+    );
+    assert_eq!(mock.request_count(), 0);
+
+    let yaml =
+        config(&FAMILIES[2], &mock) + "tollgate_settings:\n  image_fetch_allow_private: true\n";
+    let gw = Gateway::start(&yaml).await;
+    assert_eq!(post(&gw, "/v1/chat/completions", &body).await.status(), 200);
+    let sent = mock.requests()[0].json().unwrap();
+    use base64::Engine;
+    let expected = base64::engine::general_purpose::STANDARD.encode(PNG);
+    assert_eq!(sent["messages"][0]["images"][0], expected, "{sent}");
+}

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 
-use super::{admit, auth, forward, route, translate};
+use super::{admit, auth, forward, images, route, translate};
 use crate::ctx::{Front, RequestCtx};
 use crate::error::{respond, GatewayError};
 use crate::state::{AppState, DeploymentRt};
@@ -34,7 +34,7 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
         let raw = admit::read_body(session, runtime.config.general.max_request_bytes())
             .await?
             .freeze();
-        let req = front::to_canonical(&raw).map_err(GatewayError::Invalid)?;
+        let mut req = front::to_canonical(&raw).map_err(GatewayError::Invalid)?;
         ctx.model_group = Some(req.model.clone());
         ctx.stream = req.stream;
         ctx.front = Front::Anthropic {
@@ -53,6 +53,13 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
             }
             _ => None,
         };
+        if native.is_none()
+            && images::needs_bytes(dep.conf.provider)
+            && dep.conf.mock_response.is_none()
+        {
+            let allow_private = runtime.config.tollgate.image_fetch_allow_private;
+            images::inline(state, &mut req, allow_private).await?;
+        }
         forward::forward(
             state,
             &runtime,

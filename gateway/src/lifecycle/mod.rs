@@ -5,6 +5,7 @@ pub mod account;
 pub mod admit;
 pub mod auth;
 pub mod forward;
+pub mod images;
 pub mod messages;
 pub mod relay;
 pub mod route;
@@ -30,11 +31,16 @@ pub async fn serve(
     let runtime = state.runtime();
     let result = async {
         auth::check(&runtime, session.req_header())?;
-        let req = admit::admit(&runtime, session, endpoint).await?;
+        let mut req = admit::admit(&runtime, session, endpoint).await?;
         ctx.model_group = Some(req.model.clone());
         ctx.stream = req.stream;
         let deployment = route::pick(&runtime, &req.model)?;
         ctx.deployment_id = Some(deployment.conf.id.clone());
+        if images::needs_bytes(deployment.conf.provider) && deployment.conf.mock_response.is_none()
+        {
+            let allow_private = runtime.config.tollgate.image_fetch_allow_private;
+            images::inline(state, &mut req, allow_private).await?;
+        }
         let deadline = Instant::now() + runtime.config.litellm.request_timeout;
         let call = forward::Call {
             req: &req,
