@@ -61,7 +61,8 @@ pub fn build_request(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderR
         Dialect::Gemini | Dialect::VertexAi => crate::gemini::request::build(req, t),
         Dialect::Ollama | Dialect::OllamaChat => crate::ollama::request::build(req, t),
         Dialect::Azure => crate::azure::request::build(req, t),
-        d => Err(not_supported(t.provider, d)),
+        Dialect::Bedrock => crate::bedrock::request::build(req, t),
+        Dialect::Cohere => crate::cohere::request::build(req, t),
     }
 }
 
@@ -82,7 +83,8 @@ pub fn translate_response(
         Dialect::Ollama | Dialect::OllamaChat => {
             crate::ollama::response::to_openai(req, t, meta, body).map(Some)
         }
-        d => Err(not_supported(t.provider, d)),
+        Dialect::Bedrock => crate::bedrock::response::to_openai(req, t, meta, body).map(Some),
+        Dialect::Cohere => crate::cohere::response::to_openai(req, t, meta, body).map(Some),
     }
 }
 
@@ -94,7 +96,8 @@ pub fn translate_error(t: &Target<'_>, status: u16, body: &[u8]) -> ApiError {
         Dialect::Gemini | Dialect::VertexAi => crate::gemini::error::from_reply(status, body),
         Dialect::Ollama | Dialect::OllamaChat => crate::ollama::error::from_reply(status, body),
         Dialect::Azure => crate::azure::error::from_reply(status, body),
-        Dialect::Bedrock | Dialect::Cohere => crate::error::from_openai_reply(status, body),
+        Dialect::Bedrock => crate::bedrock::error::from_reply(status, body),
+        Dialect::Cohere => crate::cohere::error::from_reply(status, body),
     }
 }
 
@@ -116,17 +119,11 @@ pub fn stream_translator(
         Dialect::Ollama | Dialect::OllamaChat => Ok(Some(Box::new(
             crate::ollama::stream::Translator::new(req, t, meta),
         ))),
-        d => Err(not_supported(t.provider, d)),
+        Dialect::Bedrock => Ok(Some(Box::new(crate::bedrock::stream::Translator::new(
+            req, t, meta,
+        )))),
+        Dialect::Cohere => Ok(Some(Box::new(crate::cohere::stream::Translator::new(
+            req, t, meta,
+        )))),
     }
-}
-
-fn not_supported(p: Provider, d: Dialect) -> ApiError {
-    ApiError::new(
-        400,
-        "invalid_request_error",
-        format!(
-            "provider {} ({d:?} dialect) is not supported by this build",
-            p.prefix()
-        ),
-    )
 }

@@ -92,24 +92,6 @@ const fn native(
     }
 }
 
-/// A provider recognised in configs whose adapter is not in this build yet.
-const fn not_yet(
-    provider: Provider,
-    prefix: &'static str,
-    dialect: Dialect,
-    default_api_base: Option<&'static str>,
-    api_key_env: Option<&'static str>,
-) -> ProviderSpec {
-    ProviderSpec {
-        provider,
-        prefix,
-        dialect,
-        default_api_base,
-        api_key_env,
-        implemented: false,
-    }
-}
-
 use Provider as P;
 
 /// Every provider, one row each.
@@ -213,7 +195,7 @@ pub const PROVIDERS: &[ProviderSpec] = &[
         Some("https://generativelanguage.googleapis.com"),
         Some("GEMINI_API_KEY"),
     ),
-    not_yet(P::VertexAi, "vertex_ai", Dialect::VertexAi, None, None),
+    native(P::VertexAi, "vertex_ai", Dialect::VertexAi, None, None),
     native(
         P::OllamaChat,
         "ollama_chat",
@@ -228,8 +210,8 @@ pub const PROVIDERS: &[ProviderSpec] = &[
         Some("http://localhost:11434"),
         None,
     ),
-    not_yet(P::Bedrock, "bedrock", Dialect::Bedrock, None, None),
-    not_yet(
+    native(P::Bedrock, "bedrock", Dialect::Bedrock, None, None),
+    native(
         P::Cohere,
         "cohere",
         Dialect::Cohere,

@@ -12,6 +12,7 @@ use conf::{Config, Deployment};
 use pingora::connectors::http::Connector;
 use sha2::{Digest, Sha256};
 
+use crate::gcp_auth::{ServiceAccount, TokenSource};
 use crate::upstream::Upstream;
 
 /// A deployment with its resolved upstream.
@@ -20,6 +21,8 @@ pub struct DeploymentRt {
     pub conf: Deployment,
     /// `None` for `mock_response` deployments with no `api_base`.
     pub upstream: Option<Arc<Upstream>>,
+    /// Vertex AI: the OAuth token source for the deployment's service account.
+    pub gcp: Option<Arc<TokenSource>>,
 }
 
 /// A model group: the deployments sharing one `model_name`.
@@ -57,6 +60,7 @@ impl Runtime {
         let mut upstreams: Vec<Arc<Upstream>> = Vec::new();
         let mut groups: HashMap<String, Group> = HashMap::new();
         let mut group_names = Vec::new();
+        let mut gcp_connector: Option<Arc<Connector>> = None;
         for d in &config.model_list {
             // A mock deployment never calls upstream: no connection, no DNS.
             let base = if d.mock_response.is_some() {
@@ -77,9 +81,11 @@ impl Runtime {
                     }
                 }
             });
+            let gcp = vertex_tokens(d, &mut gcp_connector);
             let rt = Arc::new(DeploymentRt {
                 conf: d.clone(),
                 upstream,
+                gcp,
             });
             groups
                 .entry(d.model_name.clone())
@@ -114,6 +120,38 @@ impl Runtime {
             upstreams,
             models_body,
             master_key_hash,
+        }
+    }
+}
+
+/// The token source of a Vertex AI deployment (its key was checked at config load; a key
+/// Google's client library would refuse is logged and the deployment answers 502).
+fn vertex_tokens(
+    d: &Deployment,
+    connector: &mut Option<Arc<Connector>>,
+) -> Option<Arc<TokenSource>> {
+    if d.provider != adapters::provider::Provider::VertexAi || d.mock_response.is_some() {
+        return None;
+    }
+    let json = d.internal_params.get("vertex_credentials_json")?.as_str()?;
+    match ServiceAccount::parse(json) {
+        Ok(account) => {
+            let connector = connector
+                .get_or_insert_with(|| Arc::new(Connector::new(None)))
+                .clone();
+            let tokens = TokenSource::new(account, connector);
+            let a = tokens.account();
+            log::debug!(
+                "deployment {}: Vertex AI tokens for {} (key project {})",
+                d.id,
+                a.client_email,
+                a.project_id
+            );
+            Some(Arc::new(tokens))
+        }
+        Err(e) => {
+            log::error!("model_list deployment {}: vertex_credentials: {e}", d.id);
+            None
         }
     }
 }

@@ -103,7 +103,8 @@ impl Upstream {
     }
 }
 
-/// Background service: refreshes every upstream's DNS answers.
+/// Background service: refreshes every upstream's DNS answers (and starts the Vertex AI token
+/// refreshers).
 pub struct DnsRefresher {
     pub state: Arc<AppState>,
 }
@@ -111,6 +112,15 @@ pub struct DnsRefresher {
 #[async_trait]
 impl BackgroundService for DnsRefresher {
     async fn start(&self, mut shutdown: ShutdownWatch) {
+        // Vertex AI tokens are renewed ahead of expiry, off the request path.
+        for group in self.state.runtime().groups.values() {
+            for dep in &group.deployments {
+                if let Some(tokens) = dep.gcp.clone() {
+                    let stop = shutdown.clone();
+                    tokio::spawn(async move { tokens.refresh_loop(stop).await });
+                }
+            }
+        }
         loop {
             let runtime = self.state.runtime();
             for up in runtime.upstreams.iter() {

@@ -51,12 +51,49 @@ const FAMILIES: &[Family] = &[
         chat_path: "/openai/deployments/my-deployment/chat/completions?api-version=2024-10-21",
         auth: ("api-key", "sk-upstream-secret"),
     },
+    Family { name: "cohere", params: "model: cohere/command-test", chat_path: "/v2/chat", auth: ("authorization", "Bearer sk-upstream-secret") },
+    Family {
+        name: "bedrock",
+        params: "model: bedrock/anthropic.claude-test\n      aws_region_name: us-east-1\n      aws_access_key_id: AKIDEXAMPLE\n      aws_secret_access_key: wJalrXUtnFEMIEXAMPLEKEY",
+        chat_path: "/model/anthropic.claude-test/converse",
+        auth: ("authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+    },
+    Family {
+        name: "vertex_ai",
+        params: "model: vertex_ai/gemini-test\n      vertex_project: proj-1\n      vertex_location: europe-west4\n      vertex_credentials: {CREDS}",
+        chat_path: "/v1/projects/proj-1/locations/europe-west4/publishers/google/models/gemini-test:",
+        auth: ("authorization", "Bearer ya29.mock-"),
+    },
 ];
 
+/// A copy of the test-only service-account key whose `token_uri` is the mock's token endpoint.
+fn vertex_credentials(mock: &MockServer) -> String {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/e2e/fixtures/test-service-account.json");
+    let mut key: Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    key["token_uri"] = json!(format!("http://{}/token", mock.addr));
+    let path = scratch_dir().join("sa.json");
+    std::fs::write(&path, key.to_string()).unwrap();
+    path.display().to_string()
+}
+
+/// The requests the provider API received (the Vertex OAuth token fetches left out).
+fn calls(mock: &MockServer) -> Vec<bench::mock::RecordedRequest> {
+    mock.requests()
+        .into_iter()
+        .filter(|r| r.path != "/token")
+        .collect()
+}
+
 fn config(f: &Family, mock: &MockServer) -> String {
+    let params = if f.params.contains("{CREDS}") {
+        f.params.replace("{CREDS}", &vertex_credentials(mock))
+    } else {
+        f.params.to_string()
+    };
     format!(
-        "model_list:\n  - model_name: m\n    litellm_params:\n      {}\n      api_base: http://{}\n      api_key: sk-upstream-secret\ngeneral_settings:\n  master_key: {MASTER_KEY}\n",
-        f.params, mock.addr
+        "model_list:\n  - model_name: m\n    litellm_params:\n      {params}\n      api_base: http://{}\n      api_key: sk-upstream-secret\ngeneral_settings:\n  master_key: {MASTER_KEY}\n",
+        mock.addr
     )
 }
 
@@ -98,14 +135,17 @@ async fn every_family_answers_chat_in_openai_shape() {
             "{}: {v}",
             f.name
         );
-        let got = &mock.requests()[0];
+        let got = &calls(&mock)[0];
         assert!(
             got.path.starts_with(f.chat_path),
             "{}: path {}",
             f.name,
             got.path
         );
-        assert_eq!(got.header(f.auth.0), Some(f.auth.1), "{}", f.name);
+        let auth = got
+            .header(f.auth.0)
+            .unwrap_or_else(|| panic!("{}: no {} header", f.name, f.auth.0));
+        assert!(auth.starts_with(f.auth.1), "{}: {auth}", f.name);
         assert_ne!(
             got.header("authorization"),
             Some(format!("Bearer {MASTER_KEY}").as_str()),
@@ -215,7 +255,7 @@ async fn every_family_returns_tool_calls_whole_and_streamed() {
             "{}: {v}",
             f.name
         );
-        let sent = mock.requests()[0].json().unwrap();
+        let sent = calls(&mock)[0].json().unwrap();
         assert!(
             sent.to_string().contains("get_weather"),
             "{}: tools not sent: {sent}",
@@ -311,11 +351,7 @@ async fn unsupported_parameter_is_a_400_naming_it_unless_drop_params() {
     let yaml = config(&FAMILIES[0], &mock) + "litellm_settings:\n  drop_params: true\n";
     let gw = Gateway::start(&yaml).await;
     assert_eq!(post(&gw, "/v1/chat/completions", &body).await.status(), 200);
-    assert!(mock.requests()[0]
-        .json()
-        .unwrap()
-        .get("logit_bias")
-        .is_none());
+    assert!(calls(&mock)[0].json().unwrap().get("logit_bias").is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -383,8 +419,59 @@ async fn image_urls_are_fetched_and_inlined_for_providers_that_need_bytes() {
         config(&FAMILIES[2], &mock) + "tollgate_settings:\n  image_fetch_allow_private: true\n";
     let gw = Gateway::start(&yaml).await;
     assert_eq!(post(&gw, "/v1/chat/completions", &body).await.status(), 200);
-    let sent = mock.requests()[0].json().unwrap();
+    let sent = calls(&mock)[0].json().unwrap();
     use base64::Engine;
     let expected = base64::engine::general_purpose::STANDARD.encode(PNG);
     assert_eq!(sent["messages"][0]["images"][0], expected, "{sent}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vertex_fetches_one_oauth_token_and_reuses_it() {
+    let mock = MockServer::start(MockConfig {
+        require_oauth_token: true,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let vertex = FAMILIES.iter().find(|f| f.name == "vertex_ai").unwrap();
+    let gw = Gateway::start(&config(vertex, &mock)).await;
+    for _ in 0..5 {
+        assert_eq!(
+            post(&gw, "/v1/chat/completions", &chat(false))
+                .await
+                .status(),
+            200
+        );
+    }
+    // The refresher may have fetched it before the first request; either way, once.
+    assert_eq!(mock.token_requests(), 1);
+    let token = calls(&mock)[0].header("authorization").unwrap().to_string();
+    assert!(calls(&mock)
+        .iter()
+        .all(|r| r.header("authorization") == Some(token.as_str())));
+}
+
+#[test]
+fn cloud_settings_are_checked_at_load() {
+    let dir = scratch_dir();
+    let f = dir.join("c.yaml");
+    std::fs::write(&f, "model_list:\n  - model_name: b\n    litellm_params:\n      model: bedrock/anthropic.claude\n  - model_name: v\n    litellm_params:\n      model: vertex_ai/gemini-pro\n").unwrap();
+    let out = std::process::Command::new(tollgate_bin())
+        .args(["--check", "-c"])
+        .arg(&f)
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("model_list[0].litellm_params.aws_region_name"),
+        "{err}"
+    );
+    assert!(
+        err.contains("model_list[1].litellm_params.vertex_credentials"),
+        "{err}"
+    );
 }

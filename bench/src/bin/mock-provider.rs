@@ -54,7 +54,10 @@ fn main() -> std::io::Result<()> {
         tool_call: match &args.tool_call {
             Some(spec) => {
                 let (name, arguments) = spec.split_once('=').ok_or_else(|| {
-                    std::io::Error::new(std::io::ErrorKind::InvalidInput, "--tool-call takes NAME=ARGUMENTS_JSON")
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        "--tool-call takes NAME=ARGUMENTS_JSON",
+                    )
                 })?;
                 Some(bench::mock::MockToolCall::new(name, arguments))
             }

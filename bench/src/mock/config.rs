@@ -45,13 +45,18 @@ pub struct MockConfig {
     /// Turn off for load tests (the `mock-provider` binary does).
     pub record_requests: bool,
     /// Answer chat requests with this tool call instead of text, in every dialect (OpenAI
-    /// `tool_calls`, Anthropic `tool_use`, Gemini `functionCall`, Ollama `tool_calls`). Legacy
-    /// completions, `/api/generate` and embeddings ignore it.
+    /// `tool_calls`, Anthropic `tool_use`, Gemini `functionCall`, Ollama `tool_calls`, Cohere
+    /// `tool_calls`, Bedrock `toolUse`). Legacy completions, `/api/generate` and embeddings
+    /// ignore it.
     pub tool_call: Option<MockToolCall>,
-    /// Anthropic streams only: after this many content deltas, send an `event: error`
-    /// (`overloaded_error`, or [`MockConfig::error_type`]/[`MockConfig::error_message`]) and end
-    /// the response cleanly (no `message_stop`). Other dialects ignore it.
+    /// Anthropic and Bedrock streams only: after this many content deltas, send an in-stream
+    /// error (Anthropic: `event: error`, `overloaded_error`; Bedrock: an exception frame,
+    /// `throttlingException`; or [`MockConfig::error_type`]/[`MockConfig::error_message`]) and
+    /// end the response cleanly (no `message_stop`/`messageStop`). Other dialects ignore it.
     pub stream_error_after_chunks: Option<usize>,
+    /// Gemini Vertex routes accept only `authorization: Bearer ya29.mock-<n>` tokens this mock
+    /// issued from `POST /token` (else 401 `UNAUTHENTICATED`). Off: any bearer token will do.
+    pub require_oauth_token: bool,
 }
 
 /// A tool call the mock answers with (see [`MockConfig::tool_call`]).
@@ -60,9 +65,9 @@ pub struct MockConfig {
 pub struct MockToolCall {
     /// The function name.
     pub name: String,
-    /// The arguments as JSON text, e.g. `{"city":"Paris"}`. Gemini and Ollama carry them as a
-    /// JSON object, so there it must parse as JSON (else the mock answers a 400); OpenAI and
-    /// Anthropic send the text as is, split into fragments when streamed.
+    /// The arguments as JSON text, e.g. `{"city":"Paris"}`. Anthropic, Gemini, Ollama and
+    /// Bedrock carry them as a JSON object, so there it must parse as one (else the mock answers
+    /// a 400); OpenAI and Cohere carry the text as is. Streams split it into fragments.
     pub arguments: String,
 }
 
@@ -96,6 +101,7 @@ impl Default for MockConfig {
             record_requests: true,
             tool_call: None,
             stream_error_after_chunks: None,
+            require_oauth_token: false,
         }
     }
 }

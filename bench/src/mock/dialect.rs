@@ -1,7 +1,7 @@
 //! Which provider dialect a request speaks: route parsing (path → [`Route`]), each dialect's
 //! auth-header checks, and each dialect's error body. Everything that differs between OpenAI,
-//! Azure OpenAI, Anthropic, Gemini (AI Studio and Vertex) and Ollama before a request is
-//! answered lives here.
+//! Azure OpenAI, Anthropic, Gemini (AI Studio and Vertex), Ollama, Cohere, Bedrock and Google's
+//! OAuth token endpoint before a request is answered lives here.
 
 use bytes::Bytes;
 use hyper::header::HeaderMap;
@@ -22,6 +22,27 @@ pub(crate) enum Dialect {
     Gemini,
     /// `{"error":"…"}`.
     Ollama,
+    /// `{"message":"…"}`.
+    Cohere,
+    /// `{"message":"…"}` plus an `x-amzn-errortype` header.
+    Bedrock,
+    /// Google's OAuth 2.0 token endpoint: `{"error","error_description"}` (RFC 6749 §5.2).
+    GoogleOAuth,
+}
+
+/// Cohere v2 endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CohereKind {
+    Chat,
+    Embed,
+}
+
+/// Bedrock runtime `model/{modelId}/…` operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BedrockOp {
+    Converse,
+    ConverseStream,
+    Invoke,
 }
 
 /// The OpenAI-shaped endpoints (also served under Azure's deployment paths).
@@ -76,6 +97,13 @@ pub(crate) enum Route<'a> {
     },
     /// `/api/chat`, `/api/generate`, `/api/embed`, `/api/tags`.
     Ollama(OllamaKind),
+    /// `/v2/chat`, `/v2/embed`.
+    Cohere(CohereKind),
+    /// `/model/{modelId}/converse` | `converse-stream` | `invoke` (`model` as sent: SDKs
+    /// percent-encode the `:` of versioned ids).
+    Bedrock { model: &'a str, op: BedrockOp },
+    /// `POST /token`: Google's OAuth 2.0 token endpoint (JWT bearer grant).
+    Token,
 }
 
 impl Route<'_> {
@@ -99,6 +127,23 @@ impl Route<'_> {
                 "tags" => OllamaKind::Tags,
                 _ => return None,
             }));
+        }
+        if let Some(rest) = path.strip_prefix("/model/") {
+            let (model, op) = rest.rsplit_once('/')?;
+            let op = match op {
+                "converse" => BedrockOp::Converse,
+                "converse-stream" => BedrockOp::ConverseStream,
+                "invoke" => BedrockOp::Invoke,
+                _ => return None,
+            };
+            return (!model.is_empty() && !model.contains('/'))
+                .then_some(Route::Bedrock { model, op });
+        }
+        match path {
+            "/v2/chat" => return Some(Route::Cohere(CohereKind::Chat)),
+            "/v2/embed" => return Some(Route::Cohere(CohereKind::Embed)),
+            "/token" => return Some(Route::Token),
+            _ => {}
         }
         for prefix in ["/v1beta/models/", "/v1/models/"] {
             if let Some(rest) = path.strip_prefix(prefix) {
@@ -154,6 +199,9 @@ impl Route<'_> {
             Route::Anthropic { .. } => Dialect::Anthropic,
             Route::Gemini { .. } => Dialect::Gemini,
             Route::Ollama(_) => Dialect::Ollama,
+            Route::Cohere(_) => Dialect::Cohere,
+            Route::Bedrock { .. } => Dialect::Bedrock,
+            Route::Token => Dialect::GoogleOAuth,
         }
     }
 
@@ -166,8 +214,9 @@ impl Route<'_> {
         }
     }
 
-    /// The dialect's credential checks; `Err((status, message))` when they fail. OpenAI and
-    /// Ollama routes check nothing (the load harness sends whatever it likes).
+    /// The dialect's credential checks; `Err((status, message))` when they fail. OpenAI, Ollama
+    /// and `/token` check nothing (the load harness sends whatever it likes). Bedrock checks the
+    /// SigV4 header's shape only, never the signature.
     pub(crate) fn check_auth(
         &self,
         headers: &HeaderMap,
@@ -231,6 +280,17 @@ impl Route<'_> {
                     ));
                 }
             }
+            Route::Cohere(_) if !bearer() => {
+                return Err((StatusCode::UNAUTHORIZED, "no api key supplied"));
+            }
+            Route::Bedrock { .. } => {
+                let sigv4 = headers
+                    .get("authorization")
+                    .is_some_and(|v| v.as_bytes().starts_with(b"AWS4-HMAC-SHA256 Credential="));
+                if !sigv4 || !has("x-amz-date") {
+                    return Err((StatusCode::FORBIDDEN, "Missing Authentication Token"));
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -289,6 +349,11 @@ pub(crate) fn error_body(
             },
         }),
         Dialect::Ollama => json!({"error": message}),
+        Dialect::Cohere | Dialect::Bedrock => json!({"message": message}),
+        Dialect::GoogleOAuth => json!({
+            "error": kind.unwrap_or(oauth_error(status)),
+            "error_description": message,
+        }),
     };
     Bytes::from(v.to_string())
 }
@@ -324,6 +389,38 @@ pub(crate) fn gemini_status(status: u16) -> &'static str {
         400..=499 => "INVALID_ARGUMENT",
         _ => "INTERNAL",
     }
+}
+
+/// Bedrock's exception name (the `x-amzn-errortype` header) for an HTTP status.
+pub(crate) fn bedrock_error_type(status: u16) -> &'static str {
+    match status {
+        403 => "AccessDeniedException",
+        404 => "ResourceNotFoundException",
+        408 => "ModelTimeoutException",
+        424 => "ModelErrorException",
+        429 => "ThrottlingException",
+        503 => "ServiceUnavailableException",
+        400..=499 => "ValidationException",
+        _ => "InternalServerException",
+    }
+}
+
+/// The OAuth 2.0 `error` code for an HTTP status of the token endpoint.
+pub(crate) fn oauth_error(status: u16) -> &'static str {
+    match status {
+        401 => "invalid_client",
+        403 => "access_denied",
+        429 => "rate_limit_exceeded",
+        400..=499 => "invalid_request",
+        503 => "temporarily_unavailable",
+        _ => "server_error",
+    }
+}
+
+/// The error kind of a failed [`Route::check_auth`] where the dialect names it apart from the
+/// status (Bedrock's `x-amzn-errortype`).
+pub(crate) fn auth_error_kind(dialect: Dialect) -> Option<&'static str> {
+    (dialect == Dialect::Bedrock).then_some("MissingAuthenticationTokenException")
 }
 
 /// The error body of a forced failure (`status`, `fail_next`), with the plan's overrides.
@@ -397,6 +494,22 @@ mod tests {
             Some(Route::Ollama(OllamaKind::Embed))
         );
         assert_eq!(Route::parse("/api/pull"), None);
+        assert_eq!(
+            Route::parse("/v2/chat"),
+            Some(Route::Cohere(CohereKind::Chat))
+        );
+        assert_eq!(Route::parse("/v1/v2/chat"), None);
+        assert_eq!(
+            Route::parse("/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse-stream"),
+            Some(Route::Bedrock {
+                model: "anthropic.claude-3-haiku-20240307-v1%3A0",
+                op: BedrockOp::ConverseStream
+            })
+        );
+        assert_eq!(Route::parse("/model//converse"), None);
+        assert_eq!(Route::parse("/model/m/converse-streams"), None);
+        assert_eq!(Route::parse("/token"), Some(Route::Token));
+        assert_eq!(Route::parse("/v1/token"), None);
     }
 
     #[test]
@@ -422,5 +535,18 @@ mod tests {
         let v: Value =
             serde_json::from_slice(&error_body(Dialect::Ollama, 404, "nope", None, None)).unwrap();
         assert_eq!(v, json!({"error": "nope"}));
+        let v: Value =
+            serde_json::from_slice(&error_body(Dialect::Bedrock, 429, "slow", None, None)).unwrap();
+        assert_eq!(v, json!({"message": "slow"}));
+        assert_eq!(bedrock_error_type(429), "ThrottlingException");
+        assert_eq!(bedrock_error_type(400), "ValidationException");
+        assert_eq!(bedrock_error_type(503), "ServiceUnavailableException");
+        let v: Value =
+            serde_json::from_slice(&error_body(Dialect::GoogleOAuth, 400, "bad", None, None))
+                .unwrap();
+        assert_eq!(
+            v,
+            json!({"error": "invalid_request", "error_description": "bad"})
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! One request from head to response: record it, route it ([`Route`]), check the dialect's
 //! credentials, apply `fail_next`/`status`/`latency`, then hand it to the dialect's module
-//! (`openai`, `anthropic`, `gemini`, `ollama`). Also the response helpers they share.
+//! (`openai`, `anthropic`, `gemini`, `ollama`, `cohere`, `bedrock`; `google_oauth` for
+//! `/token` and Vertex's token check). Also the response helpers they share.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use serde_json::{json, Value};
 use super::body::{MockBody, SseStream, Step};
 use super::config::{MockOverride, Plan};
 use super::dialect::{self, Dialect, OllamaKind, Route};
-use super::{anthropic, gemini, ollama, openai, render};
+use super::{anthropic, bedrock, cohere, gemini, google_oauth, ollama, openai, render};
 use super::{RecordedRequest, Shared};
 
 /// The fields of an API request the mock looks at, in any dialect; everything else is skipped
@@ -134,7 +135,22 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         }
     }
     if let Err((status, message)) = route.check_auth(&parts.headers, query) {
-        return error(d, status, message);
+        return error_of_kind(d, status, message, dialect::auth_error_kind(d));
+    }
+    if cfg.require_oauth_token && matches!(route, Route::Gemini { vertex: true, .. }) {
+        if let Err(message) = google_oauth::check_access_token(&shared, &parts.headers) {
+            return error(d, StatusCode::UNAUTHORIZED, message);
+        }
+    }
+    if route == Route::Token {
+        // Not an API request: no "mock" override (the body is a form), no fail_next.
+        let plan = Plan::new(&cfg, None, None);
+        wait(plan.latency).await;
+        shared.token_requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(status) = plan.status {
+            return forced_error(d, &plan, status);
+        }
+        return with_headers(google_oauth::token(&shared, &body), &plan);
     }
     let forced = shared.take_forced_failure();
 
@@ -187,7 +203,9 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         Route::Anthropic { count_tokens } => anthropic::respond(&ctx, count_tokens),
         Route::Gemini { model, method, .. } => gemini::respond(&ctx, model, method),
         Route::Ollama(kind) => ollama::respond(&ctx, kind),
-        Route::Stats | Route::Models => unreachable!("answered above"),
+        Route::Cohere(kind) => cohere::respond(&ctx, kind),
+        Route::Bedrock { op, .. } => bedrock::respond(&ctx, op),
+        Route::Stats | Route::Models | Route::Token => unreachable!("answered above"),
     };
     with_headers(resp, &plan)
 }
@@ -231,6 +249,7 @@ fn stats(shared: &Shared) -> Bytes {
         "streams_started": shared.streams_started.load(Ordering::Relaxed),
         "streams_completed": shared.streams_completed.load(Ordering::Relaxed),
         "streams_aborted": shared.streams_aborted.load(Ordering::Relaxed),
+        "token_requests": shared.token_requests.load(Ordering::Relaxed),
     });
     Bytes::from(v.to_string())
 }
@@ -246,14 +265,46 @@ pub(crate) fn full(status: StatusCode, body: Bytes) -> Response<MockBody> {
 
 /// An error in `dialect`'s shape.
 pub(crate) fn error(dialect: Dialect, status: StatusCode, message: &str) -> Response<MockBody> {
-    let body = dialect::error_body(dialect, status.as_u16(), message, None, None);
-    full(status, body)
+    error_of_kind(dialect, status, message, None)
+}
+
+/// An error in `dialect`'s shape whose kind (OpenAI `type`, Anthropic `error.type`, Gemini
+/// `status`, Bedrock `x-amzn-errortype`, OAuth `error`) is `kind`, else the status's default.
+pub(crate) fn error_of_kind(
+    dialect: Dialect,
+    status: StatusCode,
+    message: &str,
+    kind: Option<&str>,
+) -> Response<MockBody> {
+    let body = dialect::error_body(dialect, status.as_u16(), message, kind, None);
+    error_headers(full(status, body), dialect, kind)
 }
 
 fn forced_error(dialect: Dialect, plan: &Plan, status: u16) -> Response<MockBody> {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let body = dialect::forced_error_body(dialect, plan, status.as_u16());
-    with_headers(full(status, body), plan)
+    with_headers(
+        error_headers(full(status, body), dialect, plan.error_type),
+        plan,
+    )
+}
+
+/// Bedrock names the error in a header (`x-amzn-errortype`), not in the body.
+fn error_headers(
+    mut resp: Response<MockBody>,
+    dialect: Dialect,
+    kind: Option<&str>,
+) -> Response<MockBody> {
+    if dialect == Dialect::Bedrock {
+        let kind = kind.unwrap_or(dialect::bedrock_error_type(resp.status().as_u16()));
+        match HeaderValue::try_from(kind) {
+            Ok(v) => {
+                resp.headers_mut().insert("x-amzn-errortype", v);
+            }
+            Err(_) => log::warn!("mock provider: invalid error type {kind:?}"),
+        }
+    }
+    resp
 }
 
 fn with_headers(mut resp: Response<MockBody>, plan: &Plan) -> Response<MockBody> {

@@ -1,4 +1,5 @@
-//! Mock LLM provider speaking the OpenAI, Azure OpenAI, Anthropic, Gemini and Ollama dialects:
+//! Mock LLM provider speaking the OpenAI, Azure OpenAI, Anthropic, Gemini, Ollama, Cohere and
+//! Amazon Bedrock dialects (plus a Google OAuth token endpoint):
 //! a hyper 1 HTTP/1.1 server (keep-alive) used by the load harness (`mock-provider` binary) and
 //! by the e2e tests (in-process, ephemeral port).
 //!
@@ -16,17 +17,22 @@
 //! Other dialects (see `dialect.rs` for the routes and auth checks, and the module of each):
 //! Azure OpenAI `/openai/deployments/{d}/…?api-version=`, Anthropic `/v1/messages`
 //! (+ `/count_tokens`), Gemini `/v1beta/models/{m}:…` and Vertex
-//! `/v1/projects/{p}/locations/{l}/publishers/google/models/{m}:…`, Ollama `/api/*`. Errors
+//! `/v1/projects/{p}/locations/{l}/publishers/google/models/{m}:…`, Ollama `/api/*`, Cohere
+//! `/v2/chat` and `/v2/embed`, Bedrock `/model/{id}/converse` (+ `converse-stream`, `invoke`),
+//! and Google's OAuth `POST /token` (service-account JWT → access token, for Vertex). Errors
 //! (forced or not) take the shape of the route's dialect.
 //!
 //! Any request can carry a `"mock"` object ([`MockOverride`]) that overrides the config for
 //! that request only; [`MockServer::fail_next`] fails the next N requests whatever they carry.
 
 mod anthropic;
+mod bedrock;
 mod body;
+mod cohere;
 mod config;
 mod dialect;
 mod gemini;
+mod google_oauth;
 mod handler;
 mod ollama;
 mod openai;
@@ -92,6 +98,11 @@ pub(crate) struct Shared {
     pub(crate) streams_started: AtomicUsize,
     pub(crate) streams_completed: AtomicUsize,
     pub(crate) streams_aborted: AtomicUsize,
+    /// `POST /token` requests (answered or not); reset by [`MockServer::reset`].
+    pub(crate) token_requests: AtomicUsize,
+    /// The highest `n` of the `ya29.mock-<n>` tokens issued so far (never reset, so a
+    /// gateway's cached token stays valid across [`MockServer::reset`]).
+    pub(crate) tokens_issued: AtomicU64,
     fail_remaining: AtomicUsize,
     fail_status: AtomicU16,
     pub(crate) seq: AtomicU64,
@@ -106,6 +117,8 @@ impl Shared {
             streams_started: AtomicUsize::new(0),
             streams_completed: AtomicUsize::new(0),
             streams_aborted: AtomicUsize::new(0),
+            token_requests: AtomicUsize::new(0),
+            tokens_issued: AtomicU64::new(0),
             fail_remaining: AtomicUsize::new(0),
             fail_status: AtomicU16::new(0),
             seq: AtomicU64::new(1),
@@ -237,6 +250,12 @@ impl MockServer {
         self.shared.streams_aborted.load(Ordering::Relaxed)
     }
 
+    /// `POST /token` requests received (Google OAuth, see [`MockConfig::require_oauth_token`]),
+    /// whether or not they got a token; they count in [`MockServer::request_count`] too.
+    pub fn token_requests(&self) -> usize {
+        self.shared.token_requests.load(Ordering::Relaxed)
+    }
+
     /// The current config.
     pub fn config(&self) -> MockConfig {
         (*self.shared.config()).clone()
@@ -251,16 +270,17 @@ impl MockServer {
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(cfg);
     }
 
-    /// The next `n` API requests (any route but `/__mock/*`, once past the route's auth check)
-    /// answer `status` with an error in the route's dialect (OpenAI-shaped on OpenAI and Azure
-    /// routes), whatever their `"mock"` override says; later ones behave normally. For retry and
-    /// fallback tests: the gateway resends the same body on a retry.
+    /// The next `n` API requests (any route but `/__mock/*` and `/token`, once past the route's
+    /// auth check) answer `status` with an error in the route's dialect (OpenAI-shaped on OpenAI
+    /// and Azure routes), whatever their `"mock"` override says; later ones behave normally. For
+    /// retry and fallback tests: the gateway resends the same body on a retry.
     pub fn fail_next(&self, n: usize, status: u16) {
         self.shared.fail_status.store(status, Ordering::Release);
         self.shared.fail_remaining.store(n, Ordering::Release);
     }
 
     /// Clears recorded requests, counters and pending [`MockServer::fail_next`] failures.
+    /// Access tokens already issued stay valid.
     pub fn reset(&self) {
         let s = &self.shared;
         s.recorded
@@ -272,6 +292,7 @@ impl MockServer {
             &s.streams_started,
             &s.streams_completed,
             &s.streams_aborted,
+            &s.token_requests,
             &s.fail_remaining,
         ] {
             c.store(0, Ordering::Relaxed);

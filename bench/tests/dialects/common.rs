@@ -40,6 +40,24 @@ pub async fn try_send(
         .await
 }
 
+/// Sends `body` as is to `path` with exactly `headers` (no content-type added).
+pub async fn send_raw(
+    mock: &MockServer,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    Client::new(mock.addr)
+        .send(&Request {
+            method: "POST",
+            path,
+            headers,
+            body,
+        })
+        .await
+        .expect("request")
+}
+
 pub async fn get(mock: &MockServer, path: &str) -> Response {
     Client::new(mock.addr)
         .send(&Request {

@@ -83,17 +83,6 @@ fn bare_non_openai_name_asks_for_a_prefix() {
 }
 
 #[test]
-fn unimplemented_provider_is_an_error() {
-    let yaml = "model_list:
-  - model_name: a
-    litellm_params: {model: openai/a, mock_response: x}
-  - model_name: b
-    litellm_params: {model: bedrock/anthropic.claude-3-5-sonnet, api_key: k}
-";
-    assert_error(yaml, "model_list[1].litellm_params.model: provider \"bedrock\" is not supported by this build yet");
-}
-
-#[test]
 fn custom_llm_provider_names_the_provider() {
     let l = ok(&entry(
         "      model: my-model\n      custom_llm_provider: groq\n      api_key: k\n",

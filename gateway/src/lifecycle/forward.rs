@@ -75,7 +75,24 @@ pub async fn forward(
         group: group.clone(),
         secs: until.saturating_duration_since(now).as_secs_f64(),
     };
-    let target = translate::target(dep, runtime.config.litellm.drop_params);
+    let token = match &dep.gcp {
+        Some(tokens) => {
+            Some(
+                tokens
+                    .token()
+                    .await
+                    .map_err(|detail| GatewayError::UpstreamUnreachable {
+                        group: group.clone(),
+                        detail,
+                    })?,
+            )
+        }
+        None => None,
+    };
+    let mut target = translate::target(dep, runtime.config.litellm.drop_params);
+    if let Some(t) = &token {
+        target.api_key = Some(t);
+    }
     // `native`: the client already speaks the provider's dialect; its body goes as it is and the
     // answer comes back unchanged.
     let translated = native.is_none();

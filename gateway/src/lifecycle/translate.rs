@@ -1,8 +1,12 @@
 //! Stage 4, translate: canonical request → the provider's HTTP request. The body, path and
 //! provider headers come from `adapters::dialect` (pure); this adds the HTTP framing.
 
+use std::time::SystemTime;
+
+use adapters::bedrock;
 use adapters::dialect::{ProviderRequest, Target};
 use adapters::openai::wire::ResponseMeta;
+use adapters::provider::Provider;
 use adapters::CanonicalRequest;
 use bytes::Bytes;
 use pingora::http::RequestHeader;
@@ -52,7 +56,25 @@ pub fn upstream_request(
     req: &CanonicalRequest,
     target: &Target<'_>,
 ) -> Result<(Box<RequestHeader>, Bytes), GatewayError> {
-    let pr = adapters::dialect::build_request(req, target).map_err(GatewayError::Invalid)?;
+    let mut pr = adapters::dialect::build_request(req, target).map_err(GatewayError::Invalid)?;
+    if target.provider == Provider::Bedrock {
+        // SigV4 covers the host and the time, which only the gateway knows.
+        let (creds, region) =
+            bedrock::sign::credentials_from(target.internal).ok_or_else(|| {
+                GatewayError::UpstreamProtocol {
+                    group: req.model.clone(),
+                    detail: "bedrock deployment has no AWS credentials".into(),
+                }
+            })?;
+        bedrock::sign::sign(
+            &mut pr,
+            &upstream.host_header,
+            &region,
+            &creds,
+            SystemTime::now(),
+        )
+        .map_err(GatewayError::Invalid)?;
+    }
     frame(upstream, pr, &req.model)
 }
 
