@@ -165,7 +165,12 @@ fn deployment(i: usize, entry: &Value, path: &str, env: &Env, d: &mut Diag) -> O
             .and_then(|var| env.non_empty(var))
             .map(Secret::new),
     };
-    let api_version = field(&params, "api_version").and_then(|v| string(&p("api_version"), v, d));
+    let api_version = field(&params, "api_version")
+        .and_then(|v| string(&p("api_version"), v, d))
+        .or_else(|| match &resolved {
+            Some((Provider::Azure, _)) => env.non_empty("AZURE_API_VERSION"),
+            _ => None,
+        });
     let timeout = field(&params, "timeout").and_then(|v| seconds(&p("timeout"), v, false, d));
     let stream_timeout =
         field(&params, "stream_timeout").and_then(|v| seconds(&p("stream_timeout"), v, false, d));

@@ -342,3 +342,36 @@ fn groups_keep_first_appearance_order() {
     assert_eq!(l.config.model_groups(), vec!["b", "a"]);
     assert_eq!(l.config.model_list.len(), 3);
 }
+
+#[test]
+fn bedrock_derives_its_endpoint_from_the_region_and_keeps_credentials() {
+    let l = ok(&entry(
+        "      model: bedrock/anthropic.claude-3-haiku\n      aws_region_name: eu-west-1\n      aws_access_key_id: AKID\n      aws_secret_access_key: SECRET\n",
+    ));
+    let d = &l.config.model_list[0];
+    assert_eq!(
+        d.api_base.as_ref().unwrap().url,
+        "https://bedrock-runtime.eu-west-1.amazonaws.com"
+    );
+    assert_eq!(d.internal_params["aws_access_key_id"], json!("AKID"));
+    assert_eq!(d.internal_params["aws_region_name"], json!("eu-west-1"));
+    let e = errors(&entry(
+        "      model: bedrock/anthropic.claude-3-haiku\n      aws_region_name: eu-west-1\n",
+    ));
+    assert!(e.iter().any(|m| m.contains("aws_access_key_id")), "{e:?}");
+}
+
+#[test]
+fn vertex_reads_project_and_location_and_checks_the_key() {
+    let key = r#"{"type":"service_account","project_id":"p-from-key","client_email":"a@b.iam.gserviceaccount.com","private_key":"-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n"}"#;
+    let yaml = entry(&format!("      model: vertex_ai/gemini-pro\n      vertex_location: asia-east1\n      vertex_credentials: '{key}'\n"));
+    let l = ok(&yaml);
+    let d = &l.config.model_list[0];
+    assert_eq!(
+        d.api_base.as_ref().unwrap().url,
+        "https://asia-east1-aiplatform.googleapis.com"
+    );
+    assert_eq!(d.internal_params["vertex_project"], json!("p-from-key"));
+    let e = errors(&entry("      model: vertex_ai/gemini-pro\n      vertex_credentials: '{\"type\":\"service_account\"}'\n"));
+    assert!(e.iter().any(|m| m.contains("client_email")), "{e:?}");
+}
