@@ -16,13 +16,15 @@ pub(crate) enum KeyKind {
 
 /// The keys of one config section.
 pub(crate) struct Section {
+    /// The section may carry the routing keys read by `router.rs`.
+    pub(crate) routing: bool,
     pub used: &'static [&'static str],
     pub litellm: &'static [&'static str],
 }
 
 impl Section {
     pub(crate) fn classify(&self, key: &str) -> KeyKind {
-        if self.used.contains(&key) {
+        if self.used.contains(&key) || (self.routing && crate::router::KEYS.contains(&key)) {
             KeyKind::Used
         } else if self.litellm.contains(&key) {
             KeyKind::NotYet
@@ -34,6 +36,7 @@ impl Section {
 
 /// Top-level sections.
 pub(crate) const TOP_LEVEL: Section = Section {
+    routing: false,
     used: &[
         "model_list",
         "general_settings",
@@ -59,6 +62,7 @@ pub(crate) const TOP_LEVEL: Section = Section {
 
 /// `general_settings`.
 pub(crate) const GENERAL: Section = Section {
+    routing: false,
     used: &["master_key", "max_request_size_mb"],
     litellm: &[
         "admin_only_routes",
@@ -137,6 +141,7 @@ pub(crate) const GENERAL: Section = Section {
 
 /// `litellm_settings`.
 pub(crate) const LITELLM: Section = Section {
+    routing: true,
     used: &["request_timeout", "drop_params"],
     litellm: &[
         "allowed_fails",
@@ -189,6 +194,7 @@ pub(crate) const LITELLM: Section = Section {
 
 /// `router_settings` (kept raw; nothing in it is implemented yet).
 pub(crate) const ROUTER: Section = Section {
+    routing: true,
     used: &[],
     litellm: &[
         "alerting_config",
@@ -242,6 +248,7 @@ pub(crate) const ROUTER: Section = Section {
 
 /// `tollgate_settings` (Tollgate's own section; LiteLLM ignores it).
 pub(crate) const TOLLGATE: Section = Section {
+    routing: false,
     used: &[
         "host",
         "port",
@@ -256,6 +263,7 @@ pub(crate) const TOLLGATE: Section = Section {
 
 /// One `model_list[]` entry.
 pub(crate) const DEPLOYMENT: Section = Section {
+    routing: false,
     used: &["model_name", "litellm_params", "model_info"],
     litellm: &[],
 };
@@ -302,6 +310,7 @@ pub(crate) const PARAMS_INTERNAL: &[&str] = &[
     "model_info",
     "num_retries",
     "order",
+    "cooldown_time",
     "region_name",
     "tags",
     "tenant_id",

@@ -7,6 +7,7 @@ mod diag;
 mod keys;
 pub mod model;
 mod raw;
+mod router;
 mod validate;
 
 #[cfg(test)]

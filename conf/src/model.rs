@@ -43,8 +43,10 @@ pub struct Config {
     pub general: GeneralSettings,
     /// `litellm_settings`.
     pub litellm: LitellmSettings,
-    /// `router_settings`, kept raw until the router issue types it.
+    /// `router_settings`, as written (typed parts are in `router`).
     pub router_settings: Map<String, Value>,
+    /// Retries, fallbacks, cooldowns, aliases (`router_settings` / `litellm_settings`).
+    pub router: RouterConfig,
     /// `tollgate_settings`.
     pub tollgate: TollgateSettings,
     /// The file this was loaded from (`None` for the embedded default).
@@ -141,6 +143,33 @@ impl ApiBase {
             format!("{host}:{}", self.port)
         }
     }
+}
+
+/// Routing settings (LiteLLM's `router_settings`, also accepted in `litellm_settings`).
+#[derive(Debug, Clone)]
+pub struct RouterConfig {
+    /// `num_retries`: extra attempts within a model group after a retryable failure. Default 0.
+    pub num_retries: u32,
+    /// `retry_after`: minimum wait before a retry. Default 0.
+    pub retry_after: Duration,
+    /// `fallbacks`: group → groups tried, in order, when the group fails.
+    pub fallbacks: std::collections::HashMap<String, Vec<String>>,
+    /// `context_window_fallbacks`: group → groups tried when the prompt is too long.
+    pub context_window_fallbacks: std::collections::HashMap<String, Vec<String>>,
+    /// `content_policy_fallbacks`: group → groups tried on a content-policy refusal.
+    pub content_policy_fallbacks: std::collections::HashMap<String, Vec<String>>,
+    /// `default_fallbacks`: tried for any group without its own `fallbacks`.
+    pub default_fallbacks: Vec<String>,
+    /// `max_fallbacks`: fallback groups tried at most. Default 5.
+    pub max_fallbacks: usize,
+    /// `allowed_fails`: failures per minute a deployment may have before it cools down. Default 3.
+    pub allowed_fails: u32,
+    /// `cooldown_time`: how long a deployment is skipped after too many failures. Default 5 s.
+    pub cooldown_time: Duration,
+    /// `disable_cooldowns`.
+    pub disable_cooldowns: bool,
+    /// `model_group_alias`: alias → model group.
+    pub model_group_alias: std::collections::HashMap<String, String>,
 }
 
 /// `general_settings`.

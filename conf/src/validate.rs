@@ -28,13 +28,12 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
     }
     let general = general(section(&raw.root, "general_settings", d), d);
     let litellm = litellm(section(&raw.root, "litellm_settings", d), d);
-    let router_settings = match section(&raw.root, "router_settings", d) {
-        Some(m) => {
-            check_keys(m, "router_settings", &keys::ROUTER, d);
-            m.clone()
-        }
-        None => Map::new(),
-    };
+    let router_raw = section(&raw.root, "router_settings", d);
+    if let Some(m) = router_raw {
+        check_keys(m, "router_settings", &keys::ROUTER, d);
+    }
+    let router = crate::router::router(router_raw, section(&raw.root, "litellm_settings", d), d);
+    let router_settings = router_raw.cloned().unwrap_or_default();
     let tollgate = tollgate(section(&raw.root, "tollgate_settings", d), d);
 
     if d.error_count() > before {
@@ -45,6 +44,7 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
         general,
         litellm,
         router_settings,
+        router,
         tollgate,
         source: source.map(Path::to_path_buf),
     })

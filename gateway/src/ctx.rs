@@ -52,6 +52,15 @@ pub struct RequestCtx {
     pub failure: Option<String>,
     /// The API shape the client speaks.
     pub front: Front,
+    /// Retries made inside model groups, and fallback groups tried.
+    pub attempted_retries: u32,
+    pub attempted_fallbacks: u32,
+    /// `api_base` of the deployment that served (or last failed).
+    pub api_base: Option<String>,
+    /// Time spent waiting on providers (for `x-litellm-overhead-duration-ms`).
+    pub upstream_time: std::time::Duration,
+    /// The provider's `retry-after` on its last error, honoured by the next retry.
+    pub provider_retry_after: Option<std::time::Duration>,
     /// Keeps the request counted as in flight until the context drops.
     pub inflight: Option<InflightGuard>,
 }

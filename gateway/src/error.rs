@@ -35,6 +35,12 @@ pub enum GatewayError {
     BodyTimeout,
     #[error("Could not read the request body: {0}")]
     BodyRead(String),
+    #[error("No deployments available for model group {group}: all {deployments} are cooling down after failures; retry in {} s", retry_after.as_secs().max(1))]
+    AllCooling {
+        group: String,
+        deployments: usize,
+        retry_after: std::time::Duration,
+    },
     /// A request the adapters refused (bad field, parameter the provider cannot take).
     #[error("{}", .0.message)]
     Invalid(ApiError),
@@ -74,6 +80,9 @@ impl GatewayError {
                 ApiError::new(504, "timeout", msg).with_code("504")
             }
             GatewayError::Upstream(e) | GatewayError::Invalid(e) => e.clone(),
+            GatewayError::AllCooling { .. } => {
+                ApiError::new(429, "rate_limit_error", msg).with_code("429")
+            }
             GatewayError::BodyTimeout => {
                 ApiError::new(408, "invalid_request_error", msg).with_code("408")
             }
@@ -92,13 +101,13 @@ pub async fn respond_error(
     err: &ApiError,
     call_id: &str,
     anthropic: bool,
+    mut extra: Vec<(&'static str, String)>,
 ) -> u16 {
     let body = Bytes::from(if anthropic {
         adapters::anthropic::front::error_body(err)
     } else {
         err.to_json()
     });
-    let mut extra: Vec<(&str, String)> = Vec::new();
     if err.status == 405 {
         extra.push(("allow", "POST".into()));
     }

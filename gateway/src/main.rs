@@ -7,6 +7,7 @@ mod gcp_auth;
 mod lifecycle;
 mod logging;
 mod proxy;
+mod router;
 mod routes;
 mod server;
 mod state;

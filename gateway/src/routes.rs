@@ -115,6 +115,7 @@ async fn error(session: &mut Session, ctx: &mut RequestCtx, e: GatewayError) {
         &e.to_api_error(),
         &ctx.call_id,
         ctx.front.anthropic(),
+        Vec::new(),
     )
     .await;
 }

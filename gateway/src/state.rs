@@ -13,6 +13,7 @@ use pingora::connectors::http::Connector;
 use sha2::{Digest, Sha256};
 
 use crate::gcp_auth::{ServiceAccount, TokenSource};
+use crate::router::Health;
 use crate::upstream::Upstream;
 
 /// A deployment with its resolved upstream.
@@ -23,21 +24,14 @@ pub struct DeploymentRt {
     pub upstream: Option<Arc<Upstream>>,
     /// Vertex AI: the OAuth token source for the deployment's service account.
     pub gcp: Option<Arc<TokenSource>>,
+    /// Recent failures and cooldown.
+    pub health: Health,
 }
 
 /// A model group: the deployments sharing one `model_name`.
 #[derive(Debug)]
 pub struct Group {
     pub deployments: Vec<Arc<DeploymentRt>>,
-    next: AtomicUsize,
-}
-
-impl Group {
-    /// Next deployment, round-robin.
-    pub fn pick(&self) -> &Arc<DeploymentRt> {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.deployments.len();
-        &self.deployments[i]
-    }
 }
 
 /// Everything derived from one configuration.
@@ -86,6 +80,7 @@ impl Runtime {
                 conf: d.clone(),
                 upstream,
                 gcp,
+                health: Health::default(),
             });
             groups
                 .entry(d.model_name.clone())
@@ -93,7 +88,6 @@ impl Runtime {
                     group_names.push(d.model_name.clone());
                     Group {
                         deployments: Vec::new(),
-                        next: AtomicUsize::new(0),
                     }
                 })
                 .deployments

@@ -9,6 +9,7 @@ mod forward;
 mod front_door;
 mod providers;
 mod route;
+mod router;
 mod shutdown;
 mod streaming;
 mod support;

@@ -38,7 +38,7 @@ async fn models_lists_groups_with_and_without_v1() {
     }
 
     // Both deployments of a group serve it.
-    for _ in 0..4 {
+    for _ in 0..40 {
         let r = post(
             &gw,
             "/v1/chat/completions",

@@ -141,10 +141,9 @@ fn example_specifics() {
 
     let dropin_path = conf_dir().join("examples/litellm-dropin.yaml");
     let dropin = load_file(&dropin_path, LoadOptions::default()).unwrap();
-    assert!(dropin
-        .warnings
-        .iter()
-        .any(|w| w == "router_settings.routing_strategy: not supported yet, ignored"));
+    assert!(dropin.warnings.iter().any(|w| w.starts_with(
+        "router_settings.routing_strategy: \"usage-based-routing-v2\" is not supported yet"
+    )));
     assert!(load_file(&dropin_path, LoadOptions { strict: true }).is_err());
 }
 

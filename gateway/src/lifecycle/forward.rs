@@ -103,6 +103,7 @@ pub async fn forward(
     let connect_timeout = runtime.config.tollgate.connect_timeout;
 
     let exchange = exchange(state, upstream, connect_timeout, header, body, group);
+    let waited = Instant::now();
     let (mut up, peer) = tokio::select! {
         r = timeout_at(first_byte_deadline.into(), exchange) => match r {
             Ok(r) => r?,
@@ -114,6 +115,7 @@ pub async fn forward(
             return Ok(());
         }
     };
+    ctx.upstream_time += waited.elapsed();
     let resp = up
         .response_header()
         .expect("read_response_header succeeded");
@@ -127,6 +129,13 @@ pub async fn forward(
         .to_string();
 
     if status >= 400 {
+        ctx.provider_retry_after = resp
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(Duration::from_secs_f64);
         let body = match timeout_at(deadline.into(), read_capped(&mut up, MAX_ERROR_BODY)).await {
             Ok(Ok((body, _))) => body,
             _ => BytesMut::new(),

@@ -4,16 +4,14 @@
 //! deployment itself is Anthropic the body passes through untouched, both ways.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use adapters::anthropic::front;
 use adapters::dialect::ProviderRequest;
-use adapters::provider::Provider;
 use bytes::Bytes;
 use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 
-use super::{admit, auth, forward, images, route, translate};
+use super::{admit, auth, route, translate};
 use crate::ctx::{Front, RequestCtx};
 use crate::error::{respond, GatewayError};
 use crate::state::{AppState, DeploymentRt};
@@ -41,38 +39,7 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
             model: req.model.clone(),
             stream: None,
         };
-        let dep = route::pick(&runtime, &req.model)?;
-        ctx.deployment_id = Some(dep.conf.id.clone());
-        let deadline = Instant::now() + runtime.config.litellm.request_timeout;
-        let native = match &dep.upstream {
-            Some(up)
-                if dep.conf.provider == Provider::Anthropic && dep.conf.mock_response.is_none() =>
-            {
-                ctx.front = Front::AnthropicNative;
-                Some(native_request(&dep, up, session.req_header(), &raw)?)
-            }
-            _ => None,
-        };
-        if native.is_none()
-            && images::needs_bytes(dep.conf.provider)
-            && dep.conf.mock_response.is_none()
-        {
-            let allow_private = runtime.config.tollgate.image_fetch_allow_private;
-            images::inline(state, &mut req, allow_private).await?;
-        }
-        forward::forward(
-            state,
-            &runtime,
-            session,
-            ctx,
-            forward::Call {
-                req: &req,
-                dep: &dep,
-                deadline,
-                native,
-            },
-        )
-        .await
+        route::run(state, &runtime, session, ctx, &mut req, Some(&raw)).await
     }
     .await;
     if let Err(e) = result {
@@ -83,7 +50,7 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
 /// The client's own Anthropic request for an Anthropic deployment: only `model` changes; the
 /// deployment's key replaces the client's; `anthropic-version` / `anthropic-beta` are the
 /// client's.
-fn native_request(
+pub(super) fn native_request(
     dep: &DeploymentRt,
     upstream: &Upstream,
     client: &RequestHeader,

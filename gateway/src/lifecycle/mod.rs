@@ -12,7 +12,6 @@ pub mod route;
 pub mod translate;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use adapters::Endpoint;
 use pingora::proxy::Session;
@@ -34,21 +33,7 @@ pub async fn serve(
         let mut req = admit::admit(&runtime, session, endpoint).await?;
         ctx.model_group = Some(req.model.clone());
         ctx.stream = req.stream;
-        let deployment = route::pick(&runtime, &req.model)?;
-        ctx.deployment_id = Some(deployment.conf.id.clone());
-        if images::needs_bytes(deployment.conf.provider) && deployment.conf.mock_response.is_none()
-        {
-            let allow_private = runtime.config.tollgate.image_fetch_allow_private;
-            images::inline(state, &mut req, allow_private).await?;
-        }
-        let deadline = Instant::now() + runtime.config.litellm.request_timeout;
-        let call = forward::Call {
-            req: &req,
-            dep: &deployment,
-            deadline,
-            native: None,
-        };
-        forward::forward(state, &runtime, session, ctx, call).await
+        route::run(state, &runtime, session, ctx, &mut req, None).await
     }
     .await;
     if let Err(e) = result {
@@ -65,11 +50,16 @@ pub async fn fail(session: &mut Session, ctx: &mut RequestCtx, e: GatewayError) 
         // The body was not (fully) read: the connection cannot carry another request.
         session.set_keepalive(None);
     }
+    let mut extra = relay::litellm_headers(ctx);
+    if let GatewayError::AllCooling { retry_after, .. } = &e {
+        extra.push(("retry-after", retry_after.as_secs().max(1).to_string()));
+    }
     ctx.status = respond_error(
         session,
         &e.to_api_error(),
         &ctx.call_id,
         ctx.front.anthropic(),
+        extra,
     )
     .await;
     ctx.failure.get_or_insert_with(|| e.to_string());

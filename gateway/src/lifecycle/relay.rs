@@ -41,7 +41,8 @@ pub async fn whole(
             match front::response_from_canonical(&body, model) {
                 Ok(b) => ("application/json", Bytes::from(b)),
                 Err(e) => {
-                    ctx.status = respond_error(session, &e, &ctx.call_id, true).await;
+                    ctx.status =
+                        respond_error(session, &e, &ctx.call_id, true, litellm_headers(ctx)).await;
                     ctx.failure = Some(e.message);
                     return;
                 }
@@ -50,7 +51,8 @@ pub async fn whole(
         _ => (content_type, body),
     };
     ctx.status = status;
-    if let Err(e) = respond(session, status, content_type, body, &ctx.call_id, &[]).await {
+    let headers = litellm_headers(ctx);
+    if let Err(e) = respond(session, status, content_type, body, &ctx.call_id, &headers).await {
         ctx.status = CLIENT_CLOSED;
         ctx.failure = Some(format!(
             "client went away while the response was written: {e}"
@@ -66,7 +68,7 @@ pub async fn events(session: &mut Session, ctx: &mut RequestCtx, events: Vec<Byt
         out.extend_from_slice(e);
     }
     let body = encode(ctx, out, true);
-    let written = match stream_header(session, 200, "text/event-stream", &ctx.call_id).await {
+    let written = match stream_header(session, 200, "text/event-stream", ctx).await {
         Ok(()) => session.write_response_body(Some(body), true).await,
         Err(e) => Err(e),
     };
@@ -103,18 +105,57 @@ fn encode(ctx: &mut RequestCtx, canonical: BytesMut, end: bool) -> Bytes {
     }
 }
 
+/// LiteLLM's response headers describing how the request was served.
+pub fn litellm_headers(ctx: &RequestCtx) -> Vec<(&'static str, String)> {
+    let mut h = Vec::with_capacity(8);
+    if let Some(id) = &ctx.deployment_id {
+        h.push(("x-litellm-model-id", id.clone()));
+    }
+    if let Some(g) = &ctx.model_group {
+        h.push(("x-litellm-model-group", g.clone()));
+    }
+    if let Some(b) = &ctx.api_base {
+        h.push(("x-litellm-model-api-base", b.clone()));
+    }
+    h.push((
+        "x-litellm-attempted-retries",
+        ctx.attempted_retries.to_string(),
+    ));
+    h.push((
+        "x-litellm-attempted-fallbacks",
+        ctx.attempted_fallbacks.to_string(),
+    ));
+    if let Some(start) = ctx.start {
+        let total = start.elapsed();
+        h.push((
+            "x-litellm-response-duration-ms",
+            format!("{:.3}", total.as_secs_f64() * 1000.0),
+        ));
+        let overhead = total.saturating_sub(ctx.upstream_time);
+        h.push((
+            "x-litellm-overhead-duration-ms",
+            format!("{:.3}", overhead.as_secs_f64() * 1000.0),
+        ));
+    }
+    h
+}
+
 /// The response header of a stream.
 pub async fn stream_header(
     session: &mut Session,
     status: u16,
     content_type: &str,
-    call_id: &str,
+    ctx: &RequestCtx,
 ) -> pingora::Result<()> {
-    let mut resp = ResponseHeader::build(status, Some(4))?;
+    let extra = litellm_headers(ctx);
+    let mut resp = ResponseHeader::build(status, Some(4 + extra.len()))?;
     resp.insert_header("content-type", content_type)?;
     resp.insert_header("cache-control", "no-cache")?;
     resp.insert_header("transfer-encoding", "chunked")?;
-    resp.insert_header("x-litellm-call-id", call_id)?;
+    resp.insert_header("x-litellm-call-id", ctx.call_id.as_str())?;
+    for (name, value) in extra {
+        resp.insert_header(name, value)?;
+    }
     session.write_response_header(Box::new(resp), false).await
 }
 
@@ -204,14 +245,9 @@ pub async fn stream(
     deadline: Instant,
 ) -> Result<(), GatewayError> {
     ctx.status = out_head.status;
-    if stream_header(
-        session,
-        out_head.status,
-        out_head.content_type,
-        &ctx.call_id,
-    )
-    .await
-    .is_err()
+    if stream_header(session, out_head.status, out_head.content_type, ctx)
+        .await
+        .is_err()
     {
         return client_left(ctx, up, "before the stream started").await;
     }

@@ -1,21 +1,238 @@
-//! Stage 3, route: model group → the deployment to call. Round-robin within the group for now;
-//! strategies, cooldowns and fallbacks arrive with the router.
+//! Stage 3, route — and the attempt loop around stages 4–5: the model group (aliases resolved),
+//! the order its deployments are tried in, retries with backoff on retryable failures
+//! (preferring another deployment), cooldowns, then fallback groups. Every decision is made
+//! before the first byte goes to the client.
 
 use std::sync::Arc;
+use std::time::Instant;
 
+use adapters::provider::Provider;
+use adapters::CanonicalRequest;
+use bytes::Bytes;
+use pingora::proxy::Session;
+
+use super::{forward, images, messages};
+use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
-use crate::state::{DeploymentRt, Runtime};
+use crate::router::{self, Failure};
+use crate::state::{AppState, DeploymentRt, Runtime};
 
-pub fn pick(runtime: &Runtime, model: &str) -> Result<Arc<DeploymentRt>, GatewayError> {
-    match runtime.groups.get(model) {
-        Some(group) => Ok(group.pick().clone()),
-        None => Err(GatewayError::UnknownModel {
-            model: model.to_string(),
-            available: if runtime.group_names.is_empty() {
-                "(none configured)".to_string()
-            } else {
-                runtime.group_names.join(", ")
-            },
-        }),
+/// The model group a request names: a `model_group_alias` resolves to its target.
+pub fn group_name<'a>(runtime: &'a Runtime, model: &'a str) -> Result<&'a str, GatewayError> {
+    let name = runtime
+        .config
+        .router
+        .model_group_alias
+        .get(model)
+        .map(String::as_str)
+        .unwrap_or(model);
+    if runtime.groups.contains_key(name) {
+        return Ok(name);
     }
+    Err(GatewayError::UnknownModel {
+        model: model.to_string(),
+        available: if runtime.group_names.is_empty() {
+            "(none configured)".to_string()
+        } else {
+            runtime.group_names.join(", ")
+        },
+    })
+}
+
+/// Serves `req` from its model group, retrying and falling back as configured. `anthropic_raw`
+/// is the client's own Anthropic body (the `/v1/messages` door), sent as it is to Anthropic
+/// deployments.
+pub async fn run(
+    state: &Arc<AppState>,
+    runtime: &Runtime,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    req: &mut CanonicalRequest,
+    anthropic_raw: Option<&Bytes>,
+) -> Result<(), GatewayError> {
+    let deadline = Instant::now() + runtime.config.litellm.request_timeout;
+    let cfg = &runtime.config.router;
+    let first = group_name(runtime, &req.model)?.to_string();
+    let mut tried = vec![first.clone()];
+    let mut group = first.clone();
+    loop {
+        let err = match try_group(
+            state,
+            runtime,
+            session,
+            ctx,
+            req,
+            anthropic_raw,
+            &group,
+            deadline,
+        )
+        .await
+        {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let failure = match &err {
+            GatewayError::AllCooling { .. } => Failure::Retryable,
+            e => router::classify(e),
+        };
+        if ctx.attempted_fallbacks as usize >= cfg.max_fallbacks || Instant::now() >= deadline {
+            return Err(err);
+        }
+        let next = router::fallbacks(cfg, &first, failure)
+            .iter()
+            .find(|g| !tried.contains(g) && runtime.groups.contains_key(g.as_str()));
+        match next {
+            Some(g) => {
+                log::debug!("model group {group} failed ({err}); falling back to {g}");
+                ctx.attempted_fallbacks += 1;
+                tried.push(g.clone());
+                group = g.clone();
+            }
+            None => return Err(err),
+        }
+    }
+}
+
+/// Tries one group: its deployments in routing order, `1 + num_retries` attempts.
+#[allow(clippy::too_many_arguments)]
+async fn try_group(
+    state: &Arc<AppState>,
+    runtime: &Runtime,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    req: &mut CanonicalRequest,
+    anthropic_raw: Option<&Bytes>,
+    name: &str,
+    deadline: Instant,
+) -> Result<(), GatewayError> {
+    let cfg = &runtime.config.router;
+    let group = &runtime.groups[name];
+    let order = router::candidates(&group.deployments, router::now_ms()).map_err(|wait| {
+        GatewayError::AllCooling {
+            group: name.to_string(),
+            deployments: group.deployments.len(),
+            retry_after: wait,
+        }
+    })?;
+    ctx.model_group = Some(name.to_string());
+    let mut last = None;
+    for n in 0..=cfg.num_retries {
+        if n > 0 {
+            let wait = router::backoff(n, cfg, ctx.provider_retry_after.take());
+            if Instant::now() + wait >= deadline {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            ctx.attempted_retries += 1;
+        }
+        // Each retry goes to the next deployment in routing order, so a failing one is not
+        // hit twice in a row when the group has others.
+        let dep = &order[n as usize % order.len()];
+        match attempt(
+            state,
+            runtime,
+            session,
+            ctx,
+            req,
+            anthropic_raw,
+            dep,
+            deadline,
+        )
+        .await
+        {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                let failure = router::classify(&e);
+                if failure == Failure::Retryable {
+                    note_failure(cfg, group.deployments.len(), dep);
+                    last = Some(e);
+                } else {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Err(last.expect("at least one attempt was made"))
+}
+
+/// Counts a retryable failure toward the deployment's cooldown (never in a group of one).
+fn note_failure(cfg: &conf::RouterConfig, group_size: usize, dep: &DeploymentRt) {
+    if cfg.disable_cooldowns || group_size < 2 {
+        return;
+    }
+    let cooldown = dep
+        .conf
+        .internal_params
+        .get("cooldown_time")
+        .and_then(|v| v.as_f64())
+        .map(std::time::Duration::from_secs_f64)
+        .unwrap_or(cfg.cooldown_time);
+    if cooldown.is_zero() {
+        return;
+    }
+    if dep
+        .health
+        .record_failure(router::now_ms(), cfg.allowed_fails, cooldown)
+    {
+        log::warn!(
+            "deployment {} ({}) cooling down for {cooldown:?} after repeated failures",
+            dep.conf.id,
+            dep.conf.model_name
+        );
+    }
+}
+
+/// One call to one deployment.
+#[allow(clippy::too_many_arguments)]
+async fn attempt(
+    state: &Arc<AppState>,
+    runtime: &Runtime,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    req: &mut CanonicalRequest,
+    anthropic_raw: Option<&Bytes>,
+    dep: &Arc<DeploymentRt>,
+    deadline: Instant,
+) -> Result<(), GatewayError> {
+    ctx.deployment_id = Some(dep.conf.id.clone());
+    ctx.api_base = dep.conf.api_base.as_ref().map(|b| b.url.clone());
+    let native = match (&dep.upstream, anthropic_raw) {
+        (Some(up), Some(raw))
+            if dep.conf.provider == Provider::Anthropic && dep.conf.mock_response.is_none() =>
+        {
+            ctx.front = crate::ctx::Front::AnthropicNative;
+            Some(messages::native_request(
+                dep,
+                up,
+                session.req_header(),
+                raw,
+            )?)
+        }
+        (_, Some(_)) => {
+            ctx.front = crate::ctx::Front::Anthropic {
+                model: req.model.clone(),
+                stream: None,
+            };
+            None
+        }
+        _ => None,
+    };
+    if native.is_none()
+        && images::needs_bytes(dep.conf.provider)
+        && dep.conf.mock_response.is_none()
+    {
+        images::inline(
+            state,
+            req,
+            runtime.config.tollgate.image_fetch_allow_private,
+        )
+        .await?;
+    }
+    let call = forward::Call {
+        req,
+        dep,
+        deadline,
+        native,
+    };
+    forward::forward(state, runtime, session, ctx, call).await
 }

@@ -1,0 +1,217 @@
+//! Routing settings: retries, fallbacks, cooldowns and aliases, read from `router_settings` or
+//! (as LiteLLM also allows) `litellm_settings`, `router_settings` winning.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::diag::{boolean, count, seconds, show, string, Diag};
+use crate::model::RouterConfig;
+
+/// Keys this module reads; the key lists in `keys.rs` mark them as used.
+pub(crate) const KEYS: &[&str] = &[
+    "num_retries",
+    "retry_after",
+    "fallbacks",
+    "context_window_fallbacks",
+    "content_policy_fallbacks",
+    "default_fallbacks",
+    "max_fallbacks",
+    "allowed_fails",
+    "cooldown_time",
+    "disable_cooldowns",
+    "routing_strategy",
+    "model_group_alias",
+];
+
+pub(crate) fn router(
+    router_settings: Option<&Map<String, Value>>,
+    litellm_settings: Option<&Map<String, Value>>,
+    d: &mut Diag,
+) -> RouterConfig {
+    let mut out = RouterConfig::default();
+    // litellm_settings first, router_settings second: the later one wins.
+    for (section, m) in [
+        ("litellm_settings", litellm_settings),
+        ("router_settings", router_settings),
+    ] {
+        let Some(m) = m else { continue };
+        let path = |k: &str| format!("{section}.{k}");
+        if let Some(v) = m.get("num_retries") {
+            if let Some(n) = count(&path("num_retries"), v, d) {
+                out.num_retries = n.min(10) as u32;
+            }
+        }
+        if let Some(v) = m.get("retry_after") {
+            if let Some(t) = seconds(&path("retry_after"), v, true, d) {
+                out.retry_after = t;
+            }
+        }
+        for (key, target) in [
+            ("fallbacks", &mut out.fallbacks),
+            (
+                "context_window_fallbacks",
+                &mut out.context_window_fallbacks,
+            ),
+            (
+                "content_policy_fallbacks",
+                &mut out.content_policy_fallbacks,
+            ),
+        ] {
+            if let Some(v) = m.get(key) {
+                if let Some(map) = fallback_map(&path(key), v, d) {
+                    *target = map;
+                }
+            }
+        }
+        if let Some(v) = m.get("default_fallbacks") {
+            if let Some(list) = string_list(&path("default_fallbacks"), v, d) {
+                out.default_fallbacks = list;
+            }
+        }
+        if let Some(v) = m.get("max_fallbacks") {
+            if let Some(n) = count(&path("max_fallbacks"), v, d) {
+                out.max_fallbacks = n as usize;
+            }
+        }
+        if let Some(v) = m.get("allowed_fails") {
+            if let Some(n) = count(&path("allowed_fails"), v, d) {
+                out.allowed_fails = n as u32;
+            }
+        }
+        if let Some(v) = m.get("cooldown_time") {
+            if let Some(t) = seconds(&path("cooldown_time"), v, true, d) {
+                out.cooldown_time = t;
+            }
+        }
+        if let Some(v) = m.get("disable_cooldowns") {
+            if let Some(b) = boolean(&path("disable_cooldowns"), v, d) {
+                out.disable_cooldowns = b;
+            }
+        }
+        if let Some(v) = m.get("routing_strategy") {
+            let p = path("routing_strategy");
+            match v.as_str() {
+                Some("simple-shuffle") => {}
+                Some(other) => d.warn(
+                    &p,
+                    format_args!("{other:?} is not supported yet; using simple-shuffle"),
+                ),
+                None => d.error(
+                    &p,
+                    format_args!("expected a strategy name, got {}", show(&p, v)),
+                ),
+            }
+        }
+        if let Some(v) = m.get("model_group_alias") {
+            let p = path("model_group_alias");
+            match v {
+                Value::Object(aliases) => {
+                    for (alias, target) in aliases {
+                        let ap = format!("{p}.{alias}");
+                        // `alias: group` or `alias: {model: group, hidden: true}`.
+                        let group = match target {
+                            Value::Object(o) => o
+                                .get("model")
+                                .and_then(|m| string(&format!("{ap}.model"), m, d)),
+                            other => string(&ap, other, d),
+                        };
+                        if let Some(g) = group {
+                            out.model_group_alias.insert(alias.clone(), g);
+                        }
+                    }
+                }
+                other => d.error(
+                    &p,
+                    format_args!(
+                        "expected a map of alias: model group, got {}",
+                        show(&p, other)
+                    ),
+                ),
+            }
+        }
+    }
+    out
+}
+
+/// LiteLLM's `[{group: [fallback, …]}, …]` (or one map).
+fn fallback_map(path: &str, v: &Value, d: &mut Diag) -> Option<HashMap<String, Vec<String>>> {
+    let entries: Vec<&Map<String, Value>> = match v {
+        Value::Array(items) => {
+            let mut out = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                match item {
+                    Value::Object(o) => out.push(o),
+                    other => {
+                        let p = format!("{path}[{i}]");
+                        d.error(
+                            &p,
+                            format_args!(
+                                "expected {{group: [fallback groups]}}, got {}",
+                                show(&p, other)
+                            ),
+                        );
+                        return None;
+                    }
+                }
+            }
+            out
+        }
+        Value::Object(o) => vec![o],
+        other => {
+            d.error(
+                path,
+                format_args!(
+                    "expected a list of {{group: [fallback groups]}}, got {}",
+                    show(path, other)
+                ),
+            );
+            return None;
+        }
+    };
+    let mut map = HashMap::new();
+    for o in entries {
+        for (group, list) in o {
+            let list = string_list(&format!("{path}.{group}"), list, d)?;
+            map.insert(group.clone(), list);
+        }
+    }
+    Some(map)
+}
+
+fn string_list(path: &str, v: &Value, d: &mut Diag) -> Option<Vec<String>> {
+    match v {
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| string(&format!("{path}[{i}]"), item, d))
+            .collect(),
+        other => {
+            d.error(
+                path,
+                format_args!("expected a list of model groups, got {}", show(path, other)),
+            );
+            None
+        }
+    }
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            num_retries: 0,
+            retry_after: Duration::ZERO,
+            fallbacks: HashMap::new(),
+            context_window_fallbacks: HashMap::new(),
+            content_policy_fallbacks: HashMap::new(),
+            default_fallbacks: Vec::new(),
+            max_fallbacks: 5,
+            allowed_fails: 3,
+            cooldown_time: Duration::from_secs(5),
+            disable_cooldowns: false,
+            model_group_alias: HashMap::new(),
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Routing decisions, kept free of I/O: deployment health and cooldowns, the order in which a
+//! group's deployments are tried (priority tiers, weighted shuffle), which failures are retried
+//! or fall back to another group, and how long to wait before a retry.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use conf::{Deployment, RouterConfig};
+use rand::Rng;
+
+use crate::error::GatewayError;
+use crate::state::DeploymentRt;
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A deployment's recent failures and cooldown.
+#[derive(Debug, Default)]
+pub struct Health {
+    /// Skipped until this time (ms since epoch); 0 when healthy.
+    cooldown_until: AtomicU64,
+    /// (minute since epoch, failures counted in it).
+    window: Mutex<(u64, u32)>,
+}
+
+impl Health {
+    /// Remaining cooldown, if cooling.
+    pub fn cooling(&self, now: u64) -> Option<Duration> {
+        let until = self.cooldown_until.load(Ordering::Relaxed);
+        (until > now).then(|| Duration::from_millis(until - now))
+    }
+
+    /// Counts a failure; cools the deployment down once the minute's failures exceed
+    /// `allowed_fails`. Returns whether it entered a cooldown. A new cooldown always gets the
+    /// full `cooldown` (LiteLLM keeps a shorter deadline when re-cooled; this does not).
+    pub fn record_failure(&self, now: u64, allowed_fails: u32, cooldown: Duration) -> bool {
+        let minute = now / 60_000;
+        let fails = {
+            let mut w = self.window.lock().expect("health lock");
+            if w.0 != minute {
+                *w = (minute, 0);
+            }
+            w.1 += 1;
+            w.1
+        };
+        if fails > allowed_fails {
+            let until = now + cooldown.as_millis() as u64;
+            self.cooldown_until.fetch_max(until, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+}
+
+/// Priority tier: `order` in `litellm_params` (1 first); deployments without one come last.
+fn order(d: &Deployment) -> u64 {
+    d.internal_params
+        .get("order")
+        .and_then(|v| v.as_u64())
+        .unwrap_or(u64::MAX)
+}
+
+/// Share of traffic: `weight`, else `rpm`, else `tpm`, else 1.
+fn weight(d: &Deployment) -> f64 {
+    let w = d.internal_params.get("weight").and_then(|v| v.as_f64());
+    let w = w
+        .or(d.rpm.map(|r| r as f64))
+        .or(d.tpm.map(|t| t as f64))
+        .unwrap_or(1.0);
+    if w.is_finite() && w > 0.0 {
+        w
+    } else {
+        f64::MIN_POSITIVE
+    }
+}
+
+/// The group's deployments in the order to try them: healthy ones only, lowest `order` tier
+/// first, a weighted shuffle inside each tier. `Err` carries the shortest remaining cooldown
+/// when every deployment is cooling.
+pub fn candidates(
+    deployments: &[Arc<DeploymentRt>],
+    now: u64,
+) -> Result<Vec<Arc<DeploymentRt>>, Duration> {
+    let mut shortest: Option<Duration> = None;
+    let mut rng = rand::thread_rng();
+    // Efraimidis–Spirakis: sorting by u^(1/w) is a weighted shuffle.
+    let mut keyed: Vec<(u64, f64, Arc<DeploymentRt>)> = Vec::with_capacity(deployments.len());
+    for d in deployments {
+        // A group of one is never cooled down: there is nowhere else to go.
+        if deployments.len() > 1 {
+            if let Some(left) = d.health.cooling(now) {
+                shortest = Some(shortest.map_or(left, |s| s.min(left)));
+                continue;
+            }
+        }
+        let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
+        keyed.push((order(&d.conf), u.powf(1.0 / weight(&d.conf)), d.clone()));
+    }
+    if keyed.is_empty() {
+        return Err(shortest.unwrap_or_default());
+    }
+    keyed.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
+    Ok(keyed.into_iter().map(|(_, _, d)| d).collect())
+}
+
+/// What a failed attempt means for the next one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Connect error, timeout, 408, 429 or 5xx: retry (another deployment first), counts
+    /// toward cooldown, then the group's `fallbacks`.
+    Retryable,
+    /// The prompt is too long for the model: straight to `context_window_fallbacks`.
+    ContextWindow,
+    /// The provider refused the content: straight to `content_policy_fallbacks`.
+    ContentPolicy,
+    /// The client's own mistake (other 4xx): answered as it is.
+    Final,
+}
+
+pub fn classify(e: &GatewayError) -> Failure {
+    match e {
+        GatewayError::UpstreamUnreachable { .. }
+        | GatewayError::UpstreamTimeout { .. }
+        | GatewayError::UpstreamProtocol { .. } => Failure::Retryable,
+        GatewayError::Upstream(api) => {
+            let code = api.code.as_deref().unwrap_or("");
+            if code == "context_length_exceeded" {
+                Failure::ContextWindow
+            } else if matches!(code, "content_policy_violation" | "content_filter") {
+                Failure::ContentPolicy
+            } else if matches!(api.status, 408 | 429) || api.status >= 500 {
+                Failure::Retryable
+            } else {
+                Failure::Final
+            }
+        }
+        _ => Failure::Final,
+    }
+}
+
+/// The groups to fall back to after `group` failed with `failure`, in order.
+pub fn fallbacks<'a>(cfg: &'a RouterConfig, group: &str, failure: Failure) -> &'a [String] {
+    let specific = match failure {
+        Failure::ContextWindow => cfg.context_window_fallbacks.get(group),
+        Failure::ContentPolicy => cfg.content_policy_fallbacks.get(group),
+        Failure::Retryable => None,
+        Failure::Final => return &[],
+    };
+    specific
+        .or_else(|| cfg.fallbacks.get(group))
+        .map(Vec::as_slice)
+        .unwrap_or(&cfg.default_fallbacks)
+}
+
+/// Wait before retry number `n` (1-based): exponential from 100 ms, capped at 5 s, with jitter,
+/// at least `retry_after` (config) and at least the provider's `retry-after` (capped at 30 s).
+pub fn backoff(n: u32, cfg: &RouterConfig, provider_retry_after: Option<Duration>) -> Duration {
+    let base = Duration::from_millis(100)
+        .saturating_mul(1 << n.saturating_sub(1).min(6))
+        .min(Duration::from_secs(5));
+    let jittered = base.mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
+    let provider = provider_retry_after
+        .unwrap_or_default()
+        .min(Duration::from_secs(30));
+    jittered.max(cfg.retry_after).max(provider)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use adapters::ApiError;
+
+    #[test]
+    fn cooldown_starts_after_allowed_fails_and_expires() {
+        let h = Health::default();
+        let t = 1_000_000;
+        assert!(!h.record_failure(t, 2, Duration::from_secs(5)));
+        assert!(!h.record_failure(t, 2, Duration::from_secs(5)));
+        assert!(h.record_failure(t, 2, Duration::from_secs(5)));
+        assert_eq!(h.cooling(t), Some(Duration::from_secs(5)));
+        assert_eq!(h.cooling(t + 5_000), None);
+        // A new minute starts a new count.
+        assert!(!h.record_failure(t + 60_000, 2, Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn classifies_failures_like_litellm() {
+        let up = |status, code: Option<&str>| {
+            let mut e = ApiError::new(status, "x", "m");
+            e.code = code.map(str::to_string);
+            GatewayError::Upstream(e)
+        };
+        assert_eq!(classify(&up(429, None)), Failure::Retryable);
+        assert_eq!(classify(&up(503, None)), Failure::Retryable);
+        assert_eq!(classify(&up(408, None)), Failure::Retryable);
+        assert_eq!(
+            classify(&up(400, Some("context_length_exceeded"))),
+            Failure::ContextWindow
+        );
+        assert_eq!(
+            classify(&up(400, Some("content_policy_violation"))),
+            Failure::ContentPolicy
+        );
+        assert_eq!(classify(&up(400, None)), Failure::Final);
+        assert_eq!(classify(&up(401, None)), Failure::Final);
+        assert_eq!(
+            classify(&GatewayError::UpstreamTimeout {
+                group: "g".into(),
+                secs: 1.0
+            }),
+            Failure::Retryable
+        );
+        assert_eq!(classify(&GatewayError::MissingKey), Failure::Final);
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_honours_retry_after() {
+        let cfg = RouterConfig::default();
+        assert!(backoff(1, &cfg, None) <= Duration::from_millis(100));
+        assert!(backoff(3, &cfg, None) >= Duration::from_millis(200));
+        assert!(backoff(20, &cfg, None) <= Duration::from_secs(5));
+        assert_eq!(
+            backoff(1, &cfg, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            backoff(1, &cfg, Some(Duration::from_secs(600))),
+            Duration::from_secs(30)
+        );
+    }
+}

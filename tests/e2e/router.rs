@@ -1,0 +1,273 @@
+//! The router under real faults: retries, fallbacks (generic and context-window), cooldowns
+//! entering and expiring, all-cooling 429, weighted distribution, priority tiers and aliases —
+//! each decision checked through LiteLLM's response headers and the mocks' call counts.
+
+use std::time::Duration;
+
+use bench::mock::{MockConfig, MockServer};
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+fn failing(status: u16) -> MockConfig {
+    MockConfig {
+        status: Some(status),
+        ..MockConfig::default()
+    }
+}
+
+fn dep(group: &str, mock: &MockServer, extra: &str) -> String {
+    format!(
+        "  - model_name: {group}\n    litellm_params:\n      model: openai/{group}-up\n      api_base: {}\n      api_key: k\n{extra}",
+        mock.url()
+    )
+}
+
+fn config(deployments: &[String], router: &str) -> String {
+    format!(
+        "model_list:\n{}general_settings:\n  master_key: {MASTER_KEY}\nrouter_settings:\n{router}",
+        deployments.concat()
+    )
+}
+
+fn chat(group: &str) -> Value {
+    json!({"model": group, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_then_success_reports_its_attempts() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = Gateway::start(&config(&[dep("g", &mock, "")], "  num_retries: 2\n")).await;
+    mock.fail_next(2, 503);
+    let r = post(&gw, "/v1/chat/completions", &chat("g")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-litellm-attempted-retries"), "2");
+    assert_eq!(header(&r, "x-litellm-attempted-fallbacks"), "0");
+    assert_eq!(header(&r, "x-litellm-model-group"), "g");
+    assert_eq!(header(&r, "x-litellm-model-api-base"), mock.url());
+    assert!(!header(&r, "x-litellm-model-id").is_empty());
+    let total: f64 = header(&r, "x-litellm-response-duration-ms")
+        .parse()
+        .unwrap();
+    let overhead: f64 = header(&r, "x-litellm-overhead-duration-ms")
+        .parse()
+        .unwrap();
+    assert!(overhead <= total && total > 0.0);
+    assert_eq!(mock.request_count(), 3);
+
+    // Out of retries: the last provider error is the answer.
+    mock.fail_next(3, 503);
+    expect_error(post(&gw, "/v1/chat/completions", &chat("g")).await, 503).await;
+    // A client error is not retried.
+    mock.fail_next(1, 400);
+    let before = mock.request_count();
+    expect_error(post(&gw, "/v1/chat/completions", &chat("g")).await, 400).await;
+    assert_eq!(mock.request_count(), before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fallback_chain_is_tried_in_order() {
+    let a = MockServer::start(failing(503)).await.unwrap();
+    let b = MockServer::start(failing(429)).await.unwrap();
+    let c = MockServer::start(MockConfig::default()).await.unwrap();
+    let yaml = config(
+        &[
+            dep("primary", &a, ""),
+            dep("second", &b, ""),
+            dep("third", &c, ""),
+        ],
+        "  num_retries: 1\n  fallbacks: [{primary: [second, third]}]\n",
+    );
+    let gw = Gateway::start(&yaml).await;
+    let r = post(&gw, "/v1/chat/completions", &chat("primary")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-litellm-attempted-fallbacks"), "2");
+    assert_eq!(header(&r, "x-litellm-model-group"), "third");
+    assert_eq!(a.request_count(), 2, "primary: first try + one retry");
+    assert_eq!(b.request_count(), 2, "second: first try + one retry");
+    assert_eq!(c.request_count(), 1);
+    assert_eq!(c.requests()[0].json().unwrap()["model"], "third-up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn context_window_errors_go_to_context_window_fallbacks_without_retrying() {
+    let small = MockServer::start(MockConfig {
+        status: Some(400),
+        error_code: Some("context_length_exceeded".into()),
+        error_message: Some("This model's maximum context length is 8192 tokens".into()),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let big = MockServer::start(MockConfig::default()).await.unwrap();
+    let other = MockServer::start(MockConfig::default()).await.unwrap();
+    let yaml = config(
+        &[dep("small", &small, ""), dep("big", &big, ""), dep("other", &other, "")],
+        "  num_retries: 3\n  fallbacks: [{small: [other]}]\n  context_window_fallbacks: [{small: [big]}]\n",
+    );
+    let gw = Gateway::start(&yaml).await;
+    let r = post(&gw, "/v1/chat/completions", &chat("small")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-litellm-model-group"), "big");
+    assert_eq!(
+        small.request_count(),
+        1,
+        "a context-length error is not retried"
+    );
+    assert_eq!(
+        other.request_count(),
+        0,
+        "the specific list wins over the generic one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_deployment_cools_down_then_comes_back() {
+    let bad = MockServer::start(failing(500)).await.unwrap();
+    let good = MockServer::start(MockConfig::default()).await.unwrap();
+    let yaml = config(
+        &[dep("g", &bad, ""), dep("g", &good, "")],
+        "  num_retries: 1\n  allowed_fails: 1\n  cooldown_time: 1\n",
+    );
+    let gw = Gateway::start(&yaml).await;
+    for _ in 0..30 {
+        assert_eq!(
+            post(&gw, "/v1/chat/completions", &chat("g")).await.status(),
+            200
+        );
+    }
+    // Two failures (allowed_fails + 1) cool it down; after that it is skipped.
+    assert_eq!(
+        bad.request_count(),
+        2,
+        "the failing deployment kept being called"
+    );
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    bad.set_config(MockConfig::default());
+    for _ in 0..30 {
+        assert_eq!(
+            post(&gw, "/v1/chat/completions", &chat("g")).await.status(),
+            200
+        );
+    }
+    assert!(bad.request_count() > 2, "the cooldown never expired");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_deployments_cooling_is_a_429_with_retry_after() {
+    let a = MockServer::start(failing(503)).await.unwrap();
+    let b = MockServer::start(failing(503)).await.unwrap();
+    let yaml = config(
+        &[dep("g", &a, ""), dep("g", &b, "")],
+        "  allowed_fails: 0\n  cooldown_time: 30\n",
+    );
+    let gw = Gateway::start(&yaml).await;
+    // Each failure cools its deployment at once (allowed_fails: 0).
+    expect_error(post(&gw, "/v1/chat/completions", &chat("g")).await, 503).await;
+    expect_error(post(&gw, "/v1/chat/completions", &chat("g")).await, 503).await;
+    let r = post(&gw, "/v1/chat/completions", &chat("g")).await;
+    let retry_after: u64 = header(&r, "retry-after").parse().unwrap();
+    assert!((25..=30).contains(&retry_after), "{retry_after}");
+    let e = expect_error(r, 429).await;
+    assert!(
+        e["message"].as_str().unwrap().contains("cooling down"),
+        "{e}"
+    );
+    assert_eq!(a.request_count() + b.request_count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_split_traffic_within_five_percent_over_10k_requests() {
+    let light = MockServer::start(MockConfig {
+        record_requests: false,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let heavy = MockServer::start(MockConfig {
+        record_requests: false,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let yaml = config(
+        &[
+            dep("g", &light, "      weight: 1\n"),
+            dep("g", &heavy, "      weight: 3\n"),
+        ],
+        "  num_retries: 0\n",
+    );
+    let gw = Gateway::start(&yaml).await;
+    let url = gw.url("/v1/chat/completions");
+    let client = client();
+    let body = serde_json::to_vec(&chat("g")).unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, url, body) = (client.clone(), url.clone(), body.clone());
+            tokio::spawn(async move {
+                for _ in 0..625 {
+                    let r = client
+                        .post(&url)
+                        .bearer_auth(MASTER_KEY)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (l, h) = (light.request_count() as f64, heavy.request_count() as f64);
+    assert_eq!(l + h, 10_000.0);
+    let share = h / (l + h);
+    assert!(
+        (share - 0.75).abs() <= 0.05 * 0.75,
+        "heavy share {share:.3} (light {l}, heavy {h})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priority_tiers_and_aliases() {
+    let first = MockServer::start(MockConfig::default()).await.unwrap();
+    let second = MockServer::start(MockConfig::default()).await.unwrap();
+    let yaml = config(
+        &[
+            dep("g", &second, "      order: 2\n"),
+            dep("g", &first, "      order: 1\n"),
+        ],
+        "  num_retries: 1\n  model_group_alias: {gpt-4o: g}\n",
+    );
+    let gw = Gateway::start(&yaml).await;
+    for _ in 0..20 {
+        assert_eq!(
+            post(&gw, "/v1/chat/completions", &chat("gpt-4o"))
+                .await
+                .status(),
+            200
+        );
+    }
+    assert_eq!(
+        (first.request_count(), second.request_count()),
+        (20, 0),
+        "order 1 serves while healthy"
+    );
+    first.fail_next(1, 503);
+    let r = post(&gw, "/v1/chat/completions", &chat("g")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-litellm-attempted-retries"), "1");
+    assert_eq!(second.request_count(), 1, "the retry went to the next tier");
+}
