@@ -38,8 +38,8 @@ pub struct RequestCtx {
     pub call_id: String,
     /// Model group asked for.
     pub model_group: Option<String>,
-    /// Deployment id that served it.
-    pub deployment_id: Option<String>,
+    /// The deployment that served it (or failed last).
+    pub served_by: Option<std::sync::Arc<crate::state::DeploymentRt>>,
     pub stream: bool,
     /// Status sent to the client.
     pub status: u16,
@@ -55,8 +55,6 @@ pub struct RequestCtx {
     /// Retries made inside model groups, and fallback groups tried.
     pub attempted_retries: u32,
     pub attempted_fallbacks: u32,
-    /// `api_base` of the deployment that served (or last failed).
-    pub api_base: Option<String>,
     /// Time spent waiting on providers (for `x-litellm-overhead-duration-ms`).
     pub upstream_time: std::time::Duration,
     /// The provider's `retry-after` on its last error, honoured by the next retry.

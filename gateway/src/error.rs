@@ -2,6 +2,7 @@
 
 use adapters::ApiError;
 use bytes::Bytes;
+use http::HeaderValue;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
 
@@ -101,7 +102,7 @@ pub async fn respond_error(
     err: &ApiError,
     call_id: &str,
     anthropic: bool,
-    mut extra: Vec<(&'static str, String)>,
+    mut extra: Vec<(&'static str, HeaderValue)>,
 ) -> u16 {
     let body = Bytes::from(if anthropic {
         adapters::anthropic::front::error_body(err)
@@ -109,7 +110,7 @@ pub async fn respond_error(
         err.to_json()
     });
     if err.status == 405 {
-        extra.push(("allow", "POST".into()));
+        extra.push(("allow", HeaderValue::from_static("POST")));
     }
     if let Err(e) = respond(
         session,
@@ -133,16 +134,16 @@ pub async fn respond(
     content_type: &str,
     body: Bytes,
     call_id: &str,
-    extra_headers: &[(&str, String)],
+    extra_headers: &[(&'static str, HeaderValue)],
 ) -> pingora::Result<()> {
-    let mut resp = ResponseHeader::build(status, Some(4 + extra_headers.len()))?;
+    let mut resp = ResponseHeader::build_no_case(status, Some(4 + extra_headers.len()))?;
     resp.insert_header("content-type", content_type)?;
     resp.insert_header("content-length", body.len())?;
     if !call_id.is_empty() {
         resp.insert_header("x-litellm-call-id", call_id)?;
     }
     for (name, value) in extra_headers {
-        resp.insert_header(name.to_string(), value.as_str())?;
+        resp.insert_header(*name, value.clone())?;
     }
     session
         .write_response_header(Box::new(resp), body.is_empty())

@@ -26,6 +26,21 @@ pub struct DeploymentRt {
     pub gcp: Option<Arc<TokenSource>>,
     /// Recent failures and cooldown.
     pub health: Health,
+    /// `x-litellm-model-id`, `-model-group`, `-model-api-base`, built once.
+    pub headers: Vec<(&'static str, http::HeaderValue)>,
+}
+
+/// The per-deployment response headers; values that are not valid header text are left out.
+fn deployment_headers(d: &Deployment) -> Vec<(&'static str, http::HeaderValue)> {
+    let base = d.api_base.as_ref().map(|b| b.url.as_str());
+    [
+        ("x-litellm-model-id", Some(d.id.as_str())),
+        ("x-litellm-model-group", Some(d.model_name.as_str())),
+        ("x-litellm-model-api-base", base),
+    ]
+    .into_iter()
+    .filter_map(|(name, v)| Some((name, http::HeaderValue::from_str(v?).ok()?)))
+    .collect()
 }
 
 /// A model group: the deployments sharing one `model_name`.
@@ -81,6 +96,7 @@ impl Runtime {
                 upstream,
                 gcp,
                 health: Health::default(),
+                headers: deployment_headers(d),
             });
             groups
                 .entry(d.model_name.clone())

@@ -9,7 +9,11 @@ pub fn record(method: &str, path: &str, ctx: &RequestCtx) {
         .map(|s| s.elapsed().as_secs_f64() * 1000.0)
         .unwrap_or(0.0);
     let group = ctx.model_group.as_deref().unwrap_or("-");
-    let dep = ctx.deployment_id.as_deref().unwrap_or("-");
+    let dep = ctx
+        .served_by
+        .as_ref()
+        .map(|d| d.conf.id.as_str())
+        .unwrap_or("-");
     let upstream = ctx.upstream_status.map(|s| s.to_string());
     // Client mistakes (4xx) are the client's business: debug. Provider failures (also after a
     // stream started), timeouts and clients that left mid-response are worth a warning.

@@ -132,7 +132,8 @@ async fn get(state: &AppState, link: &str, allow_private: bool) -> Result<Fetche
         .await
         .map_err(|e| e.to_string())?;
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let mut h = RequestHeader::build("GET", path.as_bytes(), Some(3)).map_err(|e| e.to_string())?;
+    let mut h =
+        RequestHeader::build_no_case("GET", path.as_bytes(), Some(3)).map_err(|e| e.to_string())?;
     h.insert_header("host", upstream.host_header.as_str())
         .map_err(|e| e.to_string())?;
     h.insert_header("accept", "image/*")

@@ -52,7 +52,10 @@ pub async fn fail(session: &mut Session, ctx: &mut RequestCtx, e: GatewayError) 
     }
     let mut extra = relay::litellm_headers(ctx);
     if let GatewayError::AllCooling { retry_after, .. } = &e {
-        extra.push(("retry-after", retry_after.as_secs().max(1).to_string()));
+        extra.push((
+            "retry-after",
+            http::HeaderValue::from(retry_after.as_secs().max(1)),
+        ));
     }
     ctx.status = respond_error(
         session,

@@ -10,6 +10,7 @@ use adapters::sse::SseSplitter;
 use adapters::ApiError;
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt;
+use http::HeaderValue;
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::client::HttpSession;
 use pingora::proxy::Session;
@@ -106,38 +107,33 @@ fn encode(ctx: &mut RequestCtx, canonical: BytesMut, end: bool) -> Bytes {
 }
 
 /// LiteLLM's response headers describing how the request was served.
-pub fn litellm_headers(ctx: &RequestCtx) -> Vec<(&'static str, String)> {
-    let mut h = Vec::with_capacity(8);
-    if let Some(id) = &ctx.deployment_id {
-        h.push(("x-litellm-model-id", id.clone()));
-    }
-    if let Some(g) = &ctx.model_group {
-        h.push(("x-litellm-model-group", g.clone()));
-    }
-    if let Some(b) = &ctx.api_base {
-        h.push(("x-litellm-model-api-base", b.clone()));
+pub fn litellm_headers(ctx: &RequestCtx) -> Vec<(&'static str, HeaderValue)> {
+    let mut h = Vec::with_capacity(7);
+    if let Some(dep) = &ctx.served_by {
+        h.extend(dep.headers.iter().cloned());
     }
     h.push((
         "x-litellm-attempted-retries",
-        ctx.attempted_retries.to_string(),
+        HeaderValue::from(ctx.attempted_retries),
     ));
     h.push((
         "x-litellm-attempted-fallbacks",
-        ctx.attempted_fallbacks.to_string(),
+        HeaderValue::from(ctx.attempted_fallbacks),
     ));
     if let Some(start) = ctx.start {
         let total = start.elapsed();
-        h.push((
-            "x-litellm-response-duration-ms",
-            format!("{:.3}", total.as_secs_f64() * 1000.0),
-        ));
         let overhead = total.saturating_sub(ctx.upstream_time);
-        h.push((
-            "x-litellm-overhead-duration-ms",
-            format!("{:.3}", overhead.as_secs_f64() * 1000.0),
-        ));
+        h.push(("x-litellm-response-duration-ms", millis(total)));
+        h.push(("x-litellm-overhead-duration-ms", millis(overhead)));
     }
     h
+}
+
+/// A duration as milliseconds with three decimals (`12.345`), without float formatting.
+fn millis(d: std::time::Duration) -> HeaderValue {
+    let us = d.as_micros();
+    let text = format!("{}.{:03}", us / 1000, us % 1000);
+    HeaderValue::from_str(&text).expect("digits and a dot are valid header text")
 }
 
 /// The response header of a stream.
@@ -148,7 +144,7 @@ pub async fn stream_header(
     ctx: &RequestCtx,
 ) -> pingora::Result<()> {
     let extra = litellm_headers(ctx);
-    let mut resp = ResponseHeader::build(status, Some(4 + extra.len()))?;
+    let mut resp = ResponseHeader::build_no_case(status, Some(4 + extra.len()))?;
     resp.insert_header("content-type", content_type)?;
     resp.insert_header("cache-control", "no-cache")?;
     resp.insert_header("transfer-encoding", "chunked")?;

@@ -194,8 +194,7 @@ async fn attempt(
     dep: &Arc<DeploymentRt>,
     deadline: Instant,
 ) -> Result<(), GatewayError> {
-    ctx.deployment_id = Some(dep.conf.id.clone());
-    ctx.api_base = dep.conf.api_base.as_ref().map(|b| b.url.clone());
+    ctx.served_by = Some(dep.clone());
     let native = match (&dep.upstream, anthropic_raw) {
         (Some(up), Some(raw))
             if dep.conf.provider == Provider::Anthropic && dep.conf.mock_response.is_none() =>

@@ -89,8 +89,9 @@ pub fn frame(
         group: group.to_string(),
         detail: e.to_string(),
     };
-    let mut h = RequestHeader::build("POST", pr.path.as_bytes(), Some(4 + pr.headers.len()))
-        .map_err(framing)?;
+    let mut h =
+        RequestHeader::build_no_case("POST", pr.path.as_bytes(), Some(4 + pr.headers.len()))
+            .map_err(framing)?;
     h.insert_header("host", upstream.host_header.as_str())
         .map_err(framing)?;
     h.insert_header("content-type", "application/json")
