@@ -59,7 +59,7 @@ impl Health {
 }
 
 /// Priority tier: `order` in `litellm_params` (1 first); deployments without one come last.
-fn order(d: &Deployment) -> u64 {
+pub fn order(d: &Deployment) -> u64 {
     d.internal_params
         .get("order")
         .and_then(|v| v.as_u64())
@@ -67,7 +67,7 @@ fn order(d: &Deployment) -> u64 {
 }
 
 /// Share of traffic: `weight`, else `rpm`, else `tpm`, else 1.
-fn weight(d: &Deployment) -> f64 {
+pub fn weight(d: &Deployment) -> f64 {
     let w = d.internal_params.get("weight").and_then(|v| v.as_f64());
     let w = w
         .or(d.rpm.map(|r| r as f64))
@@ -80,33 +80,56 @@ fn weight(d: &Deployment) -> f64 {
     }
 }
 
-/// The group's deployments in the order to try them: healthy ones only, lowest `order` tier
-/// first, a weighted shuffle inside each tier. `Err` carries the shortest remaining cooldown
-/// when every deployment is cooling.
+/// Up to `k` deployments to try, in order: healthy ones only, the lowest `order` tier first, and
+/// inside a tier drawn by weight without replacement. O(n·k) with no sorting, so a group of 50
+/// costs about as much as a group of 1 when `k` is small. `Err` carries the shortest remaining
+/// cooldown when every deployment is cooling.
 pub fn candidates(
     deployments: &[Arc<DeploymentRt>],
     now: u64,
+    k: usize,
 ) -> Result<Vec<Arc<DeploymentRt>>, Duration> {
-    let mut shortest: Option<Duration> = None;
-    let mut rng = rand::thread_rng();
-    // Efraimidis–Spirakis: sorting by u^(1/w) is a weighted shuffle.
-    let mut keyed: Vec<(u64, f64, Arc<DeploymentRt>)> = Vec::with_capacity(deployments.len());
-    for d in deployments {
-        // A group of one is never cooled down: there is nowhere else to go.
-        if deployments.len() > 1 {
-            if let Some(left) = d.health.cooling(now) {
-                shortest = Some(shortest.map_or(left, |s| s.min(left)));
-                continue;
-            }
-        }
-        let u: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
-        keyed.push((order(&d.conf), u.powf(1.0 / weight(&d.conf)), d.clone()));
+    if let [only] = deployments {
+        return Ok(vec![only.clone()]);
     }
-    if keyed.is_empty() {
+    // A group of one is never cooled down (above); in larger groups cooling ones are skipped.
+    let healthy = |d: &DeploymentRt| d.health.cooling(now).is_none();
+    let mut picked: Vec<Arc<DeploymentRt>> = Vec::with_capacity(k.min(deployments.len()));
+    let mut rng = rand::thread_rng();
+    while picked.len() < k {
+        let open = |d: &&Arc<DeploymentRt>| healthy(d) && !picked.iter().any(|p| Arc::ptr_eq(p, d));
+        let Some(tier) = deployments.iter().filter(open).map(|d| d.route_order).min() else {
+            break;
+        };
+        let total: f64 = deployments
+            .iter()
+            .filter(open)
+            .filter(|d| d.route_order == tier)
+            .map(|d| d.route_weight)
+            .sum();
+        let mut r = rng.gen_range(0.0..total);
+        let mut choice = None;
+        for d in deployments
+            .iter()
+            .filter(open)
+            .filter(|d| d.route_order == tier)
+        {
+            choice = Some(d);
+            if r < d.route_weight {
+                break;
+            }
+            r -= d.route_weight;
+        }
+        picked.push(choice.expect("the tier has a member").clone());
+    }
+    if picked.is_empty() {
+        let shortest = deployments
+            .iter()
+            .filter_map(|d| d.health.cooling(now))
+            .min();
         return Err(shortest.unwrap_or_default());
     }
-    keyed.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)));
-    Ok(keyed.into_iter().map(|(_, _, d)| d).collect())
+    Ok(picked)
 }
 
 /// What a failed attempt means for the next one.

@@ -26,6 +26,9 @@ pub struct DeploymentRt {
     pub gcp: Option<Arc<TokenSource>>,
     /// Recent failures and cooldown.
     pub health: Health,
+    /// Routing tier (`order`) and share (`weight`/`rpm`/`tpm`), read once.
+    pub route_order: u64,
+    pub route_weight: f64,
     /// `x-litellm-model-id`, `-model-group`, `-model-api-base`, built once.
     pub headers: Vec<(&'static str, http::HeaderValue)>,
 }
@@ -96,6 +99,8 @@ impl Runtime {
                 upstream,
                 gcp,
                 health: Health::default(),
+                route_order: crate::router::order(d),
+                route_weight: crate::router::weight(d),
                 headers: deployment_headers(d),
             });
             groups

@@ -107,13 +107,15 @@ async fn try_group(
 ) -> Result<(), GatewayError> {
     let cfg = &runtime.config.router;
     let group = &runtime.groups[name];
-    let order = router::candidates(&group.deployments, router::now_ms()).map_err(|wait| {
-        GatewayError::AllCooling {
-            group: name.to_string(),
-            deployments: group.deployments.len(),
-            retry_after: wait,
-        }
-    })?;
+    let attempts = cfg.num_retries as usize + 1;
+    let order =
+        router::candidates(&group.deployments, router::now_ms(), attempts).map_err(|wait| {
+            GatewayError::AllCooling {
+                group: name.to_string(),
+                deployments: group.deployments.len(),
+                retry_after: wait,
+            }
+        })?;
     ctx.model_group = Some(name.to_string());
     let mut last = None;
     for n in 0..=cfg.num_retries {
