@@ -170,6 +170,9 @@ pub struct RouterConfig {
     pub disable_cooldowns: bool,
     /// `model_group_alias`: alias → model group.
     pub model_group_alias: std::collections::HashMap<String, String>,
+    /// `default_max_parallel_requests`: in-flight cap for deployments without their own
+    /// `max_parallel_requests`.
+    pub default_max_parallel_requests: Option<usize>,
 }
 
 /// `general_settings`.

@@ -23,6 +23,7 @@ pub(crate) const KEYS: &[&str] = &[
     "disable_cooldowns",
     "routing_strategy",
     "model_group_alias",
+    "default_max_parallel_requests",
 ];
 
 pub(crate) fn router(
@@ -83,6 +84,11 @@ pub(crate) fn router(
         if let Some(v) = m.get("cooldown_time") {
             if let Some(t) = seconds(&path("cooldown_time"), v, true, d) {
                 out.cooldown_time = t;
+            }
+        }
+        if let Some(v) = m.get("default_max_parallel_requests") {
+            if let Some(n) = count(&path("default_max_parallel_requests"), v, d) {
+                out.default_max_parallel_requests = Some(n as usize);
             }
         }
         if let Some(v) = m.get("disable_cooldowns") {
@@ -212,6 +218,7 @@ impl Default for RouterConfig {
             cooldown_time: Duration::from_secs(5),
             disable_cooldowns: false,
             model_group_alias: HashMap::new(),
+            default_max_parallel_requests: None,
         }
     }
 }

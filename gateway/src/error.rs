@@ -42,6 +42,14 @@ pub enum GatewayError {
         deployments: usize,
         retry_after: std::time::Duration,
     },
+    #[error(
+        "Deployment {deployment} of model group {group} is at its max_parallel_requests ({limit})"
+    )]
+    AtCapacity {
+        group: String,
+        deployment: String,
+        limit: usize,
+    },
     /// A request the adapters refused (bad field, parameter the provider cannot take).
     #[error("{}", .0.message)]
     Invalid(ApiError),
@@ -81,7 +89,7 @@ impl GatewayError {
                 ApiError::new(504, "timeout", msg).with_code("504")
             }
             GatewayError::Upstream(e) | GatewayError::Invalid(e) => e.clone(),
-            GatewayError::AllCooling { .. } => {
+            GatewayError::AllCooling { .. } | GatewayError::AtCapacity { .. } => {
                 ApiError::new(429, "rate_limit_error", msg).with_code("429")
             }
             GatewayError::BodyTimeout => {

@@ -58,6 +58,47 @@ impl Health {
     }
 }
 
+/// In-flight requests on a deployment, against its `max_parallel_requests`.
+#[derive(Debug, Default)]
+pub struct Slots {
+    inflight: std::sync::atomic::AtomicUsize,
+    /// `max_parallel_requests` (or the router default); `None` = unlimited.
+    pub limit: Option<usize>,
+}
+
+impl Slots {
+    pub fn new(limit: Option<usize>) -> Self {
+        Slots {
+            inflight: Default::default(),
+            limit,
+        }
+    }
+
+    pub fn full(&self) -> bool {
+        self.limit
+            .is_some_and(|l| self.inflight.load(Ordering::Relaxed) >= l)
+    }
+
+    /// Takes a slot, or `None` when the deployment is at its limit.
+    pub fn acquire(self: &Arc<Self>) -> Option<SlotGuard> {
+        let now = self.inflight.fetch_add(1, Ordering::AcqRel);
+        if self.limit.is_some_and(|l| now >= l) {
+            self.inflight.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(SlotGuard(self.clone()))
+    }
+}
+
+/// Releases a slot when dropped.
+pub struct SlotGuard(Arc<Slots>);
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Priority tier: `order` in `litellm_params` (1 first); deployments without one come last.
 pub fn order(d: &Deployment) -> u64 {
     d.internal_params
@@ -93,7 +134,7 @@ pub fn candidates(
         return Ok(vec![only.clone()]);
     }
     // A group of one is never cooled down (above); in larger groups cooling ones are skipped.
-    let healthy = |d: &DeploymentRt| d.health.cooling(now).is_none();
+    let healthy = |d: &DeploymentRt| d.health.cooling(now).is_none() && !d.slots.full();
     let mut picked: Vec<Arc<DeploymentRt>> = Vec::with_capacity(k.min(deployments.len()));
     let mut rng = rand::thread_rng();
     while picked.len() < k {

@@ -13,7 +13,7 @@ use pingora::connectors::http::Connector;
 use sha2::{Digest, Sha256};
 
 use crate::gcp_auth::{ServiceAccount, TokenSource};
-use crate::router::Health;
+use crate::router::{Health, Slots};
 use crate::upstream::Upstream;
 
 /// A deployment with its resolved upstream.
@@ -26,6 +26,8 @@ pub struct DeploymentRt {
     pub gcp: Option<Arc<TokenSource>>,
     /// Recent failures and cooldown.
     pub health: Health,
+    /// In-flight requests against `max_parallel_requests`.
+    pub slots: Arc<Slots>,
     /// Routing tier (`order`) and share (`weight`/`rpm`/`tpm`), read once.
     pub route_order: u64,
     pub route_weight: f64,
@@ -99,6 +101,13 @@ impl Runtime {
                 upstream,
                 gcp,
                 health: Health::default(),
+                slots: Arc::new(Slots::new(
+                    d.internal_params
+                        .get("max_parallel_requests")
+                        .and_then(|v| v.as_u64())
+                        .map(|n| n as usize)
+                        .or(config.router.default_max_parallel_requests),
+                )),
                 route_order: crate::router::order(d),
                 route_weight: crate::router::weight(d),
                 headers: deployment_headers(d),

@@ -271,3 +271,76 @@ async fn priority_tiers_and_aliases() {
     assert_eq!(header(&r, "x-litellm-attempted-retries"), "1");
     assert_eq!(second.request_count(), 1, "the retry went to the next tier");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_request_fallbacks_and_disable_fallbacks() {
+    let a = MockServer::start(failing(503)).await.unwrap();
+    let b = MockServer::start(MockConfig::default()).await.unwrap();
+    let c = MockServer::start(MockConfig::default()).await.unwrap();
+    let yaml = config(
+        &[dep("a", &a, ""), dep("b", &b, ""), dep("c", &c, "")],
+        "  fallbacks: [{a: [b]}]\n",
+    );
+    let gw = Gateway::start(&yaml).await;
+    let mut body = chat("a");
+    body["disable_fallbacks"] = json!(true);
+    expect_error(post(&gw, "/v1/chat/completions", &body).await, 503).await;
+    assert_eq!(b.request_count(), 0);
+    let mut body = chat("a");
+    body["fallbacks"] = json!(["c"]);
+    let r = post(&gw, "/v1/chat/completions", &body).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-litellm-model-group"), "c");
+    assert_eq!(
+        b.request_count(),
+        0,
+        "the request's own list replaces the configured one"
+    );
+    let sent = c.requests()[0].json().unwrap();
+    assert!(
+        sent.get("fallbacks").is_none() && sent.get("disable_fallbacks").is_none(),
+        "{sent}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_parallel_requests_caps_in_flight_calls() {
+    let slow = MockServer::start(MockConfig {
+        latency: Duration::from_millis(600),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let gw = Gateway::start(&config(
+        &[dep("g", &slow, "      max_parallel_requests: 1\n")],
+        "  num_retries: 0\n",
+    ))
+    .await;
+    let url = gw.url("/v1/chat/completions");
+    let first = tokio::spawn(async move {
+        client()
+            .post(url)
+            .bearer_auth(MASTER_KEY)
+            .json(&chat("g"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let e = expect_error(post(&gw, "/v1/chat/completions", &chat("g")).await, 429).await;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("max_parallel_requests"),
+        "{e}"
+    );
+    assert_eq!(first.await.unwrap(), 200);
+    assert_eq!(slow.request_count(), 1);
+    // The slot is free again.
+    assert_eq!(
+        post(&gw, "/v1/chat/completions", &chat("g")).await.status(),
+        200
+    );
+}

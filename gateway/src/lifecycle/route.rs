@@ -53,6 +53,20 @@ pub async fn run(
     let deadline = Instant::now() + runtime.config.litellm.request_timeout;
     let cfg = &runtime.config.router;
     let first = group_name(runtime, &req.model)?.to_string();
+    // Per-request routing fields (LiteLLM's): used here, never sent upstream.
+    let request_fallbacks: Option<Vec<String>> = req.body.remove("fallbacks").map(|v| match v {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .filter_map(|g| g.as_str().map(str::to_string))
+            .collect(),
+        serde_json::Value::String(g) => vec![g],
+        _ => Vec::new(),
+    });
+    let disable_fallbacks = req
+        .body
+        .remove("disable_fallbacks")
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false);
     let mut tried = vec![first.clone()];
     let mut group = first.clone();
     loop {
@@ -75,10 +89,18 @@ pub async fn run(
             GatewayError::AllCooling { .. } => Failure::Retryable,
             e => router::classify(e),
         };
-        if ctx.attempted_fallbacks as usize >= cfg.max_fallbacks || Instant::now() >= deadline {
+        if disable_fallbacks
+            || ctx.attempted_fallbacks as usize >= cfg.max_fallbacks
+            || Instant::now() >= deadline
+        {
             return Err(err);
         }
-        let next = router::fallbacks(cfg, &first, failure)
+        let list = match (&request_fallbacks, failure) {
+            (_, Failure::Final) => &[][..],
+            (Some(list), _) => list.as_slice(),
+            (None, _) => router::fallbacks(cfg, &first, failure),
+        };
+        let next = list
             .iter()
             .find(|g| !tried.contains(g) && runtime.groups.contains_key(g.as_str()));
         match next {
@@ -108,14 +130,25 @@ async fn try_group(
     let cfg = &runtime.config.router;
     let group = &runtime.groups[name];
     let attempts = cfg.num_retries as usize + 1;
-    let order =
-        router::candidates(&group.deployments, router::now_ms(), attempts).map_err(|wait| {
-            GatewayError::AllCooling {
+    let order = match router::candidates(&group.deployments, router::now_ms(), attempts) {
+        Ok(order) => order,
+        Err(wait) if wait.is_zero() => {
+            // Nothing is cooling: every deployment is at its max_parallel_requests.
+            let d = &group.deployments[0];
+            return Err(GatewayError::AtCapacity {
+                group: name.to_string(),
+                deployment: d.conf.id.clone(),
+                limit: d.slots.limit.unwrap_or_default(),
+            });
+        }
+        Err(wait) => {
+            return Err(GatewayError::AllCooling {
                 group: name.to_string(),
                 deployments: group.deployments.len(),
                 retry_after: wait,
-            }
-        })?;
+            })
+        }
+    };
     ctx.model_group = Some(name.to_string());
     let mut last = None;
     for n in 0..=cfg.num_retries {
@@ -146,7 +179,9 @@ async fn try_group(
             Err(e) => {
                 let failure = router::classify(&e);
                 if failure == Failure::Retryable {
-                    note_failure(cfg, group.deployments.len(), dep);
+                    if !matches!(e, GatewayError::AtCapacity { .. }) {
+                        note_failure(cfg, group.deployments.len(), dep);
+                    }
                     last = Some(e);
                 } else {
                     return Err(e);
@@ -197,6 +232,14 @@ async fn attempt(
     deadline: Instant,
 ) -> Result<(), GatewayError> {
     ctx.served_by = Some(dep.clone());
+    let _slot = dep
+        .slots
+        .acquire()
+        .ok_or_else(|| GatewayError::AtCapacity {
+            group: dep.conf.model_name.clone(),
+            deployment: dep.conf.id.clone(),
+            limit: dep.slots.limit.unwrap_or_default(),
+        })?;
     let native = match (&dep.upstream, anthropic_raw) {
         (Some(up), Some(raw))
             if dep.conf.provider == Provider::Anthropic && dep.conf.mock_response.is_none() =>
