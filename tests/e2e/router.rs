@@ -344,3 +344,50 @@ async fn max_parallel_requests_caps_in_flight_calls() {
         200
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_before_any_content_is_retried_like_an_error_status() {
+    // Anthropic-dialect provider that sends message_start, then an overloaded error event.
+    let flaky = MockServer::start(MockConfig {
+        stream_error_after_chunks: Some(0),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let good = MockServer::start(MockConfig {
+        content: "from the second".into(),
+        chunks: 2,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let yaml = format!(
+        "model_list:\n  - model_name: g\n    litellm_params:\n      model: anthropic/claude-up\n      api_base: http://{}\n      api_key: k\n      order: 1\n{}general_settings:\n  master_key: {MASTER_KEY}\nrouter_settings:\n  num_retries: 1\n",
+        flaky.addr,
+        dep("g", &good, "      order: 2\n")
+    );
+    let gw = Gateway::start(&yaml).await;
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        &json!({"model": "g", "messages": [{"role": "user", "content": "hi"}], "stream": true}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-litellm-attempted-retries"), "1");
+    let text = r.text().await.unwrap();
+    assert!(!text.contains("error"), "{text}");
+    let content: String = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(content, "from the second");
+    assert_eq!(flaky.request_count(), 1);
+}

@@ -180,9 +180,15 @@ impl Pipeline {
             Pipeline::Pass(splitter) => {
                 splitter.push(input);
                 while let Some(event) = splitter.next_event() {
-                    if let StreamEvent::Chunk { usage: Some(u) } = classify(&event) {
-                        ctx.prompt_tokens = u.prompt_tokens;
-                        ctx.completion_tokens = u.completion_tokens;
+                    match classify(&event) {
+                        StreamEvent::Chunk { usage: Some(u) } => {
+                            ctx.prompt_tokens = u.prompt_tokens;
+                            ctx.completion_tokens = u.completion_tokens;
+                        }
+                        // The provider failed inside the stream: an error, so the router can
+                        // still retry if nothing reached the client yet.
+                        StreamEvent::Error => return Err(in_stream_error(&event)),
+                        _ => {}
                     }
                     out.extend_from_slice(&event);
                 }
@@ -240,13 +246,12 @@ pub async fn stream(
     translator: Option<Box<dyn ToOpenAiStream>>,
     deadline: Instant,
 ) -> Result<(), GatewayError> {
-    ctx.status = out_head.status;
-    if stream_header(session, out_head.status, out_head.content_type, ctx)
-        .await
-        .is_err()
-    {
-        return client_left(ctx, up, "before the stream started").await;
-    }
+    // Nothing is sent until the provider produced something worth sending (content, a tool
+    // call, a finish reason or usage — not just a role preamble): an error before that is
+    // returned, so the router can retry or fall back as if the provider had answered with an
+    // error status.
+    let mut started = false;
+    let mut held = BytesMut::new();
     let mut pipeline = match translator {
         Some(t) => Pipeline::Translate(t),
         None => Pipeline::Pass(SseSplitter::new()),
@@ -285,6 +290,25 @@ pub async fn stream(
         if done && failure.is_none() {
             failure = pipeline.finish(&mut out, ctx).err();
         }
+        if !started {
+            held.extend_from_slice(&out);
+            if let Some(err) = failure {
+                up.shutdown().await;
+                return Err(GatewayError::Upstream(err));
+            }
+            if !(done || held.len() > PREAMBLE_LIMIT || has_substance(&held)) {
+                continue;
+            }
+            ctx.status = out_head.status;
+            if stream_header(session, out_head.status, out_head.content_type, ctx)
+                .await
+                .is_err()
+            {
+                return client_left(ctx, up, "before the stream started").await;
+            }
+            started = true;
+            out = std::mem::take(&mut held);
+        }
         if let Some(err) = failure {
             // Events that arrived before the failure still reach the client, then the error.
             ctx.failure = Some(err.message.clone());
@@ -310,6 +334,52 @@ pub async fn stream(
     }
     release(state, up, peer).await;
     Ok(())
+}
+
+/// Canonical bytes held back before a stream starts, at most.
+const PREAMBLE_LIMIT: usize = 16 * 1024;
+
+/// Whether canonical SSE bytes hold an event a client would act on: content, a tool call, a
+/// finish reason or usage (a role-only first chunk is not).
+fn has_substance(events: &[u8]) -> bool {
+    let mut splitter = SseSplitter::new();
+    splitter.push(events);
+    while let Some(event) = splitter.next_event() {
+        let Some(data) = adapters::sse::event_data(&event) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&data) else {
+            continue;
+        };
+        let choice = &v["choices"][0];
+        let delta = &choice["delta"];
+        let text = |k: &str| delta[k].as_str().is_some_and(|t| !t.is_empty());
+        if text("content")
+            || text("reasoning_content")
+            || delta["tool_calls"].is_array()
+            || choice["text"].as_str().is_some_and(|t| !t.is_empty())
+            || !choice["finish_reason"].is_null()
+            || !v["usage"].is_null()
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// The error of a provider's `data: {"error": …}` event, with a status the router acts on:
+/// context-length errors are 400 (context-window fallbacks), rate limits 429, the rest 503.
+fn in_stream_error(event: &[u8]) -> ApiError {
+    let data = adapters::sse::event_data(event).unwrap_or_default();
+    let text = String::from_utf8_lossy(&data);
+    let status = if text.contains("context_length_exceeded") {
+        400
+    } else if text.contains("rate_limit") {
+        429
+    } else {
+        503
+    };
+    adapters::error::from_openai_reply(status, &data)
 }
 
 fn stream_failed(e: &pingora::Error) -> ApiError {
