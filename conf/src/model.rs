@@ -173,6 +173,28 @@ pub struct RouterConfig {
     /// `default_max_parallel_requests`: in-flight cap for deployments without their own
     /// `max_parallel_requests`.
     pub default_max_parallel_requests: Option<usize>,
+    /// `routing_strategy`.
+    pub routing_strategy: Strategy,
+    /// `enable_pre_call_checks`: skip deployments whose context window (`model_info`
+    /// `max_input_tokens`) is smaller than the prompt, and those over their `rpm`/`tpm`.
+    pub enable_pre_call_checks: bool,
+    /// `enable_tag_filtering`: requests with `tags` go to deployments carrying one of them.
+    pub enable_tag_filtering: bool,
+}
+
+/// How a deployment is chosen inside a priority tier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Weighted random (`weight`, else `rpm`, else `tpm`).
+    SimpleShuffle,
+    /// Fewest requests in flight.
+    LeastBusy,
+    /// Lowest recent time to response header.
+    LatencyBased,
+    /// Lowest tokens used this minute, within `rpm`/`tpm`.
+    UsageBased,
+    /// Lowest `input_cost_per_token` + `output_cost_per_token`.
+    CostBased,
 }
 
 /// `general_settings`.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::diag::{boolean, count, seconds, show, string, Diag};
-use crate::model::RouterConfig;
+use crate::model::{RouterConfig, Strategy};
 
 /// Keys this module reads; the key lists in `keys.rs` mark them as used.
 pub(crate) const KEYS: &[&str] = &[
@@ -24,6 +24,8 @@ pub(crate) const KEYS: &[&str] = &[
     "routing_strategy",
     "model_group_alias",
     "default_max_parallel_requests",
+    "enable_pre_call_checks",
+    "enable_tag_filtering",
 ];
 
 pub(crate) fn router(
@@ -91,6 +93,16 @@ pub(crate) fn router(
                 out.default_max_parallel_requests = Some(n as usize);
             }
         }
+        for (key, target) in [
+            ("enable_pre_call_checks", &mut out.enable_pre_call_checks),
+            ("enable_tag_filtering", &mut out.enable_tag_filtering),
+        ] {
+            if let Some(v) = m.get(key) {
+                if let Some(b) = boolean(&path(key), v, d) {
+                    *target = b;
+                }
+            }
+        }
         if let Some(v) = m.get("disable_cooldowns") {
             if let Some(b) = boolean(&path("disable_cooldowns"), v, d) {
                 out.disable_cooldowns = b;
@@ -98,11 +110,14 @@ pub(crate) fn router(
         }
         if let Some(v) = m.get("routing_strategy") {
             let p = path("routing_strategy");
-            match v.as_str() {
-                Some("simple-shuffle") => {}
-                Some(other) => d.warn(
+            match v.as_str().map(Strategy::parse) {
+                Some(Some(strategy)) => out.routing_strategy = strategy,
+                Some(None) => d.error(
                     &p,
-                    format_args!("{other:?} is not supported yet; using simple-shuffle"),
+                    format_args!(
+                        "unknown routing strategy {}; expected simple-shuffle, least-busy, latency-based-routing, usage-based-routing, usage-based-routing-v2 or cost-based-routing",
+                        show(&p, v)
+                    ),
                 ),
                 None => d.error(
                     &p,
@@ -219,6 +234,22 @@ impl Default for RouterConfig {
             disable_cooldowns: false,
             model_group_alias: HashMap::new(),
             default_max_parallel_requests: None,
+            routing_strategy: Strategy::SimpleShuffle,
+            enable_pre_call_checks: false,
+            enable_tag_filtering: false,
         }
+    }
+}
+
+impl Strategy {
+    fn parse(name: &str) -> Option<Strategy> {
+        Some(match name {
+            "simple-shuffle" => Strategy::SimpleShuffle,
+            "least-busy" => Strategy::LeastBusy,
+            "latency-based-routing" => Strategy::LatencyBased,
+            "usage-based-routing" | "usage-based-routing-v2" => Strategy::UsageBased,
+            "cost-based-routing" => Strategy::CostBased,
+            _ => return None,
+        })
     }
 }

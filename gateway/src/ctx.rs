@@ -55,6 +55,10 @@ pub struct RequestCtx {
     /// Retries made inside model groups, and fallback groups tried.
     pub attempted_retries: u32,
     pub attempted_fallbacks: u32,
+    /// The request's tags (tag filtering).
+    pub request_tags: Vec<String>,
+    /// Size of the request body, for the pre-call token estimate.
+    pub body_bytes: usize,
     /// Time spent waiting on providers (for `x-litellm-overhead-duration-ms`).
     pub upstream_time: std::time::Duration,
     /// The provider's `retry-after` on its last error, honoured by the next retry.

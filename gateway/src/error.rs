@@ -50,6 +50,11 @@ pub enum GatewayError {
         deployment: String,
         limit: usize,
     },
+    /// No deployment of the group can hold the prompt (pre-call check).
+    #[error("{}", .0.message)]
+    ContextTooSmall(ApiError),
+    #[error("No deployment of model group {group} carries any of the request's tags ({tags})")]
+    NoTaggedDeployment { group: String, tags: String },
     /// A request the adapters refused (bad field, parameter the provider cannot take).
     #[error("{}", .0.message)]
     Invalid(ApiError),
@@ -88,7 +93,14 @@ impl GatewayError {
             GatewayError::UpstreamTimeout { .. } => {
                 ApiError::new(504, "timeout", msg).with_code("504")
             }
-            GatewayError::Upstream(e) | GatewayError::Invalid(e) => e.clone(),
+            GatewayError::Upstream(e)
+            | GatewayError::Invalid(e)
+            | GatewayError::ContextTooSmall(e) => e.clone(),
+            GatewayError::NoTaggedDeployment { .. } => {
+                ApiError::new(400, "invalid_request_error", msg)
+                    .with_param("tags")
+                    .with_code("400")
+            }
             GatewayError::AllCooling { .. } | GatewayError::AtCapacity { .. } => {
                 ApiError::new(429, "rate_limit_error", msg).with_code("429")
             }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use conf::{Deployment, RouterConfig};
+use conf::{Deployment, RouterConfig, Strategy};
 use rand::Rng;
 
 use crate::error::GatewayError;
@@ -74,6 +74,10 @@ impl Slots {
         }
     }
 
+    pub fn inflight(&self) -> usize {
+        self.inflight.load(Ordering::Relaxed)
+    }
+
     pub fn full(&self) -> bool {
         self.limit
             .is_some_and(|l| self.inflight.load(Ordering::Relaxed) >= l)
@@ -107,6 +111,35 @@ pub fn order(d: &Deployment) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+/// Price of a token in and a token out, for cost-based routing (unknown = 0).
+pub fn cost(d: &Deployment) -> f64 {
+    let get = |k: &str| {
+        d.internal_params
+            .get(k)
+            .and_then(|v| v.as_f64())
+            .unwrap_or(0.0)
+    };
+    get("input_cost_per_token") + get("output_cost_per_token")
+}
+
+/// Context window from `model_info` (`max_input_tokens`, else `max_tokens`).
+pub fn max_input_tokens(d: &Deployment) -> Option<u64> {
+    let get = |k: &str| d.model_info.get(k).and_then(|v| v.as_u64());
+    get("max_input_tokens").or_else(|| get("max_tokens"))
+}
+
+/// Tags of a deployment (`litellm_params.tags`).
+pub fn tags(d: &Deployment) -> Vec<String> {
+    match d.internal_params.get("tags") {
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect(),
+        Some(serde_json::Value::String(t)) => vec![t.clone()],
+        _ => Vec::new(),
+    }
+}
+
 /// Share of traffic: `weight`, else `rpm`, else `tpm`, else 1.
 pub fn weight(d: &Deployment) -> f64 {
     let w = d.internal_params.get("weight").and_then(|v| v.as_f64());
@@ -121,56 +154,173 @@ pub fn weight(d: &Deployment) -> f64 {
     }
 }
 
-/// Up to `k` deployments to try, in order: healthy ones only, the lowest `order` tier first, and
-/// inside a tier drawn by weight without replacement. O(n·k) with no sorting, so a group of 50
-/// costs about as much as a group of 1 when `k` is small. `Err` carries the shortest remaining
-/// cooldown when every deployment is cooling.
+/// Live numbers the strategies read: recent latency and this minute's usage.
+#[derive(Debug, Default)]
+pub struct Load {
+    /// Time to response header, exponentially averaged, in microseconds; 0 = not measured yet.
+    latency_us: AtomicU64,
+    /// (minute since epoch, requests, tokens) of the current minute.
+    minute: Mutex<(u64, u64, u64)>,
+}
+
+impl Load {
+    pub fn record_latency(&self, d: Duration) {
+        let sample = d.as_micros().min(u64::MAX as u128) as u64;
+        let old = self.latency_us.load(Ordering::Relaxed);
+        let new = if old == 0 {
+            sample
+        } else {
+            (old * 7 + sample) / 8
+        };
+        self.latency_us.store(new.max(1), Ordering::Relaxed);
+    }
+
+    pub fn latency_us(&self) -> u64 {
+        self.latency_us.load(Ordering::Relaxed)
+    }
+
+    fn with_minute<T>(&self, now: u64, f: impl FnOnce(&mut (u64, u64, u64)) -> T) -> T {
+        let mut m = self.minute.lock().expect("load lock");
+        if m.0 != now / 60_000 {
+            *m = (now / 60_000, 0, 0);
+        }
+        f(&mut m)
+    }
+
+    pub fn add_request(&self, now: u64) {
+        self.with_minute(now, |m| m.1 += 1);
+    }
+
+    pub fn add_tokens(&self, now: u64, tokens: u64) {
+        self.with_minute(now, |m| m.2 += tokens);
+    }
+
+    /// (requests, tokens) this minute.
+    pub fn this_minute(&self, now: u64) -> (u64, u64) {
+        self.with_minute(now, |m| (m.1, m.2))
+    }
+}
+
+/// What the request asks of the deployments it may use.
+#[derive(Debug, Clone, Copy)]
+pub struct Selection<'a> {
+    pub strategy: Strategy,
+    /// Tag filtering: the request's tags (`None` when filtering is off).
+    pub tags: Option<&'a [String]>,
+    /// Pre-call checks: the prompt's estimated tokens (`None` when the checks are off).
+    pub prompt_tokens: Option<u64>,
+}
+
+/// Why no deployment can take the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unavailable {
+    /// Every eligible deployment is cooling; the shortest remaining cooldown.
+    Cooling(Duration),
+    /// Every eligible deployment is at `max_parallel_requests` (or its `rpm`/`tpm`).
+    Full,
+    /// No deployment carries one of the request's tags (nor `default`).
+    NoTag,
+    /// No deployment's context window holds the prompt.
+    ContextTooSmall { needed: u64, largest: u64 },
+}
+
+/// Up to `k` deployments to try, in order: eligible ones only (tags, context window, health,
+/// capacity), the lowest `order` tier first, and inside a tier chosen by the strategy — a weighted
+/// draw for simple-shuffle, the least loaded / fastest / least used / cheapest otherwise.
+/// O(n·k) with no sorting, so a group of 50 costs about as much as a group of 1 when `k` is small.
 pub fn candidates(
     deployments: &[Arc<DeploymentRt>],
     now: u64,
     k: usize,
-) -> Result<Vec<Arc<DeploymentRt>>, Duration> {
-    if let [only] = deployments {
-        return Ok(vec![only.clone()]);
+    sel: Selection<'_>,
+) -> Result<Vec<Arc<DeploymentRt>>, Unavailable> {
+    // Tags first: they decide which deployments are the group's for this request.
+    let tagged = |d: &DeploymentRt, wanted: &[String]| d.tags.iter().any(|t| wanted.contains(t));
+    let default_tag = [String::from("default")];
+    let tag_set: Option<&[String]> = match sel.tags {
+        None => None,
+        Some(tags) if !tags.is_empty() && deployments.iter().any(|d| tagged(d, tags)) => Some(tags),
+        Some(_) if deployments.iter().any(|d| tagged(d, &default_tag)) => Some(&default_tag),
+        Some([]) => None,
+        Some(_) => return Err(Unavailable::NoTag),
+    };
+    let fits = |d: &DeploymentRt| match (sel.prompt_tokens, d.max_input_tokens) {
+        (Some(needed), Some(max)) => needed <= max,
+        _ => true,
+    };
+    let eligible = |d: &DeploymentRt| tag_set.is_none_or(|t| tagged(d, t)) && fits(d);
+    if !deployments.iter().any(|d| eligible(d)) {
+        let largest = deployments
+            .iter()
+            .filter_map(|d| d.max_input_tokens)
+            .max()
+            .unwrap_or(0);
+        return Err(Unavailable::ContextTooSmall {
+            needed: sel.prompt_tokens.unwrap_or(0),
+            largest,
+        });
     }
-    // A group of one is never cooled down (above); in larger groups cooling ones are skipped.
-    let healthy = |d: &DeploymentRt| d.health.cooling(now).is_none() && !d.slots.full();
+    let within_limits = |d: &DeploymentRt| {
+        if sel.strategy != Strategy::UsageBased && sel.prompt_tokens.is_none() {
+            return true;
+        }
+        let (requests, tokens) = d.load.this_minute(now);
+        d.conf.rpm.is_none_or(|l| requests < l) && d.conf.tpm.is_none_or(|l| tokens < l)
+    };
+    // A group of one is never cooled down: there is nowhere else to go.
+    let single = deployments.len() == 1;
+    let usable = |d: &DeploymentRt| {
+        eligible(d)
+            && (single || d.health.cooling(now).is_none())
+            && !d.slots.full()
+            && within_limits(d)
+    };
     let mut picked: Vec<Arc<DeploymentRt>> = Vec::with_capacity(k.min(deployments.len()));
     let mut rng = rand::thread_rng();
     while picked.len() < k {
-        let open = |d: &&Arc<DeploymentRt>| healthy(d) && !picked.iter().any(|p| Arc::ptr_eq(p, d));
+        let open = |d: &&Arc<DeploymentRt>| usable(d) && !picked.iter().any(|p| Arc::ptr_eq(p, d));
         let Some(tier) = deployments.iter().filter(open).map(|d| d.route_order).min() else {
             break;
         };
-        let total: f64 = deployments
-            .iter()
-            .filter(open)
-            .filter(|d| d.route_order == tier)
-            .map(|d| d.route_weight)
-            .sum();
-        let mut r = rng.gen_range(0.0..total);
-        let mut choice = None;
-        for d in deployments
-            .iter()
-            .filter(open)
-            .filter(|d| d.route_order == tier)
-        {
-            choice = Some(d);
-            if r < d.route_weight {
-                break;
+        let in_tier = || {
+            deployments
+                .iter()
+                .filter(open)
+                .filter(move |d| d.route_order == tier)
+        };
+        let choice = match sel.strategy {
+            Strategy::SimpleShuffle => {
+                let total: f64 = in_tier().map(|d| d.route_weight).sum();
+                let mut r = rng.gen_range(0.0..total);
+                let mut choice = None;
+                for d in in_tier() {
+                    choice = Some(d);
+                    if r < d.route_weight {
+                        break;
+                    }
+                    r -= d.route_weight;
+                }
+                choice
             }
-            r -= d.route_weight;
-        }
+            Strategy::LeastBusy => in_tier().min_by_key(|d| d.slots.inflight()),
+            Strategy::LatencyBased => in_tier().min_by_key(|d| d.load.latency_us()),
+            Strategy::UsageBased => in_tier().min_by_key(|d| d.load.this_minute(now).1),
+            Strategy::CostBased => in_tier().min_by(|a, b| a.route_cost.total_cmp(&b.route_cost)),
+        };
         picked.push(choice.expect("the tier has a member").clone());
     }
-    if picked.is_empty() {
-        let shortest = deployments
-            .iter()
-            .filter_map(|d| d.health.cooling(now))
-            .min();
-        return Err(shortest.unwrap_or_default());
+    if !picked.is_empty() {
+        return Ok(picked);
     }
-    Ok(picked)
+    match deployments
+        .iter()
+        .filter(|d| eligible(d))
+        .filter_map(|d| d.health.cooling(now))
+        .min()
+    {
+        Some(wait) => Err(Unavailable::Cooling(wait)),
+        None => Err(Unavailable::Full),
+    }
 }
 
 /// What a failed attempt means for the next one.
@@ -191,7 +341,9 @@ pub fn classify(e: &GatewayError) -> Failure {
     match e {
         GatewayError::UpstreamUnreachable { .. }
         | GatewayError::UpstreamTimeout { .. }
-        | GatewayError::UpstreamProtocol { .. } => Failure::Retryable,
+        | GatewayError::UpstreamProtocol { .. }
+        | GatewayError::AtCapacity { .. } => Failure::Retryable,
+        GatewayError::ContextTooSmall(_) => Failure::ContextWindow,
         GatewayError::Upstream(api) => {
             let code = api.code.as_deref().unwrap_or("");
             if code == "context_length_exceeded" {
@@ -281,6 +433,14 @@ mod tests {
             Failure::Retryable
         );
         assert_eq!(classify(&GatewayError::MissingKey), Failure::Final);
+        let cap = GatewayError::AtCapacity {
+            group: "g".into(),
+            deployment: "d".into(),
+            limit: 1,
+        };
+        assert_eq!(classify(&cap), Failure::Retryable);
+        let small = GatewayError::ContextTooSmall(ApiError::new(400, "x", "m"));
+        assert_eq!(classify(&small), Failure::ContextWindow);
     }
 
     #[test]

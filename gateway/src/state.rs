@@ -13,7 +13,7 @@ use pingora::connectors::http::Connector;
 use sha2::{Digest, Sha256};
 
 use crate::gcp_auth::{ServiceAccount, TokenSource};
-use crate::router::{Health, Slots};
+use crate::router::{Health, Load, Slots};
 use crate::upstream::Upstream;
 
 /// A deployment with its resolved upstream.
@@ -28,9 +28,15 @@ pub struct DeploymentRt {
     pub health: Health,
     /// In-flight requests against `max_parallel_requests`.
     pub slots: Arc<Slots>,
-    /// Routing tier (`order`) and share (`weight`/`rpm`/`tpm`), read once.
+    /// Recent latency and this minute's usage.
+    pub load: Load,
+    /// Routing inputs read once: tier (`order`), share (`weight`/`rpm`/`tpm`), price, tags,
+    /// context window.
     pub route_order: u64,
     pub route_weight: f64,
+    pub route_cost: f64,
+    pub tags: Vec<String>,
+    pub max_input_tokens: Option<u64>,
     /// `x-litellm-model-id`, `-model-group`, `-model-api-base`, built once.
     pub headers: Vec<(&'static str, http::HeaderValue)>,
 }
@@ -108,8 +114,12 @@ impl Runtime {
                         .map(|n| n as usize)
                         .or(config.router.default_max_parallel_requests),
                 )),
+                load: Load::default(),
                 route_order: crate::router::order(d),
                 route_weight: crate::router::weight(d),
+                route_cost: crate::router::cost(d),
+                tags: crate::router::tags(d),
+                max_input_tokens: crate::router::max_input_tokens(d),
                 headers: deployment_headers(d),
             });
             groups

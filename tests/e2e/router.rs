@@ -391,3 +391,208 @@ async fn an_error_before_any_content_is_retried_like_an_error_status() {
     assert_eq!(content, "from the second");
     assert_eq!(flaky.request_count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_filtering_routes_by_request_tags_with_a_default() {
+    let paid = MockServer::start(MockConfig::default()).await.unwrap();
+    let free = MockServer::start(MockConfig::default()).await.unwrap();
+    let default = MockServer::start(MockConfig::default()).await.unwrap();
+    let yaml = config(
+        &[
+            dep("g", &paid, "      tags: [paid]\n"),
+            dep("g", &free, "      tags: [free]\n"),
+            dep("g", &default, "      tags: [default]\n"),
+        ],
+        "  enable_tag_filtering: true\n",
+    );
+    let gw = Gateway::start(&yaml).await;
+    let mut body = chat("g");
+    body["tags"] = json!(["paid"]);
+    for _ in 0..5 {
+        assert_eq!(post(&gw, "/v1/chat/completions", &body).await.status(), 200);
+    }
+    let r = client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(MASTER_KEY)
+        .header("x-litellm-tags", "free")
+        .json(&chat("g"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut body = chat("g");
+    body["metadata"] = json!({"tags": ["nobody-has-this"]});
+    assert_eq!(post(&gw, "/v1/chat/completions", &body).await.status(), 200);
+    assert_eq!(
+        post(&gw, "/v1/chat/completions", &chat("g")).await.status(),
+        200
+    );
+    assert_eq!(
+        (
+            paid.request_count(),
+            free.request_count(),
+            default.request_count()
+        ),
+        (5, 1, 2)
+    );
+    assert!(
+        paid.requests()[0].json().unwrap().get("tags").is_none(),
+        "tags are not sent upstream"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pre_call_checks_skip_deployments_whose_context_window_is_too_small() {
+    let small = MockServer::start(MockConfig::default()).await.unwrap();
+    let big = MockServer::start(MockConfig::default()).await.unwrap();
+    let huge = MockServer::start(MockConfig::default()).await.unwrap();
+    let deployments = [
+        format!(
+            "{}    model_info: {{max_input_tokens: 100}}\n",
+            dep("g", &small, "")
+        ),
+        format!(
+            "{}    model_info: {{max_input_tokens: 100000}}\n",
+            dep("g", &big, "")
+        ),
+        format!(
+            "{}    model_info: {{max_input_tokens: 100}}\n",
+            dep("tiny", &small, "")
+        ),
+        format!(
+            "{}    model_info: {{max_input_tokens: 1000000}}\n",
+            dep("long", &huge, "")
+        ),
+    ];
+    let yaml = config(
+        &deployments,
+        "  enable_pre_call_checks: true\n  context_window_fallbacks: [{tiny: [long]}]\n",
+    );
+    let gw = Gateway::start(&yaml).await;
+    let long_prompt =
+        json!({"model": "g", "messages": [{"role": "user", "content": "word ".repeat(2000)}]});
+    for _ in 0..5 {
+        assert_eq!(
+            post(&gw, "/v1/chat/completions", &long_prompt)
+                .await
+                .status(),
+            200
+        );
+    }
+    assert_eq!((small.request_count(), big.request_count()), (0, 5));
+    // A group none of whose deployments fits goes to its context-window fallback.
+    let mut to_tiny = long_prompt.clone();
+    to_tiny["model"] = json!("tiny");
+    let r = post(&gw, "/v1/chat/completions", &to_tiny).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-litellm-model-group"), "long");
+    assert_eq!(small.request_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn least_busy_latency_usage_and_cost_strategies() {
+    // least-busy: two concurrent slow requests land on different deployments.
+    let a = MockServer::start(MockConfig {
+        latency: Duration::from_millis(400),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let b = MockServer::start(MockConfig {
+        latency: Duration::from_millis(400),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let gw = Gateway::start(&config(
+        &[dep("g", &a, ""), dep("g", &b, "")],
+        "  routing_strategy: least-busy\n",
+    ))
+    .await;
+    let url = gw.url("/v1/chat/completions");
+    let first = tokio::spawn(async move {
+        client()
+            .post(url)
+            .bearer_auth(MASTER_KEY)
+            .json(&chat("g"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        post(&gw, "/v1/chat/completions", &chat("g")).await.status(),
+        200
+    );
+    assert_eq!(first.await.unwrap(), 200);
+    assert_eq!((a.request_count(), b.request_count()), (1, 1));
+
+    // latency-based: once both are measured, the fast one takes the traffic.
+    let slow = MockServer::start(MockConfig {
+        latency: Duration::from_millis(150),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let fast = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = Gateway::start(&config(
+        &[dep("g", &slow, ""), dep("g", &fast, "")],
+        "  routing_strategy: latency-based-routing\n",
+    ))
+    .await;
+    for _ in 0..12 {
+        assert_eq!(
+            post(&gw, "/v1/chat/completions", &chat("g")).await.status(),
+            200
+        );
+    }
+    assert!(
+        slow.request_count() <= 1 && fast.request_count() >= 11,
+        "slow {} fast {}",
+        slow.request_count(),
+        fast.request_count()
+    );
+
+    // usage-based: a deployment at its rpm for the minute is skipped.
+    let capped = MockServer::start(MockConfig::default()).await.unwrap();
+    let roomy = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = Gateway::start(&config(
+        &[
+            dep("g", &capped, "      rpm: 2\n"),
+            dep("g", &roomy, "      rpm: 1000\n"),
+        ],
+        "  routing_strategy: usage-based-routing-v2\n",
+    ))
+    .await;
+    for _ in 0..10 {
+        assert_eq!(
+            post(&gw, "/v1/chat/completions", &chat("g")).await.status(),
+            200
+        );
+    }
+    assert!(
+        capped.request_count() <= 2,
+        "capped got {}",
+        capped.request_count()
+    );
+
+    // cost-based: the cheaper deployment.
+    let dear = MockServer::start(MockConfig::default()).await.unwrap();
+    let cheap = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = Gateway::start(&config(
+        &[
+            dep("g", &dear, "      input_cost_per_token: 0.00001\n"),
+            dep("g", &cheap, "      input_cost_per_token: 0.000001\n"),
+        ],
+        "  routing_strategy: cost-based-routing\n",
+    ))
+    .await;
+    for _ in 0..5 {
+        assert_eq!(
+            post(&gw, "/v1/chat/completions", &chat("g")).await.status(),
+            200
+        );
+    }
+    assert_eq!((dear.request_count(), cheap.request_count()), (0, 5));
+}

@@ -167,7 +167,6 @@ fn unknown_keys_warn_once_each_with_their_path() {
             "model_list[0].unknown_entry_key: unknown key, ignored",
             "router_settings.nonsense: unknown key, ignored",
             "router_settings.redis_host: not supported yet, ignored",
-            "router_settings.routing_strategy: \"latency-based-routing\" is not supported yet; using simple-shuffle",
             "something_else: unknown key, ignored",
         ]
     );
@@ -182,13 +181,7 @@ fn unknown_keys_warn_once_each_with_their_path() {
 #[test]
 fn strict_turns_every_warning_into_an_error() {
     let errs = errors_opts(DROPIN, LoadOptions { strict: true });
-    assert_eq!(errs.len(), 9, "{errs:#?}");
-    assert!(
-        errs.iter().any(|e| e.starts_with(
-            "router_settings.routing_strategy: \"latency-based-routing\" is not supported yet"
-        )),
-        "{errs:#?}"
-    );
+    assert_eq!(errs.len(), 8, "{errs:#?}");
     assert!(
         errs.contains(&"general_settings.foo: unknown key (not allowed with --strict)".to_string())
     );

@@ -141,9 +141,10 @@ fn example_specifics() {
 
     let dropin_path = conf_dir().join("examples/litellm-dropin.yaml");
     let dropin = load_file(&dropin_path, LoadOptions::default()).unwrap();
-    assert!(dropin.warnings.iter().any(|w| w.starts_with(
-        "router_settings.routing_strategy: \"usage-based-routing-v2\" is not supported yet"
-    )));
+    assert_eq!(
+        dropin.config.router.routing_strategy,
+        crate::Strategy::UsageBased
+    );
     assert!(load_file(&dropin_path, LoadOptions { strict: true }).is_err());
 }
 

@@ -4,6 +4,13 @@
 use crate::ctx::RequestCtx;
 
 pub fn record(method: &str, path: &str, ctx: &RequestCtx) {
+    // Tokens count toward the deployment's minute (usage-based routing, rpm/tpm checks).
+    if let Some(dep) = &ctx.served_by {
+        let tokens = ctx.prompt_tokens + ctx.completion_tokens;
+        if tokens > 0 {
+            dep.load.add_tokens(crate::router::now_ms(), tokens);
+        }
+    }
     let ms = ctx
         .start
         .map(|s| s.elapsed().as_secs_f64() * 1000.0)

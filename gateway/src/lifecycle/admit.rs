@@ -7,6 +7,7 @@ use adapters::{CanonicalRequest, Endpoint};
 use bytes::BytesMut;
 use pingora::proxy::Session;
 
+use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
 use crate::state::Runtime;
 
@@ -16,10 +17,12 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 pub async fn admit(
     runtime: &Runtime,
     session: &mut Session,
+    ctx: &mut RequestCtx,
     endpoint: Endpoint,
 ) -> Result<CanonicalRequest, GatewayError> {
     let max = runtime.config.general.max_request_bytes();
     let body = read_body(session, max).await?;
+    ctx.body_bytes = body.len();
     Ok(CanonicalRequest::parse(endpoint, &body)?)
 }
 

@@ -116,6 +116,7 @@ pub async fn forward(
         }
     };
     ctx.upstream_time += waited.elapsed();
+    dep.load.record_latency(waited.elapsed());
     let resp = up
         .response_header()
         .expect("read_response_header succeeded");

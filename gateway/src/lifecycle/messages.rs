@@ -32,6 +32,7 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
         let raw = admit::read_body(session, runtime.config.general.max_request_bytes())
             .await?
             .freeze();
+        ctx.body_bytes = raw.len();
         let mut req = front::to_canonical(&raw).map_err(GatewayError::Invalid)?;
         ctx.model_group = Some(req.model.clone());
         ctx.stream = req.stream;

@@ -30,7 +30,7 @@ pub async fn serve(
     let runtime = state.runtime();
     let result = async {
         auth::check(&runtime, session.req_header())?;
-        let mut req = admit::admit(&runtime, session, endpoint).await?;
+        let mut req = admit::admit(&runtime, session, ctx, endpoint).await?;
         ctx.model_group = Some(req.model.clone());
         ctx.stream = req.stream;
         route::run(state, &runtime, session, ctx, &mut req, None).await

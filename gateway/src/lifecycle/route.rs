@@ -14,7 +14,7 @@ use pingora::proxy::Session;
 use super::{forward, images, messages};
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
-use crate::router::{self, Failure};
+use crate::router::{self, Failure, Unavailable};
 use crate::state::{AppState, DeploymentRt, Runtime};
 
 /// The model group a request names: a `model_group_alias` resolves to its target.
@@ -67,6 +67,7 @@ pub async fn run(
         .remove("disable_fallbacks")
         .and_then(|v| v.as_bool())
         .unwrap_or(false);
+    ctx.request_tags = request_tags(req, session);
     let mut tried = vec![first.clone()];
     let mut group = first.clone();
     loop {
@@ -115,6 +116,38 @@ pub async fn run(
     }
 }
 
+/// The request's tags: body `tags` (removed: LiteLLM's field, not the provider's),
+/// `metadata.tags`, or the `x-litellm-tags` header (comma-separated).
+fn request_tags(req: &mut CanonicalRequest, session: &Session) -> Vec<String> {
+    let strings = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if let Some(tags) = req.body.remove("tags") {
+        return strings(&tags);
+    }
+    if let Some(tags) = req.body.get("metadata").and_then(|m| m.get("tags")) {
+        return strings(tags);
+    }
+    session
+        .req_header()
+        .headers
+        .get("x-litellm-tags")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Tries one group: its deployments in routing order, `1 + num_retries` attempts.
 #[allow(clippy::too_many_arguments)]
 async fn try_group(
@@ -130,10 +163,18 @@ async fn try_group(
     let cfg = &runtime.config.router;
     let group = &runtime.groups[name];
     let attempts = cfg.num_retries as usize + 1;
-    let order = match router::candidates(&group.deployments, router::now_ms(), attempts) {
+    let sel = router::Selection {
+        strategy: cfg.routing_strategy,
+        tags: cfg
+            .enable_tag_filtering
+            .then_some(ctx.request_tags.as_slice()),
+        prompt_tokens: cfg
+            .enable_pre_call_checks
+            .then(|| adapters::mock::estimate_tokens(ctx.body_bytes)),
+    };
+    let order = match router::candidates(&group.deployments, router::now_ms(), attempts, sel) {
         Ok(order) => order,
-        Err(wait) if wait.is_zero() => {
-            // Nothing is cooling: every deployment is at its max_parallel_requests.
+        Err(Unavailable::Full) => {
             let d = &group.deployments[0];
             return Err(GatewayError::AtCapacity {
                 group: name.to_string(),
@@ -141,12 +182,28 @@ async fn try_group(
                 limit: d.slots.limit.unwrap_or_default(),
             });
         }
-        Err(wait) => {
+        Err(Unavailable::Cooling(wait)) => {
             return Err(GatewayError::AllCooling {
                 group: name.to_string(),
                 deployments: group.deployments.len(),
                 retry_after: wait,
             })
+        }
+        Err(Unavailable::NoTag) => {
+            return Err(GatewayError::NoTaggedDeployment {
+                group: name.to_string(),
+                tags: ctx.request_tags.join(", "),
+            })
+        }
+        Err(Unavailable::ContextTooSmall { needed, largest }) => {
+            let msg = format!(
+                "The prompt (about {needed} tokens) is larger than the context window of every deployment of model group {name} (largest {largest})"
+            );
+            return Err(GatewayError::ContextTooSmall(
+                adapters::ApiError::new(400, "invalid_request_error", msg)
+                    .with_param("messages")
+                    .with_code("context_length_exceeded"),
+            ));
         }
     };
     ctx.model_group = Some(name.to_string());
@@ -232,6 +289,7 @@ async fn attempt(
     deadline: Instant,
 ) -> Result<(), GatewayError> {
     ctx.served_by = Some(dep.clone());
+    dep.load.add_request(router::now_ms());
     let _slot = dep
         .slots
         .acquire()
