@@ -30,6 +30,8 @@ pub struct Timings {
     pub head: Duration,
     /// Until the body first contained `data:` (an SSE event), if it ever did.
     pub first_data: Option<Duration>,
+    /// Until the body first carried a token (non-empty content/text), if it ever did.
+    pub first_token: Option<Duration>,
     /// Until the whole body was read.
     pub total: Duration,
 }
@@ -105,16 +107,32 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Tracks when the body first contains `data:`.
+/// Tracks when the body first contains `data:` (an SSE event) and first carries a token
+/// (a non-empty `"content":"…"` or `"text":"…"` string: a role-only preamble is not a token).
 struct DataWatch {
     start: Instant,
     first: Option<Duration>,
+    first_token: Option<Duration>,
+}
+
+/// Whether `hay` has `"content":"` or `"text":"` followed by a non-empty string.
+fn has_token(hay: &[u8]) -> bool {
+    [&b"\"content\":\""[..], &b"\"text\":\""[..]]
+        .iter()
+        .any(|needle| {
+            hay.windows(needle.len())
+                .enumerate()
+                .any(|(i, w)| w == *needle && hay.get(i + needle.len()).is_some_and(|&c| c != b'"'))
+        })
 }
 
 impl DataWatch {
     fn saw(&mut self, body: &[u8], new_from: usize) {
         if self.first.is_none() && find(&body[new_from.saturating_sub(4)..], b"data:").is_some() {
             self.first = Some(self.start.elapsed());
+        }
+        if self.first_token.is_none() && has_token(&body[new_from.saturating_sub(12)..]) {
+            self.first_token = Some(self.start.elapsed());
         }
     }
 }
@@ -228,7 +246,11 @@ impl Client {
         let close = get("connection").is_some_and(|v| v.contains("close"))
             || matches!(framing, Framing::UntilClose);
 
-        let mut watch = DataWatch { start, first: None };
+        let mut watch = DataWatch {
+            start,
+            first: None,
+            first_token: None,
+        };
         let mut body = Vec::new();
         match framing {
             Framing::None => {}
@@ -258,6 +280,7 @@ impl Client {
             timings: Timings {
                 head: head_at,
                 first_data: watch.first,
+                first_token: watch.first_token,
                 total: start.elapsed(),
             },
         })
@@ -423,5 +446,16 @@ mod tests {
             assert!(t.first_data.unwrap() <= t.total && t.head <= t.first_data.unwrap());
         }
         server.await.unwrap();
+    }
+
+    #[test]
+    fn a_role_only_preamble_is_not_a_token() {
+        assert!(!has_token(
+            br#"data: {"choices":[{"delta":{"role":"assistant","content":""}}]}"#
+        ));
+        assert!(has_token(
+            br#"data: {"choices":[{"delta":{"content":"Hi"}}]}"#
+        ));
+        assert!(has_token(br#"data: {"choices":[{"text":"Hi"}]}"#));
     }
 }

@@ -84,8 +84,8 @@ async fn bench_ttft_reports_percentiles() {
     let ttft = v["ttft_us"]["p50"].as_f64().unwrap();
     let total = v["total_us"]["p50"].as_f64().unwrap();
     assert!(
-        ttft > 0.0 && ttft < 15_000.0,
-        "role event comes at once: {v}"
+        (15_000.0..30_000.0).contains(&ttft),
+        "the first token comes after the first 15 ms pause (the role preamble does not count): {v}"
     );
     assert!(total >= 30_000.0, "two 15 ms chunks: {v}");
     assert_eq!(mock.request_count(), 10);

@@ -1,5 +1,6 @@
 //! `bench-ttft`: sequential streaming requests over one keep-alive connection, measuring the
-//! time to the first SSE `data:` event (TTFT) and to the end of the stream. Prints one JSON
+//! time to the first token (TTFT: the first event with non-empty content, not a role-only
+//! preamble) and to the end of the stream. Prints one JSON
 //! line: `{"label", "url", "requests", "errors", "ttft_us": Summary, "total_us": Summary}`.
 
 use std::process::ExitCode;
@@ -79,9 +80,9 @@ async fn main() -> ExitCode {
     let run = async {
         for i in 0..args.warmup + args.requests {
             match client.send(&req).await {
-                Ok(resp) if resp.status == 200 && resp.timings.first_data.is_some() => {
+                Ok(resp) if resp.status == 200 && resp.timings.first_token.is_some() => {
                     if i >= args.warmup {
-                        ttft.push(resp.timings.first_data.unwrap_or_default());
+                        ttft.push(resp.timings.first_token.unwrap_or_default());
                         total.push(resp.timings.total);
                     }
                 }
