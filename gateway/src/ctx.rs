@@ -23,6 +23,14 @@ pub enum Front {
     AnthropicNative,
 }
 
+/// The upstream model for `dep`: its own, with a wildcard `*` replaced by what the request named.
+pub fn upstream_model<'a>(dep_model: &'a str, wildcard: Option<&str>) -> std::borrow::Cow<'a, str> {
+    match wildcard {
+        Some(m) if dep_model.contains('*') => std::borrow::Cow::Owned(dep_model.replace('*', m)),
+        _ => std::borrow::Cow::Borrowed(dep_model),
+    }
+}
+
 impl Front {
     /// Whether errors are written in Anthropic's shape.
     pub fn anthropic(&self) -> bool {
@@ -55,6 +63,8 @@ pub struct RequestCtx {
     /// Retries made inside model groups, and fallback groups tried.
     pub attempted_retries: u32,
     pub attempted_fallbacks: u32,
+    /// What the `*` of a wildcard model group stood for (`gpt-4o` for `openai/*`).
+    pub wildcard_match: Option<String>,
     /// The request's tags (tag filtering).
     pub request_tags: Vec<String>,
     /// Size of the request body, for the pre-call token estimate.

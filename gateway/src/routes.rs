@@ -154,6 +154,7 @@ async fn readiness(session: &mut Session, ctx: &mut RequestCtx) -> pingora::Resu
         "db": "Not connected",
         "cache": null,
         "tollgate_version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
     });
     ctx.status = status;
     let body = Bytes::from(serde_json::to_vec(&body).expect("serializing JSON values cannot fail"));

@@ -34,6 +34,13 @@ fn chat(group: &str) -> Value {
     json!({"model": group, "messages": [{"role": "user", "content": "hi"}]})
 }
 
+/// Posts and asserts a 200, showing the body when it is not.
+async fn ok(gw: &Gateway, body: &Value) {
+    let r = post(gw, "/v1/chat/completions", body).await;
+    let status = r.status();
+    assert_eq!(status, 200, "{}", r.text().await.unwrap_or_default());
+}
+
 fn header(r: &reqwest::Response, name: &str) -> String {
     r.headers()
         .get(name)
@@ -566,10 +573,7 @@ async fn least_busy_latency_usage_and_cost_strategies() {
     ))
     .await;
     for _ in 0..10 {
-        assert_eq!(
-            post(&gw, "/v1/chat/completions", &chat("g")).await.status(),
-            200
-        );
+        ok(&gw, &chat("g")).await;
     }
     assert!(
         capped.request_count() <= 2,
@@ -595,4 +599,34 @@ async fn least_busy_latency_usage_and_cost_strategies() {
         );
     }
     assert_eq!((dear.request_count(), cheap.request_count()), (0, 5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wildcard_groups_take_any_model_with_their_prefix() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let exact = MockServer::start(MockConfig::default()).await.unwrap();
+    let yaml = format!(
+        "model_list:\n  - model_name: \"openai/*\"\n    litellm_params:\n      model: \"openai/*\"\n      api_base: {}\n      api_key: k\n{}general_settings:\n  master_key: {MASTER_KEY}\n",
+        mock.url(),
+        dep("openai/gpt-exact", &exact, "")
+    );
+    let gw = Gateway::start(&yaml).await;
+    let r = post(&gw, "/v1/chat/completions", &chat("openai/gpt-4o-mini")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-litellm-model-group"), "openai/*");
+    assert_eq!(mock.requests()[0].json().unwrap()["model"], "gpt-4o-mini");
+    // An exact group wins over the wildcard.
+    assert_eq!(
+        post(&gw, "/v1/chat/completions", &chat("openai/gpt-exact"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(exact.request_count(), 1);
+    // Other prefixes are still unknown.
+    expect_error(
+        post(&gw, "/v1/chat/completions", &chat("anthropic/claude")).await,
+        400,
+    )
+    .await;
 }

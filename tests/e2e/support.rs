@@ -91,7 +91,7 @@ impl Gateway {
             let mut gw = Gateway { child, port, log };
             match gw.wait_live(Duration::from_secs(20)).await {
                 Ok(()) => return gw,
-                Err(e) if gw.logs().contains("cannot listen") => {
+                Err(e) if e.starts_with("cannot listen") || gw.logs().contains("cannot listen") => {
                     eprintln!("port {port} taken, retrying: {e}")
                 }
                 Err(e) => panic!("gateway did not start: {e}\n--- log ---\n{}", gw.logs()),
@@ -107,9 +107,18 @@ impl Gateway {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return Err(format!("exited early with {status}"));
             }
-            if let Ok(r) = client.get(self.url("/health/liveliness")).send().await {
+            // Readiness names the process: a port another test's gateway took in the meantime
+            // must not pass for ours.
+            if let Ok(r) = client.get(self.url("/health/readiness")).send().await {
                 if r.status() == 200 {
-                    return Ok(());
+                    let v: serde_json::Value = r.json().await.unwrap_or_default();
+                    if v["pid"].as_u64() == Some(self.child.id() as u64) {
+                        return Ok(());
+                    }
+                    return Err(format!(
+                        "cannot listen: port {} answered by pid {}",
+                        self.port, v["pid"]
+                    ));
                 }
             }
             if Instant::now() > deadline {

@@ -89,7 +89,9 @@ pub async fn forward(
         }
         None => None,
     };
+    let model = crate::ctx::upstream_model(&dep.conf.model, ctx.wildcard_match.as_deref());
     let mut target = translate::target(dep, runtime.config.litellm.drop_params);
+    target.model = &model;
     if let Some(t) = &token {
         target.api_key = Some(t);
     }

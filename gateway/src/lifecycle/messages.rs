@@ -56,8 +56,9 @@ pub(super) fn native_request(
     upstream: &Upstream,
     client: &RequestHeader,
     raw: &[u8],
+    model: &str,
 ) -> Result<(Box<RequestHeader>, Bytes), GatewayError> {
-    let body = front::with_model(raw, &dep.conf.model).map_err(GatewayError::Invalid)?;
+    let body = front::with_model(raw, model).map_err(GatewayError::Invalid)?;
     let client_header = |name: &str| {
         client
             .headers

@@ -17,8 +17,13 @@ use crate::error::GatewayError;
 use crate::router::{self, Failure, Unavailable};
 use crate::state::{AppState, DeploymentRt, Runtime};
 
-/// The model group a request names: a `model_group_alias` resolves to its target.
-pub fn group_name<'a>(runtime: &'a Runtime, model: &'a str) -> Result<&'a str, GatewayError> {
+/// The model group a request names: a `model_group_alias` resolves to its target; a name no
+/// group has exactly may match a wildcard group (`openai/*`, `claude-*`: the longest prefix wins),
+/// and then the part the `*` stood for is returned too.
+pub fn group_name<'a>(
+    runtime: &'a Runtime,
+    model: &'a str,
+) -> Result<(&'a str, Option<String>), GatewayError> {
     let name = runtime
         .config
         .router
@@ -27,7 +32,16 @@ pub fn group_name<'a>(runtime: &'a Runtime, model: &'a str) -> Result<&'a str, G
         .map(String::as_str)
         .unwrap_or(model);
     if runtime.groups.contains_key(name) {
-        return Ok(name);
+        return Ok((name, None));
+    }
+    let wildcard = runtime
+        .group_names
+        .iter()
+        .filter_map(|g| Some((g, g.strip_suffix('*')?)))
+        .filter(|(_, prefix)| name.starts_with(prefix) && name.len() > prefix.len())
+        .max_by_key(|(_, prefix)| prefix.len());
+    if let Some((group, prefix)) = wildcard {
+        return Ok((group.as_str(), Some(name[prefix.len()..].to_string())));
     }
     Err(GatewayError::UnknownModel {
         model: model.to_string(),
@@ -52,7 +66,9 @@ pub async fn run(
 ) -> Result<(), GatewayError> {
     let deadline = Instant::now() + runtime.config.litellm.request_timeout;
     let cfg = &runtime.config.router;
-    let first = group_name(runtime, &req.model)?.to_string();
+    let (first, wildcard) = group_name(runtime, &req.model)?;
+    let first = first.to_string();
+    ctx.wildcard_match = wildcard;
     // Per-request routing fields (LiteLLM's): used here, never sent upstream.
     let request_fallbacks: Option<Vec<String>> = req.body.remove("fallbacks").map(|v| match v {
         serde_json::Value::Array(items) => items
@@ -303,11 +319,13 @@ async fn attempt(
             if dep.conf.provider == Provider::Anthropic && dep.conf.mock_response.is_none() =>
         {
             ctx.front = crate::ctx::Front::AnthropicNative;
+            let model = crate::ctx::upstream_model(&dep.conf.model, ctx.wildcard_match.as_deref());
             Some(messages::native_request(
                 dep,
                 up,
                 session.req_header(),
                 raw,
+                &model,
             )?)
         }
         (_, Some(_)) => {
