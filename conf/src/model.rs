@@ -180,6 +180,9 @@ pub struct RouterConfig {
     pub enable_pre_call_checks: bool,
     /// `enable_tag_filtering`: requests with `tags` go to deployments carrying one of them.
     pub enable_tag_filtering: bool,
+    /// `redis_url` (or `redis_host`/`redis_port`/`redis_password`): cooldowns are shared with
+    /// every replica using the same Redis. Never printed (it may hold a password).
+    pub redis_url: Option<Secret>,
 }
 
 /// How a deployment is chosen inside a priority tier.

@@ -26,6 +26,10 @@ pub(crate) const KEYS: &[&str] = &[
     "default_max_parallel_requests",
     "enable_pre_call_checks",
     "enable_tag_filtering",
+    "redis_url",
+    "redis_host",
+    "redis_port",
+    "redis_password",
 ];
 
 pub(crate) fn router(
@@ -103,6 +107,9 @@ pub(crate) fn router(
                 }
             }
         }
+        if let Some(url) = redis_url(m, &path, d) {
+            out.redis_url = Some(crate::model::Secret::new(url));
+        }
         if let Some(v) = m.get("disable_cooldowns") {
             if let Some(b) = boolean(&path("disable_cooldowns"), v, d) {
                 out.disable_cooldowns = b;
@@ -154,6 +161,27 @@ pub(crate) fn router(
         }
     }
     out
+}
+
+/// `redis_url`, or `redis_host` (+ `redis_port`, `redis_password`), as LiteLLM takes them.
+fn redis_url(
+    m: &Map<String, Value>,
+    path: &dyn Fn(&str) -> String,
+    d: &mut Diag,
+) -> Option<String> {
+    if let Some(v) = m.get("redis_url") {
+        return string(&path("redis_url"), v, d);
+    }
+    let host = string(&path("redis_host"), m.get("redis_host")?, d)?;
+    let port = match m.get("redis_port") {
+        Some(v) => count(&path("redis_port"), v, d)?,
+        None => 6379,
+    };
+    let auth = match m.get("redis_password") {
+        Some(v) => format!(":{}@", string(&path("redis_password"), v, d)?),
+        None => String::new(),
+    };
+    Some(format!("redis://{auth}{host}:{port}"))
 }
 
 /// LiteLLM's `[{group: [fallback, …]}, …]` (or one map).
@@ -237,6 +265,7 @@ impl Default for RouterConfig {
             routing_strategy: Strategy::SimpleShuffle,
             enable_pre_call_checks: false,
             enable_tag_filtering: false,
+            redis_url: None,
         }
     }
 }

@@ -10,6 +10,7 @@ mod proxy;
 mod router;
 mod routes;
 mod server;
+mod shared;
 mod state;
 mod upstream;
 

@@ -36,10 +36,16 @@ impl Health {
         (until > now).then(|| Duration::from_millis(until - now))
     }
 
+    /// Applies a cooldown learned from another replica (or keeps a later one already set).
+    pub fn cool_until(&self, until_ms: u64) {
+        self.cooldown_until.fetch_max(until_ms, Ordering::Relaxed);
+    }
+
     /// Counts a failure; cools the deployment down once the minute's failures exceed
-    /// `allowed_fails`. Returns whether it entered a cooldown. A new cooldown always gets the
-    /// full `cooldown` (LiteLLM keeps a shorter deadline when re-cooled; this does not).
-    pub fn record_failure(&self, now: u64, allowed_fails: u32, cooldown: Duration) -> bool {
+    /// `allowed_fails`. Returns the end of the cooldown it entered, if it did. A new cooldown
+    /// always gets the full `cooldown` (LiteLLM keeps a shorter deadline when re-cooled; this
+    /// does not).
+    pub fn record_failure(&self, now: u64, allowed_fails: u32, cooldown: Duration) -> Option<u64> {
         let minute = now / 60_000;
         let fails = {
             let mut w = self.window.lock().expect("health lock");
@@ -52,9 +58,9 @@ impl Health {
         if fails > allowed_fails {
             let until = now + cooldown.as_millis() as u64;
             self.cooldown_until.fetch_max(until, Ordering::Relaxed);
-            return true;
+            return Some(until);
         }
-        false
+        None
     }
 }
 
@@ -396,13 +402,18 @@ mod tests {
     fn cooldown_starts_after_allowed_fails_and_expires() {
         let h = Health::default();
         let t = 1_000_000;
-        assert!(!h.record_failure(t, 2, Duration::from_secs(5)));
-        assert!(!h.record_failure(t, 2, Duration::from_secs(5)));
-        assert!(h.record_failure(t, 2, Duration::from_secs(5)));
+        assert!(h.record_failure(t, 2, Duration::from_secs(5)).is_none());
+        assert!(h.record_failure(t, 2, Duration::from_secs(5)).is_none());
+        assert_eq!(
+            h.record_failure(t, 2, Duration::from_secs(5)),
+            Some(t + 5_000)
+        );
         assert_eq!(h.cooling(t), Some(Duration::from_secs(5)));
         assert_eq!(h.cooling(t + 5_000), None);
         // A new minute starts a new count.
-        assert!(!h.record_failure(t + 60_000, 2, Duration::from_secs(5)));
+        assert!(h
+            .record_failure(t + 60_000, 2, Duration::from_secs(5))
+            .is_none());
     }
 
     #[test]

@@ -206,6 +206,8 @@ impl Drop for InflightGuard {
 /// The shared state.
 pub struct AppState {
     runtime: ArcSwap<Runtime>,
+    /// Cooldown sharing through Redis (`router_settings.redis_*`), once started.
+    pub shared: std::sync::OnceLock<crate::shared::Publisher>,
     pub inflight: Inflight,
     pub connector: Connector,
 }
@@ -214,6 +216,7 @@ impl AppState {
     pub fn new(runtime: Runtime, connector: Connector) -> Arc<AppState> {
         Arc::new(AppState {
             runtime: ArcSwap::from_pointee(runtime),
+            shared: std::sync::OnceLock::new(),
             inflight: Inflight::default(),
             connector,
         })

@@ -104,7 +104,7 @@ impl Upstream {
 }
 
 /// Background service: refreshes every upstream's DNS answers (and starts the Vertex AI token
-/// refreshers).
+/// refreshers and the Redis cooldown sharing).
 pub struct DnsRefresher {
     pub state: Arc<AppState>,
 }
@@ -112,6 +112,12 @@ pub struct DnsRefresher {
 #[async_trait]
 impl BackgroundService for DnsRefresher {
     async fn start(&self, mut shutdown: ShutdownWatch) {
+        // Cooldowns shared across replicas through Redis, when configured.
+        if let Some(url) = self.state.runtime().config.router.redis_url.clone() {
+            let publisher = crate::shared::start(self.state.clone(), url.expose().to_string());
+            let _ = self.state.shared.set(publisher);
+            log::info!("router: sharing cooldowns through Redis");
+        }
         // Vertex AI tokens are renewed ahead of expiry, off the request path.
         for group in self.state.runtime().groups.values() {
             for dep in &group.deployments {

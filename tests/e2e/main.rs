@@ -8,6 +8,7 @@ mod config;
 mod forward;
 mod front_door;
 mod providers;
+mod replicas;
 mod route;
 mod router;
 mod shutdown;

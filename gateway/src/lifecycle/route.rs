@@ -253,7 +253,7 @@ async fn try_group(
                 let failure = router::classify(&e);
                 if failure == Failure::Retryable {
                     if !matches!(e, GatewayError::AtCapacity { .. }) {
-                        note_failure(cfg, group.deployments.len(), dep);
+                        note_failure(state, cfg, group.deployments.len(), dep);
                     }
                     last = Some(e);
                 } else {
@@ -265,8 +265,9 @@ async fn try_group(
     Err(last.expect("at least one attempt was made"))
 }
 
-/// Counts a retryable failure toward the deployment's cooldown (never in a group of one).
-fn note_failure(cfg: &conf::RouterConfig, group_size: usize, dep: &DeploymentRt) {
+/// Counts a retryable failure toward the deployment's cooldown (never in a group of one); a
+/// cooldown entered is shared with the other replicas when Redis is configured.
+fn note_failure(state: &AppState, cfg: &conf::RouterConfig, group_size: usize, dep: &DeploymentRt) {
     if cfg.disable_cooldowns || group_size < 2 {
         return;
     }
@@ -280,7 +281,7 @@ fn note_failure(cfg: &conf::RouterConfig, group_size: usize, dep: &DeploymentRt)
     if cooldown.is_zero() {
         return;
     }
-    if dep
+    if let Some(until_ms) = dep
         .health
         .record_failure(router::now_ms(), cfg.allowed_fails, cooldown)
     {
@@ -289,6 +290,12 @@ fn note_failure(cfg: &conf::RouterConfig, group_size: usize, dep: &DeploymentRt)
             dep.conf.id,
             dep.conf.model_name
         );
+        if let Some(shared) = state.shared.get() {
+            shared.publish(crate::shared::Cooldown {
+                deployment_id: dep.conf.id.clone(),
+                until_ms,
+            });
+        }
     }
 }
 

@@ -1,0 +1,92 @@
+//! Several replicas behind one Redis: a cooldown entered on one replica is honoured by the
+//! others; with Redis down, each replica keeps its own and requests never fail because of it.
+//! Uses `REDIS_URL` (CI sets it; default `redis://127.0.0.1:6379`).
+
+use std::time::Duration;
+
+use bench::mock::{MockConfig, MockServer};
+use serde_json::json;
+
+use crate::support::*;
+
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
+}
+
+fn config(bad: &MockServer, good: &MockServer, redis: &str) -> String {
+    format!(
+        "model_list:\n  - model_name: g\n    litellm_params: {{model: openai/bad, api_base: \"{}\", api_key: k, order: 1}}\n  - model_name: g\n    litellm_params: {{model: openai/good, api_base: \"{}\", api_key: k, order: 2}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\nrouter_settings:\n  num_retries: 1\n  allowed_fails: 0\n  cooldown_time: 30\n  redis_url: \"{redis}\"\n",
+        bad.url(),
+        good.url()
+    )
+}
+
+fn chat() -> serde_json::Value {
+    json!({"model": "g", "messages": [{"role": "user", "content": "hi"}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cooldown_on_one_replica_is_honoured_by_the_other() {
+    let bad = MockServer::start(MockConfig {
+        status: Some(503),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let good = MockServer::start(MockConfig::default()).await.unwrap();
+    let yaml = config(&bad, &good, &redis_url());
+    let one = Gateway::start(&yaml).await;
+    let two = Gateway::start(&yaml).await;
+    // Let both replicas subscribe.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        post(&one, "/v1/chat/completions", &chat()).await.status(),
+        200
+    );
+    assert_eq!(
+        bad.request_count(),
+        1,
+        "replica one tried the order-1 deployment once"
+    );
+    // Within a second, replica two knows the deployment is cooling.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..10 {
+        assert_eq!(
+            post(&two, "/v1/chat/completions", &chat()).await.status(),
+            200
+        );
+    }
+    assert_eq!(
+        bad.request_count(),
+        1,
+        "replica two called the deployment replica one cooled down\n{}",
+        two.logs()
+    );
+    assert_eq!(good.request_count(), 11);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_keeps_cooldowns_local_and_requests_working() {
+    let bad = MockServer::start(MockConfig {
+        status: Some(503),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let good = MockServer::start(MockConfig::default()).await.unwrap();
+    let closed = free_port();
+    let gw = Gateway::start(&config(&bad, &good, &format!("redis://127.0.0.1:{closed}"))).await;
+    for _ in 0..5 {
+        assert_eq!(
+            post(&gw, "/v1/chat/completions", &chat()).await.status(),
+            200
+        );
+    }
+    assert_eq!(bad.request_count(), 1, "the local cooldown still holds");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        gw.logs().contains("redis"),
+        "no warning about Redis: {}",
+        gw.logs()
+    );
+}
