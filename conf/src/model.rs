@@ -183,6 +183,22 @@ pub struct RouterConfig {
     /// `redis_url` (or `redis_host`/`redis_port`/`redis_password`): cooldowns are shared with
     /// every replica using the same Redis. Never printed (it may hold a password).
     pub redis_url: Option<Secret>,
+    /// `retry_policy`: retries per error class, instead of `num_retries`.
+    pub retry_policy: std::collections::HashMap<ErrorClass, u32>,
+    /// `allowed_fails_policy`: failures per minute per error class before a cooldown, instead of
+    /// `allowed_fails`.
+    pub allowed_fails_policy: std::collections::HashMap<ErrorClass, u32>,
+}
+
+/// LiteLLM's error classes for `retry_policy` / `allowed_fails_policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    BadRequest,
+    Authentication,
+    Timeout,
+    RateLimit,
+    ContentPolicy,
+    InternalServer,
 }
 
 /// How a deployment is chosen inside a priority tier.

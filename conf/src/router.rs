@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::diag::{boolean, count, seconds, show, string, Diag};
-use crate::model::{RouterConfig, Strategy};
+use crate::model::{ErrorClass, RouterConfig, Strategy};
 
 /// Keys this module reads; the key lists in `keys.rs` mark them as used.
 pub(crate) const KEYS: &[&str] = &[
@@ -30,6 +30,8 @@ pub(crate) const KEYS: &[&str] = &[
     "redis_host",
     "redis_port",
     "redis_password",
+    "retry_policy",
+    "allowed_fails_policy",
 ];
 
 pub(crate) fn router(
@@ -107,6 +109,20 @@ pub(crate) fn router(
                 }
             }
         }
+        for (key, suffix, target) in [
+            ("retry_policy", "Retries", &mut out.retry_policy),
+            (
+                "allowed_fails_policy",
+                "AllowedFails",
+                &mut out.allowed_fails_policy,
+            ),
+        ] {
+            if let Some(v) = m.get(key) {
+                if let Some(policy) = error_policy(&path(key), v, suffix, d) {
+                    *target = policy;
+                }
+            }
+        }
         if let Some(url) = redis_url(m, &path, d) {
             out.redis_url = Some(crate::model::Secret::new(url));
         }
@@ -161,6 +177,44 @@ pub(crate) fn router(
         }
     }
     out
+}
+
+/// LiteLLM's per-error-class numbers: `{BadRequestErrorRetries: 0, TimeoutErrorRetries: 3, …}`
+/// (`…AllowedFails` for `allowed_fails_policy`).
+fn error_policy(
+    path: &str,
+    v: &Value,
+    suffix: &str,
+    d: &mut Diag,
+) -> Option<HashMap<ErrorClass, u32>> {
+    let Value::Object(m) = v else {
+        d.error(
+            path,
+            format_args!(
+                "expected a map of <ErrorClass>{suffix}: number, got {}",
+                show(path, v)
+            ),
+        );
+        return None;
+    };
+    let mut out = HashMap::new();
+    for (k, v) in m {
+        let p = format!("{path}.{k}");
+        let class = k.strip_suffix(suffix).and_then(ErrorClass::parse);
+        match (class, count(&p, v, d)) {
+            (Some(c), Some(n)) => {
+                out.insert(c, n.min(1000) as u32);
+            }
+            (None, _) => d.error(
+                &p,
+                format_args!(
+                    "unknown error class; expected BadRequestError, AuthenticationError, TimeoutError, RateLimitError, ContentPolicyViolationError or InternalServerError followed by {suffix}"
+                ),
+            ),
+            _ => {}
+        }
+    }
+    Some(out)
 }
 
 /// `redis_url`, or `redis_host` (+ `redis_port`, `redis_password`), as LiteLLM takes them.
@@ -266,6 +320,8 @@ impl Default for RouterConfig {
             enable_pre_call_checks: false,
             enable_tag_filtering: false,
             redis_url: None,
+            retry_policy: HashMap::new(),
+            allowed_fails_policy: HashMap::new(),
         }
     }
 }
@@ -278,6 +334,20 @@ impl Strategy {
             "latency-based-routing" => Strategy::LatencyBased,
             "usage-based-routing" | "usage-based-routing-v2" => Strategy::UsageBased,
             "cost-based-routing" => Strategy::CostBased,
+            _ => return None,
+        })
+    }
+}
+
+impl ErrorClass {
+    fn parse(name: &str) -> Option<ErrorClass> {
+        Some(match name {
+            "BadRequestError" => ErrorClass::BadRequest,
+            "AuthenticationError" => ErrorClass::Authentication,
+            "TimeoutError" => ErrorClass::Timeout,
+            "RateLimitError" => ErrorClass::RateLimit,
+            "ContentPolicyViolationError" => ErrorClass::ContentPolicy,
+            "InternalServerError" => ErrorClass::InternalServer,
             _ => return None,
         })
     }

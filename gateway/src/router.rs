@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use conf::{Deployment, RouterConfig, Strategy};
+use conf::{Deployment, ErrorClass, RouterConfig, Strategy};
 use rand::Rng;
 
 use crate::error::GatewayError;
@@ -364,6 +364,25 @@ pub fn classify(e: &GatewayError) -> Failure {
         }
         _ => Failure::Final,
     }
+}
+
+/// LiteLLM's error class of a failure, for `retry_policy` and `allowed_fails_policy`.
+pub fn error_class(e: &GatewayError) -> Option<ErrorClass> {
+    Some(match e {
+        GatewayError::UpstreamTimeout { .. } => ErrorClass::Timeout,
+        GatewayError::UpstreamUnreachable { .. } | GatewayError::UpstreamProtocol { .. } => {
+            ErrorClass::InternalServer
+        }
+        GatewayError::Upstream(api) => match (api.status, classify(e)) {
+            (_, Failure::ContentPolicy) => ErrorClass::ContentPolicy,
+            (401 | 403, _) => ErrorClass::Authentication,
+            (408, _) => ErrorClass::Timeout,
+            (429, _) => ErrorClass::RateLimit,
+            (s, _) if s >= 500 => ErrorClass::InternalServer,
+            _ => ErrorClass::BadRequest,
+        },
+        _ => return None,
+    })
 }
 
 /// The groups to fall back to after `group` failed with `failure`, in order.

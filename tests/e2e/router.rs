@@ -630,3 +630,45 @@ async fn wildcard_groups_take_any_model_with_their_prefix() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_policy_and_allowed_fails_policy_per_error_class() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let other = MockServer::start(MockConfig::default()).await.unwrap();
+    let yaml = config(
+        &[dep("g", &mock, "      order: 1\n"), dep("g", &other, "      order: 1\n")],
+        "  num_retries: 5\n  allowed_fails: 0\n  retry_policy: {RateLimitErrorRetries: 2, InternalServerErrorRetries: 0, BadRequestErrorRetries: 1}\n  allowed_fails_policy: {RateLimitErrorAllowedFails: 100}\n",
+    );
+    let gw = Gateway::start(&yaml).await;
+    let calls = || mock.request_count() + other.request_count();
+    // 503: no retries by policy (num_retries would give 5).
+    mock.fail_next(1, 503);
+    other.fail_next(1, 503);
+    let before = calls();
+    let r = post(&gw, "/v1/chat/completions", &chat("g")).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(calls() - before, 1);
+    // That 503 cooled its deployment (allowed_fails 0); the other one takes the next requests.
+    // 429 three times: two retries by policy, and no cooldown (100 allowed).
+    mock.fail_next(3, 429);
+    other.fail_next(3, 429);
+    let before = calls();
+    let r = post(&gw, "/v1/chat/completions", &chat("g")).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(header(&r, "x-litellm-attempted-retries"), "2");
+    assert_eq!(calls() - before, 3);
+    // A 400 is retried once because the policy says so.
+    mock.reset();
+    other.reset();
+    mock.set_config(MockConfig {
+        status: Some(400),
+        ..MockConfig::default()
+    });
+    other.set_config(MockConfig {
+        status: Some(400),
+        ..MockConfig::default()
+    });
+    let r = post(&gw, "/v1/chat/completions", &chat("g")).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(header(&r, "x-litellm-attempted-retries"), "1");
+}

@@ -178,7 +178,14 @@ async fn try_group(
 ) -> Result<(), GatewayError> {
     let cfg = &runtime.config.router;
     let group = &runtime.groups[name];
-    let attempts = cfg.num_retries as usize + 1;
+    let most_retries = cfg
+        .retry_policy
+        .values()
+        .copied()
+        .chain([cfg.num_retries])
+        .max()
+        .unwrap_or(0);
+    let attempts = most_retries as usize + 1;
     let sel = router::Selection {
         strategy: cfg.routing_strategy,
         tags: cfg
@@ -223,20 +230,12 @@ async fn try_group(
         }
     };
     ctx.model_group = Some(name.to_string());
-    let mut last = None;
-    for n in 0..=cfg.num_retries {
-        if n > 0 {
-            let wait = router::backoff(n, cfg, ctx.provider_retry_after.take());
-            if Instant::now() + wait >= deadline {
-                break;
-            }
-            tokio::time::sleep(wait).await;
-            ctx.attempted_retries += 1;
-        }
+    let mut n: u32 = 0;
+    loop {
         // Each retry goes to the next deployment in routing order, so a failing one is not
         // hit twice in a row when the group has others.
         let dep = &order[n as usize % order.len()];
-        match attempt(
+        let e = match attempt(
             state,
             runtime,
             session,
@@ -249,25 +248,46 @@ async fn try_group(
         .await
         {
             Ok(()) => return Ok(()),
-            Err(e) => {
-                let failure = router::classify(&e);
-                if failure == Failure::Retryable {
-                    if !matches!(e, GatewayError::AtCapacity { .. }) {
-                        note_failure(state, cfg, group.deployments.len(), dep);
-                    }
-                    last = Some(e);
-                } else {
-                    return Err(e);
-                }
-            }
+            Err(e) => e,
+        };
+        let failure = router::classify(&e);
+        let class = router::error_class(&e);
+        // `retry_policy` decides per error class; otherwise retryable failures get
+        // `num_retries` and the rest none.
+        let retries = class
+            .and_then(|c| cfg.retry_policy.get(&c).copied())
+            .unwrap_or(if failure == Failure::Retryable {
+                cfg.num_retries
+            } else {
+                0
+            });
+        let counted = failure == Failure::Retryable
+            || class.is_some_and(|c| cfg.allowed_fails_policy.contains_key(&c));
+        if counted && !matches!(e, GatewayError::AtCapacity { .. }) {
+            note_failure(state, cfg, group.deployments.len(), dep, class);
         }
+        if n >= retries {
+            return Err(e);
+        }
+        n += 1;
+        let wait = router::backoff(n, cfg, ctx.provider_retry_after.take());
+        if Instant::now() + wait >= deadline {
+            return Err(e);
+        }
+        tokio::time::sleep(wait).await;
+        ctx.attempted_retries += 1;
     }
-    Err(last.expect("at least one attempt was made"))
 }
 
 /// Counts a retryable failure toward the deployment's cooldown (never in a group of one); a
 /// cooldown entered is shared with the other replicas when Redis is configured.
-fn note_failure(state: &AppState, cfg: &conf::RouterConfig, group_size: usize, dep: &DeploymentRt) {
+fn note_failure(
+    state: &AppState,
+    cfg: &conf::RouterConfig,
+    group_size: usize,
+    dep: &DeploymentRt,
+    class: Option<conf::ErrorClass>,
+) {
     if cfg.disable_cooldowns || group_size < 2 {
         return;
     }
@@ -281,9 +301,12 @@ fn note_failure(state: &AppState, cfg: &conf::RouterConfig, group_size: usize, d
     if cooldown.is_zero() {
         return;
     }
+    let allowed = class
+        .and_then(|c| cfg.allowed_fails_policy.get(&c).copied())
+        .unwrap_or(cfg.allowed_fails);
     if let Some(until_ms) = dep
         .health
-        .record_failure(router::now_ms(), cfg.allowed_fails, cooldown)
+        .record_failure(router::now_ms(), allowed, cooldown)
     {
         log::warn!(
             "deployment {} ({}) cooling down for {cooldown:?} after repeated failures",
