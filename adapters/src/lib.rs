@@ -11,6 +11,7 @@ pub mod gemini;
 pub mod mock;
 pub mod ollama;
 pub mod openai;
+pub mod params;
 pub mod provider;
 pub mod request;
 pub mod sse;

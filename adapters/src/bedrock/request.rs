@@ -4,7 +4,7 @@
 //! parameter is mapped, dropped under `drop_params`, or refused with a 400. Unsigned: see
 //! [`super::sign`].
 
-use serde_json::{json, Number, Value};
+use serde_json::{json, Value};
 
 use super::wire::{document_format, document_name, image_format};
 use super::wire::{
@@ -138,52 +138,7 @@ pub fn build_body(req: &CanonicalRequest, t: &Target<'_>) -> Result<ConverseRequ
     Ok(out)
 }
 
-/// Client value, else the deployment default; `null` counts as absent.
-struct Params<'a> {
-    req: &'a CanonicalRequest,
-    t: &'a Target<'a>,
-}
-
-impl Params<'_> {
-    fn get(&self, key: &str) -> Option<&Value> {
-        match self.req.body.get(key) {
-            Some(Value::Null) | None => match self.t.defaults.get(key) {
-                Some(Value::Null) | None => None,
-                v => v,
-            },
-            v => v,
-        }
-    }
-
-    fn number(&self, key: &'static str) -> Result<Option<Number>, ApiError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Number(n)) => Ok(Some(n.clone())),
-            Some(_) => Err(bad(key, format!("Invalid '{key}': expected a number"))),
-        }
-    }
-
-    /// The drop_params rule for a parameter Bedrock cannot take.
-    fn unsupported(&self, key: &str, what: &str) -> Result<(), ApiError> {
-        if self.t.drop_params {
-            return Ok(());
-        }
-        Err(ApiError::new(
-            400,
-            "invalid_request_error",
-            format!(
-                "bedrock does not support {what}. Set drop_params: true on the deployment to \
-                 drop it."
-            ),
-        )
-        .with_param(key)
-        .with_code("unsupported_parameter"))
-    }
-}
-
-fn bad(param: &str, message: String) -> ApiError {
-    ApiError::new(400, "invalid_request_error", message).with_param(param)
-}
+use crate::params::{invalid as bad, Params};
 
 fn max_tokens(p: &Params<'_>) -> Result<Option<u64>, ApiError> {
     for key in ["max_completion_tokens", "max_tokens"] {
