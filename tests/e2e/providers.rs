@@ -255,7 +255,26 @@ async fn every_family_returns_tool_calls_whole_and_streamed() {
             "{}: {v}",
             f.name
         );
-        let sent = calls(&mock)[0].json().unwrap();
+        let recorded = calls(&mock);
+        let first = recorded
+            .iter()
+            .find(|r| r.path.starts_with(f.chat_path))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: no chat request among {:?}",
+                    f.name,
+                    recorded.iter().map(|r| &r.path).collect::<Vec<_>>()
+                )
+            });
+        let sent = first.json().unwrap_or_else(|| {
+            panic!(
+                "{}: {} {} body not JSON: {:?}",
+                f.name,
+                first.method,
+                first.path,
+                String::from_utf8_lossy(&first.body)
+            )
+        });
         assert!(
             sent.to_string().contains("get_weather"),
             "{}: tools not sent: {sent}",
