@@ -165,8 +165,21 @@ pub fn weight(d: &Deployment) -> f64 {
 pub struct Load {
     /// Time to response header, exponentially averaged, in microseconds; 0 = not measured yet.
     latency_us: AtomicU64,
-    /// (minute since epoch, requests, tokens) of the current minute.
-    minute: Mutex<(u64, u64, u64)>,
+    minute: Mutex<Minute>,
+}
+
+/// One minute of usage: this replica's, the part not yet shared, and the other replicas'.
+#[derive(Debug, Default, Clone, Copy)]
+struct Minute {
+    minute: u64,
+    requests: u64,
+    tokens: u64,
+    /// Counted here, not yet sent to Redis.
+    unsent: (u64, u64),
+    /// Sent to Redis this minute.
+    sent: (u64, u64),
+    /// The other replicas' (requests, tokens) this minute, as last read from Redis.
+    others: (u64, u64),
 }
 
 impl Load {
@@ -185,25 +198,56 @@ impl Load {
         self.latency_us.load(Ordering::Relaxed)
     }
 
-    fn with_minute<T>(&self, now: u64, f: impl FnOnce(&mut (u64, u64, u64)) -> T) -> T {
+    fn with_minute<T>(&self, now: u64, f: impl FnOnce(&mut Minute) -> T) -> T {
         let mut m = self.minute.lock().expect("load lock");
-        if m.0 != now / 60_000 {
-            *m = (now / 60_000, 0, 0);
+        if m.minute != now / 60_000 {
+            *m = Minute {
+                minute: now / 60_000,
+                ..Minute::default()
+            };
         }
         f(&mut m)
     }
 
     pub fn add_request(&self, now: u64) {
-        self.with_minute(now, |m| m.1 += 1);
+        self.with_minute(now, |m| {
+            m.requests += 1;
+            m.unsent.0 += 1;
+        });
     }
 
     pub fn add_tokens(&self, now: u64, tokens: u64) {
-        self.with_minute(now, |m| m.2 += tokens);
+        self.with_minute(now, |m| {
+            m.tokens += tokens;
+            m.unsent.1 += tokens;
+        });
     }
 
-    /// (requests, tokens) this minute.
+    /// (requests, tokens) this minute, this replica's plus the others' last seen.
     pub fn this_minute(&self, now: u64) -> (u64, u64) {
-        self.with_minute(now, |m| (m.1, m.2))
+        self.with_minute(now, |m| (m.requests + m.others.0, m.tokens + m.others.1))
+    }
+
+    /// Hands over what is not shared yet: (minute, requests, tokens).
+    pub fn take_unsent(&self, now: u64) -> (u64, u64, u64) {
+        self.with_minute(now, |m| {
+            let (r, t) = std::mem::take(&mut m.unsent);
+            m.sent.0 += r;
+            m.sent.1 += t;
+            (m.minute, r, t)
+        })
+    }
+
+    /// Records the cluster's totals for `minute` (this replica's shared part included).
+    pub fn set_cluster(&self, now: u64, minute: u64, requests: u64, tokens: u64) {
+        self.with_minute(now, |m| {
+            if m.minute == minute {
+                m.others = (
+                    requests.saturating_sub(m.sent.0),
+                    tokens.saturating_sub(m.sent.1),
+                );
+            }
+        });
     }
 }
 

@@ -1,7 +1,9 @@
 //! Router state shared by replicas through Redis: when a deployment cools down here, the
 //! cooldown is published (and stored with a TTL); every replica subscribed applies it to its own
-//! copy. The request path never waits on Redis — cooldowns are sent to a background task and
-//! read from memory. Redis being down only means each replica keeps its own cooldowns (logged).
+//! copy. Per-minute usage (requests, tokens) is added to a Redis hash per deployment and minute
+//! every quarter second, and the cluster's totals read back. The request path never waits on
+//! Redis: it only touches memory. Redis being down only means each replica keeps its own state
+//! (logged).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +49,7 @@ pub fn start(state: Arc<AppState>, url: String) -> Publisher {
         }
     };
     tokio::spawn(publish_loop(client.clone(), rx));
+    tokio::spawn(usage_loop(client.clone(), state.clone()));
     tokio::spawn(subscribe_loop(client, state));
     Publisher(tx)
 }
@@ -92,6 +95,88 @@ async fn publish_loop(client: redis::Client, mut rx: mpsc::Receiver<Cooldown>) {
             con = None;
         }
     }
+}
+
+/// How often usage is shared and the cluster's totals read.
+const USAGE_SYNC: Duration = Duration::from_millis(250);
+
+async fn usage_loop(client: redis::Client, state: Arc<AppState>) {
+    let mut con = None;
+    let mut warned = false;
+    loop {
+        tokio::time::sleep(USAGE_SYNC).await;
+        if con.is_none() {
+            match client.get_multiplexed_async_connection().await {
+                Ok(c) => con = Some(c),
+                Err(e) => {
+                    if !warned {
+                        log::warn!(
+                            "redis unreachable ({e}); usage counters are per replica meanwhile"
+                        );
+                        warned = true;
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some(connection) = con.as_mut() else {
+            continue;
+        };
+        match sync_usage(connection, &state).await {
+            Ok(()) => warned = false,
+            Err(e) => {
+                log::warn!(
+                    "redis usage sync failed ({e}); usage counters are per replica meanwhile"
+                );
+                con = None;
+            }
+        }
+    }
+}
+
+/// One round trip: add this replica's unsent usage, read the cluster's totals.
+async fn sync_usage(
+    con: &mut redis::aio::MultiplexedConnection,
+    state: &AppState,
+) -> redis::RedisResult<()> {
+    let runtime = state.runtime();
+    let now = now_ms();
+    let minute = now / 60_000;
+    let deps: Vec<_> = runtime
+        .groups
+        .values()
+        .flat_map(|g| g.deployments.iter())
+        .collect();
+    let mut pipe = redis::pipe();
+    for dep in &deps {
+        let (m, requests, tokens) = dep.load.take_unsent(now);
+        if requests + tokens > 0 {
+            let key = usage_key(&dep.conf.id, m);
+            pipe.cmd("HINCRBY")
+                .arg(&key)
+                .arg("r")
+                .arg(requests)
+                .ignore();
+            pipe.cmd("HINCRBY").arg(&key).arg("t").arg(tokens).ignore();
+            pipe.cmd("EXPIRE").arg(&key).arg(120).ignore();
+        }
+    }
+    for dep in &deps {
+        pipe.cmd("HMGET")
+            .arg(usage_key(&dep.conf.id, minute))
+            .arg("r")
+            .arg("t");
+    }
+    let totals: Vec<(Option<u64>, Option<u64>)> = pipe.query_async(con).await?;
+    for (dep, (requests, tokens)) in deps.iter().zip(totals) {
+        dep.load
+            .set_cluster(now, minute, requests.unwrap_or(0), tokens.unwrap_or(0));
+    }
+    Ok(())
+}
+
+fn usage_key(deployment_id: &str, minute: u64) -> String {
+    format!("tollgate:usage:{deployment_id}:{minute}")
 }
 
 async fn subscribe_loop(client: redis::Client, state: Arc<AppState>) {

@@ -90,3 +90,44 @@ async fn redis_down_keeps_cooldowns_local_and_requests_working() {
         gw.logs()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_rpm_limit_holds_across_replicas() {
+    away_from_minute_boundary().await;
+    let capped = MockServer::start(MockConfig::default()).await.unwrap();
+    let spare = MockServer::start(MockConfig::default()).await.unwrap();
+    let yaml = format!(
+        "model_list:\n  - model_name: g\n    litellm_params: {{model: openai/capped, api_base: \"{}\", api_key: k, rpm: 3, order: 1}}\n  - model_name: g\n    litellm_params: {{model: openai/spare, api_base: \"{}\", api_key: k, order: 2}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\nrouter_settings:\n  enable_pre_call_checks: true\n  redis_url: \"{}\"\n",
+        capped.url(),
+        spare.url(),
+        redis_url()
+    );
+    let one = Gateway::start(&yaml).await;
+    let two = Gateway::start(&yaml).await;
+    for _ in 0..3 {
+        assert_eq!(
+            post(&one, "/v1/chat/completions", &chat()).await.status(),
+            200
+        );
+    }
+    assert_eq!(
+        capped.request_count(),
+        3,
+        "order 1 takes the traffic while under its rpm"
+    );
+    // Replica two learns the minute's count through Redis (shared every 250 ms).
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for _ in 0..3 {
+        assert_eq!(
+            post(&two, "/v1/chat/completions", &chat()).await.status(),
+            200
+        );
+    }
+    assert_eq!(
+        capped.request_count(),
+        3,
+        "replica two went past the deployment's rpm\n{}",
+        two.logs()
+    );
+    assert_eq!(spare.request_count(), 3);
+}

@@ -562,6 +562,7 @@ async fn least_busy_latency_usage_and_cost_strategies() {
     );
 
     // usage-based: a deployment at its rpm for the minute is skipped.
+    away_from_minute_boundary().await;
     let capped = MockServer::start(MockConfig::default()).await.unwrap();
     let roomy = MockServer::start(MockConfig::default()).await.unwrap();
     let gw = Gateway::start(&config(

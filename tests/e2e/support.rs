@@ -222,3 +222,16 @@ pub async fn expect_error(resp: reqwest::Response, status: u16) -> serde_json::V
     );
     e
 }
+
+/// Waits, if needed, so that the next few seconds stay inside one wall-clock minute (per-minute
+/// counters such as `rpm` reset at the minute).
+pub async fn away_from_minute_boundary() {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+        % 60.0;
+    if secs > 50.0 {
+        tokio::time::sleep(Duration::from_secs_f64(60.2 - secs)).await;
+    }
+}
