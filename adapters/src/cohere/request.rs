@@ -49,7 +49,7 @@ const UNSUPPORTED: &[&str] = &[
 
 /// The Cohere request for `req`: `POST {base_path}/v2/chat` or `/v2/embed`, bearer auth.
 pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, ApiError> {
-    let params = Params::merged(&req.body, t.defaults);
+    let params = Params::new(&req.body, t.defaults);
     let (path, body) = match req.endpoint {
         Endpoint::Embeddings => ("/v2/embed", embed_body(t, &params)?),
         Endpoint::ChatCompletions | Endpoint::Completions => {
@@ -74,64 +74,7 @@ pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, 
     })
 }
 
-/// The client's body with the deployment's defaults under it (client values win; nulls count
-/// as unset).
-struct Params<'a> {
-    entries: Vec<(&'a str, &'a Value)>,
-}
-
-impl<'a> Params<'a> {
-    fn merged(body: &'a Map<String, Value>, defaults: &'a Map<String, Value>) -> Self {
-        let mut entries: Vec<(&str, &Value)> = body
-            .iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| (k.as_str(), v))
-            .collect();
-        for (k, v) in defaults {
-            if !v.is_null() && !entries.iter().any(|(bk, _)| *bk == k) {
-                entries.push((k.as_str(), v));
-            }
-        }
-        Params { entries }
-    }
-
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.entries
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| *v)
-    }
-}
-
-fn bad_request(message: impl Into<String>, param: &str) -> ApiError {
-    ApiError::new(400, "invalid_request_error", message).with_param(param)
-}
-
-/// The `drop_params` rule for a parameter Cohere cannot take.
-fn unsupported(t: &Target<'_>, param: &str) -> Result<(), ApiError> {
-    if t.drop_params {
-        return Ok(());
-    }
-    Err(bad_request(
-        format!(
-            "{} does not support the '{param}' parameter; remove it or set drop_params: true to drop it",
-            t.provider.prefix()
-        ),
-        param,
-    )
-    .with_code("unsupported_parameter"))
-}
-
-/// A value a client sends to mean "off" (`logprobs: false`, `logit_bias: {}`).
-fn is_off(v: &Value) -> bool {
-    match v {
-        Value::Null | Value::Bool(false) => true,
-        Value::Object(o) => o.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        _ => false,
-    }
-}
+use crate::params::{bad_request, is_off, unsupported, Merged as Params};
 
 fn chat_body(
     req: &CanonicalRequest,
@@ -168,7 +111,7 @@ fn chat_params(
     let mut out = Map::new();
     let mut tools: Option<Vec<Value>> = None;
     let mut forced: Option<&str> = None;
-    for &(k, v) in &params.entries {
+    for (k, v) in params.iter() {
         match k {
             _ if SAME_NAME.contains(&k) || NATIVE.contains(&k) => {
                 out.insert(k.to_string(), v.clone());

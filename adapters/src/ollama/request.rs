@@ -62,7 +62,7 @@ const UNSUPPORTED: &[&str] = &[
 
 /// The Ollama request for `req`.
 pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, ApiError> {
-    let params = Params::merged(&req.body, t.defaults);
+    let params = Params::new(&req.body, t.defaults);
     let (path, body) = match req.endpoint {
         Endpoint::Embeddings => ("/api/embed", embed_body(t, &params)?),
         Endpoint::ChatCompletions if t.provider == Provider::OllamaChat => {
@@ -87,64 +87,7 @@ pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, 
     })
 }
 
-/// The client's body with the deployment's defaults under it (client values win; nulls count
-/// as unset).
-struct Params<'a> {
-    entries: Vec<(&'a str, &'a Value)>,
-}
-
-impl<'a> Params<'a> {
-    fn merged(body: &'a Map<String, Value>, defaults: &'a Map<String, Value>) -> Self {
-        let mut entries: Vec<(&str, &Value)> = body
-            .iter()
-            .filter(|(_, v)| !v.is_null())
-            .map(|(k, v)| (k.as_str(), v))
-            .collect();
-        for (k, v) in defaults {
-            if !v.is_null() && !entries.iter().any(|(bk, _)| *bk == k) {
-                entries.push((k.as_str(), v));
-            }
-        }
-        Params { entries }
-    }
-
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.entries
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| *v)
-    }
-}
-
-fn bad_request(message: impl Into<String>, param: &str) -> ApiError {
-    ApiError::new(400, "invalid_request_error", message).with_param(param)
-}
-
-/// The `drop_params` rule for a parameter the provider cannot take.
-fn unsupported(t: &Target<'_>, param: &str) -> Result<(), ApiError> {
-    if t.drop_params {
-        return Ok(());
-    }
-    Err(bad_request(
-        format!(
-            "{} does not support the '{param}' parameter; remove it or set drop_params: true to drop it",
-            t.provider.prefix()
-        ),
-        param,
-    )
-    .with_code("unsupported_parameter"))
-}
-
-/// A value a client sends to mean "off" (`logprobs: false`, `logit_bias: {}`).
-fn is_off(v: &Value) -> bool {
-    match v {
-        Value::Null | Value::Bool(false) => true,
-        Value::Object(o) => o.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        _ => false,
-    }
-}
+use crate::params::{bad_request, is_off, unsupported, Merged as Params};
 
 /// Options, format, keep_alive and think, shared by chat and generate. Returns the tools to
 /// send (chat only) as well.
@@ -161,7 +104,7 @@ fn common(
     }
     let mut tools = None;
     let mut tool_choice_none = false;
-    for &(k, v) in &params.entries {
+    for (k, v) in params.iter() {
         match k {
             _ if SAME_NAME_OPTIONS.contains(&k) || NATIVE_OPTIONS.contains(&k) => {
                 c.options.insert(k.to_string(), v.clone());
