@@ -63,7 +63,13 @@ pub(crate) const TOP_LEVEL: Section = Section {
 /// `general_settings`.
 pub(crate) const GENERAL: Section = Section {
     routing: false,
-    used: &["master_key", "max_request_size_mb"],
+    used: &[
+        "master_key",
+        "max_request_size_mb",
+        "database_url",
+        "proxy_batch_write_at",
+        "disable_spend_logs",
+    ],
     litellm: &[
         "admin_only_routes",
         "alert_to_webhook_url",
@@ -83,7 +89,6 @@ pub(crate) const GENERAL: Section = Section {
         "custom_sso",
         "database_connection_pool_limit",
         "database_connection_timeout",
-        "database_url",
         "default_team_disabled",
         "disable_adding_master_key_hash_to_db",
         "disable_master_key_return",
@@ -91,7 +96,6 @@ pub(crate) const GENERAL: Section = Section {
         "disable_reset_budget",
         "disable_responses_id_security",
         "disable_retry_on_max_parallel_request_limit_error",
-        "disable_spend_logs",
         "disable_spend_updates",
         "embedding_model",
         "enable_jwt_auth",
@@ -119,7 +123,6 @@ pub(crate) const GENERAL: Section = Section {
         "oauth2_config_mappings",
         "pass_through_endpoints",
         "proxy_batch_polling_interval",
-        "proxy_batch_write_at",
         "proxy_budget_rescheduler_max_time",
         "proxy_budget_rescheduler_min_time",
         "public_routes",
@@ -142,10 +145,16 @@ pub(crate) const GENERAL: Section = Section {
 /// `litellm_settings`.
 pub(crate) const LITELLM: Section = Section {
     routing: true,
-    used: &["request_timeout", "drop_params"],
+    used: &[
+        "request_timeout",
+        "drop_params",
+        "max_budget",
+        "budget_duration",
+        "max_end_user_budget",
+        "timezone",
+    ],
     litellm: &[
         "allowed_fails",
-        "budget_duration",
         "cache",
         "cache_params",
         "callbacks",
@@ -171,8 +180,6 @@ pub(crate) const LITELLM: Section = Section {
         "json_logs",
         "key_generation_settings",
         "langfuse_default_tags",
-        "max_budget",
-        "max_end_user_budget",
         "max_internal_user_budget",
         "max_parallel_requests",
         "mcp_aliases",
@@ -257,6 +264,9 @@ pub(crate) const TOLLGATE: Section = Section {
         "connect_timeout_seconds",
         "log_format",
         "image_fetch_allow_private",
+        "database_path",
+        "price_table",
+        "redis_failure_mode",
     ],
     litellm: &[],
 };

@@ -223,6 +223,15 @@ pub struct GeneralSettings {
     pub master_key: Option<Secret>,
     /// `max_request_size_mb` (default 10).
     pub max_request_size_mb: f64,
+    /// `database_url` (else the `DATABASE_URL` environment variable): PostgreSQL for keys,
+    /// teams, budgets and spend logs. Unset: the embedded SQLite file
+    /// (`tollgate_settings.database_path`).
+    pub database_url: Option<Secret>,
+    /// `proxy_batch_write_at` in seconds: how often spend log rows and spend counters are written
+    /// to the database. Default 2 (a crash loses at most this much).
+    pub proxy_batch_write_at: Duration,
+    /// `disable_spend_logs`: keep counting spend but write no per-request rows.
+    pub disable_spend_logs: bool,
 }
 
 impl GeneralSettings {
@@ -238,6 +247,14 @@ pub struct LitellmSettings {
     pub request_timeout: Duration,
     /// `drop_params`.
     pub drop_params: bool,
+    /// `max_budget`: the proxy-wide budget in USD.
+    pub max_budget: Option<f64>,
+    /// `budget_duration` of the proxy-wide budget (`30s`, `1d`, `1mo`, …), checked at start.
+    pub budget_duration: Option<String>,
+    /// `max_end_user_budget`: the budget of every end user without one of their own.
+    pub max_end_user_budget: Option<f64>,
+    /// `timezone`: IANA name budget windows reset in (default UTC), checked at start.
+    pub timezone: Option<String>,
 }
 
 /// `tollgate_settings`: Tollgate's own extensions (LiteLLM ignores the section).
@@ -259,6 +276,14 @@ pub struct TollgateSettings {
     /// addresses (providers that need image bytes get URLs fetched and inlined). Default false:
     /// a client cannot make the gateway read internal services.
     pub image_fetch_allow_private: bool,
+    /// The embedded SQLite file used when no `database_url` is set. Default `tollgate.db`.
+    pub database_path: String,
+    /// A price table file (LiteLLM's `model_prices_and_context_window.json` format) merged over
+    /// the bundled one.
+    pub price_table: Option<String>,
+    /// What requests subject to budgets or rate limits get while Redis is unreachable: `open`
+    /// (default: served against this replica's own counters) or `closed` (refused with 503).
+    pub redis_fail_closed: bool,
 }
 
 /// `tollgate_settings.log_format`.

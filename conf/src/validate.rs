@@ -66,6 +66,9 @@ impl Default for GeneralSettings {
         GeneralSettings {
             master_key: None,
             max_request_size_mb: 10.0,
+            database_url: None,
+            proxy_batch_write_at: std::time::Duration::from_secs(2),
+            disable_spend_logs: false,
         }
     }
 }
@@ -75,6 +78,10 @@ impl Default for LitellmSettings {
         LitellmSettings {
             request_timeout: std::time::Duration::from_secs(600),
             drop_params: false,
+            max_budget: None,
+            budget_duration: None,
+            max_end_user_budget: None,
+            timezone: None,
         }
     }
 }
@@ -89,6 +96,9 @@ impl Default for TollgateSettings {
             connect_timeout: std::time::Duration::from_secs(10),
             log_format: LogFormat::Text,
             image_fetch_allow_private: false,
+            database_path: "tollgate.db".to_string(),
+            price_table: None,
+            redis_fail_closed: false,
         }
     }
 }
@@ -122,6 +132,23 @@ fn general(m: Option<&Map<String, Value>>, d: &mut Diag) -> GeneralSettings {
             out.max_request_size_mb = mb;
         }
     }
+    if let Some(v) = field(m, "database_url") {
+        if let Some(url) = string("general_settings.database_url", v, d) {
+            if !url.trim().is_empty() {
+                out.database_url = Some(Secret::new(url.trim()));
+            }
+        }
+    }
+    if let Some(v) = field(m, "proxy_batch_write_at") {
+        if let Some(t) = seconds("general_settings.proxy_batch_write_at", v, false, d) {
+            out.proxy_batch_write_at = t;
+        }
+    }
+    if let Some(v) = field(m, "disable_spend_logs") {
+        if let Some(b) = boolean("general_settings.disable_spend_logs", v, d) {
+            out.disable_spend_logs = b;
+        }
+    }
     out
 }
 
@@ -138,6 +165,31 @@ fn litellm(m: Option<&Map<String, Value>>, d: &mut Diag) -> LitellmSettings {
     if let Some(v) = field(m, "drop_params") {
         if let Some(b) = boolean("litellm_settings.drop_params", v, d) {
             out.drop_params = b;
+        }
+    }
+    for (k, slot) in [
+        ("max_budget", &mut out.max_budget),
+        ("max_end_user_budget", &mut out.max_end_user_budget),
+    ] {
+        if let Some(v) = field(m, k) {
+            let path = format!("litellm_settings.{k}");
+            match v.as_f64() {
+                Some(n) if n >= 0.0 => *slot = Some(n),
+                _ => d.error(
+                    &path,
+                    format_args!("expected an amount in USD, got {}", show(&path, v)),
+                ),
+            }
+        }
+    }
+    for (k, slot) in [
+        ("budget_duration", &mut out.budget_duration),
+        ("timezone", &mut out.timezone),
+    ] {
+        if let Some(v) = field(m, k) {
+            if let Some(s) = string(&format!("litellm_settings.{k}"), v, d) {
+                *slot = Some(s);
+            }
         }
     }
     out
@@ -202,6 +254,32 @@ fn tollgate(m: Option<&Map<String, Value>>, d: &mut Diag) -> TollgateSettings {
     if let Some(v) = field(m, "image_fetch_allow_private") {
         if let Some(b) = boolean("tollgate_settings.image_fetch_allow_private", v, d) {
             out.image_fetch_allow_private = b;
+        }
+    }
+    if let Some(v) = field(m, "database_path") {
+        let path = "tollgate_settings.database_path";
+        if let Some(p) = string(path, v, d) {
+            if p.trim().is_empty() {
+                d.error(path, "must not be empty");
+            } else {
+                out.database_path = p;
+            }
+        }
+    }
+    if let Some(v) = field(m, "price_table") {
+        if let Some(p) = string("tollgate_settings.price_table", v, d) {
+            out.price_table = Some(p);
+        }
+    }
+    if let Some(v) = field(m, "redis_failure_mode") {
+        let path = "tollgate_settings.redis_failure_mode";
+        match v.as_str() {
+            Some("open") => out.redis_fail_closed = false,
+            Some("closed") => out.redis_fail_closed = true,
+            _ => d.error(
+                path,
+                format_args!("expected \"open\" or \"closed\", got {}", show(path, v)),
+            ),
         }
     }
     if let Some(v) = field(m, "log_format") {

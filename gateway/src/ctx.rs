@@ -75,6 +75,68 @@ pub struct RequestCtx {
     pub provider_retry_after: Option<std::time::Duration>,
     /// Keeps the request counted as in flight until the context drops.
     pub inflight: Option<InflightGuard>,
+    /// Who called (stage 1), and what their budgets and limits admitted (stage 2); settled by
+    /// the account stage.
+    pub caller: Option<crate::control::enforce::Caller>,
+    pub admission: Option<crate::control::enforce::Admission>,
+    /// Prompt tokens read from / written to the provider's prompt cache (part of
+    /// `prompt_tokens`).
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    /// Whether the provider reported usage; if not, tokens are estimated.
+    pub usage_seen: bool,
+    /// The gateway asked upstream for stream usage the client did not ask for: drop the
+    /// usage-only chunk on the way out.
+    pub strip_usage: bool,
+    /// Content events relayed, for the token estimate when a stream ends without usage.
+    pub streamed_events: u64,
+    /// The request's cost in USD once known (before the response header for whole bodies).
+    pub cost: Option<f64>,
+    /// Wall-clock start (Unix ms), for the spend log.
+    pub started_at_ms: i64,
+    /// Which API the request called, for the spend log's `call_type`.
+    pub call_type: &'static str,
+}
+
+impl RequestCtx {
+    /// Records the provider's usage report.
+    pub fn note_usage(&mut self, u: &adapters::openai::response::Usage) {
+        self.prompt_tokens = u.prompt_tokens;
+        self.completion_tokens = u.completion_tokens;
+        self.cache_read_tokens = u.cache_read_tokens;
+        self.cache_write_tokens = u.cache_write_tokens;
+        self.usage_seen = true;
+    }
+
+    /// The cost of what the provider reported (or, without a report, of the estimate), from
+    /// the serving deployment's prices; 0 when its prices are unknown.
+    pub fn compute_cost(&mut self) -> f64 {
+        if !self.usage_seen && self.completion_tokens == 0 && self.streamed_events > 0 {
+            // A stream that ended (or was cut off) without a usage report: one token per
+            // content event, OpenAI's streaming granularity; the prompt from its size.
+            self.completion_tokens = self.streamed_events;
+            self.prompt_tokens = adapters::mock::estimate_tokens(self.body_bytes);
+        }
+        let cost = self
+            .served_by
+            .as_ref()
+            .and_then(|d| d.price.as_ref())
+            .map(|p| {
+                crate::pricing::cost(
+                    p,
+                    &crate::pricing::Usage {
+                        prompt_tokens: self.prompt_tokens,
+                        completion_tokens: self.completion_tokens,
+                        cache_read_tokens: self.cache_read_tokens,
+                        cache_creation_tokens: self.cache_write_tokens,
+                        duration_secs: self.upstream_time.as_secs_f64(),
+                    },
+                )
+            })
+            .unwrap_or(0.0);
+        self.cost = Some(cost);
+        cost
+    }
 }
 
 /// A random 128-bit call id, formatted like a UUID v4.

@@ -58,6 +58,26 @@ pub enum GatewayError {
     /// A request the adapters refused (bad field, parameter the provider cannot take).
     #[error("{}", .0.message)]
     Invalid(ApiError),
+    /// The key may not make this request (blocked, expired, model not allowed): 401.
+    #[error("{0}")]
+    Denied(String),
+    /// The caller is known but not allowed (blocked end user, admin-only route): 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A budget would be exceeded: 400 `budget_exceeded`, as LiteLLM answers.
+    #[error("{0}")]
+    BudgetExceeded(String),
+    /// A key, team, user or end user rate limit: 429 with `retry-after`.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_s: u64,
+        limit_header: &'static str,
+        limit: u64,
+    },
+    /// State needed to enforce limits is unavailable (Redis down, fail-closed): 503.
+    #[error("{0}")]
+    StateUnavailable(String),
 }
 
 impl GatewayError {
@@ -109,6 +129,19 @@ impl GatewayError {
             }
             GatewayError::BodyRead(_) => {
                 ApiError::new(400, "invalid_request_error", msg).with_code("400")
+            }
+            GatewayError::Denied(_) => ApiError::new(401, "auth_error", msg).with_code("401"),
+            GatewayError::Forbidden(_) => {
+                ApiError::new(403, "permission_error", msg).with_code("403")
+            }
+            GatewayError::BudgetExceeded(_) => {
+                ApiError::new(400, "budget_exceeded", msg).with_code("400")
+            }
+            GatewayError::RateLimited { .. } => {
+                ApiError::new(429, "rate_limit_error", msg).with_code("429")
+            }
+            GatewayError::StateUnavailable(_) => {
+                ApiError::new(503, "service_unavailable", msg).with_code("503")
             }
         }
     }

@@ -1,11 +1,14 @@
 //! `tollgate`: command line entry point — parse flags, load and validate the configuration,
 //! then run the server (or, with `--check`, only report on the configuration).
 
+mod admin;
+mod control;
 mod ctx;
 mod error;
 mod gcp_auth;
 mod lifecycle;
 mod logging;
+mod pricing;
 mod proxy;
 mod router;
 mod routes;

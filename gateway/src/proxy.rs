@@ -40,6 +40,7 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.start = Some(Instant::now());
+        ctx.started_at_ms = crate::control::now_ms();
         ctx.call_id = new_call_id();
         ctx.inflight = Some(self.state.enter());
         routes::dispatch(&self.state, session, ctx).await;
@@ -48,6 +49,6 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         let req = session.req_header();
-        account::record(req.method.as_str(), req.uri.path(), ctx);
+        account::record(&self.state, req.method.as_str(), req.uri.path(), ctx);
     }
 }

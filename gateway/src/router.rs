@@ -160,6 +160,13 @@ pub fn weight(d: &Deployment) -> f64 {
     }
 }
 
+/// Which per-minute limit refused a request, and its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limited {
+    Requests(u64),
+    Tokens(u64),
+}
+
 /// Live numbers the strategies read: recent latency and this minute's usage.
 #[derive(Debug, Default)]
 pub struct Load {
@@ -220,6 +227,30 @@ impl Load {
         self.with_minute(now, |m| {
             m.tokens += tokens;
             m.unsent.1 += tokens;
+        });
+    }
+
+    /// Counts one request unless this minute already holds `rpm` requests or `tpm` tokens
+    /// (the cluster's, as last seen). Check and count happen under one lock.
+    pub fn try_request(&self, now: u64, rpm: Option<u64>, tpm: Option<u64>) -> Result<(), Limited> {
+        self.with_minute(now, |m| {
+            if let Some(r) = rpm.filter(|r| m.requests + m.others.0 >= *r) {
+                return Err(Limited::Requests(r));
+            }
+            if let Some(t) = tpm.filter(|t| m.tokens + m.others.1 >= *t) {
+                return Err(Limited::Tokens(t));
+            }
+            m.requests += 1;
+            m.unsent.0 += 1;
+            Ok(())
+        })
+    }
+
+    /// Takes back a request counted by `try_request` (a later limit refused it).
+    pub fn undo_request(&self, now: u64) {
+        self.with_minute(now, |m| {
+            m.requests = m.requests.saturating_sub(1);
+            m.unsent.0 = m.unsent.0.saturating_sub(1);
         });
     }
 

@@ -23,6 +23,8 @@ pub enum Route {
     Models,
     Liveness,
     Readiness,
+    /// The LiteLLM management API (`/key/*`, `/team/*`, `/spend/*`, …).
+    Admin,
     /// A known path with the wrong method.
     WrongMethod,
     NotFound,
@@ -48,6 +50,7 @@ pub fn classify(method: &str, path: &str) -> Route {
         _ => match trimmed {
             "/health/liveliness" | "/health/liveness" => (Route::Liveness, "GET"),
             "/health/readiness" => (Route::Readiness, "GET"),
+            p if crate::admin::is_admin_path(p) => return Route::Admin,
             _ => return Route::NotFound,
         },
     };
@@ -74,6 +77,10 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
         }
         Route::CountTokens => {
             lifecycle::messages::count_tokens(state, session, ctx).await;
+            return;
+        }
+        Route::Admin => {
+            crate::admin::serve(state, session, ctx).await;
             return;
         }
         Route::Models => models(state, session, ctx).await,
@@ -121,25 +128,54 @@ async fn error(session: &mut Session, ctx: &mut RequestCtx, e: GatewayError) {
 }
 
 async fn models(
-    state: &AppState,
+    state: &Arc<AppState>,
     session: &mut Session,
     ctx: &mut RequestCtx,
 ) -> pingora::Result<()> {
     let runtime = state.runtime();
-    if let Err(e) = lifecycle::auth::check(&runtime, session.req_header()) {
-        error(session, ctx, e).await;
-        return Ok(());
-    }
+    let caller = match lifecycle::auth::authenticate(state, &runtime, session.req_header()) {
+        Ok(c) => c,
+        Err(e) => {
+            error(session, ctx, e).await;
+            return Ok(());
+        }
+    };
+    // A key limited to some models sees only those (and its team's limits apply too).
+    let lists: Vec<Vec<String>> = caller
+        .key()
+        .map(|k| {
+            let team = k
+                .team_id
+                .as_deref()
+                .and_then(|t| state.control.get(crate::control::Kind::Team, t));
+            [Some(k.models.clone()), team.map(|t| t.models.clone())]
+                .into_iter()
+                .flatten()
+                .filter(|m| !m.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = if lists.is_empty() {
+        runtime.models_body.clone()
+    } else {
+        let created = crate::state::unix_now();
+        let data: Vec<serde_json::Value> = runtime
+            .group_names
+            .iter()
+            .filter(|g| {
+                lists
+                    .iter()
+                    .all(|l| crate::control::enforce::allowed(l, g, &runtime))
+            })
+            .map(|g| serde_json::json!({"id": g, "object": "model", "created": created, "owned_by": "openai"}))
+            .collect();
+        Bytes::from(
+            serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
+                .expect("serializing JSON values cannot fail"),
+        )
+    };
     ctx.status = 200;
-    respond(
-        session,
-        200,
-        "application/json",
-        runtime.models_body.clone(),
-        "",
-        &[],
-    )
-    .await
+    respond(session, 200, "application/json", body, "", &[]).await
 }
 
 async fn readiness(session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<()> {

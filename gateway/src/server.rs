@@ -69,7 +69,13 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
             "general_settings.master_key is not set: every request is accepted without a key"
         );
     }
-    let state = AppState::new(Runtime::new(config), connector);
+    if let Some(path) = &config.tollgate.price_table {
+        crate::pricing::PriceTable::with_file(std::path::Path::new(path))
+            .map_err(|e| format!("tollgate_settings.price_table: {e}"))?;
+    }
+    let (control, control_rt) = open_control(&config)?;
+    let state = AppState::new(Runtime::new(config), connector, control.clone());
+    crate::control::sync::start(&control, &state.runtime().config);
 
     let mut proxy = http_proxy_service(
         &server.configuration,
@@ -86,20 +92,56 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
         },
     ));
 
-    spawn_drain_watch(&server, state, grace);
+    spawn_drain_watch(&server, state, grace, control_rt.clone());
     log::info!(
         "tollgate {} listening on http://{addr} ({deployments} deployments in {groups} model groups)",
         env!("CARGO_PKG_VERSION")
     );
     server.run(RunArgs::default());
+    final_flush(&control, &control_rt);
     log::info!("tollgate stopped");
     Ok(())
+}
+
+/// Starts the control plane's runtime (database, spend writer, Redis sharing) and opens the
+/// database on it. The runtime lives as long as the process.
+fn open_control(
+    config: &Config,
+) -> Result<(Arc<crate::control::Control>, tokio::runtime::Handle), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("tollgate-control")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the control plane runtime: {e}"))?;
+    let handle = rt.handle().clone();
+    let control = rt.block_on(crate::control::Control::open(config, handle.clone()))?;
+    handle.spawn(crate::control::flush::run(control.clone()));
+    // The runtime must outlive every task and the process; it is never dropped.
+    std::mem::forget(rt);
+    Ok((control, handle))
+}
+
+/// Writes the spend still queued before the process ends.
+fn final_flush(control: &crate::control::Control, rt: &tokio::runtime::Handle) {
+    let flushed =
+        rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), control.flush()).await });
+    match flushed {
+        Ok(Ok(n)) => log::info!("spend flushed ({n} log rows)"),
+        Ok(Err(e)) => log::error!("final spend flush failed: {e}"),
+        Err(_) => log::error!("final spend flush timed out after 10 s"),
+    }
 }
 
 /// Pingora's graceful shutdown stops the listeners and then always sleeps the whole grace
 /// period. This watcher ends the process as soon as the last in-flight request has finished
 /// (or when the grace period is over), so a drained gateway exits at once.
-fn spawn_drain_watch(server: &Server, state: Arc<AppState>, grace: Duration) {
+fn spawn_drain_watch(
+    server: &Server,
+    state: Arc<AppState>,
+    grace: Duration,
+    control_rt: tokio::runtime::Handle,
+) {
     let mut phases = server.watch_execution_phase();
     std::thread::spawn(move || {
         loop {
@@ -122,10 +164,12 @@ fn spawn_drain_watch(server: &Server, state: Arc<AppState>, grace: Duration) {
             let n = state.inflight();
             if n == 0 {
                 log::info!("drained in {:?}; exiting", start.elapsed());
+                final_flush(&state.control, &control_rt);
                 std::process::exit(0);
             }
             if start.elapsed() >= grace {
                 log::warn!("grace period over with {n} requests still in flight; exiting");
+                final_flush(&state.control, &control_rt);
                 std::process::exit(0);
             }
             std::thread::sleep(Duration::from_millis(10));

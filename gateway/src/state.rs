@@ -13,8 +13,10 @@ use pingora::connectors::http::Connector;
 use sha2::{Digest, Sha256};
 
 use crate::gcp_auth::{ServiceAccount, TokenSource};
+use crate::pricing::{ModelPrice, PriceTable};
 use crate::router::{Health, Load, Slots};
 use crate::upstream::Upstream;
+use serde_json::Value;
 
 /// A deployment with its resolved upstream.
 #[derive(Debug)]
@@ -39,6 +41,8 @@ pub struct DeploymentRt {
     pub max_input_tokens: Option<u64>,
     /// `x-litellm-model-id`, `-model-group`, `-model-api-base`, built once.
     pub headers: Vec<(&'static str, http::HeaderValue)>,
+    /// Prices and limits: the price table's entry with the deployment's own overrides.
+    pub price: Option<ModelPrice>,
 }
 
 /// The per-deployment response headers; values that are not valid header text are left out.
@@ -58,6 +62,44 @@ fn deployment_headers(d: &Deployment) -> Vec<(&'static str, http::HeaderValue)> 
 #[derive(Debug)]
 pub struct Group {
     pub deployments: Vec<Arc<DeploymentRt>>,
+    /// `model_info.access_groups` of its deployments: names a key's `models` may use.
+    pub access_groups: Vec<String>,
+    /// The most expensive prices of its deployments, for budget reservations.
+    pub worst: Option<ModelPrice>,
+}
+
+/// Output tokens reserved for when neither the request nor the price table bounds them.
+const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;
+
+impl Group {
+    /// The worst-case cost of a request to this group: `prompt_tokens` at the highest input
+    /// price plus the output bound (the request's `max_tokens`, else the model's
+    /// `max_output_tokens`) at the highest output price.
+    pub fn worst_case(&self, prompt_tokens: u64, max_tokens: Option<u64>) -> f64 {
+        let Some(p) = &self.worst else { return 0.0 };
+        let out = max_tokens
+            .or(p.max_output_tokens)
+            .or(p.max_tokens)
+            .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS);
+        crate::pricing::worst_case(p, prompt_tokens, out)
+    }
+
+    fn add(&mut self, d: &DeploymentRt) {
+        if let Some(Value::Array(groups)) = d.conf.model_info.get("access_groups") {
+            for g in groups.iter().filter_map(Value::as_str) {
+                if !self.access_groups.iter().any(|a| a == g) {
+                    self.access_groups.push(g.to_string());
+                }
+            }
+        }
+        if let Some(p) = &d.price {
+            let w = self.worst.get_or_insert_with(ModelPrice::default);
+            w.input_cost_per_token = w.input_cost_per_token.max(p.input_cost_per_token);
+            w.output_cost_per_token = w.output_cost_per_token.max(p.output_cost_per_token);
+            w.max_output_tokens = w.max_output_tokens.max(p.max_output_tokens);
+            w.max_tokens = w.max_tokens.max(p.max_tokens);
+        }
+    }
 }
 
 /// Everything derived from one configuration.
@@ -77,6 +119,7 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(config: Config) -> Runtime {
+        let prices = price_table(&config);
         let mut upstreams: Vec<Arc<Upstream>> = Vec::new();
         let mut groups: HashMap<String, Group> = HashMap::new();
         let mut group_names = Vec::new();
@@ -102,6 +145,13 @@ impl Runtime {
                 }
             });
             let gcp = vertex_tokens(d, &mut gcp_connector);
+            let price = crate::pricing::for_deployment(
+                &prices,
+                d.provider.prefix(),
+                &d.model,
+                &d.internal_params,
+                &d.model_info,
+            );
             let rt = Arc::new(DeploymentRt {
                 conf: d.clone(),
                 upstream,
@@ -117,21 +167,26 @@ impl Runtime {
                 load: Load::default(),
                 route_order: crate::router::order(d),
                 route_weight: crate::router::weight(d),
-                route_cost: crate::router::cost(d),
+                route_cost: price
+                    .as_ref()
+                    .map(|p| p.input_cost_per_token + p.output_cost_per_token)
+                    .unwrap_or(0.0),
                 tags: crate::router::tags(d),
-                max_input_tokens: crate::router::max_input_tokens(d),
+                max_input_tokens: crate::router::max_input_tokens(d)
+                    .or(price.as_ref().and_then(|p| p.max_input_tokens)),
                 headers: deployment_headers(d),
+                price,
             });
-            groups
-                .entry(d.model_name.clone())
-                .or_insert_with(|| {
-                    group_names.push(d.model_name.clone());
-                    Group {
-                        deployments: Vec::new(),
-                    }
-                })
-                .deployments
-                .push(rt);
+            let group = groups.entry(d.model_name.clone()).or_insert_with(|| {
+                group_names.push(d.model_name.clone());
+                Group {
+                    deployments: Vec::new(),
+                    access_groups: Vec::new(),
+                    worst: None,
+                }
+            });
+            group.add(&rt);
+            group.deployments.push(rt);
         }
         let created = unix_now();
         let data: Vec<serde_json::Value> = group_names
@@ -155,6 +210,21 @@ impl Runtime {
             models_body,
             master_key_hash,
         }
+    }
+}
+
+/// The bundled price table, with `tollgate_settings.price_table` merged over it (the file was
+/// checked at start; should it fail later, the bundled table is used and the error logged).
+pub fn price_table(config: &Config) -> Arc<PriceTable> {
+    match &config.tollgate.price_table {
+        None => PriceTable::bundled(),
+        Some(path) => match PriceTable::with_file(std::path::Path::new(path)) {
+            Ok(t) => Arc::new(t),
+            Err(e) => {
+                log::error!("tollgate_settings.price_table: {e}; using the bundled table");
+                PriceTable::bundled()
+            }
+        },
     }
 }
 
@@ -210,15 +280,22 @@ pub struct AppState {
     pub shared: std::sync::OnceLock<crate::shared::Publisher>,
     pub inflight: Inflight,
     pub connector: Connector,
+    /// Keys, teams, budgets, limits and spend.
+    pub control: Arc<crate::control::Control>,
 }
 
 impl AppState {
-    pub fn new(runtime: Runtime, connector: Connector) -> Arc<AppState> {
+    pub fn new(
+        runtime: Runtime,
+        connector: Connector,
+        control: Arc<crate::control::Control>,
+    ) -> Arc<AppState> {
         Arc::new(AppState {
             runtime: ArcSwap::from_pointee(runtime),
             shared: std::sync::OnceLock::new(),
             inflight: Inflight::default(),
             connector,
+            control,
         })
     }
 

@@ -2,8 +2,12 @@
 //! Files follow the request lifecycle (auth, admit, route, translate, forward) plus the
 //! process-level behaviour (config, shutdown).
 
+mod admin_keys;
+mod admin_orgs;
 mod admit;
 mod auth;
+mod budgets;
+mod cluster;
 mod config;
 mod forward;
 mod front_door;

@@ -81,7 +81,11 @@ impl Gateway {
             if let Some(c) = config {
                 cmd.arg("-c").arg(c);
             }
+            // Each gateway keeps its SQLite file in its own scratch dir; PostgreSQL only when a
+            // test passes DATABASE_URL itself.
             cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .current_dir(dir)
+                .env_remove("DATABASE_URL")
                 .env("TOLLGATE_LOG", "info")
                 .envs(env.iter().copied())
                 .stdin(Stdio::null())

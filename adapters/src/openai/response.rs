@@ -26,13 +26,53 @@ pub struct Usage {
 #[derive(Deserialize)]
 struct WithUsage {
     #[serde(default)]
-    usage: Option<Usage>,
+    usage: Option<UsageWire>,
+}
+
+/// OpenAI's `usage` as sent, cache fields included (`prompt_tokens_details.cached_tokens`;
+/// `cache_creation_input_tokens` as the gateway's canonical output carries it).
+#[derive(Deserialize)]
+pub(crate) struct UsageWire {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    #[serde(default)]
+    total_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+impl From<UsageWire> for Usage {
+    fn from(w: UsageWire) -> Usage {
+        Usage {
+            prompt_tokens: w.prompt_tokens,
+            completion_tokens: w.completion_tokens,
+            total_tokens: w.total_tokens,
+            cache_read_tokens: w
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+            cache_write_tokens: w.cache_creation_input_tokens.unwrap_or(0),
+        }
+    }
 }
 
 /// The `usage` of a chat/completions/embeddings response body, if present. Ignores every other
 /// field, so it is cheap relative to a full parse.
 pub fn usage_of(body: &[u8]) -> Option<Usage> {
-    serde_json::from_slice::<WithUsage>(body).ok()?.usage
+    serde_json::from_slice::<WithUsage>(body)
+        .ok()?
+        .usage
+        .map(Usage::from)
 }
 
 #[cfg(test)]
@@ -52,6 +92,8 @@ mod tests {
             })
         );
         assert_eq!(usage_of(br#"{"id":"x"}"#), None);
+        let cached = usage_of(br#"{"usage":{"prompt_tokens":10,"completion_tokens":1,"total_tokens":11,"prompt_tokens_details":{"cached_tokens":8}}}"#).unwrap();
+        assert_eq!(cached.cache_read_tokens, 8);
         assert_eq!(usage_of(b"not json"), None);
     }
 }

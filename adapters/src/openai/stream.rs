@@ -21,9 +21,24 @@ pub enum StreamEvent {
 #[derive(Deserialize)]
 struct ChunkProbe {
     #[serde(default)]
-    usage: Option<Usage>,
+    usage: Option<super::response::UsageWire>,
     #[serde(default)]
     error: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct ChoicesProbe {
+    #[serde(default)]
+    choices: Vec<serde::de::IgnoredAny>,
+}
+
+/// Whether a chunk carries nothing but usage (`"choices": []`) — the chunk
+/// `stream_options.include_usage` adds, which the gateway drops when it asked for usage on the
+/// client's behalf.
+pub fn usage_only(event: &[u8]) -> bool {
+    event_data(event)
+        .and_then(|d| serde_json::from_slice::<ChoicesProbe>(d.trim_ascii()).ok())
+        .is_some_and(|p| p.choices.is_empty())
 }
 
 /// Classifies one complete SSE event. Most chunks carry neither `usage` nor `error`; those are
@@ -39,14 +54,18 @@ pub fn classify(event: &[u8]) -> StreamEvent {
     if !data.starts_with(b"{") {
         return StreamEvent::Other;
     }
-    let may_have_usage = memchr::memmem::find(data, b"\"usage\"").is_some();
+    // With `include_usage`, every chunk carries `"usage":null`: that is no usage.
+    let may_have_usage = memchr::memmem::find_iter(data, b"\"usage\"")
+        .any(|at| !data[at + 7..].starts_with(b":null"));
     let may_have_error = memchr::memmem::find(data, b"\"error\"").is_some();
     if !may_have_usage && !may_have_error {
         return StreamEvent::Chunk { usage: None };
     }
     match serde_json::from_slice::<ChunkProbe>(data) {
         Ok(p) if p.error.is_some() => StreamEvent::Error,
-        Ok(p) => StreamEvent::Chunk { usage: p.usage },
+        Ok(p) => StreamEvent::Chunk {
+            usage: p.usage.map(Usage::from),
+        },
         Err(_) => StreamEvent::Other,
     }
 }
@@ -71,5 +90,13 @@ mod tests {
             classify(b"data: {\"error\":{\"message\":\"overloaded\"}}\n\n"),
             StreamEvent::Error
         );
+        assert_eq!(
+            classify(b"data: {\"choices\":[{\"delta\":{}}],\"usage\":null}\n\n"),
+            StreamEvent::Chunk { usage: None }
+        );
+        assert!(usage_only(b"data: {\"choices\":[],\"usage\":{}}\n\n"));
+        assert!(!usage_only(
+            b"data: {\"choices\":[{\"delta\":{}}],\"usage\":{}}\n\n"
+        ));
     }
 }

@@ -160,7 +160,6 @@ fn unknown_keys_warn_once_each_with_their_path() {
     assert_eq!(
         w,
         vec![
-            "general_settings.database_url: not supported yet, ignored",
             "general_settings.foo: unknown key, ignored",
             "guardrails: not supported yet, ignored",
             "litellm_settings.my_flag: unknown key, ignored",
@@ -175,12 +174,16 @@ fn unknown_keys_warn_once_each_with_their_path() {
         "latency-based-routing"
     );
     assert!(l.warnings.iter().all(|w| !w.contains("hunter2")));
+    // database_url is used (PostgreSQL), kept as a secret.
+    let url = l.config.general.database_url.as_ref().unwrap();
+    assert_eq!(url.expose(), "postgres://u:hunter2@db/litellm");
+    assert!(!format!("{url:?}").contains("hunter2"));
 }
 
 #[test]
 fn strict_turns_every_warning_into_an_error() {
     let errs = errors_opts(DROPIN, LoadOptions { strict: true });
-    assert_eq!(errs.len(), 7, "{errs:#?}");
+    assert_eq!(errs.len(), 6, "{errs:#?}");
     assert!(
         errs.contains(&"general_settings.foo: unknown key (not allowed with --strict)".to_string())
     );

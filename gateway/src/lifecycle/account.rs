@@ -1,9 +1,28 @@
 //! Stage 6, account: runs after the response (from `logging()`), off the hot path, and never
-//! fails the request. Today it writes the access log line; spend, metrics and callbacks join it.
+//! fails the request: settles the request's budgets with its real cost, queues its spend log
+//! row for the batch writer, and writes the access log line.
 
+use crate::control::flush::Spent;
 use crate::ctx::RequestCtx;
+use crate::state::AppState;
 
-pub fn record(method: &str, path: &str, ctx: &RequestCtx) {
+pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) {
+    if let Some(mut adm) = ctx.admission.take() {
+        let cost = match ctx.cost {
+            Some(c) => c,
+            None => ctx.compute_cost(),
+        };
+        let log = spend_log(ctx, &adm, cost);
+        state.control.settle(
+            &mut adm,
+            Spent {
+                cost,
+                prompt_tokens: ctx.prompt_tokens,
+                completion_tokens: ctx.completion_tokens,
+            },
+            Some(log),
+        );
+    }
     // Tokens count toward the deployment's minute (usage-based routing, rpm/tpm checks).
     if let Some(dep) = &ctx.served_by {
         let tokens = ctx.prompt_tokens + ctx.completion_tokens;
@@ -34,5 +53,61 @@ pub fn record(method: &str, path: &str, ctx: &RequestCtx) {
             "{method} {path} status={} model_group={group} deployment={dep} upstream_status={} stream={} ms={ms:.2} call_id={} failure=\"{why}\"",
             ctx.status, upstream.as_deref().unwrap_or("-"), ctx.stream, ctx.call_id
         ),
+    }
+}
+
+/// The spend log row of a request, in LiteLLM's `LiteLLM_SpendLogs` terms.
+fn spend_log(
+    ctx: &RequestCtx,
+    adm: &crate::control::enforce::Admission,
+    cost: f64,
+) -> store::SpendLog {
+    let dep = ctx.served_by.as_ref();
+    let ok = ctx.failure.is_none() && (200..400).contains(&ctx.status);
+    store::SpendLog {
+        request_id: ctx.call_id.clone(),
+        call_type: ctx.call_type.to_string(),
+        api_key: adm.key.as_ref().map(|k| k.id.clone()).unwrap_or_default(),
+        key_alias: adm
+            .key
+            .as_ref()
+            .and_then(|k| k.doc.get("key_alias"))
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        spend: cost,
+        prompt_tokens: ctx.prompt_tokens as i64,
+        completion_tokens: ctx.completion_tokens as i64,
+        total_tokens: (ctx.prompt_tokens + ctx.completion_tokens) as i64,
+        cached_tokens: ctx.cache_read_tokens as i64,
+        start_time: ctx.started_at_ms,
+        end_time: crate::control::now_ms(),
+        model: dep
+            .map(|d| {
+                crate::ctx::upstream_model(&d.conf.model, ctx.wildcard_match.as_deref())
+                    .into_owned()
+            })
+            .unwrap_or_default(),
+        model_group: ctx.model_group.clone().unwrap_or_default(),
+        model_id: dep.map(|d| d.conf.id.clone()).unwrap_or_default(),
+        custom_llm_provider: dep
+            .map(|d| d.conf.provider.prefix().to_string())
+            .unwrap_or_default(),
+        api_base: dep
+            .and_then(|d| d.conf.api_base.as_ref())
+            .map(|b| b.url.clone())
+            .unwrap_or_default(),
+        user: adm.user_id.clone(),
+        team_id: adm.team_id.clone(),
+        organization_id: adm.org_id.clone(),
+        end_user: adm.end_user.clone(),
+        status: if ok { "success" } else { "failure" }.to_string(),
+        cache_hit: false,
+        request_tags: ctx.request_tags.clone(),
+        metadata: serde_json::json!({
+            "status_code": ctx.status,
+            "attempted_retries": ctx.attempted_retries,
+            "attempted_fallbacks": ctx.attempted_fallbacks,
+            "usage_estimated": !ctx.usage_seen && ctx.completion_tokens > 0,
+        }),
     }
 }

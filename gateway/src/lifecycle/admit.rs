@@ -1,5 +1,6 @@
 //! Stage 2, admit: read the body under the size cap and a deadline, parse it once into the
-//! canonical request. (Budgets, limits and guardrails join this stage later.)
+//! canonical request, then check model access, rate limits and budgets (reserving the worst
+//! case) from memory.
 
 use std::time::Duration;
 
@@ -7,9 +8,10 @@ use adapters::{CanonicalRequest, Endpoint};
 use bytes::BytesMut;
 use pingora::proxy::Session;
 
+use crate::control::enforce::Caller;
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
-use crate::state::Runtime;
+use crate::state::{AppState, Runtime};
 
 /// A client gets this long to deliver the whole request body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -24,6 +26,30 @@ pub async fn admit(
     let body = read_body(session, max).await?;
     ctx.body_bytes = body.len();
     Ok(CanonicalRequest::parse(endpoint, &body)?)
+}
+
+/// The control-plane half of admission (see `control::enforce::admit`); the admission rides in
+/// the context until the account stage settles it.
+pub fn control(
+    state: &AppState,
+    runtime: &Runtime,
+    session: &Session,
+    ctx: &mut RequestCtx,
+    caller: Caller,
+    req: &mut CanonicalRequest,
+) -> Result<(), GatewayError> {
+    let estimate = adapters::mock::estimate_tokens(ctx.body_bytes);
+    let adm = crate::control::enforce::admit(
+        &state.control,
+        runtime,
+        &caller,
+        req,
+        session.req_header(),
+        estimate,
+    )?;
+    ctx.caller = Some(caller);
+    ctx.admission = Some(adm);
+    Ok(())
 }
 
 fn too_large(size: usize, max: usize) -> GatewayError {

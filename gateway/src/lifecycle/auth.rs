@@ -1,12 +1,11 @@
-//! Stage 1, auth: find the caller's key in the request headers and check it against the master
-//! key by SHA-256 digest, in constant time.
+//! Stage 1, auth: find the caller's key in the request headers; the master key is compared by
+//! SHA-256 digest in constant time, virtual keys are found by their digest in memory.
 
 use pingora::http::RequestHeader;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
+use crate::control::enforce::Caller;
 use crate::error::GatewayError;
-use crate::state::Runtime;
+use crate::state::{AppState, Runtime};
 
 /// Headers a key may arrive in, in the order they are consulted.
 const KEY_HEADERS: &[&str] = &[
@@ -44,18 +43,14 @@ pub fn presented_key(req: &RequestHeader) -> Option<&str> {
         .find(|k| !k.is_empty())
 }
 
-/// Accepts the request if no master key is configured, or the presented key matches it.
-pub fn check(runtime: &Runtime, req: &RequestHeader) -> Result<(), GatewayError> {
-    let Some(expected) = runtime.master_key_hash.as_ref() else {
-        return Ok(());
-    };
-    let key = presented_key(req).ok_or(GatewayError::MissingKey)?;
-    let got: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-    if bool::from(got.ct_eq(expected)) {
-        Ok(())
-    } else {
-        Err(GatewayError::InvalidKey)
-    }
+/// Who is calling: nobody needs to be known without a master key; otherwise the master key or
+/// a live virtual key (blocked and expired keys are refused).
+pub fn authenticate(
+    state: &AppState,
+    runtime: &Runtime,
+    req: &RequestHeader,
+) -> Result<Caller, GatewayError> {
+    crate::control::enforce::authenticate(&state.control, runtime, req)
 }
 
 #[cfg(test)]

@@ -27,13 +27,15 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
         stream: None,
     };
     let runtime = state.runtime();
+    ctx.call_type = "anthropic_messages";
     let result = async {
-        auth::check(&runtime, session.req_header())?;
+        let caller = auth::authenticate(state, &runtime, session.req_header())?;
         let raw = admit::read_body(session, runtime.config.general.max_request_bytes())
             .await?
             .freeze();
         ctx.body_bytes = raw.len();
         let mut req = front::to_canonical(&raw).map_err(GatewayError::Invalid)?;
+        admit::control(state, &runtime, session, ctx, caller, &mut req)?;
         ctx.model_group = Some(req.model.clone());
         ctx.stream = req.stream;
         ctx.front = Front::Anthropic {
@@ -99,7 +101,7 @@ pub async fn count_tokens(state: &Arc<AppState>, session: &mut Session, ctx: &mu
     };
     let runtime = state.runtime();
     let result = async {
-        auth::check(&runtime, session.req_header())?;
+        auth::authenticate(state, &runtime, session.req_header())?;
         let raw = admit::read_body(session, runtime.config.general.max_request_bytes()).await?;
         front::count_tokens(&raw).map_err(GatewayError::Invalid)
     }

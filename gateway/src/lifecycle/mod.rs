@@ -28,11 +28,25 @@ pub async fn serve(
     endpoint: Endpoint,
 ) {
     let runtime = state.runtime();
+    ctx.call_type = match endpoint {
+        Endpoint::ChatCompletions => "acompletion",
+        Endpoint::Completions => "atext_completion",
+        Endpoint::Embeddings => "aembedding",
+    };
     let result = async {
-        auth::check(&runtime, session.req_header())?;
+        let caller = auth::authenticate(state, &runtime, session.req_header())?;
         let mut req = admit::admit(&runtime, session, ctx, endpoint).await?;
+        admit::control(state, &runtime, session, ctx, caller, &mut req)?;
         ctx.model_group = Some(req.model.clone());
         ctx.stream = req.stream;
+        if req.stream && !req.include_usage && endpoint != Endpoint::Embeddings {
+            // Spend needs the provider's usage: ask for it, and drop it on the way out.
+            req.body.insert(
+                "stream_options".into(),
+                serde_json::json!({"include_usage": true}),
+            );
+            ctx.strip_usage = true;
+        }
         route::run(state, &runtime, session, ctx, &mut req, None).await
     }
     .await;
@@ -56,6 +70,22 @@ pub async fn fail(session: &mut Session, ctx: &mut RequestCtx, e: GatewayError) 
             "retry-after",
             http::HeaderValue::from(retry_after.as_secs().max(1)),
         ));
+    }
+    if let GatewayError::RateLimited {
+        retry_after_s,
+        limit_header,
+        limit,
+        ..
+    } = &e
+    {
+        extra.push(("retry-after", http::HeaderValue::from(*retry_after_s)));
+        extra.push((limit_header, http::HeaderValue::from(*limit)));
+        let remaining = if *limit_header == "x-ratelimit-limit-tokens" {
+            "x-ratelimit-remaining-tokens"
+        } else {
+            "x-ratelimit-remaining-requests"
+        };
+        extra.push((remaining, http::HeaderValue::from(0u64)));
     }
     ctx.status = respond_error(
         session,

@@ -33,9 +33,11 @@ pub async fn whole(
     content_type: &str,
     body: Bytes,
 ) {
-    if let Some(u) = adapters::openai::response::usage_of(&body) {
-        ctx.prompt_tokens = u.prompt_tokens;
-        ctx.completion_tokens = u.completion_tokens;
+    if status < 300 {
+        if let Some(u) = adapters::openai::response::usage_of(&body) {
+            ctx.note_usage(&u);
+        }
+        ctx.compute_cost();
     }
     let (content_type, body) = match &ctx.front {
         Front::Anthropic { model, .. } if status < 300 => {
@@ -126,7 +128,23 @@ pub fn litellm_headers(ctx: &RequestCtx) -> Vec<(&'static str, HeaderValue)> {
         h.push(("x-litellm-response-duration-ms", millis(total)));
         h.push(("x-litellm-overhead-duration-ms", millis(overhead)));
     }
+    if let Some(adm) = &ctx.admission {
+        h.extend(adm.headers.iter().cloned());
+        if let Some(cost) = ctx.cost {
+            h.push(("x-litellm-response-cost", dollars(cost)));
+            if adm.key.is_some() {
+                h.push(("x-litellm-key-spend", dollars(adm.key_spend + cost)));
+            }
+        }
+    }
     h
+}
+
+/// A USD amount as header text (`0.00042`).
+fn dollars(v: f64) -> HeaderValue {
+    let text = format!("{v:.12}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("0"))
 }
 
 /// A duration as milliseconds with three decimals (`12.345`), without float formatting.
@@ -182,8 +200,22 @@ impl Pipeline {
                 while let Some(event) = splitter.next_event() {
                     match classify(&event) {
                         StreamEvent::Chunk { usage: Some(u) } => {
-                            ctx.prompt_tokens = u.prompt_tokens;
-                            ctx.completion_tokens = u.completion_tokens;
+                            ctx.note_usage(&u);
+                            if ctx.strip_usage && adapters::openai::stream::usage_only(&event) {
+                                continue;
+                            }
+                        }
+                        StreamEvent::Chunk { usage: None } => {
+                            ctx.streamed_events += 1;
+                            if ctx.strip_usage {
+                                // `"usage":null` is there only because the gateway asked.
+                                const NULL_USAGE: &[u8] = b",\"usage\":null";
+                                if let Some(at) = memchr::memmem::find(&event, NULL_USAGE) {
+                                    out.extend_from_slice(&event[..at]);
+                                    out.extend_from_slice(&event[at + NULL_USAGE.len()..]);
+                                    continue;
+                                }
+                            }
                         }
                         // The provider failed inside the stream: an error, so the router can
                         // still retry if nothing reached the client yet.
@@ -228,8 +260,7 @@ impl Pipeline {
 
 fn note_usage(t: &dyn ToOpenAiStream, ctx: &mut RequestCtx) {
     if let Some(u) = t.usage() {
-        ctx.prompt_tokens = u.prompt_tokens;
-        ctx.completion_tokens = u.completion_tokens;
+        ctx.note_usage(&u);
     }
 }
 

@@ -1,0 +1,216 @@
+//! Management API: organizations (`/organization/*`), LiteLLM's `LiteLLM_OrganizationTable`.
+//! An organization owns teams (a team's `organization_id`) and caps them together: its budget,
+//! rate limits and model list apply to every request of its teams' keys.
+//!
+//! Unlike LiteLLM, which creates a budget row for every organization without a `budget_id`,
+//! the limits are kept on the organization's document; `litellm_budget_table` shows them
+//! merged over those of its `budget_id`.
+
+use serde_json::{json, Map, Value};
+
+use super::budgets::{self, object, read_limits};
+use super::{AdminError, Req};
+use crate::control::{Control, Entity, Kind};
+
+fn field(e: &Entity, name: &str) -> Value {
+    e.doc.get(name).cloned().unwrap_or(Value::Null)
+}
+
+/// An organization as LiteLLM returns it, with its teams and members.
+fn view(c: &Control, e: &Entity) -> Value {
+    let mut out = Map::new();
+    out.insert("organization_id".into(), json!(e.id));
+    out.insert("organization_alias".into(), field(e, "organization_alias"));
+    out.insert("budget_id".into(), json!(e.budget_id));
+    out.insert(
+        "metadata".into(),
+        e.doc.get("metadata").cloned().unwrap_or(json!({})),
+    );
+    out.insert("models".into(), json!(e.models));
+    out.insert("spend".into(), json!(c.spend(e)));
+    out.insert("model_spend".into(), json!({}));
+    out.insert("blocked".into(), json!(e.blocked));
+    out.insert("tags".into(), field(e, "tags"));
+    for f in ["created_at", "created_by", "updated_at", "updated_by"] {
+        out.insert(f.into(), field(e, f));
+    }
+    out.insert("litellm_budget_table".into(), budgets::budget_table(c, e));
+    out.insert("teams".into(), Value::Array(teams(c, &e.id)));
+    out.insert("members".into(), Value::Array(members(c, &e.id)));
+    Value::Object(out)
+}
+
+/// The teams whose `organization_id` is `org`: their stored document plus id and spend.
+fn teams(c: &Control, org: &str) -> Vec<Value> {
+    c.list(Kind::Team)
+        .iter()
+        .filter(|t| t.org_id.as_deref() == Some(org))
+        .map(|t| {
+            let mut d = t.doc.clone();
+            d.insert("team_id".into(), json!(t.id));
+            d.insert("spend".into(), json!(c.spend(t)));
+            Value::Object(d)
+        })
+        .collect()
+}
+
+/// The users whose `organization_id` is `org`, as organization memberships.
+fn members(c: &Control, org: &str) -> Vec<Value> {
+    c.list(Kind::User)
+        .iter()
+        .filter(|u| u.org_id.as_deref() == Some(org))
+        .map(|u| {
+            json!({
+                "user_id": u.id,
+                "organization_id": org,
+                "user_role": u.role,
+                "user_email": u.doc.get("user_email"),
+                "spend": c.spend(u),
+                "budget_id": u.budget_id,
+            })
+        })
+        .collect()
+}
+
+/// Reads the organization fields present in the request into `doc`, validated.
+fn read_fields(c: &Control, req: &Req, doc: &mut Map<String, Value>) -> Result<(), AdminError> {
+    if let Some(a) = req.string("organization_alias")? {
+        if a.trim().is_empty() {
+            return Err(AdminError::bad(
+                "organization_alias",
+                "organization_alias must not be empty",
+            ));
+        }
+        doc.insert("organization_alias".into(), json!(a));
+    }
+    if let Some(m) = req.strings("models")? {
+        doc.insert("models".into(), json!(m));
+    }
+    if let Some(t) = req.strings("tags")? {
+        doc.insert("tags".into(), json!(t));
+    }
+    if let Some(b) = req.boolean("blocked")? {
+        doc.insert("blocked".into(), json!(b));
+    }
+    if let Some(m) = object(req, "metadata")? {
+        doc.insert("metadata".into(), Value::Object(m));
+    }
+    read_limits(c, req, doc, true)
+}
+
+fn not_found(id: &str) -> AdminError {
+    AdminError::not_found(format!("Organization not found for organization_id={id}"))
+}
+
+/// `POST /organization/new`: `organization_alias` (required), organization_id (generated if
+/// absent), models, max_budget / budget_id, budget_duration, tpm_limit, rpm_limit, metadata,
+/// blocked → the organization.
+pub async fn new(c: &Control, req: &Req) -> Result<Value, AdminError> {
+    req.required_string("organization_alias")?;
+    let id = match req.string("organization_id")? {
+        Some(id) if !id.trim().is_empty() => id,
+        Some(_) => {
+            return Err(AdminError::bad(
+                "organization_id",
+                "organization_id must not be empty",
+            ))
+        }
+        None => crate::ctx::new_call_id(),
+    };
+    let mut doc = Map::new();
+    read_fields(c, req, &mut doc)?;
+    doc.insert("organization_id".into(), json!(id));
+    doc.entry("models").or_insert(json!([]));
+    doc.entry("metadata").or_insert(json!({}));
+    let now = budgets::now_iso();
+    doc.insert("created_at".into(), json!(now));
+    doc.insert("updated_at".into(), json!(now));
+    doc.insert("created_by".into(), json!("litellm_proxy_admin"));
+    doc.insert("updated_by".into(), json!("litellm_proxy_admin"));
+    let Some(e) = c.insert(Kind::Org, &id, doc).await? else {
+        return Err(AdminError::exists(
+            "organization_id",
+            format!("Organization with id={id} already exists. Pass a new organization_id."),
+        ));
+    };
+    Ok(view(c, &e))
+}
+
+/// `GET /organization/info?organization_id=` (or POST `{"organization_id"}`) → the
+/// organization with its spend, teams and budget. POST `{"organizations": [ids]}` (LiteLLM's
+/// older form) → a list of them.
+pub async fn info(c: &Control, req: &Req) -> Result<Value, AdminError> {
+    if let Some(ids) = req.strings("organizations")? {
+        let out = ids
+            .iter()
+            .filter_map(|id| c.get(Kind::Org, id))
+            .map(|e| view(c, &e))
+            .collect();
+        return Ok(Value::Array(out));
+    }
+    let id = req.required_string("organization_id")?;
+    let e = c.get(Kind::Org, &id).ok_or_else(|| not_found(&id))?;
+    Ok(view(c, &e))
+}
+
+/// `PATCH /organization/update`: `organization_id` (required) and the fields to change → the
+/// organization.
+pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
+    let id = req.required_string("organization_id")?;
+    let e = c.get(Kind::Org, &id).ok_or_else(|| not_found(&id))?;
+    let mut doc = e.doc.clone();
+    read_fields(c, req, &mut doc)?;
+    doc.insert("organization_id".into(), json!(id));
+    doc.insert("updated_at".into(), json!(budgets::now_iso()));
+    doc.insert("updated_by".into(), json!("litellm_proxy_admin"));
+    let e = c.put(Kind::Org, &id, doc).await?;
+    Ok(view(c, &e))
+}
+
+/// `DELETE /organization/delete` `{"organization_ids": [...]}` → the deleted organizations.
+/// Nothing is deleted if any id is unknown (404 naming it). Their teams stay, without the
+/// organization's limits.
+pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
+    let ids = req.strings("organization_ids")?.unwrap_or_default();
+    if ids.is_empty() || ids.iter().any(String::is_empty) {
+        return Err(AdminError::bad(
+            "organization_ids",
+            "organization_ids is required: {\"organization_ids\": [\"<organization_id>\", ...]}",
+        ));
+    }
+    let mut found = Vec::with_capacity(ids.len());
+    for id in &ids {
+        found.push(c.get(Kind::Org, id).ok_or_else(|| not_found(id))?);
+    }
+    let mut out = Vec::with_capacity(found.len());
+    for e in found {
+        out.push(view(c, &e));
+        c.delete(Kind::Org, &e.id).await?;
+    }
+    Ok(Value::Array(out))
+}
+
+/// `GET /organization/list` (optional `org_id`, `org_alias` substring filters) → every
+/// organization with its teams and members.
+pub async fn list(c: &Control, req: &Req) -> Result<Value, AdminError> {
+    let org_id = req.string("org_id")?.filter(|s| !s.is_empty());
+    let alias = req
+        .string("org_alias")?
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_lowercase());
+    let out = c
+        .list(Kind::Org)
+        .iter()
+        .filter(|e| org_id.as_deref().is_none_or(|id| e.id == id))
+        .filter(|e| {
+            alias.as_deref().is_none_or(|a| {
+                e.doc
+                    .get("organization_alias")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| s.to_lowercase().contains(a))
+            })
+        })
+        .map(|e| view(c, e))
+        .collect();
+    Ok(Value::Array(out))
+}

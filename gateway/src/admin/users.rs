@@ -1,0 +1,310 @@
+//! Management API: internal users (`/user/*`), with LiteLLM's routes, field names and shapes.
+//!
+//! A user's `teams` are not stored in the user's document: they are read from the team
+//! memberships (`Kind::Member`) when answering, so they cannot drift.
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value};
+
+use super::keys::{
+    check_budget_ref, doc_str, field, iso_ms, key_object, new_id, page_param, paginate,
+    prepare_key, read_fields, store_key, with_spend, write_lock, Ty,
+};
+use super::{AdminError, Req};
+use crate::control::{now_ms, Control, Entity, Kind};
+
+/// The fields `/user/new` and `/user/update` accept, with their types.
+const USER_FIELDS: &[(&str, Ty)] = &[
+    ("user_email", Ty::Text),
+    ("user_alias", Ty::Text),
+    ("user_role", Ty::Role),
+    ("models", Ty::List),
+    ("max_budget", Ty::Money),
+    ("soft_budget", Ty::Money),
+    ("budget_duration", Ty::Duration),
+    ("rpm_limit", Ty::Count),
+    ("tpm_limit", Ty::Count),
+    ("max_parallel_requests", Ty::Count),
+    ("model_max_budget", Ty::ModelBudget),
+    ("metadata", Ty::Object),
+    ("budget_id", Ty::Text),
+    ("organization_id", Ty::Text),
+    ("sso_user_id", Ty::Text),
+];
+
+/// A new user document with every field LiteLLM's user row has, at its default.
+fn user_defaults(user_id: &str, now: i64) -> Map<String, Value> {
+    let Value::Object(m) = json!({
+        "user_id": user_id,
+        "user_email": null,
+        "user_alias": null,
+        "user_role": "internal_user",
+        "models": [],
+        "max_budget": null,
+        "soft_budget": null,
+        "budget_duration": null,
+        "rpm_limit": null,
+        "tpm_limit": null,
+        "max_parallel_requests": null,
+        "model_max_budget": {},
+        "metadata": {},
+        "budget_id": null,
+        "organization_id": null,
+        "created_at": iso_ms(now),
+        "updated_at": iso_ms(now),
+    }) else {
+        unreachable!("a JSON object literal")
+    };
+    m
+}
+
+/// The user, created with defaults (`internal_user`) if unknown: keys and team members may
+/// name users that do not exist yet, as in LiteLLM.
+pub(super) async fn ensure_user(
+    c: &Control,
+    user_id: &str,
+    email: Option<&str>,
+) -> Result<Arc<Entity>, AdminError> {
+    if let Some(u) = c.get(Kind::User, user_id) {
+        return Ok(u);
+    }
+    let mut doc = user_defaults(user_id, now_ms());
+    if let Some(e) = email {
+        doc.insert("user_email".into(), Value::String(e.to_string()));
+    }
+    if let Some(u) = c.insert(Kind::User, user_id, doc).await? {
+        return Ok(u);
+    }
+    // Another replica created it a moment ago.
+    c.reload(Kind::User, user_id).await?;
+    c.get(Kind::User, user_id)
+        .ok_or_else(|| AdminError::not_found(format!("User {user_id} could not be created")))
+}
+
+/// The user whose `user_email` is `email`.
+pub(super) fn user_by_email(c: &Control, email: &str) -> Option<Arc<Entity>> {
+    c.list(Kind::User)
+        .into_iter()
+        .find(|u| doc_str(&u.doc, "user_email").is_some_and(|e| e.eq_ignore_ascii_case(email)))
+}
+
+/// The ids of the teams the user is a member of.
+pub(super) fn teams_of(c: &Control, user_id: &str) -> Vec<String> {
+    c.list(Kind::Member)
+        .into_iter()
+        .filter(|m| doc_str(&m.doc, "user_id") == Some(user_id))
+        .filter_map(|m| doc_str(&m.doc, "team_id").map(str::to_string))
+        .collect()
+}
+
+/// A user as every route answers with it: the document, `teams`, live `spend` and
+/// `budget_reset_at`.
+pub(super) fn user_object(c: &Control, u: &Entity) -> Map<String, Value> {
+    let mut m = with_spend(c, u);
+    m.insert("user_id".into(), Value::String(u.id.clone()));
+    m.insert("teams".into(), json!(teams_of(c, &u.id)));
+    m
+}
+
+/// `POST /user/new`: creates the user (id generated if absent) and, unless
+/// `auto_create_key: false`, a key for it, returned once as `key`.
+pub async fn new(c: &Control, req: &Req) -> Result<Value, AdminError> {
+    let _w = write_lock().await;
+    let now = now_ms();
+    let user_id = match req.string("user_id")?.map(|s| s.trim().to_string()) {
+        Some(id) if !id.is_empty() => id,
+        _ => new_id(),
+    };
+    if c.get(Kind::User, &user_id).is_some() {
+        return Err(AdminError::exists(
+            "user_id",
+            format!("User with id {user_id} already exists"),
+        ));
+    }
+    let mut doc = user_defaults(&user_id, now);
+    read_fields(req, USER_FIELDS, &mut doc)?;
+    check_budget_ref(c, &doc)?;
+    let teams = req.strings("teams")?.unwrap_or_default();
+    for t in &teams {
+        if c.get(Kind::Team, t).is_none() {
+            return Err(AdminError::bad(
+                "teams",
+                format!("team_id={t} does not exist"),
+            ));
+        }
+    }
+    let auto_key = field(req, "auto_create_key", Ty::Flag)?
+        .and_then(|v| v.as_bool())
+        .unwrap_or(true);
+    let key = if auto_key {
+        let mut base = Map::new();
+        base.insert("user_id".into(), Value::String(user_id.clone()));
+        base.insert(
+            "models".into(),
+            doc.get("models").cloned().unwrap_or_else(|| json!([])),
+        );
+        Some(prepare_key(c, req, false, base)?)
+    } else {
+        None
+    };
+
+    let user = c.insert(Kind::User, &user_id, doc).await?.ok_or_else(|| {
+        AdminError::exists("user_id", format!("User with id {user_id} already exists"))
+    })?;
+    let email = doc_str(&user.doc, "user_email").map(str::to_string);
+    for t in &teams {
+        super::teams::add_member(c, t, &user_id, "user", email.as_deref(), None).await?;
+    }
+    let mut out = user_object(c, &user);
+    match key {
+        Some(k) => {
+            let created = store_key(c, req, k).await?;
+            for f in ["key", "token", "key_name", "key_alias", "expires"] {
+                out.insert(f.into(), created.get(f).cloned().unwrap_or(Value::Null));
+            }
+        }
+        None => {
+            for f in ["key", "token", "key_name", "key_alias", "expires"] {
+                out.insert(f.into(), Value::Null);
+            }
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// The user a request names by `user_id` (or `user_email`), or 404.
+fn named_user(c: &Control, req: &Req) -> Result<Arc<Entity>, AdminError> {
+    if let Some(id) = req.string("user_id")?.filter(|s| !s.is_empty()) {
+        return c
+            .get(Kind::User, &id)
+            .ok_or_else(|| AdminError::not_found(format!("User {id} not found")));
+    }
+    if let Some(email) = req.string("user_email")?.filter(|s| !s.is_empty()) {
+        return user_by_email(c, &email)
+            .ok_or_else(|| AdminError::not_found(format!("User with email {email} not found")));
+    }
+    Err(AdminError::bad(
+        "user_id",
+        "user_id (or user_email) is required",
+    ))
+}
+
+/// `GET /user/info?user_id=`: the user, its keys and its teams.
+pub async fn info(c: &Control, req: &Req) -> Result<Value, AdminError> {
+    let user = named_user(c, req)?;
+    let keys: Vec<Value> = super::keys::keys_where(c, "user_id", &user.id)
+        .iter()
+        .map(|k| Value::Object(key_object(c, k)))
+        .collect();
+    let teams: Vec<Value> = teams_of(c, &user.id)
+        .iter()
+        .filter_map(|t| c.get(Kind::Team, t))
+        .map(|t| Value::Object(super::teams::team_object(c, &t)))
+        .collect();
+    Ok(json!({
+        "user_id": user.id,
+        "user_info": user_object(c, &user),
+        "keys": keys,
+        "teams": teams,
+    }))
+}
+
+/// `POST /user/update`: a partial update of the user named by `user_id` (or `user_email`).
+/// Answers `{"user_id", "data": user}`.
+pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
+    let _w = write_lock().await;
+    let user = named_user(c, req)?;
+    let mut doc = user.doc.clone();
+    // Looked up by id, the email may change too.
+    let fields: Vec<(&str, Ty)> = USER_FIELDS
+        .iter()
+        .copied()
+        .filter(|(f, _)| *f != "user_email" || req.body.contains_key("user_id"))
+        .collect();
+    read_fields(req, &fields, &mut doc)?;
+    check_budget_ref(c, &doc)?;
+    doc.insert("updated_at".into(), Value::String(iso_ms(now_ms())));
+    let user = c.put(Kind::User, &user.id, doc).await?;
+    Ok(json!({"user_id": user.id, "data": user_object(c, &user)}))
+}
+
+/// `POST /user/delete`: `{"user_ids": [...]}`. Deletes the users, their keys and their team
+/// memberships; every id must exist (404 otherwise, and nothing is deleted).
+pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
+    let _w = write_lock().await;
+    let ids = req.strings("user_ids")?.unwrap_or_default();
+    if ids.is_empty() {
+        return Err(AdminError::bad(
+            "user_ids",
+            "user_ids is required: a list of user ids",
+        ));
+    }
+    for id in &ids {
+        if c.get(Kind::User, id).is_none() {
+            return Err(AdminError::not_found(format!("User {id} not found")));
+        }
+    }
+    let mut deleted_keys = 0usize;
+    for id in &ids {
+        for t in teams_of(c, id) {
+            super::teams::remove_member(c, &t, id).await?;
+        }
+        for k in super::keys::keys_where(c, "user_id", id) {
+            super::keys::delete_key(c, &k.id).await?;
+            deleted_keys += 1;
+        }
+        c.delete(Kind::User, id).await?;
+    }
+    Ok(json!({"deleted_users": ids, "deleted_keys": deleted_keys}))
+}
+
+/// `GET /user/list`: `page` (default 1), `page_size` (default 25, at most 100), filters `role`,
+/// `user_ids` (comma-separated), `user_email`, `team_id`. Newest first.
+pub async fn list(c: &Control, req: &Req) -> Result<Value, AdminError> {
+    let page = page_param(req, "page", 1, usize::MAX)?;
+    let size = page_param(req, "page_size", 25, 100)?;
+    let role = req.string("role")?.filter(|s| !s.is_empty());
+    let ids = req.strings("user_ids")?;
+    let email = req.string("user_email")?.filter(|s| !s.is_empty());
+    let team = req.string("team_id")?.filter(|s| !s.is_empty());
+    let mut users: Vec<Arc<Entity>> = c
+        .list(Kind::User)
+        .into_iter()
+        .filter(|u| {
+            role.as_deref()
+                .is_none_or(|r| doc_str(&u.doc, "user_role") == Some(r))
+                && ids.as_ref().is_none_or(|ids| ids.contains(&u.id))
+                && email.as_deref().is_none_or(|e| {
+                    doc_str(&u.doc, "user_email").is_some_and(|x| x.eq_ignore_ascii_case(e))
+                })
+                && team
+                    .as_deref()
+                    .is_none_or(|t| c.get(Kind::Member, &format!("{t}/{}", u.id)).is_some())
+        })
+        .collect();
+    users.sort_by(|a, b| {
+        let created = |u: &Entity| doc_str(&u.doc, "created_at").unwrap_or("").to_string();
+        created(b).cmp(&created(a)).then_with(|| a.id.cmp(&b.id))
+    });
+    let total = users.len();
+    let (slice, total_pages) = paginate(&users, page, size);
+    let items: Vec<Value> = slice
+        .iter()
+        .map(|u| {
+            let mut o = user_object(c, u);
+            o.insert(
+                "key_count".into(),
+                json!(super::keys::keys_where(c, "user_id", &u.id).len()),
+            );
+            Value::Object(o)
+        })
+        .collect();
+    Ok(json!({
+        "users": items,
+        "total": total,
+        "page": page,
+        "page_size": size,
+        "total_pages": total_pages,
+    }))
+}

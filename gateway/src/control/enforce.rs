@@ -1,0 +1,413 @@
+//! The control plane on the request path, all from memory: who the caller is (virtual key,
+//! master key), what they may call (model access, aliases), and admission against every budget
+//! (by reservation) and rate limit that applies — key, per-model key limits, team, team member,
+//! user, organization, end user and the proxy itself.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use adapters::CanonicalRequest;
+use http::HeaderValue;
+use pingora::http::RequestHeader;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{now_ms, Control, Entity, Kind, Limits};
+use crate::error::GatewayError;
+use crate::router::Limited;
+use crate::state::Runtime;
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// No master key is configured: nothing is checked.
+    Open,
+    /// The master key.
+    Master,
+    /// A virtual key.
+    Key(Arc<Entity>),
+}
+
+impl Caller {
+    pub fn key(&self) -> Option<&Arc<Entity>> {
+        match self {
+            Caller::Key(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// Whether the caller may use the management API: the master key, or a key of a user whose
+    /// `user_role` is `proxy_admin`.
+    pub fn is_admin(&self, control: &Control) -> bool {
+        match self {
+            Caller::Open | Caller::Master => true,
+            Caller::Key(k) => k
+                .user_id
+                .as_deref()
+                .and_then(|u| control.get(Kind::User, u))
+                .is_some_and(|u| u.role.as_deref() == Some("proxy_admin")),
+        }
+    }
+}
+
+/// SHA-256 of a key as lowercase hex: the key's id (LiteLLM's `token`).
+pub fn hash_key(key: &str) -> String {
+    hex(&Sha256::digest(key.as_bytes()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// Stage 1: the master key (constant-time digest compare) or a live virtual key.
+pub fn authenticate(
+    control: &Control,
+    runtime: &Runtime,
+    req: &RequestHeader,
+) -> Result<Caller, GatewayError> {
+    let Some(master) = runtime.master_key_hash.as_ref() else {
+        return Ok(Caller::Open);
+    };
+    let key = crate::lifecycle::auth::presented_key(req).ok_or(GatewayError::MissingKey)?;
+    let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+    if bool::from(digest.ct_eq(master)) {
+        return Ok(Caller::Master);
+    }
+    let entity = control
+        .get(Kind::Key, &hex(&digest))
+        .ok_or(GatewayError::InvalidKey)?;
+    if entity.blocked {
+        return Err(GatewayError::Denied(
+            "Authentication Error - Key is blocked. Update via `/key/unblock` if you're admin."
+                .into(),
+        ));
+    }
+    if let Some(exp) = entity.expires_ms {
+        if exp <= now_ms() {
+            return Err(GatewayError::Denied(format!(
+                "Authentication Error - Expired Key. Key Expiry time {} and current time {}",
+                super::period::iso(exp),
+                super::period::iso(now_ms())
+            )));
+        }
+    }
+    Ok(Caller::Key(entity))
+}
+
+/// Whether `model` is in an allow-list: empty or `all-proxy-models`/`*` = everything; an
+/// entry may name the group, an access group of its deployments, or a `prefix/*` wildcard.
+pub fn allowed(list: &[String], model: &str, runtime: &Runtime) -> bool {
+    if list.is_empty() {
+        return true;
+    }
+    list.iter().any(|m| {
+        m == model
+            || m == "all-proxy-models"
+            || m == "*"
+            || m.strip_suffix('*').is_some_and(|p| model.starts_with(p))
+            || runtime
+                .groups
+                .get(model)
+                .is_some_and(|g| g.access_groups.iter().any(|a| a == m))
+    })
+}
+
+/// A request admitted past every budget and limit. Holds its reservations and parallel slots
+/// until settled (account stage) or dropped (released unspent).
+#[derive(Debug, Default)]
+pub struct Admission {
+    /// Entities whose ledgers and windows this request counts toward, with the amount reserved.
+    pub holds: Vec<(Arc<Entity>, f64)>,
+    /// Entities whose in-flight count was raised.
+    parallel: Vec<Arc<Entity>>,
+    pub key: Option<Arc<Entity>>,
+    pub team_id: Option<String>,
+    pub user_id: Option<String>,
+    pub org_id: Option<String>,
+    pub end_user: Option<String>,
+    /// `x-ratelimit-*` headers for the response.
+    pub headers: Vec<(&'static str, HeaderValue)>,
+    /// The key's spend when the request was admitted (`x-litellm-key-spend` adds this
+    /// request's cost).
+    pub key_spend: f64,
+    pub settled: bool,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        for e in &self.parallel {
+            e.window.inflight.fetch_sub(1, Ordering::AcqRel);
+        }
+        if !self.settled {
+            // Never reached account (e.g. a panic): give the reservations back.
+            for (e, reserved) in &self.holds {
+                e.ledger.release(*reserved);
+            }
+        }
+    }
+}
+
+/// The end user a request is for: `x-litellm-end-user-id`, `x-litellm-customer-id`, else the
+/// body's `user`.
+fn end_user(req: &CanonicalRequest, headers: &RequestHeader) -> Option<String> {
+    ["x-litellm-end-user-id", "x-litellm-customer-id"]
+        .iter()
+        .find_map(|h| headers.headers.get(*h).and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .or_else(|| {
+            req.body
+                .get("user")
+                .and_then(|u| u.as_str())
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        })
+}
+
+/// Stage 2's control-plane half: aliases, model access, then every limit and budget. On
+/// refusal nothing stays reserved or counted.
+pub fn admit(
+    control: &Control,
+    runtime: &Runtime,
+    caller: &Caller,
+    req: &mut CanonicalRequest,
+    headers: &RequestHeader,
+    prompt_estimate: u64,
+) -> Result<Admission, GatewayError> {
+    let key = caller.key().cloned();
+    let team = key
+        .as_ref()
+        .and_then(|k| k.team_id.as_deref())
+        .and_then(|t| control.get(Kind::Team, t));
+    // Aliases: the key's first, then the team's.
+    for e in [key.as_ref(), team.as_ref()].into_iter().flatten() {
+        if let Some(to) = e.aliases.get(&req.model) {
+            req.model = to.clone();
+            req.body.insert("model".into(), to.clone().into());
+            break;
+        }
+    }
+    let model = req.model.clone();
+    let mut adm = Admission::default();
+    adm.end_user = end_user(req, headers);
+    let mut involved: Vec<Arc<Entity>> = Vec::with_capacity(8);
+    if let Some(k) = &key {
+        if !allowed(&k.models, &model, runtime) {
+            return Err(GatewayError::Denied(format!(
+                "key not allowed to access model. This key can only access models={:?}. Tried to access {model}",
+                k.models
+            )));
+        }
+        involved.push(k.clone());
+        if k.model_limits.contains_key(&model) {
+            involved.push(control.get_or_create(Kind::KeyModel, &format!("{}/{model}", k.id)));
+        }
+        adm.user_id = k.user_id.clone();
+        adm.team_id = k.team_id.clone();
+    }
+    if let Some(t) = &team {
+        if t.blocked {
+            return Err(GatewayError::Denied(format!(
+                "Team={} is blocked. Update via `/team/unblock` if you're admin.",
+                t.id
+            )));
+        }
+        if !allowed(&t.models, &model, runtime) {
+            return Err(GatewayError::Denied(format!(
+                "team not allowed to access model. This team can only access models={:?}. Tried to access {model}",
+                t.models
+            )));
+        }
+        involved.push(t.clone());
+        adm.org_id = t.org_id.clone();
+        if let Some(u) = &adm.user_id {
+            if let Some(m) = control.get(Kind::Member, &format!("{}/{u}", t.id)) {
+                involved.push(m);
+            }
+        }
+    }
+    if let Some(u) = adm
+        .user_id
+        .as_deref()
+        .and_then(|u| control.get(Kind::User, u))
+    {
+        if !allowed(&u.models, &model, runtime) {
+            return Err(GatewayError::Denied(format!(
+                "user not allowed to access model. This user can only access models={:?}. Tried to access {model}",
+                u.models
+            )));
+        }
+        involved.push(u);
+    }
+    if adm.org_id.is_none() {
+        adm.org_id = key.as_ref().and_then(|k| k.org_id.clone());
+    }
+    if let Some(o) = adm
+        .org_id
+        .as_deref()
+        .and_then(|o| control.get(Kind::Org, o))
+    {
+        if !allowed(&o.models, &model, runtime) {
+            return Err(GatewayError::Denied(format!(
+                "organization not allowed to access model. This organization can only access models={:?}. Tried to access {model}",
+                o.models
+            )));
+        }
+        involved.push(o);
+    }
+    if let Some(id) = &adm.end_user {
+        let c = control.get_or_create(Kind::Customer, id);
+        if c.blocked {
+            return Err(GatewayError::Forbidden(format!(
+                "End User={id} is blocked. Update via `/customer/unblock` if you're admin."
+            )));
+        }
+        involved.push(c);
+    }
+    involved.push(control.get_or_create(Kind::Proxy, "global"));
+
+    let limits: Vec<Limits> = involved
+        .iter()
+        .map(|e| match e.kind {
+            // A key's per-model limits live in the key's document.
+            Kind::KeyModel => key
+                .as_ref()
+                .and_then(|k| k.model_limits.get(&model).cloned())
+                .unwrap_or_default(),
+            _ => control.limits(e),
+        })
+        .collect();
+    let limited = limits
+        .iter()
+        .any(|l| l.max_budget.is_some() || l.rpm.is_some() || l.tpm.is_some());
+    if limited && control.settings.redis_fail_closed && !control.redis_ok() {
+        return Err(GatewayError::StateUnavailable(
+            "Budgets and rate limits cannot be checked: Redis is unreachable and tollgate_settings.redis_failure_mode is closed".into(),
+        ));
+    }
+
+    let now = now_ms();
+    // Parallel requests and per-minute windows first (cheap to undo), then money.
+    for (e, l) in involved.iter().zip(&limits) {
+        if let Some(max) = l.parallel {
+            let before = e.window.inflight.fetch_add(1, Ordering::AcqRel);
+            adm.parallel.push(e.clone());
+            if before >= max {
+                // The slots taken so far are given back when `adm` drops.
+                return Err(rate_limited(e, "max_parallel_requests", max, 1_000));
+            }
+        }
+    }
+    for (i, (e, l)) in involved.iter().zip(&limits).enumerate() {
+        if l.rpm.is_none() && l.tpm.is_none() {
+            continue;
+        }
+        if let Err(lim) = e.window.load.try_request(now as u64, l.rpm, l.tpm) {
+            for (e2, l2) in involved[..i].iter().zip(&limits[..i]) {
+                if l2.rpm.is_some() || l2.tpm.is_some() {
+                    e2.window.load.undo_request(now as u64);
+                }
+            }
+            let (what, limit) = match lim {
+                Limited::Requests(n) => ("requests", n),
+                Limited::Tokens(n) => ("tokens", n),
+            };
+            return Err(rate_limited(e, what, limit, 60_000 - (now % 60_000) as u64));
+        }
+        control.touch(e);
+        if e.kind == Kind::Key {
+            let (reqs, toks) = e.window.load.this_minute(now as u64);
+            if let Some(r) = l.rpm {
+                adm.headers.push(("x-ratelimit-limit-requests", r.into()));
+                adm.headers.push((
+                    "x-ratelimit-remaining-requests",
+                    r.saturating_sub(reqs).into(),
+                ));
+            }
+            if let Some(t) = l.tpm {
+                adm.headers.push(("x-ratelimit-limit-tokens", t.into()));
+                adm.headers.push((
+                    "x-ratelimit-remaining-tokens",
+                    t.saturating_sub(toks).into(),
+                ));
+            }
+        }
+    }
+    // Money: reserve the worst case everywhere a budget applies.
+    let worst = runtime
+        .groups
+        .get(&model)
+        .map(|g| g.worst_case(prompt_estimate, requested_max_tokens(req)))
+        .unwrap_or(0.0);
+    let tz = control.settings.tz;
+    for (e, l) in involved.iter().zip(&limits) {
+        let amount = if l.max_budget.is_some() { worst } else { 0.0 };
+        if let Err(x) = e
+            .ledger
+            .reserve(l.max_budget, amount, l.budget_duration, now, tz)
+        {
+            for (held, reserved) in adm.holds.drain(..) {
+                held.ledger.release(reserved);
+            }
+            for (e2, l2) in involved.iter().zip(&limits) {
+                if l2.rpm.is_some() || l2.tpm.is_some() {
+                    e2.window.load.undo_request(now as u64);
+                }
+            }
+            adm.settled = true;
+            return Err(GatewayError::BudgetExceeded(format!(
+                "Budget has been exceeded! {}={} Current cost: {}, Max budget: {}",
+                e.kind.label(),
+                display_id(e),
+                x.spend,
+                x.max_budget
+            )));
+        }
+        adm.holds.push((e.clone(), amount));
+    }
+    if let Some(k) = &key {
+        adm.key_spend = control.spend(k);
+    }
+    adm.key = key;
+    Ok(adm)
+}
+
+/// Ids as users know them: a key by its alias or the last characters of its hash.
+fn display_id(e: &Entity) -> String {
+    match e.kind {
+        Kind::Key | Kind::KeyModel => e.id.get(..12).unwrap_or(&e.id).to_string() + "…",
+        _ => e.id.clone(),
+    }
+}
+
+fn rate_limited(e: &Entity, what: &str, limit: u64, reset_in_ms: u64) -> GatewayError {
+    GatewayError::RateLimited {
+        message: format!(
+            "Rate limit exceeded for {}: {}. Limit type: {what}. Current limit: {limit}, Remaining: 0. Limit resets in {} s.",
+            e.kind.label(),
+            display_id(e),
+            reset_in_ms.div_ceil(1000).max(1)
+        ),
+        retry_after_s: reset_in_ms.div_ceil(1000).max(1),
+        limit_header: match what {
+            "tokens" => "x-ratelimit-limit-tokens",
+            _ => "x-ratelimit-limit-requests",
+        },
+        limit,
+    }
+}
+
+/// `max_completion_tokens`, else `max_tokens` (Anthropic clients always send one).
+fn requested_max_tokens(req: &CanonicalRequest) -> Option<u64> {
+    req.body
+        .get("max_completion_tokens")
+        .or_else(|| req.body.get("max_tokens"))
+        .and_then(|v| v.as_u64())
+}

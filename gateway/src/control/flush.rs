@@ -1,0 +1,160 @@
+//! Settling a request's spend (off the hot path, from the account stage) and writing it to the
+//! database in batches: spend log rows and per-entity spend deltas go in one transaction every
+//! `proxy_batch_write_at`; a failed write is kept and retried, and shutdown flushes what is left.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use store::{SpendDelta, SpendLog};
+
+use super::enforce::Admission;
+use super::{now_ms, Control, Entity, Kind};
+
+/// Spend waiting for the database.
+#[derive(Debug, Default)]
+pub struct Queue {
+    pub logs: Vec<SpendLog>,
+    /// (entity, window start) → amount.
+    deltas: HashMap<(Kind, String, i64), f64>,
+}
+
+/// Rows kept in memory while the database is unreachable; beyond this the oldest rows are
+/// dropped (with an error in the log) — the spend counters themselves are never dropped.
+const MAX_PENDING_LOGS: usize = 1_000_000;
+
+/// What one request cost and used.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Spent {
+    pub cost: f64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+impl Control {
+    /// Releases the request's reservations, charges its real cost to every entity it counted
+    /// toward, counts its tokens in their windows, and queues its spend log row.
+    pub fn settle(&self, adm: &mut Admission, spent: Spent, log: Option<SpendLog>) {
+        adm.settled = true;
+        let now = now_ms();
+        let tz = self.settings.tz;
+        let tokens = spent.prompt_tokens + spent.completion_tokens;
+        let mut deltas: Vec<(Kind, String, i64)> = Vec::new();
+        for (e, reserved) in &adm.holds {
+            let limits = self.entity_limits(adm, e);
+            let (after, period) =
+                e.ledger
+                    .settle(*reserved, spent.cost, limits.budget_duration, now, tz);
+            if tokens > 0 {
+                e.window.load.add_tokens(now as u64, tokens);
+            }
+            self.touch(e);
+            if spent.cost > 0.0 {
+                deltas.push((e.kind, e.id.clone(), period));
+                if let Some(soft) = limits.soft_budget {
+                    if e.ledger.soft_crossed(soft) {
+                        log::warn!(
+                            "soft budget crossed: {}={} spend {after:.6} >= soft_budget {soft}",
+                            e.kind.label(),
+                            e.id
+                        );
+                    }
+                }
+            }
+        }
+        let mut q = self.queue.lock().expect("spend queue lock");
+        for d in deltas {
+            *q.deltas.entry(d).or_insert(0.0) += spent.cost;
+        }
+        if let Some(log) = log.filter(|_| self.settings.spend_logs) {
+            if q.logs.len() >= MAX_PENDING_LOGS {
+                q.logs.remove(0);
+                log::error!(
+                    "spend log backlog over {MAX_PENDING_LOGS} rows (database unreachable?): dropping the oldest row"
+                );
+            }
+            q.logs.push(log);
+        }
+    }
+
+    fn entity_limits(&self, adm: &Admission, e: &Arc<Entity>) -> super::Limits {
+        match (e.kind, &adm.key) {
+            (Kind::KeyModel, Some(k)) => {
+                e.id.rsplit_once('/')
+                    .and_then(|(_, m)| k.model_limits.get(m).cloned())
+                    .unwrap_or_default()
+            }
+            _ => self.limits(e),
+        }
+    }
+
+    /// Writes everything queued in one transaction; on failure it stays queued (merged with
+    /// what arrives meanwhile) for the next attempt. Returns the number of log rows written.
+    pub async fn flush(&self) -> Result<usize, store::StoreError> {
+        let batch = std::mem::take(&mut *self.queue.lock().expect("spend queue lock"));
+        if batch.logs.is_empty() && batch.deltas.is_empty() {
+            return Ok(0);
+        }
+        let deltas: Vec<SpendDelta> = batch
+            .deltas
+            .iter()
+            .map(|((kind, id, period), amount)| SpendDelta {
+                kind: kind.as_str().to_string(),
+                id: id.clone(),
+                amount: *amount,
+                period: *period,
+            })
+            .collect();
+        let store = self.store().clone();
+        let (logs, result) = self
+            .db(async move {
+                let r = store.flush(&batch.logs, &deltas).await;
+                (batch, r)
+            })
+            .await;
+        let batch = logs;
+        match result {
+            Ok(()) => Ok(batch.logs.len()),
+            Err(e) => {
+                let mut q = self.queue.lock().expect("spend queue lock");
+                let newer = std::mem::take(&mut *q);
+                *q = batch;
+                q.logs.extend(newer.logs);
+                for (k, v) in newer.deltas {
+                    *q.deltas.entry(k).or_insert(0.0) += v;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Rows and deltas waiting for the next flush.
+    pub fn pending(&self) -> (usize, usize) {
+        let q = self.queue.lock().expect("spend queue lock");
+        (q.logs.len(), q.deltas.len())
+    }
+}
+
+/// The background writer: flushes every `proxy_batch_write_at` until the process ends.
+pub async fn run(control: Arc<Control>) {
+    let every = control.settings.flush_every;
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(every).await;
+        match control.flush().await {
+            Ok(_) if failing => {
+                failing = false;
+                log::info!("database writes recovered; spend backlog written");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let (logs, _) = control.pending();
+                if !failing {
+                    log::error!(
+                        "writing spend to the database failed ({e}); {logs} rows kept in memory and retried"
+                    );
+                }
+                failing = true;
+            }
+        }
+    }
+}

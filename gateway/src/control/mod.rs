@@ -1,0 +1,378 @@
+//! The control plane's state: every key, team, member, user, organization, end user and budget
+//! in memory (what the request path reads), backed by the database (what survives restarts),
+//! plus the settings budgets are enforced with. Database work runs on the control plane's own
+//! runtime, never on the proxy's worker threads.
+
+pub mod enforce;
+pub mod entity;
+pub mod flush;
+pub mod ledger;
+pub mod period;
+pub mod sync;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use conf::Config;
+use serde_json::{Map, Value};
+use store::{EntityRow, Store};
+
+pub use entity::{Entity, Kind, Limits};
+
+/// Settings the control plane enforces with, read from the configuration at start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `litellm_settings.timezone`: budget windows follow its calendar.
+    pub tz: Tz,
+    /// `general_settings.proxy_batch_write_at`.
+    pub flush_every: Duration,
+    /// `general_settings.disable_spend_logs`.
+    pub spend_logs: bool,
+    /// `litellm_settings.max_budget` / `budget_duration`: the proxy-wide budget.
+    pub proxy: Limits,
+    /// `litellm_settings.max_end_user_budget`: end users without a budget of their own.
+    pub end_user_max_budget: Option<f64>,
+    /// `tollgate_settings.redis_failure_mode: closed`.
+    pub redis_fail_closed: bool,
+}
+
+impl Settings {
+    pub fn from_config(c: &Config) -> Result<Settings, String> {
+        let tz = match &c.litellm.timezone {
+            Some(name) => {
+                period::timezone(name).map_err(|e| format!("litellm_settings.timezone: {e}"))?
+            }
+            None => chrono_tz::UTC,
+        };
+        let budget_duration = match &c.litellm.budget_duration {
+            Some(s) => Some(
+                period::parse(s).map_err(|e| format!("litellm_settings.budget_duration: {e}"))?,
+            ),
+            None => None,
+        };
+        Ok(Settings {
+            tz,
+            flush_every: c.general.proxy_batch_write_at,
+            spend_logs: !c.general.disable_spend_logs,
+            proxy: Limits {
+                max_budget: c.litellm.max_budget,
+                budget_duration,
+                ..Limits::default()
+            },
+            end_user_max_budget: c.litellm.max_end_user_budget,
+            redis_fail_closed: c.tollgate.redis_fail_closed,
+        })
+    }
+}
+
+/// Where the database is: `general_settings.database_url`, else `DATABASE_URL`, else the SQLite
+/// file `tollgate_settings.database_path`.
+pub fn database_target(c: &Config) -> String {
+    if let Some(url) = &c.general.database_url {
+        return url.expose().to_string();
+    }
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => c.tollgate.database_path.clone(),
+    }
+}
+
+pub struct Control {
+    maps: Vec<RwLock<HashMap<String, Arc<Entity>>>>,
+    store: Store,
+    rt: tokio::runtime::Handle,
+    pub settings: Settings,
+    /// Spend records waiting for the next database flush.
+    pub(crate) queue: Mutex<flush::Queue>,
+    /// Announces changed entities to the other replicas (Redis), once started.
+    pub(crate) announcer: OnceLock<tokio::sync::mpsc::UnboundedSender<(Kind, String)>>,
+    /// Whether Redis answered on the last sync (true when Redis is not configured).
+    pub(crate) redis_ok: AtomicBool,
+    /// Whether counters are shared through Redis.
+    pub(crate) sharing: AtomicBool,
+    /// Entities whose counters changed since the last Redis sync.
+    pub(crate) dirty: Mutex<Vec<Arc<Entity>>>,
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Control {
+    /// Opens the database (creating and migrating it), loads every entity and restores the
+    /// spend counters. Runs on (and keeps) the control plane runtime `rt`.
+    pub async fn open(config: &Config, rt: tokio::runtime::Handle) -> Result<Arc<Control>, String> {
+        let settings = Settings::from_config(config)?;
+        let target = database_target(config);
+        let store = Store::open(&target)
+            .await
+            .map_err(|e| format!("database: {e}"))?;
+        let control = Control {
+            maps: Kind::ALL.iter().map(|_| RwLock::default()).collect(),
+            store,
+            rt,
+            settings,
+            queue: Mutex::default(),
+            announcer: OnceLock::new(),
+            redis_ok: AtomicBool::new(true),
+            sharing: AtomicBool::new(false),
+            dirty: Mutex::default(),
+        };
+        let rows = control
+            .store
+            .load_entities()
+            .await
+            .map_err(|e| format!("database: {e}"))?;
+        let n = rows.len();
+        for row in rows {
+            control.apply_row(row, true);
+        }
+        log::info!(
+            "database: {} ({n} keys, teams, users and budgets loaded)",
+            control.store.backend()
+        );
+        Ok(Arc::new(control))
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs database work on the control plane runtime and waits for it.
+    pub async fn db<T, F>(&self, f: F) -> T
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.rt.spawn(f).await.expect("database task panicked")
+    }
+
+    pub fn runtime_handle(&self) -> &tokio::runtime::Handle {
+        &self.rt
+    }
+
+    fn map(&self, kind: Kind) -> &RwLock<HashMap<String, Arc<Entity>>> {
+        &self.maps[kind as usize]
+    }
+
+    pub fn get(&self, kind: Kind, id: &str) -> Option<Arc<Entity>> {
+        self.map(kind)
+            .read()
+            .expect("registry lock")
+            .get(id)
+            .cloned()
+    }
+
+    /// The entity, created empty (limits from the configuration only) if unknown — end users
+    /// and per-model key counters come into being with their first request.
+    pub fn get_or_create(&self, kind: Kind, id: &str) -> Arc<Entity> {
+        if let Some(e) = self.get(kind, id) {
+            return e;
+        }
+        let mut map = self.map(kind).write().expect("registry lock");
+        map.entry(id.to_string())
+            .or_insert_with(|| Arc::new(Entity::new(kind, id, Map::new(), None)))
+            .clone()
+    }
+
+    /// Every entity of a kind, sorted by id.
+    pub fn list(&self, kind: Kind) -> Vec<Arc<Entity>> {
+        let mut all: Vec<_> = self
+            .map(kind)
+            .read()
+            .expect("registry lock")
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    pub fn count(&self, kind: Kind) -> usize {
+        self.map(kind).read().expect("registry lock").len()
+    }
+
+    /// Replaces the in-memory entity with `doc`, keeping its counters.
+    fn install(&self, kind: Kind, id: &str, doc: Map<String, Value>) -> Arc<Entity> {
+        let mut map = self.map(kind).write().expect("registry lock");
+        let e = Arc::new(Entity::new(kind, id, doc, map.get(id).map(|e| &**e)));
+        map.insert(id.to_string(), e.clone());
+        e
+    }
+
+    /// Applies a database row: at start (`restore`: the spend column seeds the counters), or a
+    /// change another replica made (counters stay as they are here).
+    pub fn apply_row(&self, row: EntityRow, restore: bool) {
+        let Some(kind) = Kind::parse(&row.kind) else {
+            return;
+        };
+        if row.deleted {
+            self.map(kind)
+                .write()
+                .expect("registry lock")
+                .remove(&row.id);
+            return;
+        }
+        let doc = match serde_json::from_str(&row.doc) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        let e = self.install(kind, &row.id, doc);
+        if !restore {
+            return;
+        }
+        let limits = self.limits(&e);
+        e.ledger.restore(
+            row.spend,
+            row.spend_period,
+            limits.budget_duration,
+            now_ms(),
+            self.settings.tz,
+        );
+    }
+
+    /// Stores `doc` (insert or replace) and makes it live here and, through Redis, on the
+    /// other replicas.
+    pub async fn put(
+        &self,
+        kind: Kind,
+        id: &str,
+        doc: Map<String, Value>,
+    ) -> Result<Arc<Entity>, store::StoreError> {
+        let text = Value::Object(doc.clone()).to_string();
+        let (k, i, s) = (kind.as_str(), id.to_string(), self.store.clone());
+        self.db(async move { s.put_entity(k, &i, &text, now_ms()).await })
+            .await?;
+        let e = self.install(kind, id, doc);
+        self.announce(kind, id);
+        Ok(e)
+    }
+
+    /// Stores `doc` only if no live entity has this id; `None` when one does.
+    pub async fn insert(
+        &self,
+        kind: Kind,
+        id: &str,
+        doc: Map<String, Value>,
+    ) -> Result<Option<Arc<Entity>>, store::StoreError> {
+        let text = Value::Object(doc.clone()).to_string();
+        let (k, i, s) = (kind.as_str(), id.to_string(), self.store.clone());
+        let inserted = self
+            .db(async move { s.insert_entity(k, &i, &text, now_ms()).await })
+            .await?;
+        if !inserted {
+            return Ok(None);
+        }
+        let e = self.install(kind, id, doc);
+        self.announce(kind, id);
+        Ok(Some(e))
+    }
+
+    /// Deletes an entity everywhere; false if there was none.
+    pub async fn delete(&self, kind: Kind, id: &str) -> Result<bool, store::StoreError> {
+        let (k, i, s) = (kind.as_str(), id.to_string(), self.store.clone());
+        let deleted = self
+            .db(async move { s.delete_entity(k, &i, now_ms()).await })
+            .await?;
+        let here = self
+            .map(kind)
+            .write()
+            .expect("registry lock")
+            .remove(id)
+            .is_some();
+        self.announce(kind, id);
+        Ok(deleted || here)
+    }
+
+    /// Sets an entity's spend in its current window (admin reset).
+    pub async fn set_spend(&self, e: &Entity, spend: f64) -> Result<(), store::StoreError> {
+        let limits = self.limits(e);
+        let now = now_ms();
+        let (period, _) = e
+            .ledger
+            .window(limits.budget_duration, now, self.settings.tz);
+        let (k, i, s) = (e.kind.as_str(), e.id.clone(), self.store.clone());
+        self.db(async move { s.set_spend(k, &i, spend, period, now).await })
+            .await?;
+        e.ledger
+            .set_spent(spend, limits.budget_duration, now, self.settings.tz);
+        self.announce(e.kind, &e.id);
+        Ok(())
+    }
+
+    /// Re-reads one entity from the database (another replica changed it).
+    pub async fn reload(&self, kind: Kind, id: &str) -> Result<(), store::StoreError> {
+        let (k, i, s) = (kind.as_str(), id.to_string(), self.store.clone());
+        match self.db(async move { s.get_entity(k, &i).await }).await? {
+            Some(row) => self.apply_row(row, false),
+            None => {
+                self.map(kind).write().expect("registry lock").remove(id);
+            }
+        }
+        Ok(())
+    }
+
+    fn announce(&self, kind: Kind, id: &str) {
+        if let Some(tx) = self.announcer.get() {
+            let _ = tx.send((kind, id.to_string()));
+        }
+    }
+
+    /// The entity's limits, with those of its `budget_id` filling the gaps; end users fall back
+    /// to `max_end_user_budget`, the proxy to `litellm_settings.max_budget`.
+    pub fn limits(&self, e: &Entity) -> Limits {
+        let mut l = e.limits.clone();
+        if let Some(b) = e
+            .budget_id
+            .as_deref()
+            .and_then(|b| self.get(Kind::Budget, b))
+        {
+            l = l.or(&b.limits);
+        }
+        match e.kind {
+            Kind::Customer if l.max_budget.is_none() => {
+                l.max_budget = self.settings.end_user_max_budget;
+            }
+            Kind::Proxy => l = l.or(&self.settings.proxy),
+            _ => {}
+        }
+        l
+    }
+
+    /// The entity's spend in its current budget window.
+    pub fn spend(&self, e: &Entity) -> f64 {
+        let l = self.limits(e);
+        e.ledger
+            .spent(l.budget_duration, now_ms(), self.settings.tz)
+    }
+
+    /// When the entity's budget next resets (Unix ms), if it ever does.
+    pub fn budget_reset_at(&self, e: &Entity) -> Option<i64> {
+        let l = self.limits(e);
+        l.budget_duration?;
+        Some(
+            e.ledger
+                .window(l.budget_duration, now_ms(), self.settings.tz)
+                .1,
+        )
+    }
+
+    /// Marks an entity's counters as changed, for the next Redis sync.
+    pub fn touch(&self, e: &Arc<Entity>) {
+        if self.sharing.load(Ordering::Relaxed) && !e.window.dirty.swap(true, Ordering::AcqRel) {
+            self.dirty.lock().expect("dirty lock").push(e.clone());
+        }
+    }
+
+    /// Whether Redis-backed state is usable for enforcement (always true without Redis).
+    pub fn redis_ok(&self) -> bool {
+        self.redis_ok.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,338 @@
+//! E2E: budgets (reservation, races, windows, restart), rate limits and spend accounting on
+//! the request path, through virtual keys made with the management API.
+
+use std::time::Duration;
+
+use bench::mock::{MockConfig, MockServer};
+use serde_json::{json, Value};
+
+use crate::support::{client, post, Gateway, MASTER_KEY};
+
+/// Every mock answer reports 10 prompt + 5 completion tokens; at 0.001 / 0.002 USD per token
+/// a request costs exactly 0.02.
+const COST: f64 = 0.02;
+
+fn priced_mock(latency_ms: u64) -> MockConfig {
+    MockConfig {
+        latency: Duration::from_millis(latency_ms),
+        prompt_tokens: Some(10),
+        completion_tokens: Some(5),
+        ..MockConfig::default()
+    }
+}
+
+fn config(api_base: &str, tail: &str) -> String {
+    format!(
+        "model_list:
+  - model_name: priced
+    litellm_params:
+      model: openai/upstream-model
+      api_base: {api_base}
+      api_key: sk-upstream
+      input_cost_per_token: 0.001
+      output_cost_per_token: 0.002
+general_settings:
+  master_key: {MASTER_KEY}
+  proxy_batch_write_at: 1
+{tail}"
+    )
+}
+
+pub async fn generate_key(gw: &Gateway, body: Value) -> String {
+    let r = post(gw, "/key/generate", &body).await;
+    assert_eq!(r.status(), 200, "key/generate");
+    let v: Value = r.json().await.unwrap();
+    v["key"].as_str().expect("key in response").to_string()
+}
+
+pub async fn key_spend(gw: &Gateway, key: &str) -> f64 {
+    let r = client()
+        .get(gw.url(&format!("/key/info?key={key}")))
+        .bearer_auth(MASTER_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    v["info"]["spend"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no spend in {v}"))
+}
+
+pub async fn chat(gw: &Gateway, key: &str, extra: Value) -> reqwest::Response {
+    let mut body = json!({"model": "priced", "max_tokens": 5,
+                          "messages": [{"role": "user", "content": "hello"}]});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn spend_is_charged_from_usage_and_reported_in_headers() {
+    let mock = MockServer::start(priced_mock(0)).await.unwrap();
+    let gw = Gateway::start(&config(&mock.url(), "")).await;
+    let key = generate_key(&gw, json!({"max_budget": 10})).await;
+    let r = chat(&gw, &key, json!({})).await;
+    assert_eq!(r.status(), 200);
+    let h = |n: &str| r.headers()[n].to_str().unwrap().parse::<f64>().unwrap();
+    assert!((h("x-litellm-response-cost") - COST).abs() < 1e-9);
+    assert!((h("x-litellm-key-spend") - COST).abs() < 1e-9);
+    let r = chat(&gw, &key, json!({})).await;
+    let spend: f64 = r.headers()["x-litellm-key-spend"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((spend - 2.0 * COST).abs() < 1e-9, "{spend}");
+    assert!((key_spend(&gw, &key).await - 2.0 * COST).abs() < 1e-9);
+}
+
+#[tokio::test]
+async fn racing_requests_never_push_spend_past_the_budget() {
+    let mock = MockServer::start(priced_mock(40)).await.unwrap();
+    let gw = Gateway::start(&config(&mock.url(), "")).await;
+    let key = generate_key(&gw, json!({"max_budget": 1.0})).await;
+    // Nearly spend it: 45 × 0.02 = 0.90 of 1.00.
+    for _ in 0..45 {
+        assert_eq!(chat(&gw, &key, json!({})).await.status(), 200);
+    }
+    // 200 requests race for the last 0.10.
+    let handles: Vec<_> = (0..200)
+        .map(|_| {
+            let (url, key) = (gw.url("/v1/chat/completions"), key.clone());
+            tokio::spawn(async move {
+                client()
+                    .post(url)
+                    .bearer_auth(key)
+                    .json(&json!({"model": "priced", "max_tokens": 5,
+                                  "messages": [{"role": "user", "content": "hello"}]}))
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let (mut ok, mut refused) = (0, 0);
+    for h in handles {
+        let r = h.await.unwrap();
+        match r.status().as_u16() {
+            200 => ok += 1,
+            400 => {
+                let v: Value = r.json().await.unwrap();
+                assert_eq!(v["error"]["type"], "budget_exceeded", "{v}");
+                assert!(v["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Budget has been exceeded"));
+                refused += 1;
+            }
+            s => panic!("unexpected status {s}"),
+        }
+    }
+    assert!(ok >= 1, "some of the remaining budget is usable");
+    assert_eq!(ok + refused, 200);
+    let spend = key_spend(&gw, &key).await;
+    assert!(spend <= 1.0 + 1e-9, "spend {spend} exceeded max_budget 1.0");
+    assert!(
+        (spend - (45 + ok) as f64 * COST).abs() < 1e-9,
+        "spend {spend} matches {ok} admitted requests"
+    );
+}
+
+#[tokio::test]
+async fn key_rate_limits_answer_429_with_headers() {
+    crate::support::away_from_minute_boundary().await;
+    let mock = MockServer::start(priced_mock(0)).await.unwrap();
+    let gw = Gateway::start(&config(&mock.url(), "")).await;
+    let key = generate_key(&gw, json!({"rpm_limit": 3})).await;
+    for i in 0..3 {
+        let r = chat(&gw, &key, json!({})).await;
+        assert_eq!(r.status(), 200, "request {i}");
+        assert_eq!(r.headers()["x-ratelimit-limit-requests"], "3");
+        assert_eq!(
+            r.headers()["x-ratelimit-remaining-requests"],
+            (2 - i).to_string().as_str()
+        );
+    }
+    let r = chat(&gw, &key, json!({})).await;
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry));
+    assert_eq!(r.headers()["x-ratelimit-remaining-requests"], "0");
+    let v: Value = r.json().await.unwrap();
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Limit type: requests"));
+
+    // 15 tokens per request: with tpm 20 the third request of the minute is refused.
+    let key = generate_key(&gw, json!({"tpm_limit": 20})).await;
+    assert_eq!(chat(&gw, &key, json!({})).await.status(), 200);
+    assert_eq!(chat(&gw, &key, json!({})).await.status(), 200);
+    let r = chat(&gw, &key, json!({})).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["x-ratelimit-limit-tokens"], "20");
+}
+
+#[tokio::test]
+async fn parallel_limit_counts_requests_in_flight() {
+    let mock = MockServer::start(priced_mock(400)).await.unwrap();
+    let gw = Gateway::start(&config(&mock.url(), "")).await;
+    let key = generate_key(&gw, json!({"max_parallel_requests": 1})).await;
+    let (a, b) = tokio::join!(chat(&gw, &key, json!({})), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        chat(&gw, &key, json!({})).await
+    });
+    assert_eq!(a.status(), 200);
+    assert_eq!(b.status(), 429);
+    // The slot is free again once the first finished.
+    assert_eq!(chat(&gw, &key, json!({})).await.status(), 200);
+}
+
+#[tokio::test]
+async fn per_model_key_limits_and_budgets_apply_to_that_model_only() {
+    let mock = MockServer::start(priced_mock(0)).await.unwrap();
+    let yaml = config(&mock.url(), "").replacen(
+        "model_list:\n",
+        &format!("model_list:\n  - model_name: other\n    litellm_params:\n      model: openai/x\n      api_base: {}\n      api_key: k\n", mock.url()),
+        1,
+    );
+    let gw = Gateway::start(&yaml).await;
+    let key = generate_key(
+        &gw,
+        json!({"model_max_budget": {"priced": {"budget_limit": 0.045}}}),
+    )
+    .await;
+    assert_eq!(chat(&gw, &key, json!({})).await.status(), 200);
+    assert_eq!(
+        chat(&gw, &key, json!({})).await.status(),
+        400,
+        "0.02 spent of 0.045; the worst case (~0.032) does not fit"
+    );
+    assert_eq!(
+        chat(&gw, &key, json!({"model": "other"})).await.status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn budget_windows_reset_and_the_proxy_budget_holds() {
+    let mock = MockServer::start(priced_mock(0)).await.unwrap();
+    let gw = Gateway::start(&config(&mock.url(), "")).await;
+    let key = generate_key(&gw, json!({"max_budget": 0.045, "budget_duration": "2s"})).await;
+    // Start just after a 2 s window boundary so the two requests share a window.
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    tokio::time::sleep(Duration::from_millis(2_000 - ms % 2_000 + 50)).await;
+    assert_eq!(chat(&gw, &key, json!({})).await.status(), 200);
+    assert_eq!(chat(&gw, &key, json!({})).await.status(), 400);
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(
+        chat(&gw, &key, json!({})).await.status(),
+        200,
+        "a new window"
+    );
+
+    let mock = MockServer::start(priced_mock(0)).await.unwrap();
+    let gw = Gateway::start(&config(
+        &mock.url(),
+        "litellm_settings:\n  max_budget: 0.045\n",
+    ))
+    .await;
+    assert_eq!(chat(&gw, MASTER_KEY, json!({})).await.status(), 200);
+    let r = chat(&gw, MASTER_KEY, json!({})).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("Proxy"),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn streams_are_charged_and_usage_is_hidden_unless_asked() {
+    let mock = MockServer::start(MockConfig {
+        chunks: 40,
+        chunk_interval: Duration::from_millis(10),
+        ..priced_mock(0)
+    })
+    .await
+    .unwrap();
+    let gw = Gateway::start(&config(&mock.url(), "")).await;
+    let key = generate_key(&gw, json!({})).await;
+    // The client did not ask for usage: the gateway did, and strips it.
+    let r = chat(&gw, &key, json!({"stream": true})).await;
+    let text = r.text().await.unwrap();
+    assert!(
+        !text.contains("\"usage\""),
+        "usage leaked to the client: {text}"
+    );
+    assert!(text.trim_end().ends_with("data: [DONE]"));
+    let asked = chat(
+        &gw,
+        &key,
+        json!({"stream": true, "stream_options": {"include_usage": true}}),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(asked.contains("\"usage\""));
+    let spend = key_spend(&gw, &key).await;
+    assert!((spend - 2.0 * COST).abs() < 1e-9, "spend {spend}");
+
+    // A client that leaves mid-stream is charged for what was generated.
+    let key2 = generate_key(&gw, json!({})).await;
+    let mut r = chat(&gw, &key2, json!({"stream": true})).await;
+    let _ = r.chunk().await.unwrap();
+    drop(r);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let spend = key_spend(&gw, &key2).await;
+    assert!(spend > 0.0, "a dropped stream is still charged");
+}
+
+#[tokio::test]
+async fn spend_survives_a_restart_and_a_kill() {
+    let mock = MockServer::start(priced_mock(0)).await.unwrap();
+    let dir = crate::support::scratch_dir();
+    let db = dir.join("spend.db");
+    let tail = format!("tollgate_settings:\n  database_path: {}\n", db.display());
+    let yaml = config(&mock.url(), &tail);
+    let mut gw = Gateway::start(&yaml).await;
+    let key = generate_key(&gw, json!({"max_budget": 5})).await;
+    for _ in 0..3 {
+        assert_eq!(chat(&gw, &key, json!({})).await.status(), 200);
+    }
+    gw.signal(libc::SIGTERM);
+    assert!(gw.wait_exit(Duration::from_secs(10)).await.is_some());
+
+    let mut gw = Gateway::start(&yaml).await;
+    assert!(
+        (key_spend(&gw, &key).await - 3.0 * COST).abs() < 1e-9,
+        "graceful stop flushes"
+    );
+    assert_eq!(chat(&gw, &key, json!({})).await.status(), 200);
+    // kill -9 after the 1 s flush interval: nothing lost.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    gw.signal(libc::SIGKILL);
+    gw.wait_exit(Duration::from_secs(5)).await;
+
+    let gw = Gateway::start(&yaml).await;
+    assert!(
+        (key_spend(&gw, &key).await - 4.0 * COST).abs() < 1e-9,
+        "flushed before the kill"
+    );
+}
