@@ -117,17 +117,6 @@ pub fn order(d: &Deployment) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
-/// Price of a token in and a token out, for cost-based routing (unknown = 0).
-pub fn cost(d: &Deployment) -> f64 {
-    let get = |k: &str| {
-        d.internal_params
-            .get(k)
-            .and_then(|v| v.as_f64())
-            .unwrap_or(0.0)
-    };
-    get("input_cost_per_token") + get("output_cost_per_token")
-}
-
 /// Context window from `model_info` (`max_input_tokens`, else `max_tokens`).
 pub fn max_input_tokens(d: &Deployment) -> Option<u64> {
     let get = |k: &str| d.model_info.get(k).and_then(|v| v.as_u64());

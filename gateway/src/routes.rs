@@ -96,7 +96,7 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
             )
             .await
         }
-        Route::Readiness => readiness(session, ctx).await,
+        Route::Readiness => readiness(state, session, ctx).await,
         Route::WrongMethod => {
             error(
                 session,
@@ -178,16 +178,21 @@ async fn models(
     respond(session, 200, "application/json", body, "", &[]).await
 }
 
-async fn readiness(session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<()> {
+async fn readiness(
+    state: &AppState,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> pingora::Result<()> {
     let draining = session.is_process_shutting_down();
-    let (status, state) = if draining {
+    let (status, health) = if draining {
         (503, "draining")
     } else {
         (200, "healthy")
     };
     let body = serde_json::json!({
-        "status": state,
-        "db": "Not connected",
+        "status": health,
+        "db": "connected",
+        "db_backend": state.control.store().backend(),
         "cache": null,
         "tollgate_version": env!("CARGO_PKG_VERSION"),
         "pid": std::process::id(),

@@ -74,6 +74,10 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
             .map_err(|e| format!("tollgate_settings.price_table: {e}"))?;
     }
     let (control, control_rt) = open_control(&config)?;
+    log::info!(
+        "price table: {} models",
+        crate::state::price_table(&config).len()
+    );
     let state = AppState::new(Runtime::new(config), connector, control.clone());
     crate::control::sync::start(&control, &state.runtime().config);
 

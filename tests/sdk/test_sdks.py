@@ -56,10 +56,13 @@ model_list:
     litellm_params: {{model: anthropic/claude-up, api_base: "http://127.0.0.1:{tool_port}", api_key: sk-up}}
 general_settings:
   master_key: {KEY}
+tollgate_settings:
+  database_path: "{config.parent / 'tollgate.db'}"
 """)
     port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     gw = subprocess.Popen([str(BIN / "tollgate"), "-c", str(config), "--host", "127.0.0.1", "--port", str(port)],
-                          stderr=subprocess.PIPE)
+                          stderr=subprocess.PIPE, env=env)
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:

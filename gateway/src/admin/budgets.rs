@@ -311,3 +311,36 @@ pub async fn list(c: &Control, _req: &Req) -> Result<Value, AdminError> {
         c.list(Kind::Budget).iter().map(|e| view(c, e)).collect(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn model_max_budget_takes_litellm_forms_and_names_the_model_when_wrong() {
+        assert!(validate_model_max_budget(&obj(json!({"gpt-4o": 1.5}))).is_ok());
+        assert!(validate_model_max_budget(&obj(json!({
+            "gpt-4o": {"budget_limit": 1, "time_period": "1d", "tpm_limit": 10},
+            "mini": {"max_budget": 0.5, "budget_duration": "1mo"}
+        })))
+        .is_ok());
+        for bad in [
+            json!({"gpt-4o": -1}),
+            json!({"gpt-4o": "1"}),
+            json!({"gpt-4o": {"budget_limit": "x"}}),
+            json!({"gpt-4o": {"time_period": "1y"}}),
+            json!({"gpt-4o": {"time_period": 5}}),
+        ] {
+            let e = validate_model_max_budget(&obj(bad.clone())).unwrap_err().0;
+            assert_eq!(e.param.as_deref(), Some("model_max_budget"), "{bad}");
+            assert!(e.message.contains("gpt-4o"), "{}", e.message);
+        }
+    }
+}

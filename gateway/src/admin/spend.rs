@@ -391,3 +391,114 @@ fn by_key(groups: Vec<SpendGroup>) -> Value {
             .collect(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(query: &[(&str, &str)]) -> Req {
+        let query_all: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Req {
+            query: query_all.iter().cloned().collect(),
+            query_all,
+            ..Req::default()
+        }
+    }
+
+    fn at(s: &str) -> i64 {
+        period::parse_instant(s).unwrap()
+    }
+
+    #[test]
+    fn end_date_includes_its_whole_day_and_dates_are_checked() {
+        let r = req(&[("start_date", "2026-01-01"), ("end_date", "2026-01-03")]);
+        assert_eq!(
+            range(&r).unwrap(),
+            (Some(at("2026-01-01")), Some(at("2026-01-04")))
+        );
+        let r = req(&[("end_date", "2026-01-03T10:00:00Z")]);
+        assert_eq!(range(&r).unwrap().1, Some(at("2026-01-03T10:00:00Z") + 1));
+        assert_eq!(
+            range(&req(&[("start_date", "soon")]))
+                .unwrap_err()
+                .0
+                .param
+                .as_deref(),
+            Some("start_date")
+        );
+        let r = req(&[("start_date", "2026-01-03"), ("end_date", "2026-01-01")]);
+        assert_eq!(range(&r).unwrap_err().0.param.as_deref(), Some("end_date"));
+    }
+
+    #[test]
+    fn keys_are_hashed_unless_already_hashes() {
+        let r = req(&[("api_key", "sk-abc")]);
+        assert_eq!(key_param(&r, "api_key").unwrap(), Some(hash_key("sk-abc")));
+        let r = req(&[("api_key", "deadbeef")]);
+        assert_eq!(
+            key_param(&r, "api_key").unwrap().as_deref(),
+            Some("deadbeef")
+        );
+    }
+
+    fn group(keys: [&str; 4], spend: f64) -> SpendGroup {
+        SpendGroup {
+            keys: keys.iter().map(|k| Some(k.to_string())).collect(),
+            spend,
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            total_tokens: 2,
+            requests: 1,
+        }
+    }
+
+    #[test]
+    fn summary_totals_per_day_and_fills_days_without_spend() {
+        let groups = vec![
+            group(["2020-01-01", "k1", "u1", "m1"], 1.0),
+            group(["2020-01-01", "k2", "u1", "m2"], 2.0),
+            group(["2020-01-03", "k1", "u2", "m1"], 4.0),
+        ];
+        let v = summary(groups, at("2020-01-01"), at("2020-01-05"));
+        let days = v.as_array().unwrap();
+        let names: Vec<&str> = days
+            .iter()
+            .map(|d| d["startTime"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04"]
+        );
+        assert_eq!(days[0]["spend"], 3.0);
+        assert_eq!(days[0]["users"]["u1"], 3.0);
+        assert_eq!(days[0]["models"]["m2"], 2.0);
+        assert_eq!(days[0]["api_keys"]["k1"], 1.0);
+        assert_eq!(
+            days[0]["k2"], 2.0,
+            "LiteLLM's per-key spend at the top level"
+        );
+        assert_eq!(days[1]["spend"], 0.0);
+        assert_eq!(days[2]["users"]["u2"], 4.0);
+        assert_eq!(summary(Vec::new(), 0, DAY_MS), json!([]));
+    }
+
+    #[test]
+    fn rows_use_litellm_names() {
+        let v = row(SpendLog {
+            request_id: "r".into(),
+            key_alias: Some("ci".into()),
+            start_time: 1_700_000_000_123,
+            cache_hit: true,
+            end_user: None,
+            ..SpendLog::default()
+        });
+        assert_eq!(v["startTime"], "2023-11-14T22:13:20.123Z");
+        assert_eq!(v["cache_hit"], "True");
+        assert_eq!(v["end_user"], "");
+        assert_eq!(v["user"], "");
+        assert_eq!(v["metadata"]["user_api_key_alias"], "ci");
+    }
+}

@@ -3,7 +3,7 @@
 //! plus the limits read out of them once, and the live ledger and rate window each one owns.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -168,10 +168,6 @@ impl Entity {
             window: prev.map(|p| p.window.clone()).unwrap_or_default(),
             doc,
         }
-    }
-
-    pub fn inflight(&self) -> u64 {
-        self.window.inflight.load(Ordering::Relaxed)
     }
 }
 

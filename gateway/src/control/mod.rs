@@ -130,13 +130,16 @@ impl Control {
             .load_entities()
             .await
             .map_err(|e| format!("database: {e}"))?;
-        let n = rows.len();
         for row in rows {
             control.apply_row(row, true);
         }
         log::info!(
-            "database: {} ({n} keys, teams, users and budgets loaded)",
-            control.store.backend()
+            "database: {} ({} keys, {} teams, {} users, {} end users loaded)",
+            control.store.backend(),
+            control.count(Kind::Key),
+            control.count(Kind::Team),
+            control.count(Kind::User),
+            control.count(Kind::Customer)
         );
         Ok(Arc::new(control))
     }

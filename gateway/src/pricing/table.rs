@@ -64,6 +64,7 @@ impl PriceTable {
     }
 
     /// The entry stored under exactly `key`.
+    #[cfg(test)]
     pub fn get(&self, key: &str) -> Option<&ModelPrice> {
         self.entries.get(key)
     }
@@ -74,11 +75,13 @@ impl PriceTable {
     }
 
     /// `true` when the table has no models.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// All entries, in no particular order.
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = (&str, &ModelPrice)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), v))
     }
