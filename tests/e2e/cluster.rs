@@ -165,3 +165,32 @@ async fn an_rpm_limit_holds_across_replicas() {
         );
     }
 }
+
+#[tokio::test]
+async fn redis_down_fails_open_or_closed_as_configured_and_never_hangs() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    // Nothing listens on this port: Redis is "down" from the start.
+    let dead = format!("redis://127.0.0.1:{}", crate::support::free_port());
+    for (mode, want) in [("open", 200), ("closed", 503)] {
+        let yaml = format!(
+            "model_list:\n  - model_name: priced\n    litellm_params: {{model: openai/m, api_base: \"{}\", api_key: k}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\nrouter_settings:\n  redis_url: \"{dead}\"\ntollgate_settings:\n  redis_failure_mode: {mode}\n",
+            mock.url()
+        );
+        let gw = Gateway::start(&yaml).await;
+        let limited = generate_key(&gw, json!({"rpm_limit": 1000})).await;
+        let free = generate_key(&gw, json!({})).await;
+        // The first failed sync (every 250 ms) marks Redis down.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let start = Instant::now();
+        let r = chat(&gw, &limited, json!({"model": "priced"})).await;
+        assert!(start.elapsed() < Duration::from_secs(2), "no hang");
+        assert_eq!(r.status(), want, "redis_failure_mode {mode}");
+        if want == 503 {
+            let v: Value = r.json().await.unwrap();
+            assert!(v["error"]["message"].as_str().unwrap().contains("Redis"));
+        }
+        // A key without budgets or limits is never affected.
+        assert_eq!(chat(&gw, &free, json!({})).await.status(), 200);
+        assert!(gw.logs().contains("redis unreachable"), "{}", gw.logs());
+    }
+}

@@ -16,10 +16,12 @@ pub struct Queue {
     pub logs: Vec<SpendLog>,
     /// (entity, window start) → amount.
     deltas: HashMap<(Kind, String, i64), f64>,
+    /// Rows refused because the backlog was full (reported by the writer).
+    dropped: u64,
 }
 
-/// Rows kept in memory while the database is unreachable; beyond this the oldest rows are
-/// dropped (with an error in the log) — the spend counters themselves are never dropped.
+/// Rows kept in memory while the database is unreachable; beyond this new rows are dropped
+/// (counted, and reported in the log) — the spend counters themselves are never dropped.
 const MAX_PENDING_LOGS: usize = 1_000_000;
 
 /// What one request cost and used.
@@ -67,12 +69,10 @@ impl Control {
         }
         if let Some(log) = log.filter(|_| self.settings.spend_logs) {
             if q.logs.len() >= MAX_PENDING_LOGS {
-                q.logs.remove(0);
-                log::error!(
-                    "spend log backlog over {MAX_PENDING_LOGS} rows (database unreachable?): dropping the oldest row"
-                );
+                q.dropped += 1;
+            } else {
+                q.logs.push(log);
             }
-            q.logs.push(log);
         }
     }
 
@@ -90,7 +90,14 @@ impl Control {
     /// Writes everything queued in one transaction; on failure it stays queued (merged with
     /// what arrives meanwhile) for the next attempt. Returns the number of log rows written.
     pub async fn flush(&self) -> Result<usize, store::StoreError> {
-        let batch = std::mem::take(&mut *self.queue.lock().expect("spend queue lock"));
+        let mut batch = std::mem::take(&mut *self.queue.lock().expect("spend queue lock"));
+        if batch.dropped > 0 {
+            log::error!(
+                "spend log backlog was full ({MAX_PENDING_LOGS} rows; database unreachable?): {} rows dropped (spend counters kept)",
+                batch.dropped
+            );
+            batch.dropped = 0;
+        }
         if batch.logs.is_empty() && batch.deltas.is_empty() {
             return Ok(0);
         }

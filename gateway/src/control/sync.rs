@@ -23,6 +23,8 @@ const COUNTER_CHANNEL: &str = "tollgate:counters";
 const SYNC_EVERY: Duration = Duration::from_millis(250);
 /// How often the database is polled for changes made by other replicas.
 const POLL_EVERY: Duration = Duration::from_secs(5);
+/// A Redis connect or sync round trip that takes longer counts as Redis being down.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Adds `amount` to the cluster's spend of one window, seeding a missing key with this
 /// replica's view (Redis restarted, or the first replica to share it); returns the total.
@@ -107,7 +109,14 @@ async fn counter_loop(client: redis::Client, control: Arc<Control>) {
     loop {
         tokio::time::sleep(SYNC_EVERY).await;
         if con.is_none() {
-            match client.get_multiplexed_async_connection().await {
+            let connect =
+                tokio::time::timeout(REDIS_TIMEOUT, client.get_multiplexed_async_connection());
+            match connect.await.unwrap_or_else(|_| {
+                Err(redis::RedisError::from((
+                    redis::ErrorKind::IoError,
+                    "connect timed out",
+                )))
+            }) {
                 Ok(c) => con = Some(c),
                 Err(e) => {
                     if control.redis_ok.swap(false, Ordering::Relaxed) {
@@ -118,7 +127,15 @@ async fn counter_loop(client: redis::Client, control: Arc<Control>) {
             }
         }
         let Some(c) = con.as_mut() else { continue };
-        match share(c, &control).await {
+        let shared = tokio::time::timeout(REDIS_TIMEOUT, share(c, &control))
+            .await
+            .unwrap_or_else(|_| {
+                Err(redis::RedisError::from((
+                    redis::ErrorKind::IoError,
+                    "sync timed out",
+                )))
+            });
+        match shared {
             Ok(()) => {
                 if !control.redis_ok.swap(true, Ordering::Relaxed) {
                     log::info!("redis reachable again; counters shared");
