@@ -188,6 +188,10 @@ pub struct RouterConfig {
     /// `allowed_fails_policy`: failures per minute per error class before a cooldown, instead of
     /// `allowed_fails`.
     pub allowed_fails_policy: std::collections::HashMap<ErrorClass, u32>,
+    /// `routing_strategy_args.lowest_latency_buffer`: latency-based routing picks at random
+    /// among deployments within this share of the lowest latency (0.5 = up to 50% slower).
+    /// Default 0 (always the fastest).
+    pub lowest_latency_buffer: f64,
 }
 
 /// LiteLLM's error classes for `retry_policy` / `allowed_fails_policy`.

@@ -32,6 +32,7 @@ pub(crate) const KEYS: &[&str] = &[
     "redis_password",
     "retry_policy",
     "allowed_fails_policy",
+    "routing_strategy_args",
 ];
 
 pub(crate) fn router(
@@ -121,6 +122,36 @@ pub(crate) fn router(
                 if let Some(policy) = error_policy(&path(key), v, suffix, d) {
                     *target = policy;
                 }
+            }
+        }
+        if let Some(v) = m.get("routing_strategy_args") {
+            let p = path("routing_strategy_args");
+            match v {
+                Value::Object(args) => {
+                    for (k, v) in args {
+                        let kp = format!("{p}.{k}");
+                        match k.as_str() {
+                            "lowest_latency_buffer" => match v.as_f64() {
+                                Some(b) if b >= 0.0 => out.lowest_latency_buffer = b,
+                                _ => d.error(
+                                    &kp,
+                                    format_args!(
+                                        "expected a number >= 0, got {}",
+                                        crate::diag::show(&kp, v)
+                                    ),
+                                ),
+                            },
+                            // Samples are an exponentially weighted average of recent
+                            // responses; they need no expiry.
+                            "ttl" => {}
+                            _ => d.warn(&kp, "unknown key, ignored"),
+                        }
+                    }
+                }
+                other => d.error(
+                    &p,
+                    format_args!("expected a map, got {}", crate::diag::show(&p, other)),
+                ),
             }
         }
         if let Some(url) = redis_url(m, &path, d) {
@@ -322,6 +353,7 @@ impl Default for RouterConfig {
             redis_url: None,
             retry_policy: HashMap::new(),
             allowed_fails_policy: HashMap::new(),
+            lowest_latency_buffer: 0.0,
         }
     }
 }

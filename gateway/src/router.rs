@@ -279,6 +279,8 @@ pub struct Selection<'a> {
     pub tags: Option<&'a [String]>,
     /// Pre-call checks: the prompt's estimated tokens (`None` when the checks are off).
     pub prompt_tokens: Option<u64>,
+    /// Latency-based: deployments within this share of the fastest are picked at random.
+    pub latency_buffer: f64,
 }
 
 /// Why no deployment can take the request.
@@ -373,7 +375,14 @@ pub fn candidates(
                 choice
             }
             Strategy::LeastBusy => in_tier().min_by_key(|d| d.slots.inflight()),
-            Strategy::LatencyBased => in_tier().min_by_key(|d| d.load.latency_us()),
+            Strategy::LatencyBased => {
+                let fastest = in_tier().map(|d| d.load.latency_us()).min().unwrap_or(0);
+                let bound = fastest as f64 * (1.0 + sel.latency_buffer);
+                let near: Vec<_> = in_tier()
+                    .filter(|d| d.load.latency_us() as f64 <= bound)
+                    .collect();
+                near.get(rng.gen_range(0..near.len().max(1))).copied()
+            }
             Strategy::UsageBased => in_tier().min_by_key(|d| d.load.this_minute(now).1),
             Strategy::CostBased => in_tier().min_by(|a, b| a.route_cost.total_cmp(&b.route_cost)),
         };

@@ -561,6 +561,22 @@ async fn least_busy_latency_usage_and_cost_strategies() {
         fast.request_count()
     );
 
+    // routing_strategy_args.lowest_latency_buffer: deployments within the buffer share it.
+    let gw = Gateway::start(&config(
+        &[dep("g", &slow, ""), dep("g", &fast, "")],
+        "  routing_strategy: latency-based-routing\n  routing_strategy_args: {lowest_latency_buffer: 100}\n",
+    ))
+    .await;
+    let before = slow.request_count();
+    for _ in 0..30 {
+        ok(&gw, &chat("g")).await;
+    }
+    assert!(
+        slow.request_count() - before >= 3,
+        "a 150 ms deployment is within 100x of the fastest: it gets traffic ({})",
+        slow.request_count() - before
+    );
+
     // usage-based: a deployment at its rpm for the minute is skipped.
     away_from_minute_boundary().await;
     let capped = MockServer::start(MockConfig::default()).await.unwrap();
@@ -598,6 +614,21 @@ async fn least_busy_latency_usage_and_cost_strategies() {
             post(&gw, "/v1/chat/completions", &chat("g")).await.status(),
             200
         );
+    }
+    assert_eq!((dear.request_count(), cheap.request_count()), (0, 5));
+
+    // cost-based without prices in the config: the bundled price table knows gpt-4o-mini is
+    // cheaper than gpt-4o.
+    let dear = MockServer::start(MockConfig::default()).await.unwrap();
+    let cheap = MockServer::start(MockConfig::default()).await.unwrap();
+    let yaml = format!(
+        "model_list:\n  - model_name: g\n    litellm_params: {{model: openai/gpt-4o, api_base: \"{}\", api_key: k}}\n  - model_name: g\n    litellm_params: {{model: openai/gpt-4o-mini, api_base: \"{}\", api_key: k}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\nrouter_settings:\n  routing_strategy: cost-based-routing\n",
+        dear.url(),
+        cheap.url()
+    );
+    let gw = Gateway::start(&yaml).await;
+    for _ in 0..5 {
+        ok(&gw, &chat("g")).await;
     }
     assert_eq!((dear.request_count(), cheap.request_count()), (0, 5));
 }

@@ -194,6 +194,7 @@ async fn try_group(
         prompt_tokens: cfg
             .enable_pre_call_checks
             .then(|| adapters::mock::estimate_tokens(ctx.body_bytes)),
+        latency_buffer: cfg.lowest_latency_buffer,
     };
     let order = match router::candidates(&group.deployments, router::now_ms(), attempts, sel) {
         Ok(order) => order,
