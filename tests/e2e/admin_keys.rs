@@ -1,117 +1,17 @@
-//! E2E: the key, user and team management API (`/key/*`, `/user/*`, `/team/*`) as a LiteLLM
-//! script would use it, and what the keys it creates can then do on `/v1/chat/completions`.
+//! E2E: the key management API (`/key/*`) as a LiteLLM script would use it, and what the keys
+//! it creates can then do on `/v1/chat/completions`; also the field validation every key, user
+//! and team route shares, and keys surviving a restart.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::admin_support::*;
 use crate::support::*;
-
-/// Two mock deployments (no provider is called) with prices, the e2e master key, and the
-/// SQLite file at `db` when given (otherwise `tollgate.db` in the gateway's own scratch dir).
-fn config(db: Option<&Path>) -> String {
-    let db = db
-        .map(|p| format!("tollgate_settings:\n  database_path: {}\n", p.display()))
-        .unwrap_or_default();
-    format!(
-        "model_list:
-  - model_name: model-a
-    litellm_params:
-      model: openai/model-a
-      mock_response: \"Hello from A\"
-      input_cost_per_token: 0.001
-      output_cost_per_token: 0.002
-  - model_name: model-b
-    litellm_params:
-      model: openai/model-b
-      mock_response: \"Hello from B\"
-general_settings:
-  master_key: {MASTER_KEY}
-  proxy_batch_write_at: 1
-{db}"
-    )
-}
-
-async fn start() -> Gateway {
-    Gateway::start(&config(None)).await
-}
-
-/// GET with the master key.
-async fn get(gw: &Gateway, path: &str) -> reqwest::Response {
-    client()
-        .get(gw.url(path))
-        .bearer_auth(MASTER_KEY)
-        .send()
-        .await
-        .expect("request failed")
-}
-
-/// POST with another key.
-async fn post_as(gw: &Gateway, key: &str, path: &str, body: &Value) -> reqwest::Response {
-    client()
-        .post(gw.url(path))
-        .bearer_auth(key)
-        .json(body)
-        .send()
-        .await
-        .expect("request failed")
-}
-
-/// Asserts a 200 and returns the JSON body.
-async fn ok(resp: reqwest::Response) -> Value {
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    assert_eq!(status, 200, "{text}");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-/// Asserts a 200 and returns the raw body text (to search it for secrets).
-async fn ok_text(resp: reqwest::Response) -> String {
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    assert_eq!(status, 200, "{text}");
-    text
-}
-
-/// Asserts an OpenAI-shaped error whose `param` names the field.
-async fn bad(resp: reqwest::Response, status: u16, param: &str) -> Value {
-    let e = expect_error(resp, status).await;
-    assert_eq!(e["param"], param, "{e}");
-    e
-}
-
-/// The status of one chat completion on `model` with `key`.
-async fn chat(gw: &Gateway, key: &str, model: &str) -> u16 {
-    let body = json!({
-        "model": model,
-        "max_tokens": 20,
-        "messages": [{"role": "user", "content": "hello there"}],
-    });
-    post_as(gw, key, "/v1/chat/completions", &body)
-        .await
-        .status()
-        .as_u16()
-}
-
-async fn generate(gw: &Gateway, body: Value) -> Value {
-    ok(post(gw, "/key/generate", &body).await).await
-}
-
-fn secret(k: &Value) -> String {
-    k["key"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no key in {k}"))
-        .to_string()
-}
-
-fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generated_key_works_until_blocked_and_again_once_unblocked() {
-    let gw = start().await;
+    let gw = start_keys().await;
     let k = generate(
         &gw,
         json!({"key_alias": "svc", "metadata": {"env": "test"}}),
@@ -176,7 +76,7 @@ async fn a_generated_key_works_until_blocked_and_again_once_unblocked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_limited_to_some_models_is_refused_the_others() {
-    let gw = start().await;
+    let gw = start_keys().await;
     let key = secret(&generate(&gw, json!({"models": ["model-a"]})).await);
     assert_eq!(chat(&gw, &key, "model-a").await, 200);
     assert_eq!(chat(&gw, &key, "model-b").await, 401);
@@ -198,7 +98,7 @@ async fn a_key_limited_to_some_models_is_refused_the_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_key_is_refused() {
-    let gw = start().await;
+    let gw = start_keys().await;
     let k = generate(&gw, json!({"duration": "1s"})).await;
     let expires = k["expires"]
         .as_str()
@@ -228,7 +128,7 @@ async fn an_expired_key_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
-    let gw = start().await;
+    let gw = start_keys().await;
     generate(&gw, json!({"key_alias": "taken"})).await;
     let e = bad(
         post(&gw, "/key/generate", &json!({"key_alias": "taken"})).await,
@@ -335,7 +235,7 @@ async fn bad_input_is_refused_naming_the_field_and_nothing_is_written() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_listed_in_pages_and_never_with_their_secret() {
-    let gw = start().await;
+    let gw = start_keys().await;
     let mut secrets = Vec::new();
     for i in 0..12 {
         let k = generate(
@@ -406,7 +306,7 @@ async fn keys_are_listed_in_pages_and_never_with_their_secret() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_and_regenerated_keys_stop_working() {
-    let gw = start().await;
+    let gw = start_keys().await;
     let a = secret(&generate(&gw, json!({})).await);
     let b = generate(&gw, json!({"key_alias": "by-alias"})).await;
     assert_eq!(chat(&gw, &a, "model-a").await, 200);
@@ -477,392 +377,10 @@ async fn deleted_and_regenerated_keys_stop_working() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_admins_reach_the_management_api() {
-    let gw = start().await;
-    let internal = ok(post(&gw, "/user/new", &json!({"user_id": "worker"})).await).await;
-    assert_eq!(internal["user_role"], "internal_user");
-    let worker_key = secret(&internal);
-    assert_eq!(chat(&gw, &worker_key, "model-a").await, 200);
-    expect_error(
-        post_as(&gw, &worker_key, "/key/generate", &json!({})).await,
-        403,
-    )
-    .await;
-    expect_error(
-        post_as(&gw, &worker_key, "/user/new", &json!({})).await,
-        403,
-    )
-    .await;
-    let body = json!({});
-    let resp = client()
-        .post(gw.url("/key/generate"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    expect_error(resp, 401).await;
-
-    let admin = ok(post(
-        &gw,
-        "/user/new",
-        &json!({"user_id": "boss", "user_role": "proxy_admin", "user_email": "boss@example.com"}),
-    )
-    .await)
-    .await;
-    let admin_key = secret(&admin);
-    let made = ok(post_as(
-        &gw,
-        &admin_key,
-        "/key/generate",
-        &json!({"key_alias": "made-by-boss"}),
-    )
-    .await)
-    .await;
-    assert_eq!(made["created_by"], "boss");
-    assert_eq!(chat(&gw, &secret(&made), "model-a").await, 200);
-
-    // Without `key`, /key/info describes the caller's own key.
-    let own = client()
-        .get(gw.url("/key/info"))
-        .bearer_auth(&admin_key)
-        .send()
-        .await
-        .unwrap();
-    let own = ok(own).await;
-    assert_eq!(own["info"]["user_id"], "boss");
-    assert_eq!(own["info"]["token"], admin["token"]);
-
-    // Demoting the user takes its key's admin rights away at once.
-    ok(post(
-        &gw,
-        "/user/update",
-        &json!({"user_id": "boss", "user_role": "internal_user"}),
-    )
-    .await)
-    .await;
-    expect_error(
-        post_as(&gw, &admin_key, "/key/generate", &json!({})).await,
-        403,
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_blocked_team_refuses_its_keys_and_a_deleted_team_takes_them_along() {
-    let gw = start().await;
-    let t = ok(post(&gw, "/team/new", &json!({"team_alias": "red", "models": ["model-a"], "max_budget": 50, "budget_duration": "30d"})).await).await;
-    let team_id = t["team_id"].as_str().unwrap().to_string();
-    assert!(!team_id.is_empty());
-    assert_eq!(t["team_alias"], "red");
-    assert_eq!(t["blocked"], false);
-    assert!(t["budget_reset_at"].is_string(), "{t}");
-    let key = secret(&generate(&gw, json!({"team_id": team_id})).await);
-    assert_eq!(chat(&gw, &key, "model-a").await, 200);
-    // The team's model list applies to its keys.
-    assert_eq!(chat(&gw, &key, "model-b").await, 401);
-
-    let blocked = ok(post(&gw, "/team/block", &json!({"team_id": team_id})).await).await;
-    assert_eq!(blocked["blocked"], true);
-    let body = json!({"model": "model-a", "messages": [{"role": "user", "content": "hi"}]});
-    let e = expect_error(post_as(&gw, &key, "/v1/chat/completions", &body).await, 401).await;
-    assert!(e["message"].as_str().unwrap().contains("blocked"), "{e}");
-    ok(post(&gw, "/team/unblock", &json!({"team_id": team_id})).await).await;
-    assert_eq!(chat(&gw, &key, "model-a").await, 200);
-
-    let info = ok(get(&gw, &format!("/team/info?team_id={team_id}")).await).await;
-    assert_eq!(info["team_id"], team_id.as_str());
-    assert_eq!(info["team_info"]["team_alias"], "red");
-    assert_eq!(info["keys"].as_array().unwrap().len(), 1);
-    let updated = ok(post(
-        &gw,
-        "/team/update",
-        &json!({"team_id": team_id, "team_alias": "blue"}),
-    )
-    .await)
-    .await;
-    assert_eq!(updated["data"]["team_alias"], "blue");
-    assert_eq!(updated["data"]["max_budget"], 50.0);
-    let teams = ok(get(&gw, "/team/list").await).await;
-    assert!(
-        teams
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["team_id"] == team_id.as_str()),
-        "{teams}"
-    );
-    bad(
-        post(&gw, "/team/new", &json!({"team_id": team_id})).await,
-        400,
-        "team_id",
-    )
-    .await;
-
-    let d = ok(post(&gw, "/team/delete", &json!({"team_ids": [team_id]})).await).await;
-    assert_eq!(d["deleted_teams"], json!([team_id]));
-    assert_eq!(chat(&gw, &key, "model-a").await, 401);
-    expect_error(
-        get(&gw, &format!("/team/info?team_id={team_id}")).await,
-        404,
-    )
-    .await;
-    expect_error(
-        post(&gw, "/team/delete", &json!({"team_ids": [team_id]})).await,
-        404,
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn team_members_and_their_budgets_show_in_team_info() {
-    let gw = start().await;
-    ok(post(
-        &gw,
-        "/team/new",
-        &json!({"team_id": "crew", "members_with_roles": [{"user_id": "lead", "role": "admin"}]}),
-    )
-    .await)
-    .await;
-    let added = ok(post(
-        &gw,
-        "/team/member_add",
-        &json!({
-            "team_id": "crew",
-            "member": {"user_id": "alice", "user_email": "alice@example.com", "role": "user"},
-            "max_budget_in_team": 5
-        }),
-    )
-    .await)
-    .await;
-    assert_eq!(added["updated_users"][0]["user_id"], "alice");
-    assert_eq!(
-        added["updated_team_memberships"][0]["litellm_budget_table"]["max_budget"],
-        5.0
-    );
-    let roster = added["members_with_roles"].as_array().unwrap();
-    assert!(
-        roster
-            .iter()
-            .any(|m| m["user_id"] == "lead" && m["role"] == "admin"),
-        "{added}"
-    );
-    assert!(
-        roster
-            .iter()
-            .any(|m| m["user_id"] == "alice" && m["role"] == "user"),
-        "{added}"
-    );
-
-    let info = ok(get(&gw, "/team/info?team_id=crew").await).await;
-    let ms = info["team_memberships"].as_array().unwrap();
-    let alice = ms
-        .iter()
-        .find(|m| m["user_id"] == "alice")
-        .unwrap_or_else(|| panic!("{info}"));
-    assert_eq!(alice["team_id"], "crew");
-    assert_eq!(alice["spend"], 0.0);
-    assert_eq!(alice["litellm_budget_table"]["max_budget"], 5.0);
-    let lead = ms.iter().find(|m| m["user_id"] == "lead").unwrap();
-    assert_eq!(lead["litellm_budget_table"], Value::Null);
-
-    // Unknown users were created, and know their team.
-    let u = ok(get(&gw, "/user/info?user_id=alice").await).await;
-    assert_eq!(u["user_info"]["user_email"], "alice@example.com");
-    assert_eq!(u["user_info"]["teams"], json!(["crew"]));
-    assert_eq!(u["teams"][0]["team_id"], "crew");
-
-    bad(
-        post(
-            &gw,
-            "/team/member_add",
-            &json!({"team_id": "crew", "member": {"user_id": "alice"}}),
-        )
-        .await,
-        400,
-        "member",
-    )
-    .await;
-    bad(
-        post(
-            &gw,
-            "/team/member_add",
-            &json!({"team_id": "crew", "member": {"user_id": "bob", "role": "owner"}}),
-        )
-        .await,
-        400,
-        "member",
-    )
-    .await;
-    bad(
-        post(
-            &gw,
-            "/team/member_add",
-            &json!({"team_id": "crew", "member": {"user_id": "bob"}, "max_budget_in_team": -1}),
-        )
-        .await,
-        400,
-        "max_budget_in_team",
-    )
-    .await;
-    expect_error(
-        post(
-            &gw,
-            "/team/member_add",
-            &json!({"team_id": "nope", "member": {"user_id": "bob"}}),
-        )
-        .await,
-        404,
-    )
-    .await;
-
-    // By email: the existing user is found.
-    let up = ok(post(&gw, "/team/member_update", &json!({"team_id": "crew", "user_email": "alice@example.com", "max_budget_in_team": 7, "role": "admin"})).await).await;
-    assert_eq!(up["user_id"], "alice");
-    assert_eq!(up["max_budget_in_team"], 7.0);
-    let info = ok(get(&gw, "/team/info?team_id=crew").await).await;
-    let alice = info["team_memberships"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["user_id"] == "alice")
-        .unwrap()
-        .clone();
-    assert_eq!(alice["litellm_budget_table"]["max_budget"], 7.0);
-    assert!(info["team_info"]["members_with_roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|m| m["user_id"] == "alice" && m["role"] == "admin"));
-
-    // A member's key is charged and limited through the membership: a zero budget refuses it.
-    let k = secret(&generate(&gw, json!({"team_id": "crew", "user_id": "alice"})).await);
-    assert_eq!(chat(&gw, &k, "model-a").await, 200);
-    ok(post(
-        &gw,
-        "/team/member_update",
-        &json!({"team_id": "crew", "user_id": "alice", "max_budget_in_team": 0}),
-    )
-    .await)
-    .await;
-    assert_eq!(
-        chat(&gw, &k, "model-a").await,
-        400,
-        "over the member budget"
-    );
-
-    let after = ok(post(
-        &gw,
-        "/team/member_delete",
-        &json!({"team_id": "crew", "user_id": "alice"}),
-    )
-    .await)
-    .await;
-    assert!(!after["members_with_roles"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|m| m["user_id"] == "alice"));
-    let info = ok(get(&gw, "/team/info?team_id=crew").await).await;
-    assert_eq!(
-        info["team_memberships"].as_array().unwrap().len(),
-        1,
-        "{info}"
-    );
-    bad(
-        post(
-            &gw,
-            "/team/member_delete",
-            &json!({"team_id": "crew", "user_id": "alice"}),
-        )
-        .await,
-        400,
-        "user_id",
-    )
-    .await;
-    let u = ok(get(&gw, "/user/info?user_id=alice").await).await;
-    assert_eq!(u["user_info"]["teams"], json!([]));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_user_gets_a_working_key_listed_in_user_info() {
-    let gw = start().await;
-    let u = ok(post(&gw, "/user/new", &json!({"user_email": "dev@example.com", "models": ["model-a"], "max_budget": 3, "budget_duration": "1d"})).await).await;
-    let user_id = u["user_id"].as_str().unwrap().to_string();
-    assert!(!user_id.is_empty());
-    assert_eq!(u["user_email"], "dev@example.com");
-    assert_eq!(u["max_budget"], 3.0);
-    let key = secret(&u);
-    assert_eq!(chat(&gw, &key, "model-a").await, 200);
-    assert_eq!(
-        chat(&gw, &key, "model-b").await,
-        401,
-        "the user's models apply"
-    );
-
-    let info_text = ok_text(get(&gw, &format!("/user/info?user_id={user_id}")).await).await;
-    assert!(!info_text.contains(&key), "secret in /user/info");
-    let info: Value = serde_json::from_str(&info_text).unwrap();
-    assert_eq!(info["user_id"], user_id.as_str());
-    assert_eq!(info["user_info"]["user_role"], "internal_user");
-    assert!(info["user_info"]["spend"].as_f64().is_some());
-    let keys = info["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 1);
-    assert_eq!(keys[0]["token"], u["token"]);
-    generate(&gw, json!({"user_id": user_id})).await;
-    let info = ok(get(&gw, &format!("/user/info?user_id={user_id}")).await).await;
-    assert_eq!(info["keys"].as_array().unwrap().len(), 2);
-
-    let no_key = ok(post(
-        &gw,
-        "/user/new",
-        &json!({"user_id": "keyless", "auto_create_key": false}),
-    )
-    .await)
-    .await;
-    assert_eq!(no_key["key"], Value::Null);
-    bad(
-        post(&gw, "/user/new", &json!({"user_id": "keyless"})).await,
-        400,
-        "user_id",
-    )
-    .await;
-
-    let list = ok(get(&gw, "/user/list?page_size=1").await).await;
-    assert_eq!(list["total"], 2, "{list}");
-    assert_eq!(list["total_pages"], 2);
-    assert_eq!(list["users"].as_array().unwrap().len(), 1);
-    let list = ok(get(&gw, "/user/list?user_ids=keyless").await).await;
-    assert_eq!(list["users"][0]["user_id"], "keyless");
-
-    let upd = ok(post(
-        &gw,
-        "/user/update",
-        &json!({"user_id": user_id, "max_budget": 4}),
-    )
-    .await)
-    .await;
-    assert_eq!(upd["data"]["max_budget"], 4.0);
-    assert_eq!(upd["data"]["user_email"], "dev@example.com");
-
-    let d = ok(post(&gw, "/user/delete", &json!({"user_ids": [user_id]})).await).await;
-    assert_eq!(d["deleted_users"], json!([user_id]));
-    assert_eq!(
-        chat(&gw, &key, "model-a").await,
-        401,
-        "the user's keys go with it"
-    );
-    expect_error(
-        get(&gw, &format!("/user/info?user_id={user_id}")).await,
-        404,
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_survive_a_restart_and_the_database_never_holds_a_secret() {
     let dir = scratch_dir();
     let db = dir.join("shared.db");
-    let yaml = config(Some(&db));
+    let yaml = keys_config(Some(&db));
     let mut gw = Gateway::start(&yaml).await;
     ok(post(&gw, "/team/new", &json!({"team_id": "lasting"})).await).await;
     let k = generate(

@@ -4,6 +4,9 @@
 
 mod admin_keys;
 mod admin_orgs;
+mod admin_spend;
+mod admin_support;
+mod admin_users_teams;
 mod admit;
 mod auth;
 mod budgets;

@@ -9,7 +9,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::budgets::{self, amount, object, read_limits};
+use super::budgets::budget_table;
+use super::fields::{amount, object, read_limits};
+use super::util::{doc_field, now_iso};
 use super::{AdminError, Req};
 use crate::control::{Control, Entity, Kind};
 
@@ -27,12 +29,12 @@ fn view(c: &Control, e: &Entity) -> Value {
     out.insert("default_model".into(), field(e, "default_model"));
     out.insert("budget_id".into(), json!(e.budget_id));
     out.insert("metadata".into(), field(e, "metadata"));
-    out.insert("litellm_budget_table".into(), budgets::budget_table(c, e));
+    out.insert("litellm_budget_table".into(), budget_table(c, e));
     Value::Object(out)
 }
 
 fn field(e: &Entity, name: &str) -> Value {
-    e.doc.get(name).cloned().unwrap_or(Value::Null)
+    doc_field(&e.doc, name)
 }
 
 /// Reads the end user fields present in the request into `doc`, validated.
@@ -63,7 +65,7 @@ fn read_fields(c: &Control, req: &Req, doc: &mut Map<String, Value>) -> Result<(
 
 fn stamp(doc: &mut Map<String, Value>, id: &str, created: bool) {
     doc.insert("user_id".into(), json!(id));
-    let now = budgets::now_iso();
+    let now = now_iso();
     if created {
         doc.insert("created_at".into(), json!(now));
     }
@@ -101,13 +103,7 @@ pub async fn new(c: &Control, req: &Req) -> Result<Value, AdminError> {
 
 /// `GET /customer/info?end_user_id=` → the end user, with its spend and budget.
 pub async fn info(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let id = match req.string("end_user_id")? {
-        Some(id) if !id.is_empty() => id,
-        _ => req
-            .string("user_id")?
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| AdminError::bad("end_user_id", "end_user_id is required"))?,
-    };
+    let id = req.one_of(&["end_user_id", "user_id"], "end_user_id is required")?;
     let e = c.get(Kind::Customer, &id).ok_or_else(|| missing(&id))?;
     Ok(view(c, &e))
 }
@@ -139,21 +135,27 @@ fn user_ids(req: &Req) -> Result<Vec<String>, AdminError> {
     Ok(ids)
 }
 
-/// `POST /customer/delete` `{"user_ids": [...]}` → `{deleted_customers: n, message}`. Nothing is
-/// deleted if any id is unknown (404 naming them).
-pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let ids = user_ids(req)?;
+/// Every one of `ids` is a known end user, or a 404 naming all those that are not.
+fn all_known(c: &Control, ids: &[String]) -> Result<(), AdminError> {
     let unknown: Vec<&str> = ids
         .iter()
         .filter(|id| c.get(Kind::Customer, id).is_none())
         .map(String::as_str)
         .collect();
-    if !unknown.is_empty() {
-        return Err(AdminError::not_found(format!(
-            "End User Id(s)={} do not exist in db",
-            unknown.join(", ")
-        )));
+    if unknown.is_empty() {
+        return Ok(());
     }
+    Err(AdminError::not_found(format!(
+        "End User Id(s)={} do not exist in db",
+        unknown.join(", ")
+    )))
+}
+
+/// `POST /customer/delete` `{"user_ids": [...]}` → `{deleted_customers: n, message}`. Nothing is
+/// deleted if any id is unknown (404 naming them).
+pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
+    let ids = user_ids(req)?;
+    all_known(c, &ids)?;
     let mut n = 0;
     for id in &ids {
         if c.delete(Kind::Customer, id).await? {
@@ -186,17 +188,7 @@ pub async fn list(c: &Control, _req: &Req) -> Result<Value, AdminError> {
 pub async fn block(c: &Control, req: &Req, on: bool) -> Result<Value, AdminError> {
     let ids = user_ids(req)?;
     if !on {
-        let unknown: Vec<&str> = ids
-            .iter()
-            .filter(|id| c.get(Kind::Customer, id).is_none())
-            .map(String::as_str)
-            .collect();
-        if !unknown.is_empty() {
-            return Err(AdminError::not_found(format!(
-                "End User Id(s)={} do not exist in db",
-                unknown.join(", ")
-            )));
-        }
+        all_known(c, &ids)?;
     }
     let mut changed = Vec::with_capacity(ids.len());
     for id in &ids {

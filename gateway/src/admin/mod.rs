@@ -1,10 +1,13 @@
 //! The LiteLLM management API: keys, teams, users, organizations, end users, budgets and spend
 //! reports. Each request is authenticated (master key or a `proxy_admin` user's key), its JSON
 //! body or query read, and answered with LiteLLM's field names and shapes; errors are
-//! OpenAI-shaped. Handlers live in one file per resource; this file is the route table.
+//! OpenAI-shaped. Handlers live in one file per resource (keys and teams keep their helpers in a
+//! folder of the same name); `fields.rs` validates request fields for all of them, `util.rs`
+//! holds the request, errors and shared document helpers; this file is the route table.
 
 pub mod budgets;
 pub mod customers;
+mod fields;
 pub mod keys;
 pub mod orgs;
 pub mod spend;

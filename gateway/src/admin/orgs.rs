@@ -8,12 +8,14 @@
 
 use serde_json::{json, Map, Value};
 
-use super::budgets::{self, object, read_limits};
+use super::budgets::budget_table;
+use super::fields::{object, read_limits};
+use super::util::{all_exist, doc_field, given_or_new_id, now_iso, stamp_new};
 use super::{AdminError, Req};
 use crate::control::{Control, Entity, Kind};
 
 fn field(e: &Entity, name: &str) -> Value {
-    e.doc.get(name).cloned().unwrap_or(Value::Null)
+    doc_field(&e.doc, name)
 }
 
 /// An organization as LiteLLM returns it, with its teams and members.
@@ -34,7 +36,7 @@ fn view(c: &Control, e: &Entity) -> Value {
     for f in ["created_at", "created_by", "updated_at", "updated_by"] {
         out.insert(f.into(), field(e, f));
     }
-    out.insert("litellm_budget_table".into(), budgets::budget_table(c, e));
+    out.insert("litellm_budget_table".into(), budget_table(c, e));
     out.insert("teams".into(), Value::Array(teams(c, &e.id)));
     out.insert("members".into(), Value::Array(members(c, &e.id)));
     Value::Object(out)
@@ -107,26 +109,13 @@ fn not_found(id: &str) -> AdminError {
 /// blocked → the organization.
 pub async fn new(c: &Control, req: &Req) -> Result<Value, AdminError> {
     req.required_string("organization_alias")?;
-    let id = match req.string("organization_id")? {
-        Some(id) if !id.trim().is_empty() => id,
-        Some(_) => {
-            return Err(AdminError::bad(
-                "organization_id",
-                "organization_id must not be empty",
-            ))
-        }
-        None => crate::ctx::new_call_id(),
-    };
+    let id = given_or_new_id(req, "organization_id")?;
     let mut doc = Map::new();
     read_fields(c, req, &mut doc)?;
     doc.insert("organization_id".into(), json!(id));
     doc.entry("models").or_insert(json!([]));
     doc.entry("metadata").or_insert(json!({}));
-    let now = budgets::now_iso();
-    doc.insert("created_at".into(), json!(now));
-    doc.insert("updated_at".into(), json!(now));
-    doc.insert("created_by".into(), json!("litellm_proxy_admin"));
-    doc.insert("updated_by".into(), json!("litellm_proxy_admin"));
+    stamp_new(&mut doc);
     let Some(e) = c.insert(Kind::Org, &id, doc).await? else {
         return Err(AdminError::exists(
             "organization_id",
@@ -161,7 +150,7 @@ pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let mut doc = e.doc.clone();
     read_fields(c, req, &mut doc)?;
     doc.insert("organization_id".into(), json!(id));
-    doc.insert("updated_at".into(), json!(budgets::now_iso()));
+    doc.insert("updated_at".into(), json!(now_iso()));
     doc.insert("updated_by".into(), json!("litellm_proxy_admin"));
     let e = c.put(Kind::Org, &id, doc).await?;
     Ok(view(c, &e))
@@ -178,10 +167,7 @@ pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
             "organization_ids is required: {\"organization_ids\": [\"<organization_id>\", ...]}",
         ));
     }
-    let mut found = Vec::with_capacity(ids.len());
-    for id in &ids {
-        found.push(c.get(Kind::Org, id).ok_or_else(|| not_found(id))?);
-    }
+    let found = all_exist(c, Kind::Org, &ids, not_found)?;
     let mut out = Vec::with_capacity(found.len());
     for e in found {
         out.push(view(c, &e));

@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use store::{Dim, LogFilter, SpendGroup, SpendLog};
 
+use super::fields::page_param;
+use super::util::iso_ms;
 use super::{AdminError, Req};
 use crate::control::enforce::hash_key;
 use crate::control::{now_ms, period, Control, Kind};
@@ -69,19 +71,9 @@ fn key_param(req: &Req, name: &str) -> Result<Option<String>, AdminError> {
     }))
 }
 
-fn page_param(req: &Req, name: &str) -> Result<Option<i64>, AdminError> {
-    match super::budgets::integer(req, name)? {
-        Some(0) => Err(AdminError::bad(name, format!("{name} must be at least 1"))),
-        Some(n) => Ok(Some(n.min(i64::MAX as u64) as i64)),
-        None => Ok(None),
-    }
-}
-
-/// RFC 3339 with milliseconds, UTC.
-fn time(ms: i64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// `page` / `page_size`: at least 1, when given.
+fn page_number(req: &Req, name: &str) -> Result<Option<i64>, AdminError> {
+    Ok(page_param(req, name, usize::MAX)?.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
 }
 
 /// `YYYY-MM-DD` of a UTC day number.
@@ -116,8 +108,8 @@ fn row(l: SpendLog) -> Value {
         "total_tokens": l.total_tokens,
         "prompt_tokens": l.prompt_tokens,
         "completion_tokens": l.completion_tokens,
-        "startTime": time(l.start_time),
-        "endTime": time(l.end_time),
+        "startTime": iso_ms(l.start_time),
+        "endTime": iso_ms(l.end_time),
         "completionStartTime": Value::Null,
         "model": l.model,
         "model_id": l.model_id,
@@ -173,8 +165,8 @@ pub async fn logs(c: &Control, req: &Req) -> Result<Value, AdminError> {
         *slot = req.string(param)?.filter(|s| !s.is_empty());
     }
     let summarize = req.boolean("summarize")?.unwrap_or(true);
-    let page = page_param(req, "page")?;
-    let page_size = page_param(req, "page_size")?;
+    let page = page_number(req, "page")?;
+    let page_size = page_number(req, "page_size")?;
     flush(c).await;
 
     if let (Some(start), Some(end), true) = (start, end, summarize) {

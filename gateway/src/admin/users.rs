@@ -7,55 +7,49 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::keys::{
-    check_budget_ref, doc_str, field, iso_ms, key_object, new_id, page_param, paginate,
-    prepare_key, read_fields, store_key, with_spend, write_lock, Ty,
+use super::fields::{check_budget_ref, field, page_param, read_fields, unset_limits, Ty, LIMITS};
+use super::keys::{delete_key, key_object, keys_where, prepare_key, store_key};
+use super::util::{
+    all_exist, doc_field, doc_str, into_map, iso_ms, new_id, newest_first, paginate, touch,
+    with_spend, write_lock,
 };
 use super::{AdminError, Req};
 use crate::control::{now_ms, Control, Entity, Kind};
 
 /// The fields `/user/new` and `/user/update` accept, with their types.
-const USER_FIELDS: &[(&str, Ty)] = &[
-    ("user_email", Ty::Text),
-    ("user_alias", Ty::Text),
-    ("user_role", Ty::Role),
-    ("models", Ty::List),
-    ("max_budget", Ty::Money),
-    ("soft_budget", Ty::Money),
-    ("budget_duration", Ty::Duration),
-    ("rpm_limit", Ty::Count),
-    ("tpm_limit", Ty::Count),
-    ("max_parallel_requests", Ty::Count),
-    ("model_max_budget", Ty::ModelBudget),
-    ("metadata", Ty::Object),
-    ("budget_id", Ty::Text),
-    ("organization_id", Ty::Text),
-    ("sso_user_id", Ty::Text),
+const USER_FIELDS: &[&[(&str, Ty)]] = &[
+    &[
+        ("user_email", Ty::Text),
+        ("user_alias", Ty::Text),
+        ("user_role", Ty::Role),
+        ("models", Ty::List),
+    ],
+    LIMITS,
+    &[
+        ("model_max_budget", Ty::ModelBudget),
+        ("metadata", Ty::Object),
+        ("budget_id", Ty::Text),
+        ("organization_id", Ty::Text),
+        ("sso_user_id", Ty::Text),
+    ],
 ];
 
 /// A new user document with every field LiteLLM's user row has, at its default.
 fn user_defaults(user_id: &str, now: i64) -> Map<String, Value> {
-    let Value::Object(m) = json!({
+    let mut m = into_map(json!({
         "user_id": user_id,
         "user_email": null,
         "user_alias": null,
         "user_role": "internal_user",
         "models": [],
-        "max_budget": null,
-        "soft_budget": null,
-        "budget_duration": null,
-        "rpm_limit": null,
-        "tpm_limit": null,
-        "max_parallel_requests": null,
         "model_max_budget": {},
         "metadata": {},
         "budget_id": null,
         "organization_id": null,
         "created_at": iso_ms(now),
         "updated_at": iso_ms(now),
-    }) else {
-        unreachable!("a JSON object literal")
-    };
+    }));
+    unset_limits(&mut m);
     m
 }
 
@@ -161,7 +155,7 @@ pub async fn new(c: &Control, req: &Req) -> Result<Value, AdminError> {
         Some(k) => {
             let created = store_key(c, req, k).await?;
             for f in ["key", "token", "key_name", "key_alias", "expires"] {
-                out.insert(f.into(), created.get(f).cloned().unwrap_or(Value::Null));
+                out.insert(f.into(), doc_field(&created, f));
             }
         }
         None => {
@@ -173,12 +167,14 @@ pub async fn new(c: &Control, req: &Req) -> Result<Value, AdminError> {
     Ok(Value::Object(out))
 }
 
+fn user_not_found(id: &str) -> AdminError {
+    AdminError::not_found(format!("User {id} not found"))
+}
+
 /// The user a request names by `user_id` (or `user_email`), or 404.
 fn named_user(c: &Control, req: &Req) -> Result<Arc<Entity>, AdminError> {
     if let Some(id) = req.string("user_id")?.filter(|s| !s.is_empty()) {
-        return c
-            .get(Kind::User, &id)
-            .ok_or_else(|| AdminError::not_found(format!("User {id} not found")));
+        return c.get(Kind::User, &id).ok_or_else(|| user_not_found(&id));
     }
     if let Some(email) = req.string("user_email")?.filter(|s| !s.is_empty()) {
         return user_by_email(c, &email)
@@ -193,7 +189,7 @@ fn named_user(c: &Control, req: &Req) -> Result<Arc<Entity>, AdminError> {
 /// `GET /user/info?user_id=`: the user, its keys and its teams.
 pub async fn info(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let user = named_user(c, req)?;
-    let keys: Vec<Value> = super::keys::keys_where(c, "user_id", &user.id)
+    let keys: Vec<Value> = keys_where(c, "user_id", &user.id)
         .iter()
         .map(|k| Value::Object(key_object(c, k)))
         .collect();
@@ -219,12 +215,13 @@ pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
     // Looked up by id, the email may change too.
     let fields: Vec<(&str, Ty)> = USER_FIELDS
         .iter()
+        .flat_map(|g| g.iter())
         .copied()
         .filter(|(f, _)| *f != "user_email" || req.body.contains_key("user_id"))
         .collect();
-    read_fields(req, &fields, &mut doc)?;
+    read_fields(req, &[&fields], &mut doc)?;
     check_budget_ref(c, &doc)?;
-    doc.insert("updated_at".into(), Value::String(iso_ms(now_ms())));
+    touch(&mut doc);
     let user = c.put(Kind::User, &user.id, doc).await?;
     Ok(json!({"user_id": user.id, "data": user_object(c, &user)}))
 }
@@ -233,25 +230,15 @@ pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
 /// memberships; every id must exist (404 otherwise, and nothing is deleted).
 pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let _w = write_lock().await;
-    let ids = req.strings("user_ids")?.unwrap_or_default();
-    if ids.is_empty() {
-        return Err(AdminError::bad(
-            "user_ids",
-            "user_ids is required: a list of user ids",
-        ));
-    }
-    for id in &ids {
-        if c.get(Kind::User, id).is_none() {
-            return Err(AdminError::not_found(format!("User {id} not found")));
-        }
-    }
+    let ids = req.required_strings("user_ids", "user_ids is required: a list of user ids")?;
+    all_exist(c, Kind::User, &ids, user_not_found)?;
     let mut deleted_keys = 0usize;
     for id in &ids {
         for t in teams_of(c, id) {
             super::teams::remove_member(c, &t, id).await?;
         }
-        for k in super::keys::keys_where(c, "user_id", id) {
-            super::keys::delete_key(c, &k.id).await?;
+        for k in keys_where(c, "user_id", id) {
+            delete_key(c, &k.id).await?;
             deleted_keys += 1;
         }
         c.delete(Kind::User, id).await?;
@@ -262,8 +249,8 @@ pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
 /// `GET /user/list`: `page` (default 1), `page_size` (default 25, at most 100), filters `role`,
 /// `user_ids` (comma-separated), `user_email`, `team_id`. Newest first.
 pub async fn list(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let page = page_param(req, "page", 1, usize::MAX)?;
-    let size = page_param(req, "page_size", 25, 100)?;
+    let page = page_param(req, "page", usize::MAX)?.unwrap_or(1);
+    let size = page_param(req, "page_size", 100)?.unwrap_or(25);
     let role = req.string("role")?.filter(|s| !s.is_empty());
     let ids = req.strings("user_ids")?;
     let email = req.string("user_email")?.filter(|s| !s.is_empty());
@@ -283,10 +270,7 @@ pub async fn list(c: &Control, req: &Req) -> Result<Value, AdminError> {
                     .is_none_or(|t| c.get(Kind::Member, &format!("{t}/{}", u.id)).is_some())
         })
         .collect();
-    users.sort_by(|a, b| {
-        let created = |u: &Entity| doc_str(&u.doc, "created_at").unwrap_or("").to_string();
-        created(b).cmp(&created(a)).then_with(|| a.id.cmp(&b.id))
-    });
+    newest_first(&mut users);
     let total = users.len();
     let (slice, total_pages) = paginate(&users, page, size);
     let items: Vec<Value> = slice
@@ -295,7 +279,7 @@ pub async fn list(c: &Control, req: &Req) -> Result<Value, AdminError> {
             let mut o = user_object(c, u);
             o.insert(
                 "key_count".into(),
-                json!(super::keys::keys_where(c, "user_id", &u.id).len()),
+                json!(keys_where(c, "user_id", &u.id).len()),
             );
             Value::Object(o)
         })

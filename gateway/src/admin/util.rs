@@ -1,14 +1,17 @@
-//! What every management handler shares: the parsed request (method, path, query, JSON body),
-//! typed field readers that answer bad input with a 400 naming the field, admin errors, and the
-//! JSON reply.
+//! What every management handler shares: the parsed request (method, path, query, JSON body)
+//! and its field readers, admin errors, the JSON reply, and the document helpers of every
+//! resource (timestamps, ids, the write lock, spend and reset views, existence checks, paging).
 
 use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 
 use adapters::ApiError;
 use bytes::Bytes;
 use pingora::proxy::Session;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
+use super::fields::{flag_value, list_value, text_value};
+use crate::control::{now_ms, period, Control, Entity, Kind};
 use crate::error::{respond, GatewayError};
 use crate::state::Runtime;
 
@@ -126,14 +129,7 @@ impl Req {
 
     /// A string field (body or query), or a 400 naming it.
     pub fn string(&self, name: &str) -> Result<Option<String>, AdminError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(AdminError::bad(
-                name,
-                format!("{name} must be a string, got {other}"),
-            )),
-        }
+        self.get(name).map(|v| text_value(name, &v)).transpose()
     }
 
     pub fn required_string(&self, name: &str) -> Result<String, AdminError> {
@@ -142,24 +138,21 @@ impl Req {
             .ok_or_else(|| AdminError::bad(name, format!("{name} is required")))
     }
 
+    /// The first of `names` (a field and its other name, e.g. `id` / `budget_id`) given
+    /// non-empty, or a 400 naming the first with `message`.
+    pub fn one_of(&self, names: &[&str], message: &str) -> Result<String, AdminError> {
+        for name in names {
+            if let Some(v) = self.string(name)?.filter(|s| !s.is_empty()) {
+                return Ok(v);
+            }
+        }
+        Err(AdminError::bad(names[0], message))
+    }
+
     /// A list of strings (JSON array in the body; comma-separated or repeated in the query).
     pub fn strings(&self, name: &str) -> Result<Option<Vec<String>>, AdminError> {
         if let Some(v) = self.body.get(name).filter(|v| !v.is_null()) {
-            return match v {
-                Value::Array(items) => items
-                    .iter()
-                    .map(|i| {
-                        i.as_str().map(str::to_string).ok_or_else(|| {
-                            AdminError::bad(name, format!("{name} must be a list of strings"))
-                        })
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(Some),
-                _ => Err(AdminError::bad(
-                    name,
-                    format!("{name} must be a list of strings"),
-                )),
-            };
+            return list_value(name, v).map(Some);
         }
         let vals: Vec<String> = self
             .query_all
@@ -171,43 +164,16 @@ impl Req {
         Ok((!vals.is_empty()).then_some(vals))
     }
 
-    /// A non-negative number (USD amounts, limits), or a 400 naming it.
-    pub fn number(&self, name: &str) -> Result<Option<f64>, AdminError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_f64()
-                .filter(|n| *n >= 0.0)
-                .map(Some)
-                .ok_or_else(|| AdminError::bad(name, format!("{name} must not be negative"))),
-            Some(Value::String(s)) => s
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|n| *n >= 0.0)
-                .map(Some)
-                .ok_or_else(|| {
-                    AdminError::bad(name, format!("{name} must be a non-negative number"))
-                }),
-            Some(other) => Err(AdminError::bad(
-                name,
-                format!("{name} must be a number, got {other}"),
-            )),
-        }
+    /// A required, non-empty list of strings (`team_ids`, `user_ids`); `message` says what to pass.
+    pub fn required_strings(&self, name: &str, message: &str) -> Result<Vec<String>, AdminError> {
+        self.strings(name)?
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| AdminError::bad(name, message))
     }
 
     /// A boolean field (`true`/`false`, also as query text).
     pub fn boolean(&self, name: &str) -> Result<Option<bool>, AdminError> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(b)),
-            Some(Value::String(s)) if s == "true" => Ok(Some(true)),
-            Some(Value::String(s)) if s == "false" => Ok(Some(false)),
-            Some(other) => Err(AdminError::bad(
-                name,
-                format!("{name} must be true or false, got {other}"),
-            )),
-        }
+        self.get(name).map(|v| flag_value(name, &v)).transpose()
     }
 }
 
@@ -215,4 +181,148 @@ impl Req {
 pub async fn reply(session: &mut Session, status: u16, body: &Value) -> pingora::Result<()> {
     let bytes = Bytes::from(serde_json::to_vec(body).expect("serializing JSON values cannot fail"));
     respond(session, status, "application/json", bytes, "", &[]).await
+}
+
+/// Management writes run one at a time on this replica, so that checks (alias taken, already a
+/// member) and the writes they guard cannot interleave.
+pub(super) async fn write_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
+    LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
+        .lock()
+        .await
+}
+
+/// A fresh UUID-shaped id (entities created without one).
+pub(super) fn new_id() -> String {
+    crate::ctx::new_call_id()
+}
+
+/// The id a create route was given in `name` (kept as given), a fresh one when absent; blank is
+/// a 400 (budgets, organizations).
+pub(super) fn given_or_new_id(req: &Req, name: &str) -> Result<String, AdminError> {
+    match req.string(name)? {
+        Some(id) if !id.trim().is_empty() => Ok(id),
+        Some(_) => Err(AdminError::bad(name, format!("{name} must not be empty"))),
+        None => Ok(new_id()),
+    }
+}
+
+/// Unix ms as RFC 3339 UTC with milliseconds (`2026-11-21T10:00:00.123Z`): keys, users, teams
+/// and spend log rows.
+pub(super) fn iso_ms(ms: i64) -> String {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Now, in whole seconds (`2026-11-21T10:00:00Z`): budgets, organizations and end users.
+pub(super) fn now_iso() -> String {
+    period::iso(now_ms())
+}
+
+/// Sets `updated_at` to now (keys, users, teams, memberships).
+pub(super) fn touch(doc: &mut Map<String, Value>) {
+    doc.insert("updated_at".into(), Value::String(iso_ms(now_ms())));
+}
+
+/// `created_at`/`updated_at` now and `created_by`/`updated_by` the proxy admin, as LiteLLM
+/// stamps a new budget or organization.
+pub(super) fn stamp_new(doc: &mut Map<String, Value>) {
+    let now = now_iso();
+    doc.insert("created_at".into(), json!(now));
+    doc.insert("updated_at".into(), json!(now));
+    doc.insert("created_by".into(), json!("litellm_proxy_admin"));
+    doc.insert("updated_by".into(), json!("litellm_proxy_admin"));
+}
+
+/// A JSON object literal as a document map.
+pub(super) fn into_map(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("a JSON object literal"),
+    }
+}
+
+/// A string field of a document (`None` when missing, null or empty).
+pub(super) fn doc_str<'a>(doc: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
+    doc.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// A field of a document as it is stored, null when missing.
+pub(super) fn doc_field(doc: &Map<String, Value>, k: &str) -> Value {
+    doc.get(k).cloned().unwrap_or(Value::Null)
+}
+
+/// When the entity's budget window ends, as RFC 3339 (null if it never resets).
+pub(super) fn reset_at(c: &Control, e: &Entity) -> Value {
+    c.budget_reset_at(e)
+        .map_or(Value::Null, |ms| Value::String(period::iso(ms)))
+}
+
+/// The entity's document plus its live spend and next budget reset: the object every key, user
+/// and team route answers with.
+pub(super) fn with_spend(c: &Control, e: &Entity) -> Map<String, Value> {
+    let mut m = e.doc.clone();
+    m.insert("spend".into(), json!(c.spend(e)));
+    m.insert("budget_reset_at".into(), reset_at(c, e));
+    m
+}
+
+/// Every one of `ids` as an entity of `kind`; the first unknown one is `not_found`.
+pub(super) fn all_exist(
+    c: &Control,
+    kind: Kind,
+    ids: &[String],
+    not_found: impl Fn(&str) -> AdminError,
+) -> Result<Vec<Arc<Entity>>, AdminError> {
+    ids.iter()
+        .map(|id| c.get(kind, id).ok_or_else(|| not_found(id)))
+        .collect()
+}
+
+/// Blocks or unblocks an entity (`blocked` in its document) and returns it as stored.
+pub(super) async fn set_blocked(
+    c: &Control,
+    e: &Entity,
+    on: bool,
+) -> Result<Arc<Entity>, AdminError> {
+    let mut doc = e.doc.clone();
+    doc.insert("blocked".into(), Value::Bool(on));
+    touch(&mut doc);
+    Ok(c.put(e.kind, &e.id, doc).await?)
+}
+
+/// Newest first by `created_at`, ties by id: the order of the paged lists.
+pub(super) fn newest_first(items: &mut [Arc<Entity>]) {
+    items.sort_by(|a, b| {
+        let created = |e: &Entity| doc_str(&e.doc, "created_at").unwrap_or("").to_string();
+        created(b).cmp(&created(a)).then_with(|| a.id.cmp(&b.id))
+    });
+}
+
+/// `page` of `items` (1-based) and the number of pages.
+pub(super) fn paginate<T: Clone>(items: &[T], page: usize, size: usize) -> (Vec<T>, usize) {
+    let total_pages = items.len().div_ceil(size);
+    let start = (page - 1).saturating_mul(size).min(items.len());
+    let end = (start + size).min(items.len());
+    (items[start..end].to_vec(), total_pages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_split_the_list() {
+        let items: Vec<u32> = (0..25).collect();
+        assert_eq!(paginate(&items, 1, 10), ((0..10).collect(), 3));
+        assert_eq!(paginate(&items, 3, 10), ((20..25).collect(), 3));
+        assert_eq!(paginate(&items, 4, 10), (vec![], 3));
+    }
+
+    #[test]
+    fn timestamps_keep_their_two_formats() {
+        assert_eq!(iso_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(period::iso(1_700_000_000_123), "2023-11-14T22:13:20Z");
+    }
 }

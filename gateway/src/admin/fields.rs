@@ -1,0 +1,497 @@
+//! Request-field validation, one set of checks for every management route: the value validators
+//! (text, amounts, whole numbers, durations, lists, flags, objects) that answer bad input with a
+//! 400 naming the field; the typed field tables of keys, users and teams (`Ty`, `read_fields`);
+//! the limit reader of budgets, organizations and end users (`read_limits`); references to
+//! other entities; and page parameters.
+
+use serde_json::{json, Map, Value};
+
+use super::util::doc_str;
+use super::{AdminError, Req};
+use crate::control::{period, Control, Kind};
+
+/// The value type of a document field, and how a request value is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ty {
+    /// A string.
+    Text,
+    /// A `budget_duration` (`30s`, `30m`, `30h`, `1d`, `1w`, `1mo`).
+    Duration,
+    /// A non-negative amount in USD.
+    Money,
+    /// A non-negative whole number (rpm, tpm, parallel requests).
+    Count,
+    /// A list of strings.
+    List,
+    /// `true` / `false`.
+    Flag,
+    /// Any JSON object.
+    Object,
+    /// An object of strings (`aliases`, `model_aliases`).
+    Aliases,
+    /// `model_max_budget`: `{"model": 1.0}` or `{"model": {"budget_limit": 1.0, "time_period": "1d"}}`.
+    ModelBudget,
+    /// `model_rpm_limit` / `model_tpm_limit`: `{"model": 10}`.
+    ModelCount,
+    /// `user_role`: one of [`ROLES`].
+    Role,
+}
+
+/// The user roles LiteLLM knows.
+pub(super) const ROLES: &[&str] = &[
+    "proxy_admin",
+    "proxy_admin_viewer",
+    "internal_user",
+    "internal_user_viewer",
+];
+
+/// The budget and rate limit fields every limited entity (key, user, team, organization, end
+/// user, budget) takes, in LiteLLM's names; enforcement reads them.
+pub(super) const LIMITS: &[(&str, Ty)] = &[
+    ("max_budget", Ty::Money),
+    ("soft_budget", Ty::Money),
+    ("budget_duration", Ty::Duration),
+    ("rpm_limit", Ty::Count),
+    ("tpm_limit", Ty::Count),
+    ("max_parallel_requests", Ty::Count),
+];
+
+/// Sets every [`LIMITS`] field of a new document to null (no limit).
+pub(super) fn unset_limits(doc: &mut Map<String, Value>) {
+    for &(name, _) in LIMITS {
+        doc.insert(name.into(), Value::Null);
+    }
+}
+
+/// A string.
+pub(super) fn text_value(name: &str, v: &Value) -> Result<String, AdminError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        _ => Err(AdminError::bad(
+            name,
+            format!("{name} must be a string, got {v}"),
+        )),
+    }
+}
+
+/// A number, or a string holding one.
+fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+}
+
+/// A finite, non-negative amount (`max_budget`, `soft_budget`, `spend`).
+pub(super) fn amount_value(name: &str, v: &Value) -> Result<f64, AdminError> {
+    match number(v) {
+        Some(n) if n.is_finite() && n >= 0.0 => Ok(n),
+        Some(_) => Err(AdminError::bad(
+            name,
+            format!("{name} must not be negative, got {v}"),
+        )),
+        None => Err(AdminError::bad(
+            name,
+            format!("{name} must be a number, got {v}"),
+        )),
+    }
+}
+
+/// A non-negative whole number (`rpm_limit`, `tpm_limit`, `max_parallel_requests`, pages).
+pub(super) fn count_value(name: &str, v: &Value) -> Result<u64, AdminError> {
+    match number(v) {
+        Some(n) if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= u64::MAX as f64 => {
+            Ok(n as u64)
+        }
+        Some(_) => Err(AdminError::bad(
+            name,
+            format!("{name} must be a non-negative whole number, got {v}"),
+        )),
+        None => Err(AdminError::bad(
+            name,
+            format!("{name} must be a number, got {v}"),
+        )),
+    }
+}
+
+/// A `budget_duration`, trimmed.
+pub(super) fn duration_value(name: &str, v: &Value) -> Result<String, AdminError> {
+    let s = v.as_str().ok_or_else(|| {
+        AdminError::bad(
+            name,
+            format!("{name} must be a string such as \"30d\", got {v}"),
+        )
+    })?;
+    period::parse(s).map_err(|e| AdminError::bad(name, format!("{name}: {e}")))?;
+    Ok(s.trim().to_string())
+}
+
+/// A JSON array of strings.
+pub(super) fn list_value(name: &str, v: &Value) -> Result<Vec<String>, AdminError> {
+    match v {
+        Value::Array(items) if items.iter().all(Value::is_string) => Ok(items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect()),
+        _ => Err(AdminError::bad(
+            name,
+            format!("{name} must be a list of strings, got {v}"),
+        )),
+    }
+}
+
+/// `true` / `false` (also as text, from a query string).
+pub(super) fn flag_value(name: &str, v: &Value) -> Result<bool, AdminError> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) if s == "true" || s == "false" => Ok(s == "true"),
+        _ => Err(AdminError::bad(
+            name,
+            format!("{name} must be true or false, got {v}"),
+        )),
+    }
+}
+
+/// Any JSON object.
+pub(super) fn object_value(name: &str, v: &Value) -> Result<Map<String, Value>, AdminError> {
+    match v {
+        Value::Object(m) => Ok(m.clone()),
+        _ => Err(AdminError::bad(
+            name,
+            format!("{name} must be a JSON object, got {v}"),
+        )),
+    }
+}
+
+/// What an explicit `null` sets a field to.
+fn empty(ty: Ty) -> Value {
+    match ty {
+        Ty::List => json!([]),
+        Ty::Object | Ty::Aliases | Ty::ModelBudget | Ty::ModelCount => json!({}),
+        Ty::Flag => json!(false),
+        _ => Value::Null,
+    }
+}
+
+/// An object keyed by model name (`model_max_budget`, `model_rpm_limit`).
+fn by_model<'a>(name: &str, v: &'a Value) -> Result<&'a Map<String, Value>, AdminError> {
+    v.as_object().ok_or_else(|| {
+        AdminError::bad(
+            name,
+            format!("{name} must be an object keyed by model name, got {v}"),
+        )
+    })
+}
+
+/// Checks one request value against its type and returns what is stored.
+pub(super) fn check(name: &str, ty: Ty, v: &Value) -> Result<Value, AdminError> {
+    Ok(match ty {
+        Ty::Text => Value::String(text_value(name, v)?),
+        Ty::Duration => Value::String(duration_value(name, v)?),
+        Ty::Money => json!(amount_value(name, v)?),
+        Ty::Count => json!(count_value(name, v)?),
+        Ty::List => json!(list_value(name, v)?),
+        Ty::Flag => Value::Bool(flag_value(name, v)?),
+        Ty::Object => Value::Object(object_value(name, v)?),
+        Ty::Aliases => match v {
+            Value::Object(m) if m.values().all(Value::is_string) => v.clone(),
+            _ => {
+                return Err(AdminError::bad(
+                    name,
+                    format!("{name} must be an object mapping model names to model names, got {v}"),
+                ))
+            }
+        },
+        Ty::ModelBudget => {
+            let mut out = Map::new();
+            for (model, b) in by_model(name, v)? {
+                let field = format!("{name}.{model}");
+                let stored = match b {
+                    Value::Object(o) => {
+                        let mut s = Map::new();
+                        let limit = o
+                            .get("budget_limit")
+                            .or_else(|| o.get("max_budget"))
+                            .filter(|x| !x.is_null())
+                            .ok_or_else(|| {
+                                AdminError::bad(&field, format!("{field}.budget_limit is required"))
+                            })?;
+                        s.insert("budget_limit".into(), json!(amount_value(&field, limit)?));
+                        if let Some(p) = o
+                            .get("time_period")
+                            .or_else(|| o.get("budget_duration"))
+                            .filter(|x| !x.is_null())
+                        {
+                            let p = duration_value(&field, p)?;
+                            s.insert("time_period".into(), Value::String(p));
+                        }
+                        Value::Object(s)
+                    }
+                    other => json!(amount_value(&field, other)?),
+                };
+                out.insert(model.clone(), stored);
+            }
+            Value::Object(out)
+        }
+        Ty::ModelCount => {
+            let mut out = Map::new();
+            for (model, n) in by_model(name, v)? {
+                out.insert(
+                    model.clone(),
+                    json!(count_value(&format!("{name}.{model}"), n)?),
+                );
+            }
+            Value::Object(out)
+        }
+        Ty::Role => match v.as_str() {
+            Some(r) if ROLES.contains(&r) => Value::String(r.to_string()),
+            _ => {
+                return Err(AdminError::bad(
+                    name,
+                    format!("{name} must be one of {}, got {v}", ROLES.join(", ")),
+                ))
+            }
+        },
+    })
+}
+
+/// Reads the listed body fields (in groups, e.g. an entity's own fields and [`LIMITS`]) into
+/// `doc`: an absent field leaves the document as it is, an explicit `null` clears it, anything
+/// else is checked against its type (400 naming the field). Nothing is written anywhere:
+/// callers store `doc` only once every check has passed.
+pub(super) fn read_fields(
+    req: &Req,
+    groups: &[&[(&str, Ty)]],
+    doc: &mut Map<String, Value>,
+) -> Result<(), AdminError> {
+    for &(name, ty) in groups.iter().flat_map(|g| g.iter()) {
+        let Some(v) = req.body.get(name) else {
+            continue;
+        };
+        let stored = if v.is_null() {
+            empty(ty)
+        } else {
+            check(name, ty, v)?
+        };
+        doc.insert(name.to_string(), stored);
+    }
+    Ok(())
+}
+
+/// One optional typed body field (`max_budget_in_team`, `auto_create_key`): `Ok(None)` when
+/// absent or null.
+pub(super) fn field(req: &Req, name: &str, ty: Ty) -> Result<Option<Value>, AdminError> {
+    match req.body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => check(name, ty, v).map(Some),
+    }
+}
+
+/// A non-negative whole number from the body or query.
+pub(super) fn integer(req: &Req, name: &str) -> Result<Option<u64>, AdminError> {
+    req.get(name).map(|v| count_value(name, &v)).transpose()
+}
+
+/// A finite, non-negative amount from the body or query (`spend`).
+pub(super) fn amount(req: &Req, name: &str) -> Result<Option<f64>, AdminError> {
+    req.get(name).map(|v| amount_value(name, &v)).transpose()
+}
+
+/// A JSON object field of the body (`metadata`, `model_max_budget`).
+pub(super) fn object(req: &Req, name: &str) -> Result<Option<Map<String, Value>>, AdminError> {
+    match req.body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => object_value(name, v).map(Some),
+    }
+}
+
+/// Reads every budget field present in the request (body or query; `null` counts as absent)
+/// into `doc`, validated; nothing is written anywhere until the caller stores the document.
+/// `budget_id`, when given, must name an existing budget.
+pub(super) fn read_limits(
+    c: &Control,
+    req: &Req,
+    doc: &mut Map<String, Value>,
+    with_budget_id: bool,
+) -> Result<(), AdminError> {
+    for &(name, ty) in LIMITS {
+        if let Some(v) = req.get(name) {
+            doc.insert(name.into(), check(name, ty, &v)?);
+        }
+    }
+    if let Some(m) = object(req, "model_max_budget")? {
+        validate_model_max_budget(&m)?;
+        doc.insert("model_max_budget".into(), Value::Object(m));
+    }
+    if with_budget_id {
+        if let Some(b) = req.string("budget_id")? {
+            if b.is_empty() {
+                return Err(AdminError::bad("budget_id", "budget_id must not be empty"));
+            }
+            doc.insert("budget_id".into(), json!(b));
+            check_budget_ref(c, doc)?;
+        }
+    }
+    Ok(())
+}
+
+/// `{"model": 1.5}` or `{"model": {"budget_limit"|"max_budget": 1.5, "time_period"|
+/// "budget_duration": "1d", "tpm_limit": n, "rpm_limit": n}}`, kept as given (budgets,
+/// organizations, end users).
+fn validate_model_max_budget(m: &Map<String, Value>) -> Result<(), AdminError> {
+    let bad = |model: &str, why: &str| {
+        AdminError::bad(
+            "model_max_budget",
+            format!("model_max_budget[{model:?}]: {why}"),
+        )
+    };
+    for (model, v) in m {
+        match v {
+            Value::Number(n) if n.as_f64().is_some_and(|n| n >= 0.0) => {}
+            Value::Object(b) => {
+                for (k, v) in b {
+                    match k.as_str() {
+                        "budget_limit" | "max_budget" | "tpm_limit" | "rpm_limit"
+                            if !v.is_null() && !v.as_f64().is_some_and(|n| n >= 0.0) =>
+                        {
+                            return Err(bad(model, &format!("{k} must be a non-negative number")));
+                        }
+                        "time_period" | "budget_duration" => match v {
+                            Value::Null => {}
+                            Value::String(s) => {
+                                period::parse(s).map_err(|e| bad(model, &format!("{k}: {e}")))?;
+                            }
+                            _ => {
+                                return Err(bad(
+                                    model,
+                                    &format!("{k} must be a string such as \"1d\""),
+                                ))
+                            }
+                        },
+                        _ => {}
+                    }
+                }
+            }
+            _ => return Err(bad(
+                model,
+                "expected a non-negative amount or {\"budget_limit\": n, \"time_period\": \"1d\"}",
+            )),
+        }
+    }
+    Ok(())
+}
+
+/// A reference field of `doc` (`team_id`, `organization_id`, `budget_id`), when set, must name
+/// an existing entity of `kind`, created with `route`.
+pub(super) fn check_ref(
+    c: &Control,
+    doc: &Map<String, Value>,
+    param: &str,
+    kind: Kind,
+    route: &str,
+) -> Result<(), AdminError> {
+    if let Some(id) = doc_str(doc, param) {
+        if c.get(kind, id).is_none() {
+            return Err(AdminError::bad(
+                param,
+                format!("{param}={id} does not exist; create it with {route} first"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A `budget_id` given must name an existing budget.
+pub(super) fn check_budget_ref(c: &Control, doc: &Map<String, Value>) -> Result<(), AdminError> {
+    check_ref(c, doc, "budget_id", Kind::Budget, "/budget/new")
+}
+
+/// A page number or size from the query (or body): a whole number in `1..=max`, `None` when
+/// not given.
+pub(super) fn page_param(req: &Req, name: &str, max: usize) -> Result<Option<usize>, AdminError> {
+    let Some(n) = integer(req, name)? else {
+        return Ok(None);
+    };
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    if n >= 1 && n <= max {
+        return Ok(Some(n));
+    }
+    Err(AdminError::bad(
+        name,
+        if max == usize::MAX {
+            format!("{name} must be at least 1")
+        } else {
+            format!("{name} must be between 1 and {max}, got {n}")
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn field_types_are_checked_with_the_field_named() {
+        let e = check("max_budget", Ty::Money, &json!(-1)).unwrap_err();
+        assert_eq!(e.0.param.as_deref(), Some("max_budget"));
+        assert!(check("rpm_limit", Ty::Count, &json!(1.5)).is_err());
+        assert_eq!(
+            check("rpm_limit", Ty::Count, &json!("7")).unwrap(),
+            json!(7)
+        );
+        assert!(check("models", Ty::List, &json!("gpt-4o")).is_err());
+        assert!(check("budget_duration", Ty::Duration, &json!("5y")).is_err());
+        assert!(check("user_role", Ty::Role, &json!("king")).is_err());
+        let mb = check(
+            "model_max_budget",
+            Ty::ModelBudget,
+            &json!({"a": 1, "b": {"budget_limit": 2, "time_period": "1d"}}),
+        )
+        .unwrap();
+        assert_eq!(mb["b"]["time_period"], "1d");
+        assert!(check(
+            "model_max_budget",
+            Ty::ModelBudget,
+            &json!({"a": {"time_period": "1d"}})
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn amounts_and_counts_refuse_what_is_not_finite_or_whole() {
+        assert_eq!(amount_value("spend", &json!("2.5")).unwrap(), 2.5);
+        assert!(amount_value("spend", &json!("inf")).is_err());
+        assert!(amount_value("spend", &json!(true)).is_err());
+        assert!(count_value("rpm_limit", &json!(-1)).is_err());
+        assert!(count_value("rpm_limit", &json!(1e30)).is_err());
+    }
+
+    #[test]
+    fn model_max_budget_takes_litellm_forms_and_names_the_model_when_wrong() {
+        assert!(validate_model_max_budget(&obj(json!({"gpt-4o": 1.5}))).is_ok());
+        assert!(validate_model_max_budget(&obj(json!({
+            "gpt-4o": {"budget_limit": 1, "time_period": "1d", "tpm_limit": 10},
+            "mini": {"max_budget": 0.5, "budget_duration": "1mo"}
+        })))
+        .is_ok());
+        for bad in [
+            json!({"gpt-4o": -1}),
+            json!({"gpt-4o": "1"}),
+            json!({"gpt-4o": {"budget_limit": "x"}}),
+            json!({"gpt-4o": {"time_period": "1y"}}),
+            json!({"gpt-4o": {"time_period": 5}}),
+        ] {
+            let e = validate_model_max_budget(&obj(bad.clone())).unwrap_err().0;
+            assert_eq!(e.param.as_deref(), Some("model_max_budget"), "{bad}");
+            assert!(e.message.contains("gpt-4o"), "{}", e.message);
+        }
+    }
+}
