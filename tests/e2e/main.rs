@@ -18,6 +18,7 @@ mod providers;
 mod replicas;
 mod route;
 mod router;
+mod router_strategies;
 mod shutdown;
 mod streaming;
 mod support;
