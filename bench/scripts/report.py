@@ -5,15 +5,21 @@ Records (one JSON object a line, `kind` says which):
   meta       machine and run parameters
   wrk        target, mode (plain|stream), conc, wrk: the WRKJSON object of wrk-post.lua
   ttft       target, ttft: the JSON line of bench-ttft
-  rss        target, phase (idle|load), rss_kb (VmRSS), hwm_kb (VmHWM)
+  rss        target, phase (idle|load), rss_kb (VmRSS), hwm_kb (VmHWM); idle has startup_s
+             (tollgate*: seconds from start to listening)
   skip       target, reason
+  keys_db    count, seconds, key, db_bytes: the database bench-keys wrote for tollgate-keys
+  spend      target, spend: spend log rows and key spend in the database after the run
   mock_stats stats: the mock's /__mock/stats counters
 """
 
 import json
 import sys
 
-TARGETS = ["direct", "tollgate", "nginx"]
+TARGETS = ["direct", "tollgate", "tollgate-noauth", "tollgate-keys", "nginx"]
+# The bar for the cost of keys, budgets, limits and spend logging: tollgate-keys' added
+# latency within 10% of tollgate-noauth's.
+KEYS_BAR = 1.10
 MODES = ["plain", "stream"]
 
 
@@ -127,7 +133,7 @@ def main():
     rows = []
     for m in MODES:
         for c in concs:
-            d, g, n = (wrk.get((t, m, c)) for t in TARGETS)
+            d, g, n = (wrk.get((t, m, c)) for t in ("direct", "tollgate", "nginx"))
             rps = lambda r: None if r is None else r["rps"]  # noqa: E731
             added = lambda r: None if r is None or d is None else r["p50"] - d["p50"]  # noqa: E731
             per_req = lambda r: None if r is None or r["proxy_cpu"] is None or not r["rps"] else r["proxy_cpu"] / r["rps"]  # noqa: E731
@@ -135,6 +141,8 @@ def main():
             rows.append([m, c, ratio(rps(g), rps(d)), ratio(rps(g), rps(n)), ratio(rps(n), rps(d)),
                          ratio(per_req(n), per_req(g)), ratio(kin(n), kin(g)),
                          added_ratio(added(g), added(n)) if c == 1 else "–"])
+    if not any(k[0] in ("tollgate", "nginx") for k in wrk):
+        rows = []
     p(table(["mode", "conc", "tollgate/direct req/s", "tollgate/nginx req/s",
              "nginx/direct req/s", "nginx/tollgate CPU per req", "nginx/tollgate instr per req",
              "tollgate/nginx added p50 (c=1)"],
@@ -161,20 +169,26 @@ def main():
 
     p("## Memory (VmRSS / VmHWM from /proc)\n")
     rows = []
-    for t, who in (("tollgate", "tollgate"), ("nginx", "nginx worker")):
+    mb = lambda kb: "–" if not kb else f"{kb / 1024:.1f} MiB"  # noqa: E731
+    for t in TARGETS[1:]:
+        who = "nginx worker" if t == "nginx" else t
         idle, loaded = rss.get((t, "idle")), rss.get((t, "load"))
         if idle is None and loaded is None:
-            rows.append([who, "–", "–", "–"])
+            if t in ("tollgate", "nginx"):
+                rows.append([who, "–", "–", "–", "–"])
             continue
-        mb = lambda kb: "–" if not kb else f"{kb / 1024:.1f} MiB"  # noqa: E731
+        up = idle and idle.get("startup_s")
         rows.append([who, mb(idle and idle["rss_kb"]), mb(loaded and loaded["rss_kb"]),
-                     mb(loaded and loaded["hwm_kb"])])
-    p(table(["process", "RSS idle", "RSS after load", "peak RSS (VmHWM)"], rows))
+                     mb(loaded and loaded["hwm_kb"]), "–" if up is None else f"{up:.2f} s"])
+    p(table(["process", "RSS idle", "RSS after load", "peak RSS (VmHWM)", "start → listening"],
+            rows))
     p("")
+
+    keys_section(recs, wrk, rss, ttft)
 
     p("## Against the bar (DESIGN.md §4)\n")
     g16, n16 = wrk.get(("tollgate", "plain", 16)), wrk.get(("nginx", "plain", 16))
-    d1, g1, n1 = (wrk.get((t, "plain", 1)) for t in TARGETS)
+    d1, g1, n1 = (wrk.get((t, "plain", 1)) for t in ("direct", "tollgate", "nginx"))
     if g16 and n16:
         r = g16["rps"] / n16["rps"]
         p(f"- req/s at c=16: tollgate/nginx = {r:.2f} (bar ≥ 0.80): **{'PASS' if r >= 0.8 else 'FAIL'}**")
@@ -197,6 +211,114 @@ def main():
     stats = next((r.get("stats") for r in recs if r["kind"] == "mock_stats"), None)
     if stats:
         p(f"- mock counters: {json.dumps(stats)}")
+
+
+def keys_section(recs, wrk, rss, ttft):
+    """tollgate-keys (virtual key, budgets, limits, spend logging) against tollgate-noauth."""
+    p = print
+    if not any(k[0] == "tollgate-keys" for k in wrk):
+        return
+    kdb = next((r for r in recs if r["kind"] == "keys_db"), {})
+    spend = next((r["spend"] for r in recs if r["kind"] == "spend"
+                  and r.get("target") == "tollgate-keys"), None)
+    p(f"## Keys, budgets, limits and spend logging ({kdb.get('count', '?'):,} keys)\n"
+      if isinstance(kdb.get("count"), int) else
+      "## Keys, budgets, limits and spend logging\n")
+    p("tollgate-noauth: no master key (every request accepted, no key looked up), no prices. "
+      "tollgate-keys: master key, the virtual key "
+      f"`{kdb.get('key', '?')}` among {kdb.get('count', '?')} keys loaded from SQLite, each with "
+      "max_budget, budget_duration, rpm/tpm/parallel limits that never trip; the deployment is "
+      "priced (reservation, settle, spend counters), spend log rows flushed every second.\n")
+
+    names = [("direct", "direct"), ("tollgate-noauth", "noauth"), ("tollgate-keys", "keys")]
+    g = lambda t, m, c: wrk.get((t, m, c))  # noqa: E731
+
+    def cpu_us(r):
+        return None if r is None or r["proxy_cpu"] is None or not r["rps"] \
+            else r["proxy_cpu"] * 1e6 / r["rps"]
+
+    def added(t, m):
+        r, d = g(t, m, 1), g("direct", m, 1)
+        return None if r is None or d is None or t == "direct" else r["p50"] - d["p50"]
+
+    fmt = lambda x, f: "–" if x is None else format(x, f)  # noqa: E731
+    mb = lambda kb: "–" if not kb else f"{kb / 1024:.1f} MiB"  # noqa: E731
+    rows = []
+    for t, label in names:
+        r1, s1, r16, s16 = g(t, "plain", 1), g(t, "stream", 1), g(t, "plain", 16), g(t, "stream", 16)
+        idle, loaded = rss.get((t, "idle")), rss.get((t, "load"))
+        tt = ttft.get(t)
+        rows.append([
+            label,
+            ms(r1 and r1["p50"]), ms(r1 and r1["p99"]), signed_ms(added(t, "plain")),
+            ms(s1 and s1["p50"]), signed_ms(added(t, "stream")),
+            fmt(r16 and r16["rps"], ".0f"), fmt(s16 and s16["rps"], ".0f"),
+            fmt(cpu_us(r16), ".1f"), fmt(cpu_us(s16), ".1f"),
+            fmt(r16 and r16["kinstr"], ".0f"), fmt(s16 and s16["kinstr"], ".0f"),
+            ms(tt and tt["ttft_us"]["p50"]),
+            "–" if t == "direct" else mb(idle and idle["rss_kb"]),
+            "–" if t == "direct" else mb(loaded and loaded["rss_kb"]),
+        ])
+    p(table(["target", "p50 ms c=1", "p99 ms c=1", "added p50 c=1", "stream p50 c=1",
+             "stream added p50 c=1", "req/s c=16", "stream req/s c=16", "CPU µs/req c=16",
+             "stream CPU µs/req c=16", "kinstr/req c=16", "stream kinstr/req c=16",
+             "TTFT p50 ms", "RSS idle", "RSS after load"], rows))
+    p("")
+
+    def q(a, b):
+        return None if a is None or b is None or b == 0 else a / b
+
+    checks = []
+    for m in ("plain", "stream"):
+        ka, na = added("tollgate-keys", m), added("tollgate-noauth", m)
+        # 1 µs floor: wrk's resolution.
+        checks.append((f"added p50 at c=1 ({m})", q(ka, max(na, 1) if na is not None else None),
+                       "keys/noauth", True))
+        checks.append((f"CPU per request at c=16 ({m})",
+                       q(cpu_us(g("tollgate-keys", m, 16)), cpu_us(g("tollgate-noauth", m, 16))),
+                       "keys/noauth", True))
+        ki, ni = g("tollgate-keys", m, 16), g("tollgate-noauth", m, 16)
+        checks.append((f"instructions per request at c=16 ({m})",
+                       q(ki and ki["kinstr"], ni and ni["kinstr"]), "keys/noauth", True))
+        checks.append((f"req/s at c=16 ({m})", q(ki and ki["rps"], ni and ni["rps"]),
+                       "keys/noauth", False))
+    rows = []
+    for what, r, how, lower_better in checks:
+        if r is None:
+            rows.append([what, how, "–", "not measured"])
+            continue
+        ok = r <= KEYS_BAR if lower_better else r >= 1 / KEYS_BAR
+        rows.append([what, how, f"{r:.2f}", "within 10%" if ok else "**over 10%**"])
+    p(table(["measure", "ratio", "value", f"bar (≤ {KEYS_BAR:.2f}× cost, ≥ {1 / KEYS_BAR:.2f}× req/s)"],
+            rows))
+    p("")
+    ka, na = added("tollgate-keys", "plain"), added("tollgate-noauth", "plain")
+    if ka is not None and na is not None:
+        ok = ka <= KEYS_BAR * max(na, 1)
+        p(f"- **Bar (added latency, plain, c=1): keys {ka / 1000:.3f} ms vs noauth "
+          f"{na / 1000:.3f} ms = {ka / max(na, 1):.2f}× (≤ {KEYS_BAR:.2f}×): "
+          f"{'PASS' if ok else 'FAIL'}**")
+    if kdb:
+        p(f"- keys database: {kdb.get('count')} keys written by bench-keys in "
+          f"{kdb.get('seconds')} s ({(kdb.get('db_bytes') or 0) / 2**20:.0f} MiB SQLite file)")
+    up = rss.get(("tollgate-keys", "idle"), {}).get("startup_s")
+    up0 = rss.get(("tollgate-noauth", "idle"), {}).get("startup_s")
+    if up is not None:
+        p(f"- start → listening: keys {up:.2f} s"
+          + (f", noauth {up0:.2f} s" if up0 is not None else ""))
+    if spend:
+        done = spend.get("completed_requests") or 0
+        rows_ = spend.get("log_rows") or 0
+        p(f"- spend logging: {rows_} rows in tollgate_spend_logs ({spend.get('success_rows')} "
+          f"success, {spend.get('keyed_rows')} for the key) for {done} requests wrk and "
+          f"bench-ttft completed; logged spend ${spend.get('logged_spend', 0):.4f}, the key's "
+          f"spend in tollgate_entities ${spend.get('key_spend')}"
+          + ("" if rows_ >= done else " — **fewer rows than requests**"))
+    errs = {t: sum(r["errors"] for k, r in wrk.items() if k[0] == t)
+            for t in ("tollgate-noauth", "tollgate-keys")}
+    if any(errs.values()):
+        p(f"- WARNING: wrk errors (socket or HTTP ≥ 400): {errs}")
+    p("")
 
 
 if __name__ == "__main__":
