@@ -158,21 +158,11 @@ async fn models(
     let body = if lists.is_empty() {
         runtime.models_body.clone()
     } else {
-        let created = crate::state::unix_now();
-        let data: Vec<serde_json::Value> = runtime
-            .group_names
-            .iter()
-            .filter(|g| {
-                lists
-                    .iter()
-                    .all(|l| crate::control::enforce::allowed(l, g, &runtime))
-            })
-            .map(|g| serde_json::json!({"id": g, "object": "model", "created": created, "owned_by": "openai"}))
-            .collect();
-        Bytes::from(
-            serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
-                .expect("serializing JSON values cannot fail"),
-        )
+        crate::state::models_list(runtime.group_names.iter().filter(|g| {
+            lists
+                .iter()
+                .all(|l| crate::control::enforce::allowed(l, g, &runtime))
+        }))
     };
     ctx.status = 200;
     respond(session, 200, "application/json", body, "", &[]).await

@@ -188,15 +188,7 @@ impl Runtime {
             group.add(&rt);
             group.deployments.push(rt);
         }
-        let created = unix_now();
-        let data: Vec<serde_json::Value> = group_names
-            .iter()
-            .map(|g| serde_json::json!({"id": g, "object": "model", "created": created, "owned_by": "openai"}))
-            .collect();
-        let models_body = Bytes::from(
-            serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
-                .expect("serializing JSON values cannot fail"),
-        );
+        let models_body = models_list(group_names.iter());
         let master_key_hash = config
             .general
             .master_key
@@ -211,6 +203,18 @@ impl Runtime {
             master_key_hash,
         }
     }
+}
+
+/// A `/v1/models` body listing `names`.
+pub fn models_list<'a>(names: impl Iterator<Item = &'a String>) -> Bytes {
+    let created = unix_now();
+    let data: Vec<serde_json::Value> = names
+        .map(|g| serde_json::json!({"id": g, "object": "model", "created": created, "owned_by": "openai"}))
+        .collect();
+    Bytes::from(
+        serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
+            .expect("serializing JSON values cannot fail"),
+    )
 }
 
 /// The bundled price table, with `tollgate_settings.price_table` merged over it (the file was

@@ -336,3 +336,36 @@ async fn spend_survives_a_restart_and_a_kill() {
         "flushed before the kill"
     );
 }
+
+#[tokio::test]
+async fn a_key_limited_to_some_models_lists_only_those() {
+    let mock = MockServer::start(priced_mock(0)).await.unwrap();
+    let yaml = config(&mock.url(), "").replacen(
+        "model_list:\n",
+        &format!("model_list:\n  - model_name: other\n    litellm_params:\n      model: openai/x\n      api_base: {}\n      api_key: k\n", mock.url()),
+        1,
+    );
+    let gw = Gateway::start(&yaml).await;
+    let ids = |v: Value| -> Vec<String> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let list = |key: String| {
+        let url = gw.url("/v1/models");
+        async move {
+            let r = client().get(url).bearer_auth(key).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let limited = generate_key(&gw, json!({"models": ["priced"]})).await;
+    assert_eq!(ids(list(limited).await), ["priced"]);
+    let open = generate_key(&gw, json!({})).await;
+    let mut all = ids(list(open).await);
+    all.sort();
+    assert_eq!(all, ["other", "priced"]);
+}

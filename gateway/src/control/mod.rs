@@ -98,11 +98,9 @@ pub struct Control {
     pub(crate) dirty: Mutex<Vec<Arc<Entity>>>,
 }
 
+/// Unix ms as the database stores it.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    crate::router::now_ms() as i64
 }
 
 impl Control {
