@@ -236,6 +236,18 @@ impl Provider {
         Some((Provider::from_prefix(prefix)?, rest))
     }
 
+    /// The provider a price-table entry's `litellm_provider` names (LiteLLM's
+    /// `model_prices_and_context_window.json`): a prefix, or one of LiteLLM's finer labels
+    /// (`cohere_chat`, `vertex_ai-language-models`, `text-completion-openai`).
+    pub fn from_litellm_provider(name: &str) -> Option<Provider> {
+        Provider::from_prefix(name).or(match name {
+            "cohere_chat" => Some(Provider::Cohere),
+            "text-completion-openai" => Some(Provider::OpenAi),
+            n if n.starts_with("vertex_ai-") => Some(Provider::VertexAi),
+            _ => None,
+        })
+    }
+
     pub fn spec(self) -> &'static ProviderSpec {
         PROVIDERS
             .iter()
@@ -281,5 +293,18 @@ mod tests {
         );
         assert_eq!(Provider::split_model("gpt-4o"), None);
         assert_eq!(Provider::split_model("anthropc/claude"), None);
+    }
+
+    #[test]
+    fn price_table_provider_labels() {
+        for (label, provider) in [
+            ("anthropic", Some(Provider::Anthropic)),
+            ("cohere_chat", Some(Provider::Cohere)),
+            ("vertex_ai-language-models", Some(Provider::VertexAi)),
+            ("text-completion-openai", Some(Provider::OpenAi)),
+            ("sagemaker", None),
+        ] {
+            assert_eq!(Provider::from_litellm_provider(label), provider, "{label}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `model_list[]` validation: provider resolution from `litellm_params.model`, `api_base`
 //! parsing, API keys (explicit or the provider's environment variable), typed limits, the
 //! split of the remaining `litellm_params` into request defaults and LiteLLM-internal keys,
-//! and stable deployment ids.
+//! stable deployment ids, and the bare `model: "*"` entry (one deployment per provider).
 
 use std::collections::HashMap;
 
@@ -20,21 +20,77 @@ pub(crate) fn deployments(raw: &RawConfig, d: &mut Diag) -> Vec<Deployment> {
     let mut out = Vec::new();
     let mut ids: HashMap<String, String> = HashMap::new();
     for (i, (entry, path)) in raw.entries.iter().zip(&raw.entry_paths).enumerate() {
-        let Some(dep) = deployment(i, entry, path, &raw.env, d) else {
-            continue;
+        let deps = if any_model(entry) {
+            every_provider(i, entry, path, &raw.env, d)
+        } else {
+            deployment(i, entry, path, &raw.env, d)
+                .into_iter()
+                .collect()
         };
-        if let Some(first) = ids.get(&dep.id) {
-            d.error(
-                &format!("{path}.model_info.id"),
-                format_args!(
-                    "duplicate deployment id {} (also used by {first})",
-                    quote(&dep.id)
-                ),
-            );
-            continue;
+        for dep in deps {
+            if let Some(first) = ids.get(&dep.id) {
+                d.error(
+                    &format!("{path}.model_info.id"),
+                    format_args!(
+                        "duplicate deployment id {} (also used by {first})",
+                        quote(&dep.id)
+                    ),
+                );
+                continue;
+            }
+            ids.insert(dep.id.clone(), path.clone());
+            out.push(dep);
         }
-        ids.insert(dep.id.clone(), path.clone());
-        out.push(dep);
+    }
+    out
+}
+
+/// Whether `entry` is LiteLLM's "any model" entry: `litellm_params.model` exactly `*`, with no
+/// `custom_llm_provider` (which would make it that provider's wildcard).
+fn any_model(entry: &Value) -> bool {
+    let Some(Value::Object(params)) = entry.get("litellm_params") else {
+        return false;
+    };
+    field(params, "model").and_then(Value::as_str) == Some("*")
+        && field(params, "custom_llm_provider").is_none()
+}
+
+/// A bare `model: "*"` entry: one deployment per provider it can reach, each the entry with
+/// `model: "<prefix>/*"` and marked `any_provider`, so a request goes to the provider its model
+/// belongs to. The entry itself is checked (and reported) once, as `openai/*`, which needs
+/// nothing provider-specific; a provider it cannot reach — no `api_base` for `hosted_vllm` or
+/// `azure`, no region or credentials for `bedrock`/`vertex_ai` — is left out. A `model_info.id`
+/// becomes `<id>/<prefix>`, so each deployment keeps its own.
+fn every_provider(i: usize, entry: &Value, path: &str, env: &Env, d: &mut Diag) -> Vec<Deployment> {
+    let for_provider = |prefix: &str| {
+        let mut e = entry.clone();
+        e["litellm_params"]["model"] = Value::String(format!("{prefix}/*"));
+        e
+    };
+    let Some(first) = deployment(i, &for_provider("openai"), path, env, d) else {
+        return Vec::new();
+    };
+    let mut out = vec![first];
+    for spec in adapters::provider::PROVIDERS
+        .iter()
+        .filter(|s| s.implemented && s.provider != Provider::OpenAi)
+    {
+        let mut quiet = Diag::default();
+        out.extend(deployment(
+            i,
+            &for_provider(spec.prefix),
+            path,
+            env,
+            &mut quiet,
+        ));
+    }
+    let has_id =
+        matches!(entry.get("model_info"), Some(Value::Object(m)) if field(m, "id").is_some());
+    for dep in &mut out {
+        dep.any_provider = true;
+        if has_id {
+            dep.id = format!("{}/{}", dep.id, dep.provider.prefix());
+        }
     }
     out
 }
@@ -224,6 +280,7 @@ fn deployment(i: usize, entry: &Value, path: &str, env: &Env, d: &mut Diag) -> O
         extra_params,
         internal_params,
         model_info,
+        any_provider: false,
     })
 }
 

@@ -386,7 +386,7 @@ pub(crate) const OPENAI_MODEL_PREFIXES: &[&str] = &[
 ];
 
 /// Whether a bare model name (no `provider/`) is one LiteLLM sends to OpenAI.
-pub(crate) fn looks_like_openai(model: &str) -> bool {
+pub fn looks_like_openai(model: &str) -> bool {
     !model.contains('/') && OPENAI_MODEL_PREFIXES.iter().any(|p| model.starts_with(p))
 }
 

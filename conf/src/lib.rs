@@ -13,6 +13,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use keys::looks_like_openai;
 pub use model::*;
 
 use std::path::Path;

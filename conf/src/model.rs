@@ -103,6 +103,9 @@ pub struct Deployment {
     pub internal_params: Map<String, Value>,
     /// `model_info`, kept as given.
     pub model_info: Map<String, Value>,
+    /// One of the deployments a bare `model: "*"` entry stands for (one per provider it can
+    /// reach, `model` `*`): it serves only the requests whose model belongs to `provider`.
+    pub any_provider: bool,
 }
 
 impl Deployment {

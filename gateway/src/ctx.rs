@@ -65,6 +65,8 @@ pub struct RequestCtx {
     pub attempted_fallbacks: u32,
     /// What the `*` of a wildcard model group stood for (`gpt-4o` for `openai/*`).
     pub wildcard_match: Option<String>,
+    /// In a group of `model: "*"` deployments: the provider the requested model belongs to.
+    pub any_provider: Option<adapters::provider::Provider>,
     /// The request's tags (tag filtering).
     pub request_tags: Vec<String>,
     /// Size of the request body, for the pre-call token estimate.
@@ -109,7 +111,8 @@ impl RequestCtx {
     }
 
     /// The cost of what the provider reported (or, without a report, of the estimate), from
-    /// the serving deployment's prices; 0 when its prices are unknown.
+    /// the serving deployment's prices (a wildcard deployment's for the model the `*` stood
+    /// for); 0 when its prices are unknown.
     pub fn compute_cost(&mut self) -> f64 {
         if !self.usage_seen && self.completion_tokens == 0 && self.streamed_events > 0 {
             // A stream that ended (or was cut off) without a usage report: one token per
@@ -120,10 +123,10 @@ impl RequestCtx {
         let cost = self
             .served_by
             .as_ref()
-            .and_then(|d| d.price.as_ref())
+            .and_then(|d| d.price_for(self.wildcard_match.as_deref()))
             .map(|p| {
                 crate::pricing::cost(
-                    p,
+                    &p,
                     &crate::pricing::Usage {
                         prompt_tokens: self.prompt_tokens,
                         completion_tokens: self.completion_tokens,
@@ -139,10 +142,20 @@ impl RequestCtx {
     }
 }
 
-/// A random 128-bit call id, formatted like a UUID v4.
+/// A call id shaped like a UUID v7: the time in ms, then 74 random bits. Ids made close in time
+/// sort close together, so the spend log's primary-key index is appended to instead of written
+/// at random pages (the biggest cost of writing spend logs).
 pub fn new_call_id() -> String {
-    let v: u128 = rand::random();
-    let v = (v & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let r: u128 = rand::random();
+    let v = (ms & 0xffff_ffff_ffff) << 80
+        | 0x7 << 76
+        | (r & 0xfff) << 64
+        | 0x2 << 62
+        | (r >> 64) & ((1 << 62) - 1);
     let s = format!("{v:032x}");
     format!(
         "{}-{}-{}-{}-{}",
@@ -162,6 +175,10 @@ mod tests {
         let b = super::new_call_id();
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
-        assert_eq!(&a[14..15], "4");
+        assert_eq!(&a[14..15], "7");
+        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"));
+        // Time-ordered: a later id sorts after (the ms prefix grows).
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(super::new_call_id() > a);
     }
 }

@@ -8,6 +8,7 @@ mod error;
 mod gcp_auth;
 mod lifecycle;
 mod logging;
+mod metrics;
 mod pricing;
 mod proxy;
 mod router;

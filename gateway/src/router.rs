@@ -161,6 +161,8 @@ pub enum Limited {
 pub struct Load {
     /// Time to response header, exponentially averaged, in microseconds; 0 = not measured yet.
     latency_us: AtomicU64,
+    /// The mean of every replica's `latency_us`, as last read from Redis; 0 = not shared.
+    cluster_latency_us: AtomicU64,
     minute: Mutex<Minute>,
 }
 
@@ -190,8 +192,22 @@ impl Load {
         self.latency_us.store(new.max(1), Ordering::Relaxed);
     }
 
+    /// The latency routing goes by: the cluster's when replicas share it, else this replica's.
     pub fn latency_us(&self) -> u64 {
+        match self.cluster_latency_us.load(Ordering::Relaxed) {
+            0 => self.local_latency_us(),
+            shared => shared,
+        }
+    }
+
+    /// This replica's own measurement (what it shares).
+    pub fn local_latency_us(&self) -> u64 {
         self.latency_us.load(Ordering::Relaxed)
+    }
+
+    /// The replicas' mean latency, as read from Redis (0: none known).
+    pub fn set_cluster_latency(&self, us: u64) {
+        self.cluster_latency_us.store(us, Ordering::Relaxed);
     }
 
     fn with_minute<T>(&self, now: u64, f: impl FnOnce(&mut Minute) -> T) -> T {

@@ -23,6 +23,8 @@ pub enum Route {
     Models,
     Liveness,
     Readiness,
+    /// Prometheus exposition (`/metrics`).
+    Metrics,
     /// The LiteLLM management API (`/key/*`, `/team/*`, `/spend/*`, …).
     Admin,
     /// A known path with the wrong method.
@@ -50,6 +52,7 @@ pub fn classify(method: &str, path: &str) -> Route {
         _ => match trimmed {
             "/health/liveliness" | "/health/liveness" => (Route::Liveness, "GET"),
             "/health/readiness" => (Route::Readiness, "GET"),
+            "/metrics" => (Route::Metrics, "GET"),
             p if crate::admin::is_admin_path(p) => return Route::Admin,
             _ => return Route::NotFound,
         },
@@ -97,6 +100,11 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
             .await
         }
         Route::Readiness => readiness(state, session, ctx).await,
+        Route::Metrics => {
+            ctx.status = 200;
+            let body = Bytes::from(crate::metrics::render());
+            respond(session, 200, "text/plain; version=0.0.4", body, "", &[]).await
+        }
         Route::WrongMethod => {
             error(
                 session,
@@ -229,6 +237,7 @@ mod tests {
         assert_eq!(classify("GET", "/health/liveliness"), Route::Liveness);
         assert_eq!(classify("GET", "/health/liveness"), Route::Liveness);
         assert_eq!(classify("GET", "/health/readiness"), Route::Readiness);
+        assert_eq!(classify("GET", "/metrics"), Route::Metrics);
         assert_eq!(classify("GET", "/v1/health/readiness"), Route::NotFound);
         assert_eq!(classify("POST", "/v1"), Route::NotFound);
         assert_eq!(classify("POST", "/v1x/chat/completions"), Route::NotFound);

@@ -1,7 +1,8 @@
 //! Router state shared by replicas through Redis: when a deployment cools down here, the
 //! cooldown is published (and stored with a TTL); every replica subscribed applies it to its own
 //! copy. Per-minute usage (requests, tokens) is added to a Redis hash per deployment and minute
-//! every quarter second, and the cluster's totals read back. The request path never waits on
+//! every quarter second, and the cluster's totals read back; so is each replica's latency per
+//! deployment, and latency-based routing goes by the replicas' mean. The request path never waits on
 //! Redis: it only touches memory. Redis being down only means each replica keeps its own state
 //! (logged).
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::metrics::{redis_failed, redis_ok, RedisUse};
 use crate::router::now_ms;
 use crate::state::AppState;
 
@@ -61,6 +63,7 @@ async fn publish_loop(client: redis::Client, mut rx: mpsc::Receiver<Cooldown>) {
             match client.get_multiplexed_async_connection().await {
                 Ok(c) => con = Some(c),
                 Err(e) => {
+                    redis_failed(RedisUse::Router, "cooldown_publish", &e);
                     log::warn!(
                         "redis unreachable ({e}); cooldown of {} kept on this replica only",
                         c.deployment_id
@@ -88,6 +91,7 @@ async fn publish_loop(client: redis::Client, mut rx: mpsc::Receiver<Cooldown>) {
             .query_async(connection)
             .await;
         if let Err(e) = result {
+            redis_failed(RedisUse::Router, "cooldown_publish", &e);
             log::warn!(
                 "redis publish failed ({e}); cooldown of {} kept on this replica only",
                 c.deployment_id
@@ -109,6 +113,8 @@ async fn usage_loop(client: redis::Client, state: Arc<AppState>) {
             match client.get_multiplexed_async_connection().await {
                 Ok(c) => con = Some(c),
                 Err(e) => {
+                    redis_failed(RedisUse::Router, "usage_sync", &e);
+                    forget_cluster_latency(&state);
                     if !warned {
                         log::warn!(
                             "redis unreachable ({e}); usage counters are per replica meanwhile"
@@ -123,8 +129,13 @@ async fn usage_loop(client: redis::Client, state: Arc<AppState>) {
             continue;
         };
         match sync_usage(connection, &state).await {
-            Ok(()) => warned = false,
+            Ok(()) => {
+                redis_ok(RedisUse::Router);
+                warned = false;
+            }
             Err(e) => {
+                redis_failed(RedisUse::Router, "usage_sync", &e);
+                forget_cluster_latency(&state);
                 log::warn!(
                     "redis usage sync failed ({e}); usage counters are per replica meanwhile"
                 );
@@ -167,12 +178,78 @@ async fn sync_usage(
             .arg("r")
             .arg("t");
     }
-    let totals: Vec<(Option<u64>, Option<u64>)> = pipe.query_async(con).await?;
+    for dep in &deps {
+        let key = latency_key(&dep.conf.id);
+        let own = dep.load.local_latency_us();
+        if own > 0 {
+            pipe.cmd("HSET")
+                .arg(&key)
+                .arg(replica_id())
+                .arg(format!("{own} {now}"))
+                .ignore();
+            pipe.cmd("EXPIRE").arg(&key).arg(LATENCY_TTL_S).ignore();
+        }
+        pipe.cmd("HVALS").arg(key);
+    }
+    type Totals = (Vec<(Option<u64>, Option<u64>)>, Vec<Vec<String>>);
+    let (totals, latencies): Totals = {
+        let mut all: Vec<redis::Value> = pipe.query_async(con).await?;
+        let rest = all.split_off(deps.len().min(all.len()));
+        (
+            redis::from_redis_value(&redis::Value::Array(all))?,
+            redis::from_redis_value(&redis::Value::Array(rest))?,
+        )
+    };
     for (dep, (requests, tokens)) in deps.iter().zip(totals) {
         dep.load
             .set_cluster(now, minute, requests.unwrap_or(0), tokens.unwrap_or(0));
     }
+    for (dep, values) in deps.iter().zip(latencies) {
+        dep.load.set_cluster_latency(mean_latency(&values, now));
+    }
     Ok(())
+}
+
+/// Without Redis, routing goes by this replica's own latencies again.
+fn forget_cluster_latency(state: &AppState) {
+    for dep in state
+        .runtime()
+        .groups
+        .values()
+        .flat_map(|g| g.deployments.iter())
+    {
+        dep.load.set_cluster_latency(0);
+    }
+}
+
+/// How long a replica's latency report counts (a replica that stopped reporting drops out).
+const LATENCY_FRESH_MS: u64 = 60_000;
+const LATENCY_TTL_S: u64 = 120;
+
+fn latency_key(deployment_id: &str) -> String {
+    format!("tollgate:latency:{deployment_id}")
+}
+
+/// This process's field in the latency hashes.
+fn replica_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| format!("{:016x}", rand::random::<u64>()))
+}
+
+/// The mean of the replicas' fresh reports (`"<latency µs> <reported at ms>"`); 0 if none.
+fn mean_latency(values: &[String], now: u64) -> u64 {
+    let fresh: Vec<u64> = values
+        .iter()
+        .filter_map(|v| {
+            let (us, at) = v.split_once(' ')?;
+            let (us, at) = (us.parse::<u64>().ok()?, at.parse::<u64>().ok()?);
+            (us > 0 && now.saturating_sub(at) <= LATENCY_FRESH_MS).then_some(us)
+        })
+        .collect();
+    match fresh.len() as u64 {
+        0 => 0,
+        n => fresh.iter().sum::<u64>() / n,
+    }
 }
 
 fn usage_key(deployment_id: &str, minute: u64) -> String {
@@ -184,7 +261,10 @@ async fn subscribe_loop(client: redis::Client, state: Arc<AppState>) {
     loop {
         match subscribe_once(&client, &state).await {
             Ok(()) => backoff = Duration::from_millis(200),
-            Err(e) => log::warn!("redis subscription lost ({e}); retrying in {backoff:?}; cooldowns are per replica meanwhile"),
+            Err(e) => {
+                redis_failed(RedisUse::Router, "cooldown_subscribe", &e);
+                log::warn!("redis subscription lost ({e}); retrying in {backoff:?}; cooldowns are per replica meanwhile");
+            }
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -230,4 +310,22 @@ async fn subscribe_once(client: &redis::Client, state: &AppState) -> redis::Redi
         redis::ErrorKind::IoError,
         "subscription ended",
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mean_latency;
+
+    #[test]
+    fn latency_is_the_mean_of_fresh_reports() {
+        let now = 1_000_000;
+        let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(mean_latency(&v(&["100 999000", "300 1000000"]), now), 200);
+        // Stale (over a minute old), unparseable and zero reports are ignored.
+        assert_eq!(
+            mean_latency(&v(&["100 999000", "900 900000", "x y", "0 1000000"]), now),
+            100
+        );
+        assert_eq!(mean_latency(&[], now), 0);
+    }
 }

@@ -1,11 +1,13 @@
 //! Process state shared by every request: the runtime built from the current configuration
 //! (swapped atomically on reload), the upstream connector and the in-flight counter.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use adapters::provider::Provider;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use conf::{Config, Deployment};
@@ -43,6 +45,27 @@ pub struct DeploymentRt {
     pub headers: Vec<(&'static str, http::HeaderValue)>,
     /// Prices and limits: the price table's entry with the deployment's own overrides.
     pub price: Option<ModelPrice>,
+    /// A wildcard deployment's (`openai/*`, `*`): the table its requests are priced from, by
+    /// the model the `*` stood for.
+    pub wildcard_prices: Option<Arc<PriceTable>>,
+}
+
+impl DeploymentRt {
+    /// The prices of a request this deployment serves: its own, or for a wildcard deployment
+    /// those of the model `wildcard` names (the deployment's own cost keys still override).
+    pub fn price_for(&self, wildcard: Option<&str>) -> Option<Cow<'_, ModelPrice>> {
+        match (&self.wildcard_prices, wildcard) {
+            (Some(table), Some(m)) => crate::pricing::for_deployment(
+                table,
+                self.conf.provider.prefix(),
+                &crate::ctx::upstream_model(&self.conf.model, Some(m)),
+                &self.conf.internal_params,
+                &self.conf.model_info,
+            )
+            .map(Cow::Owned),
+            _ => self.price.as_ref().map(Cow::Borrowed),
+        }
+    }
 }
 
 /// The per-deployment response headers; values that are not valid header text are left out.
@@ -62,6 +85,10 @@ fn deployment_headers(d: &Deployment) -> Vec<(&'static str, http::HeaderValue)> 
 #[derive(Debug)]
 pub struct Group {
     pub deployments: Vec<Arc<DeploymentRt>>,
+    /// The deployments of a bare `model: "*"` entry, by provider (empty in other groups).
+    pub by_provider: HashMap<Provider, Vec<Arc<DeploymentRt>>>,
+    /// With `by_provider`: the group's other deployments.
+    pub others: Vec<Arc<DeploymentRt>>,
     /// `model_info.access_groups` of its deployments: names a key's `models` may use.
     pub access_groups: Vec<String>,
     /// The most expensive prices of its deployments, for budget reservations.
@@ -72,19 +99,60 @@ pub struct Group {
 const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;
 
 impl Group {
+    /// The deployments that may serve a request: in a group of `model: "*"` deployments, those
+    /// of the provider the requested model belongs to, else the group's other ones; in every
+    /// other group, all.
+    pub fn serving(&self, provider: Option<Provider>) -> &[Arc<DeploymentRt>] {
+        if self.by_provider.is_empty() {
+            return &self.deployments;
+        }
+        match provider.and_then(|p| self.by_provider.get(&p)) {
+            Some(deps) => deps,
+            None => &self.others,
+        }
+    }
+
     /// The worst-case cost of a request to this group: `prompt_tokens` at the highest input
     /// price plus the output bound (the request's `max_tokens`, else the model's
     /// `max_output_tokens`) at the highest output price.
     pub fn worst_case(&self, prompt_tokens: u64, max_tokens: Option<u64>) -> f64 {
-        let Some(p) = &self.worst else { return 0.0 };
-        let out = max_tokens
-            .or(p.max_output_tokens)
-            .or(p.max_tokens)
-            .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS);
-        crate::pricing::worst_case(p, prompt_tokens, out)
+        self.worst
+            .as_ref()
+            .map_or(0.0, |p| bound(p, prompt_tokens, max_tokens))
     }
 
-    fn add(&mut self, d: &DeploymentRt) {
+    /// [`Group::worst_case`] for a request resolved to `provider` and, through a wildcard, to
+    /// model `wildcard`: the most expensive of the deployments that may serve it, each priced
+    /// for that model.
+    pub fn worst_case_for(
+        &self,
+        provider: Option<Provider>,
+        wildcard: Option<&str>,
+        prompt_tokens: u64,
+        max_tokens: Option<u64>,
+    ) -> f64 {
+        if wildcard.is_none() {
+            return self.worst_case(prompt_tokens, max_tokens);
+        }
+        self.serving(provider)
+            .iter()
+            .filter_map(|d| d.price_for(wildcard))
+            .map(|p| bound(&p, prompt_tokens, max_tokens))
+            .fold(0.0, f64::max)
+    }
+
+    fn add(&mut self, d: &Arc<DeploymentRt>) {
+        if d.conf.any_provider {
+            if self.by_provider.is_empty() {
+                self.others = self.deployments.clone();
+            }
+            self.by_provider
+                .entry(d.conf.provider)
+                .or_default()
+                .push(d.clone());
+        } else if !self.by_provider.is_empty() {
+            self.others.push(d.clone());
+        }
         if let Some(Value::Array(groups)) = d.conf.model_info.get("access_groups") {
             for g in groups.iter().filter_map(Value::as_str) {
                 if !self.access_groups.iter().any(|a| a == g) {
@@ -102,6 +170,16 @@ impl Group {
     }
 }
 
+/// The cost of `prompt_tokens` plus the output bound (`max_tokens`, else the model's
+/// `max_output_tokens`) at `p`'s prices.
+fn bound(p: &ModelPrice, prompt_tokens: u64, max_tokens: Option<u64>) -> f64 {
+    let out = max_tokens
+        .or(p.max_output_tokens)
+        .or(p.max_tokens)
+        .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS);
+    crate::pricing::worst_case(p, prompt_tokens, out)
+}
+
 /// Everything derived from one configuration.
 #[derive(Debug)]
 pub struct Runtime {
@@ -115,6 +193,8 @@ pub struct Runtime {
     pub models_body: Bytes,
     /// SHA-256 of the master key.
     pub master_key_hash: Option<[u8; 32]>,
+    /// The price table (also names the provider of a bare model name for the `*` group).
+    pub prices: Arc<PriceTable>,
 }
 
 impl Runtime {
@@ -132,7 +212,7 @@ impl Runtime {
                 d.api_base.as_ref()
             };
             let upstream = base.map(|base| {
-                match upstreams
+                let u = match upstreams
                     .iter()
                     .find(|u| u.host == base.host && u.port == base.port && u.tls == base.tls)
                 {
@@ -142,7 +222,12 @@ impl Runtime {
                         upstreams.push(u.clone());
                         u
                     }
+                };
+                // Hosts only a `model: "*"` entry stands for are resolved when first used.
+                if !d.any_provider {
+                    u.resolve_eagerly();
                 }
+                u
             });
             let gcp = vertex_tokens(d, &mut gcp_connector);
             let price = crate::pricing::for_deployment(
@@ -176,11 +261,14 @@ impl Runtime {
                     .or(price.as_ref().and_then(|p| p.max_input_tokens)),
                 headers: deployment_headers(d),
                 price,
+                wildcard_prices: d.model.contains('*').then(|| prices.clone()),
             });
             let group = groups.entry(d.model_name.clone()).or_insert_with(|| {
                 group_names.push(d.model_name.clone());
                 Group {
                     deployments: Vec::new(),
+                    by_provider: HashMap::new(),
+                    others: Vec::new(),
                     access_groups: Vec::new(),
                     worst: None,
                 }
@@ -201,6 +289,7 @@ impl Runtime {
             upstreams,
             models_body,
             master_key_hash,
+            prices,
         }
     }
 }

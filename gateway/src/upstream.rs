@@ -2,7 +2,7 @@
 //! and `HttpPeer`s built from `SocketAddr`s with SNI and timeouts always set.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +34,10 @@ pub struct Upstream {
     next: AtomicUsize,
     /// `true` when `host` is an IP literal and never needs DNS.
     literal: bool,
+    /// Resolved by the background refresh from the start. `false` for hosts only a bare
+    /// `model: "*"` entry stands for (every provider's default host): resolved on first use,
+    /// refreshed after that, so unused providers cost no lookups and no log lines.
+    eager: AtomicBool,
 }
 
 impl Upstream {
@@ -50,7 +54,18 @@ impl Upstream {
             addrs: ArcSwap::from_pointee(addrs),
             next: AtomicUsize::new(0),
             literal: literal_ip.is_some(),
+            eager: AtomicBool::new(false),
         }
+    }
+
+    /// Marks the host as one the background refresh resolves from the start.
+    pub fn resolve_eagerly(&self) {
+        self.eager.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the background refresh should look the host up now.
+    fn wanted(&self) -> bool {
+        self.eager.load(Ordering::Relaxed) || !self.addrs.load().is_empty()
     }
 
     /// An address to connect to: from the cache, or resolved now if nothing is cached yet
@@ -129,7 +144,7 @@ impl BackgroundService for DnsRefresher {
         }
         loop {
             let runtime = self.state.runtime();
-            for up in runtime.upstreams.iter() {
+            for up in runtime.upstreams.iter().filter(|u| u.wanted()) {
                 if let Err(e) = up.refresh().await {
                     log::warn!("{e}; keeping the previous addresses for {}", up.host);
                 }

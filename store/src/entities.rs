@@ -5,6 +5,7 @@
 //! spend resets, not by the flusher) and a `deleted` tombstone flag so replicas polling
 //! [`Store::entities_changed_since`] see deletions.
 
+use futures_util::TryStreamExt;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -50,13 +51,22 @@ impl Store {
     /// This includes rows the flusher created for config-only entities (doc `{}`), e.g. the
     /// proxy-wide budget `("proxy", "global")`.
     pub async fn load_entities(&self) -> Result<Vec<EntityRow>> {
+        let mut all = Vec::new();
+        self.for_each_entity(|row| all.push(row)).await?;
+        Ok(all)
+    }
+
+    /// The rows of [`Store::load_entities`], handed to `f` one at a time as the database
+    /// returns them (one query, one snapshot): loading 100,000 keys never holds them all as
+    /// rows at once.
+    pub async fn for_each_entity(&self, mut f: impl FnMut(EntityRow)) -> Result<()> {
         let sql =
             format!("SELECT {COLUMNS} FROM tollgate_entities WHERE deleted = 0 ORDER BY kind, id");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        Ok(rows
-            .iter()
-            .map(row_to_entity)
-            .collect::<sqlx::Result<_>>()?)
+        let mut rows = sqlx::query(&sql).fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            f(row_to_entity(&row)?);
+        }
+        Ok(())
     }
 
     /// Rows, live and tombstoned, with `updated_at > since_ms`, oldest change first.

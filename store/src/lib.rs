@@ -42,6 +42,8 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 /// Pool sizes. The store is off the request path, so a few connections are plenty.
 const POSTGRES_MAX_CONNECTIONS: u32 = 8;
 const SQLITE_MAX_CONNECTIONS: u32 = 4;
+/// Page cache per SQLite connection (SQLite's default is 2 MiB); it only grows as it is used.
+const SQLITE_CACHE_KIB: u32 = 16 * 1024;
 
 /// Errors from the store. No message ever contains a password from the connection URL:
 /// targets are shown through [`redact`].
@@ -187,18 +189,33 @@ impl Store {
                         source,
                     })?;
                 }
-                let mut conn = connect_one(&url, &shown).await?;
-                let prepared = sqlite_pragmas(&mut conn, true).await;
-                let migrated = match prepared {
-                    Ok(()) => schema::migrate(&mut conn, Backend::Sqlite).await,
-                    Err(e) => Err(("connection setup".to_string(), e)),
-                };
-                let _ = conn.close().await;
-                migrated.map_err(|(step, source)| StoreError::Migration {
-                    target: shown.clone(),
-                    step,
-                    source,
-                })?;
+                // Switching a fresh file to WAL needs the exclusive lock, and SQLite answers
+                // "database is locked" at once (no busy wait) while another process is inside
+                // its migration: two processes opening one new file retry until the deadline.
+                let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+                loop {
+                    let mut conn = connect_one(&url, &shown).await?;
+                    let migrated = match sqlite_pragmas(&mut conn, true).await {
+                        Ok(()) => schema::migrate(&mut conn, Backend::Sqlite).await,
+                        Err(e) => Err(("connection setup".to_string(), e)),
+                    };
+                    let _ = conn.close().await;
+                    match migrated {
+                        Err((_, e))
+                            if sqlite_busy(&e) && tokio::time::Instant::now() < deadline =>
+                        {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        done => {
+                            done.map_err(|(step, source)| StoreError::Migration {
+                                target: shown.clone(),
+                                step,
+                                source,
+                            })?;
+                            break;
+                        }
+                    }
+                }
                 let opts = AnyPoolOptions::new()
                     .max_connections(SQLITE_MAX_CONNECTIONS)
                     .after_connect(|conn, _| Box::pin(sqlite_pragmas(conn, true)));
@@ -228,23 +245,27 @@ impl Store {
 /// One connection, bounded by [`CONNECT_TIMEOUT`], with the driver's own error (a pool would
 /// retry a refused connection until its timeout and report only "pool timed out").
 async fn connect_one(url: &str, shown: &str) -> Result<AnyConnection> {
-    match tokio::time::timeout(CONNECT_TIMEOUT, AnyConnection::connect(url)).await {
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(source)) => Err(StoreError::Connect {
-            target: shown.to_string(),
-            source,
-        }),
-        Err(_) => Err(StoreError::ConnectTimeout {
-            target: shown.to_string(),
-            secs: CONNECT_TIMEOUT.as_secs(),
-        }),
-    }
+    bounded(CONNECT_TIMEOUT, AnyConnection::connect(url), shown).await
 }
 
 async fn connect_pool(opts: AnyPoolOptions, url: &str, shown: &str) -> Result<AnyPool> {
     let opts = opts.acquire_timeout(CONNECT_TIMEOUT);
-    match tokio::time::timeout(CONNECT_TIMEOUT + Duration::from_secs(1), opts.connect(url)).await {
-        Ok(Ok(pool)) => Ok(pool),
+    bounded(
+        CONNECT_TIMEOUT + Duration::from_secs(1),
+        opts.connect(url),
+        shown,
+    )
+    .await
+}
+
+/// A connection attempt within `limit`, its failure named by the (redacted) target.
+async fn bounded<T>(
+    limit: Duration,
+    connect: impl std::future::Future<Output = sqlx::Result<T>>,
+    shown: &str,
+) -> Result<T> {
+    match tokio::time::timeout(limit, connect).await {
+        Ok(Ok(conn)) => Ok(conn),
         Ok(Err(source)) => Err(StoreError::Connect {
             target: shown.to_string(),
             source,
@@ -265,7 +286,27 @@ async fn sqlite_pragmas(conn: &mut AnyConnection, file: bool) -> sqlx::Result<()
         conn.execute("PRAGMA journal_mode = WAL").await?;
         conn.execute("PRAGMA synchronous = NORMAL").await?;
     }
+    // A spend flush inserts thousands of rows into a table with six indexes in one
+    // transaction: with SQLite's default 2 MiB page cache it spills pages to the WAL mid-way
+    // and re-reads them, and its statement journal goes to a temp file. Both cost more CPU than
+    // the inserts themselves.
+    conn.execute(format!("PRAGMA cache_size = -{SQLITE_CACHE_KIB}").as_str())
+        .await?;
+    conn.execute("PRAGMA temp_store = MEMORY").await?;
     Ok(())
+}
+
+/// SQLite's SQLITE_BUSY / SQLITE_LOCKED (and their extended codes): another connection holds
+/// the lock.
+fn sqlite_busy(e: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = e else {
+        return false;
+    };
+    let primary = db
+        .code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .map(|c| c & 0xff);
+    matches!(primary, Some(5) | Some(6)) || db.message().contains("database is locked")
 }
 
 fn parse_target(target: &str) -> Result<Target> {

@@ -212,7 +212,10 @@ impl Store {
     /// * A delta for an entity with no row (e.g. a config-only budget such as
     ///   `("proxy", "global")`) creates the row with doc `{}` and `updated_at` 0.
     /// * The flusher does not change `updated_at` or `deleted` of existing rows.
-    pub async fn flush(&self, logs: &[SpendLog], deltas: &[SpendDelta]) -> Result<()> {
+    pub async fn flush<L>(&self, logs: &[L], deltas: &[SpendDelta]) -> Result<()>
+    where
+        L: std::borrow::Borrow<SpendLog> + Sync,
+    {
         if logs.is_empty() && deltas.is_empty() {
             return Ok(());
         }
@@ -238,10 +241,10 @@ impl Store {
     }
 }
 
-async fn insert_logs(
+async fn insert_logs<L: std::borrow::Borrow<SpendLog>>(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
-    chunk: &[SpendLog],
+    chunk: &[L],
 ) -> Result<()> {
     static FULL: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
     let partial;
@@ -254,6 +257,7 @@ async fn insert_logs(
     let encoded: Vec<(String, String)> = chunk
         .iter()
         .map(|l| {
+            let l = l.borrow();
             let tags = serde_json::to_string(&l.request_tags).unwrap_or_else(|_| "[]".into());
             let meta = if l.metadata.is_null() {
                 "{}".to_string()
@@ -265,6 +269,7 @@ async fn insert_logs(
         .collect();
     let mut q = sqlx::query(sql);
     for (l, (tags, meta)) in chunk.iter().zip(&encoded) {
+        let l = l.borrow();
         q = q
             .bind(l.request_id.as_str())
             .bind(l.call_type.as_str())

@@ -74,6 +74,32 @@ pub async fn chat(gw: &Gateway, key: &str, extra: Value) -> reqwest::Response {
         .unwrap()
 }
 
+/// Sends `n` chat requests with `key` at once (models taken in turn from `models`) and returns
+/// the responses.
+async fn race(gw: &Gateway, key: &str, models: &[&str], n: usize) -> Vec<reqwest::Response> {
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let (url, key) = (gw.url("/v1/chat/completions"), key.to_string());
+            let model = models[i % models.len()].to_string();
+            tokio::spawn(async move {
+                client()
+                    .post(url)
+                    .bearer_auth(key)
+                    .json(&json!({"model": model, "max_tokens": 5,
+                                  "messages": [{"role": "user", "content": "hello"}]}))
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
 #[tokio::test]
 async fn spend_is_charged_from_usage_and_reported_in_headers() {
     let mock = MockServer::start(priced_mock(0)).await.unwrap();
@@ -104,24 +130,8 @@ async fn racing_requests_never_push_spend_past_the_budget() {
         assert_eq!(chat(&gw, &key, json!({})).await.status(), 200);
     }
     // 200 requests race for the last 0.10.
-    let handles: Vec<_> = (0..200)
-        .map(|_| {
-            let (url, key) = (gw.url("/v1/chat/completions"), key.clone());
-            tokio::spawn(async move {
-                client()
-                    .post(url)
-                    .bearer_auth(key)
-                    .json(&json!({"model": "priced", "max_tokens": 5,
-                                  "messages": [{"role": "user", "content": "hello"}]}))
-                    .send()
-                    .await
-                    .unwrap()
-            })
-        })
-        .collect();
     let (mut ok, mut refused) = (0, 0);
-    for h in handles {
-        let r = h.await.unwrap();
+    for r in race(&gw, &key, &["priced"], 200).await {
         match r.status().as_u16() {
             200 => ok += 1,
             400 => {
@@ -368,4 +378,120 @@ async fn a_key_limited_to_some_models_lists_only_those() {
     let mut all = ids(list(open).await);
     all.sort();
     assert_eq!(all, ["other", "priced"]);
+}
+
+#[tokio::test]
+async fn wildcard_requests_are_priced_by_the_model_named_and_reserved_for() {
+    let mock = MockServer::start(priced_mock(40)).await.unwrap();
+    let yaml = format!(
+        "model_list:
+  - model_name: openai/*
+    litellm_params:
+      model: openai/*
+      api_base: {}
+      api_key: sk-upstream
+router_settings:
+  model_group_alias: {{mini: openai/gpt-4o-mini}}
+general_settings:
+  master_key: {MASTER_KEY}
+  proxy_batch_write_at: 1
+",
+        mock.url()
+    );
+    let gw = Gateway::start(&yaml).await;
+    // gpt-4o-mini in the bundled table: 1.5e-7 in, 6e-7 out; 10 + 5 tokens.
+    let one = 10.0 * 1.5e-7 + 5.0 * 6e-7;
+    let key = generate_key(&gw, json!({"max_budget": one * 3.5})).await;
+    let r = chat(&gw, &key, json!({"model": "openai/gpt-4o-mini"})).await;
+    assert_eq!(r.status(), 200);
+    let cost: f64 = r.headers()["x-litellm-response-cost"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((cost - one).abs() < 1e-12, "cost {cost}, expected {one}");
+    // 50 requests race (through the alias too) for the rest: reservations at the named
+    // model's price keep the spend within the budget.
+    let mut ok = 0;
+    for r in race(&gw, &key, &["mini", "openai/gpt-4o-mini"], 50).await {
+        match r.status().as_u16() {
+            200 => ok += 1,
+            400 => {}
+            s => panic!("unexpected status {s}"),
+        }
+    }
+    assert!(ok >= 1, "some of the remaining budget is usable");
+    let spend = key_spend(&gw, &key).await;
+    assert!(
+        spend <= one * 3.5 + 1e-12,
+        "spend {spend} exceeded max_budget {}",
+        one * 3.5
+    );
+    assert!(
+        (spend - (1 + ok) as f64 * one).abs() < 1e-12,
+        "{spend} vs {ok} admitted"
+    );
+}
+
+#[tokio::test]
+async fn a_fallback_to_a_pricier_group_is_reserved_for_too() {
+    let down = MockServer::start(MockConfig {
+        status: Some(503),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let pricey = MockServer::start(priced_mock(40)).await.unwrap();
+    let yaml = format!(
+        "model_list:
+  - model_name: cheap
+    litellm_params:
+      model: openai/cheap
+      api_base: {}
+      api_key: k
+      input_cost_per_token: 0.000001
+      output_cost_per_token: 0.000002
+  - model_name: pricey
+    litellm_params:
+      model: openai/pricey
+      api_base: {}
+      api_key: k
+      input_cost_per_token: 0.001
+      output_cost_per_token: 0.002
+router_settings:
+  num_retries: 0
+  fallbacks: [{{cheap: [pricey]}}]
+general_settings:
+  master_key: {MASTER_KEY}
+  proxy_batch_write_at: 1
+",
+        down.url(),
+        pricey.url()
+    );
+    let gw = Gateway::start(&yaml).await;
+    let cheap = json!({"model": "cheap"});
+    // Room for a cheap request's worst case, not for the pricey group's (~0.03 with the
+    // prompt estimate and max_tokens 5): no fallback, the primary's error, nothing spent.
+    let tight = generate_key(&gw, json!({"max_budget": 0.025})).await;
+    assert_ne!(chat(&gw, &tight, cheap.clone()).await.status(), 200);
+    assert_eq!(pricey.request_count(), 0, "{}", gw.logs());
+    // With room, the fallback serves it and the pricier cost is charged.
+    let roomy = generate_key(&gw, json!({"max_budget": 1.0})).await;
+    let r = chat(&gw, &roomy, cheap.clone()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-litellm-model-group"], "pricey");
+    // Racing requests that all fall back stay within the budget.
+    let key = generate_key(&gw, json!({"max_budget": 0.1})).await;
+    let ok = race(&gw, &key, &["cheap"], 20)
+        .await
+        .iter()
+        .filter(|r| r.status() == 200)
+        .count();
+    assert!(ok >= 1);
+    let spend = key_spend(&gw, &key).await;
+    assert!(spend <= 0.1 + 1e-9, "spend {spend} exceeded max_budget 0.1");
+    assert!(
+        (spend - ok as f64 * COST).abs() < 1e-9,
+        "{spend} vs {ok} served"
+    );
 }

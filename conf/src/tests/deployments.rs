@@ -375,3 +375,88 @@ fn vertex_reads_project_and_location_and_checks_the_key() {
     let e = errors(&entry("      model: vertex_ai/gemini-pro\n      vertex_credentials: '{\"type\":\"service_account\"}'\n"));
     assert!(e.iter().any(|m| m.contains("client_email")), "{e:?}");
 }
+
+#[test]
+fn bare_star_model_stands_for_every_provider_it_can_reach() {
+    let yaml = "model_list:
+  - model_name: \"*\"
+    litellm_params: {model: \"*\", api_base: \"http://127.0.0.1:9/v1\", api_key: sk-any, rpm: 7}
+";
+    let l = ok(yaml);
+    let deps = &l.config.model_list;
+    assert_eq!(l.config.model_groups(), vec!["*"]);
+    let providers: Vec<Provider> = deps.iter().map(|d| d.provider).collect();
+    for p in [
+        Provider::OpenAi,
+        Provider::Anthropic,
+        Provider::Groq,
+        Provider::Gemini,
+        // With an api_base, even the providers that have no default one.
+        Provider::HostedVllm,
+        Provider::Azure,
+    ] {
+        assert!(providers.contains(&p), "{p:?} missing from {providers:?}");
+    }
+    for d in deps {
+        assert!(d.any_provider, "{:?}", d.provider);
+        assert_eq!(d.model, "*");
+        assert_eq!(d.model_name, "*");
+        assert_eq!(d.api_base.as_ref().unwrap().url, "http://127.0.0.1:9/v1");
+        assert_eq!(d.api_key.as_ref().unwrap().expose(), "sk-any");
+        assert_eq!(d.rpm, Some(7));
+    }
+    let mut ids: Vec<&str> = deps.iter().map(|d| d.id.as_str()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), deps.len(), "ids are unique");
+}
+
+#[test]
+fn bare_star_uses_provider_defaults_and_skips_unreachable_providers() {
+    // DEEPSEEK_API_KEY: no other test reads it.
+    let yaml = "environment_variables: {DEEPSEEK_API_KEY: sk-deepseek-env}
+model_list:
+  - model_name: \"*\"
+    litellm_params: {model: \"*\"}
+    model_info: {id: any}
+";
+    let l = ok(yaml);
+    let deps = &l.config.model_list;
+    let by = |p: Provider| deps.iter().find(|d| d.provider == p);
+    assert!(by(Provider::HostedVllm).is_none() && by(Provider::Azure).is_none());
+    let anthropic = by(Provider::Anthropic).unwrap();
+    assert_eq!(
+        anthropic.api_base.as_ref().unwrap().url,
+        "https://api.anthropic.com"
+    );
+    assert_eq!(anthropic.id, "any/anthropic");
+    let deepseek = by(Provider::Deepseek).unwrap();
+    assert_eq!(
+        deepseek.api_key.as_ref().unwrap().expose(),
+        "sk-deepseek-env"
+    );
+    assert_eq!(by(Provider::OpenAi).unwrap().id, "any/openai");
+}
+
+#[test]
+fn bare_star_entry_errors_are_reported_once_and_custom_provider_star_is_one_wildcard() {
+    let errs = errors(
+        "model_list:\n  - model_name: \"*\"\n    litellm_params: {model: \"*\", api_key: k, rpm: lots}\n",
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].starts_with("model_list[0].litellm_params.rpm:"),
+        "{errs:#?}"
+    );
+
+    let l = ok(&entry(
+        "      model: \"*\"\n      custom_llm_provider: groq\n      api_key: k\n",
+    ));
+    let deps = &l.config.model_list;
+    assert_eq!(deps.len(), 1);
+    assert_eq!(
+        (deps[0].provider, deps[0].model.as_str()),
+        (Provider::Groq, "*")
+    );
+    assert!(!deps[0].any_provider);
+}

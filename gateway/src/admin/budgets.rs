@@ -43,17 +43,18 @@ pub(super) fn limit_values(
         .collect()
 }
 
-/// The `litellm_budget_table` of an organization or end user: its own limits over those of its
-/// `budget_id`; null when it has neither.
-pub(super) fn budget_table(c: &Control, e: &Entity) -> Value {
+/// The `litellm_budget_table` of an organization or end user (`doc`: its document): its own
+/// limits over those of its `budget_id`; null when it has neither.
+pub(super) fn budget_table(c: &Control, e: &Entity, doc: &Map<String, Value>) -> Value {
     let budget = e.budget_id.as_deref().and_then(|b| c.get(Kind::Budget, b));
     let own = LIMIT_FIELDS
         .iter()
-        .any(|f| e.doc.get(*f).is_some_and(|v| !v.is_null()));
+        .any(|f| doc.get(*f).is_some_and(|v| !v.is_null()));
     if budget.is_none() && !own {
         return Value::Null;
     }
-    let mut t = limit_values(&e.doc, budget.as_ref().map(|b| &b.doc), &LIMIT_FIELDS);
+    let budget = budget.map(|b| b.doc());
+    let mut t = limit_values(doc, budget.as_ref(), &LIMIT_FIELDS);
     t.insert("budget_id".into(), json!(e.budget_id));
     t.insert("budget_reset_at".into(), reset_at(c, e));
     Value::Object(t)
@@ -61,11 +62,12 @@ pub(super) fn budget_table(c: &Control, e: &Entity) -> Value {
 
 /// A budget as LiteLLM returns a `LiteLLM_BudgetTable` row.
 fn view(c: &Control, e: &Entity) -> Value {
-    let mut out = limit_values(&e.doc, None, &LIMIT_FIELDS);
+    let doc = e.doc();
+    let mut out = limit_values(&doc, None, &LIMIT_FIELDS);
     out.insert("budget_id".into(), json!(e.id));
     out.insert("budget_reset_at".into(), reset_at(c, e));
     for f in ["created_at", "created_by", "updated_at", "updated_by"] {
-        out.insert(f.into(), doc_field(&e.doc, f));
+        out.insert(f.into(), doc_field(&doc, f));
     }
     Value::Object(out)
 }
@@ -92,7 +94,7 @@ pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let e = c
         .get(Kind::Budget, &id)
         .ok_or_else(|| AdminError::not_found(format!("Budget with id '{id}' not found.")))?;
-    let mut doc = e.doc.clone();
+    let mut doc = e.doc();
     read_limits(c, req, &mut doc, false)?;
     doc.insert("budget_id".into(), json!(id));
     doc.insert("updated_at".into(), json!(now_iso()));

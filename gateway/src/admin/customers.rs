@@ -17,24 +17,19 @@ use crate::control::{Control, Entity, Kind};
 
 /// An end user as LiteLLM returns it.
 fn view(c: &Control, e: &Entity) -> Value {
+    let doc = e.doc();
+    let field = |name: &str| doc_field(&doc, name);
     let mut out = Map::new();
     out.insert("user_id".into(), json!(e.id));
-    out.insert("alias".into(), field(e, "alias"));
+    out.insert("alias".into(), field("alias"));
     out.insert("spend".into(), json!(c.spend(e)));
     out.insert("blocked".into(), json!(e.blocked));
-    out.insert(
-        "allowed_model_region".into(),
-        field(e, "allowed_model_region"),
-    );
-    out.insert("default_model".into(), field(e, "default_model"));
+    out.insert("allowed_model_region".into(), field("allowed_model_region"));
+    out.insert("default_model".into(), field("default_model"));
     out.insert("budget_id".into(), json!(e.budget_id));
-    out.insert("metadata".into(), field(e, "metadata"));
-    out.insert("litellm_budget_table".into(), budget_table(c, e));
+    out.insert("metadata".into(), field("metadata"));
+    out.insert("litellm_budget_table".into(), budget_table(c, e, &doc));
     Value::Object(out)
-}
-
-fn field(e: &Entity, name: &str) -> Value {
-    doc_field(&e.doc, name)
 }
 
 /// Reads the end user fields present in the request into `doc`, validated.
@@ -116,9 +111,10 @@ fn missing(id: &str) -> AdminError {
 pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let id = req.required_string("user_id")?;
     let e = c.get(Kind::Customer, &id).ok_or_else(|| missing(&id))?;
-    let mut doc = e.doc.clone();
+    let mut doc = e.doc();
+    let created = !doc.contains_key("created_at");
     read_fields(c, req, &mut doc)?;
-    stamp(&mut doc, &id, !e.doc.contains_key("created_at"));
+    stamp(&mut doc, &id, created);
     let e = c.put(Kind::Customer, &id, doc).await?;
     Ok(view(c, &e))
 }
@@ -193,7 +189,7 @@ pub async fn block(c: &Control, req: &Req, on: bool) -> Result<Value, AdminError
     let mut changed = Vec::with_capacity(ids.len());
     for id in &ids {
         let prev = c.get(Kind::Customer, id);
-        let mut doc = prev.as_ref().map(|e| e.doc.clone()).unwrap_or_default();
+        let mut doc = prev.as_ref().map(|e| e.doc()).unwrap_or_default();
         let created = !doc.contains_key("created_at");
         doc.insert("blocked".into(), json!(on));
         stamp(&mut doc, id, created);

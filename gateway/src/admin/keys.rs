@@ -17,9 +17,7 @@ use self::fields::{check_key_refs, read_key_fields};
 use self::secret::{find_key, is_token, key_name, key_not_found, new_secret, supplied_secret};
 use super::fields::page_param;
 use super::users::ensure_user;
-use super::util::{
-    doc_field, doc_str, iso_ms, newest_first, paginate, set_blocked, with_spend, write_lock,
-};
+use super::util::{doc_field, doc_str, iso_ms, newest_first, paginate, set_blocked, with_spend};
 use super::{AdminError, Req};
 use crate::control::enforce::{hash_key, Caller};
 use crate::control::{now_ms, Control, Entity, Kind};
@@ -35,11 +33,24 @@ pub(super) fn key_object(c: &Control, e: &Entity) -> Map<String, Value> {
     m
 }
 
+/// A field `/key/list` filters on, read from the key's typed fields (never its document, which
+/// would be parsed for every key); `None` when unset or empty.
+fn key_field<'a>(k: &'a Entity, field: &str) -> Option<&'a str> {
+    let v = match field {
+        "key_alias" => k.alias(),
+        "team_id" => k.team_id.as_deref(),
+        "user_id" => k.user_id.as_deref(),
+        "organization_id" => k.org_id.as_deref(),
+        _ => unreachable!("{field} is not a typed key field"),
+    };
+    v.filter(|s| !s.is_empty())
+}
+
 /// Every key whose document field `field` equals `value` (`team_id`, `user_id`).
 pub(super) fn keys_where(c: &Control, field: &str, value: &str) -> Vec<Arc<Entity>> {
     c.list(Kind::Key)
         .into_iter()
-        .filter(|k| doc_str(&k.doc, field) == Some(value))
+        .filter(|k| key_field(k, field) == Some(value))
         .collect()
 }
 
@@ -82,7 +93,6 @@ fn generate_response(c: &Control, e: &Entity, secret: &str, req: &Req) -> Map<St
 
 /// `POST /key/generate`.
 pub async fn generate(c: &Control, caller: &Caller, req: &Req) -> Result<Value, AdminError> {
-    let _w = write_lock().await;
     let mut base = Map::new();
     if let Some(by) = caller.key().and_then(|k| k.user_id.clone()) {
         base.insert("created_by".into(), Value::String(by.clone()));
@@ -116,10 +126,9 @@ async fn check_changed(
 /// `POST /key/update`: a partial update; `duration` recomputes `expires`. Answers
 /// `{"key": <as given>, ...key}` as LiteLLM does.
 pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let _w = write_lock().await;
     let (given, e) = named_key(c, req)?;
     let now = now_ms();
-    let mut doc = e.doc.clone();
+    let mut doc = e.doc();
     read_key_fields(req, &mut doc, now)?;
     doc.insert("updated_at".into(), Value::String(iso_ms(now)));
     check_changed(c, &doc, &e.id).await?;
@@ -170,7 +179,7 @@ pub async fn list(c: &Control, req: &Req) -> Result<Value, AdminError> {
         .filter(|k| {
             filters
                 .iter()
-                .all(|(f, v)| doc_str(&k.doc, f) == Some(v.as_str()))
+                .all(|(f, v)| key_field(k, f) == Some(v.as_str()))
                 && key_hash.as_deref().is_none_or(|h| {
                     k.id == h.to_ascii_lowercase() || (!is_token(h) && k.id == hash_key(h))
                 })
@@ -200,7 +209,6 @@ pub async fn list(c: &Control, req: &Req) -> Result<Value, AdminError> {
 /// `POST /key/delete`: `keys` (secrets or tokens) and/or `key_aliases`. Every one must exist
 /// (404 otherwise, and nothing is deleted).
 pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let _w = write_lock().await;
     let keys = req.strings("keys")?.unwrap_or_default();
     let aliases = req.strings("key_aliases")?.unwrap_or_default();
     if keys.is_empty() && aliases.is_empty() {
@@ -217,7 +225,7 @@ pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
         let found: Vec<_> = c
             .list(Kind::Key)
             .into_iter()
-            .filter(|k| doc_str(&k.doc, "key_alias") == Some(a.as_str()))
+            .filter(|k| key_field(k, "key_alias") == Some(a.as_str()))
             .collect();
         if found.is_empty() {
             return Err(AdminError::not_found(format!(
@@ -236,7 +244,6 @@ pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
 
 /// `POST /key/block` and `/key/unblock`: `{"key": ...}`; answers the key object.
 pub async fn block(c: &Control, req: &Req, on: bool) -> Result<Value, AdminError> {
-    let _w = write_lock().await;
     let (_, e) = named_key(c, req)?;
     let e = set_blocked(c, &e, on).await?;
     Ok(Value::Object(key_object(c, &e)))
@@ -246,7 +253,6 @@ pub async fn block(c: &Control, req: &Req, on: bool) -> Result<Value, AdminError
 /// (`new_key` if given) with the same settings and spend; other body fields update settings.
 /// The old secret stops working at once.
 pub async fn regenerate(c: &Control, req: &Req, old: Option<&str>) -> Result<Value, AdminError> {
-    let _w = write_lock().await;
     let given = match old.filter(|o| !o.trim().is_empty()) {
         Some(o) => o.to_string(),
         None => req.required_string("key")?,
@@ -258,7 +264,7 @@ pub async fn regenerate(c: &Control, req: &Req, old: Option<&str>) -> Result<Val
     if token == e.id || c.get(Kind::Key, &token).is_some() {
         return Err(AdminError::exists("new_key", "new_key is already in use"));
     }
-    let mut doc = e.doc.clone();
+    let mut doc = e.doc();
     read_key_fields(req, &mut doc, now)?;
     doc.insert("key_name".into(), Value::String(key_name(&secret)));
     doc.insert("updated_at".into(), Value::String(iso_ms(now)));

@@ -55,6 +55,14 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
             )));
         }
         let req = Req::read(session, &runtime).await?;
+        // Management writes run one at a time on this replica, so that the checks they make
+        // (alias taken, already a member, budget exists) and the read-modify-write of a
+        // document cannot interleave with another write.
+        let _write = if is_read(&req) {
+            None
+        } else {
+            Some(util::write_lock().await)
+        };
         let out: Value = route(state, &caller, &req).await?;
         Ok::<Value, AdminError>(out)
     }
@@ -72,6 +80,11 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
             ctx.status = respond_error(session, &err, &ctx.call_id, false, Vec::new()).await;
         }
     }
+}
+
+/// Reads (`GET`, and the `POST …/info` forms) need no write lock.
+fn is_read(req: &Req) -> bool {
+    req.method == "GET" || req.path.ends_with("/info")
 }
 
 async fn route(state: &Arc<AppState>, caller: &Caller, req: &Req) -> Result<Value, AdminError> {

@@ -14,29 +14,27 @@ use super::util::{all_exist, doc_field, given_or_new_id, now_iso, stamp_new};
 use super::{AdminError, Req};
 use crate::control::{Control, Entity, Kind};
 
-fn field(e: &Entity, name: &str) -> Value {
-    doc_field(&e.doc, name)
-}
-
 /// An organization as LiteLLM returns it, with its teams and members.
 fn view(c: &Control, e: &Entity) -> Value {
+    let doc = e.doc();
+    let field = |name: &str| doc_field(&doc, name);
     let mut out = Map::new();
     out.insert("organization_id".into(), json!(e.id));
-    out.insert("organization_alias".into(), field(e, "organization_alias"));
+    out.insert("organization_alias".into(), field("organization_alias"));
     out.insert("budget_id".into(), json!(e.budget_id));
     out.insert(
         "metadata".into(),
-        e.doc.get("metadata").cloned().unwrap_or(json!({})),
+        doc.get("metadata").cloned().unwrap_or(json!({})),
     );
     out.insert("models".into(), json!(e.models));
     out.insert("spend".into(), json!(c.spend(e)));
     out.insert("model_spend".into(), json!({}));
     out.insert("blocked".into(), json!(e.blocked));
-    out.insert("tags".into(), field(e, "tags"));
+    out.insert("tags".into(), field("tags"));
     for f in ["created_at", "created_by", "updated_at", "updated_by"] {
-        out.insert(f.into(), field(e, f));
+        out.insert(f.into(), field(f));
     }
-    out.insert("litellm_budget_table".into(), budget_table(c, e));
+    out.insert("litellm_budget_table".into(), budget_table(c, e, &doc));
     out.insert("teams".into(), Value::Array(teams(c, &e.id)));
     out.insert("members".into(), Value::Array(members(c, &e.id)));
     Value::Object(out)
@@ -48,7 +46,7 @@ fn teams(c: &Control, org: &str) -> Vec<Value> {
         .iter()
         .filter(|t| t.org_id.as_deref() == Some(org))
         .map(|t| {
-            let mut d = t.doc.clone();
+            let mut d = t.doc();
             d.insert("team_id".into(), json!(t.id));
             d.insert("spend".into(), json!(c.spend(t)));
             Value::Object(d)
@@ -66,7 +64,7 @@ fn members(c: &Control, org: &str) -> Vec<Value> {
                 "user_id": u.id,
                 "organization_id": org,
                 "user_role": u.role,
-                "user_email": u.doc.get("user_email"),
+                "user_email": u.doc().get("user_email"),
                 "spend": c.spend(u),
                 "budget_id": u.budget_id,
             })
@@ -147,7 +145,7 @@ pub async fn info(c: &Control, req: &Req) -> Result<Value, AdminError> {
 pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let id = req.required_string("organization_id")?;
     let e = c.get(Kind::Org, &id).ok_or_else(|| not_found(&id))?;
-    let mut doc = e.doc.clone();
+    let mut doc = e.doc();
     read_fields(c, req, &mut doc)?;
     doc.insert("organization_id".into(), json!(id));
     doc.insert("updated_at".into(), json!(now_iso()));
@@ -189,12 +187,9 @@ pub async fn list(c: &Control, req: &Req) -> Result<Value, AdminError> {
         .iter()
         .filter(|e| org_id.as_deref().is_none_or(|id| e.id == id))
         .filter(|e| {
-            alias.as_deref().is_none_or(|a| {
-                e.doc
-                    .get("organization_alias")
-                    .and_then(Value::as_str)
-                    .is_some_and(|s| s.to_lowercase().contains(a))
-            })
+            alias
+                .as_deref()
+                .is_none_or(|a| e.alias().is_some_and(|s| s.to_lowercase().contains(a)))
         })
         .map(|e| view(c, e))
         .collect();

@@ -311,12 +311,7 @@ pub async fn report(c: &Control, req: &Req) -> Result<Value, AdminError> {
                 g.keys[1]
                     .as_deref()
                     .and_then(|t| c.get(Kind::Team, t))
-                    .and_then(|t| {
-                        t.doc
-                            .get("team_alias")
-                            .and_then(Value::as_str)
-                            .map(str::to_string)
-                    })
+                    .and_then(|t| t.alias().map(str::to_string))
                     .unwrap_or_else(|| "Unassigned Team".into()),
             )
         };

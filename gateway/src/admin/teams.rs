@@ -16,9 +16,7 @@ use self::members::{member_id, member_spec, members_of, memberships, resolve, Re
 use super::fields::{check_budget_ref, check_ref, read_fields, unset_limits, Ty, LIMITS};
 use super::keys::{key_object, keys_where};
 use super::users::ensure_user;
-use super::util::{
-    all_exist, doc_str, into_map, iso_ms, new_id, set_blocked, touch, with_spend, write_lock,
-};
+use super::util::{all_exist, into_map, iso_ms, new_id, set_blocked, touch, with_spend};
 use super::{AdminError, Req};
 use crate::control::{now_ms, Control, Entity, Kind};
 
@@ -82,7 +80,6 @@ fn team_not_found(id: &str) -> AdminError {
 /// `POST /team/new`: creates the team (id generated if absent) with its `members_with_roles`
 /// (unknown users are created).
 pub async fn new(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let _w = write_lock().await;
     let now = now_ms();
     let team_id = match req.string("team_id")?.map(|s| s.trim().to_string()) {
         Some(id) if !id.is_empty() => id,
@@ -143,9 +140,8 @@ fn named_team(c: &Control, req: &Req) -> Result<Arc<Entity>, AdminError> {
 
 /// `POST /team/update`: a partial update. Answers `{"team_id", "data": team}`.
 pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let _w = write_lock().await;
     let team = named_team(c, req)?;
-    let mut doc = team.doc.clone();
+    let mut doc = team.doc();
     read_fields(req, TEAM_FIELDS, &mut doc)?;
     check_team_refs(c, &doc)?;
     touch(&mut doc);
@@ -184,7 +180,7 @@ pub async fn list(c: &Control, req: &Req) -> Result<Value, AdminError> {
                 .is_none_or(|u| c.get(Kind::Member, &member_id(&t.id, u)).is_some())
                 && org
                     .as_deref()
-                    .is_none_or(|o| doc_str(&t.doc, "organization_id") == Some(o))
+                    .is_none_or(|o| t.org_id.as_deref() == Some(o))
         })
         .map(|t| {
             let mut o = team_object(c, &t);
@@ -204,7 +200,6 @@ pub async fn list(c: &Control, req: &Req) -> Result<Value, AdminError> {
 /// `POST /team/delete`: `{"team_ids": [...]}`. Deletes the teams, their keys and memberships;
 /// every id must exist (404 otherwise, and nothing is deleted).
 pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let _w = write_lock().await;
     let ids = req.required_strings("team_ids", "team_ids is required: a list of team ids")?;
     all_exist(c, Kind::Team, &ids, team_not_found)?;
     let mut deleted_keys = 0usize;
@@ -223,7 +218,6 @@ pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
 
 /// `POST /team/block` and `/team/unblock`: `{"team_id"}`; answers the team.
 pub async fn block(c: &Control, req: &Req, on: bool) -> Result<Value, AdminError> {
-    let _w = write_lock().await;
     let team = named_team(c, req)?;
     let team = set_blocked(c, &team, on).await?;
     Ok(Value::Object(team_object(c, &team)))

@@ -10,8 +10,7 @@ use serde_json::{json, Map, Value};
 use super::fields::{check_budget_ref, field, page_param, read_fields, unset_limits, Ty, LIMITS};
 use super::keys::{delete_key, key_object, keys_where, prepare_key, store_key};
 use super::util::{
-    all_exist, doc_field, doc_str, into_map, iso_ms, new_id, newest_first, paginate, touch,
-    with_spend, write_lock,
+    all_exist, doc_field, into_map, iso_ms, new_id, newest_first, paginate, touch, with_spend,
 };
 use super::{AdminError, Req};
 use crate::control::{now_ms, Control, Entity, Kind};
@@ -80,15 +79,15 @@ pub(super) async fn ensure_user(
 pub(super) fn user_by_email(c: &Control, email: &str) -> Option<Arc<Entity>> {
     c.list(Kind::User)
         .into_iter()
-        .find(|u| doc_str(&u.doc, "user_email").is_some_and(|e| e.eq_ignore_ascii_case(email)))
+        .find(|u| u.email().is_some_and(|e| e.eq_ignore_ascii_case(email)))
 }
 
 /// The ids of the teams the user is a member of.
 pub(super) fn teams_of(c: &Control, user_id: &str) -> Vec<String> {
     c.list(Kind::Member)
         .into_iter()
-        .filter(|m| doc_str(&m.doc, "user_id") == Some(user_id))
-        .filter_map(|m| doc_str(&m.doc, "team_id").map(str::to_string))
+        .filter(|m| m.user_id.as_deref() == Some(user_id))
+        .filter_map(|m| m.team_id.clone())
         .collect()
 }
 
@@ -104,7 +103,6 @@ pub(super) fn user_object(c: &Control, u: &Entity) -> Map<String, Value> {
 /// `POST /user/new`: creates the user (id generated if absent) and, unless
 /// `auto_create_key: false`, a key for it, returned once as `key`.
 pub async fn new(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let _w = write_lock().await;
     let now = now_ms();
     let user_id = match req.string("user_id")?.map(|s| s.trim().to_string()) {
         Some(id) if !id.is_empty() => id,
@@ -146,7 +144,7 @@ pub async fn new(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let user = c.insert(Kind::User, &user_id, doc).await?.ok_or_else(|| {
         AdminError::exists("user_id", format!("User with id {user_id} already exists"))
     })?;
-    let email = doc_str(&user.doc, "user_email").map(str::to_string);
+    let email = user.email().map(str::to_string);
     for t in &teams {
         super::teams::add_member(c, t, &user_id, "user", email.as_deref(), None).await?;
     }
@@ -209,9 +207,8 @@ pub async fn info(c: &Control, req: &Req) -> Result<Value, AdminError> {
 /// `POST /user/update`: a partial update of the user named by `user_id` (or `user_email`).
 /// Answers `{"user_id", "data": user}`.
 pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let _w = write_lock().await;
     let user = named_user(c, req)?;
-    let mut doc = user.doc.clone();
+    let mut doc = user.doc();
     // Looked up by id, the email may change too.
     let fields: Vec<(&str, Ty)> = USER_FIELDS
         .iter()
@@ -229,7 +226,6 @@ pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
 /// `POST /user/delete`: `{"user_ids": [...]}`. Deletes the users, their keys and their team
 /// memberships; every id must exist (404 otherwise, and nothing is deleted).
 pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let _w = write_lock().await;
     let ids = req.required_strings("user_ids", "user_ids is required: a list of user ids")?;
     all_exist(c, Kind::User, &ids, user_not_found)?;
     let mut deleted_keys = 0usize;
@@ -259,12 +255,11 @@ pub async fn list(c: &Control, req: &Req) -> Result<Value, AdminError> {
         .list(Kind::User)
         .into_iter()
         .filter(|u| {
-            role.as_deref()
-                .is_none_or(|r| doc_str(&u.doc, "user_role") == Some(r))
+            role.as_deref().is_none_or(|r| u.role.as_deref() == Some(r))
                 && ids.as_ref().is_none_or(|ids| ids.contains(&u.id))
-                && email.as_deref().is_none_or(|e| {
-                    doc_str(&u.doc, "user_email").is_some_and(|x| x.eq_ignore_ascii_case(e))
-                })
+                && email
+                    .as_deref()
+                    .is_none_or(|e| u.email().is_some_and(|x| x.eq_ignore_ascii_case(e)))
                 && team
                     .as_deref()
                     .is_none_or(|t| c.get(Kind::Member, &format!("{t}/{}", u.id)).is_some())

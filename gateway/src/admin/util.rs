@@ -262,7 +262,7 @@ pub(super) fn reset_at(c: &Control, e: &Entity) -> Value {
 /// The entity's document plus its live spend and next budget reset: the object every key, user
 /// and team route answers with.
 pub(super) fn with_spend(c: &Control, e: &Entity) -> Map<String, Value> {
-    let mut m = e.doc.clone();
+    let mut m = e.doc();
     m.insert("spend".into(), json!(c.spend(e)));
     m.insert("budget_reset_at".into(), reset_at(c, e));
     m
@@ -286,7 +286,7 @@ pub(super) async fn set_blocked(
     e: &Entity,
     on: bool,
 ) -> Result<Arc<Entity>, AdminError> {
-    let mut doc = e.doc.clone();
+    let mut doc = e.doc();
     doc.insert("blocked".into(), Value::Bool(on));
     touch(&mut doc);
     Ok(c.put(e.kind, &e.id, doc).await?)
@@ -295,8 +295,10 @@ pub(super) async fn set_blocked(
 /// Newest first by `created_at`, ties by id: the order of the paged lists.
 pub(super) fn newest_first(items: &mut [Arc<Entity>]) {
     items.sort_by(|a, b| {
-        let created = |e: &Entity| doc_str(&e.doc, "created_at").unwrap_or("").to_string();
-        created(b).cmp(&created(a)).then_with(|| a.id.cmp(&b.id))
+        fn created(e: &Entity) -> &str {
+            e.created_at().unwrap_or("")
+        }
+        created(b).cmp(created(a)).then_with(|| a.id.cmp(&b.id))
     });
 }
 

@@ -12,6 +12,7 @@ use pingora::http::RequestHeader;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::ledger::Exceeded;
 use super::{now_ms, Control, Entity, Kind, Limits};
 use crate::error::GatewayError;
 use crate::router::Limited;
@@ -341,10 +342,17 @@ pub fn admit(
         }
     }
     // Money: reserve the worst case everywhere a budget applies.
-    let worst = runtime
-        .groups
-        .get(&model)
-        .map(|g| g.worst_case(prompt_estimate, requested_max_tokens(req)))
+    // The group routing will pick (after `model_group_alias`, wildcards included); a name no
+    // group serves is refused by routing, so it reserves nothing here.
+    let worst = crate::lifecycle::resolve::target(runtime, &model)
+        .map(|t| {
+            runtime.groups[t.group].worst_case_for(
+                t.provider,
+                t.wildcard.as_deref(),
+                prompt_estimate,
+                requested_max_tokens(req),
+            )
+        })
         .unwrap_or(0.0);
     let tz = control.settings.tz;
     for (e, l) in involved.iter().zip(&limits) {
@@ -405,9 +413,40 @@ fn rate_limited(e: &Entity, what: &str, limit: u64, reset_in_ms: u64) -> Gateway
 }
 
 /// `max_completion_tokens`, else `max_tokens` (Anthropic clients always send one).
-fn requested_max_tokens(req: &CanonicalRequest) -> Option<u64> {
+pub fn requested_max_tokens(req: &CanonicalRequest) -> Option<u64> {
     req.body
         .get("max_completion_tokens")
         .or_else(|| req.body.get("max_tokens"))
         .and_then(|v| v.as_u64())
+}
+
+/// A fallback moves the request to a group whose worst case is `worst`: every hold under a
+/// budget is raised to it, so a pricier fallback cannot spend past a budget either. All or
+/// nothing: if one budget cannot take the difference, what was added is given back and the
+/// budget that refused is returned.
+pub fn cover(control: &Control, adm: &mut Admission, worst: f64) -> Result<(), Exceeded> {
+    let (now, tz) = (now_ms(), control.settings.tz);
+    let mut added: Vec<(usize, f64)> = Vec::new();
+    for i in 0..adm.holds.len() {
+        let (e, held) = &adm.holds[i];
+        let extra = worst - held;
+        let limits = control.entity_limits(adm, e);
+        if extra <= 0.0 || limits.max_budget.is_none() {
+            continue;
+        }
+        if let Err(x) = e
+            .ledger
+            .reserve(limits.max_budget, extra, limits.budget_duration, now, tz)
+        {
+            for (j, amount) in added {
+                adm.holds[j].0.ledger.release(amount);
+            }
+            return Err(x);
+        }
+        added.push((i, extra));
+    }
+    for (i, amount) in added {
+        adm.holds[i].1 += amount;
+    }
+    Ok(())
 }

@@ -1,6 +1,10 @@
 //! The things that own keys, budgets and limits — keys, teams, team members, users,
 //! organizations, end users, reusable budgets — as stored documents (LiteLLM's field names)
 //! plus the limits read out of them once, and the live ledger and rate window each one owns.
+//!
+//! The document is held as compact JSON text and parsed only when the management API asks for
+//! it ([`Entity::doc`]): a parsed document costs several KiB per key, and the request path reads
+//! only the typed fields. What management lists filter or sort on is typed too.
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -63,6 +67,18 @@ impl Kind {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
+    /// The document field holding its alias (`key_alias`, `team_alias`, …), if it has one.
+    pub fn alias_field(self) -> Option<&'static str> {
+        match self {
+            Kind::Key => Some("key_alias"),
+            Kind::Team => Some("team_alias"),
+            Kind::User => Some("user_alias"),
+            Kind::Org => Some("organization_alias"),
+            Kind::Customer => Some("alias"),
+            _ => None,
+        }
+    }
+
     /// How error messages name it (`Key`, `Team`, …), as LiteLLM's do.
     pub fn label(self) -> &'static str {
         match self {
@@ -113,13 +129,14 @@ pub struct Window {
     pub dirty: std::sync::atomic::AtomicBool,
 }
 
-/// One entity: its document, what enforcement reads from it, and its live counters (carried
-/// over when the document is replaced).
+/// One entity: its document, what enforcement and the management lists read from it, and its
+/// live counters (carried over when the document is replaced).
 #[derive(Debug)]
 pub struct Entity {
     pub kind: Kind,
     pub id: String,
-    pub doc: Map<String, Value>,
+    /// The document, [`Entity::alias`], [`Entity::email`] and [`Entity::created_at`].
+    text: Text,
     pub limits: Limits,
     /// `budget_id`: a reusable budget supplying limits this document leaves unset.
     pub budget_id: Option<String>,
@@ -147,9 +164,19 @@ impl Entity {
     pub fn new(kind: Kind, id: &str, doc: Map<String, Value>, prev: Option<&Entity>) -> Entity {
         let limits = limits(&doc);
         let model_limits = model_limits(&doc);
+        let alias = kind.alias_field().and_then(|f| doc.get(f));
+        let text = Text::new(
+            &serde_json::to_string(&doc).expect("serializing JSON values cannot fail"),
+            [
+                alias.and_then(Value::as_str),
+                doc_str(&doc, "user_email"),
+                doc_str(&doc, "created_at"),
+            ],
+        );
         Entity {
             kind,
             id: id.to_string(),
+            text,
             limits,
             budget_id: str_field(&doc, "budget_id"),
             models: str_list(doc.get("models")),
@@ -166,16 +193,76 @@ impl Entity {
             role: str_field(&doc, "user_role"),
             ledger: prev.map(|p| p.ledger.clone()).unwrap_or_default(),
             window: prev.map(|p| p.window.clone()).unwrap_or_default(),
-            doc,
         }
+    }
+
+    /// The stored document, parsed (management API only: the request path never needs it).
+    pub fn doc(&self) -> Map<String, Value> {
+        serde_json::from_str(self.text.doc()).expect("an entity's document is a JSON object")
+    }
+
+    /// The kind's alias field ([`Kind::alias_field`]) as stored, empty text included.
+    pub fn alias(&self) -> Option<&str> {
+        self.text.part(1)
+    }
+
+    /// `user_email` (users), when set and not empty.
+    pub fn email(&self) -> Option<&str> {
+        self.text.part(2)
+    }
+
+    /// `created_at` as stored (RFC 3339 text), when set and not empty: the paged lists' order.
+    pub fn created_at(&self) -> Option<&str> {
+        self.text.part(3)
     }
 }
 
+/// An entity's document as compact JSON followed by the text fields the management lists read
+/// for every entity, in one allocation of the exact size (a parsed document costs several KiB,
+/// and every separate allocation its own rounding).
+#[derive(Debug)]
+struct Text {
+    buf: Box<str>,
+    /// Where each part ends in `buf`, with `ABSENT` set for a field the document lacks.
+    ends: [u32; 4],
+}
+
+const ABSENT: u32 = 1 << 31;
+
+impl Text {
+    fn new(doc: &str, fields: [Option<&str>; 3]) -> Text {
+        let len = doc.len() + fields.iter().flatten().map(|f| f.len()).sum::<usize>();
+        assert!(len < ABSENT as usize, "an entity's document is under 2 GiB");
+        let mut buf = String::with_capacity(len);
+        buf.push_str(doc);
+        let mut ends = [buf.len() as u32; 4];
+        for (end, field) in ends[1..].iter_mut().zip(fields) {
+            buf.push_str(field.unwrap_or(""));
+            *end = buf.len() as u32 | if field.is_none() { ABSENT } else { 0 };
+        }
+        Text {
+            buf: buf.into_boxed_str(),
+            ends,
+        }
+    }
+
+    fn doc(&self) -> &str {
+        &self.buf[..self.ends[0] as usize]
+    }
+
+    /// Field `i` (1, 2, 3: in the order given to [`Text::new`]).
+    fn part(&self, i: usize) -> Option<&str> {
+        let (start, end) = (self.ends[i - 1] & !ABSENT, self.ends[i]);
+        (end & ABSENT == 0).then(|| &self.buf[start as usize..end as usize])
+    }
+}
+
+fn doc_str<'a>(doc: &'a Map<String, Value>, k: &str) -> Option<&'a str> {
+    doc.get(k).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
 fn str_field(doc: &Map<String, Value>, k: &str) -> Option<String> {
-    doc.get(k)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
+    doc_str(doc, k).map(str::to_string)
 }
 
 fn str_list(v: Option<&Value>) -> Vec<String> {
@@ -300,6 +387,71 @@ mod tests {
         );
         assert_eq!(e.model_limits["mini"].max_budget, Some(0.1));
         assert_eq!(e.model_limits["mini"].tpm, Some(100));
+    }
+
+    #[test]
+    fn the_document_is_kept_as_text_and_the_list_fields_typed() {
+        let doc = json!({
+            "key_alias": "", "user_email": "a@b.c", "created_at": "2026-01-01T00:00:00.000Z",
+            "max_budget": 0.1, "metadata": {"n": [1, 2.5, null, "x"]}, "team_id": "t"
+        });
+        let Value::Object(doc) = doc else { panic!() };
+        let e = Entity::new(Kind::Key, "h", doc.clone(), None);
+        assert_eq!(e.doc(), doc);
+        assert_eq!(e.alias(), Some(""));
+        assert_eq!(e.email(), Some("a@b.c"));
+        assert_eq!(e.created_at(), Some("2026-01-01T00:00:00.000Z"));
+        let t = Entity::new(Kind::Team, "t", doc, None);
+        assert_eq!((t.alias(), t.doc()["team_id"].as_str()), (None, Some("t")));
+        let empty = Entity::new(Kind::User, "u", Map::new(), None);
+        assert_eq!(
+            (empty.doc(), empty.email(), empty.created_at()),
+            (Map::new(), None, None)
+        );
+    }
+
+    /// Resident memory per key with 100,000 keys shaped like `bench-keys`' (30 fields). Run with
+    /// `cargo test --release -p gateway --bin tollgate per_key_memory -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn per_key_memory() {
+        fn rss_kib() -> usize {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        }
+        const N: usize = 100_000;
+        let before = rss_kib();
+        let keys: Vec<Arc<Entity>> = (0..N)
+            .map(|i| {
+                let token = format!("{i:064x}");
+                let doc = json!({
+                    "token": token, "key_name": "sk-...0042", "key_alias": format!("bench-{i}"),
+                    "models": [], "aliases": {}, "expires": null, "max_budget": 1000000.0,
+                    "soft_budget": null, "budget_duration": "30d", "rpm_limit": 100000000u64,
+                    "tpm_limit": 100000000000u64, "max_parallel_requests": 100000u64,
+                    "model_max_budget": {}, "model_rpm_limit": {}, "model_tpm_limit": {},
+                    "metadata": {"bench": true}, "tags": [], "team_id": null, "user_id": null,
+                    "organization_id": null, "budget_id": null, "blocked": false, "config": {},
+                    "permissions": {}, "allowed_cache_controls": [], "allowed_routes": [],
+                    "created_at": "2026-11-22T00:48:00.000Z",
+                    "updated_at": "2026-11-22T00:48:00.000Z",
+                    "created_by": "bench-keys", "updated_by": "bench-keys"
+                });
+                let Value::Object(doc) = doc else { panic!() };
+                Arc::new(Entity::new(Kind::Key, &token, doc, None))
+            })
+            .collect();
+        let per_key = (rss_kib() - before) * 1024 / N;
+        eprintln!(
+            "{N} keys: {per_key} bytes each (Entity {} bytes, document {} bytes)",
+            std::mem::size_of::<Entity>(),
+            keys[0].text.buf.len()
+        );
+        assert!(per_key < 2048, "{per_key} bytes per key");
     }
 
     #[test]

@@ -13,7 +13,10 @@ use super::{now_ms, Control, Entity, Kind};
 /// Spend waiting for the database.
 #[derive(Debug, Default)]
 pub struct Queue {
-    pub logs: Vec<SpendLog>,
+    /// Log rows in blocks of [`LOG_BLOCK`]: queuing a row never moves the rows already queued
+    /// (one growing vector would copy them all, on the request's thread, each time it doubles).
+    logs: Vec<Vec<SpendLog>>,
+    rows: usize,
     /// (entity, window start) → amount.
     deltas: HashMap<(Kind, String, i64), f64>,
     /// Rows refused because the backlog was full (reported by the writer).
@@ -23,6 +26,31 @@ pub struct Queue {
 /// Rows kept in memory while the database is unreachable; beyond this new rows are dropped
 /// (counted, and reported in the log) — the spend counters themselves are never dropped.
 const MAX_PENDING_LOGS: usize = 1_000_000;
+const LOG_BLOCK: usize = 1024;
+
+impl Queue {
+    fn push_log(&mut self, log: SpendLog) {
+        match self.logs.last_mut() {
+            Some(block) if block.len() < LOG_BLOCK => block.push(log),
+            _ => {
+                let mut block = Vec::with_capacity(LOG_BLOCK);
+                block.push(log);
+                self.logs.push(block);
+            }
+        }
+        self.rows += 1;
+    }
+
+    /// Takes in what `newer` queued after this batch was taken (this one failed to write).
+    fn merge(&mut self, newer: Queue) {
+        self.logs.extend(newer.logs);
+        self.rows += newer.rows;
+        self.dropped += newer.dropped;
+        for (k, v) in newer.deltas {
+            *self.deltas.entry(k).or_insert(0.0) += v;
+        }
+    }
+}
 
 /// What one request cost and used.
 #[derive(Debug, Clone, Copy, Default)]
@@ -68,15 +96,16 @@ impl Control {
             *q.deltas.entry(d).or_insert(0.0) += spent.cost;
         }
         if let Some(log) = log.filter(|_| self.settings.spend_logs) {
-            if q.logs.len() >= MAX_PENDING_LOGS {
+            if q.rows >= MAX_PENDING_LOGS {
                 q.dropped += 1;
             } else {
-                q.logs.push(log);
+                q.push_log(log);
             }
         }
     }
 
-    fn entity_limits(&self, adm: &Admission, e: &Arc<Entity>) -> super::Limits {
+    /// The limits a hold of `adm` counts against (a key's per-model ones for its model entity).
+    pub(super) fn entity_limits(&self, adm: &Admission, e: &Arc<Entity>) -> super::Limits {
         match (e.kind, &adm.key) {
             (Kind::KeyModel, Some(k)) => {
                 e.id.rsplit_once('/')
@@ -98,7 +127,7 @@ impl Control {
             );
             batch.dropped = 0;
         }
-        if batch.logs.is_empty() && batch.deltas.is_empty() {
+        if batch.rows == 0 && batch.deltas.is_empty() {
             return Ok(0);
         }
         let deltas: Vec<SpendDelta> = batch
@@ -114,21 +143,20 @@ impl Control {
         let store = self.store().clone();
         let (logs, result) = self
             .db(async move {
-                let r = store.flush(&batch.logs, &deltas).await;
+                let rows: Vec<&SpendLog> = batch.logs.iter().flatten().collect();
+                let r = store.flush(&rows, &deltas).await;
+                drop(rows);
                 (batch, r)
             })
             .await;
         let batch = logs;
         match result {
-            Ok(()) => Ok(batch.logs.len()),
+            Ok(()) => Ok(batch.rows),
             Err(e) => {
                 let mut q = self.queue.lock().expect("spend queue lock");
                 let newer = std::mem::take(&mut *q);
                 *q = batch;
-                q.logs.extend(newer.logs);
-                for (k, v) in newer.deltas {
-                    *q.deltas.entry(k).or_insert(0.0) += v;
-                }
+                q.merge(newer);
                 Err(e)
             }
         }
@@ -137,7 +165,7 @@ impl Control {
     /// Rows and deltas waiting for the next flush.
     pub fn pending(&self) -> (usize, usize) {
         let q = self.queue.lock().expect("spend queue lock");
-        (q.logs.len(), q.deltas.len())
+        (q.rows, q.deltas.len())
     }
 }
 
@@ -163,5 +191,39 @@ pub async fn run(control: Arc<Control>) {
                 failing = true;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queued_rows_go_in_blocks_and_a_failed_batch_takes_in_newer_rows() {
+        let log = |i: usize| SpendLog {
+            request_id: i.to_string(),
+            ..SpendLog::default()
+        };
+        let mut q = Queue::default();
+        for i in 0..2 * LOG_BLOCK + 1 {
+            q.push_log(log(i));
+        }
+        assert_eq!(q.rows, 2 * LOG_BLOCK + 1);
+        assert_eq!(q.logs.len(), 3);
+        assert!(q.logs.iter().all(|b| b.capacity() == LOG_BLOCK));
+        let mut newer = Queue::default();
+        newer.push_log(log(9_999));
+        newer.deltas.insert((Kind::Key, "k".into(), 0), 1.5);
+        q.merge(newer);
+        assert_eq!(q.rows, 2 * LOG_BLOCK + 2);
+        let ids: Vec<&str> = q
+            .logs
+            .iter()
+            .flatten()
+            .map(|l| l.request_id.as_str())
+            .collect();
+        assert_eq!(ids.first(), Some(&"0"));
+        assert_eq!(ids.last(), Some(&"9999"));
+        assert_eq!(q.deltas[&(Kind::Key, "k".to_string(), 0)], 1.5);
     }
 }

@@ -10,8 +10,10 @@ pub mod ledger;
 pub mod period;
 pub mod sync;
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::collections::HashSet;
 use std::future::Future;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
@@ -81,8 +83,35 @@ pub fn database_target(c: &Config) -> String {
     }
 }
 
+/// An entity in its kind's map, found by its id: the id is stored once, in the entity (not
+/// again as the map's key).
+struct ById(Arc<Entity>);
+
+impl Borrow<str> for ById {
+    fn borrow(&self) -> &str {
+        &self.0.id
+    }
+}
+
+impl Hash for ById {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.0.id.as_str().hash(h)
+    }
+}
+
+impl PartialEq for ById {
+    fn eq(&self, other: &ById) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for ById {}
+
+/// One kind's entities.
+type Registry = RwLock<HashSet<ById>>;
+
 pub struct Control {
-    maps: Vec<RwLock<HashMap<String, Arc<Entity>>>>,
+    maps: Vec<Registry>,
     store: Store,
     rt: tokio::runtime::Handle,
     pub settings: Settings,
@@ -109,8 +138,12 @@ impl Control {
     pub async fn open(config: &Config, rt: tokio::runtime::Handle) -> Result<Arc<Control>, String> {
         let settings = Settings::from_config(config)?;
         let target = database_target(config);
-        let store = Store::open(&target)
+        // Opened on the runtime's own thread, so that SQLite's connection worker threads
+        // inherit its lower priority (see server::background_priority).
+        let store = rt
+            .spawn(async move { Store::open(&target).await })
             .await
+            .map_err(|e| format!("database: {e}"))?
             .map_err(|e| format!("database: {e}"))?;
         let control = Control {
             maps: Kind::ALL.iter().map(|_| RwLock::default()).collect(),
@@ -123,14 +156,11 @@ impl Control {
             sharing: AtomicBool::new(false),
             dirty: Mutex::default(),
         };
-        let rows = control
+        control
             .store
-            .load_entities()
+            .for_each_entity(|row| control.apply_row(row, true))
             .await
             .map_err(|e| format!("database: {e}"))?;
-        for row in rows {
-            control.apply_row(row, true);
-        }
         log::info!(
             "database: {} ({} keys, {} teams, {} users, {} end users loaded)",
             control.store.backend(),
@@ -159,7 +189,7 @@ impl Control {
         &self.rt
     }
 
-    fn map(&self, kind: Kind) -> &RwLock<HashMap<String, Arc<Entity>>> {
+    fn map(&self, kind: Kind) -> &Registry {
         &self.maps[kind as usize]
     }
 
@@ -168,7 +198,7 @@ impl Control {
             .read()
             .expect("registry lock")
             .get(id)
-            .cloned()
+            .map(|e| e.0.clone())
     }
 
     /// The entity, created empty (limits from the configuration only) if unknown — end users
@@ -178,9 +208,12 @@ impl Control {
             return e;
         }
         let mut map = self.map(kind).write().expect("registry lock");
-        map.entry(id.to_string())
-            .or_insert_with(|| Arc::new(Entity::new(kind, id, Map::new(), None)))
-            .clone()
+        if let Some(e) = map.get(id) {
+            return e.0.clone();
+        }
+        let e = Arc::new(Entity::new(kind, id, Map::new(), None));
+        map.insert(ById(e.clone()));
+        e
     }
 
     /// Every entity of a kind, sorted by id.
@@ -189,8 +222,8 @@ impl Control {
             .map(kind)
             .read()
             .expect("registry lock")
-            .values()
-            .cloned()
+            .iter()
+            .map(|e| e.0.clone())
             .collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
@@ -203,8 +236,8 @@ impl Control {
     /// Replaces the in-memory entity with `doc`, keeping its counters.
     fn install(&self, kind: Kind, id: &str, doc: Map<String, Value>) -> Arc<Entity> {
         let mut map = self.map(kind).write().expect("registry lock");
-        let e = Arc::new(Entity::new(kind, id, doc, map.get(id).map(|e| &**e)));
-        map.insert(id.to_string(), e.clone());
+        let e = Arc::new(Entity::new(kind, id, doc, map.get(id).map(|e| &*e.0)));
+        map.replace(ById(e.clone()));
         e
     }
 
@@ -218,7 +251,7 @@ impl Control {
             self.map(kind)
                 .write()
                 .expect("registry lock")
-                .remove(&row.id);
+                .remove(row.id.as_str());
             return;
         }
         let doc = match serde_json::from_str(&row.doc) {
@@ -247,7 +280,7 @@ impl Control {
         id: &str,
         doc: Map<String, Value>,
     ) -> Result<Arc<Entity>, store::StoreError> {
-        let text = Value::Object(doc.clone()).to_string();
+        let text = serde_json::to_string(&doc).expect("serializing JSON values cannot fail");
         let (k, i, s) = (kind.as_str(), id.to_string(), self.store.clone());
         self.db(async move { s.put_entity(k, &i, &text, now_ms()).await })
             .await?;
@@ -263,7 +296,7 @@ impl Control {
         id: &str,
         doc: Map<String, Value>,
     ) -> Result<Option<Arc<Entity>>, store::StoreError> {
-        let text = Value::Object(doc.clone()).to_string();
+        let text = serde_json::to_string(&doc).expect("serializing JSON values cannot fail");
         let (k, i, s) = (kind.as_str(), id.to_string(), self.store.clone());
         let inserted = self
             .db(async move { s.insert_entity(k, &i, &text, now_ms()).await })
@@ -282,12 +315,7 @@ impl Control {
         let deleted = self
             .db(async move { s.delete_entity(k, &i, now_ms()).await })
             .await?;
-        let here = self
-            .map(kind)
-            .write()
-            .expect("registry lock")
-            .remove(id)
-            .is_some();
+        let here = self.map(kind).write().expect("registry lock").remove(id);
         self.announce(kind, id);
         Ok(deleted || here)
     }

@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::{now_ms, Control, Entity, Kind};
+use crate::metrics::{redis_failed, redis_ok, RedisUse};
 
 const ENTITY_CHANNEL: &str = "tollgate:entity";
 const COUNTER_CHANNEL: &str = "tollgate:counters";
@@ -87,6 +88,11 @@ async fn announce_loop(client: redis::Client, mut rx: mpsc::UnboundedReceiver<(K
             con = client.get_multiplexed_async_connection().await.ok();
         }
         let Some(c) = con.as_mut() else {
+            redis_failed(
+                RedisUse::Control,
+                "entity_announce",
+                &redis::RedisError::from((redis::ErrorKind::IoError, "not connected")),
+            );
             log::warn!(
                 "redis unreachable: change of {} {id} reaches other replicas by database poll only",
                 kind.as_str()
@@ -98,7 +104,8 @@ async fn announce_loop(client: redis::Client, mut rx: mpsc::UnboundedReceiver<(K
             .arg(format!("{}\t{id}", kind.as_str()))
             .query_async(c)
             .await;
-        if sent.is_err() {
+        if let Err(e) = sent {
+            redis_failed(RedisUse::Control, "entity_announce", &e);
             con = None;
         }
     }
@@ -119,6 +126,7 @@ async fn counter_loop(client: redis::Client, control: Arc<Control>) {
             }) {
                 Ok(c) => con = Some(c),
                 Err(e) => {
+                    redis_failed(RedisUse::Control, "counter_sync", &e);
                     if control.redis_ok.swap(false, Ordering::Relaxed) {
                         log::warn!("redis unreachable ({e}); budgets and rate limits count this replica's traffic only");
                     }
@@ -137,11 +145,13 @@ async fn counter_loop(client: redis::Client, control: Arc<Control>) {
             });
         match shared {
             Ok(()) => {
+                redis_ok(RedisUse::Control);
                 if !control.redis_ok.swap(true, Ordering::Relaxed) {
                     log::info!("redis reachable again; counters shared");
                 }
             }
             Err(e) => {
+                redis_failed(RedisUse::Control, "counter_sync", &e);
                 if control.redis_ok.swap(false, Ordering::Relaxed) {
                     log::warn!("redis counter sync failed ({e}); budgets and rate limits count this replica's traffic only");
                 }
@@ -216,6 +226,7 @@ async fn subscribe_loop(client: redis::Client, control: Arc<Control>) {
     let mut backoff = Duration::from_millis(200);
     loop {
         if let Err(e) = subscribe_once(&client, &control).await {
+            redis_failed(RedisUse::Control, "entity_subscribe", &e);
             log::warn!("redis subscription lost ({e}); retrying in {backoff:?}");
         } else {
             backoff = Duration::from_millis(200);

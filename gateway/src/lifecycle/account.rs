@@ -68,12 +68,7 @@ fn spend_log(
         request_id: ctx.call_id.clone(),
         call_type: ctx.call_type.to_string(),
         api_key: adm.key.as_ref().map(|k| k.id.clone()).unwrap_or_default(),
-        key_alias: adm
-            .key
-            .as_ref()
-            .and_then(|k| k.doc.get("key_alias"))
-            .and_then(|v| v.as_str())
-            .map(str::to_string),
+        key_alias: adm.key.as_ref().and_then(|k| k.alias()).map(str::to_string),
         spend: cost,
         prompt_tokens: ctx.prompt_tokens as i64,
         completion_tokens: ctx.completion_tokens as i64,

@@ -8,6 +8,7 @@ pub mod forward;
 pub mod images;
 pub mod messages;
 pub mod relay;
+pub mod resolve;
 pub mod route;
 pub mod translate;
 

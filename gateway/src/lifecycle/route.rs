@@ -11,47 +11,11 @@ use adapters::CanonicalRequest;
 use bytes::Bytes;
 use pingora::proxy::Session;
 
-use super::{forward, images, messages};
+use super::{forward, images, messages, resolve};
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
 use crate::router::{self, Failure, Unavailable};
 use crate::state::{AppState, DeploymentRt, Runtime};
-
-/// The model group a request names: a `model_group_alias` resolves to its target; a name no
-/// group has exactly may match a wildcard group (`openai/*`, `claude-*`: the longest prefix wins),
-/// and then the part the `*` stood for is returned too.
-pub fn group_name<'a>(
-    runtime: &'a Runtime,
-    model: &'a str,
-) -> Result<(&'a str, Option<String>), GatewayError> {
-    let name = runtime
-        .config
-        .router
-        .model_group_alias
-        .get(model)
-        .map(String::as_str)
-        .unwrap_or(model);
-    if runtime.groups.contains_key(name) {
-        return Ok((name, None));
-    }
-    let wildcard = runtime
-        .group_names
-        .iter()
-        .filter_map(|g| Some((g, g.strip_suffix('*')?)))
-        .filter(|(_, prefix)| name.starts_with(prefix) && name.len() > prefix.len())
-        .max_by_key(|(_, prefix)| prefix.len());
-    if let Some((group, prefix)) = wildcard {
-        return Ok((group.as_str(), Some(name[prefix.len()..].to_string())));
-    }
-    Err(GatewayError::UnknownModel {
-        model: model.to_string(),
-        available: if runtime.group_names.is_empty() {
-            "(none configured)".to_string()
-        } else {
-            runtime.group_names.join(", ")
-        },
-    })
-}
 
 /// Serves `req` from its model group, retrying and falling back as configured. `anthropic_raw`
 /// is the client's own Anthropic body (the `/v1/messages` door), sent as it is to Anthropic
@@ -66,9 +30,10 @@ pub async fn run(
 ) -> Result<(), GatewayError> {
     let deadline = Instant::now() + runtime.config.litellm.request_timeout;
     let cfg = &runtime.config.router;
-    let (first, wildcard) = group_name(runtime, &req.model)?;
-    let first = first.to_string();
-    ctx.wildcard_match = wildcard;
+    let target = resolve::target(runtime, &req.model)?;
+    let first = target.group.to_string();
+    ctx.wildcard_match = target.wildcard;
+    ctx.any_provider = target.provider;
     // Per-request routing fields (LiteLLM's): used here, never sent upstream.
     let request_fallbacks: Option<Vec<String>> = req.body.remove("fallbacks").map(|v| match v {
         serde_json::Value::Array(items) => items
@@ -122,10 +87,36 @@ pub async fn run(
             .find(|g| !tried.contains(g) && runtime.groups.contains_key(g.as_str()));
         match next {
             Some(g) => {
+                let target = resolve::fallback_provider(runtime, g, &req.model);
+                // The fallback group may cost more: its worst case is reserved before it is
+                // tried, so a fallback cannot spend past a budget either.
+                let worst = runtime.groups[g.as_str()].worst_case_for(
+                    target.as_ref().map(|(p, _)| *p),
+                    target
+                        .as_ref()
+                        .map(|(_, m)| m.as_str())
+                        .or(ctx.wildcard_match.as_deref()),
+                    adapters::mock::estimate_tokens(ctx.body_bytes),
+                    crate::control::enforce::requested_max_tokens(req),
+                );
+                if let Some(adm) = ctx.admission.as_mut() {
+                    if let Err(x) = crate::control::enforce::cover(&state.control, adm, worst) {
+                        log::warn!(
+                            "model group {group} failed ({err}); not falling back to {g}: its worst case ${worst:.6} does not fit a budget (spend ${:.6} of ${})",
+                            x.spend,
+                            x.max_budget
+                        );
+                        return Err(err);
+                    }
+                }
                 log::debug!("model group {group} failed ({err}); falling back to {g}");
                 ctx.attempted_fallbacks += 1;
                 tried.push(g.clone());
                 group = g.clone();
+                if let Some((p, upstream)) = target {
+                    ctx.any_provider = Some(p);
+                    ctx.wildcard_match = Some(upstream);
+                }
             }
             None => return Err(err),
         }
@@ -178,6 +169,12 @@ async fn try_group(
 ) -> Result<(), GatewayError> {
     let cfg = &runtime.config.router;
     let group = &runtime.groups[name];
+    let deployments = group.serving(ctx.any_provider);
+    if deployments.is_empty() {
+        // A fallback into a `*` group that has no deployment for the model's provider.
+        let why = format!("model group {name} has no deployment for it");
+        return Err(resolve::unknown(runtime, &req.model, Some(why)));
+    }
     let most_retries = cfg
         .retry_policy
         .values()
@@ -196,10 +193,10 @@ async fn try_group(
             .then(|| adapters::mock::estimate_tokens(ctx.body_bytes)),
         latency_buffer: cfg.lowest_latency_buffer,
     };
-    let order = match router::candidates(&group.deployments, router::now_ms(), attempts, sel) {
+    let order = match router::candidates(deployments, router::now_ms(), attempts, sel) {
         Ok(order) => order,
         Err(Unavailable::Full) => {
-            let d = &group.deployments[0];
+            let d = &deployments[0];
             return Err(GatewayError::AtCapacity {
                 group: name.to_string(),
                 deployment: d.conf.id.clone(),
@@ -209,7 +206,7 @@ async fn try_group(
         Err(Unavailable::Cooling(wait)) => {
             return Err(GatewayError::AllCooling {
                 group: name.to_string(),
-                deployments: group.deployments.len(),
+                deployments: deployments.len(),
                 retry_after: wait,
             })
         }
@@ -265,7 +262,7 @@ async fn try_group(
         let counted = failure == Failure::Retryable
             || class.is_some_and(|c| cfg.allowed_fails_policy.contains_key(&c));
         if counted && !matches!(e, GatewayError::AtCapacity { .. }) {
-            note_failure(state, cfg, group.deployments.len(), dep, class);
+            note_failure(state, cfg, deployments.len(), dep, class);
         }
         if n >= retries {
             return Err(e);

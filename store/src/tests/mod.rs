@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::testing::{postgres_url_from_env, scratch_postgres, ScratchDb};
-use crate::{parse_target, redact, Store, StoreError, Target};
+use crate::{parse_target, redact, SpendLog, Store, StoreError, Target};
+
+/// `Store::flush` with deltas only.
+pub(crate) const NO_LOGS: &[SpendLog] = &[];
 
 /// One database to run a test against.
 pub(crate) struct TestDb {
@@ -174,7 +177,7 @@ async fn insert_entity_refuses_live_duplicates() {
         // A row the flusher created (config-only entity) counts as existing.
         store
             .flush(
-                &[],
+                NO_LOGS,
                 &[crate::SpendDelta {
                     kind: "org".into(),
                     id: "o".into(),
@@ -290,6 +293,36 @@ async fn concurrent_opens_of_a_fresh_database_both_succeed() {
             guard.drop_db().await.unwrap();
         }
     }
+}
+
+/// Another process inside a write transaction on a file not yet in WAL mode: switching to WAL
+/// gets "database is locked" at once, without SQLite's busy wait, so `open` must retry until the
+/// lock is released instead of failing (CI saw this when two openers raced on a fresh file).
+#[tokio::test]
+async fn open_waits_out_a_writer_on_a_fresh_file() {
+    use sqlx::{Connection, Executor};
+    sqlx::any::install_default_drivers();
+    let dir = temp_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let _guard = Guard::Sqlite(dir.clone());
+    let file = dir.join("tollgate.db");
+    let url = format!("sqlite://{}?mode=rwc", file.display());
+    let mut holder = sqlx::AnyConnection::connect(&url).await.unwrap();
+    holder
+        .execute("CREATE TABLE held (x INTEGER)")
+        .await
+        .unwrap();
+    holder.execute("BEGIN IMMEDIATE").await.unwrap();
+    holder.execute("INSERT INTO held VALUES (1)").await.unwrap();
+    let release = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        holder.execute("COMMIT").await.unwrap();
+    };
+    let target = file.display().to_string();
+    let (opened, ()) = tokio::join!(Store::open(&target), release);
+    let store = opened.unwrap_or_else(|e| panic!("open while another writer held the lock: {e}"));
+    store.put_entity("team", "x", "{}", 1).await.unwrap();
+    store.close().await;
 }
 
 async fn futures_join4(url: &str) -> Vec<crate::Result<Store>> {

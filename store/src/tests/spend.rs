@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::test_dbs;
+use super::{test_dbs, NO_LOGS};
 use crate::{Dim, LogFilter, SpendDelta, SpendGroup, SpendLog, Store};
 
 const DAY: i64 = 86_400_000;
@@ -59,22 +59,30 @@ async fn flush_applies_the_period_rule_and_creates_missing_rows() {
             .await
             .unwrap();
 
-        s.flush(&[], &[delta("key", "k", 1.0, 100)]).await.unwrap();
-        s.flush(&[], &[delta("key", "k", 2.0, 100)]).await.unwrap();
+        s.flush(NO_LOGS, &[delta("key", "k", 1.0, 100)])
+            .await
+            .unwrap();
+        s.flush(NO_LOGS, &[delta("key", "k", 2.0, 100)])
+            .await
+            .unwrap();
         assert_eq!(
             spend_of(&s, "key", "k").await,
             (3.0, 100),
             "[{l}] same period adds"
         );
 
-        s.flush(&[], &[delta("key", "k", 0.5, 200)]).await.unwrap();
+        s.flush(NO_LOGS, &[delta("key", "k", 0.5, 200)])
+            .await
+            .unwrap();
         assert_eq!(
             spend_of(&s, "key", "k").await,
             (0.5, 200),
             "[{l}] newer period resets"
         );
 
-        s.flush(&[], &[delta("key", "k", 7.0, 100)]).await.unwrap();
+        s.flush(NO_LOGS, &[delta("key", "k", 7.0, 100)])
+            .await
+            .unwrap();
         assert_eq!(
             spend_of(&s, "key", "k").await,
             (0.5, 200),
@@ -83,7 +91,7 @@ async fn flush_applies_the_period_rule_and_creates_missing_rows() {
 
         // Several deltas for one entity in one batch, in any order.
         s.flush(
-            &[],
+            NO_LOGS,
             &[
                 delta("key", "k", 4.0, 300),
                 delta("key", "k", 1.0, 200),
@@ -108,7 +116,7 @@ async fn flush_applies_the_period_rule_and_creates_missing_rows() {
 
         // Config-only entity: the row is created.
         s.flush(
-            &[],
+            NO_LOGS,
             &[
                 delta("proxy", "global", 1.25, 50),
                 delta("team", "t", 2.0, 0),
@@ -130,22 +138,26 @@ async fn flush_applies_the_period_rule_and_creates_missing_rows() {
 
         // Admin reset, then more spend in the new window.
         s.set_spend("key", "k", 0.0, 400, 3_000).await.unwrap();
-        s.flush(&[], &[delta("key", "k", 1.5, 400)]).await.unwrap();
+        s.flush(NO_LOGS, &[delta("key", "k", 1.5, 400)])
+            .await
+            .unwrap();
         assert_eq!(spend_of(&s, "key", "k").await, (1.5, 400));
         let changed = s.entities_changed_since(2_000).await.unwrap();
         assert_eq!(changed.len(), 1, "[{l}] set_spend is in the change feed");
 
         // Spend for a deleted entity stays on the tombstone and does not revive it.
         assert!(s.delete_entity("team", "t", 4_000).await.unwrap());
-        s.flush(&[], &[delta("team", "t", 1.0, 0)]).await.unwrap();
+        s.flush(NO_LOGS, &[delta("team", "t", 1.0, 0)])
+            .await
+            .unwrap();
         assert_eq!(s.get_entity("team", "t").await.unwrap(), None);
 
         // Many entities in one flush (crosses the 500-row statement chunk).
         let many: Vec<SpendDelta> = (0..1_200)
             .map(|i| delta("user", &format!("u{i}"), 0.25, 7))
             .collect();
-        s.flush(&[], &many).await.unwrap();
-        s.flush(&[], &many).await.unwrap();
+        s.flush(NO_LOGS, &many).await.unwrap();
+        s.flush(NO_LOGS, &many).await.unwrap();
         assert_eq!(spend_of(&s, "user", "u1199").await, (0.5, 7));
         assert_eq!(
             s.load_entities().await.unwrap().len(),
@@ -201,7 +213,7 @@ async fn flush_is_atomic_and_idempotent_on_request_id() {
         assert_eq!(s.count_spend_logs(&all).await.unwrap(), 4, "[{l}]");
         let total = s.total_spend(&all).await.unwrap();
         assert!((total - 0.4).abs() < 1e-9, "[{l}] {total}");
-        s.flush(&[], &[]).await.unwrap();
+        s.flush(NO_LOGS, &[]).await.unwrap();
         s.close().await;
         db.finish().await;
     }

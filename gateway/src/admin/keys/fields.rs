@@ -178,7 +178,7 @@ fn check_alias_free(c: &Control, alias: &str, this: Option<&str>) -> Result<(), 
     let taken = c
         .list(Kind::Key)
         .iter()
-        .any(|k| Some(k.id.as_str()) != this && doc_str(&k.doc, "key_alias") == Some(alias));
+        .any(|k| Some(k.id.as_str()) != this && k.alias().filter(|a| !a.is_empty()) == Some(alias));
     if taken {
         return Err(AdminError::exists(
             "key_alias",

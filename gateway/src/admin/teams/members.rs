@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::{named_team, team_object};
 use crate::admin::budgets::{limit_values, LIMIT_FIELDS};
 use crate::admin::fields::{field, Ty, LIMITS};
 use crate::admin::users::{ensure_user, user_by_email, user_object};
-use crate::admin::util::{doc_field, doc_str, into_map, iso_ms, new_id, touch, write_lock};
+use crate::admin::util::{doc_field, doc_str, into_map, iso_ms, new_id, touch};
 use crate::admin::{AdminError, Req};
 use crate::control::{now_ms, Control, Entity, Kind};
 
@@ -19,16 +19,17 @@ const MEMBER_ROLES: &[&str] = &["admin", "user"];
 
 /// A membership as `/team/info` answers with it (LiteLLM's `LiteLLM_TeamMembership`).
 fn membership_object(c: &Control, m: &Entity) -> Value {
-    let budget = if m.doc.get("max_budget").is_some_and(|b| !b.is_null()) {
-        Value::Object(limit_values(&m.doc, None, &LIMIT_FIELDS[..LIMITS.len()]))
+    let doc = m.doc();
+    let budget = if doc.get("max_budget").is_some_and(|b| !b.is_null()) {
+        Value::Object(limit_values(&doc, None, &LIMIT_FIELDS[..LIMITS.len()]))
     } else {
         Value::Null
     };
     json!({
-        "team_id": doc_str(&m.doc, "team_id"),
-        "user_id": doc_str(&m.doc, "user_id"),
-        "role": doc_str(&m.doc, "role"),
-        "budget_id": doc_field(&m.doc, "budget_id"),
+        "team_id": m.team_id,
+        "user_id": m.user_id,
+        "role": doc_str(&doc, "role"),
+        "budget_id": doc_field(&doc, "budget_id"),
         "spend": c.spend(m),
         "litellm_budget_table": budget,
     })
@@ -38,7 +39,7 @@ fn membership_object(c: &Control, m: &Entity) -> Value {
 pub(super) fn members_of(c: &Control, team_id: &str) -> Vec<Arc<Entity>> {
     c.list(Kind::Member)
         .into_iter()
-        .filter(|m| doc_str(&m.doc, "team_id") == Some(team_id))
+        .filter(|m| m.team_id.as_deref() == Some(team_id))
         .collect()
 }
 
@@ -46,18 +47,23 @@ pub(super) fn member_id(team_id: &str, user_id: &str) -> String {
     format!("{team_id}/{user_id}")
 }
 
+/// The `members_with_roles` entries of a team document.
+fn roster_of(doc: &Map<String, Value>) -> Vec<Value> {
+    match doc.get("members_with_roles") {
+        Some(Value::Array(items)) => items.clone(),
+        _ => Vec::new(),
+    }
+}
+
 /// The team's `members_with_roles` entries.
-fn roster(team: &Entity) -> &[Value] {
-    team.doc
-        .get("members_with_roles")
-        .and_then(Value::as_array)
-        .map_or(&[], Vec::as_slice)
+fn roster(team: &Entity) -> Vec<Value> {
+    roster_of(&team.doc())
 }
 
 /// The `user_email` stored on user `user_id`.
 fn stored_email(c: &Control, user_id: &str) -> Option<String> {
     c.get(Kind::User, user_id)
-        .and_then(|u| doc_str(&u.doc, "user_email").map(str::to_string))
+        .and_then(|u| u.email().map(str::to_string))
 }
 
 /// Rewrites the team's `members_with_roles` entry for `user_id` (`Some(entry)`) or drops it.
@@ -70,7 +76,8 @@ async fn set_roster_entry(
     let Some(team) = c.get(Kind::Team, team_id) else {
         return Ok(());
     };
-    let mut roster = roster(&team).to_vec();
+    let mut doc = team.doc();
+    let mut roster = roster_of(&doc);
     let pos = roster
         .iter()
         .position(|m| m.get("user_id").and_then(Value::as_str) == Some(user_id));
@@ -82,7 +89,6 @@ async fn set_roster_entry(
         }
         (None, None) => return Ok(()),
     }
-    let mut doc = team.doc.clone();
     doc.insert("members_with_roles".into(), Value::Array(roster));
     touch(&mut doc);
     c.put(Kind::Team, team_id, doc).await?;
@@ -106,7 +112,7 @@ pub(in crate::admin) async fn add_member(
     let now = now_ms();
     let mut doc = c
         .get(Kind::Member, &id)
-        .map(|m| m.doc.clone())
+        .map(|m| m.doc())
         .unwrap_or_else(|| {
             into_map(json!({
                 "team_id": team_id,
@@ -230,7 +236,6 @@ pub(super) fn memberships(c: &Control, team_id: &str) -> Vec<Value> {
 /// `max_budget_in_team`. Unknown users are created. Answers the team plus `updated_users` and
 /// `updated_team_memberships`.
 pub async fn member_add(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let _w = write_lock().await;
     let team = named_team(c, req)?;
     let specs = match req.body.get("member") {
         Some(Value::Array(items)) if !items.is_empty() => items
@@ -334,7 +339,6 @@ fn named_member(c: &Control, req: &Req, team: &Entity) -> Result<String, AdminEr
 
 /// `POST /team/member_delete`: `{team_id, user_id | user_email}`. Answers the team.
 pub async fn member_delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let _w = write_lock().await;
     let team = named_team(c, req)?;
     let user_id = named_member(c, req, &team)?;
     remove_member(c, &team.id, &user_id).await?;
@@ -345,7 +349,6 @@ pub async fn member_delete(c: &Control, req: &Req) -> Result<Value, AdminError> 
 /// `POST /team/member_update`: `{team_id, user_id | user_email, role?, max_budget_in_team?}`
 /// (`max_budget_in_team: null` removes the member's budget).
 pub async fn member_update(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let _w = write_lock().await;
     let team = named_team(c, req)?;
     let user_id = named_member(c, req, &team)?;
     let role = match field(req, "role", Ty::Text)? {
@@ -366,7 +369,7 @@ pub async fn member_update(c: &Control, req: &Req) -> Result<Value, AdminError> 
             format!("User {user_id} not found in team {}", team.id),
         )
     })?;
-    let mut doc = existing.doc.clone();
+    let mut doc = existing.doc();
     if let Some(r) = &role {
         doc.insert("role".into(), Value::String(r.clone()));
     }
@@ -380,7 +383,7 @@ pub async fn member_update(c: &Control, req: &Req) -> Result<Value, AdminError> 
         _ => {}
     }
     touch(&mut doc);
-    let m = c.put(Kind::Member, &id, doc).await?;
+    let doc = c.put(Kind::Member, &id, doc).await?.doc();
     let email = roster(&team)
         .iter()
         .find(|e| e.get("user_id").and_then(Value::as_str) == Some(user_id.as_str()))
@@ -390,7 +393,7 @@ pub async fn member_update(c: &Control, req: &Req) -> Result<Value, AdminError> 
                 .map(str::to_string)
         })
         .or_else(|| stored_email(c, &user_id));
-    let role_now = doc_str(&m.doc, "role").unwrap_or("user").to_string();
+    let role_now = doc_str(&doc, "role").unwrap_or("user").to_string();
     if role.is_some() {
         set_roster_entry(
             c,
@@ -405,6 +408,6 @@ pub async fn member_update(c: &Control, req: &Req) -> Result<Value, AdminError> 
         "user_id": user_id,
         "user_email": email,
         "role": role_now,
-        "max_budget_in_team": doc_field(&m.doc, "max_budget"),
+        "max_budget_in_team": doc_field(&doc, "max_budget"),
     }))
 }
