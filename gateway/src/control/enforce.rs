@@ -102,21 +102,23 @@ pub fn authenticate(
 }
 
 /// Whether `model` is in an allow-list: empty or `all-proxy-models`/`*` = everything; an
-/// entry may name the group, an access group of its deployments, or a `prefix/*` wildcard.
+/// entry may name the model, a `prefix/*` wildcard, or an access group of the deployments of
+/// the group that serves the name (after `model_group_alias`, wildcard groups included).
 pub fn allowed(list: &[String], model: &str, runtime: &Runtime) -> bool {
     if list.is_empty() {
         return true;
     }
-    list.iter().any(|m| {
+    let named = list.iter().any(|m| {
         m == model
             || m == "all-proxy-models"
             || m == "*"
             || m.strip_suffix('*').is_some_and(|p| model.starts_with(p))
-            || runtime
-                .groups
-                .get(model)
-                .is_some_and(|g| g.access_groups.iter().any(|a| a == m))
-    })
+    });
+    named
+        || crate::lifecycle::resolve::target(runtime, model)
+            .ok()
+            .and_then(|t| runtime.groups.get(t.group))
+            .is_some_and(|g| list.iter().any(|m| g.access_groups.contains(m)))
 }
 
 /// A request admitted past every budget and limit. Holds its reservations and parallel slots

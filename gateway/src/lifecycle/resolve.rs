@@ -306,6 +306,44 @@ router_settings:
     }
 
     #[test]
+    fn access_groups_of_wildcard_and_aliased_groups_admit_the_names_they_serve() {
+        let rt = runtime(
+            "model_list:
+  - model_name: \"anthropic/*\"
+    litellm_params: {model: \"anthropic/*\", api_key: k}
+    model_info: {access_groups: [claude-models]}
+  - model_name: \"*\"
+    litellm_params: {model: \"*\", api_key: k}
+    model_info: {access_groups: [anything]}
+  - model_name: gpt-4o
+    litellm_params: {model: openai/gpt-4o, api_key: k}
+    model_info: {access_groups: [openai-models]}
+router_settings:
+  model_group_alias: {best: gpt-4o}
+",
+        );
+        let allowed = |list: &[&str], model: &str| {
+            let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+            crate::control::enforce::allowed(&list, model, &rt)
+        };
+        assert!(allowed(
+            &["claude-models"],
+            "anthropic/claude-3-5-sonnet-latest"
+        ));
+        assert!(!allowed(&["claude-models"], "groq/llama3-8b-8192"));
+        assert!(!allowed(&["claude-models"], "gpt-4o"));
+        assert!(allowed(&["anything"], "groq/llama3-8b-8192"));
+        assert!(allowed(&["anything"], "claude-3-haiku-20240307"));
+        assert!(!allowed(
+            &["anything"],
+            "anthropic/claude-3-5-sonnet-latest"
+        ));
+        assert!(allowed(&["openai-models"], "best"));
+        assert!(allowed(&["openai-models"], "gpt-4o"));
+        assert!(!allowed(&["openai-models"], "mystery-model"));
+    }
+
+    #[test]
     fn fallback_into_star_takes_the_models_provider() {
         let rt = runtime(CONFIG);
         assert_eq!(
