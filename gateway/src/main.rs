@@ -77,8 +77,15 @@ fn main() -> ExitCode {
             eprintln!("warning: {w}");
         }
         let c = &loaded.config;
+        // A `model: "*"` entry stands for one deployment per provider it can reach.
+        let expanded = c.model_list.iter().filter(|d| d.any_provider).count();
+        let note = if expanded > 0 {
+            format!(", {expanded} of them one per provider for `model: \"*\"` entries")
+        } else {
+            String::new()
+        };
         println!(
-            "{source}: OK ({} deployments in {} model groups, {} warnings)",
+            "{source}: OK ({} deployments{note} in {} model groups, {} warnings)",
             c.model_list.len(),
             c.model_groups().len(),
             loaded.warnings.len()

@@ -99,6 +99,30 @@ fn unknown_keys_warn_and_strict_makes_them_fatal() {
 }
 
 #[test]
+fn check_counts_the_deployments_a_star_entry_stands_for() {
+    let dir = scratch_dir();
+    let f = dir.join("c.yaml");
+    std::fs::write(
+        &f,
+        "model_list:\n  - model_name: \"*\"\n    litellm_params: {model: \"*\", api_key: k}\n  - model_name: m\n    litellm_params: {model: openai/gpt-4o, api_key: k}\n",
+    )
+    .unwrap();
+    let (status, out, err) = run_cli(&["--check", "-c", f.to_str().unwrap()]);
+    assert!(status.success(), "{err}");
+    let expanded: usize = out
+        .split(", ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no expanded count in: {out}"));
+    assert!(expanded > 1, "{out}");
+    assert!(
+        out.contains(&format!("({} deployments, {expanded} of them one per provider for `model: \"*\"` entries in 2 model groups", expanded + 1)),
+        "{out}"
+    );
+}
+
+#[test]
 fn version_and_help() {
     let (status, out, _) = run_cli(&["--version"]);
     assert!(status.success());
