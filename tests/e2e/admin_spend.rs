@@ -396,3 +396,65 @@ async fn spend_logs_global_spend_and_reports() {
     )
     .await;
 }
+
+/// Enough waiting rows start a flush before `proxy_batch_write_at` is up (here an hour): the
+/// 4,096th row (`control::flush::FLUSH_AT_ROWS`) writes the batch, the rows after it wait. The
+/// test reads the database file itself (the spend routes flush before they answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_batch_is_written_before_the_interval() {
+    const BATCH: i64 = 4096;
+    let db = scratch_dir().join("spend.db");
+    let config =
+        keys_config(Some(&db)).replace("proxy_batch_write_at: 1", "proxy_batch_write_at: 3600");
+    let gw = Gateway::start(&config).await;
+    let store = store::Store::open(&db.display().to_string()).await.unwrap();
+    let rows = || async {
+        store
+            .count_spend_logs(&store::LogFilter::default())
+            .await
+            .unwrap()
+    };
+    let send = |n: i64| {
+        let url = gw.url("/v1/chat/completions");
+        async move {
+            let workers: Vec<_> = (0..16)
+                .map(|w| {
+                    let url = url.clone();
+                    tokio::spawn(async move {
+                        let c = client();
+                        for _ in (w..n).step_by(16) {
+                            let r = c
+                                .post(&url)
+                                .bearer_auth(MASTER_KEY)
+                                .json(&json!({"model": "model-b",
+                                    "messages": [{"role": "user", "content": "hi"}]}))
+                                .send()
+                                .await
+                                .unwrap();
+                            assert_eq!(r.status(), 200, "{:?}", r.text().await);
+                        }
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.await.unwrap();
+            }
+        }
+    };
+    // One short of a batch: nothing is written.
+    send(BATCH - 1).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(rows().await, 0);
+    // The batch's last row: all of them are written, well before the hour.
+    send(1).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rows().await < BATCH && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(rows().await, BATCH);
+    // Rows after it wait for the next batch.
+    send(10).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(rows().await, BATCH);
+    store.close().await;
+}

@@ -27,6 +27,10 @@ pub struct Queue {
 /// (counted, and reported in the log) — the spend counters themselves are never dropped.
 const MAX_PENDING_LOGS: usize = 1_000_000;
 const LOG_BLOCK: usize = 1024;
+/// Rows that start a flush before `proxy_batch_write_at` is up: under load this bounds the
+/// memory rows wait in and splits the writer's work into shorter bursts, while a batch is
+/// still large enough that the per-transaction cost hardly counts.
+pub const FLUSH_AT_ROWS: usize = 4 * LOG_BLOCK;
 
 impl Queue {
     fn push_log(&mut self, log: SpendLog) {
@@ -100,6 +104,12 @@ impl Control {
                 q.dropped += 1;
             } else {
                 q.push_log(log);
+                // Once per batch (a batch merged back after a failed write is past it, so a
+                // failing database is retried on the interval, not in a loop).
+                if q.rows == FLUSH_AT_ROWS {
+                    drop(q);
+                    self.flush_soon.notify_one();
+                }
             }
         }
     }
@@ -169,12 +179,16 @@ impl Control {
     }
 }
 
-/// The background writer: flushes every `proxy_batch_write_at` until the process ends.
+/// The background writer: flushes every `proxy_batch_write_at`, or as soon as
+/// [`FLUSH_AT_ROWS`] rows are waiting, until the process ends.
 pub async fn run(control: Arc<Control>) {
     let every = control.settings.flush_every;
     let mut failing = false;
     loop {
-        tokio::time::sleep(every).await;
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = control.flush_soon.notified() => {}
+        }
         match control.flush().await {
             Ok(_) if failing => {
                 failing = false;

@@ -117,6 +117,8 @@ pub struct Control {
     pub settings: Settings,
     /// Spend records waiting for the next database flush.
     pub(crate) queue: Mutex<flush::Queue>,
+    /// Wakes the writer before its interval when enough rows are waiting.
+    pub(crate) flush_soon: tokio::sync::Notify,
     /// Announces changed entities to the other replicas (Redis), once started.
     pub(crate) announcer: OnceLock<tokio::sync::mpsc::UnboundedSender<(Kind, String)>>,
     /// Whether Redis answered on the last sync (true when Redis is not configured).
@@ -151,6 +153,7 @@ impl Control {
             rt,
             settings,
             queue: Mutex::default(),
+            flush_soon: tokio::sync::Notify::new(),
             announcer: OnceLock::new(),
             redis_ok: AtomicBool::new(true),
             sharing: AtomicBool::new(false),
