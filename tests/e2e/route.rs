@@ -98,16 +98,6 @@ async fn unknown_routes_are_404_and_wrong_methods_405() {
     .await;
 }
 
-/// The value of a response header (panics when missing).
-fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .unwrap_or_else(|| panic!("no {name} header"))
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bare_star_sends_each_model_to_the_provider_it_belongs_to() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();

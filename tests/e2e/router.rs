@@ -41,15 +41,6 @@ pub(crate) async fn ok(gw: &Gateway, body: &Value) {
     assert_eq!(status, 200, "{}", r.text().await.unwrap_or_default());
 }
 
-fn header(r: &reqwest::Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .unwrap_or_else(|| panic!("no {name} header"))
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_then_success_reports_its_attempts() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();

@@ -239,3 +239,13 @@ pub async fn away_from_minute_boundary() {
         tokio::time::sleep(Duration::from_secs_f64(60.2 - secs)).await;
     }
 }
+
+/// The value of a response header (panics when missing).
+pub fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+        .to_string()
+}
