@@ -144,14 +144,25 @@ fn background_priority() {
 /// tenth, was measured to fall behind under sustained saturation and queue hundreds of MB.)
 const BACKGROUND_NICE: i32 = 5;
 
-/// Writes the spend still queued before the process ends.
+/// Writes the spend still queued before the process ends; what the database does not take
+/// within 10 s is saved to a local file and written at the next start (control::spill).
 fn final_flush(control: &crate::control::Control, rt: &tokio::runtime::Handle) {
-    let flushed =
-        rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), control.flush()).await });
-    match flushed {
-        Ok(Ok(n)) => log::info!("spend flushed ({n} log rows)"),
-        Ok(Err(e)) => log::error!("final spend flush failed: {e}"),
-        Err(_) => log::error!("final spend flush timed out after 10 s"),
+    let flushed = rt.block_on(control.flush_within(Some(Duration::from_secs(10))));
+    let e = match flushed {
+        Ok(n) => return log::info!("spend flushed ({n} log rows)"),
+        Err(e) => e,
+    };
+    let (rows, _) = control.pending();
+    match control.spill(&control.spill_dir) {
+        Ok(Some((path, rows))) => log::error!(
+            "final spend flush failed ({e}): {rows} log rows and the spend counters' changes saved to {}; they are written to the database at the next start",
+            path.display()
+        ),
+        Ok(None) => log::error!("final spend flush failed ({e}); nothing was queued"),
+        Err(io) => log::error!(
+            "final spend flush failed ({e}) and saving it to {} failed too ({io}): {rows} log rows and the spend counters' changes are lost",
+            control.spill_dir.display()
+        ),
     }
 }
 

@@ -77,6 +77,9 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// An operation did not finish in time (it was abandoned; a transaction rolls back).
+    #[error("{what} timed out after {secs} s")]
+    Timeout { what: String, secs: u64 },
     /// Any other database error.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),

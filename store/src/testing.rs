@@ -37,6 +37,30 @@ impl ScratchDb {
         &self.name
     }
 
+    /// Refuse new connections and end the open ones (`blocked`), or accept them again: the
+    /// database "goes down" for a test while its data stays.
+    pub async fn block_connections(&self, blocked: bool) -> Result<()> {
+        sqlx::any::install_default_drivers();
+        let mut conn = admin_connect(&self.admin_url).await?;
+        let name = &self.name;
+        let mut done = conn
+            .execute(format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {}", !blocked).as_str())
+            .await
+            .map(|_| ());
+        if blocked && done.is_ok() {
+            done = sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            )
+            .bind(name.as_str())
+            .fetch_all(&mut conn)
+            .await
+            .map(|_| ());
+        }
+        let _ = conn.close().await;
+        done?;
+        Ok(())
+    }
+
     /// Drop the database now and report failure.
     pub async fn drop_db(mut self) -> Result<()> {
         self.dropped = true;

@@ -20,6 +20,7 @@ mod route;
 mod router;
 mod router_strategies;
 mod shutdown;
+mod spill;
 mod streaming;
 mod support;
 mod translate;

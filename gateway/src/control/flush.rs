@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use store::{SpendDelta, SpendLog};
 
@@ -45,8 +46,36 @@ impl Queue {
         self.rows += 1;
     }
 
+    /// Nothing to write.
+    pub(super) fn is_empty(&self) -> bool {
+        self.rows == 0 && self.deltas.is_empty()
+    }
+
+    /// Log rows queued.
+    pub(super) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The per-entity deltas as the store takes them.
+    pub(super) fn delta_rows(&self) -> Vec<SpendDelta> {
+        self.deltas
+            .iter()
+            .map(|((kind, id, period), amount)| SpendDelta {
+                kind: kind.as_str().to_string(),
+                id: id.clone(),
+                amount: *amount,
+                period: *period,
+            })
+            .collect()
+    }
+
+    /// The log rows, oldest first.
+    pub(super) fn log_rows(&self) -> impl Iterator<Item = &SpendLog> {
+        self.logs.iter().flatten()
+    }
+
     /// Takes in what `newer` queued after this batch was taken (this one failed to write).
-    fn merge(&mut self, newer: Queue) {
+    pub(super) fn merge(&mut self, newer: Queue) {
         self.logs.extend(newer.logs);
         self.rows += newer.rows;
         self.dropped += newer.dropped;
@@ -129,6 +158,12 @@ impl Control {
     /// Writes everything queued in one transaction; on failure it stays queued (merged with
     /// what arrives meanwhile) for the next attempt. Returns the number of log rows written.
     pub async fn flush(&self) -> Result<usize, store::StoreError> {
+        self.flush_within(None).await
+    }
+
+    /// [`Control::flush`], abandoned (the transaction rolls back, the batch stays queued) when
+    /// the database takes longer than `limit`.
+    pub async fn flush_within(&self, limit: Option<Duration>) -> Result<usize, store::StoreError> {
         let mut batch = std::mem::take(&mut *self.queue.lock().expect("spend queue lock"));
         if batch.dropped > 0 {
             log::error!(
@@ -137,24 +172,26 @@ impl Control {
             );
             batch.dropped = 0;
         }
-        if batch.rows == 0 && batch.deltas.is_empty() {
+        if batch.is_empty() {
             return Ok(0);
         }
-        let deltas: Vec<SpendDelta> = batch
-            .deltas
-            .iter()
-            .map(|((kind, id, period), amount)| SpendDelta {
-                kind: kind.as_str().to_string(),
-                id: id.clone(),
-                amount: *amount,
-                period: *period,
-            })
-            .collect();
+        let deltas = batch.delta_rows();
         let store = self.store().clone();
         let (logs, result) = self
             .db(async move {
-                let rows: Vec<&SpendLog> = batch.logs.iter().flatten().collect();
-                let r = store.flush(&rows, &deltas).await;
+                let rows: Vec<&SpendLog> = batch.log_rows().collect();
+                let write = store.flush(&rows, &deltas);
+                let r = match limit {
+                    None => write.await,
+                    Some(limit) => tokio::time::timeout(limit, write)
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(store::StoreError::Timeout {
+                                what: "writing spend".into(),
+                                secs: limit.as_secs(),
+                            })
+                        }),
+                };
                 drop(rows);
                 (batch, r)
             })

@@ -8,6 +8,7 @@ pub mod entity;
 pub mod flush;
 pub mod ledger;
 pub mod period;
+pub mod spill;
 pub mod sync;
 
 use std::borrow::Borrow;
@@ -119,6 +120,8 @@ pub struct Control {
     pub(crate) queue: Mutex<flush::Queue>,
     /// Wakes the writer before its interval when enough rows are waiting.
     pub(crate) flush_soon: tokio::sync::Notify,
+    /// Where spend the database did not take at shutdown is saved ([`spill`]).
+    pub spill_dir: std::path::PathBuf,
     /// Announces changed entities to the other replicas (Redis), once started.
     pub(crate) announcer: OnceLock<tokio::sync::mpsc::UnboundedSender<(Kind, String)>>,
     /// Whether Redis answered on the last sync (true when Redis is not configured).
@@ -147,6 +150,12 @@ impl Control {
             .await
             .map_err(|e| format!("database: {e}"))?
             .map_err(|e| format!("database: {e}"))?;
+        // Spend an earlier process saved at shutdown goes in before the counters are loaded.
+        let spill_dir = spill::dir(&config.tollgate.database_path);
+        let (replayed, from) = (store.clone(), spill_dir.clone());
+        rt.spawn(async move { spill::replay(&replayed, &from).await })
+            .await
+            .map_err(|e| format!("database: {e}"))?;
         let control = Control {
             maps: Kind::ALL.iter().map(|_| RwLock::default()).collect(),
             store,
@@ -154,6 +163,7 @@ impl Control {
             settings,
             queue: Mutex::default(),
             flush_soon: tokio::sync::Notify::new(),
+            spill_dir,
             announcer: OnceLock::new(),
             redis_ok: AtomicBool::new(true),
             sharing: AtomicBool::new(false),
