@@ -267,6 +267,7 @@ pub(crate) const TOLLGATE: Section = Section {
         "database_path",
         "price_table",
         "redis_failure_mode",
+        "spend_backlog_rows",
     ],
     litellm: &[],
 };

@@ -291,6 +291,9 @@ pub struct TollgateSettings {
     /// What requests subject to budgets or rate limits get while Redis is unreachable: `open`
     /// (default: served against this replica's own counters) or `closed` (refused with 503).
     pub redis_fail_closed: bool,
+    /// Spend log rows kept in memory while the database is unreachable; past this many the
+    /// backlog is saved to a spill file (next to `database_path`) and written when it is back.
+    pub spend_backlog_rows: u64,
 }
 
 /// `tollgate_settings.log_format`.

@@ -99,6 +99,7 @@ impl Default for TollgateSettings {
             database_path: "tollgate.db".to_string(),
             price_table: None,
             redis_fail_closed: false,
+            spend_backlog_rows: 100_000,
         }
     }
 }
@@ -269,6 +270,14 @@ fn tollgate(m: Option<&Map<String, Value>>, d: &mut Diag) -> TollgateSettings {
     if let Some(v) = field(m, "price_table") {
         if let Some(p) = string("tollgate_settings.price_table", v, d) {
             out.price_table = Some(p);
+        }
+    }
+    if let Some(v) = field(m, "spend_backlog_rows") {
+        let path = "tollgate_settings.spend_backlog_rows";
+        match count(path, v, d) {
+            Some(0) => d.error(path, "must be at least 1"),
+            Some(n) => out.spend_backlog_rows = n,
+            None => {}
         }
     }
     if let Some(v) = field(m, "redis_failure_mode") {

@@ -1,6 +1,7 @@
-//! E2E: spend the database does not take at shutdown is saved to a local file and written at
-//! the next start — nothing lost when PostgreSQL is down during a restart. Needs
-//! `DATABASE_URL` (a fresh database per test; CI sets it and the test fails if it is down).
+//! E2E: spend the database cannot take is saved to local spill files — at shutdown, and past
+//! `spend_backlog_rows` while it is down — and written once it is back, so nothing is lost when
+//! PostgreSQL goes away. Needs `DATABASE_URL` (a fresh database per test; CI sets it and the
+//! tests fail if it is down).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,15 +25,15 @@ fn spill_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn spend_unwritten_at_shutdown_is_saved_and_written_at_the_next_start() {
+/// A scratch PostgreSQL database and a config on it: one priced mock deployment, spill files
+/// in `state`, and `extra` lines under `tollgate_settings`.
+async fn setup(interval_s: u32, extra: &str) -> (store::testing::ScratchDb, PathBuf, String) {
     let base = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
     let (url, db) = store::testing::scratch_postgres(&base)
         .await
         .expect("DATABASE_URL must point at a reachable PostgreSQL");
     let state = scratch_dir();
-    // An hour between writes: nothing reaches the database before the shutdown.
     let yaml = format!(
         "model_list:
   - model_name: priced
@@ -44,12 +45,33 @@ async fn spend_unwritten_at_shutdown_is_saved_and_written_at_the_next_start() {
 general_settings:
   master_key: {MASTER_KEY}
   database_url: \"{url}\"
-  proxy_batch_write_at: 3600
+  proxy_batch_write_at: {interval_s}
 tollgate_settings:
   database_path: {}
-",
+{extra}",
         state.join("unused.db").display()
     );
+    (db, state, yaml)
+}
+
+/// `/spend/logs` (it writes what is queued first): the rows and their total spend.
+async fn logged(gw: &Gateway) -> (usize, f64) {
+    let r = client()
+        .get(gw.url("/spend/logs"))
+        .bearer_auth(MASTER_KEY)
+        .send()
+        .await
+        .unwrap();
+    let rows: Value = r.json().await.unwrap();
+    let rows = rows.as_array().expect("a list of rows");
+    let spend = rows.iter().map(|r| r["spend"].as_f64().unwrap()).sum();
+    (rows.len(), spend)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spend_unwritten_at_shutdown_is_saved_and_written_at_the_next_start() {
+    // An hour between writes: nothing reaches the database before the shutdown.
+    let (db, state, yaml) = setup(3600, "").await;
     let mut one = Gateway::start(&yaml).await;
     let key = generate_key(&one, json!({"max_budget": 100})).await;
     for _ in 0..5 {
@@ -84,17 +106,49 @@ tollgate_settings:
         (key_spend(&two, &key).await - spent).abs() < 1e-9,
         "the key's spend survived the restart"
     );
-    let r = client()
-        .get(two.url("/spend/logs"))
-        .bearer_auth(MASTER_KEY)
-        .send()
-        .await
-        .unwrap();
-    let rows: Value = r.json().await.unwrap();
-    let rows = rows.as_array().expect("a list of rows");
-    assert_eq!(rows.len(), 5);
-    let logged: f64 = rows.iter().map(|r| r["spend"].as_f64().unwrap()).sum();
-    assert!((logged - spent).abs() < 1e-9, "{logged} vs {spent}");
+    let (rows, logged_spend) = logged(&two).await;
+    assert_eq!(rows, 5);
+    assert!(
+        (logged_spend - spent).abs() < 1e-9,
+        "{logged_spend} vs {spent}"
+    );
     drop(two);
+    db.drop_db().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_past_its_limit_is_saved_while_the_database_is_down() {
+    let (db, state, yaml) = setup(1, "  spend_backlog_rows: 20\n").await;
+    let gw = Gateway::start(&yaml).await;
+    let key = generate_key(&gw, json!({"max_budget": 100})).await;
+    db.block_connections(true).await.unwrap();
+    // Requests are served while the database is down; past 20 queued rows they go to a file.
+    for _ in 0..30 {
+        assert_eq!(chat(&gw, &key, json!({})).await.status(), 200);
+    }
+    let spent = key_spend(&gw, &key).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while spill_files(&state).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(spill_files(&state).len(), 1, "{}", gw.logs());
+    // Back: the file is written and deleted, and every row and the key's spend are there.
+    db.block_connections(false).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !spill_files(&state).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(spill_files(&state).is_empty(), "{}", gw.logs());
+    let (rows, logged_spend) = logged(&gw).await;
+    assert_eq!(rows, 30, "{}", gw.logs());
+    assert!(
+        (logged_spend - spent).abs() < 1e-9,
+        "{logged_spend} vs {spent}"
+    );
+    drop(gw);
+    // The key's spend in the database (what a restart starts from) is complete too.
+    let again = Gateway::start(&yaml).await;
+    assert!((key_spend(&again, &key).await - spent).abs() < 1e-9);
+    drop(again);
     db.drop_db().await.unwrap();
 }

@@ -26,6 +26,7 @@ fn defaults_when_sections_are_missing_or_empty() {
         (Duration::from_secs(30), Duration::from_secs(10))
     );
     assert_eq!(t.log_format, LogFormat::Text);
+    assert_eq!(t.spend_backlog_rows, 100_000);
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
 }
 
@@ -46,6 +47,7 @@ tollgate_settings:
   grace_period_seconds: 0
   connect_timeout_seconds: 1.5
   log_format: json
+  spend_backlog_rows: 500
 "
     ));
     let c = &l.config;
@@ -60,6 +62,7 @@ tollgate_settings:
         (Duration::ZERO, Duration::from_millis(1500))
     );
     assert_eq!(t.log_format, LogFormat::Json);
+    assert_eq!(t.spend_backlog_rows, 500);
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
 }
 
@@ -79,6 +82,7 @@ tollgate_settings:
   grace_period_seconds: -5
   connect_timeout_seconds: [1]
   log_format: xml
+  spend_backlog_rows: 0
 "
     ));
     assert_eq!(
@@ -92,6 +96,7 @@ tollgate_settings:
             "tollgate_settings.threads: expected 1 to 4096 threads, got 0",
             "tollgate_settings.grace_period_seconds: must be 0 or more seconds, got -5",
             "tollgate_settings.connect_timeout_seconds: expected a number of seconds, got a list",
+            "tollgate_settings.spend_backlog_rows: must be at least 1",
             "tollgate_settings.log_format: expected \"text\" or \"json\", got \"xml\"",
         ]
     );

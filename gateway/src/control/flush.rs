@@ -24,7 +24,8 @@ pub struct Queue {
     dropped: u64,
 }
 
-/// Rows kept in memory while the database is unreachable; beyond this new rows are dropped
+/// Rows kept in memory while the database is unreachable and the backlog cannot be saved to a
+/// spill file either (or `spend_backlog_rows`, if larger); beyond this new rows are dropped
 /// (counted, and reported in the log) — the spend counters themselves are never dropped.
 const MAX_PENDING_LOGS: usize = 1_000_000;
 const LOG_BLOCK: usize = 1024;
@@ -129,7 +130,7 @@ impl Control {
             *q.deltas.entry(d).or_insert(0.0) += spent.cost;
         }
         if let Some(log) = log.filter(|_| self.settings.spend_logs) {
-            if q.rows >= MAX_PENDING_LOGS {
+            if q.rows >= MAX_PENDING_LOGS.max(self.settings.spill_at) {
                 q.dropped += 1;
             } else {
                 q.push_log(log);
@@ -167,7 +168,7 @@ impl Control {
         let mut batch = std::mem::take(&mut *self.queue.lock().expect("spend queue lock"));
         if batch.dropped > 0 {
             log::error!(
-                "spend log backlog was full ({MAX_PENDING_LOGS} rows; database unreachable?): {} rows dropped (spend counters kept)",
+                "spend log backlog was full (database unreachable and the backlog could not be saved to a spill file?): {} rows dropped (spend counters kept)",
                 batch.dropped
             );
             batch.dropped = 0;
@@ -217,21 +218,28 @@ impl Control {
 }
 
 /// The background writer: flushes every `proxy_batch_write_at`, or as soon as
-/// [`FLUSH_AT_ROWS`] rows are waiting, until the process ends.
+/// [`FLUSH_AT_ROWS`] rows are waiting, until the process ends. While the database is
+/// unreachable, a backlog past `spend_backlog_rows` goes to a spill file, written (like the
+/// ones found at start) once the database answers again.
 pub async fn run(control: Arc<Control>) {
     let every = control.settings.flush_every;
     let mut failing = false;
+    let mut spilled = false;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = control.flush_soon.notified() => {}
         }
         match control.flush().await {
-            Ok(_) if failing => {
-                failing = false;
-                log::info!("database writes recovered; spend backlog written");
+            Ok(_) => {
+                if failing {
+                    failing = false;
+                    log::info!("database writes recovered; spend backlog written");
+                }
+                if spilled {
+                    spilled = !super::spill::replay(control.store(), &control.spill_dir).await;
+                }
             }
-            Ok(_) => {}
             Err(e) => {
                 let (logs, _) = control.pending();
                 if !failing {
@@ -240,7 +248,31 @@ pub async fn run(control: Arc<Control>) {
                     );
                 }
                 failing = true;
+                if logs >= control.settings.spill_at {
+                    spilled |= spill_backlog(&control);
+                }
             }
+        }
+    }
+}
+
+/// Moves the queued spend to a spill file; whether it did.
+fn spill_backlog(control: &Control) -> bool {
+    match control.spill(&control.spill_dir) {
+        Ok(Some((path, rows))) => {
+            log::warn!(
+                "database unreachable: {rows} spend log rows and the counters' changes saved to {}; written when it answers again",
+                path.display()
+            );
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            log::error!(
+                "database unreachable and saving the spend backlog to {} failed ({e}); it stays in memory",
+                control.spill_dir.display()
+            );
+            false
         }
     }
 }

@@ -41,6 +41,9 @@ pub struct Settings {
     pub end_user_max_budget: Option<f64>,
     /// `tollgate_settings.redis_failure_mode: closed`.
     pub redis_fail_closed: bool,
+    /// `tollgate_settings.spend_backlog_rows`: log rows held while the database is unreachable
+    /// before the backlog goes to a spill file.
+    pub spill_at: usize,
 }
 
 impl Settings {
@@ -68,6 +71,7 @@ impl Settings {
             },
             end_user_max_budget: c.litellm.max_end_user_budget,
             redis_fail_closed: c.tollgate.redis_fail_closed,
+            spill_at: usize::try_from(c.tollgate.spend_backlog_rows).unwrap_or(usize::MAX),
         })
     }
 }
@@ -153,9 +157,11 @@ impl Control {
         // Spend an earlier process saved at shutdown goes in before the counters are loaded.
         let spill_dir = spill::dir(&config.tollgate.database_path);
         let (replayed, from) = (store.clone(), spill_dir.clone());
-        rt.spawn(async move { spill::replay(&replayed, &from).await })
-            .await
-            .map_err(|e| format!("database: {e}"))?;
+        rt.spawn(async move {
+            spill::replay(&replayed, &from).await;
+        })
+        .await
+        .map_err(|e| format!("database: {e}"))?;
         let control = Control {
             maps: Kind::ALL.iter().map(|_| RwLock::default()).collect(),
             store,

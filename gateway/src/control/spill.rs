@@ -1,6 +1,7 @@
-//! Spend that could not reach the database before the process ended: saved to a local file
+//! Spend the database could not take — at shutdown, or a backlog past
+//! `tollgate_settings.spend_backlog_rows` while it is unreachable: saved to a local file
 //! (`tollgate-spend-<ms>-<pid>.json`, next to `tollgate_settings.database_path`) and written
-//! to the database at the next start, before the spend counters are loaded from it.
+//! once it answers again, or at the next start before the spend counters are loaded.
 //!
 //! Replaying is safe for log rows (a request id already stored is ignored). The per-entity
 //! deltas are added again only if a process dies between committing a replay and deleting its
@@ -83,11 +84,13 @@ fn write_new(dir: &Path, saving: &Saving) -> std::io::Result<PathBuf> {
 }
 
 /// Writes every spill file in `dir` to the database, oldest first, deleting each once written.
-/// A file that cannot be read or written stays (and is logged) for the next start.
-pub async fn replay(store: &Store, dir: &Path) {
+/// A file that cannot be read or written stays (and is logged) for the next attempt. Whether
+/// every file was written.
+pub async fn replay(store: &Store, dir: &Path) -> bool {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+        return true;
     };
+    let mut all = true;
     let mut files: Vec<PathBuf> = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -108,25 +111,28 @@ pub async fn replay(store: &Store, dir: &Path) {
         // Renaming claims the file: of two processes starting in one directory, one writes it.
         let claimed = PathBuf::from(format!("{}{CLAIMED}", path.display()));
         if std::fs::rename(&path, &claimed).is_err() {
+            // Another process took it.
             continue;
         }
         match replay_one(store, &claimed).await {
             Ok(rows) => {
                 let _ = std::fs::remove_file(&claimed);
                 log::info!(
-                    "spend saved at an earlier shutdown written to the database: {rows} log rows from {}",
+                    "saved spend written to the database: {rows} log rows from {}",
                     path.display()
                 );
             }
             Err(e) => {
+                all = false;
                 let _ = std::fs::rename(&claimed, &path);
                 log::error!(
-                    "writing the spend saved in {} to the database failed ({e}); kept for the next start",
+                    "writing the spend saved in {} to the database failed ({e}); kept for the next attempt",
                     path.display()
                 );
             }
         }
     }
+    all
 }
 
 async fn replay_one(store: &Store, path: &Path) -> Result<usize, String> {
@@ -170,7 +176,7 @@ mod tests {
         let bad = dir.join(format!("{PREFIX}1-1{SUFFIX}"));
         std::fs::write(&bad, "{not json").unwrap();
 
-        replay(&store, &dir).await;
+        assert!(!replay(&store, &dir).await, "the bad file was not written");
         assert!(!good.exists(), "a written file is deleted");
         assert!(bad.exists(), "an unreadable file stays for the next start");
         let all = store::LogFilter::default();
