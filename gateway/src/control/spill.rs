@@ -15,7 +15,7 @@ use super::{now_ms, Control};
 
 const PREFIX: &str = "tollgate-spend-";
 const SUFFIX: &str = ".json";
-/// A file a starting process has taken to replay; one left behind means that process died.
+/// A file a process has taken to replay; one left behind means that process died.
 const CLAIMED: &str = ".claimed";
 
 /// A spill file's content.
@@ -101,7 +101,7 @@ pub async fn replay(store: &Store, dir: &Path) -> bool {
             files.push(e.path());
         } else if name.ends_with(CLAIMED) {
             log::error!(
-                "spend spill file {} was being written to the database by a process that did not finish; rename it to end in {SUFFIX} to write it at the next start (its spend may then count twice)",
+                "spend spill file {} is being written to the database by another process, or was left by one that did not finish: if no other tollgate uses this directory, rename it to end in {SUFFIX} to write it at the next start (its spend may then count twice)",
                 e.path().display()
             );
         }
