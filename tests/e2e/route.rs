@@ -3,6 +3,7 @@
 use bench::mock::{MockConfig, MockServer};
 use serde_json::json;
 
+use crate::admin_support::ids;
 use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,13 +24,7 @@ async fn models_lists_groups_with_and_without_v1() {
         assert_eq!(r.status(), 200);
         let v: serde_json::Value = r.json().await.unwrap();
         assert_eq!(v["object"], "list");
-        let ids: Vec<&str> = v["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["id"].as_str().unwrap())
-            .collect();
-        assert_eq!(ids, ["alpha", "beta"], "{path}");
+        assert_eq!(ids(&v["data"], "id"), ["alpha", "beta"], "{path}");
         assert!(v["data"]
             .as_array()
             .unwrap()
@@ -179,11 +174,5 @@ async fn bare_star_sends_each_model_to_the_provider_it_belongs_to() {
         .json()
         .await
         .unwrap();
-    let ids: Vec<&str> = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["*", "gpt-4o"]);
+    assert_eq!(ids(&v["data"], "id"), ["*", "gpt-4o"]);
 }
