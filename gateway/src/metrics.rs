@@ -1,7 +1,7 @@
 //! Prometheus `/metrics`: process-wide counters and gauges in the text exposition format. For
 //! now the health of the Redis connections — the router's (shared cooldowns, usage, latency)
-//! and the control plane's (shared budgets and limits) — so that a replica degraded to local
-//! state shows on a dashboard, not only in its log.
+//! and the control plane's (shared budgets and limits) — and the budget leases, so that a
+//! replica degraded to local state shows on a dashboard, not only in its log.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -23,6 +23,29 @@ const UNUSED: u8 = 2;
 static REDIS_UP: [AtomicU8; 2] = [AtomicU8::new(UNUSED), AtomicU8::new(UNUSED)];
 /// (error class, function) → failures.
 static REDIS_FAILURES: Mutex<BTreeMap<(&str, &str), u64>> = Mutex::new(BTreeMap::new());
+
+/// Budget lease requests by result (`granted`, `refused`, `failed`).
+static LEASE_REQUESTS: Mutex<BTreeMap<&str, u64>> = Mutex::new(BTreeMap::new());
+/// Requests whose budgets were reserved without a lease (Redis failing), by failure mode.
+static LEASE_FALLBACKS: Mutex<BTreeMap<&str, u64>> = Mutex::new(BTreeMap::new());
+
+/// A budget lease request ended with `result`.
+pub fn lease_request(result: &'static str) {
+    *LEASE_REQUESTS
+        .lock()
+        .expect("metrics lock")
+        .entry(result)
+        .or_insert(0) += 1;
+}
+
+/// A request needed a budget lease Redis could not give; `mode` is `redis_failure_mode`.
+pub fn lease_fallback(mode: &'static str) {
+    *LEASE_FALLBACKS
+        .lock()
+        .expect("metrics lock")
+        .entry(mode)
+        .or_insert(0) += 1;
+}
 
 /// A Redis call for `what` succeeded.
 pub fn redis_ok(what: RedisUse) {
@@ -69,6 +92,26 @@ pub fn render() -> String {
         if up != UNUSED {
             let _ = writeln!(out, "tollgate_redis_up{{use=\"{name}\"}} {up}");
         }
+    }
+    out.push_str(
+        "# HELP tollgate_budget_lease_requests_total Requests to Redis for a slice of a budget, by result\n\
+         # TYPE tollgate_budget_lease_requests_total counter\n",
+    );
+    for (result, n) in LEASE_REQUESTS.lock().expect("metrics lock").iter() {
+        let _ = writeln!(
+            out,
+            "tollgate_budget_lease_requests_total{{result=\"{result}\"}} {n}"
+        );
+    }
+    out.push_str(
+        "# HELP tollgate_budget_lease_fallbacks_total Requests whose budgets were checked without the cluster (Redis unreachable), by redis_failure_mode\n\
+         # TYPE tollgate_budget_lease_fallbacks_total counter\n",
+    );
+    for (mode, n) in LEASE_FALLBACKS.lock().expect("metrics lock").iter() {
+        let _ = writeln!(
+            out,
+            "tollgate_budget_lease_fallbacks_total{{mode=\"{mode}\"}} {n}"
+        );
     }
     out
 }

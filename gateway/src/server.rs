@@ -144,9 +144,14 @@ fn background_priority() {
 /// tenth, was measured to fall behind under sustained saturation and queue hundreds of MB.)
 const BACKGROUND_NICE: i32 = 5;
 
-/// Writes the spend still queued before the process ends; what the database does not take
-/// within 10 s is saved to a local file and written at the next start (control::spill).
+/// Gives this replica's budget leases back to the cluster, then writes the spend still queued
+/// before the process ends; what the database does not take within 10 s is saved to a local
+/// file and written at the next start (control::spill).
 fn final_flush(control: &crate::control::Control, rt: &tokio::runtime::Handle) {
+    rt.block_on(crate::control::sync::give_back_leases(
+        control,
+        Duration::from_secs(2),
+    ));
     let flushed = rt.block_on(control.flush_within(Some(Duration::from_secs(10))));
     let e = match flushed {
         Ok(n) => return log::info!("spend flushed ({n} log rows)"),

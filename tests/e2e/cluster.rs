@@ -28,9 +28,15 @@ struct Cluster {
 }
 
 async fn cluster() -> Cluster {
+    cluster_with(Duration::ZERO).await
+}
+
+/// Two replicas in front of a mock answering after `latency`.
+async fn cluster_with(latency: Duration) -> Cluster {
     let mock = MockServer::start(MockConfig {
         prompt_tokens: Some(10),
         completion_tokens: Some(5),
+        latency,
         ..MockConfig::default()
     })
     .await
@@ -173,7 +179,7 @@ async fn redis_down_fails_open_or_closed_as_configured_and_never_hangs() {
     let dead = format!("redis://127.0.0.1:{}", crate::support::free_port());
     for (mode, want) in [("open", 200), ("closed", 503)] {
         let yaml = format!(
-            "model_list:\n  - model_name: priced\n    litellm_params: {{model: openai/m, api_base: \"{}\", api_key: k}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\nrouter_settings:\n  redis_url: \"{dead}\"\ntollgate_settings:\n  redis_failure_mode: {mode}\n",
+            "model_list:\n  - model_name: priced\n    litellm_params: {{model: openai/m, api_base: \"{}\", api_key: k, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\nrouter_settings:\n  redis_url: \"{dead}\"\ntollgate_settings:\n  redis_failure_mode: {mode}\n",
             mock.url()
         );
         let gw = Gateway::start(&yaml).await;
@@ -191,6 +197,192 @@ async fn redis_down_fails_open_or_closed_as_configured_and_never_hangs() {
         }
         // A key without budgets or limits is never affected.
         assert_eq!(chat(&gw, &free, json!({})).await.status(), 200);
+        if mode == "open" {
+            // A budget needs a slice from the cluster: checked locally instead, and counted.
+            let budgeted = generate_key(&gw, json!({"max_budget": 10})).await;
+            assert_eq!(chat(&gw, &budgeted, json!({})).await.status(), 200);
+            let metrics = crate::support::client()
+                .get(gw.url("/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                metrics.contains("tollgate_budget_lease_fallbacks_total{mode=\"open\"} 1"),
+                "{metrics}"
+            );
+        }
         assert!(gw.logs().contains("redis unreachable"), "{}", gw.logs());
+    }
+}
+
+/// Sends `n` requests at once with `key`, alternating replicas; returns how many got 200. Any
+/// answer but 200 or a budget refusal fails the test.
+async fn burst(c: &Cluster, key: &str, n: usize) -> usize {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let url = if i % 2 == 0 { &c.one } else { &c.two }.url("/v1/chat/completions");
+            let key = key.to_string();
+            tokio::spawn(async move {
+                let r = crate::support::client()
+                    .post(url)
+                    .bearer_auth(key)
+                    .json(&json!({"model": "priced", "max_tokens": 5,
+                                  "messages": [{"role": "user", "content": "hello"}]}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                if status != 200 {
+                    let v: Value = r.json().await.unwrap();
+                    assert_eq!(
+                        (status, v["error"]["type"].as_str()),
+                        (400, Some("budget_exceeded")),
+                        "{v}"
+                    );
+                }
+                status == 200
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        ok += usize::from(t.await.unwrap());
+    }
+    ok
+}
+
+/// The spend `path` (`/key/info?key=…`, `/team/info?team_id=…`) reports on `gw`.
+async fn spend_at(gw: &Gateway, path: &str) -> f64 {
+    let v: Value = crate::support::client()
+        .get(gw.url(path))
+        .bearer_auth(MASTER_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["info"]["spend"]
+        .as_f64()
+        .or_else(|| v["team_info"]["spend"].as_f64())
+        .unwrap_or_else(|| panic!("no spend in {v}"))
+}
+
+/// Three bursts of 200 concurrent requests split across two replicas — against a key budget, a
+/// team budget, and both — never record more spend than the budget allows, and the budget is
+/// used (not refused wholesale).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bursts_split_across_replicas_never_overspend() {
+    let c = cluster_with(Duration::from_millis(30)).await;
+    let budget = 0.5;
+    for round in ["key", "team", "key and team"] {
+        let team_budget = if round == "key" {
+            json!(null)
+        } else {
+            json!(budget)
+        };
+        let team: Value = post(&c.one, "/team/new", &json!({"max_budget": team_budget}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let team_id = team["team_id"].as_str().unwrap().to_string();
+        let key_budget = if round == "team" {
+            json!(null)
+        } else {
+            json!(budget)
+        };
+        let key = generate_key(
+            &c.one,
+            json!({"max_budget": key_budget, "team_id": team_id}),
+        )
+        .await;
+        // The key (and team) reached the other replica.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let ok = burst(&c, &key, 200).await;
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        let paths = [
+            format!("/key/info?key={key}"),
+            format!("/team/info?team_id={team_id}"),
+        ];
+        for gw in [&c.one, &c.two] {
+            for path in &paths {
+                let spend = spend_at(gw, path).await;
+                assert!(
+                    (spend - ok as f64 * 0.02).abs() < 1e-6,
+                    "{round}: {path} spend {spend} for {ok} admitted requests"
+                );
+            }
+        }
+        eprintln!(
+            "{round} budget {budget}: {ok} of 200 admitted, spend {:.2} ({:.2}x the budget)",
+            ok as f64 * 0.02,
+            ok as f64 * 0.02 / budget
+        );
+        assert!(
+            ok as f64 * 0.02 <= budget + 1e-9,
+            "{round}: {ok} requests admitted: spend {} is over the budget {budget}",
+            ok as f64 * 0.02
+        );
+        assert!(ok >= 5, "{round}: only {ok} admitted; the budget fits 25");
+    }
+}
+
+/// Requests one at a time on `gw` until the budget refuses one; returns how many were admitted.
+async fn until_refused(gw: &Gateway, key: &str) -> usize {
+    for n in 0..100 {
+        let r = chat(gw, key, json!({})).await;
+        match r.status().as_u16() {
+            200 => {}
+            400 => return n,
+            s => panic!("status {s}: {}", r.text().await.unwrap()),
+        }
+    }
+    panic!("the budget never refused");
+}
+
+/// A replica's unused slice of a budget goes back to the cluster when it stops (at once) or dies
+/// (when its lease expires), so the other replica can spend the whole budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slices_of_a_stopped_or_killed_replica_return_to_the_cluster() {
+    for (how, signal) in [("stopped", libc::SIGTERM), ("killed", libc::SIGKILL)] {
+        let mut c = cluster().await;
+        let key = generate_key(&c.one, json!({"max_budget": 0.5})).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        // Replica one leases a slice (and spends a little of it) …
+        assert_eq!(chat(&c.one, &key, json!({})).await.status(), 200);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        c.one.signal(signal);
+        c.one
+            .wait_exit(Duration::from_secs(10))
+            .await
+            .expect("exit");
+        let stopped = Instant::now();
+        // … which the other replica can use once it is back in the cluster: 0.48 left after
+        // one request of 0.02, at a worst case of about 0.038 each.
+        let within = if signal == libc::SIGKILL {
+            Duration::from_secs(15)
+        } else {
+            Duration::from_secs(1)
+        };
+        let mut admitted = 0;
+        while admitted < 22 && stopped.elapsed() < within {
+            admitted += until_refused(&c.two, &key).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        eprintln!(
+            "{how}: the other replica spent the budget's rest ({admitted} requests) after {:?}",
+            stopped.elapsed()
+        );
+        assert!(
+            admitted >= 22,
+            "{how}: only {admitted} requests fit on the other replica within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let spend = key_spend(&c.two, &key).await;
+        assert!(spend <= 0.5 + 1e-9, "{how}: spend {spend}");
     }
 }

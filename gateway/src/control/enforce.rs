@@ -140,6 +140,14 @@ pub struct Admission {
     /// request's cost).
     pub key_spend: f64,
     pub settled: bool,
+    /// The worst case reserved on every budget the request counts toward.
+    pub worst: f64,
+    /// The minute (Unix ms) the request was counted in the rpm/tpm windows, to undo it if a
+    /// budget refuses it after all.
+    pub(super) rated_at: Option<u64>,
+    /// The budgets are not reserved yet: this replica's leases were short, and the lifecycle
+    /// completes the reservation with [`Control::reserve_leased`] (one Redis round trip).
+    pub short: bool,
 }
 
 impl Drop for Admission {
@@ -356,37 +364,38 @@ pub fn admit(
             )
         })
         .unwrap_or(0.0);
-    let tz = control.settings.tz;
-    for (e, l) in involved.iter().zip(&limits) {
-        let amount = if l.max_budget.is_some() { worst } else { 0.0 };
-        if let Err(x) = e
-            .ledger
-            .reserve(l.max_budget, amount, l.budget_duration, now, tz)
-        {
-            for (held, reserved) in adm.holds.drain(..) {
-                held.ledger.release(reserved);
-            }
-            for (e2, l2) in involved.iter().zip(&limits) {
-                if l2.rpm.is_some() || l2.tpm.is_some() {
-                    e2.window.load.undo_request(now as u64);
-                }
-            }
-            adm.settled = true;
-            return Err(GatewayError::BudgetExceeded(format!(
-                "Budget has been exceeded! {}={} Current cost: {}, Max budget: {}",
-                e.kind.label(),
-                display_id(e),
-                x.spend,
-                x.max_budget
-            )));
+    adm.holds = involved.into_iter().map(|e| (e, 0.0)).collect();
+    if limits.iter().any(|l| l.rpm.is_some() || l.tpm.is_some()) {
+        adm.rated_at = Some(now as u64);
+    }
+    match super::reserve::raise(control, &mut adm, &limits, worst, control.leasing()) {
+        Ok(()) => {}
+        Err(super::reserve::Shortfall::Lease(_)) => {
+            adm.short = true;
+            adm.worst = worst;
         }
-        adm.holds.push((e.clone(), amount));
+        Err(super::reserve::Shortfall::Budget(e, x)) => {
+            super::reserve::undo_rates(&adm, &limits);
+            adm.settled = true;
+            return Err(budget_exceeded(&e, x));
+        }
     }
     if let Some(k) = &key {
         adm.key_spend = control.spend(k);
     }
     adm.key = key;
     Ok(adm)
+}
+
+/// The refusal of a request a budget cannot take.
+pub fn budget_exceeded(e: &Entity, x: Exceeded) -> GatewayError {
+    GatewayError::BudgetExceeded(format!(
+        "Budget has been exceeded! {}={} Current cost: {}, Max budget: {}",
+        e.kind.label(),
+        display_id(e),
+        x.spend,
+        x.max_budget
+    ))
 }
 
 /// Ids as users know them: a key by its alias or the last characters of its hash.
@@ -420,35 +429,4 @@ pub fn requested_max_tokens(req: &CanonicalRequest) -> Option<u64> {
         .get("max_completion_tokens")
         .or_else(|| req.body.get("max_tokens"))
         .and_then(|v| v.as_u64())
-}
-
-/// A fallback moves the request to a group whose worst case is `worst`: every hold under a
-/// budget is raised to it, so a pricier fallback cannot spend past a budget either. All or
-/// nothing: if one budget cannot take the difference, what was added is given back and the
-/// budget that refused is returned.
-pub fn cover(control: &Control, adm: &mut Admission, worst: f64) -> Result<(), Exceeded> {
-    let (now, tz) = (now_ms(), control.settings.tz);
-    let mut added: Vec<(usize, f64)> = Vec::new();
-    for i in 0..adm.holds.len() {
-        let (e, held) = &adm.holds[i];
-        let extra = worst - held;
-        let limits = control.entity_limits(adm, e);
-        if extra <= 0.0 || limits.max_budget.is_none() {
-            continue;
-        }
-        if let Err(x) = e
-            .ledger
-            .reserve(limits.max_budget, extra, limits.budget_duration, now, tz)
-        {
-            for (j, amount) in added {
-                adm.holds[j].0.ledger.release(amount);
-            }
-            return Err(x);
-        }
-        added.push((i, extra));
-    }
-    for (i, amount) in added {
-        adm.holds[i].1 += amount;
-    }
-    Ok(())
 }

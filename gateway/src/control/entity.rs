@@ -127,6 +127,8 @@ pub struct Window {
     pub inflight: AtomicU64,
     /// Queued for the next Redis sync.
     pub dirty: std::sync::atomic::AtomicBool,
+    /// In this replica's list of held budget leases (`lease::Leases::held`).
+    pub leased: std::sync::atomic::AtomicBool,
 }
 
 /// One entity: its document, what enforcement and the management lists read from it, and its

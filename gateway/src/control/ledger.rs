@@ -1,6 +1,8 @@
-//! One budget's money: spend in the current window, in-flight reservations, and the part of the
-//! spend not yet shared through Redis. Reservation is check-and-add under one short lock, so
-//! however many requests race, admitted worst cases never add up past `max_budget`.
+//! One budget's money: spend in the current window, in-flight reservations, the part of the
+//! spend not yet shared through Redis, and — with Redis — the slice of the budget this replica
+//! leased from the cluster. Reservation is check-and-add under one short lock, so however many
+//! requests race, admitted worst cases never add up past `max_budget`; with a lease they never
+//! add up past this replica's slice either, so the replicas together stay inside the budget.
 
 use std::sync::Mutex;
 
@@ -27,6 +29,13 @@ struct State {
     reserved: f64,
     /// Whether the soft budget was already reported for this window.
     soft_reported: bool,
+    /// The slice of the budget leased from the cluster for this window and not yet spent and
+    /// shared: reservations plus unshared spend stay inside it (see `control::lease`).
+    lease: f64,
+    /// Until when (Unix ms, this replica's clock) the lease may be used.
+    lease_until: i64,
+    /// When a reservation last used the lease (Unix ms): idle slices go back to the cluster.
+    lease_used_at: i64,
 }
 
 /// Why a reservation was refused: the spend (settled + reserved) it would have exceeded.
@@ -34,6 +43,41 @@ struct State {
 pub struct Exceeded {
     pub spend: f64,
     pub max_budget: f64,
+}
+
+/// Why a reservation was not made.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Refused {
+    /// The budget cannot take it.
+    Exceeded(Exceeded),
+    /// It fits the budget as this replica sees it, but not this replica's lease: `short` more
+    /// must be leased from the cluster first.
+    Short(f64),
+}
+
+/// What a lease request sends for one budget.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LeaseBasis {
+    /// The window the lease is for.
+    pub period: i64,
+    /// The cluster's spend as last seen (seeds a cluster total Redis lost).
+    pub shared: f64,
+    /// With a lapsed lease: what this replica has committed (reserved and unshared spend),
+    /// which the cluster takes as this replica's lease before granting more.
+    pub lapsed: Option<f64>,
+}
+
+/// What a replica holds of one budget's lease, for the Redis sync.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LeaseView {
+    /// The window the lease belongs to.
+    pub period: i64,
+    /// Leased and not yet shared as spend.
+    pub lease: f64,
+    /// Of it, neither reserved nor spent: what an idle replica gives back.
+    pub unused: f64,
+    /// When a reservation last used it.
+    pub used_at: i64,
 }
 
 impl State {
@@ -49,6 +93,9 @@ impl State {
             self.base = 0.0;
             self.unsent = 0.0;
             self.soft_reported = false;
+            // The lease was of the old window's budget.
+            self.lease = 0.0;
+            self.lease_until = 0;
         }
         self.period = start;
         self.end = end;
@@ -85,28 +132,109 @@ impl Ledger {
     }
 
     /// Reserves `amount` unless settled + reserved + amount would pass `max_budget` (or the
-    /// budget is already used up). Without a max budget the reservation always succeeds.
+    /// budget is already used up). Without a max budget the reservation always succeeds. With
+    /// `leased`, the amount must also fit the live lease (reservations + unshared spend inside
+    /// it), else it is [`Refused::Short`] by what is missing.
     pub fn reserve(
         &self,
         max_budget: Option<f64>,
         amount: f64,
+        leased: bool,
         every: Option<Every>,
         now_ms: i64,
         tz: Tz,
-    ) -> Result<(), Exceeded> {
+    ) -> Result<(), Refused> {
         let mut s = self.state.lock().expect("ledger lock");
         s.roll(every, now_ms, tz);
         if let Some(max) = max_budget {
             let committed = s.spent() + s.reserved;
             if committed >= max || committed + amount > max {
-                return Err(Exceeded {
+                return Err(Refused::Exceeded(Exceeded {
                     spend: s.spent(),
                     max_budget: max,
-                });
+                }));
+            }
+            if leased && amount > 0.0 {
+                let needed = s.reserved + s.unsent + amount;
+                if s.lease_until <= now_ms {
+                    return Err(Refused::Short(needed));
+                }
+                if needed > s.lease {
+                    return Err(Refused::Short(needed - s.lease));
+                }
+                s.lease_used_at = now_ms;
             }
         }
         s.reserved += amount;
         Ok(())
+    }
+
+    /// What a lease request sends for this budget (after `roll`).
+    pub fn lease_basis(&self, every: Option<Every>, now_ms: i64, tz: Tz) -> LeaseBasis {
+        let mut s = self.state.lock().expect("ledger lock");
+        s.roll(every, now_ms, tz);
+        LeaseBasis {
+            period: s.period,
+            shared: s.base,
+            lapsed: (s.lease_until <= now_ms).then_some(s.reserved + s.unsent),
+        }
+    }
+
+    /// The cluster no longer holds this replica's lease (it expired there): it may not be
+    /// used until the next lease request re-establishes it.
+    pub fn lapse(&self, period: i64) {
+        let mut s = self.state.lock().expect("ledger lock");
+        if s.period == period {
+            s.lease_until = 0;
+        }
+    }
+
+    /// Adds `amount` granted by the cluster for the window starting at `period`, usable until
+    /// `until`. A lapsed lease is first set to what the cluster now holds for this replica
+    /// (`floor`: the commitment sent with the request).
+    pub fn grant(&self, period: i64, amount: f64, floor: Option<f64>, until: i64) {
+        let mut s = self.state.lock().expect("ledger lock");
+        if s.period != period {
+            return;
+        }
+        if let Some(f) = floor {
+            s.lease = f;
+        }
+        s.lease += amount;
+        s.lease_until = until;
+    }
+
+    /// Extends the lease's use after the cluster renewed it.
+    pub fn renew(&self, period: i64, until: i64) {
+        let mut s = self.state.lock().expect("ledger lock");
+        if s.period == period && s.lease > 0.0 {
+            s.lease_until = s.lease_until.max(until);
+        }
+    }
+
+    /// The lease as the sync sees it (after `roll`).
+    pub fn lease_view(&self, every: Option<Every>, now_ms: i64, tz: Tz) -> LeaseView {
+        let mut s = self.state.lock().expect("ledger lock");
+        s.roll(every, now_ms, tz);
+        LeaseView {
+            period: s.period,
+            lease: s.lease,
+            unused: (s.lease - s.reserved - s.unsent).max(0.0),
+            used_at: s.lease_used_at,
+        }
+    }
+
+    /// Gives back up to `amount` of the unused lease (an idle replica, or one stopping);
+    /// returns what was given back.
+    pub fn give_back(&self, period: i64, amount: f64) -> f64 {
+        let mut s = self.state.lock().expect("ledger lock");
+        if s.period != period {
+            return 0.0;
+        }
+        let unused = (s.lease - s.reserved - s.unsent).max(0.0);
+        let back = amount.min(unused);
+        s.lease -= back;
+        back
     }
 
     /// Releases a reservation and records the real cost; returns (spend after, window start) —
@@ -145,21 +273,25 @@ impl Ledger {
     }
 
     /// Hands the spend not yet shared to the Redis sync: (window start, amount, spend known
-    /// before it — the seed for a cluster total Redis does not have).
+    /// before it — the seed for a cluster total Redis does not have). Shared spend leaves the
+    /// lease: the cluster counts it as spend from then on.
     pub fn take_unsent(&self, every: Option<Every>, now_ms: i64, tz: Tz) -> (i64, f64, f64) {
         let mut s = self.state.lock().expect("ledger lock");
         s.roll(every, now_ms, tz);
         let amount = std::mem::take(&mut s.unsent);
         let seed = s.base;
         s.base += amount;
+        s.lease = (s.lease - amount).max(0.0);
         (s.period, amount, seed)
     }
 
     /// Records the cluster's total for the window starting at `period` (this replica's shared
-    /// spend included).
+    /// spend included). Totals only grow inside a window, so an older total arriving after a
+    /// newer one (a sync reply and another replica's announcement cross) is ignored: the view
+    /// never moves backwards. Resets go through [`Ledger::set_spent`].
     pub fn set_cluster(&self, period: i64, total: f64) {
         let mut s = self.state.lock().expect("ledger lock");
-        if s.period == period {
+        if s.period == period && total > s.base {
             s.base = total;
         }
     }
@@ -191,7 +323,7 @@ mod tests {
                     let l = l.clone();
                     s.spawn(move || {
                         (0..100)
-                            .filter(|_| l.reserve(Some(10.0), 0.01, None, 0, UTC).is_ok())
+                            .filter(|_| l.reserve(Some(10.0), 0.01, false, None, 0, UTC).is_ok())
                             .count()
                     })
                 })
@@ -203,7 +335,10 @@ mod tests {
             l.settle(0.01, 0.01, None, 0, UTC);
         }
         assert!((l.spent(None, 0, UTC) - 10.0).abs() < 1e-9);
-        assert!(l.reserve(Some(10.0), 0.0, None, 0, UTC).is_err(), "used up");
+        assert!(
+            l.reserve(Some(10.0), 0.0, false, None, 0, UTC).is_err(),
+            "used up"
+        );
     }
 
     #[test]
@@ -231,6 +366,52 @@ mod tests {
         l.settle(0.0, 0.5, None, 0, UTC); // arrives while the sync is in flight
         l.set_cluster(p, 7.0); // another replica spent 5
         assert_eq!(l.spent(None, 0, UTC), 7.5);
+        // An older total, published before the newer one but delivered after it, is ignored.
+        l.set_cluster(p, 4.0);
+        assert_eq!(l.spent(None, 0, UTC), 7.5);
+        l.set_cluster(p + 1, 99.0); // another window's
+        assert_eq!(l.spent(None, 0, UTC), 7.5);
+    }
+
+    #[test]
+    fn a_lease_bounds_reservations_and_unshared_spend() {
+        let l = Ledger::default();
+        let max = Some(10.0);
+        // No lease yet: everything is short.
+        assert_eq!(
+            l.reserve(max, 1.0, true, None, 0, UTC),
+            Err(Refused::Short(1.0))
+        );
+        assert_eq!(l.lease_basis(None, 0, UTC).lapsed, Some(0.0));
+        l.grant(0, 2.5, Some(0.0), 1_000);
+        assert!(l.reserve(max, 1.0, true, None, 0, UTC).is_ok());
+        assert!(l.reserve(max, 1.0, true, None, 0, UTC).is_ok());
+        assert_eq!(
+            l.reserve(max, 1.0, true, None, 0, UTC),
+            Err(Refused::Short(0.5))
+        );
+        // Settled spend stays inside the lease until shared.
+        l.settle(1.0, 0.75, None, 0, UTC);
+        let v = l.lease_view(None, 0, UTC);
+        assert_eq!((v.lease, v.unused), (2.5, 0.75));
+        let (_, sent, _) = l.take_unsent(None, 0, UTC);
+        assert_eq!(sent, 0.75);
+        assert_eq!(l.lease_view(None, 0, UTC).lease, 1.75);
+        // Giving back keeps what is reserved.
+        assert_eq!(l.give_back(0, 5.0), 0.75);
+        assert_eq!(l.lease_view(None, 0, UTC).lease, 1.0);
+        // A lease past its time is short whatever it holds; without leasing it is not.
+        assert!(matches!(
+            l.reserve(max, 0.1, true, None, 1_000, UTC),
+            Err(Refused::Short(_))
+        ));
+        assert!(l.reserve(max, 0.1, false, None, 1_000, UTC).is_ok());
+        // Never past the budget, lease or not.
+        l.grant(0, 100.0, None, 5_000);
+        assert!(matches!(
+            l.reserve(max, 9.0, true, None, 1_000, UTC),
+            Err(Refused::Exceeded(_))
+        ));
     }
 
     #[test]

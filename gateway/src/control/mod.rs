@@ -6,8 +6,10 @@
 pub mod enforce;
 pub mod entity;
 pub mod flush;
+pub mod lease;
 pub mod ledger;
 pub mod period;
+pub mod reserve;
 pub mod spill;
 pub mod sync;
 
@@ -134,6 +136,8 @@ pub struct Control {
     pub(crate) sharing: AtomicBool,
     /// Entities whose counters changed since the last Redis sync.
     pub(crate) dirty: Mutex<Vec<Arc<Entity>>>,
+    /// Budget leases from the cluster, when Redis is configured.
+    pub(crate) leases: OnceLock<lease::Leases>,
 }
 
 /// Unix ms as the database stores it.
@@ -174,6 +178,7 @@ impl Control {
             redis_ok: AtomicBool::new(true),
             sharing: AtomicBool::new(false),
             dirty: Mutex::default(),
+            leases: OnceLock::new(),
         };
         control
             .store

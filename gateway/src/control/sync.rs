@@ -3,7 +3,8 @@
 //! a change is announced at once on `tollgate:entity` and every replica reloads it (a blocked
 //! key is refused everywhere within a second); spend and per-minute request/token counts of
 //! entities that saw traffic are added to Redis every 250 ms and the cluster totals published
-//! on `tollgate:counters`, so budgets and rate limits count every replica's traffic. The
+//! on `tollgate:counters`, so budgets and rate limits count every replica's traffic; the same
+//! round trip renews this replica's budget leases (`lease`) and gives idle ones back. The
 //! request path never waits on any of this; while Redis is unreachable each replica enforces
 //! from its own counts (or refuses, with `redis_failure_mode: closed`).
 
@@ -15,6 +16,7 @@ use conf::Config;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+use super::lease::{lease_key, spend_key, spend_ttl_ms, Leases, IDLE_MS, LEASE_TTL_MS};
 use super::{now_ms, Control, Entity, Kind};
 use crate::metrics::{redis_failed, redis_ok, RedisUse};
 
@@ -27,15 +29,31 @@ const POLL_EVERY: Duration = Duration::from_secs(5);
 /// A Redis connect or sync round trip that takes longer counts as Redis being down.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Adds `amount` to the cluster's spend of one window, seeding a missing key with this
-/// replica's view (Redis restarted, or the first replica to share it); returns the total.
+/// Adds `amount` (ARGV[1]) to the cluster's spend of one window (KEYS[1]), seeding a missing
+/// key with this replica's view (ARGV[2]: Redis restarted, or the first replica to share it),
+/// and moves it out of this replica's lease (KEYS[2], field ARGV[4]) together with `release`
+/// (ARGV[5], an idle slice given back); a lease still live is renewed for ARGV[6] ms. Returns
+/// `{total, 1 if this replica's lease is live}`.
 const ADD_SPEND: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('SET', KEYS[1], ARGV[2])
 end
 local total = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
-return total";
+local v = redis.call('HGET', KEYS[2], ARGV[4])
+if not v then return {total, 0} end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local sep = string.find(v, ':', 1, true)
+local left = tonumber(string.sub(v, 1, sep - 1)) - tonumber(ARGV[1]) - tonumber(ARGV[5])
+if tonumber(string.sub(v, sep + 1)) <= now or left <= 1e-12 then
+  redis.call('HDEL', KEYS[2], ARGV[4])
+  return {total, 0}
+end
+local ttl = tonumber(ARGV[6])
+redis.call('HSET', KEYS[2], ARGV[4], string.format('%.17g', left) .. ':' .. string.format('%d', now + ttl))
+redis.call('PEXPIRE', KEYS[2], 2 * ttl)
+return {total, 1}";
 
 pub fn start(control: &Arc<Control>, config: &Config) {
     let rt = control.runtime_handle().clone();
@@ -56,6 +74,9 @@ pub fn start(control: &Arc<Control>, config: &Config) {
         }
     };
     control.sharing.store(true, Ordering::Relaxed);
+    let _ = control
+        .leases
+        .set(super::lease::Leases::new(client.clone()));
     let (tx, rx) = mpsc::unbounded_channel();
     let _ = control.announcer.set(tx);
     rt.spawn(announce_loop(client.clone(), rx));
@@ -135,7 +156,7 @@ async fn counter_loop(client: redis::Client, control: Arc<Control>) {
             }
         }
         let Some(c) = con.as_mut() else { continue };
-        let shared = tokio::time::timeout(REDIS_TIMEOUT, share(c, &control))
+        let shared = tokio::time::timeout(REDIS_TIMEOUT, share(c, &control, false))
             .await
             .unwrap_or_else(|_| {
                 Err(redis::RedisError::from((
@@ -161,37 +182,59 @@ async fn counter_loop(client: redis::Client, control: Arc<Control>) {
     }
 }
 
-/// One round trip for every entity that saw traffic since the last one.
+/// One round trip for every entity that saw traffic since the last one and every budget this
+/// replica holds a lease of: spend goes from the lease to the cluster total, live leases are
+/// renewed, idle ones (or, with `stopping`, all) are given back, and the totals are published.
 async fn share(
     con: &mut redis::aio::MultiplexedConnection,
     control: &Control,
+    stopping: bool,
 ) -> redis::RedisResult<()> {
-    let dirty: Vec<Arc<Entity>> = std::mem::take(&mut *control.dirty.lock().expect("dirty lock"));
-    if dirty.is_empty() {
+    let mut todo: Vec<Arc<Entity>> =
+        std::mem::take(&mut *control.dirty.lock().expect("dirty lock"));
+    let leases = control.leases.get();
+    if let Some(l) = leases {
+        let held = l.held.lock().expect("leases lock");
+        if !held.is_empty() {
+            let seen: std::collections::HashSet<*const Entity> =
+                todo.iter().map(Arc::as_ptr).collect();
+            todo.extend(
+                held.iter()
+                    .filter(|e| !seen.contains(&Arc::as_ptr(e)))
+                    .cloned(),
+            );
+        }
+    }
+    if todo.is_empty() {
         return Ok(());
     }
+    let replica = leases.map(|l| l.replica.as_str()).unwrap_or("-");
     let now = now_ms();
     let tz = control.settings.tz;
     let mut pipe = redis::pipe();
-    let mut plan = Vec::with_capacity(dirty.len());
-    for e in &dirty {
+    let mut plan = Vec::with_capacity(todo.len());
+    for e in &todo {
         e.window.dirty.store(false, Ordering::Release);
         let limits = control.limits(e);
         let (period, amount, seed) = e.ledger.take_unsent(limits.budget_duration, now, tz);
-        let (minute, r, t) = e.window.load.take_unsent(now as u64);
-        let spend_key = format!("tollgate:spend:{}:{}:{period}", e.kind.as_str(), e.id);
-        let ttl = if limits.budget_duration.is_some() {
-            40 * 86_400_000
+        let lease = e.ledger.lease_view(limits.budget_duration, now, tz);
+        let release = if lease.unused > 0.0 && (stopping || now - lease.used_at >= IDLE_MS) {
+            e.ledger.give_back(period, lease.unused)
         } else {
-            0
+            0.0
         };
+        let (minute, r, t) = e.window.load.take_unsent(now as u64);
         pipe.cmd("EVAL")
             .arg(ADD_SPEND)
-            .arg(1)
-            .arg(&spend_key)
+            .arg(2)
+            .arg(spend_key(e, period))
+            .arg(lease_key(e, period))
             .arg(amount)
             .arg(seed)
-            .arg(ttl);
+            .arg(spend_ttl_ms(limits.budget_duration.is_some()))
+            .arg(replica)
+            .arg(release)
+            .arg(LEASE_TTL_MS);
         let win_key = format!("tollgate:window:{}:{}:{minute}", e.kind.as_str(), e.id);
         pipe.cmd("HINCRBY").arg(&win_key).arg("r").arg(r).ignore();
         pipe.cmd("HINCRBY").arg(&win_key).arg("t").arg(t).ignore();
@@ -201,13 +244,20 @@ async fn share(
     }
     let replies: Vec<redis::Value> = pipe.query_async(con).await?;
     let mut message = String::new();
-    for (i, e) in dirty.iter().enumerate() {
+    let until = Leases::renewed_until(now);
+    for (i, e) in todo.iter().enumerate() {
         let (period, minute) = plan[i];
-        let total: f64 = redis::from_redis_value(&replies[2 * i]).unwrap_or(0.0);
+        let (total, live): (f64, i64) =
+            redis::from_redis_value(&replies[2 * i]).unwrap_or((0.0, 0));
         let (r, t): (Option<u64>, Option<u64>) =
             redis::from_redis_value(&replies[2 * i + 1]).unwrap_or((None, None));
         let (r, t) = (r.unwrap_or(0), t.unwrap_or(0));
         e.ledger.set_cluster(period, total);
+        if live == 1 {
+            e.ledger.renew(period, until);
+        } else {
+            e.ledger.lapse(period);
+        }
         e.window.load.set_cluster(now as u64, minute, r, t);
         message.push_str(&format!(
             "{}\t{}\t{period}\t{total}\t{minute}\t{r}\t{t}\n",
@@ -215,11 +265,49 @@ async fn share(
             e.id
         ));
     }
+    if let Some(l) = leases {
+        // Budgets whose lease is all spent or given back leave the list.
+        l.held.lock().expect("leases lock").retain(|e| {
+            let limits = control.limits(e);
+            let keep = e.ledger.lease_view(limits.budget_duration, now, tz).lease > 0.0;
+            if !keep {
+                e.window.leased.store(false, Ordering::Release);
+            }
+            keep
+        });
+    }
     redis::cmd("PUBLISH")
         .arg(COUNTER_CHANNEL)
         .arg(message)
         .query_async::<()>(con)
         .await
+}
+
+/// At shutdown: shares what is left and gives every lease back, so the other replicas can use
+/// the slices at once (else they expire after `LEASE_TTL_MS`).
+pub async fn give_back_leases(control: &Control, within: Duration) {
+    let Some(leases) = control.leases.get() else {
+        return;
+    };
+    if leases.held.lock().expect("leases lock").is_empty() {
+        return;
+    }
+    let done = tokio::time::timeout(within, async {
+        let mut con = leases.client().get_multiplexed_async_connection().await?;
+        share(&mut con, control, true).await
+    })
+    .await;
+    match done {
+        Ok(Ok(())) => log::info!("budget leases given back to the cluster"),
+        Ok(Err(e)) => log::warn!(
+            "giving budget leases back failed ({e}); they expire in {} s",
+            LEASE_TTL_MS / 1000
+        ),
+        Err(_) => log::warn!(
+            "giving budget leases back timed out; they expire in {} s",
+            LEASE_TTL_MS / 1000
+        ),
+    }
 }
 
 async fn subscribe_loop(client: redis::Client, control: Arc<Control>) {

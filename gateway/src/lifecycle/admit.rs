@@ -29,8 +29,9 @@ pub async fn admit(
 }
 
 /// The control-plane half of admission (see `control::enforce::admit`); the admission rides in
-/// the context until the account stage settles it.
-pub fn control(
+/// the context until the account stage settles it. Only when this replica's budget leases ran
+/// short does it wait, once, for Redis (`control::lease`).
+pub async fn control(
     state: &AppState,
     runtime: &Runtime,
     session: &Session,
@@ -39,7 +40,7 @@ pub fn control(
     req: &mut CanonicalRequest,
 ) -> Result<(), GatewayError> {
     let estimate = adapters::mock::estimate_tokens(ctx.body_bytes);
-    let adm = crate::control::enforce::admit(
+    let mut adm = crate::control::enforce::admit(
         &state.control,
         runtime,
         &caller,
@@ -47,6 +48,9 @@ pub fn control(
         session.req_header(),
         estimate,
     )?;
+    if adm.short {
+        state.control.reserve_leased(&mut adm).await?;
+    }
     ctx.caller = Some(caller);
     ctx.admission = Some(adm);
     Ok(())

@@ -35,7 +35,7 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
             .freeze();
         ctx.body_bytes = raw.len();
         let mut req = front::to_canonical(&raw).map_err(GatewayError::Invalid)?;
-        admit::control(state, &runtime, session, ctx, caller, &mut req)?;
+        admit::control(state, &runtime, session, ctx, caller, &mut req).await?;
         ctx.model_group = Some(req.model.clone());
         ctx.stream = req.stream;
         ctx.front = Front::Anthropic {

@@ -37,7 +37,7 @@ pub async fn serve(
     let result = async {
         let caller = auth::authenticate(state, &runtime, session.req_header())?;
         let mut req = admit::admit(&runtime, session, ctx, endpoint).await?;
-        admit::control(state, &runtime, session, ctx, caller, &mut req)?;
+        admit::control(state, &runtime, session, ctx, caller, &mut req).await?;
         ctx.model_group = Some(req.model.clone());
         ctx.stream = req.stream;
         if req.stream && !req.include_usage && endpoint != Endpoint::Embeddings {

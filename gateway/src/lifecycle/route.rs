@@ -100,11 +100,9 @@ pub async fn run(
                     crate::control::enforce::requested_max_tokens(req),
                 );
                 if let Some(adm) = ctx.admission.as_mut() {
-                    if let Err(x) = crate::control::enforce::cover(&state.control, adm, worst) {
+                    if let Err(why) = state.control.cover(adm, worst).await {
                         log::warn!(
-                            "model group {group} failed ({err}); not falling back to {g}: its worst case ${worst:.6} does not fit a budget (spend ${:.6} of ${})",
-                            x.spend,
-                            x.max_budget
+                            "model group {group} failed ({err}); not falling back to {g}: its worst case ${worst:.6} does not fit ({why})"
                         );
                         return Err(err);
                     }

@@ -1,0 +1,245 @@
+//! Budget reservations of an admitted request: the worst case held on every budget it counts
+//! toward, all or nothing — from this replica's ledgers, and with Redis from the slices of each
+//! budget this replica leased from the cluster (`lease`). Only when a slice runs out does a
+//! request wait on Redis, once, for the next slice of every budget that ran short.
+
+use std::sync::Arc;
+
+use super::enforce::{budget_exceeded, Admission};
+use super::ledger::{Exceeded, Refused};
+use super::{now_ms, Control, Entity, Limits};
+use crate::error::GatewayError;
+
+/// Why the holds could not be raised.
+#[derive(Debug)]
+pub enum Shortfall {
+    /// This budget cannot take the request.
+    Budget(Arc<Entity>, Exceeded),
+    /// The budgets fit, but these leases are short by these amounts.
+    Lease(Vec<(Arc<Entity>, f64)>),
+}
+
+/// Why a request (or its fallback) could not get its budgets.
+#[derive(Debug)]
+pub enum Refusal {
+    /// A budget cannot take it.
+    Budget(Arc<Entity>, Exceeded),
+    /// Redis is needed and unreachable, and `redis_failure_mode` is `closed`.
+    Unavailable(String),
+}
+
+impl Refusal {
+    pub fn into_error(self) -> GatewayError {
+        match self {
+            Refusal::Budget(e, x) => budget_exceeded(&e, x),
+            Refusal::Unavailable(why) => GatewayError::StateUnavailable(why),
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Budget(e, x) => write!(
+                f,
+                "{} {} has spent ${:.6} of ${}",
+                e.kind.label(),
+                e.id,
+                x.spend,
+                x.max_budget
+            ),
+            Refusal::Unavailable(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Raises every hold of `adm` under a budget to `worst` (`limits[i]` are the limits of hold
+/// `i`), all or nothing: on any refusal what was added here is given back. With `leased`, the
+/// amounts must also fit this replica's leases; every short one is listed.
+pub fn raise(
+    control: &Control,
+    adm: &mut Admission,
+    limits: &[Limits],
+    worst: f64,
+    leased: bool,
+) -> Result<(), Shortfall> {
+    let (now, tz) = (now_ms(), control.settings.tz);
+    let mut added: Vec<(usize, f64)> = Vec::new();
+    let mut short: Vec<(Arc<Entity>, f64)> = Vec::new();
+    let give_back = |adm: &Admission, added: &[(usize, f64)]| {
+        for &(j, amount) in added {
+            adm.holds[j].0.ledger.release(amount);
+        }
+    };
+    for (i, l) in limits.iter().enumerate() {
+        let (e, held) = &adm.holds[i];
+        let extra = worst - held;
+        if l.max_budget.is_none() || extra <= 0.0 {
+            continue;
+        }
+        match e
+            .ledger
+            .reserve(l.max_budget, extra, leased, l.budget_duration, now, tz)
+        {
+            Ok(()) => added.push((i, extra)),
+            Err(Refused::Short(n)) => short.push((e.clone(), n)),
+            Err(Refused::Exceeded(x)) => {
+                give_back(adm, &added);
+                return Err(Shortfall::Budget(e.clone(), x));
+            }
+        }
+    }
+    if !short.is_empty() {
+        give_back(adm, &added);
+        return Err(Shortfall::Lease(short));
+    }
+    for (i, amount) in added {
+        adm.holds[i].1 += amount;
+    }
+    adm.worst = adm.worst.max(worst);
+    Ok(())
+}
+
+/// Takes back the request's count in the rpm/tpm windows (a budget refused it after all).
+pub fn undo_rates(adm: &Admission, limits: &[Limits]) {
+    let Some(at) = adm.rated_at else { return };
+    for ((e, _), l) in adm.holds.iter().zip(limits) {
+        if l.rpm.is_some() || l.tpm.is_some() {
+            e.window.load.undo_request(at);
+        }
+    }
+}
+
+/// Lease rounds one request may need when other requests of this replica keep taking the
+/// slices it leased (each round leases at least what it is short).
+const MAX_ROUNDS: usize = 8;
+
+impl Control {
+    /// Whether budgets are reserved inside leases from the cluster (Redis is configured).
+    pub fn leasing(&self) -> bool {
+        self.leases.get().is_some()
+    }
+
+    /// Completes an admission whose leases were short: leases the next slices and reserves.
+    /// A refusal undoes the request's rate-limit counts.
+    pub async fn reserve_leased(&self, adm: &mut Admission) -> Result<(), GatewayError> {
+        let worst = adm.worst;
+        adm.worst = 0.0;
+        let limits: Vec<Limits> = adm
+            .holds
+            .iter()
+            .map(|(e, _)| self.entity_limits(adm, e))
+            .collect();
+        match self.raise_leasing(adm, &limits, worst).await {
+            Ok(()) => {
+                adm.short = false;
+                Ok(())
+            }
+            Err(r) => {
+                undo_rates(adm, &limits);
+                adm.settled = true;
+                Err(r.into_error())
+            }
+        }
+    }
+
+    /// A fallback moves the request to a group whose worst case is `worst`: every hold under a
+    /// budget is raised to it, so a pricier fallback cannot spend past a budget either. All or
+    /// nothing.
+    pub async fn cover(&self, adm: &mut Admission, worst: f64) -> Result<(), Refusal> {
+        let limits: Vec<Limits> = adm
+            .holds
+            .iter()
+            .map(|(e, _)| self.entity_limits(adm, e))
+            .collect();
+        self.raise_leasing(adm, &limits, worst).await
+    }
+
+    async fn raise_leasing(
+        &self,
+        adm: &mut Admission,
+        limits: &[Limits],
+        worst: f64,
+    ) -> Result<(), Refusal> {
+        let Some(leases) = self.leases.get() else {
+            return raise(self, adm, limits, worst, false).map_err(local_refusal);
+        };
+        // One lease request at a time: requests short at once share the slice it brings.
+        let mut con = leases.lock().await;
+        for _ in 0..MAX_ROUNDS {
+            let short = match raise(self, adm, limits, worst, true) {
+                Ok(()) => return Ok(()),
+                Err(Shortfall::Budget(e, x)) => return Err(Refusal::Budget(e, x)),
+                Err(Shortfall::Lease(short)) => short,
+            };
+            if !leases.usable() {
+                return self.without_leases(adm, limits, worst);
+            }
+            match leases.top_up(&mut con, self, adm, &short).await {
+                Ok(None) => continue,
+                Ok(Some((e, x))) => return Err(Refusal::Budget(e, x)),
+                Err(e) => {
+                    log::warn!(
+                        "redis: leasing budget failed ({e}); {}",
+                        self.fallback_note()
+                    );
+                    return self.without_leases(adm, limits, worst);
+                }
+            }
+        }
+        // Every slice leased was taken by this replica's other requests before this one could
+        // use it: the budget is all but spent.
+        match raise(self, adm, limits, worst, true) {
+            Ok(()) => Ok(()),
+            Err(Shortfall::Budget(e, x)) => Err(Refusal::Budget(e, x)),
+            Err(Shortfall::Lease(short)) => {
+                let (e, _) = short[0].clone();
+                let l = self.entity_limits(adm, &e);
+                Err(Refusal::Budget(
+                    e.clone(),
+                    Exceeded {
+                        spend: self.spend(&e),
+                        max_budget: l.max_budget.unwrap_or_default(),
+                    },
+                ))
+            }
+        }
+    }
+
+    /// Redis cannot lease: `redis_failure_mode: open` reserves against this replica's own view
+    /// of the budgets, `closed` refuses. Counted in `tollgate_budget_lease_fallbacks_total`.
+    fn without_leases(
+        &self,
+        adm: &mut Admission,
+        limits: &[Limits],
+        worst: f64,
+    ) -> Result<(), Refusal> {
+        let mode = if self.settings.redis_fail_closed {
+            "closed"
+        } else {
+            "open"
+        };
+        crate::metrics::lease_fallback(mode);
+        if self.settings.redis_fail_closed {
+            return Err(Refusal::Unavailable(
+                "Budgets cannot be checked: Redis is unreachable and tollgate_settings.redis_failure_mode is closed".into(),
+            ));
+        }
+        raise(self, adm, limits, worst, false).map_err(local_refusal)
+    }
+
+    fn fallback_note(&self) -> &'static str {
+        if self.settings.redis_fail_closed {
+            "requests that need a budget slice are refused (redis_failure_mode: closed)"
+        } else {
+            "budgets are enforced from this replica's own view (redis_failure_mode: open)"
+        }
+    }
+}
+
+fn local_refusal(s: Shortfall) -> Refusal {
+    match s {
+        Shortfall::Budget(e, x) => Refusal::Budget(e, x),
+        Shortfall::Lease(_) => unreachable!("a reservation without leases is never short"),
+    }
+}
