@@ -6,8 +6,10 @@ mod deployment;
 mod diag;
 mod keys;
 pub mod model;
+mod params;
 mod raw;
 mod router;
+mod suggest;
 mod validate;
 
 #[cfg(test)]
