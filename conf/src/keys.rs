@@ -378,7 +378,7 @@ pub fn looks_like_openai(model: &str) -> bool {
 }
 
 /// Whether the value under `key` is a credential that must never appear in a message.
-pub(crate) fn is_secret_key(key: &str) -> bool {
+pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
     ["key", "secret", "password", "passwd", "credential"]
         .iter()

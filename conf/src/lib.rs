@@ -15,8 +15,9 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use keys::looks_like_openai;
+pub use keys::{is_secret_key, looks_like_openai};
 pub use model::*;
+pub use params::looks_like_secret;
 
 use std::path::Path;
 

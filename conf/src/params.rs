@@ -294,7 +294,7 @@ const SECRET_PREFIXES: &[&str] = &[
 /// Whether a string value has the shape of a credential: a known key prefix, an AWS access key
 /// id, a PEM block, a bearer token or JWT, or a long random-looking token (32+ characters of one
 /// word, letters and digits mixed, all hex or with high per-character entropy).
-pub(crate) fn looks_like_secret(s: &str) -> bool {
+pub fn looks_like_secret(s: &str) -> bool {
     let s = s.trim();
     if SECRET_PREFIXES
         .iter()
