@@ -31,8 +31,10 @@ pub(crate) enum ParamKind {
     Unknown,
 }
 
-/// LiteLLM's own `litellm_params` (its `all_litellm_params` and router-level keys) that Tollgate
-/// does not implement and that LiteLLM never sends to the provider.
+/// LiteLLM's own `litellm_params` that Tollgate does not implement and that LiteLLM never sends
+/// to the provider: its `all_litellm_params` (`litellm/types/utils.py`, with the callback keys
+/// of `StandardCallbackDynamicParams`) less those Tollgate reads, plus the request scheduler's
+/// `priority`.
 pub(crate) const LITELLM_ONLY: &[&str] = &[
     "acompletion",
     "aimg_generation",
