@@ -43,6 +43,35 @@ async fn master(
     rb.send().await.unwrap()
 }
 
+/// POSTs `body` with the master key as a chunked body in two writes; the response's status line.
+async fn chunked_post(gw: &Gateway, path: &str, body: &Value) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = serde_json::to_string(body).unwrap();
+    let (a, b) = body.split_at(body.len() - 3);
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", gw.port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {MASTER}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{a}\r\n",
+        a.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    s.write_all(format!("{:x}\r\n{b}\r\n0\r\n\r\n", b.len()).as_bytes())
+        .await
+        .unwrap();
+    let mut resp = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut resp))
+        .await
+        .expect("no response")
+        .unwrap();
+    String::from_utf8_lossy(&resp)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Every place a secret could be written: the log at every level, the SQLite file and its WAL.
 fn leaks(gw: &Gateway, secrets: &[String]) -> Vec<String> {
     let mut out = Vec::new();
@@ -54,8 +83,25 @@ fn leaks(gw: &Gateway, secrets: &[String]) -> Vec<String> {
     }
     for (name, bytes) in &places {
         for s in secrets {
-            if bytes.windows(s.len()).any(|w| w == s.as_bytes()) {
-                out.push(format!("{s} in {name}"));
+            // As written, and as Rust's Debug spells out bytes and chars one by one
+            // (`[115, 107, 45, …]`, `['s', 'k', '-', …]`), which Pingora's trace lines use.
+            let bytes_list = s
+                .bytes()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let chars_list = s
+                .chars()
+                .map(|c| format!("{c:?}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            for form in [s.as_str(), &bytes_list, &chars_list] {
+                if bytes.windows(form.len()).any(|w| w == form.as_bytes()) {
+                    out.push(format!(
+                        "{s} in {name} as {:?}",
+                        &form[..form.len().min(20)]
+                    ));
+                }
             }
         }
     }
@@ -173,6 +219,10 @@ general_settings:
     )
     .await)
     .await;
+
+    // A chunked body (Pingora traces chunk contents) carrying a key.
+    let status = chunked_post(&gw, "/key/update", &json!({"key": k2b, "max_budget": 11})).await;
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
 
     // Mistakes: a wrong key, a rotated key, unknown keys in a path and a query.
     let wrong = "sk-e2e-wrong-guess-0042".to_string();

@@ -68,7 +68,7 @@ pub fn register(secrets: impl IntoIterator<Item = String>) {
 
 /// `text` with every credential masked; borrowed when there was nothing to mask.
 pub fn text(text: &str) -> Cow<'_, str> {
-    let mut out = Cow::Borrowed(text);
+    let mut out = collapse_dumps(text);
     if let Some(known) = KNOWN.get() {
         for s in known {
             if out.contains(s.as_str()) {
@@ -80,6 +80,57 @@ pub fn text(text: &str) -> Cow<'_, str> {
         Some(masked) => Cow::Owned(masked),
         None => out,
     }
+}
+
+/// Debug output that spells data out one element at a time — `Chars(['s', 'k', …])` (Pingora
+/// traces request and response body chunks so) and byte lists `[115, 107, …]` — cannot be
+/// searched for secrets: such dumps are replaced by their length.
+fn collapse_dumps(text: &str) -> Cow<'_, str> {
+    if !text.contains("Chars([") && !text.contains(", ") {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::new();
+    let mut rest = text;
+    let mut changed = false;
+    loop {
+        let chars = rest.find("Chars([").map(|i| (i, "Chars([", "])"));
+        let bytes = byte_list(rest).map(|(i, _)| (i, "[", "]"));
+        let next = match (chars, bytes) {
+            (Some(c), Some(b)) => Some(if c.0 <= b.0 { c } else { b }),
+            (c, b) => c.or(b),
+        };
+        let Some((at, open, close)) = next else { break };
+        let body_from = at + open.len();
+        let Some(len) = rest[body_from..].find(close) else {
+            break;
+        };
+        let items = rest[body_from..body_from + len].matches(", ").count() + 1;
+        out.push_str(&rest[..body_from]);
+        out.push_str(&format!("<{items} elements>"));
+        out.push_str(close);
+        rest = &rest[body_from + len + close.len()..];
+        changed = true;
+    }
+    if !changed {
+        return Cow::Borrowed(text);
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// The first `[n, n, …]` list of 8 or more numbers 0–255 in `s`: its start and end.
+fn byte_list(s: &str) -> Option<(usize, usize)> {
+    let mut from = 0;
+    while let Some(i) = s[from..].find('[').map(|i| from + i) {
+        let end = s[i..].find(']').map(|e| i + e)?;
+        let inner = &s[i + 1..end];
+        let items: Vec<&str> = inner.split(", ").collect();
+        if items.len() >= 8 && items.iter().all(|n| n.parse::<u8>().is_ok()) {
+            return Some((i, end));
+        }
+        from = i + 1;
+    }
+    None
 }
 
 fn word_byte(b: u8) -> bool {
@@ -311,6 +362,20 @@ mod tests {
                 text(plain)
             );
         }
+    }
+
+    #[test]
+    fn element_by_element_dumps_are_collapsed() {
+        let chunk = "Got size 5, chunk: EscapeDefault { inner: Map { iter: Chars(['s', 'k', '-', 'x', ']', ',']) }, b: None }";
+        assert_eq!(
+            text(chunk),
+            "Got size 5, chunk: EscapeDefault { inner: Map { iter: Chars([<6 elements>]) }, b: None }"
+        );
+        assert_eq!(
+            text("buf: [115, 107, 45, 97, 98, 99, 100, 101, 102] and [1, 2]"),
+            "buf: [<9 elements>] and [1, 2]"
+        );
+        assert!(matches!(text("a, b, c [x, y]"), Cow::Borrowed(_)));
     }
 
     #[test]
