@@ -146,7 +146,10 @@ fn boundary(s: &[u8], i: usize) -> bool {
 }
 
 fn starts_with_ci(s: &[u8], i: usize, pat: &str) -> bool {
-    s.len() >= i + pat.len() && s[i..i + pat.len()].eq_ignore_ascii_case(pat.as_bytes())
+    let p = pat.as_bytes();
+    s.len() >= i + p.len()
+        && p[0] == s[i].to_ascii_lowercase()
+        && s[i..i + p.len()].eq_ignore_ascii_case(p)
 }
 
 /// End of a header value starting at `i`: the closing quote, a line break (raw or escaped), or
@@ -170,12 +173,32 @@ fn token_end(s: &[u8], i: usize) -> usize {
     j
 }
 
-/// The ranges to mask, in order; `None` when there are none.
+/// The bytes a header name, auth scheme or key prefix starts with (either case).
+static STARTS: [bool; 256] = {
+    let mut t = [false; 256];
+    let firsts = b"apxocsbrghnAPXOCSBRGHN";
+    let mut i = 0;
+    while i < firsts.len() {
+        t[firsts[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// The text with every masked range replaced; `None` when there is nothing to mask.
 fn scan(text: &str) -> Option<String> {
     let s = text.as_bytes();
     let mut cuts: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     while i < s.len() {
+        // Cheap filter first: every rule starts at `?`/`&` or at a word start whose first letter
+        // begins some name or prefix.
+        let candidate =
+            matches!(s[i], b'?' | b'&') || (STARTS[usize::from(s[i])] && boundary(s, i));
+        if !candidate {
+            i += 1;
+            continue;
+        }
         if let Some(end) = header_at(s, i)
             .or_else(|| bearer_at(s, i))
             .or_else(|| query_at(s, i))
@@ -248,7 +271,7 @@ fn bearer_at(s: &[u8], i: usize) -> Option<(usize, usize)> {
 
 /// `?key=x` / `&api_key=x`: the value's range.
 fn query_at(s: &[u8], i: usize) -> Option<(usize, usize)> {
-    if !matches!(s[i], b'?' | b'&') {
+    if !matches!(s[i], b'?' | b'&') || i + 1 >= s.len() {
         return None;
     }
     let name = QUERY
@@ -263,7 +286,9 @@ fn prefixed_at(s: &[u8], i: usize) -> Option<(usize, usize)> {
     if !boundary(s, i) {
         return None;
     }
-    let p = PREFIXES.iter().find(|p| s[i..].starts_with(p.as_bytes()))?;
+    let p = PREFIXES
+        .iter()
+        .find(|p| p.as_bytes()[0] == s[i] && s[i..].starts_with(p.as_bytes()))?;
     let from = i + p.len();
     let to = token_end(s, from);
     let ok = if *p == "sk-" {
