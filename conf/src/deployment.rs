@@ -13,7 +13,7 @@ use url::{Host, Url};
 use crate::diag::{count, field, join, quote, seconds, show, string, Diag};
 use crate::keys::{self, looks_like_openai};
 use crate::model::{ApiBase, Deployment, Secret};
-use crate::params::{self, classify_param, ParamKind};
+use crate::params::{self, classify_param, Notes, ParamKind};
 use crate::raw::{Env, RawConfig};
 use crate::validate::check_keys;
 
@@ -47,43 +47,6 @@ pub(crate) fn deployments(raw: &RawConfig, d: &mut Diag) -> Vec<Deployment> {
     }
     notes.report(d);
     out
-}
-
-/// Warnings about `litellm_params` keys, one per key name and kind: the first path that carries
-/// it, and how many other deployments do too.
-#[derive(Default)]
-struct Notes {
-    /// (key, kind) → (first path, message, deployments).
-    seen: Vec<((String, ParamKind), String, String, usize)>,
-}
-
-impl Notes {
-    fn add(&mut self, key: &str, kind: ParamKind, path: String, msg: impl FnOnce() -> String) {
-        match self
-            .seen
-            .iter_mut()
-            .find(|((k, kd), ..)| k == key && *kd == kind)
-        {
-            Some((_, _, _, n)) => *n += 1,
-            None => self.seen.push(((key.to_string(), kind), path, msg(), 1)),
-        }
-    }
-
-    fn report(self, d: &mut Diag) {
-        for (_, path, msg, n) in self.seen {
-            match n {
-                1 => d.warn(&path, msg),
-                n => d.warn(
-                    &path,
-                    format_args!(
-                        "{msg} (and in {} more deployment{})",
-                        n - 1,
-                        if n == 2 { "" } else { "s" }
-                    ),
-                ),
-            }
-        }
-    }
 }
 
 /// Whether `entry` is LiteLLM's "any model" entry: `litellm_params.model` exactly `*`, with no

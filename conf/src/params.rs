@@ -1,9 +1,12 @@
 //! What happens to each `litellm_params` key: read into a typed field, kept as a LiteLLM-internal
 //! setting, held back (a LiteLLM-only setting Tollgate does not implement, or anything that looks
 //! like a credential), or sent upstream as a request default (a known provider parameter, or an
-//! unknown key, as LiteLLM does). The lists of typed and internal keys are in `keys.rs`.
+//! unknown key, as LiteLLM does), and the one-warning-per-key-name notes about them. The lists
+//! of typed and internal keys are in `keys.rs`.
 
 use serde_json::Value;
+
+use crate::diag::Diag;
 
 use crate::keys::{
     is_secret_key, PARAMS_INTERNAL, PARAMS_INTERNAL_PREFIXES, PARAMS_NOT_YET, PARAMS_USED,
@@ -348,6 +351,49 @@ fn entropy(s: &str) -> f64 {
             -p * p.log2()
         })
         .sum()
+}
+
+/// Warnings about `litellm_params` keys, one per key name and kind: the first path that carries
+/// it, and how many other deployments do too.
+#[derive(Default)]
+pub(crate) struct Notes {
+    /// (key, kind) → (first path, message, deployments).
+    seen: Vec<((String, ParamKind), String, String, usize)>,
+}
+
+impl Notes {
+    pub(crate) fn add(
+        &mut self,
+        key: &str,
+        kind: ParamKind,
+        path: String,
+        msg: impl FnOnce() -> String,
+    ) {
+        match self
+            .seen
+            .iter_mut()
+            .find(|((k, kd), ..)| k == key && *kd == kind)
+        {
+            Some((_, _, _, n)) => *n += 1,
+            None => self.seen.push(((key.to_string(), kind), path, msg(), 1)),
+        }
+    }
+
+    pub(crate) fn report(self, d: &mut Diag) {
+        for (_, path, msg, n) in self.seen {
+            match n {
+                1 => d.warn(&path, msg),
+                n => d.warn(
+                    &path,
+                    format_args!(
+                        "{msg} (and in {} more deployment{})",
+                        n - 1,
+                        if n == 2 { "" } else { "s" }
+                    ),
+                ),
+            }
+        }
+    }
 }
 
 #[cfg(test)]
