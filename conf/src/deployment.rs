@@ -1,7 +1,8 @@
 //! `model_list[]` validation: provider resolution from `litellm_params.model`, `api_base`
 //! parsing, API keys (explicit or the provider's environment variable), typed limits, the
-//! split of the remaining `litellm_params` into request defaults and LiteLLM-internal keys,
-//! stable deployment ids, and the bare `model: "*"` entry (one deployment per provider).
+//! split of the remaining `litellm_params` into request defaults, LiteLLM-internal keys and keys
+//! held back (one warning per key name, however many deployments carry it), stable deployment
+//! ids, and the bare `model: "*"` entry (one deployment per provider).
 
 use std::collections::HashMap;
 
@@ -10,8 +11,9 @@ use serde_json::{Map, Value};
 use url::{Host, Url};
 
 use crate::diag::{count, field, join, quote, seconds, show, string, Diag};
-use crate::keys::{self, classify_param, looks_like_openai, ParamKind};
+use crate::keys::{self, looks_like_openai};
 use crate::model::{ApiBase, Deployment, Secret};
+use crate::params::{self, classify_param, Notes, ParamKind};
 use crate::raw::{Env, RawConfig};
 use crate::validate::check_keys;
 
@@ -19,11 +21,12 @@ use crate::validate::check_keys;
 pub(crate) fn deployments(raw: &RawConfig, d: &mut Diag) -> Vec<Deployment> {
     let mut out = Vec::new();
     let mut ids: HashMap<String, String> = HashMap::new();
+    let mut notes = Notes::default();
     for (i, (entry, path)) in raw.entries.iter().zip(&raw.entry_paths).enumerate() {
         let deps = if any_model(entry) {
-            every_provider(i, entry, path, &raw.env, d)
+            every_provider(i, entry, path, &raw.env, d, &mut notes)
         } else {
-            deployment(i, entry, path, &raw.env, d)
+            deployment(i, entry, path, &raw.env, d, &mut notes)
                 .into_iter()
                 .collect()
         };
@@ -42,6 +45,7 @@ pub(crate) fn deployments(raw: &RawConfig, d: &mut Diag) -> Vec<Deployment> {
             out.push(dep);
         }
     }
+    notes.report(d);
     out
 }
 
@@ -61,13 +65,20 @@ fn any_model(entry: &Value) -> bool {
 /// nothing provider-specific; a provider it cannot reach — no `api_base` for `hosted_vllm` or
 /// `azure`, no region or credentials for `bedrock`/`vertex_ai` — is left out. A `model_info.id`
 /// becomes `<id>/<prefix>`, so each deployment keeps its own.
-fn every_provider(i: usize, entry: &Value, path: &str, env: &Env, d: &mut Diag) -> Vec<Deployment> {
+fn every_provider(
+    i: usize,
+    entry: &Value,
+    path: &str,
+    env: &Env,
+    d: &mut Diag,
+    notes: &mut Notes,
+) -> Vec<Deployment> {
     let for_provider = |prefix: &str| {
         let mut e = entry.clone();
         e["litellm_params"]["model"] = Value::String(format!("{prefix}/*"));
         e
     };
-    let Some(first) = deployment(i, &for_provider("openai"), path, env, d) else {
+    let Some(first) = deployment(i, &for_provider("openai"), path, env, d, notes) else {
         return Vec::new();
     };
     let mut out = vec![first];
@@ -82,6 +93,7 @@ fn every_provider(i: usize, entry: &Value, path: &str, env: &Env, d: &mut Diag) 
             path,
             env,
             &mut quiet,
+            &mut Notes::default(),
         ));
     }
     let has_id =
@@ -95,7 +107,14 @@ fn every_provider(i: usize, entry: &Value, path: &str, env: &Env, d: &mut Diag) 
     out
 }
 
-fn deployment(i: usize, entry: &Value, path: &str, env: &Env, d: &mut Diag) -> Option<Deployment> {
+fn deployment(
+    i: usize,
+    entry: &Value,
+    path: &str,
+    env: &Env,
+    d: &mut Diag,
+    notes: &mut Notes,
+) -> Option<Deployment> {
     let Value::Object(entry) = entry else {
         d.error(
             path,
@@ -173,7 +192,12 @@ fn deployment(i: usize, entry: &Value, path: &str, env: &Env, d: &mut Diag) -> O
     // Cloud providers derive their endpoint (and credentials) from their own settings.
     let mut cloud_internal: Map<String, Value> = params
         .iter()
-        .filter(|(k, _)| matches!(classify_param(k), ParamKind::Internal | ParamKind::NotYet))
+        .filter(|(k, v)| {
+            matches!(
+                classify_param(k, v),
+                ParamKind::Internal | ParamKind::NotYet
+            )
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let cloud_base = match &resolved {
@@ -236,16 +260,47 @@ fn deployment(i: usize, entry: &Value, path: &str, env: &Env, d: &mut Diag) -> O
     let mut extra_params = Map::new();
     let mut internal_params = Map::new();
     for (k, v) in &params {
-        match classify_param(k) {
+        let kind = classify_param(k, v);
+        let hint = || crate::suggest::hint(k, params::known());
+        match kind {
             ParamKind::Used => {}
             ParamKind::Internal => {
                 internal_params.insert(k.clone(), v.clone());
             }
             ParamKind::NotYet => {
-                d.warn(&p(k), "not supported yet, ignored (not sent upstream)");
+                notes.add(k, kind, p(k), || {
+                    "not supported yet, ignored (not sent upstream)".into()
+                });
                 internal_params.insert(k.clone(), v.clone());
             }
-            ParamKind::Extra => {
+            ParamKind::LiteLlmOnly => {
+                notes.add(k, kind, p(k), || {
+                    "a LiteLLM setting Tollgate does not implement, ignored (not sent upstream)"
+                        .into()
+                });
+                internal_params.insert(k.clone(), v.clone());
+            }
+            ParamKind::Provider => {
+                extra_params.insert(k.clone(), v.clone());
+            }
+            ParamKind::Secret => notes.add(k, kind, p(k), || {
+                let why = if params::secret_name(k) {
+                    "its name"
+                } else {
+                    "its value"
+                };
+                format!(
+                    "unknown key{}; {why} looks like a credential, so it is never sent to the provider (ignored)",
+                    hint()
+                )
+            }),
+            ParamKind::Unknown => {
+                notes.add(k, kind, p(k), || {
+                    format!(
+                        "unknown key{}; sent to the provider as a request parameter, as LiteLLM does",
+                        hint()
+                    )
+                });
                 extra_params.insert(k.clone(), v.clone());
             }
         }

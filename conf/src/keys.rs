@@ -1,6 +1,6 @@
 //! Known-key lists: which config keys Tollgate uses, which LiteLLM keys it recognises but does not
 //! implement yet (one "not supported yet" warning each), and which `litellm_params` keys are
-//! LiteLLM-internal (never sent upstream). When an issue implements a key, move it from a
+//! LiteLLM-internal (never sent upstream; the rest of their classification is in `params.rs`). When an issue implements a key, move it from a
 //! `*_LITELLM` list to the matching `*_USED` list.
 
 /// What Tollgate does with a key found in a section.
@@ -31,6 +31,16 @@ impl Section {
         } else {
             KeyKind::Unknown
         }
+    }
+
+    /// Every key the section may carry, for "did you mean" suggestions.
+    pub(crate) fn known(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let routing: &[&str] = if self.routing {
+            crate::router::KEYS
+        } else {
+            &[]
+        };
+        self.used.iter().chain(self.litellm).chain(routing).copied()
     }
 }
 
@@ -345,30 +355,6 @@ pub(crate) const PARAMS_INTERNAL_PREFIXES: &[&str] = &[
 /// forward them yet: kept out of the request body, warned about, kept in `internal_params`.
 pub(crate) const PARAMS_NOT_YET: &[&str] = &["extra_headers", "headers", "organization"];
 
-/// What happens to one `litellm_params` key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ParamKind {
-    Used,
-    Internal,
-    NotYet,
-    /// Everything else: a request default (`temperature`, `max_tokens`, …).
-    Extra,
-}
-
-pub(crate) fn classify_param(key: &str) -> ParamKind {
-    if PARAMS_USED.contains(&key) {
-        ParamKind::Used
-    } else if PARAMS_INTERNAL.contains(&key)
-        || PARAMS_INTERNAL_PREFIXES.iter().any(|p| key.starts_with(p))
-    {
-        ParamKind::Internal
-    } else if PARAMS_NOT_YET.contains(&key) {
-        ParamKind::NotYet
-    } else {
-        ParamKind::Extra
-    }
-}
-
 /// Prefixes of model names LiteLLM routes to OpenAI when `litellm_params.model` has no
 /// `provider/` prefix.
 pub(crate) const OPENAI_MODEL_PREFIXES: &[&str] = &[
@@ -392,7 +378,7 @@ pub fn looks_like_openai(model: &str) -> bool {
 }
 
 /// Whether the value under `key` is a credential that must never appear in a message.
-pub(crate) fn is_secret_key(key: &str) -> bool {
+pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
     ["key", "secret", "password", "passwd", "credential"]
         .iter()

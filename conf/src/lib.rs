@@ -6,15 +6,18 @@ mod deployment;
 mod diag;
 mod keys;
 pub mod model;
+mod params;
 mod raw;
 mod router;
+mod suggest;
 mod validate;
 
 #[cfg(test)]
 mod tests;
 
-pub use keys::looks_like_openai;
+pub use keys::{is_secret_key, looks_like_openai};
 pub use model::*;
+pub use params::looks_like_secret;
 
 use std::path::Path;
 

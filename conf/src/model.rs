@@ -226,8 +226,17 @@ pub enum Strategy {
 /// `general_settings`.
 #[derive(Debug, Clone)]
 pub struct GeneralSettings {
-    /// `master_key`. `None` means no auth (a warning is logged at start).
+    /// The admin key: `general_settings.master_key` (after `os.environ/`), else the
+    /// `LITELLM_MASTER_KEY` environment variable, as in LiteLLM. `None` means no auth (said
+    /// loudly at start and by `--check`).
     pub master_key: Option<Secret>,
+    /// Where `master_key` came from.
+    pub master_key_source: Option<MasterKeySource>,
+    /// `LITELLM_SALT_KEY` from the environment (or `environment_variables`): with LiteLLM, the
+    /// key that encrypts provider credentials stored in the database (else the master key). See
+    /// [`GeneralSettings::credential_encryption_key`]; nothing in Tollgate stores encrypted
+    /// credentials yet.
+    pub salt_key: Option<Secret>,
     /// `max_request_size_mb` (default 10).
     pub max_request_size_mb: f64,
     /// `database_url` (else the `DATABASE_URL` environment variable): PostgreSQL for keys,
@@ -244,6 +253,33 @@ pub struct GeneralSettings {
 impl GeneralSettings {
     pub fn max_request_bytes(&self) -> usize {
         (self.max_request_size_mb * 1024.0 * 1024.0) as usize
+    }
+
+    /// The key that encrypts provider credentials stored in the database, as LiteLLM derives
+    /// it: SHA-256 of `LITELLM_SALT_KEY`, else of the master key; `None` without either. Values
+    /// encrypted by LiteLLM with the same salt (or master) key decrypt with it.
+    pub fn credential_encryption_key(&self) -> Option<[u8; 32]> {
+        use sha2::Digest;
+        let secret = self.salt_key.as_ref().or(self.master_key.as_ref())?;
+        Some(sha2::Sha256::digest(secret.expose().as_bytes()).into())
+    }
+}
+
+/// Where the master key came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MasterKeySource {
+    /// `general_settings.master_key` (a literal or an `os.environ/` reference).
+    Config,
+    /// The `LITELLM_MASTER_KEY` environment variable (no `master_key` in the config).
+    Env,
+}
+
+impl fmt::Display for MasterKeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MasterKeySource::Config => "general_settings.master_key",
+            MasterKeySource::Env => "the LITELLM_MASTER_KEY environment variable",
+        })
     }
 }
 

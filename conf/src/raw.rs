@@ -32,10 +32,28 @@ pub(crate) enum Lookup {
     NotUnicode,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Unit tests: when set, stands in for the process environment on this thread, so a test
+    /// can set a fixed name (`LITELLM_MASTER_KEY`) without racing the tests running beside it.
+    pub(crate) static TEST_PROCESS_ENV: std::cell::RefCell<Option<Vec<(String, String)>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 impl Env {
     pub(crate) fn get(&self, name: &str) -> Lookup {
         if let Some((_, v)) = self.vars.iter().find(|(k, _)| k == name) {
             return Lookup::Set(v.clone());
+        }
+        #[cfg(test)]
+        if let Some(found) = TEST_PROCESS_ENV.with_borrow(|vars| {
+            vars.as_ref().map(|vars| {
+                vars.iter()
+                    .find(|(k, _)| k == name)
+                    .map_or(Lookup::Unset, |(_, v)| Lookup::Set(v.clone()))
+            })
+        }) {
+            return found;
         }
         match std::env::var(name) {
             Ok(v) => Lookup::Set(v),
@@ -56,6 +74,14 @@ impl Env {
     /// variables whose value changes are written, so reloading an unchanged config does not
     /// touch the environment while other threads may be reading it.
     pub(crate) fn apply(&self) {
+        #[cfg(test)]
+        if TEST_PROCESS_ENV.with_borrow_mut(|fake| {
+            fake.as_mut()
+                .map(|fake| fake.extend(self.vars.iter().cloned()))
+                .is_some()
+        }) {
+            return;
+        }
         for (k, v) in &self.vars {
             if std::env::var(k).ok().as_deref() != Some(v.as_str()) {
                 std::env::set_var(k, v);

@@ -10,8 +10,10 @@ use crate::diag::{
     boolean, count, field, join, positive, quote, seconds, section, show, string, Diag,
 };
 use crate::keys::{self, KeyKind, Section};
-use crate::model::{Config, GeneralSettings, LitellmSettings, LogFormat, Secret, TollgateSettings};
-use crate::raw::RawConfig;
+use crate::model::{
+    Config, GeneralSettings, LitellmSettings, LogFormat, MasterKeySource, Secret, TollgateSettings,
+};
+use crate::raw::{Env, Lookup, RawConfig};
 
 /// Validates a merged document. Returns `None` when some part could not be built; the reasons
 /// are in `d`.
@@ -26,7 +28,7 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
             "no model_list entries; every model request will fail",
         );
     }
-    let general = general(section(&raw.root, "general_settings", d), d);
+    let general = general(section(&raw.root, "general_settings", d), &raw.env, d);
     let litellm = litellm(section(&raw.root, "litellm_settings", d), d);
     let router_raw = section(&raw.root, "router_settings", d);
     if let Some(m) = router_raw {
@@ -50,13 +52,28 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
     })
 }
 
-/// One warning per key that Tollgate does not use.
+/// One warning per key that Tollgate does not use; an unknown key close to a known one names it
+/// ("did you mean `general_settings`?"). A misspelled top-level section is called a section: all
+/// of its settings are lost, `master_key` included.
 pub(crate) fn check_keys(map: &Map<String, Value>, base: &str, keys: &Section, d: &mut Diag) {
     for k in map.keys() {
         match keys.classify(k) {
             KeyKind::Used => {}
             KeyKind::NotYet => d.warn(&join(base, k), "not supported yet, ignored"),
-            KeyKind::Unknown => d.warn(&join(base, k), "unknown key, ignored"),
+            KeyKind::Unknown => {
+                let hint = crate::suggest::hint(k, keys.known());
+                let what = if base.is_empty() && !hint.is_empty() {
+                    "unknown section"
+                } else {
+                    "unknown key"
+                };
+                let lost = if what == "unknown section" {
+                    " — none of its settings apply"
+                } else {
+                    ""
+                };
+                d.warn(&join(base, k), format_args!("{what}{hint}{lost}, ignored"))
+            }
         }
     }
 }
@@ -65,6 +82,8 @@ impl Default for GeneralSettings {
     fn default() -> Self {
         GeneralSettings {
             master_key: None,
+            master_key_source: None,
+            salt_key: None,
             max_request_size_mb: 10.0,
             database_url: None,
             proxy_batch_write_at: std::time::Duration::from_secs(2),
@@ -104,30 +123,57 @@ impl Default for TollgateSettings {
     }
 }
 
-fn general(m: Option<&Map<String, Value>>, d: &mut Diag) -> GeneralSettings {
+/// The environment variable LiteLLM reads the master key from when the config sets none.
+pub(crate) const MASTER_KEY_ENV: &str = "LITELLM_MASTER_KEY";
+/// The environment variable LiteLLM reads the credential-encryption salt from.
+pub(crate) const SALT_KEY_ENV: &str = "LITELLM_SALT_KEY";
+
+/// The master key as LiteLLM's proxy finds it: `general_settings.master_key` when the key is
+/// there (its `os.environ/` reference already resolved by the raw stage), else the
+/// `LITELLM_MASTER_KEY` variable (`environment_variables:` first, then the process).
+fn master_key(m: Option<&Map<String, Value>>, env: &Env, out: &mut GeneralSettings, d: &mut Diag) {
+    let (path, key, source) = match m.and_then(|m| field(m, "master_key")) {
+        Some(v) => {
+            let path = "general_settings.master_key";
+            let Some(key) = string(path, v, d) else {
+                return;
+            };
+            (path, key, MasterKeySource::Config)
+        }
+        None => match env.get(MASTER_KEY_ENV) {
+            Lookup::Set(key) => (MASTER_KEY_ENV, key, MasterKeySource::Env),
+            Lookup::Unset => return,
+            Lookup::NotUnicode => {
+                d.error(MASTER_KEY_ENV, "environment variable is not valid UTF-8");
+                return;
+            }
+        },
+    };
+    if key.is_empty() {
+        let fix = match source {
+            MasterKeySource::Config => "remove the key to run without auth",
+            MasterKeySource::Env => "unset the variable to run without auth",
+        };
+        d.error(path, format_args!("must not be empty ({fix})"));
+        return;
+    }
+    if !key.starts_with("sk-") {
+        d.warn(
+            path,
+            "does not start with \"sk-\" (LiteLLM requires it; Tollgate accepts it)",
+        );
+    }
+    out.master_key = Some(Secret::new(key));
+    out.master_key_source = Some(source);
+}
+
+fn general(m: Option<&Map<String, Value>>, env: &Env, d: &mut Diag) -> GeneralSettings {
     let mut out = GeneralSettings::default();
+    master_key(m, env, &mut out, d);
+    out.salt_key = env.non_empty(SALT_KEY_ENV).map(Secret::new);
     let Some(m) = m else { return out };
     check_keys(m, "general_settings", &keys::GENERAL, d);
 
-    if let Some(v) = field(m, "master_key") {
-        let path = "general_settings.master_key";
-        if let Some(key) = string(path, v, d) {
-            if key.is_empty() {
-                d.error(
-                    path,
-                    "must not be empty (remove the key to run without auth)",
-                );
-            } else {
-                if !key.starts_with("sk-") {
-                    d.warn(
-                        path,
-                        "does not start with \"sk-\" (LiteLLM requires it; Tollgate accepts it)",
-                    );
-                }
-                out.master_key = Some(Secret::new(key));
-            }
-        }
-    }
     if let Some(v) = field(m, "max_request_size_mb") {
         if let Some(mb) = positive("general_settings.max_request_size_mb", v, d) {
             out.max_request_size_mb = mb;

@@ -39,7 +39,8 @@ struct Cli {
     /// Listen port (overrides tollgate_settings.port; default 4000).
     #[arg(long)]
     port: Option<u16>,
-    /// Listen address (overrides tollgate_settings.host; default 0.0.0.0).
+    /// Listen address (overrides tollgate_settings.host; default 0.0.0.0, the embedded demo
+    /// config 127.0.0.1).
     #[arg(long)]
     host: Option<String>,
     /// Validate the configuration, print every problem, and exit (non-zero if invalid).
@@ -56,6 +57,38 @@ fn load(cli: &Cli) -> Result<Loaded, conf::ConfigError> {
         Some(path) => conf::load_file(path, opts),
         None => conf::load_str(conf::EMBEDDED_DEFAULT, None, opts),
     }
+}
+
+/// The warning for a gateway without a master key: what it means and how to fix it. LiteLLM
+/// logs the same condition as critical.
+fn no_master_key(listen: Option<&server::Listen>) -> String {
+    let who = match listen {
+        Some(l) => {
+            let local = l
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+                || l.host == "localhost";
+            let scope = if local {
+                "every process on this machine"
+            } else {
+                "anyone who can reach"
+            };
+            let host = if l.host.contains(':') {
+                format!("[{}]", l.host)
+            } else {
+                l.host.clone()
+            };
+            format!("{scope} http://{host}:{}", l.port)
+        }
+        None => "anyone who can reach the gateway".to_string(),
+    };
+    format!(
+        "NO MASTER KEY — authentication is OFF: {who} can call every model on your provider keys \
+         and use the whole management API (mint keys, change budgets, read spend). Set \
+         general_settings.master_key (e.g. master_key: os.environ/MY_MASTER_KEY) or the \
+         LITELLM_MASTER_KEY environment variable."
+    )
 }
 
 fn main() -> ExitCode {
@@ -84,14 +117,22 @@ fn main() -> ExitCode {
         } else {
             String::new()
         };
+        let auth = match c.general.master_key_source {
+            Some(from) => format!("master key from {from}"),
+            None => {
+                eprintln!("warning: {}", no_master_key(None));
+                "NO MASTER KEY: authentication is off".to_string()
+            }
+        };
         println!(
-            "{source}: OK ({} deployments{note} in {} model groups, {} warnings)",
+            "{source}: OK ({} deployments{note} in {} model groups, {} warnings) — {auth}",
             c.model_list.len(),
             c.model_groups().len(),
             loaded.warnings.len()
         );
         return ExitCode::SUCCESS;
     }
+    logging::redact::register(logging::config_secrets(&loaded.config));
     logging::init(loaded.config.tollgate.log_format);
     for w in &loaded.warnings {
         log::warn!("config: {w}");
@@ -104,6 +145,10 @@ fn main() -> ExitCode {
             .unwrap_or_else(|| config.tollgate.host.clone()),
         port: cli.port.unwrap_or(config.tollgate.port),
     };
+    match config.general.master_key_source {
+        Some(from) => log::info!("auth: master key from {from}"),
+        None => log::error!("{}", no_master_key(Some(&listen))),
+    }
     match server::run(config, listen) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

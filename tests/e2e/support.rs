@@ -38,6 +38,8 @@ pub fn tollgate_bin() -> &'static str {
 pub fn run_cli(args: &[&str]) -> (ExitStatus, String, String) {
     let out = Command::new(tollgate_bin())
         .args(args)
+        .env_remove("LITELLM_MASTER_KEY")
+        .env_remove("LITELLM_SALT_KEY")
         .output()
         .expect("run tollgate");
     (
@@ -86,6 +88,8 @@ impl Gateway {
             cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
                 .current_dir(dir)
                 .env_remove("DATABASE_URL")
+                .env_remove("LITELLM_MASTER_KEY")
+                .env_remove("LITELLM_SALT_KEY")
                 .env("TOLLGATE_LOG", "info")
                 .envs(env.iter().copied())
                 .stdin(Stdio::null())
@@ -160,6 +164,11 @@ impl Gateway {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// The gateway's working directory (its `tollgate.db` lives here by default).
+    pub fn dir(&self) -> &Path {
+        self.log.parent().expect("log file has a directory")
     }
 
     pub fn logs(&self) -> String {

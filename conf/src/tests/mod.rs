@@ -1,6 +1,7 @@
 //! Unit tests of loading and validation, by theme. Tests that need environment variables use
 //! names unique to the test (`TOLLGATE_T_<TEST>_…`) so parallel tests never race on them.
 
+mod access;
 mod deployments;
 mod loading;
 mod settings;
@@ -71,3 +72,18 @@ model_list:
       model: openai/m
       mock_response: hi
 ";
+
+/// Runs `f` with `vars` standing in for the whole process environment (on this thread only):
+/// tests of fixed names such as `LITELLM_MASTER_KEY` cannot race each other or see the real one.
+pub(super) fn with_env<T>(vars: &[(&str, &str)], f: impl FnOnce() -> T) -> T {
+    crate::raw::TEST_PROCESS_ENV.with_borrow_mut(|e| {
+        *e = Some(
+            vars.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    });
+    let out = f();
+    crate::raw::TEST_PROCESS_ENV.with_borrow_mut(|e| *e = None);
+    out
+}

@@ -43,6 +43,8 @@ fn embedded_default_runs_without_provider_keys() {
         .unwrap()
         .starts_with("Hello from Tollgate!"));
     assert_eq!(c.tollgate.port, 4000);
+    // The demo config, with its well-known key, serves this machine only.
+    assert_eq!(c.tollgate.host, "127.0.0.1");
 
     // The file on disk is the same text.
     let on_disk = std::fs::read_to_string(conf_dir().join("config.yaml")).unwrap();

@@ -1,6 +1,7 @@
 //! Stage 6, account: runs after the response (from `logging()`), off the hot path, and never
 //! fails the request: settles the request's budgets with its real cost, queues its spend log
-//! row for the batch writer, and writes the access log line.
+//! row for the batch writer, and writes the access log line (its path with any key in it
+//! masked: `POST /key/***/regenerate`).
 
 use crate::control::flush::Spent;
 use crate::ctx::RequestCtx;
@@ -41,17 +42,19 @@ pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) 
         .map(|d| d.conf.id.as_str())
         .unwrap_or("-");
     let upstream = ctx.upstream_status.map(|s| s.to_string());
+    // Masked only when the line is written (the macros skip their arguments otherwise).
+    let safe = || crate::logging::redact::path(path);
     // Client mistakes (4xx) are the client's business: debug. Provider failures (also after a
     // stream started), timeouts and clients that left mid-response are worth a warning.
     let serious = ctx.status == super::forward::CLIENT_CLOSED || !(400..500).contains(&ctx.status);
     match ctx.failure.as_ref().filter(|_| serious) {
         None => log::debug!(
-            "{method} {path} status={} model_group={group} deployment={dep} upstream_status={} stream={} prompt_tokens={} completion_tokens={} ms={ms:.2} call_id={}",
-            ctx.status, upstream.as_deref().unwrap_or("-"), ctx.stream, ctx.prompt_tokens, ctx.completion_tokens, ctx.call_id
+            "{method} {} status={} model_group={group} deployment={dep} upstream_status={} stream={} prompt_tokens={} completion_tokens={} ms={ms:.2} call_id={}",
+            safe(), ctx.status, upstream.as_deref().unwrap_or("-"), ctx.stream, ctx.prompt_tokens, ctx.completion_tokens, ctx.call_id
         ),
         Some(why) => log::warn!(
-            "{method} {path} status={} model_group={group} deployment={dep} upstream_status={} stream={} ms={ms:.2} call_id={} failure=\"{why}\"",
-            ctx.status, upstream.as_deref().unwrap_or("-"), ctx.stream, ctx.call_id
+            "{method} {} status={} model_group={group} deployment={dep} upstream_status={} stream={} ms={ms:.2} call_id={} failure=\"{why}\"",
+            safe(), ctx.status, upstream.as_deref().unwrap_or("-"), ctx.stream, ctx.call_id
         ),
     }
 }
