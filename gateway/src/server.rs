@@ -64,11 +64,6 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
     )));
     let groups = config.model_groups().len();
     let deployments = config.model_list.len();
-    if config.general.master_key.is_none() {
-        log::warn!(
-            "general_settings.master_key is not set: every request is accepted without a key"
-        );
-    }
     if let Some(path) = &config.tollgate.price_table {
         crate::pricing::PriceTable::with_file(std::path::Path::new(path))
             .map_err(|e| format!("tollgate_settings.price_table: {e}"))?;
