@@ -41,6 +41,10 @@ struct Args {
     /// e.g. `get_weather={"city":"Paris"}`.
     #[arg(long, value_name = "NAME=JSON")]
     tool_call: Option<String>,
+    /// With --tool-call: only when the request contains this text and no tool result yet
+    /// (one scripted tool round trip of an agent); other requests get --content.
+    #[arg(long, value_name = "TEXT", requires = "tool_call")]
+    tool_call_trigger: Option<String>,
 }
 
 fn main() -> std::io::Result<()> {
@@ -63,6 +67,7 @@ fn main() -> std::io::Result<()> {
             }
             None => None,
         },
+        tool_call_trigger: args.tool_call_trigger.clone(),
         ..MockConfig::default()
     };
     let rt = if args.threads <= 1 {

@@ -49,6 +49,12 @@ pub struct MockConfig {
     /// `tool_calls`, Bedrock `toolUse`). Legacy completions, `/api/generate` and embeddings
     /// ignore it.
     pub tool_call: Option<MockToolCall>,
+    /// With [`MockConfig::tool_call`]: answer with the tool call only when the request body
+    /// contains this text and no tool result yet (OpenAI `tool_call_id`, Anthropic
+    /// `tool_result`, Responses `function_call_output`, Gemini `functionResponse`, Bedrock
+    /// `toolResult`, Cohere `tool_results`); otherwise answer with text. One tool-call round
+    /// trip of a real agent (a coding CLI) can be scripted this way.
+    pub tool_call_trigger: Option<String>,
     /// Anthropic and Bedrock streams only: after this many content deltas, send an in-stream
     /// error (Anthropic: `event: error`, `overloaded_error`; Bedrock: an exception frame,
     /// `throttlingException`; or [`MockConfig::error_type`]/[`MockConfig::error_message`]) and
@@ -100,6 +106,7 @@ impl Default for MockConfig {
             embedding_dims: 8,
             record_requests: true,
             tool_call: None,
+            tool_call_trigger: None,
             stream_error_after_chunks: None,
             require_oauth_token: false,
         }
@@ -141,6 +148,23 @@ pub struct MockOverride {
     pub tool_call: Option<MockToolCall>,
     /// See [`MockConfig::stream_error_after_chunks`].
     pub stream_error_after_chunks: Option<usize>,
+}
+
+/// Markers of a tool result in a request body, in every dialect the mock speaks.
+const TOOL_RESULT_MARKERS: &[&[u8]] = &[
+    b"\"tool_call_id\"",
+    b"\"tool_result\"",
+    b"\"function_call_output\"",
+    b"\"functionResponse\"",
+    b"\"toolResult\"",
+    b"\"tool_results\"",
+];
+
+/// Whether a request with `body` gets the configured tool call, under
+/// [`MockConfig::tool_call_trigger`].
+pub(crate) fn triggers_tool_call(trigger: &str, body: &[u8]) -> bool {
+    let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    has(trigger.as_bytes()) && !TOOL_RESULT_MARKERS.iter().any(|m| has(m))
 }
 
 /// What to do for one request: the server config with the request's override applied.
@@ -235,6 +259,22 @@ mod tests {
         assert_eq!(plan.content, "x");
         assert_eq!(plan.chunks, 5);
         assert_eq!(Plan::new(&cfg, Some(&ov), Some(503)).status, Some(503));
+    }
+
+    #[test]
+    fn a_trigger_asks_for_the_tool_until_a_result_comes_back() {
+        let t = "run the tool";
+        assert!(triggers_tool_call(
+            t,
+            br#"{"messages":[{"role":"user","content":"please run the tool"}]}"#
+        ));
+        assert!(!triggers_tool_call(
+            t,
+            br#"{"messages":[{"role":"user","content":"hello"}]}"#
+        ));
+        assert!(!triggers_tool_call(t, br#"{"messages":[{"role":"user","content":"run the tool"},{"role":"tool","tool_call_id":"c1","content":"ok"}]}"#));
+        assert!(!triggers_tool_call(t, br#"{"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":"ok"}]}],"system":"run the tool"}"#));
+        assert!(!triggers_tool_call(t, br#"{"input":[{"type":"function_call_output","call_id":"c","output":"ok"}],"instructions":"run the tool"}"#));
     }
 
     #[test]

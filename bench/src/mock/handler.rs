@@ -178,7 +178,12 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
             )
         }
     };
-    let plan = Plan::new(&cfg, req.mock.as_ref(), forced);
+    let mut plan = Plan::new(&cfg, req.mock.as_ref(), forced);
+    if let Some(trigger) = &cfg.tool_call_trigger {
+        if !super::config::triggers_tool_call(trigger, &body) {
+            plan.tool_call = None;
+        }
+    }
     wait(plan.latency).await;
     if let Some(status) = plan.status {
         return forced_error(d, &plan, status);
