@@ -26,6 +26,9 @@ check_service() { # name url default_port
 [ -n "${DATABASE_URL:-}" ] && check_service PostgreSQL "$DATABASE_URL" 5432
 [ -n "${REDIS_URL:-}" ] && check_service Redis "$REDIS_URL" 6379
 
+# The real Claude Code and Codex CLIs for the coding-agent e2e tests (TOLLGATE_*_BIN).
+source scripts/clis.sh
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
