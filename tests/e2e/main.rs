@@ -24,3 +24,4 @@ mod spill;
 mod streaming;
 mod support;
 mod translate;
+mod worst_case;

@@ -352,7 +352,7 @@ pub fn admit(
                 t.provider,
                 t.wildcard.as_deref(),
                 prompt_estimate,
-                requested_max_tokens(req),
+                super::output::requested(req),
             )
         })
         .unwrap_or(0.0);
@@ -412,14 +412,6 @@ fn rate_limited(e: &Entity, what: &str, limit: u64, reset_in_ms: u64) -> Gateway
         },
         limit,
     }
-}
-
-/// `max_completion_tokens`, else `max_tokens` (Anthropic clients always send one).
-pub fn requested_max_tokens(req: &CanonicalRequest) -> Option<u64> {
-    req.body
-        .get("max_completion_tokens")
-        .or_else(|| req.body.get("max_tokens"))
-        .and_then(|v| v.as_u64())
 }
 
 /// A fallback moves the request to a group whose worst case is `worst`: every hold under a

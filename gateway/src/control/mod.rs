@@ -7,6 +7,7 @@ pub mod enforce;
 pub mod entity;
 pub mod flush;
 pub mod ledger;
+pub mod output;
 pub mod period;
 pub mod spill;
 pub mod sync;

@@ -38,6 +38,7 @@ pub fn control(
     caller: Caller,
     req: &mut CanonicalRequest,
 ) -> Result<(), GatewayError> {
+    crate::control::output::check(req)?;
     let estimate = adapters::mock::estimate_tokens(ctx.body_bytes);
     let adm = crate::control::enforce::admit(
         &state.control,

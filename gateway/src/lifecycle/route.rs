@@ -97,7 +97,7 @@ pub async fn run(
                         .map(|(_, m)| m.as_str())
                         .or(ctx.wildcard_match.as_deref()),
                     adapters::mock::estimate_tokens(ctx.body_bytes),
-                    crate::control::enforce::requested_max_tokens(req),
+                    crate::control::output::requested(req),
                 );
                 if let Some(adm) = ctx.admission.as_mut() {
                     if let Err(x) = crate::control::enforce::cover(&state.control, adm, worst) {
