@@ -130,6 +130,9 @@ pub struct Admission {
     /// Entities whose in-flight count was raised.
     parallel: Vec<Arc<Entity>>,
     pub key: Option<Arc<Entity>>,
+    /// The key, team, user and organization whose `models` lists the request passed (those
+    /// with a list): every fallback group must pass them too ([`Admission::refuses`]).
+    pub model_lists: Vec<Arc<Entity>>,
     pub team_id: Option<String>,
     pub user_id: Option<String>,
     pub org_id: Option<String>,
@@ -140,6 +143,17 @@ pub struct Admission {
     /// request's cost).
     pub key_spend: f64,
     pub settled: bool,
+}
+
+impl Admission {
+    /// The first of the caller's model lists (key, team, user, organization — end users have
+    /// none) that does not allow `model`; `None` when all do, and always for the master key.
+    pub fn refuses(&self, model: &str, runtime: &Runtime) -> Option<&Entity> {
+        self.model_lists
+            .iter()
+            .find(|e| !allowed(&e.models, model, runtime))
+            .map(|e| &**e)
+    }
 }
 
 impl Drop for Admission {
@@ -208,6 +222,9 @@ pub fn admit(
                 k.models
             )));
         }
+        if !k.models.is_empty() {
+            adm.model_lists.push(k.clone());
+        }
         involved.push(k.clone());
         if k.model_limits.contains_key(&model) {
             involved.push(control.get_or_create(Kind::KeyModel, &format!("{}/{model}", k.id)));
@@ -228,6 +245,9 @@ pub fn admit(
                 t.models
             )));
         }
+        if !t.models.is_empty() {
+            adm.model_lists.push(t.clone());
+        }
         involved.push(t.clone());
         adm.org_id = t.org_id.clone();
         if let Some(u) = &adm.user_id {
@@ -247,6 +267,9 @@ pub fn admit(
                 u.models
             )));
         }
+        if !u.models.is_empty() {
+            adm.model_lists.push(u.clone());
+        }
         involved.push(u);
     }
     if adm.org_id.is_none() {
@@ -262,6 +285,9 @@ pub fn admit(
                 "organization not allowed to access model. This organization can only access models={:?}. Tried to access {model}",
                 o.models
             )));
+        }
+        if !o.models.is_empty() {
+            adm.model_lists.push(o.clone());
         }
         involved.push(o);
     }

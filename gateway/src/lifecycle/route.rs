@@ -82,45 +82,85 @@ pub async fn run(
             (Some(list), _) => list.as_slice(),
             (None, _) => router::fallbacks(cfg, &first, failure),
         };
-        let next = list
-            .iter()
-            .find(|g| !tried.contains(g) && runtime.groups.contains_key(g.as_str()));
-        match next {
-            Some(g) => {
-                let target = resolve::fallback_provider(runtime, g, &req.model);
-                // The fallback group may cost more: its worst case is reserved before it is
-                // tried, so a fallback cannot spend past a budget either.
-                let worst = runtime.groups[g.as_str()].worst_case_for(
-                    target.as_ref().map(|(p, _)| *p),
-                    target
-                        .as_ref()
-                        .map(|(_, m)| m.as_str())
-                        .or(ctx.wildcard_match.as_deref()),
-                    adapters::mock::estimate_tokens(ctx.body_bytes),
-                    crate::control::output::requested(req),
-                );
-                if let Some(adm) = ctx.admission.as_mut() {
-                    if let Err(x) = crate::control::enforce::cover(&state.control, adm, worst) {
-                        log::warn!(
-                            "model group {group} failed ({err}); not falling back to {g}: its worst case ${worst:.6} does not fit a budget (spend ${:.6} of ${})",
-                            x.spend,
-                            x.max_budget
-                        );
-                        return Err(err);
-                    }
-                }
-                log::debug!("model group {group} failed ({err}); falling back to {g}");
-                ctx.attempted_fallbacks += 1;
-                tried.push(g.clone());
-                group = g.clone();
-                if let Some((p, upstream)) = target {
-                    ctx.any_provider = Some(p);
-                    ctx.wildcard_match = Some(upstream);
-                }
+        // The next group of the list not tried yet that the caller may call: a fallback never
+        // answers from a group the caller's model lists (key, team, user, organization) refuse.
+        let next = list.iter().find_map(|name| {
+            let hop = fallback_hop(runtime, ctx, name, &req.model)?;
+            if tried.contains(&hop.group) {
+                return None;
             }
-            None => return Err(err),
+            if let Some(e) = ctx.admission.as_ref().and_then(|a| a.refuses(name, runtime)) {
+                log::debug!(
+                    "model group {group} failed; not falling back to {name}: the {} may not call it",
+                    e.kind.as_str()
+                );
+                return None;
+            }
+            Some(hop)
+        });
+        let Some(hop) = next else {
+            return Err(err);
+        };
+        // The fallback group may cost more: its worst case is reserved before it is tried, so a
+        // fallback cannot spend past a budget either.
+        let worst = runtime.groups[hop.group.as_str()].worst_case_for(
+            hop.provider,
+            hop.wildcard.as_deref(),
+            adapters::mock::estimate_tokens(ctx.body_bytes),
+            crate::control::output::requested(req),
+        );
+        if let Some(adm) = ctx.admission.as_mut() {
+            if let Err(x) = crate::control::enforce::cover(&state.control, adm, worst) {
+                log::warn!(
+                    "model group {group} failed ({err}); not falling back to {}: its worst case ${worst:.6} does not fit a budget (spend ${:.6} of ${})",
+                    hop.group,
+                    x.spend,
+                    x.max_budget
+                );
+                return Err(err);
+            }
         }
+        log::debug!(
+            "model group {group} failed ({err}); falling back to {}",
+            hop.group
+        );
+        ctx.attempted_fallbacks += 1;
+        tried.push(hop.group.clone());
+        group = hop.group;
+        ctx.any_provider = hop.provider;
+        ctx.wildcard_match = hop.wildcard;
     }
+}
+
+/// A fallback group entered, and what routing needs to serve the request there.
+struct Hop {
+    group: String,
+    /// See `RequestCtx::any_provider` and `RequestCtx::wildcard_match`.
+    provider: Option<Provider>,
+    wildcard: Option<String>,
+}
+
+/// The group a fallback entry names, as a requested model would be resolved: a group name as
+/// it is (a `*` group serves the model the client asked for, through that model's provider),
+/// else through `model_group_alias` and wildcard groups. `None` when nothing serves it.
+fn fallback_hop(runtime: &Runtime, ctx: &RequestCtx, name: &str, model: &str) -> Option<Hop> {
+    if runtime.groups.contains_key(name) {
+        let (provider, wildcard) = match resolve::fallback_provider(runtime, name, model) {
+            Some((p, upstream)) => (Some(p), Some(upstream)),
+            None => (ctx.any_provider, ctx.wildcard_match.clone()),
+        };
+        return Some(Hop {
+            group: name.to_string(),
+            provider,
+            wildcard,
+        });
+    }
+    let t = resolve::target(runtime, name).ok()?;
+    Some(Hop {
+        group: t.group.to_string(),
+        provider: t.provider,
+        wildcard: t.wildcard,
+    })
 }
 
 /// The request's tags: body `tags` (removed: LiteLLM's field, not the provider's),
