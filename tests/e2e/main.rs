@@ -12,6 +12,7 @@ mod auth;
 mod budgets;
 mod cluster;
 mod config;
+mod failover;
 mod fallback_access;
 mod forward;
 mod front_door;
