@@ -131,8 +131,9 @@ pub struct Admission {
     parallel: Vec<Arc<Entity>>,
     pub key: Option<Arc<Entity>>,
     /// The key, team, user and organization whose `models` lists the request passed (those
-    /// with a list): every fallback group must pass them too ([`Admission::refuses`]).
-    pub model_lists: Vec<Arc<Entity>>,
+    /// with a list; inline, no allocation): every fallback group must pass them too
+    /// ([`Admission::refuses`]).
+    model_lists: [Option<Arc<Entity>>; 4],
     pub team_id: Option<String>,
     pub user_id: Option<String>,
     pub org_id: Option<String>,
@@ -151,8 +152,19 @@ impl Admission {
     pub fn refuses(&self, model: &str, runtime: &Runtime) -> Option<&Entity> {
         self.model_lists
             .iter()
+            .flatten()
             .find(|e| !allowed(&e.models, model, runtime))
             .map(|e| &**e)
+    }
+
+    /// Remembers that the request passed `e`'s (non-empty) model list.
+    fn passed_models_of(&mut self, e: &Arc<Entity>) {
+        if e.models.is_empty() {
+            return;
+        }
+        if let Some(slot) = self.model_lists.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(e.clone());
+        }
     }
 }
 
@@ -222,9 +234,7 @@ pub fn admit(
                 k.models
             )));
         }
-        if !k.models.is_empty() {
-            adm.model_lists.push(k.clone());
-        }
+        adm.passed_models_of(k);
         involved.push(k.clone());
         if k.model_limits.contains_key(&model) {
             involved.push(control.get_or_create(Kind::KeyModel, &format!("{}/{model}", k.id)));
@@ -245,9 +255,7 @@ pub fn admit(
                 t.models
             )));
         }
-        if !t.models.is_empty() {
-            adm.model_lists.push(t.clone());
-        }
+        adm.passed_models_of(t);
         involved.push(t.clone());
         adm.org_id = t.org_id.clone();
         if let Some(u) = &adm.user_id {
@@ -267,9 +275,7 @@ pub fn admit(
                 u.models
             )));
         }
-        if !u.models.is_empty() {
-            adm.model_lists.push(u.clone());
-        }
+        adm.passed_models_of(&u);
         involved.push(u);
     }
     if adm.org_id.is_none() {
@@ -286,9 +292,7 @@ pub fn admit(
                 o.models
             )));
         }
-        if !o.models.is_empty() {
-            adm.model_lists.push(o.clone());
-        }
+        adm.passed_models_of(&o);
         involved.push(o);
     }
     if let Some(id) = &adm.end_user {

@@ -207,6 +207,27 @@ mod tests {
         assert_eq!(out.tokens(0), u64::MAX);
     }
 
+    /// Cost on the request path of the check and the read, for a typical chat body. Run with
+    /// `cargo test --release -p gateway --bin tollgate output_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn output_cost() {
+        let r = chat(
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+                            "max_tokens": 16, "temperature": 0.2, "stream": false, "n": 1}),
+        );
+        const N: u32 = 1_000_000;
+        let start = std::time::Instant::now();
+        let mut sum = 0;
+        for _ in 0..N {
+            check(std::hint::black_box(&r)).unwrap();
+            sum += requested(std::hint::black_box(&r)).tokens(0);
+        }
+        let per = start.elapsed() / N;
+        eprintln!("check + requested: {per:?} per request ({sum})");
+        assert!(per < std::time::Duration::from_micros(1), "{per:?}");
+    }
+
     #[test]
     fn malformed_bounds_are_refused_naming_the_parameter() {
         for (param, v, code) in [
