@@ -201,6 +201,61 @@ async fn legacy_completions_plain_and_streamed() {
 }
 
 #[tokio::test]
+async fn n_choices_are_returned_and_billed_like_openai() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    // Chat, n = 3: three choices, completion tokens of all three (5 words each).
+    let v = post(&mock, "/v1/chat/completions", &chat(json!({"n": 3})))
+        .await
+        .json()
+        .unwrap();
+    let choices = v["choices"].as_array().unwrap();
+    assert_eq!(choices.len(), 3);
+    for (i, c) in choices.iter().enumerate() {
+        assert_eq!(c["index"], i);
+        assert_eq!(c["message"]["content"], CONTENT);
+    }
+    assert_eq!(v["usage"]["completion_tokens"], 15);
+    // The per-choice override is multiplied too.
+    let body = chat(json!({"n": 4, "mock": {"completion_tokens": 100}}));
+    let v = post(&mock, "/chat/completions", &body)
+        .await
+        .json()
+        .unwrap();
+    assert_eq!(v["usage"]["completion_tokens"], 400);
+
+    // Streamed: one event per choice at each step, usage of all choices.
+    let body = chat(
+        json!({"n": 2, "stream": true, "stream_options": {"include_usage": true},
+                           "mock": {"chunks": 2}}),
+    );
+    let (evs, done) = events(&post(&mock, "/v1/chat/completions", &body).await);
+    assert!(done);
+    // (role + 2 pieces + finish) × 2 choices, then usage.
+    assert_eq!(evs.len(), 9, "{evs:?}");
+    for i in 0..2u64 {
+        let text: String = evs
+            .iter()
+            .filter(|e| e["choices"][0]["index"] == i)
+            .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+            .collect();
+        assert_eq!(text, CONTENT, "choice {i}");
+    }
+    assert_eq!(evs[8]["usage"]["completion_tokens"], 10);
+
+    // Legacy completions: best_of candidates are billed, n returned.
+    let body = json!({"model": "m", "prompt": "x", "n": 2, "best_of": 5});
+    let v = post(&mock, "/v1/completions", &body).await.json().unwrap();
+    assert_eq!(v["choices"].as_array().unwrap().len(), 2);
+    assert_eq!(v["usage"]["completion_tokens"], 25);
+    // A value the mock cannot read counts as 1.
+    let v = post(&mock, "/v1/chat/completions", &chat(json!({"n": "x"})))
+        .await
+        .json()
+        .unwrap();
+    assert_eq!(v["choices"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
 async fn embeddings_one_vector_per_input() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let v = post(

@@ -58,6 +58,9 @@ pub struct RequestCtx {
     pub completion_tokens: u64,
     /// Why the request ended abnormally, if it did (client disconnect, upstream failure).
     pub failure: Option<String>,
+    /// The provider's stream failed after bytes had reached the client (relayed as an error
+    /// event, so it cannot be retried): routing still counts it against the deployment.
+    pub broken_stream: Option<adapters::ApiError>,
     /// The API shape the client speaks.
     pub front: Front,
     /// Retries made inside model groups, and fallback groups tried.

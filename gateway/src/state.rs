@@ -14,6 +14,7 @@ use conf::{Config, Deployment};
 use pingora::connectors::http::Connector;
 use sha2::{Digest, Sha256};
 
+use crate::control::output::Output;
 use crate::gcp_auth::{ServiceAccount, TokenSource};
 use crate::pricing::{ModelPrice, PriceTable};
 use crate::router::{Health, Load, Slots};
@@ -113,12 +114,13 @@ impl Group {
     }
 
     /// The worst-case cost of a request to this group: `prompt_tokens` at the highest input
-    /// price plus the output bound (the request's `max_tokens`, else the model's
-    /// `max_output_tokens`) at the highest output price.
-    pub fn worst_case(&self, prompt_tokens: u64, max_tokens: Option<u64>) -> f64 {
+    /// price plus the output bound (see [`Output::tokens`]: the request's `max_tokens`, else the
+    /// model's `max_output_tokens`, per completion, times `n`/`best_of`) at the highest output
+    /// price.
+    pub fn worst_case(&self, prompt_tokens: u64, out: Output) -> f64 {
         self.worst
             .as_ref()
-            .map_or(0.0, |p| bound(p, prompt_tokens, max_tokens))
+            .map_or(0.0, |p| bound(p, prompt_tokens, out))
     }
 
     /// [`Group::worst_case`] for a request resolved to `provider` and, through a wildcard, to
@@ -129,15 +131,15 @@ impl Group {
         provider: Option<Provider>,
         wildcard: Option<&str>,
         prompt_tokens: u64,
-        max_tokens: Option<u64>,
+        out: Output,
     ) -> f64 {
         if wildcard.is_none() {
-            return self.worst_case(prompt_tokens, max_tokens);
+            return self.worst_case(prompt_tokens, out);
         }
         self.serving(provider)
             .iter()
             .filter_map(|d| d.price_for(wildcard))
-            .map(|p| bound(&p, prompt_tokens, max_tokens))
+            .map(|p| bound(&p, prompt_tokens, out))
             .fold(0.0, f64::max)
     }
 
@@ -170,14 +172,15 @@ impl Group {
     }
 }
 
-/// The cost of `prompt_tokens` plus the output bound (`max_tokens`, else the model's
-/// `max_output_tokens`) at `p`'s prices.
-fn bound(p: &ModelPrice, prompt_tokens: u64, max_tokens: Option<u64>) -> f64 {
-    let out = max_tokens
-        .or(p.max_output_tokens)
+/// The cost of `prompt_tokens` plus the output bound at `p`'s prices, the model's
+/// `max_output_tokens` (else `max_tokens`, else 4,096) standing in for a bound the request does
+/// not set.
+fn bound(p: &ModelPrice, prompt_tokens: u64, out: Output) -> f64 {
+    let model_limit = p
+        .max_output_tokens
         .or(p.max_tokens)
         .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS);
-    crate::pricing::worst_case(p, prompt_tokens, out)
+    crate::pricing::worst_case(p, prompt_tokens, out.tokens(model_limit))
 }
 
 /// Everything derived from one configuration.

@@ -169,8 +169,8 @@ async fn all_deployments_cooling_is_a_429_with_retry_after() {
         "  allowed_fails: 0\n  cooldown_time: 30\n",
     );
     let gw = Gateway::start(&yaml).await;
-    // Each failure cools its deployment at once (allowed_fails: 0).
-    expect_error(post(&gw, "/v1/chat/completions", &chat("g")).await, 503).await;
+    // The first request fails on one deployment, moves to the other and fails there too; each
+    // failure cools its deployment at once (allowed_fails: 0).
     expect_error(post(&gw, "/v1/chat/completions", &chat("g")).await, 503).await;
     let r = post(&gw, "/v1/chat/completions", &chat("g")).await;
     let retry_after: u64 = header(&r, "retry-after").parse().unwrap();
@@ -522,18 +522,20 @@ async fn retry_policy_and_allowed_fails_policy_per_error_class() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let other = MockServer::start(MockConfig::default()).await.unwrap();
     let yaml = config(
-        &[dep("g", &mock, "      order: 1\n"), dep("g", &other, "      order: 1\n")],
+        &[dep("g", &mock, "      order: 1\n"), dep("g", &other, "      order: 2\n")],
         "  num_retries: 5\n  allowed_fails: 0\n  retry_policy: {RateLimitErrorRetries: 2, InternalServerErrorRetries: 0, BadRequestErrorRetries: 1}\n  allowed_fails_policy: {RateLimitErrorAllowedFails: 100}\n",
     );
     let gw = Gateway::start(&yaml).await;
     let calls = || mock.request_count() + other.request_count();
-    // 503: no retries by policy (num_retries would give 5).
+    // 503: no retries by policy (num_retries would give 5), but the request still moves at
+    // once to the deployment it has not tried.
     mock.fail_next(1, 503);
-    other.fail_next(1, 503);
     let before = calls();
     let r = post(&gw, "/v1/chat/completions", &chat("g")).await;
-    assert_eq!(r.status(), 503);
-    assert_eq!(calls() - before, 1);
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-litellm-attempted-retries"), "1");
+    assert_eq!(calls() - before, 2);
+    assert_eq!(other.request_count(), 1);
     // That 503 cooled its deployment (allowed_fails 0); the other one takes the next requests.
     // 429 three times: two retries by policy, and no cooldown (100 allowed).
     mock.fail_next(3, 429);

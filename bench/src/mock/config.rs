@@ -33,7 +33,8 @@ pub struct MockConfig {
     pub fail_after_chunks: Option<usize>,
     /// Reported `usage.prompt_tokens` (default: request body length / 4, rounded up).
     pub prompt_tokens: Option<u64>,
-    /// Reported `usage.completion_tokens` (default: whitespace-separated words sent).
+    /// Reported `usage.completion_tokens` of one choice (default: whitespace-separated words
+    /// sent); OpenAI-dialect answers multiply it by the completions generated (`n`, `best_of`).
     pub completion_tokens: Option<u64>,
     /// Extra response headers added to every response (e.g. `retry-after`).
     pub headers: Vec<(String, String)>,

@@ -37,6 +37,11 @@ pub(crate) struct ApiRequest {
     pub messages: Option<IgnoredAny>,
     /// Required by Anthropic.
     pub max_tokens: Option<IgnoredAny>,
+    /// OpenAI chat and legacy completions: choices to return (kept as JSON so that a value the
+    /// mock does not understand is taken as 1, not a parse error).
+    pub n: Option<Value>,
+    /// Legacy completions: candidates generated (and billed) server-side, `n` of them returned.
+    pub best_of: Option<Value>,
     /// Gemini.
     pub contents: Option<IgnoredAny>,
 }
@@ -68,6 +73,17 @@ impl Ctx<'_> {
     /// Reported completion tokens: the override, else `words`.
     pub(crate) fn completion_tokens(&self, words: u64) -> u64 {
         self.plan.completion_tokens.unwrap_or(words)
+    }
+
+    /// Choices returned: the request's `n` (1 to 128), else 1.
+    pub(crate) fn choices(&self) -> u32 {
+        count(self.req.n.as_ref()).clamp(1, 128) as u32
+    }
+
+    /// Completions generated and billed, as OpenAI bills them: `n` choices, or `best_of`
+    /// candidates when that is more (legacy completions).
+    pub(crate) fn billed_choices(&self) -> u64 {
+        u64::from(self.choices()).max(count(self.req.best_of.as_ref()).min(20))
     }
 }
 
@@ -213,6 +229,11 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         Route::Stats | Route::Models | Route::Token => unreachable!("answered above"),
     };
     with_headers(resp, &plan)
+}
+
+/// A whole-number count from a request field; anything else counts as 1.
+fn count(v: Option<&Value>) -> u64 {
+    v.and_then(Value::as_u64).unwrap_or(1)
 }
 
 async fn wait(d: Duration) {

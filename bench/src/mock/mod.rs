@@ -10,6 +10,10 @@
 //!   `finish_reason: "stop"`, a usage chunk when `stream_options.include_usage`, then
 //!   `data: [DONE]`. With [`MockConfig::tool_call`]: `tool_calls`, `finish_reason: "tool_calls"`.
 //! - `POST /completions`: `text_completion`, streamed the same way (no role event).
+//! - Both return `n` identical choices (1–128; streamed: one event per choice at each step),
+//!   and bill like OpenAI: `usage.completion_tokens` is the per-choice count
+//!   ([`MockConfig::completion_tokens`], else the words sent) times the completions generated
+//!   — `n`, or `best_of` (legacy completions, up to 20) when that is more.
 //! - `POST /embeddings`: one deterministic unit vector per input (floats or base64).
 //! - `GET /models`: [`MockConfig::models`].
 //! - `GET /__mock/stats`: the counters as JSON (for out-of-process users of the binary).

@@ -45,13 +45,17 @@ fn completion(ctx: &Ctx, chat: bool, model: &str) -> Response<MockBody> {
         created: unix_now(),
         model,
     };
+    // `n` choices are returned; `completion_tokens` counts every completion generated (`n`, or
+    // `best_of` when more), as OpenAI bills them.
+    let choices = ctx.choices();
+    let billed = ctx.billed_choices();
     if ctx.req.stream != Some(true) {
         let words = plan.content.split_whitespace().count() as u64;
-        let usage = render::usage(ctx.prompt_tokens, ctx.completion_tokens(words));
+        let usage = render::usage(ctx.prompt_tokens, ctx.completion_tokens(words) * billed);
         let body = if chat {
-            render::chat_completion(&meta, plan.content, usage)
+            render::chat_completion(&meta, plan.content, usage, choices)
         } else {
-            render::text_completion(&meta, plan.content, usage)
+            render::text_completion(&meta, plan.content, usage, choices)
         };
         return full(StatusCode::OK, body);
     }
@@ -62,37 +66,57 @@ fn completion(ctx: &Ctx, chat: bool, model: &str) -> Response<MockBody> {
         .iter()
         .map(|p| p.split_whitespace().count() as u64)
         .sum();
+    // One event per choice for each step (a single event when `n` is 1).
+    let each = |event: &dyn Fn(u32) -> Bytes| -> Bytes {
+        if choices == 1 {
+            return event(0);
+        }
+        let mut all = Vec::new();
+        for i in 0..choices {
+            all.extend_from_slice(&event(i));
+        }
+        Bytes::from(all)
+    };
     let mut steps: Vec<(Duration, Step)> = Vec::with_capacity(pieces.len() + 4);
     if chat {
-        let delta = Delta {
-            role: Some("assistant"),
-            content: Some(""),
-        };
-        let ev = render::chat_chunk(&meta, delta, None, include_usage);
+        let ev = each(&|i| {
+            let delta = Delta {
+                role: Some("assistant"),
+                content: Some(""),
+            };
+            render::chat_chunk(&meta, i, delta, None, include_usage)
+        });
         steps.push((Duration::ZERO, Step::Data(ev)));
     }
     let events = pieces.iter().map(|piece| {
-        if chat {
-            let delta = Delta {
-                role: None,
-                content: Some(piece),
-            };
-            render::chat_chunk(&meta, delta, None, include_usage)
-        } else {
-            render::text_chunk(&meta, piece, None, include_usage)
-        }
+        each(&|i| {
+            if chat {
+                let delta = Delta {
+                    role: None,
+                    content: Some(piece),
+                };
+                render::chat_chunk(&meta, i, delta, None, include_usage)
+            } else {
+                render::text_chunk(&meta, i, piece, None, include_usage)
+            }
+        })
     });
     if push_content(&mut steps, ctx, events) {
         return sse_response(steps, ctx.shared);
     }
-    let finish = if chat {
-        render::chat_chunk(&meta, Delta::default(), Some("stop"), include_usage)
-    } else {
-        render::text_chunk(&meta, "", Some("stop"), include_usage)
-    };
+    let finish = each(&|i| {
+        if chat {
+            render::chat_chunk(&meta, i, Delta::default(), Some("stop"), include_usage)
+        } else {
+            render::text_chunk(&meta, i, "", Some("stop"), include_usage)
+        }
+    });
     steps.push((Duration::ZERO, Step::Data(finish)));
     if include_usage {
-        let usage = render::usage(ctx.prompt_tokens, ctx.completion_tokens(sent_words));
+        let usage = render::usage(
+            ctx.prompt_tokens,
+            ctx.completion_tokens(sent_words) * billed,
+        );
         let ev = if chat {
             render::chat_usage_chunk(&meta, usage)
         } else {

@@ -128,10 +128,10 @@ fn null_usage(with_usage: bool) -> Option<Option<Usage>> {
     with_usage.then_some(None)
 }
 
-/// CreateChatCompletionResponse.
-pub(crate) fn chat_completion(m: &Meta, content: &str, usage: Usage) -> Bytes {
-    let choices = [ChatChoice {
-        index: 0,
+/// CreateChatCompletionResponse with `choices` identical choices (OpenAI's `n`).
+pub(crate) fn chat_completion(m: &Meta, content: &str, usage: Usage, choices: u32) -> Bytes {
+    let choice = |index| ChatChoice {
+        index,
         message: Message {
             role: "assistant",
             content,
@@ -139,25 +139,37 @@ pub(crate) fn chat_completion(m: &Meta, content: &str, usage: Usage) -> Bytes {
         },
         logprobs: None,
         finish_reason: "stop",
-    }];
+    };
+    if choices <= 1 {
+        let one = [choice(0)];
+        return to_bytes(&Completion::new(
+            m,
+            "chat.completion",
+            &one,
+            Some(Some(usage)),
+        ));
+    }
+    let all: Vec<_> = (0..choices).map(choice).collect();
     to_bytes(&Completion::new(
         m,
         "chat.completion",
-        &choices,
+        &all,
         Some(Some(usage)),
     ))
 }
 
-/// One CreateChatCompletionStreamResponse event. `with_usage` adds `"usage": null`, as OpenAI
-/// does on every chunk but the last when `stream_options.include_usage` is set.
+/// One CreateChatCompletionStreamResponse event of choice `index` (a stream with `n` > 1 has one
+/// per choice). `with_usage` adds `"usage": null`, as OpenAI does on every chunk but the last
+/// when `stream_options.include_usage` is set.
 pub(crate) fn chat_chunk(
     m: &Meta,
+    index: u32,
     delta: Delta,
     finish: Option<&'static str>,
     with_usage: bool,
 ) -> Bytes {
     let choices = [ChunkChoice {
-        index: 0,
+        index,
         delta,
         logprobs: None,
         finish_reason: finish,
@@ -315,32 +327,44 @@ pub(crate) fn chat_value_chunk(
     ))
 }
 
-/// CreateCompletionResponse (legacy `/completions`).
-pub(crate) fn text_completion(m: &Meta, text: &str, usage: Usage) -> Bytes {
-    let choices = [TextChoice {
+/// CreateCompletionResponse (legacy `/completions`) with `choices` identical choices.
+pub(crate) fn text_completion(m: &Meta, text: &str, usage: Usage, choices: u32) -> Bytes {
+    let choice = |index| TextChoice {
         text,
-        index: 0,
+        index,
         logprobs: None,
         finish_reason: Some("stop"),
-    }];
+    };
+    if choices <= 1 {
+        let one = [choice(0)];
+        return to_bytes(&Completion::new(
+            m,
+            "text_completion",
+            &one,
+            Some(Some(usage)),
+        ));
+    }
+    let all: Vec<_> = (0..choices).map(choice).collect();
     to_bytes(&Completion::new(
         m,
         "text_completion",
-        &choices,
+        &all,
         Some(Some(usage)),
     ))
 }
 
-/// One streamed legacy completion event (same object shape as the non-streamed response).
+/// One streamed legacy completion event of choice `index` (same object shape as the
+/// non-streamed response).
 pub(crate) fn text_chunk(
     m: &Meta,
+    index: u32,
     text: &str,
     finish: Option<&'static str>,
     with_usage: bool,
 ) -> Bytes {
     let choices = [TextChoice {
         text,
-        index: 0,
+        index,
         logprobs: None,
         finish_reason: finish,
     }];

@@ -130,6 +130,10 @@ pub struct Admission {
     /// Entities whose in-flight count was raised.
     parallel: Vec<Arc<Entity>>,
     pub key: Option<Arc<Entity>>,
+    /// The key, team, user and organization whose `models` lists the request passed (those
+    /// with a list; inline, no allocation): every fallback group must pass them too
+    /// ([`Admission::refuses`]).
+    model_lists: [Option<Arc<Entity>>; 4],
     pub team_id: Option<String>,
     pub user_id: Option<String>,
     pub org_id: Option<String>,
@@ -148,6 +152,28 @@ pub struct Admission {
     /// The budgets are not reserved yet: this replica's leases were short, and the lifecycle
     /// completes the reservation with [`Control::reserve_leased`] (one Redis round trip).
     pub short: bool,
+}
+
+impl Admission {
+    /// The first of the caller's model lists (key, team, user, organization — end users have
+    /// none) that does not allow `model`; `None` when all do, and always for the master key.
+    pub fn refuses(&self, model: &str, runtime: &Runtime) -> Option<&Entity> {
+        self.model_lists
+            .iter()
+            .flatten()
+            .find(|e| !allowed(&e.models, model, runtime))
+            .map(|e| &**e)
+    }
+
+    /// Remembers that the request passed `e`'s (non-empty) model list.
+    fn passed_models_of(&mut self, e: &Arc<Entity>) {
+        if e.models.is_empty() {
+            return;
+        }
+        if let Some(slot) = self.model_lists.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(e.clone());
+        }
+    }
 }
 
 impl Drop for Admission {
@@ -216,6 +242,7 @@ pub fn admit(
                 k.models
             )));
         }
+        adm.passed_models_of(k);
         involved.push(k.clone());
         if k.model_limits.contains_key(&model) {
             involved.push(control.get_or_create(Kind::KeyModel, &format!("{}/{model}", k.id)));
@@ -236,6 +263,7 @@ pub fn admit(
                 t.models
             )));
         }
+        adm.passed_models_of(t);
         involved.push(t.clone());
         adm.org_id = t.org_id.clone();
         if let Some(u) = &adm.user_id {
@@ -255,6 +283,7 @@ pub fn admit(
                 u.models
             )));
         }
+        adm.passed_models_of(&u);
         involved.push(u);
     }
     if adm.org_id.is_none() {
@@ -271,6 +300,7 @@ pub fn admit(
                 o.models
             )));
         }
+        adm.passed_models_of(&o);
         involved.push(o);
     }
     if let Some(id) = &adm.end_user {
@@ -360,7 +390,7 @@ pub fn admit(
                 t.provider,
                 t.wildcard.as_deref(),
                 prompt_estimate,
-                requested_max_tokens(req),
+                super::output::requested(req),
             )
         })
         .unwrap_or(0.0);
@@ -421,12 +451,4 @@ fn rate_limited(e: &Entity, what: &str, limit: u64, reset_in_ms: u64) -> Gateway
         },
         limit,
     }
-}
-
-/// `max_completion_tokens`, else `max_tokens` (Anthropic clients always send one).
-pub fn requested_max_tokens(req: &CanonicalRequest) -> Option<u64> {
-    req.body
-        .get("max_completion_tokens")
-        .or_else(|| req.body.get("max_tokens"))
-        .and_then(|v| v.as_u64())
 }

@@ -8,6 +8,7 @@ pub mod entity;
 pub mod flush;
 pub mod lease;
 pub mod ledger;
+pub mod output;
 pub mod period;
 pub mod reserve;
 pub mod spill;

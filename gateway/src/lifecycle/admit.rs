@@ -39,6 +39,7 @@ pub async fn control(
     caller: Caller,
     req: &mut CanonicalRequest,
 ) -> Result<(), GatewayError> {
+    crate::control::output::check(req)?;
     let estimate = adapters::mock::estimate_tokens(ctx.body_bytes);
     let mut adm = crate::control::enforce::admit(
         &state.control,

@@ -265,7 +265,8 @@ fn note_usage(t: &dyn ToOpenAiStream, ctx: &mut RequestCtx) {
 }
 
 /// Relays a stream. Provider failures after the first byte end the stream with an OpenAI-style
-/// error event; a client that leaves makes us drop the provider connection.
+/// error event (and are left in `ctx.broken_stream` for the cooldown count); a client that
+/// leaves makes us drop the provider connection.
 #[allow(clippy::too_many_arguments)]
 pub async fn stream(
     state: &AppState,
@@ -341,10 +342,12 @@ pub async fn stream(
             out = std::mem::take(&mut held);
         }
         if let Some(err) = failure {
-            // Events that arrived before the failure still reach the client, then the error.
+            // Events that arrived before the failure still reach the client, then the error;
+            // routing counts the failure against the deployment (it cannot be retried).
             ctx.failure = Some(err.message.clone());
             up.shutdown().await;
             out.extend_from_slice(&err.to_sse_event());
+            ctx.broken_stream = Some(err);
             let body = encode(ctx, out, true);
             if session.write_response_body(Some(body), true).await.is_err() {
                 ctx.status = CLIENT_CLOSED;

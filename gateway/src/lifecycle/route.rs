@@ -82,43 +82,83 @@ pub async fn run(
             (Some(list), _) => list.as_slice(),
             (None, _) => router::fallbacks(cfg, &first, failure),
         };
-        let next = list
-            .iter()
-            .find(|g| !tried.contains(g) && runtime.groups.contains_key(g.as_str()));
-        match next {
-            Some(g) => {
-                let target = resolve::fallback_provider(runtime, g, &req.model);
-                // The fallback group may cost more: its worst case is reserved before it is
-                // tried, so a fallback cannot spend past a budget either.
-                let worst = runtime.groups[g.as_str()].worst_case_for(
-                    target.as_ref().map(|(p, _)| *p),
-                    target
-                        .as_ref()
-                        .map(|(_, m)| m.as_str())
-                        .or(ctx.wildcard_match.as_deref()),
-                    adapters::mock::estimate_tokens(ctx.body_bytes),
-                    crate::control::enforce::requested_max_tokens(req),
-                );
-                if let Some(adm) = ctx.admission.as_mut() {
-                    if let Err(why) = state.control.cover(adm, worst).await {
-                        log::warn!(
-                            "model group {group} failed ({err}); not falling back to {g}: its worst case ${worst:.6} does not fit ({why})"
-                        );
-                        return Err(err);
-                    }
-                }
-                log::debug!("model group {group} failed ({err}); falling back to {g}");
-                ctx.attempted_fallbacks += 1;
-                tried.push(g.clone());
-                group = g.clone();
-                if let Some((p, upstream)) = target {
-                    ctx.any_provider = Some(p);
-                    ctx.wildcard_match = Some(upstream);
-                }
+        // The next group of the list not tried yet that the caller may call: a fallback never
+        // answers from a group the caller's model lists (key, team, user, organization) refuse.
+        let next = list.iter().find_map(|name| {
+            let hop = fallback_hop(runtime, ctx, name, &req.model)?;
+            if tried.contains(&hop.group) {
+                return None;
             }
-            None => return Err(err),
+            if let Some(e) = ctx.admission.as_ref().and_then(|a| a.refuses(name, runtime)) {
+                log::debug!(
+                    "model group {group} failed; not falling back to {name}: the {} may not call it",
+                    e.kind.as_str()
+                );
+                return None;
+            }
+            Some(hop)
+        });
+        let Some(hop) = next else {
+            return Err(err);
+        };
+        // The fallback group may cost more: its worst case is reserved before it is tried, so a
+        // fallback cannot spend past a budget either.
+        let worst = runtime.groups[hop.group.as_str()].worst_case_for(
+            hop.provider,
+            hop.wildcard.as_deref(),
+            adapters::mock::estimate_tokens(ctx.body_bytes),
+            crate::control::output::requested(req),
+        );
+        if let Some(adm) = ctx.admission.as_mut() {
+            if let Err(why) = state.control.cover(adm, worst).await {
+                log::warn!(
+                    "model group {group} failed ({err}); not falling back to {}: its worst case ${worst:.6} does not fit ({why})",
+                    hop.group
+                );
+                return Err(err);
+            }
         }
+        log::debug!(
+            "model group {group} failed ({err}); falling back to {}",
+            hop.group
+        );
+        ctx.attempted_fallbacks += 1;
+        tried.push(hop.group.clone());
+        group = hop.group;
+        ctx.any_provider = hop.provider;
+        ctx.wildcard_match = hop.wildcard;
     }
+}
+
+/// A fallback group entered, and what routing needs to serve the request there.
+struct Hop {
+    group: String,
+    /// See `RequestCtx::any_provider` and `RequestCtx::wildcard_match`.
+    provider: Option<Provider>,
+    wildcard: Option<String>,
+}
+
+/// The group a fallback entry names, as a requested model would be resolved: a group name as
+/// it is (a `*` group serves the model the client asked for, through that model's provider),
+/// else through `model_group_alias` and wildcard groups. `None` when nothing serves it.
+fn fallback_hop(runtime: &Runtime, ctx: &RequestCtx, name: &str, model: &str) -> Option<Hop> {
+    if runtime.groups.contains_key(name) {
+        let (provider, wildcard) = match resolve::fallback_provider(runtime, name, model) {
+            Some((p, upstream)) => (Some(p), Some(upstream)),
+            None => (ctx.any_provider, ctx.wildcard_match.clone()),
+        };
+        return Some(Hop {
+            group: name.to_string(),
+            provider,
+            wildcard,
+        });
+    }
+    let t = resolve::target(runtime, name).ok()?;
+    Some(Hop {
+        group: t.group.to_string(),
+        provider: t.provider,
+        wildcard: t.wildcard,
+    })
 }
 
 /// The request's tags: body `tags` (removed: LiteLLM's field, not the provider's),
@@ -181,17 +221,12 @@ async fn try_group(
         .max()
         .unwrap_or(0);
     let attempts = most_retries as usize + 1;
-    let sel = router::Selection {
-        strategy: cfg.routing_strategy,
-        tags: cfg
-            .enable_tag_filtering
-            .then_some(ctx.request_tags.as_slice()),
-        prompt_tokens: cfg
-            .enable_pre_call_checks
-            .then(|| adapters::mock::estimate_tokens(ctx.body_bytes)),
-        latency_buffer: cfg.lowest_latency_buffer,
-    };
-    let order = match router::candidates(deployments, router::now_ms(), attempts, sel) {
+    let order = match router::candidates(
+        deployments,
+        router::now_ms(),
+        attempts,
+        selection(cfg, ctx),
+    ) {
         Ok(order) => order,
         Err(Unavailable::Full) => {
             let d = &deployments[0];
@@ -226,11 +261,11 @@ async fn try_group(
         }
     };
     ctx.model_group = Some(name.to_string());
+    // Attempts made (after the first), and the deployments they went to.
     let mut n: u32 = 0;
+    let mut dep = order[0].clone();
+    let mut tried: Vec<Arc<DeploymentRt>> = Vec::new();
     loop {
-        // Each retry goes to the next deployment in routing order, so a failing one is not
-        // hit twice in a row when the group has others.
-        let dep = &order[n as usize % order.len()];
         let e = match attempt(
             state,
             runtime,
@@ -238,16 +273,48 @@ async fn try_group(
             ctx,
             req,
             anthropic_raw,
-            dep,
+            &dep,
             deadline,
         )
         .await
         {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                // A stream that broke after bytes went out is the client's answer (with an
+                // error event), but the deployment failed all the same.
+                if let Some(broken) = ctx.broken_stream.take() {
+                    count_failure(
+                        state,
+                        cfg,
+                        deployments.len(),
+                        &dep,
+                        &GatewayError::Upstream(broken),
+                    );
+                }
+                return Ok(());
+            }
             Err(e) => e,
         };
         let failure = router::classify(&e);
         let class = router::error_class(&e);
+        count_failure(state, cfg, deployments.len(), &dep, &e);
+        tried.push(dep.clone());
+        // Failover: nothing reached the client yet, so a retryable failure moves at once to a
+        // healthy deployment of the group this request has not tried, whatever `num_retries`
+        // says (such a move counts as a retry, but the retries left never stop it).
+        if failure == Failure::Retryable && Instant::now() < deadline {
+            if let Some(next) = untried(deployments, &tried, selection(cfg, ctx)) {
+                log::debug!(
+                    "deployment {} of model group {name} failed ({e}); trying {} at once",
+                    dep.conf.id,
+                    next.conf.id
+                );
+                n += 1;
+                ctx.attempted_retries += 1;
+                ctx.provider_retry_after = None;
+                dep = next;
+                continue;
+            }
+        }
         // `retry_policy` decides per error class; otherwise retryable failures get
         // `num_retries` and the rest none.
         let retries = class
@@ -257,11 +324,6 @@ async fn try_group(
             } else {
                 0
             });
-        let counted = failure == Failure::Retryable
-            || class.is_some_and(|c| cfg.allowed_fails_policy.contains_key(&c));
-        if counted && !matches!(e, GatewayError::AtCapacity { .. }) {
-            note_failure(state, cfg, deployments.len(), dep, class);
-        }
         if n >= retries {
             return Err(e);
         }
@@ -272,6 +334,57 @@ async fn try_group(
         }
         tokio::time::sleep(wait).await;
         ctx.attempted_retries += 1;
+        // Each retry goes to the next deployment in routing order, so a failing one is not
+        // hit twice in a row when the group has others.
+        dep = order[n as usize % order.len()].clone();
+    }
+}
+
+/// What the request asks of the deployments it may use (see `router::candidates`).
+fn selection<'a>(cfg: &conf::RouterConfig, ctx: &'a RequestCtx) -> router::Selection<'a> {
+    router::Selection {
+        strategy: cfg.routing_strategy,
+        tags: cfg
+            .enable_tag_filtering
+            .then_some(ctx.request_tags.as_slice()),
+        prompt_tokens: cfg
+            .enable_pre_call_checks
+            .then(|| adapters::mock::estimate_tokens(ctx.body_bytes)),
+        latency_buffer: cfg.lowest_latency_buffer,
+    }
+}
+
+/// The first deployment in routing order, among those usable now (not cooling, not full,
+/// matching the request's tags and context), that `tried` does not hold. Computed only after
+/// a failure: the common path never pays for it.
+fn untried(
+    deployments: &[Arc<DeploymentRt>],
+    tried: &[Arc<DeploymentRt>],
+    sel: router::Selection<'_>,
+) -> Option<Arc<DeploymentRt>> {
+    if deployments.len() <= tried.len() {
+        return None;
+    }
+    router::candidates(deployments, router::now_ms(), deployments.len(), sel)
+        .ok()?
+        .into_iter()
+        .find(|d| !tried.iter().any(|t| Arc::ptr_eq(t, d)))
+}
+
+/// Counts `e` toward `dep`'s cooldown when it is a retryable failure, or of a class
+/// `allowed_fails_policy` names; a deployment at capacity has not failed.
+fn count_failure(
+    state: &AppState,
+    cfg: &conf::RouterConfig,
+    group_size: usize,
+    dep: &DeploymentRt,
+    e: &GatewayError,
+) {
+    let class = router::error_class(e);
+    let counted = router::classify(e) == Failure::Retryable
+        || class.is_some_and(|c| cfg.allowed_fails_policy.contains_key(&c));
+    if counted && !matches!(e, GatewayError::AtCapacity { .. }) {
+        note_failure(state, cfg, group_size, dep, class);
     }
 }
 
