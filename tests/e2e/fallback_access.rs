@@ -257,3 +257,36 @@ async fn team_user_and_org_lists_and_aliases_bound_fallbacks_too() {
         "b never answered a restricted caller"
     );
 }
+
+/// A fallback to a model the key has its own limits for (`model_rpm_limit`, `model_max_budget`)
+/// counts against them as a request for that model would: over them, the next fallback serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fallback_counts_against_the_keys_limits_for_that_model() {
+    crate::support::away_from_minute_boundary().await;
+    let w = world().await;
+    let gw = &w.gw;
+    let key = generate_key(gw, json!({"model_rpm_limit": {"b": 1}})).await;
+    let body = json!({"fallbacks": ["b", "c"]});
+    assert_eq!(
+        outcome(call(gw, &key, "a", body.clone()).await).await,
+        (200, "b".to_string()),
+        "the first fallback of the minute to b"
+    );
+    assert_eq!(
+        outcome(call(gw, &key, "a", body.clone()).await).await,
+        (200, "c".to_string()),
+        "b's rpm of 1 for this key is used up: c serves"
+    );
+    let spent = generate_key(gw, json!({"model_max_budget": {"b": 0}})).await;
+    assert_eq!(
+        outcome(call(gw, &spent, "a", body).await).await,
+        (200, "c".to_string()),
+        "b's budget of 0 for this key: c serves"
+    );
+    // A used-up budget refuses even a model without prices.
+    let none_left = generate_key(gw, json!({"max_budget": 0})).await;
+    let r = call(gw, &none_left, "c", json!({})).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "budget_exceeded", "{v}");
+}

@@ -26,6 +26,8 @@ pub enum Refusal {
     Budget(Arc<Entity>, Exceeded),
     /// Redis is needed and unreachable, and `redis_failure_mode` is `closed`.
     Unavailable(String),
+    /// A key's per-model rate limit of the fallback model is reached.
+    Limited(String),
 }
 
 impl Refusal {
@@ -33,6 +35,7 @@ impl Refusal {
         match self {
             Refusal::Budget(e, x) => budget_exceeded(&e, x),
             Refusal::Unavailable(why) => GatewayError::StateUnavailable(why),
+            Refusal::Limited(why) => GatewayError::Denied(why),
         }
     }
 }
@@ -48,7 +51,7 @@ impl std::fmt::Display for Refusal {
                 x.spend,
                 x.max_budget
             ),
-            Refusal::Unavailable(why) => f.write_str(why),
+            Refusal::Unavailable(why) | Refusal::Limited(why) => f.write_str(why),
         }
     }
 }
@@ -73,8 +76,10 @@ pub fn raise(
     };
     for (i, l) in limits.iter().enumerate() {
         let (e, held) = &adm.holds[i];
-        let extra = worst - held;
-        if l.max_budget.is_none() || extra <= 0.0 {
+        let extra = (worst - held).max(0.0);
+        // A budget the request holds nothing of yet is checked even for nothing (an unpriced
+        // model): a used-up budget refuses every request, as LiteLLM's does.
+        if l.max_budget.is_none() || (extra == 0.0 && *held > 0.0) {
             continue;
         }
         match e
@@ -143,16 +148,62 @@ impl Control {
         }
     }
 
-    /// A fallback moves the request to a group whose worst case is `worst`: every hold under a
-    /// budget is raised to it, so a pricier fallback cannot spend past a budget either. All or
-    /// nothing.
-    pub async fn cover(&self, adm: &mut Admission, worst: f64) -> Result<(), Refusal> {
+    /// A fallback moves the request to model `model`, whose group's worst case is `worst`:
+    /// every hold under a budget is raised to it, so a pricier fallback cannot spend past a
+    /// budget either, and the key's own budget and limits for `model` (`model_max_budget`,
+    /// `model_rpm_limit`, `model_tpm_limit`) join the holds. All or nothing.
+    pub async fn cover(&self, adm: &mut Admission, worst: f64, model: &str) -> Result<(), Refusal> {
+        let joined = self.join_model_limits(adm, model)?;
         let limits: Vec<Limits> = adm
             .holds
             .iter()
             .map(|(e, _)| self.entity_limits(adm, e))
             .collect();
-        self.raise_leasing(adm, &limits, worst).await
+        let raised = self.raise_leasing(adm, &limits, worst).await;
+        if raised.is_err() {
+            if let Some((e, rated)) = joined {
+                adm.holds.pop();
+                if let Some(at) = rated {
+                    e.window.load.undo_request(at);
+                }
+            }
+        }
+        raised
+    }
+
+    /// Adds the key's per-model counter for `model` to the holds (counting the request in its
+    /// rpm/tpm window) if the key has limits for it and the request does not hold it yet.
+    /// Returns the entity added and the minute it was counted in.
+    #[allow(clippy::type_complexity)]
+    fn join_model_limits(
+        &self,
+        adm: &mut Admission,
+        model: &str,
+    ) -> Result<Option<(Arc<Entity>, Option<u64>)>, Refusal> {
+        let Some(key) = adm.key.clone() else {
+            return Ok(None);
+        };
+        let Some(l) = key.model_limits.get(model) else {
+            return Ok(None);
+        };
+        let id = format!("{}/{model}", key.id);
+        if adm.holds.iter().any(|(e, _)| e.id == id) {
+            return Ok(None);
+        }
+        let e = self.get_or_create(super::Kind::KeyModel, &id);
+        let mut rated = None;
+        if l.rpm.is_some() || l.tpm.is_some() {
+            let now = now_ms() as u64;
+            if e.window.load.try_request(now, l.rpm, l.tpm).is_err() {
+                return Err(Refusal::Limited(format!(
+                    "the key's rate limit for model {model} is reached"
+                )));
+            }
+            self.touch(&e);
+            rated = Some(now);
+        }
+        adm.holds.push((e.clone(), 0.0));
+        Ok(Some((e, rated)))
     }
 
     async fn raise_leasing(

@@ -82,42 +82,50 @@ pub async fn run(
             (Some(list), _) => list.as_slice(),
             (None, _) => router::fallbacks(cfg, &first, failure),
         };
-        // The next group of the list not tried yet that the caller may call: a fallback never
-        // answers from a group the caller's model lists (key, team, user, organization) refuse.
-        let next = list.iter().find_map(|name| {
-            let hop = fallback_hop(runtime, ctx, name, &req.model)?;
+        // The next group of the list not tried yet that the caller may call (a fallback never
+        // answers from a group the caller's model lists — key, team, user, organization —
+        // refuse) and whose worst case the budgets can still hold: a fallback may cost more, so
+        // its worst case is reserved before it is tried, and cannot spend past a budget either.
+        let mut next = None;
+        for name in list {
+            let Some(hop) = fallback_hop(runtime, ctx, name, &req.model) else {
+                continue;
+            };
             if tried.contains(&hop.group) {
-                return None;
+                continue;
             }
-            if let Some(e) = ctx.admission.as_ref().and_then(|a| a.refuses(name, runtime)) {
+            if let Some(e) = ctx
+                .admission
+                .as_ref()
+                .and_then(|a| a.refuses(name, runtime))
+            {
                 log::debug!(
                     "model group {group} failed; not falling back to {name}: the {} may not call it",
                     e.kind.as_str()
                 );
-                return None;
+                continue;
             }
-            Some(hop)
-        });
+            let worst = runtime.groups[hop.group.as_str()].worst_case_for(
+                hop.provider,
+                hop.wildcard.as_deref(),
+                adapters::mock::estimate_tokens(ctx.body_bytes),
+                crate::control::output::requested(req),
+            );
+            if let Some(adm) = ctx.admission.as_mut() {
+                if let Err(why) = state.control.cover(adm, worst, &hop.name).await {
+                    log::warn!(
+                        "model group {group} failed ({err}); not falling back to {}: its worst case ${worst:.6} does not fit ({why})",
+                        hop.group
+                    );
+                    continue;
+                }
+            }
+            next = Some(hop);
+            break;
+        }
         let Some(hop) = next else {
             return Err(err);
         };
-        // The fallback group may cost more: its worst case is reserved before it is tried, so a
-        // fallback cannot spend past a budget either.
-        let worst = runtime.groups[hop.group.as_str()].worst_case_for(
-            hop.provider,
-            hop.wildcard.as_deref(),
-            adapters::mock::estimate_tokens(ctx.body_bytes),
-            crate::control::output::requested(req),
-        );
-        if let Some(adm) = ctx.admission.as_mut() {
-            if let Err(why) = state.control.cover(adm, worst).await {
-                log::warn!(
-                    "model group {group} failed ({err}); not falling back to {}: its worst case ${worst:.6} does not fit ({why})",
-                    hop.group
-                );
-                return Err(err);
-            }
-        }
         log::debug!(
             "model group {group} failed ({err}); falling back to {}",
             hop.group
@@ -132,6 +140,8 @@ pub async fn run(
 
 /// A fallback group entered, and what routing needs to serve the request there.
 struct Hop {
+    /// The name as the fallback list has it (a key's per-model limits are by this name).
+    name: String,
     group: String,
     /// See `RequestCtx::any_provider` and `RequestCtx::wildcard_match`.
     provider: Option<Provider>,
@@ -148,6 +158,7 @@ fn fallback_hop(runtime: &Runtime, ctx: &RequestCtx, name: &str, model: &str) ->
             None => (ctx.any_provider, ctx.wildcard_match.clone()),
         };
         return Some(Hop {
+            name: name.to_string(),
             group: name.to_string(),
             provider,
             wildcard,
@@ -155,6 +166,7 @@ fn fallback_hop(runtime: &Runtime, ctx: &RequestCtx, name: &str, model: &str) ->
     }
     let t = resolve::target(runtime, name).ok()?;
     Some(Hop {
+        name: name.to_string(),
         group: t.group.to_string(),
         provider: t.provider,
         wildcard: t.wildcard,
