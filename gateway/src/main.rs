@@ -2,6 +2,7 @@
 //! then run the server (or, with `--check`, only report on the configuration).
 
 mod admin;
+mod conn;
 mod control;
 mod ctx;
 mod error;

@@ -70,6 +70,7 @@ pub fn render() -> String {
             let _ = writeln!(out, "tollgate_redis_up{{use=\"{name}\"}} {up}");
         }
     }
+    crate::conn::render_metrics(&mut out);
     out
 }
 

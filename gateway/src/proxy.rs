@@ -43,10 +43,7 @@ impl ProxyHttp for Gateway {
         ctx.started_at_ms = crate::control::now_ms();
         ctx.call_id = new_call_id();
         ctx.inflight = Some(self.state.enter());
-        // HTTP/1.1 pipelining: bytes of the next request read while this one is served (by the
-        // client-presence watch in `forward::client_gone`, or past the end of this body) are kept
-        // and parsed as the next request once this response is complete (RFC 9112 §9.3.2).
-        session.set_pipelining_enabled(true);
+        crate::conn::request_started(session);
         routes::dispatch(&self.state, session, ctx).await;
         Ok(true)
     }

@@ -1,4 +1,5 @@
-//! Server assembly: the Pingora server, the proxy service on its listener, background services,
+//! Server assembly: the Pingora server, the proxy service on its listener (behind the
+//! connection front, conn.rs), background services,
 //! and graceful shutdown (SIGTERM drains in-flight requests up to the grace period; SIGINT stops
 //! at once).
 
@@ -9,11 +10,13 @@ use std::time::{Duration, Instant};
 use conf::Config;
 use pingora::connectors::http::Connector;
 use pingora::connectors::ConnectorOptions;
-use pingora::proxy::http_proxy_service;
+use pingora::proxy::http_proxy;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{ExecutionPhase, RunArgs, Server};
 use pingora::services::background::background_service;
+use pingora::services::listening::Service;
 
+use crate::conn::{Front, Limits};
 use crate::proxy::Gateway;
 use crate::state::{AppState, Runtime};
 use crate::upstream::DnsRefresher;
@@ -45,6 +48,11 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
 
     let t = &config.tollgate;
     let grace = t.grace_period;
+    let limits = Limits {
+        header_timeout: t.client_header_timeout,
+        idle_timeout: t.keepalive_timeout,
+        per_ip: usize::try_from(t.max_connections_per_ip).unwrap_or(usize::MAX),
+    };
     let server_conf = ServerConf {
         threads: t.threads.unwrap_or_else(|| {
             std::thread::available_parallelism()
@@ -81,12 +89,13 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
     let state = AppState::new(Runtime::new(config), connector, control.clone());
     crate::control::sync::start(&control, &state.runtime().config);
 
-    let mut proxy = http_proxy_service(
+    let proxy = http_proxy(
         &server.configuration,
         Gateway {
             state: state.clone(),
         },
     );
+    let mut proxy = Service::new("tollgate".to_string(), Front::new(proxy, limits));
     proxy.add_tcp(&addr);
     server.add_service(proxy);
     server.add_service(background_service(
