@@ -132,7 +132,12 @@ pub fn request_started(session: &pingora::proxy::Session) {
     }
 }
 
-/// Connections receiving a request header.
+/// Requests whose header is arriving: accepted clients that expect an answer (the drain waits
+/// for them too).
+pub fn receiving() -> usize {
+    RECEIVING.load(Ordering::Relaxed)
+}
+
 static RECEIVING: AtomicUsize = AtomicUsize::new(0);
 
 /// What a connection is doing.

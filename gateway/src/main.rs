@@ -16,6 +16,7 @@ mod router;
 mod routes;
 mod server;
 mod shared;
+mod signals;
 mod state;
 mod upstream;
 
