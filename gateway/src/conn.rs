@@ -85,7 +85,7 @@ where
             // HTTP/2 multiplexes requests on one connection: Pingora's own loop serves it.
             return self.app.process_new(stream, shutdown).await;
         }
-        let conn = Arc::new(Conn::new());
+        let conn = Arc::new(Conn::new(self.limits));
         let mut session = ServerSession::new_http1(Box::new(Watched::new(stream, conn.clone())));
         // The watchdog bounds waiting for a request; no per-read timeout besides it.
         session.set_keepalive(if *shutdown.borrow() { None } else { Some(0) });
@@ -97,7 +97,7 @@ where
         // Bytes of a next request read while one is served are kept for it (RFC 9112 §9.3.2);
         // Pingora carries the setting to the connection's later requests.
         session.set_pipelining_enabled(true);
-        let mut dog = Watchdog::new(&conn, &self.limits);
+        let mut dog = Watchdog::new(&conn);
         loop {
             let reused = tokio::select! {
                 biased;
@@ -152,22 +152,30 @@ enum Phase {
     Idle = 2,
 }
 
-/// A connection's phase and when it began, shared by the stream (which sees the first byte of
-/// each request), `request_filter` and the watchdog. All on one task: relaxed atomics.
+/// A connection's phase and when it times out, shared by the stream (which sees the first byte
+/// of each request), `request_filter` and the watchdog. All on one task: relaxed atomics.
 pub(crate) struct Conn {
     start: Instant,
+    limits: Limits,
     phase: AtomicU8,
-    /// When the phase began, in nanoseconds since `start`.
-    since: AtomicU64,
+    /// When the current phase times out, in nanoseconds since `start`; `NEVER` while serving.
+    deadline: AtomicU64,
+}
+
+const NEVER: u64 = u64::MAX;
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(NEVER)
 }
 
 impl Conn {
-    fn new() -> Conn {
+    fn new(limits: Limits) -> Conn {
         RECEIVING.fetch_add(1, Ordering::Relaxed);
         Conn {
             start: Instant::now(),
+            limits,
             phase: AtomicU8::new(Phase::Header as u8),
-            since: AtomicU64::new(0),
+            deadline: AtomicU64::new(nanos(limits.header_timeout)),
         }
     }
 
@@ -189,10 +197,20 @@ impl Conn {
         } else if from == Phase::Header {
             RECEIVING.fetch_sub(1, Ordering::Relaxed);
         }
-        if to != Phase::Serving {
-            let since = self.start.elapsed().as_nanos() as u64;
-            self.since.store(since, Ordering::Relaxed);
-        }
+        let deadline = match to {
+            Phase::Serving => NEVER,
+            Phase::Header => nanos(
+                self.start
+                    .elapsed()
+                    .saturating_add(self.limits.header_timeout),
+            ),
+            Phase::Idle => nanos(
+                self.start
+                    .elapsed()
+                    .saturating_add(self.limits.idle_timeout),
+            ),
+        };
+        self.deadline.store(deadline, Ordering::Relaxed);
         self.phase.store(to as u8, Ordering::Relaxed);
     }
 
@@ -203,14 +221,8 @@ impl Conn {
         }
     }
 
-    /// When the current phase times out; `None` while serving.
-    fn deadline(&self, limits: &Limits) -> Option<(Instant, Timeout)> {
-        let since = self.start + Duration::from_nanos(self.since.load(Ordering::Relaxed));
-        match self.phase() {
-            Phase::Header => Some((since + limits.header_timeout, Timeout::Header)),
-            Phase::Idle => Some((since + limits.idle_timeout, Timeout::Idle)),
-            Phase::Serving => None,
-        }
+    fn deadline(&self) -> u64 {
+        self.deadline.load(Ordering::Relaxed)
     }
 }
 
@@ -265,22 +277,39 @@ pub fn render_metrics(out: &mut String) {
 /// Resolves when the connection's current phase is over its deadline. One timer per
 /// connection, moved only when a deadline comes earlier than it is set (a header began) or
 /// when it fires: a busy kept-alive connection does not touch the timer wheel per request.
+/// It is polled at every wake-up of the connection's task, so the common poll is a few loads:
+/// once the timer is registered with this task's waker, only whether it fired is checked.
 struct Watchdog<'a> {
     conn: &'a Conn,
-    limits: &'a Limits,
     sleep: Pin<Box<Sleep>>,
-    armed: Instant,
+    /// The timer's deadline, in nanoseconds since the connection's start.
+    armed: u64,
+    /// The waker the timer was last registered with.
+    registered: Option<std::task::Waker>,
 }
 
 impl<'a> Watchdog<'a> {
-    fn new(conn: &'a Conn, limits: &'a Limits) -> Self {
-        let armed = conn.start + limits.header_timeout;
+    fn new(conn: &'a Conn) -> Self {
+        let armed = conn.deadline();
         Watchdog {
             conn,
-            limits,
-            sleep: Box::pin(tokio::time::sleep_until(armed.into())),
+            sleep: Box::pin(tokio::time::sleep_until(conn.at(armed).into())),
             armed,
+            registered: None,
         }
+    }
+
+    fn arm(&mut self, at: u64) {
+        self.armed = at;
+        self.sleep.as_mut().reset(self.conn.at(at).into());
+        self.registered = None;
+    }
+}
+
+impl Conn {
+    fn at(&self, nanos: u64) -> Instant {
+        // NEVER (and absurd configured timeouts) become about a century.
+        self.start + Duration::from_nanos(nanos.min(1 << 62))
     }
 }
 
@@ -289,24 +318,33 @@ impl Future for Watchdog<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Timeout> {
         let this = &mut *self;
-        if let Some((deadline, _)) = this.conn.deadline(this.limits) {
-            if deadline < this.armed {
-                this.armed = deadline;
-                this.sleep.as_mut().reset(deadline.into());
-            }
+        let deadline = this.conn.deadline();
+        if deadline < this.armed {
+            this.arm(deadline);
+        } else if this
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+            && !this.sleep.is_elapsed()
+        {
+            return Poll::Pending;
         }
         loop {
             if this.sleep.as_mut().poll(cx).is_pending() {
+                this.registered = Some(cx.waker().clone());
                 return Poll::Pending;
             }
-            let now = Instant::now();
-            this.armed = match this.conn.deadline(this.limits) {
-                Some((deadline, why)) if deadline <= now => return Poll::Ready(why),
-                Some((deadline, _)) => deadline,
-                // Serving: look again later; a new deadline set earlier re-arms at once.
-                None => now + this.limits.header_timeout.min(this.limits.idle_timeout),
-            };
-            this.sleep.as_mut().reset(this.armed.into());
+            let now = nanos(this.conn.start.elapsed());
+            let deadline = this.conn.deadline();
+            if deadline <= now {
+                return Poll::Ready(match this.conn.phase() {
+                    Phase::Idle => Timeout::Idle,
+                    _ => Timeout::Header,
+                });
+            }
+            // Serving: look again later; a deadline set earlier than that re-arms at once.
+            let l = &this.conn.limits;
+            this.arm(deadline.min(now.saturating_add(nanos(l.header_timeout.min(l.idle_timeout)))));
         }
     }
 }
@@ -315,11 +353,14 @@ impl Future for Watchdog<'_> {
 /// holds a whole /64). `None` for Unix sockets.
 fn peer_key(stream: &Stream) -> Option<IpAddr> {
     let digest = stream.get_socket_digest()?;
-    let ip = digest.peer_addr()?.as_inet()?.ip().to_canonical();
-    Some(match ip {
-        IpAddr::V4(_) => ip,
+    Some(ip_key(digest.peer_addr()?.as_inet()?.ip()))
+}
+
+fn ip_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
         IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
-    })
+        v4 => v4,
+    }
 }
 
 /// Open connections per client address.
@@ -398,4 +439,64 @@ async fn refuse(mut stream: Stream, limit: usize) {
         Ok::<_, std::io::Error>(())
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), linger).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_counted_per_ipv4_address_and_per_ipv6_64() {
+        let k = |s: &str| ip_key(s.parse().unwrap());
+        assert_eq!(k("10.1.2.3"), k("10.1.2.3"));
+        assert_ne!(k("10.1.2.3"), k("10.1.2.4"));
+        assert_eq!(k("::ffff:10.1.2.3"), k("10.1.2.3"));
+        assert_eq!(k("2001:db8:1:2::1"), k("2001:db8:1:2:ffff::9"));
+        assert_ne!(k("2001:db8:1:2::1"), k("2001:db8:1:3::1"));
+    }
+
+    #[test]
+    fn the_limit_counts_open_connections_and_frees_on_close() {
+        let per_ip = Arc::new(PerIp::default());
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let first = per_ip.acquire(a, 2).unwrap();
+        let _second = per_ip.acquire(a, 2).unwrap();
+        assert!(per_ip.acquire(a, 2).is_none());
+        let _other = per_ip
+            .acquire(b, 2)
+            .expect("another address has its own count");
+        drop(first);
+        let _third = per_ip
+            .acquire(a, 2)
+            .expect("a closed connection frees its slot");
+        assert!(per_ip.acquire(a, 2).is_none());
+    }
+
+    #[test]
+    fn phases_move_the_deadline_and_count_headers_being_received() {
+        let limits = Limits {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            per_ip: 0,
+        };
+        // No other test makes connections: the count is this test's alone.
+        let before = receiving();
+        let conn = Conn::new(limits);
+        assert_eq!(receiving(), before + 1);
+        assert_eq!(conn.deadline(), nanos(limits.header_timeout));
+        conn.set(Phase::Serving);
+        assert_eq!(conn.deadline(), NEVER);
+        assert_eq!(receiving(), before);
+        conn.set(Phase::Idle);
+        assert!(conn.deadline() >= nanos(limits.idle_timeout));
+        conn.bytes_read();
+        assert_eq!(conn.phase(), Phase::Header);
+        assert!(conn.deadline() < nanos(limits.idle_timeout));
+        conn.bytes_read();
+        assert_eq!(conn.phase(), Phase::Header);
+        assert_eq!(receiving(), before + 1);
+        drop(conn);
+        assert_eq!(receiving(), before);
+    }
 }
