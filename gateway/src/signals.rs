@@ -105,10 +105,10 @@ async fn watch_signals(mut h: Handlers, state: &AppState, drain: Drain) {
     DRAINING.store(true, Ordering::Relaxed);
     let start = Instant::now();
     log::info!(
-        "{why}: draining {} in-flight requests (readiness answers 503, responses close their connections; at least {:?}, at most {:?})",
+        "{why}: draining ({} requests in flight): readiness answers 503 and responses close their connections; exiting when none is left, after at least {} s and at most {} s",
         state.inflight(),
-        drain.delay,
-        drain.grace
+        drain.delay.as_secs_f64(),
+        drain.grace.as_secs_f64()
     );
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     loop {
