@@ -78,7 +78,8 @@ impl ShutdownSignalWatch for Signals {
     async fn recv(&self) -> ShutdownSignal {
         let mut stop = self.stop.clone();
         let _ = stop.wait_for(|stop| *stop).await;
-        // The drain is over (or SIGINT): stop the runtimes without waiting.
+        // The drain is over (or SIGINT): stop the runtimes without waiting. (Pingora logs this
+        // as "SIGINT received" at info, whatever the signal was.)
         ShutdownSignal::FastShutdown
     }
 }
