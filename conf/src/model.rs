@@ -311,6 +311,17 @@ pub struct TollgateSettings {
     pub threads: Option<usize>,
     /// SIGTERM drains in-flight requests for at most this long. Default 30 s.
     pub grace_period: Duration,
+    /// After SIGTERM, keep serving (readiness 503) at least this long, so load balancers see the
+    /// drain before the process exits. Default 0; at most `grace_period`.
+    pub shutdown_delay: Duration,
+    /// A request header must be complete within this long of its first byte (of the accept,
+    /// for a connection's first request); slower connections are closed. Default 10 s.
+    pub client_header_timeout: Duration,
+    /// A kept-alive client connection idle this long between requests is closed. Default 75 s.
+    pub keepalive_timeout: Duration,
+    /// Open client connections allowed per client address (IPv6: per /64); more are refused
+    /// with 429. 0 = no limit. Default 1024.
+    pub max_connections_per_ip: u64,
     /// Upstream connect timeout. Default 10 s.
     pub connect_timeout: Duration,
     /// Log format: `text` (default) or `json`.

@@ -112,6 +112,10 @@ impl Default for TollgateSettings {
             port: 4000,
             threads: None,
             grace_period: std::time::Duration::from_secs(30),
+            shutdown_delay: std::time::Duration::ZERO,
+            client_header_timeout: std::time::Duration::from_secs(10),
+            keepalive_timeout: std::time::Duration::from_secs(75),
+            max_connections_per_ip: 1024,
             connect_timeout: std::time::Duration::from_secs(10),
             log_format: LogFormat::Text,
             image_fetch_allow_private: false,
@@ -119,6 +123,47 @@ impl Default for TollgateSettings {
             price_table: None,
             redis_fail_closed: false,
             spend_backlog_rows: 100_000,
+        }
+    }
+}
+
+/// The drain and client-connection settings of `tollgate_settings`.
+fn client_settings(m: &Map<String, Value>, out: &mut TollgateSettings, d: &mut Diag) {
+    if let Some(v) = field(m, "shutdown_delay_seconds") {
+        let path = "tollgate_settings.shutdown_delay_seconds";
+        if let Some(t) = seconds(path, v, true, d) {
+            if t > out.grace_period {
+                d.error(
+                    path,
+                    format_args!(
+                        "must not exceed grace_period_seconds ({}), got {}",
+                        out.grace_period.as_secs_f64(),
+                        show(path, v)
+                    ),
+                );
+            } else {
+                out.shutdown_delay = t;
+            }
+        }
+    }
+    if let Some(v) = field(m, "client_header_timeout_seconds") {
+        if let Some(t) = seconds(
+            "tollgate_settings.client_header_timeout_seconds",
+            v,
+            false,
+            d,
+        ) {
+            out.client_header_timeout = t;
+        }
+    }
+    if let Some(v) = field(m, "keepalive_timeout_seconds") {
+        if let Some(t) = seconds("tollgate_settings.keepalive_timeout_seconds", v, false, d) {
+            out.keepalive_timeout = t;
+        }
+    }
+    if let Some(v) = field(m, "max_connections_per_ip") {
+        if let Some(n) = count("tollgate_settings.max_connections_per_ip", v, d) {
+            out.max_connections_per_ip = n;
         }
     }
 }
@@ -293,6 +338,7 @@ fn tollgate(m: Option<&Map<String, Value>>, d: &mut Diag) -> TollgateSettings {
             out.grace_period = t;
         }
     }
+    client_settings(m, &mut out, d);
     if let Some(v) = field(m, "connect_timeout_seconds") {
         if let Some(t) = seconds("tollgate_settings.connect_timeout_seconds", v, false, d) {
             out.connect_timeout = t;

@@ -78,6 +78,9 @@ pub enum GatewayError {
     /// State needed to enforce limits is unavailable (Redis down, fail-closed): 503.
     #[error("{0}")]
     StateUnavailable(String),
+    /// The client's address has `max_connections_per_ip` connections open: 429, then close.
+    #[error("Too many open connections from your address (limit {limit}); reuse or close idle connections and retry")]
+    TooManyConnections { limit: usize },
 }
 
 impl GatewayError {
@@ -143,6 +146,9 @@ impl GatewayError {
             GatewayError::StateUnavailable(_) => {
                 ApiError::new(503, "service_unavailable", msg).with_code("503")
             }
+            GatewayError::TooManyConnections { .. } => {
+                ApiError::new(429, "rate_limit_error", msg).with_code("429")
+            }
         }
     }
 }
@@ -178,6 +184,25 @@ pub async fn respond_error(
         log::debug!("client went away before the error response was written: {e}");
     }
     err.status
+}
+
+/// A complete HTTP/1.1 response refusing a connection before any request was read (so there
+/// is no session to write through), closing it: `e`'s OpenAI-shaped error.
+pub fn connection_refusal(e: &GatewayError) -> Vec<u8> {
+    let err = e.to_api_error();
+    let body = err.to_json();
+    let reason = http::StatusCode::from_u16(err.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error");
+    let mut out = format!(
+        "HTTP/1.1 {} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n",
+        err.status,
+        body.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(body.as_ref());
+    out
 }
 
 /// Writes a complete (non-streaming) response with `content-length`.

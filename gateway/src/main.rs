@@ -2,6 +2,7 @@
 //! then run the server (or, with `--check`, only report on the configuration).
 
 mod admin;
+mod conn;
 mod control;
 mod ctx;
 mod error;
@@ -15,6 +16,7 @@ mod router;
 mod routes;
 mod server;
 mod shared;
+mod signals;
 mod state;
 mod upstream;
 

@@ -113,6 +113,7 @@ pub fn render() -> String {
             "tollgate_budget_lease_fallbacks_total{{mode=\"{mode}\"}} {n}"
         );
     }
+    crate::conn::render_metrics(&mut out);
     out
 }
 

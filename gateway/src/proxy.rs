@@ -43,6 +43,11 @@ impl ProxyHttp for Gateway {
         ctx.started_at_ms = crate::control::now_ms();
         ctx.call_id = new_call_id();
         ctx.inflight = Some(self.state.enter());
+        crate::conn::request_started(session);
+        if crate::signals::draining() {
+            // A drain closes each connection after its current response.
+            session.set_keepalive(None);
+        }
         routes::dispatch(&self.state, session, ctx).await;
         Ok(true)
     }

@@ -181,7 +181,7 @@ async fn readiness(
     session: &mut Session,
     ctx: &mut RequestCtx,
 ) -> pingora::Result<()> {
-    let draining = session.is_process_shutting_down();
+    let draining = crate::signals::draining();
     let (status, health) = if draining {
         (503, "draining")
     } else {

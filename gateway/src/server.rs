@@ -1,20 +1,23 @@
-//! Server assembly: the Pingora server, the proxy service on its listener, background services,
-//! and graceful shutdown (SIGTERM drains in-flight requests up to the grace period; SIGINT stops
-//! at once).
+//! Server assembly: the Pingora server, the proxy service on its listener (behind the
+//! connection front, conn.rs), background services, and the process's signals (signals.rs:
+//! SIGTERM drains, SIGINT stops at once, SIGHUP is ignored), then the final spend flush.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use conf::Config;
 use pingora::connectors::http::Connector;
 use pingora::connectors::ConnectorOptions;
-use pingora::proxy::http_proxy_service;
+use pingora::proxy::http_proxy;
 use pingora::server::configuration::ServerConf;
-use pingora::server::{ExecutionPhase, RunArgs, Server};
+use pingora::server::{RunArgs, Server};
 use pingora::services::background::background_service;
+use pingora::services::listening::Service;
 
+use crate::conn::{Front, Limits};
 use crate::proxy::Gateway;
+use crate::signals::Drain;
 use crate::state::{AppState, Runtime};
 use crate::upstream::DnsRefresher;
 
@@ -44,14 +47,23 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
     TcpListener::bind(sock).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
 
     let t = &config.tollgate;
-    let grace = t.grace_period;
+    let drain = Drain {
+        grace: t.grace_period,
+        delay: t.shutdown_delay,
+    };
+    let limits = Limits {
+        header_timeout: t.client_header_timeout,
+        idle_timeout: t.keepalive_timeout,
+        per_ip: usize::try_from(t.max_connections_per_ip).unwrap_or(usize::MAX),
+    };
     let server_conf = ServerConf {
         threads: t.threads.unwrap_or_else(|| {
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1)
         }),
-        grace_period_seconds: Some(grace.as_secs().max(1)),
+        // The drain is signals.rs's; Pingora is only told to stop once it is over.
+        grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(1),
         upstream_keepalive_pool_size: 1024,
         ..ServerConf::default()
@@ -76,12 +88,13 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
     let state = AppState::new(Runtime::new(config), connector, control.clone());
     crate::control::sync::start(&control, &state.runtime().config);
 
-    let mut proxy = http_proxy_service(
+    let proxy = http_proxy(
         &server.configuration,
         Gateway {
             state: state.clone(),
         },
     );
+    let mut proxy = Service::new("tollgate".to_string(), Front::new(proxy, limits));
     proxy.add_tcp(&addr);
     server.add_service(proxy);
     server.add_service(background_service(
@@ -91,12 +104,14 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
         },
     ));
 
-    spawn_drain_watch(&server, state, grace, control_rt.clone());
+    let signals = crate::signals::start(&control_rt, state, drain)?;
     log::info!(
         "tollgate {} listening on http://{addr} ({deployments} deployments in {groups} model groups)",
         env!("CARGO_PKG_VERSION")
     );
-    server.run(RunArgs::default());
+    server.run(RunArgs {
+        shutdown_signal: Box::new(signals),
+    });
     final_flush(&control, &control_rt);
     log::info!("tollgate stopped");
     Ok(())
@@ -164,48 +179,4 @@ fn final_flush(control: &crate::control::Control, rt: &tokio::runtime::Handle) {
             control.spill_dir.display()
         ),
     }
-}
-
-/// Pingora's graceful shutdown stops the listeners and then always sleeps the whole grace
-/// period. This watcher ends the process as soon as the last in-flight request has finished
-/// (or when the grace period is over), so a drained gateway exits at once.
-fn spawn_drain_watch(
-    server: &Server,
-    state: Arc<AppState>,
-    grace: Duration,
-    control_rt: tokio::runtime::Handle,
-) {
-    let mut phases = server.watch_execution_phase();
-    std::thread::spawn(move || {
-        loop {
-            match phases.blocking_recv() {
-                Ok(ExecutionPhase::ShutdownGracePeriod) => break,
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-            }
-        }
-        let start = Instant::now();
-        log::info!(
-            "SIGTERM: draining {} in-flight requests (grace period {:?})",
-            state.inflight(),
-            grace
-        );
-        // Connections accepted just before the listeners closed need a moment to reach the
-        // request stage and be counted.
-        std::thread::sleep(Duration::from_millis(100));
-        loop {
-            let n = state.inflight();
-            if n == 0 {
-                log::info!("drained in {:?}; exiting", start.elapsed());
-                final_flush(&state.control, &control_rt);
-                std::process::exit(0);
-            }
-            if start.elapsed() >= grace {
-                log::warn!("grace period over with {n} requests still in flight; exiting");
-                final_flush(&state.control, &control_rt);
-                std::process::exit(0);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    });
 }

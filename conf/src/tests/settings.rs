@@ -254,3 +254,59 @@ router_settings:
     assert!(!debug.contains("s3cret"), "{debug}");
     assert!(debug.contains("Secret(***)"));
 }
+
+#[test]
+fn drain_and_client_connection_settings() {
+    let t = ok(&format!("{ONE_MOCK}tollgate_settings: {{}}\n"))
+        .config
+        .tollgate;
+    assert_eq!(
+        (
+            t.shutdown_delay,
+            t.client_header_timeout,
+            t.keepalive_timeout
+        ),
+        (
+            Duration::ZERO,
+            Duration::from_secs(10),
+            Duration::from_secs(75)
+        )
+    );
+    assert_eq!(t.max_connections_per_ip, 1024);
+
+    let l = ok(&format!(
+        "{ONE_MOCK}
+tollgate_settings:
+  grace_period_seconds: 20
+  shutdown_delay_seconds: 5
+  client_header_timeout_seconds: 2.5
+  keepalive_timeout_seconds: 620
+  max_connections_per_ip: 0
+"
+    ));
+    let t = &l.config.tollgate;
+    assert_eq!(t.shutdown_delay, Duration::from_secs(5));
+    assert_eq!(t.client_header_timeout, Duration::from_millis(2500));
+    assert_eq!(t.keepalive_timeout, Duration::from_secs(620));
+    assert_eq!(t.max_connections_per_ip, 0);
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+
+    let errs = errors(&format!(
+        "{ONE_MOCK}
+tollgate_settings:
+  shutdown_delay_seconds: 31
+  client_header_timeout_seconds: 0
+  keepalive_timeout_seconds: -1
+  max_connections_per_ip: many
+"
+    ));
+    assert_eq!(
+        errs,
+        vec![
+            "tollgate_settings.shutdown_delay_seconds: must not exceed grace_period_seconds (30), got 31",
+            "tollgate_settings.client_header_timeout_seconds: must be greater than 0 seconds, got 0",
+            "tollgate_settings.keepalive_timeout_seconds: must be greater than 0 seconds, got -1",
+            "tollgate_settings.max_connections_per_ip: expected a non-negative integer, got \"many\"",
+        ]
+    );
+}

@@ -325,8 +325,9 @@ pub(super) async fn release(state: &AppState, mut up: HttpSession, peer: &HttpPe
 
 /// Resolves when the client closes its connection. Never resolves otherwise.
 pub(super) async fn client_gone(session: &mut Session) {
-    // The request body was read completely, so any read here is either EOF/error (gone) or
-    // pipelined bytes of a next request (still there).
+    // The request body was read completely, so a read here sees either EOF/error (gone) or the
+    // first bytes of a pipelined next request: with pipelining on (conn.rs) Pingora keeps those
+    // for the next request and the watch stays pending from then on.
     if session.read_body_or_idle(true).await.is_err() {
         return;
     }
