@@ -282,6 +282,7 @@ pub(crate) const TOLLGATE: Section = Section {
         "price_table",
         "redis_failure_mode",
         "spend_backlog_rows",
+        "budget_enforcement",
     ],
     litellm: &[],
 };

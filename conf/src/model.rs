@@ -341,6 +341,23 @@ pub struct TollgateSettings {
     /// Spend log rows kept in memory while the database is unreachable; past this many the
     /// backlog is saved to a spill file (next to `database_path`) and written when it is back.
     pub spend_backlog_rows: u64,
+    /// How budgets admit a request whose worst case does not fit (`budget_enforcement`).
+    pub budget_enforcement: BudgetEnforcement,
+}
+
+/// `tollgate_settings.budget_enforcement`: what a budget does with a request whose worst-case
+/// cost does not fit what is left of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BudgetEnforcement {
+    /// Admit it with the upstream `max_tokens` lowered to what the remaining budget can pay
+    /// (while that covers the prompt and a minimum output); never overspends. The default.
+    #[default]
+    Clamp,
+    /// Refuse it: the worst case must fit as asked.
+    Reserve,
+    /// LiteLLM's: admit while spend is below the budget, reserve nothing (concurrent requests
+    /// and the last request can overspend).
+    Soft,
 }
 
 /// `tollgate_settings.log_format`.

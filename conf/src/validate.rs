@@ -123,6 +123,7 @@ impl Default for TollgateSettings {
             price_table: None,
             redis_fail_closed: false,
             spend_backlog_rows: 100_000,
+            budget_enforcement: crate::model::BudgetEnforcement::Clamp,
         }
     }
 }
@@ -370,6 +371,21 @@ fn tollgate(m: Option<&Map<String, Value>>, d: &mut Diag) -> TollgateSettings {
             Some(0) => d.error(path, "must be at least 1"),
             Some(n) => out.spend_backlog_rows = n,
             None => {}
+        }
+    }
+    if let Some(v) = field(m, "budget_enforcement") {
+        let path = "tollgate_settings.budget_enforcement";
+        match v.as_str() {
+            Some("clamp") => out.budget_enforcement = crate::model::BudgetEnforcement::Clamp,
+            Some("reserve") => out.budget_enforcement = crate::model::BudgetEnforcement::Reserve,
+            Some("soft") => out.budget_enforcement = crate::model::BudgetEnforcement::Soft,
+            _ => d.error(
+                path,
+                format_args!(
+                    "expected \"clamp\", \"reserve\" or \"soft\", got {}",
+                    show(path, v)
+                ),
+            ),
         }
     }
     if let Some(v) = field(m, "redis_failure_mode") {

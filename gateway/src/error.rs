@@ -67,6 +67,10 @@ pub enum GatewayError {
     /// A budget would be exceeded: 400 `budget_exceeded`, as LiteLLM answers.
     #[error("{0}")]
     BudgetExceeded(String),
+    /// The budget is not used up, but this request's worst case does not fit what is left:
+    /// 400 `invalid_request_error`, param `max_tokens`, code `budget_insufficient`.
+    #[error("{0}")]
+    BudgetInsufficient(String),
     /// A key, team, user or end user rate limit: 429 with `retry-after`.
     #[error("{message}")]
     RateLimited {
@@ -140,6 +144,9 @@ impl GatewayError {
             GatewayError::BudgetExceeded(_) => {
                 ApiError::new(400, "budget_exceeded", msg).with_code("400")
             }
+            GatewayError::BudgetInsufficient(_) => ApiError::new(400, "invalid_request_error", msg)
+                .with_param("max_tokens")
+                .with_code("budget_insufficient"),
             GatewayError::RateLimited { .. } => {
                 ApiError::new(429, "rate_limit_error", msg).with_code("429")
             }

@@ -258,3 +258,19 @@ pub fn header(r: &reqwest::Response, name: &str) -> String {
         .unwrap()
         .to_string()
 }
+
+/// Whether an error body (the `error` object, or the whole body) is a budget refusal: a used-up
+/// budget (`budget_exceeded`, LiteLLM's) or a worst case that does not fit what is left
+/// (`budget_insufficient`).
+pub fn is_budget_refusal(v: &serde_json::Value) -> bool {
+    let e = if v.get("error").is_some() {
+        &v["error"]
+    } else {
+        v
+    };
+    (e["type"] == "budget_exceeded"
+        && e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Budget has been exceeded")))
+        || (e["type"] == "invalid_request_error" && e["code"] == "budget_insufficient")
+}

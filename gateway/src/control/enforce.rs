@@ -149,9 +149,8 @@ pub struct Admission {
     /// The minute (Unix ms) the request was counted in the rpm/tpm windows, to undo it if a
     /// budget refuses it after all.
     pub(super) rated_at: Option<u64>,
-    /// The budgets are not reserved yet: this replica's leases were short, and the lifecycle
-    /// completes the reservation with [`Control::reserve_leased`] (one Redis round trip).
-    pub short: bool,
+    /// The limits of each hold, in the same order.
+    pub(super) limits: Vec<Limits>,
 }
 
 impl Admission {
@@ -208,15 +207,14 @@ fn end_user(req: &CanonicalRequest, headers: &RequestHeader) -> Option<String> {
         })
 }
 
-/// Stage 2's control-plane half: aliases, model access, then every limit and budget. On
-/// refusal nothing stays reserved or counted.
+/// Stage 2's control-plane half: aliases, model access, then every rate and parallel limit; the
+/// budgets are reserved after it by [`Control::reserve`]. On refusal nothing stays counted.
 pub fn admit(
     control: &Control,
     runtime: &Runtime,
     caller: &Caller,
     req: &mut CanonicalRequest,
     headers: &RequestHeader,
-    prompt_estimate: u64,
 ) -> Result<Admission, GatewayError> {
     let key = caller.key().cloned();
     let team = key
@@ -381,35 +379,12 @@ pub fn admit(
             }
         }
     }
-    // Money: reserve the worst case everywhere a budget applies.
-    // The group routing will pick (after `model_group_alias`, wildcards included); a name no
-    // group serves is refused by routing, so it reserves nothing here.
-    let worst = crate::lifecycle::resolve::target(runtime, &model)
-        .map(|t| {
-            runtime.groups[t.group].worst_case_for(
-                t.provider,
-                t.wildcard.as_deref(),
-                prompt_estimate,
-                super::output::requested(req),
-            )
-        })
-        .unwrap_or(0.0);
+    // Money is reserved next, by `Control::reserve` (it may wait for a budget lease).
     adm.holds = involved.into_iter().map(|e| (e, 0.0)).collect();
     if limits.iter().any(|l| l.rpm.is_some() || l.tpm.is_some()) {
         adm.rated_at = Some(now as u64);
     }
-    match super::reserve::raise(control, &mut adm, &limits, worst, control.leasing()) {
-        Ok(()) => {}
-        Err(super::reserve::Shortfall::Lease(_)) => {
-            adm.short = true;
-            adm.worst = worst;
-        }
-        Err(super::reserve::Shortfall::Budget(e, x)) => {
-            super::reserve::undo_rates(&adm, &limits);
-            adm.settled = true;
-            return Err(budget_exceeded(&e, x));
-        }
-    }
+    adm.limits = limits;
     if let Some(k) = &key {
         adm.key_spend = control.spend(k);
     }
@@ -417,14 +392,33 @@ pub fn admit(
     Ok(adm)
 }
 
-/// The refusal of a request a budget cannot take.
+/// The refusal of a request a used-up budget cannot take (LiteLLM's words).
 pub fn budget_exceeded(e: &Entity, x: Exceeded) -> GatewayError {
     GatewayError::BudgetExceeded(format!(
-        "Budget has been exceeded! {}={} Current cost: {}, Max budget: {}",
+        "Budget has been exceeded! {}={} Current cost: {}, Max budget: {}, Remaining: 0",
         e.kind.label(),
         display_id(e),
         x.spend,
         x.max_budget
+    ))
+}
+
+/// The refusal of a request whose worst case does not fit what is left of a budget that is
+/// not used up: what is spent and left, what the request could cost, and the largest
+/// `max_tokens` that would fit (`fits`; 0 when not even the prompt does).
+pub fn budget_insufficient(e: &Entity, x: Exceeded, worst: f64, fits: u64) -> GatewayError {
+    let advice = if fits > 0 {
+        format!("The largest max_tokens that fits: {fits}.")
+    } else {
+        "Not even the prompt fits.".to_string()
+    };
+    GatewayError::BudgetInsufficient(format!(
+        "Budget left is too small for this request: {}={} has spent {:.6} of its max budget {}; {:.6} can still be reserved, and this request could cost up to {worst:.6}. {advice}",
+        e.kind.label(),
+        display_id(e),
+        x.spend,
+        x.max_budget,
+        x.available
     ))
 }
 

@@ -55,8 +55,9 @@ pub fn spend_ttl_ms(resets: bool) -> i64 {
 
 /// KEYS: (spend key, lease key) per budget. ARGV: replica id, lease TTL, then per budget: max,
 /// need, want, seed (spend when Redis has none), spend TTL, floor (a lapsed lease's commitment,
-/// -1 if none). All budgets or none: `{1, grant…}` or `{0, index, spend}` for the first budget
-/// without `need` of headroom. Amounts travel as strings (Lua numbers would be truncated).
+/// -1 if none). All budgets or none: `{1, grant…}` or `{0, index, spend, headroom}` for the
+/// first budget without `need` of headroom. Amounts travel as strings (Lua numbers would be
+/// truncated).
 const LEASE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -90,7 +91,7 @@ for i = 1, #KEYS / 2 do
   if floor >= 0 then mine = floor end
   local headroom = max - spend - others - mine
   if headroom < need then
-    return {0, i, string.format('%.17g', spend)}
+    return {0, i, string.format('%.17g', spend), string.format('%.17g', math.max(headroom, 0))}
   end
   plan[i] = {lk, mine, math.min(headroom, math.max(need, math.min(want, headroom / 4)))}
 end
@@ -217,13 +218,19 @@ impl Leases {
                 .and_then(|v| redis::from_redis_value(v).ok())
                 .ok_or("lease script: no index")?;
             let spend = reply.get(2).and_then(num).ok_or("lease script: no spend")?;
+            let headroom = reply.get(3).and_then(num).unwrap_or(0.0);
             let (e, _) = &short[i - 1];
             let (_, max) = plan[i - 1];
+            // What this replica could still reserve: the cluster's headroom plus the part of
+            // its own slice nothing uses.
+            let l = control.entity_limits(adm, e);
+            let unused = e.ledger.lease_view(l.budget_duration, now_ms(), tz).unused;
             return Ok(Some((
                 e.clone(),
                 Exceeded {
                     spend,
                     max_budget: max,
+                    available: headroom + unused,
                 },
             )));
         }

@@ -38,11 +38,13 @@ struct State {
     lease_used_at: i64,
 }
 
-/// Why a reservation was refused: the spend (settled + reserved) it would have exceeded.
+/// Why a reservation was refused: the budget, its settled spend, and what could still be
+/// reserved of it (the budget less spend and every reservation in flight).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Exceeded {
     pub spend: f64,
     pub max_budget: f64,
+    pub available: f64,
 }
 
 /// Why a reservation was not made.
@@ -152,6 +154,7 @@ impl Ledger {
                 return Err(Refused::Exceeded(Exceeded {
                     spend: s.spent(),
                     max_budget: max,
+                    available: (max - committed).max(0.0),
                 }));
             }
             if leased && amount > 0.0 {

@@ -44,6 +44,8 @@ pub struct Settings {
     pub end_user_max_budget: Option<f64>,
     /// `tollgate_settings.redis_failure_mode: closed`.
     pub redis_fail_closed: bool,
+    /// `tollgate_settings.budget_enforcement`.
+    pub enforcement: conf::BudgetEnforcement,
     /// `tollgate_settings.spend_backlog_rows`: log rows held while the database is unreachable
     /// before the backlog goes to a spill file.
     pub spill_at: usize,
@@ -74,6 +76,7 @@ impl Settings {
             },
             end_user_max_budget: c.litellm.max_end_user_budget,
             redis_fail_closed: c.tollgate.redis_fail_closed,
+            enforcement: c.tollgate.budget_enforcement,
             spill_at: usize::try_from(c.tollgate.spend_backlog_rows).unwrap_or(usize::MAX),
         })
     }

@@ -5,10 +5,97 @@
 
 use std::sync::Arc;
 
-use super::enforce::{budget_exceeded, Admission};
+use adapters::provider::Provider;
+use adapters::Endpoint;
+use conf::BudgetEnforcement;
+
+use super::enforce::{budget_exceeded, budget_insufficient, Admission};
 use super::ledger::{Exceeded, Refused};
+use super::output::{Output, MAX_OUTPUT_TOKENS};
 use super::{now_ms, Control, Entity, Limits};
 use crate::error::GatewayError;
+use crate::state::{Group, Runtime};
+
+/// With `budget_enforcement: clamp`, a request is admitted with a lowered `max_tokens` only if
+/// at least this many output tokens per completion fit what is left of its budgets.
+pub const MIN_CLAMPED_OUTPUT: u64 = 16;
+
+/// A request's worst-case cost, as a function of its per-completion output bound: the group
+/// routing will pick (after aliases and wildcards; none for a name no group serves, which
+/// routing refuses and which reserves nothing), the prompt estimate and the output asked for.
+pub struct Cost<'a> {
+    group: Option<&'a Group>,
+    provider: Option<Provider>,
+    wildcard: Option<String>,
+    prompt_tokens: u64,
+    out: Output,
+    /// Embeddings have no output to bound.
+    endpoint: Endpoint,
+}
+
+impl<'a> Cost<'a> {
+    pub fn of(
+        runtime: &'a Runtime,
+        model: &str,
+        endpoint: Endpoint,
+        prompt_tokens: u64,
+        out: Output,
+    ) -> Cost<'a> {
+        let target = crate::lifecycle::resolve::target(runtime, model).ok();
+        Cost {
+            group: target.as_ref().map(|t| &runtime.groups[t.group]),
+            provider: target.as_ref().and_then(|t| t.provider),
+            wildcard: target.and_then(|t| t.wildcard),
+            prompt_tokens,
+            out,
+            endpoint,
+        }
+    }
+
+    /// The worst case with `max_tokens` per completion.
+    pub fn at(&self, max_tokens: u64) -> f64 {
+        self.with(Output {
+            max_tokens: Some(max_tokens),
+            ..self.out
+        })
+    }
+
+    /// The worst case as asked.
+    pub fn requested(&self) -> f64 {
+        self.with(self.out)
+    }
+
+    fn with(&self, out: Output) -> f64 {
+        self.group.map_or(0.0, |g| {
+            g.worst_case_for(
+                self.provider,
+                self.wildcard.as_deref(),
+                self.prompt_tokens,
+                out,
+            )
+        })
+    }
+
+    /// Whether the output can be bounded (not for embeddings).
+    pub fn bounded(&self) -> bool {
+        self.endpoint != Endpoint::Embeddings
+    }
+
+    /// The largest per-completion `max_tokens`, up to what was asked, whose worst case is at
+    /// most `available`; 0 when not even one token fits.
+    pub fn largest_within(&self, available: f64) -> u64 {
+        let (mut lo, mut hi) = (0u64, self.out.max_tokens.unwrap_or(MAX_OUTPUT_TOKENS));
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if self.at(mid) <= available {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        lo
+    }
+}
 
 /// Why the holds could not be raised.
 #[derive(Debug)]
@@ -120,32 +207,69 @@ pub fn undo_rates(adm: &Admission, limits: &[Limits]) {
 const MAX_ROUNDS: usize = 8;
 
 impl Control {
-    /// Whether budgets are reserved inside leases from the cluster (Redis is configured).
-    pub fn leasing(&self) -> bool {
-        self.leases.get().is_some()
+    /// Reserves the request's worst case on every budget it counts toward, as
+    /// `budget_enforcement` says: `reserve` refuses a worst case that does not fit; `clamp`
+    /// (default) then lowers the output bound to what is left (returned: the new per-completion
+    /// `max_tokens`, for the caller to send upstream) while that covers the prompt and
+    /// [`MIN_CLAMPED_OUTPUT`] tokens; `soft` reserves nothing and refuses only a used-up budget.
+    /// Waits on Redis only when this replica's lease of a budget runs short. A refusal undoes
+    /// the request's rate-limit counts.
+    pub async fn reserve(
+        &self,
+        adm: &mut Admission,
+        cost: &Cost<'_>,
+    ) -> Result<Option<u64>, GatewayError> {
+        let limits = std::mem::take(&mut adm.limits);
+        let result = self.reserve_with(adm, &limits, cost).await;
+        if result.is_err() {
+            undo_rates(adm, &limits);
+            adm.settled = true;
+        }
+        adm.limits = limits;
+        result
     }
 
-    /// Completes an admission whose leases were short: leases the next slices and reserves.
-    /// A refusal undoes the request's rate-limit counts.
-    pub async fn reserve_leased(&self, adm: &mut Admission) -> Result<(), GatewayError> {
-        let worst = adm.worst;
-        adm.worst = 0.0;
-        let limits: Vec<Limits> = adm
-            .holds
-            .iter()
-            .map(|(e, _)| self.entity_limits(adm, e))
-            .collect();
-        match self.raise_leasing(adm, &limits, worst).await {
-            Ok(()) => {
-                adm.short = false;
-                Ok(())
-            }
-            Err(r) => {
-                undo_rates(adm, &limits);
-                adm.settled = true;
-                Err(r.into_error())
+    async fn reserve_with(
+        &self,
+        adm: &mut Admission,
+        limits: &[Limits],
+        cost: &Cost<'_>,
+    ) -> Result<Option<u64>, GatewayError> {
+        let mode = self.settings.enforcement;
+        let worst = match mode {
+            BudgetEnforcement::Soft => 0.0,
+            _ => cost.requested(),
+        };
+        let (mut e, mut x) = match self.raise_leasing(adm, limits, worst).await {
+            Ok(()) => return Ok(None),
+            Err(Refusal::Budget(e, x)) => (e, x),
+            Err(other) => return Err(other.into_error()),
+        };
+        let used_up = |x: &Exceeded| x.spend >= x.max_budget;
+        if used_up(&x) || mode == BudgetEnforcement::Soft {
+            return Err(budget_exceeded(&e, x));
+        }
+        if mode == BudgetEnforcement::Clamp && cost.bounded() {
+            // A few rounds: another budget of the request, or another request, may leave less.
+            for _ in 0..3 {
+                let fits = cost.largest_within(x.available);
+                if fits < MIN_CLAMPED_OUTPUT {
+                    break;
+                }
+                match self.raise_leasing(adm, limits, cost.at(fits)).await {
+                    Ok(()) => return Ok(Some(fits)),
+                    Err(Refusal::Budget(e2, x2)) if !used_up(&x2) => (e, x) = (e2, x2),
+                    Err(Refusal::Budget(e2, x2)) => return Err(budget_exceeded(&e2, x2)),
+                    Err(other) => return Err(other.into_error()),
+                }
             }
         }
+        let fits = if cost.bounded() {
+            cost.largest_within(x.available)
+        } else {
+            0
+        };
+        Err(budget_insufficient(&e, x, worst, fits))
     }
 
     /// A fallback moves the request to model `model`, whose group's worst case is `worst`:
@@ -215,6 +339,12 @@ impl Control {
         let Some(leases) = self.leases.get() else {
             return raise(self, adm, limits, worst, false).map_err(local_refusal);
         };
+        // The common case: this replica's slices hold it.
+        match raise(self, adm, limits, worst, true) {
+            Ok(()) => return Ok(()),
+            Err(Shortfall::Budget(e, x)) => return Err(Refusal::Budget(e, x)),
+            Err(Shortfall::Lease(_)) => {}
+        }
         // One lease request at a time: requests short at once share the slice it brings.
         let mut con = leases.lock().await;
         for _ in 0..MAX_ROUNDS {
@@ -251,6 +381,7 @@ impl Control {
                     Exceeded {
                         spend: self.spend(&e),
                         max_budget: l.max_budget.unwrap_or_default(),
+                        available: 0.0,
                     },
                 ))
             }

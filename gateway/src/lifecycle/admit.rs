@@ -40,21 +40,41 @@ pub async fn control(
     req: &mut CanonicalRequest,
 ) -> Result<(), GatewayError> {
     crate::control::output::check(req)?;
-    let estimate = adapters::mock::estimate_tokens(ctx.body_bytes);
     let mut adm = crate::control::enforce::admit(
         &state.control,
         runtime,
         &caller,
         req,
         session.req_header(),
-        estimate,
     )?;
-    if adm.short {
-        state.control.reserve_leased(&mut adm).await?;
+    let cost = crate::control::reserve::Cost::of(
+        runtime,
+        &req.model,
+        req.endpoint,
+        adapters::mock::estimate_tokens(ctx.body_bytes),
+        crate::control::output::requested(req),
+    );
+    if let Some(max_tokens) = state.control.reserve(&mut adm, &cost).await? {
+        clamp_output(req, max_tokens);
+        adm.headers.push((
+            "x-tollgate-budget-clamped-max-tokens",
+            http::HeaderValue::from(max_tokens),
+        ));
     }
     ctx.caller = Some(caller);
     ctx.admission = Some(adm);
     Ok(())
+}
+
+/// Sends `max_tokens` per completion upstream instead of what the client asked for (the budget
+/// left cannot pay more): in the field the client used, `max_tokens` when it used none.
+fn clamp_output(req: &mut CanonicalRequest, max_tokens: u64) {
+    let field = if req.body.contains_key("max_completion_tokens") {
+        "max_completion_tokens"
+    } else {
+        "max_tokens"
+    };
+    req.body.insert(field.into(), max_tokens.into());
 }
 
 fn too_large(size: usize, max: usize) -> GatewayError {
