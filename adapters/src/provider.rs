@@ -17,6 +17,21 @@ pub enum Dialect {
     Cohere,
 }
 
+impl Dialect {
+    /// The provider's own API is Anthropic Messages: a `/v1/messages` request is passed through
+    /// as the client sent it.
+    pub fn speaks_anthropic_messages(self) -> bool {
+        self == Dialect::Anthropic
+    }
+
+    /// The adapter turns canonical `cache_control` markers into the provider's prompt-cache
+    /// points (Anthropic `cache_control`, Bedrock `cachePoint`). Elsewhere they are not sent:
+    /// OpenAI-compatible and Azure bodies go out as they are, and those APIs have no such field.
+    pub fn takes_cache_control(self) -> bool {
+        matches!(self, Dialect::Anthropic | Dialect::Bedrock)
+    }
+}
+
 /// A provider named by the prefix of `litellm_params.model` (`groq/llama-3.1-8b` → `Groq`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Provider {

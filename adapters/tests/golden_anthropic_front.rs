@@ -14,7 +14,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use adapters::anthropic::front::{
-    count_tokens, error_body, response_from_canonical, to_canonical, with_model, StreamToAnthropic,
+    count_tokens, error_body, parse_object, reasoning_effort, response_from_canonical,
+    to_canonical, translate, with_model, StreamToAnthropic, Translation,
 };
 use adapters::{ApiError, Endpoint};
 use bytes::BytesMut;
@@ -91,6 +92,8 @@ fn every_fixture_directory_is_used() {
         "count_tokens",
         "with_model",
         "bad_requests",
+        "system_turns_and_thinking",
+        "unknown_blocks",
     ] {
         assert!(
             root().join(required).is_dir(),
@@ -237,7 +240,7 @@ fn count_tokens_estimates_from_content_bytes() {
 #[test]
 fn with_model_replaces_only_the_top_level_model() {
     let ran = each_case("with_model_request.json", |case, body| {
-        let out = with_model(&body, UPSTREAM_MODEL).unwrap_or_else(|e| panic!("{case}: {e:?}"));
+        let out = with_model(&body, UPSTREAM_MODEL);
         let expected = read(case, "with_model_expected.json").unwrap();
         assert_eq!(
             String::from_utf8(out.clone()).unwrap(),
@@ -249,15 +252,13 @@ fn with_model_replaces_only_the_top_level_model() {
         assert_eq!(after, before, "{case}: only model changed");
     });
     assert_eq!(ran, 1);
-    let escaped = with_model(br#"{"mod\u0065l":"a","x":{"model":"b"}}"#, "c\"d").unwrap();
+    let escaped = with_model(br#"{"mod\u0065l":"a","x":{"model":"b"}}"#, "c\"d");
     assert_eq!(escaped, br#"{"mod\u0065l":"c\"d","x":{"model":"b"}}"#);
-    assert_eq!(with_model(b"[]", "x").unwrap_err().status, 400);
+    let no_model = br#"{"messages":[{"model":"m"}]}"#;
     assert_eq!(
-        with_model(br#"{"messages":[]}"#, "x")
-            .unwrap_err()
-            .param
-            .as_deref(),
-        Some("model")
+        with_model(no_model, "x"),
+        no_model,
+        "nothing else is touched"
     );
 }
 
@@ -338,4 +339,99 @@ fn a_stream_closes_exactly_once() {
     .unwrap();
     let names: Vec<String> = events(&out, "empty").into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["message_start", "message_delta", "message_stop"]);
+}
+
+#[test]
+fn unknown_blocks_are_skipped_and_reported() {
+    let body = read("unknown_blocks", "anthropic_request.json").unwrap();
+    let t = translate(parse_object(&body).unwrap(), Translation::default()).unwrap();
+    assert_eq!(
+        t.skipped,
+        [
+            r#"messages[0].content[1]: content block type "search_result" skipped"#,
+            r#"messages[1].content[0]: content block type "server_tool_use" skipped"#,
+            r#"messages[1].content[1]: content block type "web_search_tool_result" skipped"#,
+            r#"messages[2].content[0].content[1]: content block type "tool_reference" skipped"#,
+            r#"messages[2].content[1]: content block type "brand_new_block" skipped"#,
+        ]
+    );
+}
+
+#[test]
+fn cache_markers_are_kept_only_for_targets_that_take_them() {
+    let body = read("system_turns_and_thinking", "anthropic_request.json").unwrap();
+    let dropped = translate(parse_object(&body).unwrap(), Translation::default()).unwrap();
+    assert!(
+        !serde_json::to_string(&dropped.req.body)
+            .unwrap()
+            .contains("cache_control"),
+        "no markers for a target without prompt caching"
+    );
+    let kept = translate(
+        parse_object(&body).unwrap(),
+        Translation {
+            cache_control: true,
+        },
+    )
+    .unwrap();
+    let msgs = &kept.req.body["messages"];
+    let marker = json!({"type": "ephemeral"});
+    assert_eq!(msgs[1]["content"][1]["cache_control"], marker, "{msgs}");
+    assert_eq!(msgs[4]["content"][1]["cache_control"], marker, "{msgs}");
+    assert!(msgs[4]["content"][0].get("cache_control").is_none());
+    let mut without = kept.req.body.clone();
+    let strip = |v: &mut Value| {
+        for m in v.as_array_mut().unwrap() {
+            if let Some(parts) = m["content"].as_array_mut() {
+                parts.iter_mut().for_each(|p| {
+                    p.as_object_mut().unwrap().remove("cache_control");
+                });
+            }
+        }
+    };
+    strip(without.get_mut("messages").unwrap());
+    assert_eq!(without, dropped.req.body, "markers are the only difference");
+}
+
+#[test]
+fn thinking_and_effort_become_reasoning_effort_only_when_thinking_is_asked() {
+    let effort = |thinking: Value, config: Value| {
+        let mut skipped = Vec::new();
+        let t = (!thinking.is_null()).then_some(&thinking);
+        let c = (!config.is_null()).then_some(&config);
+        (reasoning_effort(t, c, &mut skipped), skipped.len())
+    };
+    let adaptive = json!({"type": "adaptive"});
+    for (config, want) in [
+        (json!({"effort": "low"}), Some("low")),
+        (json!({"effort": "medium"}), Some("medium")),
+        (json!({"effort": "high"}), Some("high")),
+        (json!({"effort": "xhigh"}), Some("high")),
+        (json!({"effort": "max"}), Some("high")),
+        (Value::Null, None),
+    ] {
+        assert_eq!(
+            effort(adaptive.clone(), config.clone()),
+            (want, 0),
+            "{config}"
+        );
+    }
+    assert_eq!(effort(adaptive, json!({"effort": "turbo"})), (None, 1));
+    for (budget, want) in [
+        (1024, "low"),
+        (2048, "medium"),
+        (4095, "medium"),
+        (31999, "high"),
+    ] {
+        let t = json!({"type": "enabled", "budget_tokens": budget});
+        assert_eq!(effort(t, Value::Null), (Some(want), 0), "{budget}");
+    }
+    let high = json!({"effort": "high"});
+    assert_eq!(
+        effort(Value::Null, high.clone()),
+        (None, 0),
+        "no thinking asked"
+    );
+    assert_eq!(effort(json!({"type": "disabled"}), high.clone()), (None, 0));
+    assert_eq!(effort(json!({"type": "someday"}), high), (None, 1));
 }

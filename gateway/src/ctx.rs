@@ -101,6 +101,9 @@ pub struct RequestCtx {
     pub started_at_ms: i64,
     /// Which API the request called, for the spend log's `call_type`.
     pub call_type: &'static str,
+    /// The per-completion output bound admission lowered the request to, so that its budgets
+    /// can pay the worst case (`budget_enforcement: clamp`); what goes upstream.
+    pub clamped_max_tokens: Option<u64>,
 }
 
 impl RequestCtx {

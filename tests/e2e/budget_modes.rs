@@ -130,3 +130,37 @@ async fn soft_admits_while_spend_is_below_the_budget_and_exceeded_means_exceeded
         "{msg}"
     );
 }
+
+/// The Anthropic door: a clamped `max_tokens` is what reaches the provider, whether the body
+/// passes through to an Anthropic deployment or is translated for another.
+#[tokio::test]
+async fn clamp_reaches_the_provider_through_the_anthropic_door_too() {
+    for (model, base) in [
+        ("anthropic/claude-up", "{addr}"),
+        ("openai/gpt-up", "{url}"),
+    ] {
+        let mock = MockServer::start(priced_mock(0)).await.unwrap();
+        let base = base
+            .replace("{addr}", &format!("http://{}", mock.addr))
+            .replace("{url}", &mock.url());
+        let yaml = config(&base, "").replace("openai/upstream-model", model);
+        let gw = Gateway::start(&yaml).await;
+        let key = generate_key(&gw, json!({"max_budget": 1.0})).await;
+        let r = crate::support::client()
+            .post(gw.url("/v1/messages"))
+            .bearer_auth(&key)
+            .header("anthropic-version", "2023-06-01")
+            .json(&json!({"model": "priced", "max_tokens": 100000,
+                          "messages": [{"role": "user", "content": "hello"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{model}");
+        let clamped: u64 = header(&r, "x-tollgate-budget-clamped-max-tokens")
+            .parse()
+            .unwrap();
+        assert!((400..500).contains(&clamped), "{model}: {clamped}");
+        assert_eq!(upstream_max_tokens(&mock), Some(clamped), "{model}");
+        assert!(key_spend(&gw, &key).await <= 1.0);
+    }
+}

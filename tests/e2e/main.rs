@@ -8,6 +8,7 @@ mod admin_spend;
 mod admin_support;
 mod admin_users_teams;
 mod admit;
+mod agents_claude;
 mod auth;
 mod budget_modes;
 mod budgets;

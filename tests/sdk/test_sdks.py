@@ -174,6 +174,27 @@ def test_anthropic_tool_round_trip(claude, model):
     assert next(b for b in final.content if b.type == "tool_use").input == ARGS
 
 
+@pytest.mark.parametrize("model", ["claude-mock", "gpt-mock"])
+def test_anthropic_system_role_message_beta_and_thinking(claude, model):
+    """Claude Code's request shape through the SDK's beta API (`?beta=true`, `anthropic-beta`):
+    a `system` turn inside `messages`, adaptive thinking with an effort, plain and streamed."""
+    messages = [{"role": "user", "content": "hi"},
+                {"role": "system", "content": "Answer briefly."},
+                {"role": "assistant", "content": "Hello."},
+                {"role": "user", "content": [{"type": "text", "text": "again", "cache_control": {"type": "ephemeral"}}]}]
+    extra = dict(thinking={"type": "adaptive"}, output_config={"effort": "low"},
+                 betas=["mid-conversation-system-2026-04-07", "effort-2025-11-24"],
+                 extra_body={"context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]}})
+    m = claude.beta.messages.create(model=model, max_tokens=20, system="be brief", messages=messages, **extra)
+    assert m.content[0].text == TEXT
+    assert m.usage.output_tokens > 0
+    with claude.beta.messages.stream(model=model, max_tokens=20, messages=messages, **extra) as s:
+        text = "".join(s.text_stream)
+        final = s.get_final_message()
+    assert text == TEXT
+    assert final.stop_reason == "end_turn"
+
+
 def test_anthropic_count_tokens_and_errors(gateway, claude):
     n = claude.messages.count_tokens(model="gpt-mock", messages=[{"role": "user", "content": "hello there"}])
     assert n.input_tokens > 0

@@ -102,6 +102,12 @@ pub struct Message {
 pub enum Role {
     User,
     Assistant,
+    /// A system turn inside `messages` (Claude Code sends them; Anthropic beta
+    /// `mid-conversation-system-2026-04-07`).
+    System,
+    /// A role this build does not know.
+    #[serde(other)]
+    Unknown,
 }
 
 /// Turn content: a string or a list of blocks.

@@ -56,6 +56,7 @@ pub async fn control(
     );
     if let Some(max_tokens) = state.control.reserve(&mut adm, &cost).await? {
         clamp_output(req, max_tokens);
+        ctx.clamped_max_tokens = Some(max_tokens);
         adm.headers.push((
             "x-tollgate-budget-clamped-max-tokens",
             http::HeaderValue::from(max_tokens),

@@ -1,15 +1,20 @@
 //! The Anthropic Messages front door, `POST /v1/messages` and `/v1/messages/count_tokens`:
-//! Claude Code and the Anthropic SDK reach any model group. The request becomes canonical, is
-//! served by the group's provider, and the answer goes back in Anthropic's shape; when the
-//! deployment itself is Anthropic the body passes through untouched, both ways.
+//! Claude Code and the Anthropic SDK reach any model group. Before routing only the few fields
+//! admission needs are read (`passthrough::read`); an Anthropic deployment gets the client's
+//! body as sent (only `model` replaced), any other deployment a canonical translation made when
+//! it is first attempted, and the answer goes back in Anthropic's shape.
 
 use std::sync::Arc;
 
-use adapters::anthropic::front;
+use adapters::anthropic::front::{self, Translation};
+use adapters::anthropic::passthrough;
 use adapters::dialect::ProviderRequest;
+use adapters::provider::Provider;
+use adapters::CanonicalRequest;
 use bytes::Bytes;
 use pingora::http::RequestHeader;
 use pingora::proxy::Session;
+use serde_json::{Map, Value};
 
 use super::{admit, auth, route, translate};
 use crate::ctx::{Front, RequestCtx};
@@ -34,15 +39,23 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
             .await?
             .freeze();
         ctx.body_bytes = raw.len();
-        let mut req = front::to_canonical(&raw).map_err(GatewayError::Invalid)?;
-        admit::control(state, &runtime, session, ctx, caller, &mut req).await?;
-        ctx.model_group = Some(req.model.clone());
-        ctx.stream = req.stream;
+        let (mut view, parsed) = passthrough::read(&raw).map_err(GatewayError::Invalid)?;
+        admit::control(state, &runtime, session, ctx, caller, &mut view).await?;
+        ctx.model_group = Some(view.model.clone());
+        ctx.stream = view.stream;
         ctx.front = Front::Anthropic {
-            model: req.model.clone(),
+            model: view.model.clone(),
             stream: None,
         };
-        route::run(state, &runtime, session, ctx, &mut req, Some(&raw)).await
+        let mut door = Door {
+            raw,
+            parsed: Some(parsed),
+            translated: None,
+        };
+        if let Some(max_tokens) = ctx.clamped_max_tokens {
+            door.clamp(max_tokens);
+        }
+        route::run(state, &runtime, session, ctx, &mut view, Some(&mut door)).await
     }
     .await;
     if let Err(e) = result {
@@ -50,9 +63,112 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
     }
 }
 
-/// The client's own Anthropic request for an Anthropic deployment: only `model` changes; the
-/// deployment's key replaces the client's; `anthropic-version` / `anthropic-beta` are the
-/// client's.
+/// An Anthropic client's request as the attempts need it: the bytes it sent (for Anthropic
+/// deployments), and its canonical translation, made on the first attempt that needs one.
+pub struct Door {
+    raw: Bytes,
+    /// The parsed body, until a translation consumes it.
+    parsed: Option<Map<String, Value>>,
+    translated: Option<(Translation, CanonicalRequest)>,
+}
+
+impl Door {
+    /// Lowers `max_tokens` to what the budgets can pay (admission clamped it): the body is
+    /// re-serialized with it, for Anthropic deployments and translations alike.
+    fn clamp(&mut self, max_tokens: u64) {
+        let mut parsed = match self.parsed.take() {
+            Some(p) => p,
+            None => match front::parse_object(&self.raw) {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        parsed.insert("max_tokens".into(), max_tokens.into());
+        self.raw = Bytes::from(serde_json::to_vec(&parsed).expect("JSON values serialize"));
+        self.parsed = Some(parsed);
+    }
+
+    /// The client's body as sent.
+    pub fn raw(&self) -> &Bytes {
+        &self.raw
+    }
+
+    /// The request in the canonical shape for a `provider` deployment, translated once per
+    /// kind of target (`view` carries the model group after aliases). A translation error is a
+    /// 400 for this attempt; what was left out is logged once.
+    pub fn canonical(
+        &mut self,
+        view: &CanonicalRequest,
+        provider: Provider,
+    ) -> Result<&mut CanonicalRequest, GatewayError> {
+        let opts = Translation {
+            cache_control: provider.dialect().takes_cache_control(),
+        };
+        if !matches!(&self.translated, Some((o, _)) if *o == opts) {
+            let parsed = match self.parsed.take() {
+                Some(p) => p,
+                None => front::parse_object(&self.raw).map_err(GatewayError::Invalid)?,
+            };
+            let t = front::translate(parsed, opts).map_err(GatewayError::Invalid)?;
+            if !t.skipped.is_empty() {
+                log::warn!(
+                    "/v1/messages for model group {}: translating for {} left out {}",
+                    view.model,
+                    provider.prefix(),
+                    t.skipped.join("; ")
+                );
+            }
+            let mut req = t.req;
+            req.body
+                .insert("model".into(), Value::String(view.model.clone()));
+            req.model = view.model.clone();
+            self.translated = Some((opts, req));
+        }
+        Ok(&mut self.translated.as_mut().expect("translated above").1)
+    }
+}
+
+/// Canonical parameters the translation derives from Anthropic fields, for errors about them.
+const DERIVED: [(&str, &str); 5] = [
+    ("reasoning_effort", "thinking / output_config.effort"),
+    ("stop", "stop_sequences"),
+    ("user", "metadata.user_id"),
+    ("tool_choice", "tool_choice"),
+    (
+        "parallel_tool_calls",
+        "tool_choice.disable_parallel_tool_use",
+    ),
+];
+
+/// A deployment's refusal of a parameter the translation produced, told in the client's terms:
+/// the Anthropic field it came from, and what to do about it.
+pub fn explain(e: GatewayError) -> GatewayError {
+    let GatewayError::Invalid(mut api) = e else {
+        return e;
+    };
+    let from = api
+        .param
+        .as_deref()
+        .and_then(|p| DERIVED.iter().find(|(c, _)| *c == p))
+        .map(|(_, from)| *from);
+    if let Some(from) = from {
+        api.message = format!(
+            "{} (translated from this request's {from}{})",
+            api.message,
+            if from.starts_with("thinking") {
+                "; or turn thinking off in the client, for Claude Code CLAUDE_CODE_DISABLE_THINKING=1"
+            } else {
+                ""
+            }
+        );
+        api.param = Some(from.split(' ').next().unwrap_or(from).to_string());
+    }
+    GatewayError::Invalid(api)
+}
+
+/// The client's own Anthropic request for an Anthropic deployment: the body as sent with only
+/// `model` changed, the client's query string (`?beta=true`), `anthropic-version` and
+/// `anthropic-beta`; the deployment's key replaces the client's.
 pub(super) fn native_request(
     dep: &DeploymentRt,
     upstream: &Upstream,
@@ -60,7 +176,7 @@ pub(super) fn native_request(
     raw: &[u8],
     model: &str,
 ) -> Result<(Box<RequestHeader>, Bytes), GatewayError> {
-    let body = front::with_model(raw, model).map_err(GatewayError::Invalid)?;
+    let body = passthrough::with_model(raw, model);
     let client_header = |name: &str| {
         client
             .headers
@@ -84,8 +200,12 @@ pub(super) fn native_request(
         .as_ref()
         .map(|b| b.path.as_str())
         .unwrap_or("");
+    let path = match client.uri.query() {
+        Some(q) => format!("{base}/v1/messages?{q}"),
+        None => format!("{base}/v1/messages"),
+    };
     let pr = ProviderRequest {
-        path: format!("{base}/v1/messages"),
+        path,
         headers,
         body,
     };
@@ -93,7 +213,7 @@ pub(super) fn native_request(
 }
 
 /// `POST /v1/messages/count_tokens`: an estimate, computed locally (see
-/// `adapters::anthropic::front::count_tokens`).
+/// `adapters::anthropic::passthrough::count_tokens`).
 pub async fn count_tokens(state: &Arc<AppState>, session: &mut Session, ctx: &mut RequestCtx) {
     ctx.front = Front::Anthropic {
         model: String::new(),
@@ -103,7 +223,7 @@ pub async fn count_tokens(state: &Arc<AppState>, session: &mut Session, ctx: &mu
     let result = async {
         auth::authenticate(state, &runtime, session.req_header())?;
         let raw = admit::read_body(session, runtime.config.general.max_request_bytes()).await?;
-        front::count_tokens(&raw).map_err(GatewayError::Invalid)
+        passthrough::count_tokens(&raw).map_err(GatewayError::Invalid)
     }
     .await;
     match result {

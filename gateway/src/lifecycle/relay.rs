@@ -19,6 +19,7 @@ use tokio::time::timeout_at;
 
 use super::forward::{client_gone, release, CLIENT_CLOSED, COALESCE_BODY};
 use adapters::anthropic::front;
+use adapters::anthropic::passthrough::{self, NativeStream};
 
 use crate::ctx::{Front, RequestCtx};
 use crate::error::{respond, respond_error, GatewayError};
@@ -34,7 +35,11 @@ pub async fn whole(
     body: Bytes,
 ) {
     if status < 300 {
-        if let Some(u) = adapters::openai::response::usage_of(&body) {
+        let usage = match ctx.front {
+            Front::AnthropicNative => passthrough::usage_of(&body),
+            _ => adapters::openai::response::usage_of(&body),
+        };
+        if let Some(u) = usage {
             ctx.note_usage(&u);
         }
         ctx.compute_cost();
@@ -179,12 +184,14 @@ pub struct StreamOut<'a> {
     pub content_type: &'a str,
 }
 
-/// Turns provider bytes into canonical SSE bytes.
+/// Turns provider bytes into canonical SSE bytes (or, for native pass-through, the provider's).
 enum Pipeline {
     /// The provider speaks canonical SSE: split into events, note usage, pass through.
     Pass(SseSplitter),
     /// The provider's own stream format, translated by its adapter.
     Translate(Box<dyn ToOpenAiStream>),
+    /// An Anthropic client on an Anthropic deployment: events pass through as sent, usage read.
+    Anthropic(NativeStream),
 }
 
 impl Pipeline {
@@ -231,6 +238,22 @@ impl Pipeline {
                 note_usage(t.as_ref(), ctx);
                 r
             }
+            Pipeline::Anthropic(s) => {
+                let r = s.push(input, out);
+                if let Some(u) = s.usage() {
+                    ctx.note_usage(&u);
+                }
+                ctx.streamed_events = s.content_events();
+                r
+            }
+        }
+    }
+
+    /// Whether the bytes held before the stream starts include something a client acts on.
+    fn substance(&self, held: &[u8]) -> bool {
+        match self {
+            Pipeline::Anthropic(s) => s.substance(),
+            _ => has_substance(held),
         }
     }
 
@@ -247,12 +270,17 @@ impl Pipeline {
                 note_usage(t.as_ref(), ctx);
                 r
             }
+            Pipeline::Anthropic(s) => {
+                s.finish(out);
+                Ok(())
+            }
         }
     }
 
     fn buffered_hint(&self) -> usize {
         match self {
             Pipeline::Pass(s) => s.buffered(),
+            Pipeline::Anthropic(s) => s.buffered(),
             Pipeline::Translate(_) => 0,
         }
     }
@@ -284,9 +312,10 @@ pub async fn stream(
     // error status.
     let mut started = false;
     let mut held = BytesMut::new();
-    let mut pipeline = match translator {
-        Some(t) => Pipeline::Translate(t),
-        None => Pipeline::Pass(SseSplitter::new()),
+    let mut pipeline = match (translator, &ctx.front) {
+        (Some(t), _) => Pipeline::Translate(t),
+        (None, Front::AnthropicNative) => Pipeline::Anthropic(NativeStream::new()),
+        (None, _) => Pipeline::Pass(SseSplitter::new()),
     };
     let mut done = false;
     let mut pending = 0usize;
@@ -328,7 +357,7 @@ pub async fn stream(
                 up.shutdown().await;
                 return Err(GatewayError::Upstream(err));
             }
-            if !(done || held.len() > PREAMBLE_LIMIT || has_substance(&held)) {
+            if !(done || held.len() > PREAMBLE_LIMIT || pipeline.substance(&held)) {
                 continue;
             }
             ctx.status = out_head.status;
@@ -346,7 +375,11 @@ pub async fn stream(
             // routing counts the failure against the deployment (it cannot be retried).
             ctx.failure = Some(err.message.clone());
             up.shutdown().await;
-            out.extend_from_slice(&err.to_sse_event());
+            if matches!(ctx.front, Front::AnthropicNative) {
+                out.extend_from_slice(&front::error_event(&err));
+            } else {
+                out.extend_from_slice(&err.to_sse_event());
+            }
             ctx.broken_stream = Some(err);
             let body = encode(ctx, out, true);
             if session.write_response_body(Some(body), true).await.is_err() {

@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use adapters::provider::Provider;
 use adapters::CanonicalRequest;
-use bytes::Bytes;
 use pingora::proxy::Session;
 
 use super::{forward, images, messages, resolve};
@@ -17,16 +16,16 @@ use crate::error::GatewayError;
 use crate::router::{self, Failure, Unavailable};
 use crate::state::{AppState, DeploymentRt, Runtime};
 
-/// Serves `req` from its model group, retrying and falling back as configured. `anthropic_raw`
-/// is the client's own Anthropic body (the `/v1/messages` door), sent as it is to Anthropic
-/// deployments.
+/// Serves `req` from its model group, retrying and falling back as configured. `anthropic` is
+/// the client's own Anthropic request (the `/v1/messages` door; `req` is then its minimal
+/// view): sent as it is to Anthropic deployments, translated for the others.
 pub async fn run(
     state: &Arc<AppState>,
     runtime: &Runtime,
     session: &mut Session,
     ctx: &mut RequestCtx,
     req: &mut CanonicalRequest,
-    anthropic_raw: Option<&Bytes>,
+    mut anthropic: Option<&mut messages::Door>,
 ) -> Result<(), GatewayError> {
     let deadline = Instant::now() + runtime.config.litellm.request_timeout;
     let cfg = &runtime.config.router;
@@ -58,7 +57,7 @@ pub async fn run(
             session,
             ctx,
             req,
-            anthropic_raw,
+            anthropic.as_deref_mut(),
             &group,
             deadline,
         )
@@ -213,7 +212,7 @@ async fn try_group(
     session: &mut Session,
     ctx: &mut RequestCtx,
     req: &mut CanonicalRequest,
-    anthropic_raw: Option<&Bytes>,
+    mut anthropic: Option<&mut messages::Door>,
     name: &str,
     deadline: Instant,
 ) -> Result<(), GatewayError> {
@@ -284,7 +283,7 @@ async fn try_group(
             session,
             ctx,
             req,
-            anthropic_raw,
+            anthropic.as_deref_mut(),
             &dep,
             deadline,
         )
@@ -443,7 +442,8 @@ fn note_failure(
     }
 }
 
-/// One call to one deployment.
+/// One call to one deployment. An Anthropic client's request goes as it is to an Anthropic
+/// deployment, translated (once, on first need) to any other.
 #[allow(clippy::too_many_arguments)]
 async fn attempt(
     state: &Arc<AppState>,
@@ -451,7 +451,7 @@ async fn attempt(
     session: &mut Session,
     ctx: &mut RequestCtx,
     req: &mut CanonicalRequest,
-    anthropic_raw: Option<&Bytes>,
+    anthropic: Option<&mut messages::Door>,
     dep: &Arc<DeploymentRt>,
     deadline: Instant,
 ) -> Result<(), GatewayError> {
@@ -465,28 +465,31 @@ async fn attempt(
             deployment: dep.conf.id.clone(),
             limit: dep.slots.limit.unwrap_or_default(),
         })?;
-    let native = match (&dep.upstream, anthropic_raw) {
-        (Some(up), Some(raw))
-            if dep.conf.provider == Provider::Anthropic && dep.conf.mock_response.is_none() =>
+    let mut native = None;
+    let req = match (&dep.upstream, anthropic) {
+        (Some(up), Some(door))
+            if dep.conf.provider.dialect().speaks_anthropic_messages()
+                && dep.conf.mock_response.is_none() =>
         {
             ctx.front = crate::ctx::Front::AnthropicNative;
             let model = crate::ctx::upstream_model(&dep.conf.model, ctx.wildcard_match.as_deref());
-            Some(messages::native_request(
+            native = Some(messages::native_request(
                 dep,
                 up,
                 session.req_header(),
-                raw,
+                door.raw(),
                 &model,
-            )?)
+            )?);
+            req
         }
-        (_, Some(_)) => {
+        (_, Some(door)) => {
             ctx.front = crate::ctx::Front::Anthropic {
                 model: req.model.clone(),
                 stream: None,
             };
-            None
+            door.canonical(req, dep.conf.provider)?
         }
-        _ => None,
+        (_, None) => req,
     };
     if native.is_none()
         && images::needs_bytes(dep.conf.provider)
@@ -499,11 +502,16 @@ async fn attempt(
         )
         .await?;
     }
+    let translated = matches!(ctx.front, crate::ctx::Front::Anthropic { .. });
     let call = forward::Call {
         req,
         dep,
         deadline,
         native,
     };
-    forward::forward(state, runtime, session, ctx, call).await
+    let r = forward::forward(state, runtime, session, ctx, call).await;
+    if translated {
+        return r.map_err(messages::explain);
+    }
+    r
 }
