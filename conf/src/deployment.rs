@@ -82,10 +82,14 @@ fn every_provider(
         return Vec::new();
     };
     let mut out = vec![first];
-    for spec in adapters::provider::PROVIDERS
-        .iter()
-        .filter(|s| s.implemented && s.provider != Provider::OpenAi)
-    {
+    for spec in adapters::provider::PROVIDERS.iter().filter(|s| {
+        // `custom_openai/` and `text-completion-openai/` are OpenAI again under other names.
+        s.implemented
+            && !matches!(
+                s.provider,
+                Provider::OpenAi | Provider::CustomOpenAi | Provider::TextCompletionOpenAi
+            )
+    }) {
         let mut quiet = Diag::default();
         out.extend(deployment(
             i,
@@ -218,21 +222,44 @@ fn deployment(
     } else if let Some(base) = &cloud_base {
         api_base = Some(parse_api_base(base).expect("derived cloud api_base is valid"));
     } else if let Some((provider, _)) = &resolved {
-        match provider.spec().default_api_base {
-            Some(default) => {
-                api_base =
-                    Some(parse_api_base(default).expect("PROVIDERS default_api_base is valid"))
-            }
-            None if mock_response.is_none()
-                && !matches!(provider, Provider::Bedrock | Provider::VertexAi) =>
-            {
-                d.error(
+        // LiteLLM's order: the provider's environment variables, then its default.
+        let spec = provider.spec();
+        match first_env(env, spec.api_base_env) {
+            Some((var, value)) => match parse_api_base(&value) {
+                Ok(b) => api_base = Some(b),
+                Err(msg) => d.error(
                     &p("api_base"),
-                    format_args!("api_base is required for provider {}", provider.prefix()),
-                )
-            }
-            None => {}
+                    format_args!("from environment variable {var}: {msg}"),
+                ),
+            },
+            None => match spec.default_api_base {
+                Some(default) => {
+                    api_base =
+                        Some(parse_api_base(default).expect("PROVIDERS default_api_base is valid"))
+                }
+                None if mock_response.is_none()
+                    && !matches!(provider, Provider::Bedrock | Provider::VertexAi) =>
+                {
+                    let vars = spec.api_base_env.join(" or ");
+                    let or_env = if vars.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (or set {vars})")
+                    };
+                    d.error(
+                        &p("api_base"),
+                        format_args!(
+                            "api_base is required for provider {}{or_env}",
+                            provider.prefix()
+                        ),
+                    )
+                }
+                None => {}
+            },
         }
+    }
+    if let (Some(base), Some((provider, _))) = (&mut api_base, &resolved) {
+        provider_path(*provider, base);
     }
 
     let api_key = match field(&params, "api_key") {
@@ -241,14 +268,13 @@ fn deployment(
             .map(Secret::new),
         None => resolved
             .as_ref()
-            .and_then(|(provider, _)| provider.spec().api_key_env)
-            .and_then(|var| env.non_empty(var))
-            .map(Secret::new),
+            .and_then(|(provider, _)| first_env(env, provider.spec().api_key_env))
+            .map(|(_, key)| Secret::new(key)),
     };
     let api_version = field(&params, "api_version")
         .and_then(|v| string(&p("api_version"), v, d))
         .or_else(|| match &resolved {
-            Some((Provider::Azure, _)) => env.non_empty("AZURE_API_VERSION"),
+            Some((Provider::Azure | Provider::AzureAi, _)) => env.non_empty("AZURE_API_VERSION"),
             _ => None,
         });
     let timeout = field(&params, "timeout").and_then(|v| seconds(&p("timeout"), v, false, d));
@@ -339,6 +365,26 @@ fn deployment(
     })
 }
 
+/// The first of `vars` that is set and not empty, with its value.
+fn first_env(env: &Env, vars: &[&'static str]) -> Option<(&'static str, String)> {
+    vars.iter()
+        .find_map(|var| env.non_empty(var).map(|value| (*var, value)))
+}
+
+/// The path LiteLLM puts below a provider's `api_base`: Hugging Face TGI serves
+/// `{api_base}/v1/chat/completions` (unless the base already ends in `/v1`), Azure AI Foundry
+/// (`*.services.ai.azure.com`) `{api_base}/models/chat/completions`.
+fn provider_path(provider: Provider, base: &mut ApiBase) {
+    let suffix = match provider {
+        Provider::HuggingFace => "/v1",
+        Provider::AzureAi if base.host.ends_with(".services.ai.azure.com") => "/models",
+        _ => return,
+    };
+    if !base.path.ends_with(suffix) {
+        base.path.push_str(suffix);
+    }
+}
+
 /// An optional map-valued key of `entry`; an error (and `None`) if it is not a map.
 fn map_field(
     entry: &Map<String, Value>,
@@ -360,6 +406,27 @@ fn known_prefixes() -> String {
     Provider::known_prefixes().collect::<Vec<_>>().join(", ")
 }
 
+/// The error for a prefix Tollgate does not serve: a LiteLLM provider is "not supported yet",
+/// anything else is unknown (with the served prefixes).
+fn unknown_provider(prefix: &str, model: Option<&str>) -> String {
+    let in_model = model
+        .map(|m| format!(" in {}", quote(m)))
+        .unwrap_or_default();
+    if Provider::is_litellm_only(prefix) {
+        format!(
+            "provider {}{in_model} is not supported yet (LiteLLM serves it; Tollgate serves: {})",
+            quote(prefix),
+            known_prefixes()
+        )
+    } else {
+        format!(
+            "unknown provider {}{in_model} (known: {})",
+            quote(prefix),
+            known_prefixes()
+        )
+    }
+}
+
 /// `litellm_params.model` (plus `custom_llm_provider`, as LiteLLM reads it) → provider and the
 /// upstream model name.
 fn resolve_provider(
@@ -373,14 +440,7 @@ fn resolve_provider(
         let cp_path = join(params_path, "custom_llm_provider");
         let name = string(&cp_path, v, d)?;
         let Some(provider) = Provider::from_prefix(&name) else {
-            d.error(
-                &cp_path,
-                format_args!(
-                    "unknown provider {} (known: {})",
-                    quote(&name),
-                    known_prefixes()
-                ),
-            );
+            d.error(&cp_path, unknown_provider(&name, None));
             return None;
         };
         let upstream = model.strip_prefix(&format!("{name}/")).unwrap_or(model);
@@ -390,15 +450,7 @@ fn resolve_provider(
     } else if looks_like_openai(model) {
         (Provider::OpenAi, model.to_string())
     } else if let Some((prefix, _)) = model.split_once('/') {
-        d.error(
-            &model_path,
-            format_args!(
-                "unknown provider {} in {} (known: {})",
-                quote(prefix),
-                quote(model),
-                known_prefixes()
-            ),
-        );
+        d.error(&model_path, unknown_provider(prefix, Some(model)));
         return None;
     } else {
         d.error(

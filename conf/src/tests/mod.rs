@@ -4,6 +4,7 @@
 mod access;
 mod deployments;
 mod loading;
+mod providers;
 mod settings;
 mod shipped;
 
