@@ -277,9 +277,12 @@ fn deployment(
             Some((Provider::Azure | Provider::AzureAi, _)) => env.non_empty("AZURE_API_VERSION"),
             _ => None,
         });
-    let timeout = field(&params, "timeout").and_then(|v| seconds(&p("timeout"), v, false, d));
-    let stream_timeout =
-        field(&params, "stream_timeout").and_then(|v| seconds(&p("stream_timeout"), v, false, d));
+    // A bad deadline leaves `request_timeout` in force: a warning. Limits stay errors: without
+    // them the deployment would take more traffic than its owner allowed.
+    let timeout =
+        field(&params, "timeout").and_then(|v| d.lenient(|d| seconds(&p("timeout"), v, false, d)));
+    let stream_timeout = field(&params, "stream_timeout")
+        .and_then(|v| d.lenient(|d| seconds(&p("stream_timeout"), v, false, d)));
     let rpm = field(&params, "rpm").and_then(|v| count(&p("rpm"), v, d));
     let tpm = field(&params, "tpm").and_then(|v| count(&p("tpm"), v, d));
 

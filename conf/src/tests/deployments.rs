@@ -199,8 +199,6 @@ fn typed_param_errors_name_path_and_value() {
         errs,
         vec![
             "model_list[0].litellm_params.mock_response: expected a string, got 3",
-            "model_list[0].litellm_params.timeout: expected a number of seconds, got \"soon\"",
-            "model_list[0].litellm_params.stream_timeout: must be greater than 0 seconds, got -1",
             "model_list[0].litellm_params.rpm: expected a non-negative integer, got 1.5",
             "model_list[0].litellm_params.tpm: expected a non-negative integer, got a list",
         ]

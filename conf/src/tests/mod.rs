@@ -3,6 +3,7 @@
 
 mod access;
 mod deployments;
+mod lenient;
 mod loading;
 mod providers;
 mod settings;
