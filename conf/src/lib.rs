@@ -8,6 +8,7 @@ mod keys;
 pub mod model;
 mod params;
 mod raw;
+mod refs;
 mod router;
 mod suggest;
 mod validate;

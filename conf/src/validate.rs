@@ -35,6 +35,16 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
         check_keys(m, "router_settings", &keys::ROUTER, d);
     }
     let router = crate::router::router(router_raw, section(&raw.root, "litellm_settings", d), d);
+    let litellm_raw = section(&raw.root, "litellm_settings", d);
+    crate::refs::check(
+        litellm_raw,
+        router_raw,
+        &model_list,
+        &router.model_group_alias,
+        d,
+    );
+    let entries: Vec<(&Value, &String)> = raw.entries.iter().zip(&raw.entry_paths).collect();
+    crate::refs::tags(&entries, router.enable_tag_filtering, d);
     let router_settings = router_raw.cloned().unwrap_or_default();
     let tollgate = tollgate(section(&raw.root, "tollgate_settings", d), d);
 

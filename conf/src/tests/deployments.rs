@@ -225,6 +225,7 @@ fn other_params_become_request_defaults_but_internal_keys_do_not() {
       region_name: eu-west-1
       aws_region_name: eu-west-1
       vertex_project: p
+router_settings: {enable_tag_filtering: true}
 ",
     ));
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);

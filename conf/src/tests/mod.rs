@@ -6,6 +6,7 @@ mod deployments;
 mod lenient;
 mod loading;
 mod providers;
+mod refs;
 mod settings;
 mod shipped;
 
