@@ -62,10 +62,7 @@ fn check_reports_every_error_with_its_path() {
         "{err}"
     );
     assert!(err.contains("TOLLGATE_E2E_UNSET_VAR"), "{err}");
-    assert!(
-        err.contains("general_settings.disable_spend_logs"),
-        "{err}"
-    );
+    assert!(err.contains("general_settings.disable_spend_logs"), "{err}");
     assert!(
         !err.contains("sk-secret-value-123"),
         "a secret was printed: {err}"
