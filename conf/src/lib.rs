@@ -7,6 +7,7 @@ mod diag;
 mod keys;
 pub mod model;
 mod params;
+mod provider;
 mod raw;
 mod refs;
 mod router;
