@@ -56,6 +56,23 @@ pub trait ToOpenAiStream: Send {
 /// Builds the provider request for `req`.
 pub fn build_request(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, ApiError> {
     match t.provider.dialect() {
+        // LiteLLM turns chat messages into a prompt for `text-completion-openai/`; Tollgate
+        // does not, so a chat request to such a deployment is refused, never sent to a
+        // chat endpoint the model does not have.
+        Dialect::OpenAi
+            if t.provider == Provider::TextCompletionOpenAi
+                && req.endpoint == crate::request::Endpoint::ChatCompletions =>
+        {
+            Err(ApiError::new(
+                400,
+                "invalid_request_error",
+                format!(
+                    "model {} is a text-completion-openai/ deployment: it serves /v1/completions; \
+                     chat requests to it are not supported yet",
+                    t.model
+                ),
+            ))
+        }
         Dialect::OpenAi => Ok(crate::openai::request::build(req, t)),
         Dialect::Anthropic => crate::anthropic::request::build(req, t),
         Dialect::Gemini | Dialect::VertexAi => crate::gemini::request::build(req, t),

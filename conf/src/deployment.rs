@@ -11,9 +11,10 @@ use serde_json::{Map, Value};
 use url::{Host, Url};
 
 use crate::diag::{count, field, join, quote, seconds, show, string, Diag};
-use crate::keys::{self, looks_like_openai};
+use crate::keys;
 use crate::model::{ApiBase, Deployment, Secret};
 use crate::params::{self, classify_param, Notes, ParamKind};
+use crate::provider::{first_env, provider_path, resolve_provider};
 use crate::raw::{Env, RawConfig};
 use crate::validate::check_keys;
 
@@ -82,10 +83,14 @@ fn every_provider(
         return Vec::new();
     };
     let mut out = vec![first];
-    for spec in adapters::provider::PROVIDERS
-        .iter()
-        .filter(|s| s.implemented && s.provider != Provider::OpenAi)
-    {
+    for spec in adapters::provider::PROVIDERS.iter().filter(|s| {
+        // `custom_openai/` and `text-completion-openai/` are OpenAI again under other names.
+        s.implemented
+            && !matches!(
+                s.provider,
+                Provider::OpenAi | Provider::CustomOpenAi | Provider::TextCompletionOpenAi
+            )
+    }) {
         let mut quiet = Diag::default();
         out.extend(deployment(
             i,
@@ -218,21 +223,44 @@ fn deployment(
     } else if let Some(base) = &cloud_base {
         api_base = Some(parse_api_base(base).expect("derived cloud api_base is valid"));
     } else if let Some((provider, _)) = &resolved {
-        match provider.spec().default_api_base {
-            Some(default) => {
-                api_base =
-                    Some(parse_api_base(default).expect("PROVIDERS default_api_base is valid"))
-            }
-            None if mock_response.is_none()
-                && !matches!(provider, Provider::Bedrock | Provider::VertexAi) =>
-            {
-                d.error(
+        // LiteLLM's order: the provider's environment variables, then its default.
+        let spec = provider.spec();
+        match first_env(env, spec.api_base_env) {
+            Some((var, value)) => match parse_api_base(&value) {
+                Ok(b) => api_base = Some(b),
+                Err(msg) => d.error(
                     &p("api_base"),
-                    format_args!("api_base is required for provider {}", provider.prefix()),
-                )
-            }
-            None => {}
+                    format_args!("from environment variable {var}: {msg}"),
+                ),
+            },
+            None => match spec.default_api_base {
+                Some(default) => {
+                    api_base =
+                        Some(parse_api_base(default).expect("PROVIDERS default_api_base is valid"))
+                }
+                None if mock_response.is_none()
+                    && !matches!(provider, Provider::Bedrock | Provider::VertexAi) =>
+                {
+                    let vars = spec.api_base_env.join(" or ");
+                    let or_env = if vars.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (or set {vars})")
+                    };
+                    d.error(
+                        &p("api_base"),
+                        format_args!(
+                            "api_base is required for provider {}{or_env}",
+                            provider.prefix()
+                        ),
+                    )
+                }
+                None => {}
+            },
         }
+    }
+    if let (Some(base), Some((provider, _))) = (&mut api_base, &resolved) {
+        provider_path(*provider, base);
     }
 
     let api_key = match field(&params, "api_key") {
@@ -241,19 +269,21 @@ fn deployment(
             .map(Secret::new),
         None => resolved
             .as_ref()
-            .and_then(|(provider, _)| provider.spec().api_key_env)
-            .and_then(|var| env.non_empty(var))
-            .map(Secret::new),
+            .and_then(|(provider, _)| first_env(env, provider.spec().api_key_env))
+            .map(|(_, key)| Secret::new(key)),
     };
     let api_version = field(&params, "api_version")
         .and_then(|v| string(&p("api_version"), v, d))
         .or_else(|| match &resolved {
-            Some((Provider::Azure, _)) => env.non_empty("AZURE_API_VERSION"),
+            Some((Provider::Azure | Provider::AzureAi, _)) => env.non_empty("AZURE_API_VERSION"),
             _ => None,
         });
-    let timeout = field(&params, "timeout").and_then(|v| seconds(&p("timeout"), v, false, d));
-    let stream_timeout =
-        field(&params, "stream_timeout").and_then(|v| seconds(&p("stream_timeout"), v, false, d));
+    // A bad deadline leaves `request_timeout` in force: a warning. Limits stay errors: without
+    // them the deployment would take more traffic than its owner allowed.
+    let timeout =
+        field(&params, "timeout").and_then(|v| d.lenient(|d| seconds(&p("timeout"), v, false, d)));
+    let stream_timeout = field(&params, "stream_timeout")
+        .and_then(|v| d.lenient(|d| seconds(&p("stream_timeout"), v, false, d)));
     let rpm = field(&params, "rpm").and_then(|v| count(&p("rpm"), v, d));
     let tpm = field(&params, "tpm").and_then(|v| count(&p("tpm"), v, d));
 
@@ -354,84 +384,6 @@ fn map_field(
             None
         }
     }
-}
-
-fn known_prefixes() -> String {
-    Provider::known_prefixes().collect::<Vec<_>>().join(", ")
-}
-
-/// `litellm_params.model` (plus `custom_llm_provider`, as LiteLLM reads it) → provider and the
-/// upstream model name.
-fn resolve_provider(
-    model: &str,
-    params: &Map<String, Value>,
-    params_path: &str,
-    d: &mut Diag,
-) -> Option<(Provider, String)> {
-    let model_path = join(params_path, "model");
-    let (provider, upstream) = if let Some(v) = field(params, "custom_llm_provider") {
-        let cp_path = join(params_path, "custom_llm_provider");
-        let name = string(&cp_path, v, d)?;
-        let Some(provider) = Provider::from_prefix(&name) else {
-            d.error(
-                &cp_path,
-                format_args!(
-                    "unknown provider {} (known: {})",
-                    quote(&name),
-                    known_prefixes()
-                ),
-            );
-            return None;
-        };
-        let upstream = model.strip_prefix(&format!("{name}/")).unwrap_or(model);
-        (provider, upstream.to_string())
-    } else if let Some((provider, rest)) = Provider::split_model(model) {
-        (provider, rest.to_string())
-    } else if looks_like_openai(model) {
-        (Provider::OpenAi, model.to_string())
-    } else if let Some((prefix, _)) = model.split_once('/') {
-        d.error(
-            &model_path,
-            format_args!(
-                "unknown provider {} in {} (known: {})",
-                quote(prefix),
-                quote(model),
-                known_prefixes()
-            ),
-        );
-        return None;
-    } else {
-        d.error(
-            &model_path,
-            format_args!(
-                "no provider prefix in {}; write provider/model (known: {})",
-                quote(model),
-                known_prefixes()
-            ),
-        );
-        return None;
-    };
-    if upstream.trim().is_empty() {
-        d.error(
-            &model_path,
-            format_args!(
-                "no model name after the provider prefix in {}",
-                quote(model)
-            ),
-        );
-        return None;
-    }
-    if !provider.spec().implemented {
-        d.error(
-            &model_path,
-            format_args!(
-                "provider {} is not supported by this build yet",
-                quote(provider.prefix())
-            ),
-        );
-        return None;
-    }
-    Some((provider, upstream))
 }
 
 /// Parses an upstream base URL: http(s), a host, no credentials, no query or fragment.

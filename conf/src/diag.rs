@@ -32,6 +32,19 @@ impl Diag {
     pub(crate) fn error_count(&self) -> usize {
         self.errors.len()
     }
+
+    /// Runs `f`, turning the errors it records into warnings (`path: problem, ignored`): for
+    /// optional LiteLLM settings whose default is safe to run with, so one bad value never
+    /// stops a config LiteLLM would run. `--strict` makes them errors again.
+    pub(crate) fn lenient<T>(&mut self, f: impl FnOnce(&mut Diag) -> T) -> T {
+        let mut scratch = Diag::default();
+        let out = f(&mut scratch);
+        for e in scratch.errors {
+            self.warnings.push(format!("{e}, ignored"));
+        }
+        self.warnings.extend(scratch.warnings);
+        out
+    }
 }
 
 fn line(path: &str, msg: impl std::fmt::Display) -> String {

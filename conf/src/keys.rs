@@ -1,7 +1,8 @@
-//! Known-key lists: which config keys Tollgate uses, which LiteLLM keys it recognises but does not
-//! implement yet (one "not supported yet" warning each), and which `litellm_params` keys are
-//! LiteLLM-internal (never sent upstream; the rest of their classification is in `params.rs`). When an issue implements a key, move it from a
-//! `*_LITELLM` list to the matching `*_USED` list.
+//! Known-key lists: which config keys Tollgate uses (the `used` lists here), which keys LiteLLM
+//! documents (`conf/litellm-keys.txt`, one sorted list per section: those Tollgate does not use
+//! get one "not supported yet" warning each), and which `litellm_params` keys are
+//! LiteLLM-internal (never sent upstream; the rest of their classification is in `params.rs`).
+//! When an issue implements a key, add it to the section's `used` list.
 
 /// What Tollgate does with a key found in a section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,15 +19,35 @@ pub(crate) enum KeyKind {
 pub(crate) struct Section {
     /// The section may carry the routing keys read by `router.rs`.
     pub(crate) routing: bool,
+    /// Keys Tollgate reads and validates.
     pub used: &'static [&'static str],
-    pub litellm: &'static [&'static str],
+    /// The section of `conf/litellm-keys.txt` listing every key LiteLLM documents here (empty:
+    /// none, a Tollgate-only section).
+    pub litellm: &'static str,
+}
+
+/// Every key LiteLLM documents, by section (`conf/litellm-keys.txt`).
+const LITELLM_KEYS: &str = include_str!("../litellm-keys.txt");
+
+/// The keys listed under `[section]` in `conf/litellm-keys.txt`.
+pub(crate) fn litellm_keys(section: &str) -> impl Iterator<Item = &'static str> + '_ {
+    let mut current = "";
+    LITELLM_KEYS.lines().filter_map(move |line| {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            current = name;
+            return None;
+        }
+        (!section.is_empty() && current == section && !line.is_empty() && !line.starts_with('#'))
+            .then_some(line)
+    })
 }
 
 impl Section {
     pub(crate) fn classify(&self, key: &str) -> KeyKind {
         if self.used.contains(&key) || (self.routing && crate::router::KEYS.contains(&key)) {
             KeyKind::Used
-        } else if self.litellm.contains(&key) {
+        } else if litellm_keys(self.litellm).any(|k| k == key) {
             KeyKind::NotYet
         } else {
             KeyKind::Unknown
@@ -40,7 +61,11 @@ impl Section {
         } else {
             &[]
         };
-        self.used.iter().chain(self.litellm).chain(routing).copied()
+        self.used
+            .iter()
+            .chain(routing)
+            .copied()
+            .chain(litellm_keys(self.litellm))
     }
 }
 
@@ -56,18 +81,7 @@ pub(crate) const TOP_LEVEL: Section = Section {
         "environment_variables",
         "include",
     ],
-    litellm: &[
-        "callback_settings",
-        "guardrails",
-        "credential_list",
-        "mcp_servers",
-        "finetune_settings",
-        "files_settings",
-        "assistant_settings",
-        "search_tools",
-        "vector_store_registry",
-        "prompts",
-    ],
+    litellm: "top_level",
 };
 
 /// `general_settings`.
@@ -80,76 +94,7 @@ pub(crate) const GENERAL: Section = Section {
         "proxy_batch_write_at",
         "disable_spend_logs",
     ],
-    litellm: &[
-        "admin_only_routes",
-        "alert_to_webhook_url",
-        "alert_types",
-        "alerting",
-        "alerting_args",
-        "alerting_threshold",
-        "allow_client_side_credentials",
-        "allow_requests_on_db_unavailable",
-        "allow_user_auth",
-        "allowed_ips",
-        "allowed_routes",
-        "background_health_checks",
-        "completion_model",
-        "custom_auth",
-        "custom_key_generate",
-        "custom_sso",
-        "database_connection_pool_limit",
-        "database_connection_timeout",
-        "default_team_disabled",
-        "disable_adding_master_key_hash_to_db",
-        "disable_master_key_return",
-        "disable_prisma_schema_update",
-        "disable_reset_budget",
-        "disable_responses_id_security",
-        "disable_retry_on_max_parallel_request_limit_error",
-        "disable_spend_updates",
-        "embedding_model",
-        "enable_jwt_auth",
-        "enable_oauth2_auth",
-        "enable_oauth2_proxy_auth",
-        "enforce_user_param",
-        "enforced_params",
-        "forward_client_headers_to_llm_api",
-        "forward_openai_org_id",
-        "global_max_parallel_requests",
-        "health_check_details",
-        "health_check_interval",
-        "image_generation_model",
-        "infer_model_from_keys",
-        "key_management_settings",
-        "key_management_system",
-        "litellm_jwtauth",
-        "litellm_key_header_name",
-        "litellm_license",
-        "max_parallel_requests",
-        "max_response_size_mb",
-        "maximum_spend_logs_retention_interval",
-        "maximum_spend_logs_retention_period",
-        "moderation_model",
-        "oauth2_config_mappings",
-        "pass_through_endpoints",
-        "proxy_batch_polling_interval",
-        "proxy_budget_rescheduler_max_time",
-        "proxy_budget_rescheduler_min_time",
-        "public_routes",
-        "reject_clientside_metadata_tags",
-        "service_account_settings",
-        "spend_report_frequency",
-        "store_model_in_db",
-        "store_prompts_in_spend_logs",
-        "supported_db_objects",
-        "ui_access_mode",
-        "use_azure_key_vault",
-        "use_client_credentials_pass_through_routes",
-        "use_google_kms",
-        "use_x_forwarded_for",
-        "user_api_key_cache_ttl",
-        "user_mcp_management_mode",
-    ],
+    litellm: "general_settings",
 };
 
 /// `litellm_settings`.
@@ -163,104 +108,14 @@ pub(crate) const LITELLM: Section = Section {
         "max_end_user_budget",
         "timezone",
     ],
-    litellm: &[
-        "allowed_fails",
-        "cache",
-        "cache_params",
-        "callbacks",
-        "content_policy_fallbacks",
-        "context_window_fallbacks",
-        "default_fallbacks",
-        "default_internal_user_params",
-        "default_key_generate_params",
-        "default_max_internal_user_budget",
-        "default_team_settings",
-        "disable_add_transform_inline_image_block",
-        "disable_copilot_system_to_assistant",
-        "disable_end_user_cost_tracking",
-        "disable_end_user_cost_tracking_prometheus_only",
-        "disable_hf_tokenizer_download",
-        "enable_json_schema_validation",
-        "enable_key_alias_format_validation",
-        "enable_preview_features",
-        "failure_callback",
-        "fallbacks",
-        "force_ipv4",
-        "internal_user_budget_duration",
-        "json_logs",
-        "key_generation_settings",
-        "langfuse_default_tags",
-        "max_internal_user_budget",
-        "max_parallel_requests",
-        "mcp_aliases",
-        "modify_params",
-        "num_retries",
-        "public_model_groups",
-        "redact_user_api_key_info",
-        "return_response_headers",
-        "service_callback",
-        "service_callbacks",
-        "set_verbose",
-        "ssl_verify",
-        "success_callback",
-        "turn_off_message_logging",
-        "upperbound_key_generate_params",
-        "use_chat_completions_url_for_anthropic_messages",
-    ],
+    litellm: "litellm_settings",
 };
 
-/// `router_settings` (kept raw; nothing in it is implemented yet).
+/// `router_settings` (its routing keys are read by `router.rs`).
 pub(crate) const ROUTER: Section = Section {
     routing: true,
     used: &[],
-    litellm: &[
-        "alerting_config",
-        "allowed_fails",
-        "allowed_fails_policy",
-        "assistants_config",
-        "cache_kwargs",
-        "cache_responses",
-        "caching_groups",
-        "client_ttl",
-        "content_policy_fallbacks",
-        "context_window_fallbacks",
-        "cooldown_time",
-        "debug_level",
-        "default_fallbacks",
-        "default_litellm_params",
-        "default_max_parallel_requests",
-        "default_priority",
-        "deployment_affinity_ttl_seconds",
-        "disable_cooldowns",
-        "enable_pre_call_check",
-        "enable_pre_call_checks",
-        "enable_tag_filtering",
-        "fallbacks",
-        "guardrail_list",
-        "ignore_invalid_deployments",
-        "max_fallbacks",
-        "model_group_alias",
-        "model_group_retry_policy",
-        "num_retries",
-        "optional_pre_call_checks",
-        "polling_interval",
-        "provider_budget_config",
-        "redis_db",
-        "redis_host",
-        "redis_password",
-        "redis_port",
-        "redis_url",
-        "retry_after",
-        "retry_policy",
-        "router_general_settings",
-        "routing_strategy",
-        "routing_strategy_args",
-        "search_tools",
-        "set_verbose",
-        "stream_timeout",
-        "tag_filtering_match_any",
-        "timeout",
-    ],
+    litellm: "router_settings",
 };
 
 /// `tollgate_settings` (Tollgate's own section; LiteLLM ignores it).
@@ -284,14 +139,14 @@ pub(crate) const TOLLGATE: Section = Section {
         "spend_backlog_rows",
         "budget_enforcement",
     ],
-    litellm: &[],
+    litellm: "",
 };
 
 /// One `model_list[]` entry.
 pub(crate) const DEPLOYMENT: Section = Section {
     routing: false,
     used: &["model_name", "litellm_params", "model_info"],
-    litellm: &[],
+    litellm: "",
 };
 
 /// `litellm_params` keys Tollgate reads into typed `Deployment` fields.
@@ -391,4 +246,39 @@ pub fn is_secret_key(key: &str) -> bool {
         || (k.contains("token") && !k.contains("tokens"))
         || k.ends_with("database_url")
         || k == "redis_url"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn litellm_key_lists_are_sorted_and_known() {
+        for section in [
+            "top_level",
+            "general_settings",
+            "litellm_settings",
+            "router_settings",
+        ] {
+            let keys: Vec<&str> = litellm_keys(section).collect();
+            assert!(keys.len() > 5, "{section}: {keys:?}");
+            let mut sorted = keys.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(keys, sorted, "{section} is sorted, without duplicates");
+        }
+        // Keys real LiteLLM configs carry are never "unknown".
+        for (section, key) in [
+            (&LITELLM, "telemetry"),
+            (&LITELLM, "include_cost_in_streaming_usage"),
+            (&GENERAL, "use_redis_transaction_buffer"),
+            (&ROUTER, "tag_filtering_match_any"),
+            (&GENERAL, "max_response_size_mb"),
+        ] {
+            assert_eq!(section.classify(key), KeyKind::NotYet, "{key}");
+        }
+        assert_eq!(LITELLM.classify("drop_params"), KeyKind::Used);
+        assert_eq!(LITELLM.classify("telemetri"), KeyKind::Unknown);
+        assert_eq!(TOLLGATE.classify("telemetry"), KeyKind::Unknown);
+    }
 }

@@ -48,166 +48,176 @@ pub(crate) fn router(
     ] {
         let Some(m) = m else { continue };
         let path = |k: &str| format!("{section}.{k}");
-        if let Some(v) = m.get("num_retries") {
-            if let Some(n) = count(&path("num_retries"), v, d) {
-                out.num_retries = n.min(10) as u32;
-            }
-        }
-        if let Some(v) = m.get("retry_after") {
-            if let Some(t) = seconds(&path("retry_after"), v, true, d) {
-                out.retry_after = t;
-            }
-        }
-        for (key, target) in [
-            ("fallbacks", &mut out.fallbacks),
-            (
-                "context_window_fallbacks",
-                &mut out.context_window_fallbacks,
-            ),
-            (
-                "content_policy_fallbacks",
-                &mut out.content_policy_fallbacks,
-            ),
-        ] {
-            if let Some(v) = m.get(key) {
-                if let Some(map) = fallback_map(&path(key), v, d) {
-                    *target = map;
-                }
-            }
-        }
-        if let Some(v) = m.get("default_fallbacks") {
-            if let Some(list) = string_list(&path("default_fallbacks"), v, d) {
-                out.default_fallbacks = list;
-            }
-        }
-        if let Some(v) = m.get("max_fallbacks") {
-            if let Some(n) = count(&path("max_fallbacks"), v, d) {
-                out.max_fallbacks = n as usize;
-            }
-        }
-        if let Some(v) = m.get("allowed_fails") {
-            if let Some(n) = count(&path("allowed_fails"), v, d) {
-                out.allowed_fails = n as u32;
-            }
-        }
-        if let Some(v) = m.get("cooldown_time") {
-            if let Some(t) = seconds(&path("cooldown_time"), v, true, d) {
-                out.cooldown_time = t;
-            }
-        }
-        if let Some(v) = m.get("default_max_parallel_requests") {
-            if let Some(n) = count(&path("default_max_parallel_requests"), v, d) {
-                out.default_max_parallel_requests = Some(n as usize);
-            }
-        }
-        for (key, target) in [
-            ("enable_pre_call_checks", &mut out.enable_pre_call_checks),
-            ("enable_tag_filtering", &mut out.enable_tag_filtering),
-        ] {
-            if let Some(v) = m.get(key) {
-                if let Some(b) = boolean(&path(key), v, d) {
-                    *target = b;
-                }
-            }
-        }
-        for (key, suffix, target) in [
-            ("retry_policy", "Retries", &mut out.retry_policy),
-            (
-                "allowed_fails_policy",
-                "AllowedFails",
-                &mut out.allowed_fails_policy,
-            ),
-        ] {
-            if let Some(v) = m.get(key) {
-                if let Some(policy) = error_policy(&path(key), v, suffix, d) {
-                    *target = policy;
-                }
-            }
-        }
-        if let Some(v) = m.get("routing_strategy_args") {
-            let p = path("routing_strategy_args");
-            match v {
-                Value::Object(args) => {
-                    for (k, v) in args {
-                        let kp = format!("{p}.{k}");
-                        match k.as_str() {
-                            "lowest_latency_buffer" => match v.as_f64() {
-                                Some(b) if b >= 0.0 => out.lowest_latency_buffer = b,
-                                _ => d.error(
-                                    &kp,
-                                    format_args!(
-                                        "expected a number >= 0, got {}",
-                                        crate::diag::show(&kp, v)
-                                    ),
-                                ),
-                            },
-                            // Samples are an exponentially weighted average of recent
-                            // responses; they need no expiry.
-                            "ttl" => {}
-                            _ => d.warn(&kp, "unknown key, ignored"),
-                        }
-                    }
-                }
-                other => d.error(
-                    &p,
-                    format_args!("expected a map, got {}", crate::diag::show(&p, other)),
-                ),
-            }
-        }
+        // Redis stays an error: without it, replicas would each count rate limits, budgets
+        // and cooldowns alone, and a key could spend N times its budget.
         if let Some(url) = redis_url(m, &path, d) {
             out.redis_url = Some(crate::model::Secret::new(url));
         }
-        if let Some(v) = m.get("disable_cooldowns") {
-            if let Some(b) = boolean(&path("disable_cooldowns"), v, d) {
-                out.disable_cooldowns = b;
-            }
+        // Every other routing setting is optional and its default safe to run with: a bad
+        // value is a warning and the setting is ignored.
+        d.lenient(|d| optional(section, m, &mut out, d));
+    }
+    out
+}
+
+/// The optional routing settings of one section.
+fn optional(section: &str, m: &Map<String, Value>, out: &mut RouterConfig, d: &mut Diag) {
+    let path = |k: &str| format!("{section}.{k}");
+    if let Some(v) = m.get("num_retries") {
+        if let Some(n) = count(&path("num_retries"), v, d) {
+            out.num_retries = n.min(10) as u32;
         }
-        if let Some(v) = m.get("routing_strategy") {
-            let p = path("routing_strategy");
-            match v.as_str().map(Strategy::parse) {
-                Some(Some(strategy)) => out.routing_strategy = strategy,
-                Some(None) => d.error(
-                    &p,
-                    format_args!(
-                        "unknown routing strategy {}; expected simple-shuffle, least-busy, latency-based-routing, usage-based-routing, usage-based-routing-v2 or cost-based-routing",
-                        show(&p, v)
-                    ),
-                ),
-                None => d.error(
-                    &p,
-                    format_args!("expected a strategy name, got {}", show(&p, v)),
-                ),
-            }
+    }
+    if let Some(v) = m.get("retry_after") {
+        if let Some(t) = seconds(&path("retry_after"), v, true, d) {
+            out.retry_after = t;
         }
-        if let Some(v) = m.get("model_group_alias") {
-            let p = path("model_group_alias");
-            match v {
-                Value::Object(aliases) => {
-                    for (alias, target) in aliases {
-                        let ap = format!("{p}.{alias}");
-                        // `alias: group` or `alias: {model: group, hidden: true}`.
-                        let group = match target {
-                            Value::Object(o) => o
-                                .get("model")
-                                .and_then(|m| string(&format!("{ap}.model"), m, d)),
-                            other => string(&ap, other, d),
-                        };
-                        if let Some(g) = group {
-                            out.model_group_alias.insert(alias.clone(), g);
-                        }
-                    }
-                }
-                other => d.error(
-                    &p,
-                    format_args!(
-                        "expected a map of alias: model group, got {}",
-                        show(&p, other)
-                    ),
-                ),
+    }
+    for (key, target) in [
+        ("fallbacks", &mut out.fallbacks),
+        (
+            "context_window_fallbacks",
+            &mut out.context_window_fallbacks,
+        ),
+        (
+            "content_policy_fallbacks",
+            &mut out.content_policy_fallbacks,
+        ),
+    ] {
+        if let Some(v) = m.get(key) {
+            if let Some(map) = fallback_map(&path(key), v, d) {
+                *target = map;
             }
         }
     }
-    out
+    if let Some(v) = m.get("default_fallbacks") {
+        if let Some(list) = string_list(&path("default_fallbacks"), v, d) {
+            out.default_fallbacks = list;
+        }
+    }
+    if let Some(v) = m.get("max_fallbacks") {
+        if let Some(n) = count(&path("max_fallbacks"), v, d) {
+            out.max_fallbacks = n as usize;
+        }
+    }
+    if let Some(v) = m.get("allowed_fails") {
+        if let Some(n) = count(&path("allowed_fails"), v, d) {
+            out.allowed_fails = n as u32;
+        }
+    }
+    if let Some(v) = m.get("cooldown_time") {
+        if let Some(t) = seconds(&path("cooldown_time"), v, true, d) {
+            out.cooldown_time = t;
+        }
+    }
+    if let Some(v) = m.get("default_max_parallel_requests") {
+        if let Some(n) = count(&path("default_max_parallel_requests"), v, d) {
+            out.default_max_parallel_requests = Some(n as usize);
+        }
+    }
+    for (key, target) in [
+        ("enable_pre_call_checks", &mut out.enable_pre_call_checks),
+        ("enable_tag_filtering", &mut out.enable_tag_filtering),
+    ] {
+        if let Some(v) = m.get(key) {
+            if let Some(b) = boolean(&path(key), v, d) {
+                *target = b;
+            }
+        }
+    }
+    for (key, suffix, target) in [
+        ("retry_policy", "Retries", &mut out.retry_policy),
+        (
+            "allowed_fails_policy",
+            "AllowedFails",
+            &mut out.allowed_fails_policy,
+        ),
+    ] {
+        if let Some(v) = m.get(key) {
+            if let Some(policy) = error_policy(&path(key), v, suffix, d) {
+                *target = policy;
+            }
+        }
+    }
+    if let Some(v) = m.get("routing_strategy_args") {
+        let p = path("routing_strategy_args");
+        match v {
+            Value::Object(args) => {
+                for (k, v) in args {
+                    let kp = format!("{p}.{k}");
+                    match k.as_str() {
+                        "lowest_latency_buffer" => match v.as_f64() {
+                            Some(b) if b >= 0.0 => out.lowest_latency_buffer = b,
+                            _ => d.error(
+                                &kp,
+                                format_args!(
+                                    "expected a number >= 0, got {}",
+                                    crate::diag::show(&kp, v)
+                                ),
+                            ),
+                        },
+                        // Samples are an exponentially weighted average of recent
+                        // responses; they need no expiry.
+                        "ttl" => {}
+                        _ => d.warn(&kp, "unknown key, ignored"),
+                    }
+                }
+            }
+            other => d.error(
+                &p,
+                format_args!("expected a map, got {}", crate::diag::show(&p, other)),
+            ),
+        }
+    }
+    if let Some(v) = m.get("disable_cooldowns") {
+        if let Some(b) = boolean(&path("disable_cooldowns"), v, d) {
+            out.disable_cooldowns = b;
+        }
+    }
+    if let Some(v) = m.get("routing_strategy") {
+        let p = path("routing_strategy");
+        match v.as_str().map(Strategy::parse) {
+            Some(Some(strategy)) => out.routing_strategy = strategy,
+            Some(None) => d.error(
+                &p,
+                format_args!(
+                    "unknown routing strategy {}; expected simple-shuffle, least-busy, latency-based-routing, usage-based-routing, usage-based-routing-v2 or cost-based-routing",
+                    show(&p, v)
+                ),
+            ),
+            None => d.error(
+                &p,
+                format_args!("expected a strategy name, got {}", show(&p, v)),
+            ),
+        }
+    }
+    if let Some(v) = m.get("model_group_alias") {
+        let p = path("model_group_alias");
+        match v {
+            Value::Object(aliases) => {
+                for (alias, target) in aliases {
+                    let ap = format!("{p}.{alias}");
+                    // `alias: group` or `alias: {model: group, hidden: true}`.
+                    let group = match target {
+                        Value::Object(o) => o
+                            .get("model")
+                            .and_then(|m| string(&format!("{ap}.model"), m, d)),
+                        other => string(&ap, other, d),
+                    };
+                    if let Some(g) = group {
+                        out.model_group_alias.insert(alias.clone(), g);
+                    }
+                }
+            }
+            other => d.error(
+                &p,
+                format_args!(
+                    "expected a map of alias: model group, got {}",
+                    show(&p, other)
+                ),
+            ),
+        }
+    }
 }
 
 /// LiteLLM's per-error-class numbers: `{BadRequestErrorRetries: 0, TimeoutErrorRetries: 3, …}`
@@ -236,12 +246,27 @@ fn error_policy(
             (Some(c), Some(n)) => {
                 out.insert(c, n.min(1000) as u32);
             }
-            (None, _) => d.error(
-                &p,
-                format_args!(
-                    "unknown error class; expected BadRequestError, AuthenticationError, TimeoutError, RateLimitError, ContentPolicyViolationError or InternalServerError followed by {suffix}"
-                ),
-            ),
+            (None, _) => {
+                // The usual mistake: the section's own keys put inside the policy.
+                let own = [
+                    "num_retries",
+                    "retry_after",
+                    "allowed_fails",
+                    "cooldown_time",
+                ];
+                let section = path.rsplit_once('.').map_or("router_settings", |(s, _)| s);
+                let moved = if own.contains(&k.as_str()) {
+                    format!(" — {k} is not an error class; put it directly under {section}")
+                } else {
+                    String::new()
+                };
+                d.error(
+                    &p,
+                    format_args!(
+                        "unknown error class{moved}; the keys of this map are BadRequestError, AuthenticationError, TimeoutError, RateLimitError, ContentPolicyViolationError or InternalServerError followed by {suffix} (e.g. TimeoutError{suffix}: 3)"
+                    ),
+                )
+            }
             _ => {}
         }
     }
@@ -282,7 +307,7 @@ fn fallback_map(path: &str, v: &Value, d: &mut Diag) -> Option<HashMap<String, V
                         d.error(
                             &p,
                             format_args!(
-                                "expected {{group: [fallback groups]}}, got {}",
+                                "expected {{group: [fallback groups]}}, got {} (fallbacks for every group go in default_fallbacks: [groups])",
                                 show(&p, other)
                             ),
                         );

@@ -35,6 +35,16 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
         check_keys(m, "router_settings", &keys::ROUTER, d);
     }
     let router = crate::router::router(router_raw, section(&raw.root, "litellm_settings", d), d);
+    let litellm_raw = section(&raw.root, "litellm_settings", d);
+    crate::refs::check(
+        litellm_raw,
+        router_raw,
+        &model_list,
+        &router.model_group_alias,
+        d,
+    );
+    let entries: Vec<(&Value, &String)> = raw.entries.iter().zip(&raw.entry_paths).collect();
+    crate::refs::tags(&entries, router.enable_tag_filtering, d);
     let router_settings = router_raw.cloned().unwrap_or_default();
     let tollgate = tollgate(section(&raw.root, "tollgate_settings", d), d);
 
@@ -220,8 +230,9 @@ fn general(m: Option<&Map<String, Value>>, env: &Env, d: &mut Diag) -> GeneralSe
     let Some(m) = m else { return out };
     check_keys(m, "general_settings", &keys::GENERAL, d);
 
+    // A bad size cap or flush interval leaves the default (10 MB, 2 s) in force: still a cap.
     if let Some(v) = field(m, "max_request_size_mb") {
-        if let Some(mb) = positive("general_settings.max_request_size_mb", v, d) {
+        if let Some(mb) = d.lenient(|d| positive("general_settings.max_request_size_mb", v, d)) {
             out.max_request_size_mb = mb;
         }
     }
@@ -233,10 +244,14 @@ fn general(m: Option<&Map<String, Value>>, env: &Env, d: &mut Diag) -> GeneralSe
         }
     }
     if let Some(v) = field(m, "proxy_batch_write_at") {
-        if let Some(t) = seconds("general_settings.proxy_batch_write_at", v, false, d) {
+        if let Some(t) =
+            d.lenient(|d| seconds("general_settings.proxy_batch_write_at", v, false, d))
+        {
             out.proxy_batch_write_at = t;
         }
     }
+    // Stays an error: a misspelled `true` would keep writing the spend log the operator
+    // meant to turn off (privacy).
     if let Some(v) = field(m, "disable_spend_logs") {
         if let Some(b) = boolean("general_settings.disable_spend_logs", v, d) {
             out.disable_spend_logs = b;
@@ -250,16 +265,19 @@ fn litellm(m: Option<&Map<String, Value>>, d: &mut Diag) -> LitellmSettings {
     let Some(m) = m else { return out };
     check_keys(m, "litellm_settings", &keys::LITELLM, d);
 
+    // Optional, with safe defaults (600 s; unsupported parameters are a 400 naming them).
     if let Some(v) = field(m, "request_timeout") {
-        if let Some(t) = seconds("litellm_settings.request_timeout", v, false, d) {
+        if let Some(t) = d.lenient(|d| seconds("litellm_settings.request_timeout", v, false, d)) {
             out.request_timeout = t;
         }
     }
     if let Some(v) = field(m, "drop_params") {
-        if let Some(b) = boolean("litellm_settings.drop_params", v, d) {
+        if let Some(b) = d.lenient(|d| boolean("litellm_settings.drop_params", v, d)) {
             out.drop_params = b;
         }
     }
+    // Budgets and their periods stay errors: running without the budget the operator set
+    // would let keys spend money they should not.
     for (k, slot) in [
         ("max_budget", &mut out.max_budget),
         ("max_end_user_budget", &mut out.max_end_user_budget),

@@ -51,6 +51,72 @@ struct Cli {
     /// Treat unknown or unsupported config keys as errors.
     #[arg(long)]
     strict: bool,
+    /// Proxy worker threads (LiteLLM's worker count; overrides tollgate_settings.threads).
+    #[arg(long = "num_workers", alias = "num-workers", value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..=4096))]
+    num_workers: Option<u16>,
+    /// Log Tollgate's debug messages (as LiteLLM's --debug). TOLLGATE_LOG, if set, wins.
+    #[arg(long)]
+    debug: bool,
+    /// Log Tollgate's debug and trace messages, such as each deployment's route (as LiteLLM's
+    /// --detailed_debug). TOLLGATE_LOG, if set, wins.
+    #[arg(long = "detailed_debug", alias = "detailed-debug")]
+    detailed_debug: bool,
+    /// Accepted for LiteLLM compatibility and ignored: Tollgate sends no telemetry.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+          value_parser = parse_bool)]
+    telemetry: Option<bool>,
+}
+
+/// `True`/`False` as LiteLLM's CLI writes them, any case.
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("expected True or False, got {s:?}")),
+    }
+}
+
+/// The log filter: `TOLLGATE_LOG` if set, else `--detailed_debug` / `--debug`, else LiteLLM's
+/// `LITELLM_LOG` (`DEBUG`, `INFO`, `ERROR`), else Tollgate's own messages at info.
+fn log_filter(cli: &Cli) -> String {
+    if let Ok(f) = std::env::var("TOLLGATE_LOG") {
+        return f;
+    }
+    let litellm = std::env::var("LITELLM_LOG").unwrap_or_default();
+    if cli.detailed_debug {
+        "info,tollgate=trace".to_string()
+    } else if cli.debug || litellm.eq_ignore_ascii_case("debug") {
+        "warn,tollgate=debug".to_string()
+    } else if litellm.eq_ignore_ascii_case("error") {
+        "error".to_string()
+    } else {
+        "warn,tollgate=info".to_string()
+    }
+}
+
+/// What `--debug` and `--detailed_debug` add at start: each model group, and each deployment's
+/// route (never a key: `api_base` holds none).
+fn log_config(config: &conf::Config) {
+    for group in config.model_groups() {
+        let deps: Vec<&conf::Deployment> = config
+            .model_list
+            .iter()
+            .filter(|d| d.model_name == group)
+            .collect();
+        log::debug!("model group {group}: {} deployments", deps.len());
+        for d in deps {
+            log::trace!(
+                "deployment {}: {}/{} via {}",
+                d.id,
+                d.provider.prefix(),
+                d.model,
+                d.api_base
+                    .as_ref()
+                    .map_or("(provider default)", |b| b.url.as_str())
+            );
+        }
+    }
 }
 
 fn load(cli: &Cli) -> Result<Loaded, conf::ConfigError> {
@@ -135,11 +201,21 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     logging::redact::register(logging::config_secrets(&loaded.config));
-    logging::init(loaded.config.tollgate.log_format);
+    logging::init(loaded.config.tollgate.log_format, &log_filter(&cli));
     for w in &loaded.warnings {
         log::warn!("config: {w}");
     }
-    let config = loaded.config;
+    let mut config = loaded.config;
+    if let Some(n) = cli.num_workers {
+        config.tollgate.threads = Some(usize::from(n));
+        log::info!("proxy threads: {n} (--num_workers)");
+    }
+    if cli.telemetry.is_some() {
+        log::debug!(
+            "--telemetry is accepted for LiteLLM compatibility; Tollgate sends no telemetry"
+        );
+    }
+    log_config(&config);
     let listen = server::Listen {
         host: cli
             .host

@@ -50,7 +50,7 @@ fn check_reports_every_error_with_its_path() {
     let bad = dir.join("bad.yaml");
     std::fs::write(
         &bad,
-        "model_list:\n  - model_name: a\n    litellm_params:\n      model: anthropc/claude\n  - model_name: b\n    litellm_params:\n      model: openai/x\n      api_base: not a url\n      api_key: os.environ/TOLLGATE_E2E_UNSET_VAR\ngeneral_settings:\n  master_key: sk-secret-value-123\n  max_request_size_mb: ten\n",
+        "model_list:\n  - model_name: a\n    litellm_params:\n      model: anthropc/claude\n  - model_name: b\n    litellm_params:\n      model: openai/x\n      api_base: not a url\n      api_key: os.environ/TOLLGATE_E2E_UNSET_VAR\ngeneral_settings:\n  master_key: sk-secret-value-123\n  disable_spend_logs: sure\n",
     )
     .unwrap();
     let (status, _out, err) = run_cli(&["--check", "-c", bad.to_str().unwrap()]);
@@ -62,10 +62,7 @@ fn check_reports_every_error_with_its_path() {
         "{err}"
     );
     assert!(err.contains("TOLLGATE_E2E_UNSET_VAR"), "{err}");
-    assert!(
-        err.contains("general_settings.max_request_size_mb"),
-        "{err}"
-    );
+    assert!(err.contains("general_settings.disable_spend_logs"), "{err}");
     assert!(
         !err.contains("sk-secret-value-123"),
         "a secret was printed: {err}"

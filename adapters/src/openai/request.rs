@@ -5,7 +5,21 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use crate::dialect::{ProviderRequest, Target};
+use crate::provider::Provider;
 use crate::request::CanonicalRequest;
+
+/// Percent-encodes a query value (RFC 3986 unreserved characters stay).
+fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
 
 /// The provider request for an OpenAI-compatible server: `{base_path}/chat/completions` (etc.),
 /// `Authorization: Bearer` with the deployment's key.
@@ -20,20 +34,33 @@ pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> ProviderRequest {
         }
         .to_string(),
     ));
+    let provider = t.provider;
     if let Some(key) = t.api_key {
-        headers.push(("authorization", format!("Bearer {key}")));
+        if provider == Provider::AzureAi && t.base_path.ends_with("/models") {
+            // Azure AI Foundry (`*.services.ai.azure.com/models`) takes the key as `api-key`,
+            // as LiteLLM sends it; other Azure AI endpoints take a bearer key.
+            headers.push(("api-key", key.to_string()));
+        } else {
+            headers.push(("authorization", format!("Bearer {key}")));
+        }
     }
     // OpenAI's reasoning models (o1, o3, o4-mini, …) refuse `max_tokens`; they take
     // `max_completion_tokens`, as LiteLLM rewrites it.
-    let rename = t.provider == crate::provider::Provider::OpenAi && is_reasoning_model(t.model);
+    let rename = provider == Provider::OpenAi && is_reasoning_model(t.model);
     let merged = Merged {
         body: &req.body,
         model: t.model,
         defaults: t.defaults,
         max_tokens_as_completion: rename,
     };
+    let mut path = format!("{}{}", t.base_path, req.endpoint.path());
+    if let (Provider::AzureAi, Some(version)) = (provider, t.api_version.filter(|v| !v.is_empty()))
+    {
+        path.push_str("?api-version=");
+        path.push_str(&url_encode(version));
+    }
     ProviderRequest {
-        path: format!("{}{}", t.base_path, req.endpoint.path()),
+        path,
         headers,
         body: serde_json::to_vec(&merged).expect("serializing JSON values cannot fail"),
     }
@@ -124,6 +151,36 @@ mod tests {
             json!({"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],
                    "temperature":0.2,"vendor_x":[1,2],"max_tokens":50})
         );
+    }
+
+    #[test]
+    fn azure_ai_key_header_and_api_version() {
+        let req =
+            CanonicalRequest::parse(Endpoint::ChatCompletions, br#"{"model":"g","messages":[]}"#)
+                .unwrap();
+        let empty = Map::new();
+        let target = |base_path, api_version| Target {
+            provider: Provider::AzureAi,
+            model: "m",
+            base_path,
+            api_key: Some("k"),
+            api_version,
+            defaults: &empty,
+            drop_params: false,
+            internal: &empty,
+        };
+        let foundry = build(&req, &target("/models", Some("2024-05-01-preview")));
+        assert_eq!(
+            foundry.path,
+            "/models/chat/completions?api-version=2024-05-01-preview"
+        );
+        assert!(foundry.headers.contains(&("api-key", "k".to_string())));
+        assert!(!foundry.headers.iter().any(|(h, _)| *h == "authorization"));
+        let serverless = build(&req, &target("", None));
+        assert_eq!(serverless.path, "/chat/completions");
+        assert!(serverless
+            .headers
+            .contains(&("authorization", "Bearer k".to_string())));
     }
 
     #[test]

@@ -3,7 +3,10 @@
 
 mod access;
 mod deployments;
+mod lenient;
 mod loading;
+mod providers;
+mod refs;
 mod settings;
 mod shipped;
 

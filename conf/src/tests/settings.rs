@@ -88,9 +88,6 @@ tollgate_settings:
     assert_eq!(
         errs,
         vec![
-            "general_settings.max_request_size_mb: expected a number, got \"ten\"",
-            "litellm_settings.request_timeout: must be greater than 0 seconds, got 0",
-            "litellm_settings.drop_params: expected true or false, got \"maybe\"",
             "tollgate_settings.host: expected a host name or IP address, got \"\"",
             "tollgate_settings.port: expected a port from 1 to 65535, got 70000",
             "tollgate_settings.threads: expected 1 to 4096 threads, got 0",

@@ -172,7 +172,7 @@ fn docs_provider_table_matches_providers() {
         if let Some(base) = spec.default_api_base {
             assert!(row.contains(&format!("`{base}`")), "{row}");
         }
-        if let Some(var) = spec.api_key_env {
+        for var in spec.api_key_env.iter().chain(spec.api_base_env) {
             assert!(row.contains(&format!("`{var}`")), "{row}");
         }
         let build = if spec.implemented {

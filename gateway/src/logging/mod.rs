@@ -1,5 +1,6 @@
 //! Process logging: text or JSON lines on stderr, filtered by `TOLLGATE_LOG` (env_logger
-//! syntax, default `warn,tollgate=info`). No secret reaches a log line at any level: every
+//! syntax; without it main.rs derives the filter from `--debug`, `--detailed_debug` or
+//! `LITELLM_LOG`, default `warn,tollgate=info`). No secret reaches a log line at any level: every
 //! record — ours, Pingora's (which prints request headers at trace), the libraries' — is
 //! passed through [`redact::text`] first, and the configuration's secrets are registered with it
 //! at start.
@@ -11,10 +12,9 @@ use std::io::Write;
 use conf::{Config, LogFormat};
 
 /// Installs the logger. A second call (tests) is harmless.
-pub fn init(format: LogFormat) {
-    let filter = std::env::var("TOLLGATE_LOG").unwrap_or_else(|_| "warn,tollgate=info".to_string());
+pub fn init(format: LogFormat, filter: &str) {
     let mut b = env_logger::Builder::new();
-    b.parse_filters(&filter);
+    b.parse_filters(filter);
     match format {
         LogFormat::Json => {
             b.format(|buf, rec| {

@@ -1,6 +1,7 @@
-//! The one `Provider` enum: every `litellm_params.model` prefix Tollgate knows, its dialect,
-//! default `api_base` and API-key environment variable. Adding an OpenAI-compatible provider is
-//! one row in `PROVIDERS`.
+//! The one `Provider` enum: every `litellm_params.model` prefix Tollgate serves, its dialect,
+//! default `api_base` and the environment variables LiteLLM reads for its `api_base` and key;
+//! and every prefix LiteLLM knows (`LITELLM_PROVIDERS`), so the rest are refused by name. Adding
+//! an OpenAI-compatible provider is one row in `PROVIDERS` (`table.rs`).
 
 /// The wire dialect a provider speaks. Everything OpenAI-compatible shares one adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,10 +37,14 @@ impl Dialect {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Provider {
     OpenAi,
+    TextCompletionOpenAi,
+    CustomOpenAi,
+    OpenAiLike,
     HostedVllm,
     Groq,
     TogetherAi,
     Mistral,
+    Codestral,
     Deepseek,
     OpenRouter,
     Xai,
@@ -48,6 +53,29 @@ pub enum Provider {
     Cerebras,
     NvidiaNim,
     LmStudio,
+    Llamafile,
+    Xinference,
+    HuggingFace,
+    AzureAi,
+    Github,
+    Sambanova,
+    Nebius,
+    Novita,
+    Hyperbolic,
+    FeatherlessAi,
+    Nscale,
+    FriendliAi,
+    LambdaAi,
+    Dashscope,
+    Moonshot,
+    Volcengine,
+    Zai,
+    MetaLlama,
+    Ai21Chat,
+    Galadriel,
+    Empower,
+    Wandb,
+    LitellmProxy,
     Azure,
     Anthropic,
     Gemini,
@@ -58,182 +86,28 @@ pub enum Provider {
     Cohere,
 }
 
-/// Static facts about one provider.
+/// Static facts about one provider. The environment variables are LiteLLM's, read in LiteLLM's
+/// order (first set, non-empty one wins) when the deployment sets no `api_key` / `api_base`.
 #[derive(Debug, Clone, Copy)]
 pub struct ProviderSpec {
     pub provider: Provider,
     /// The prefix in `litellm_params.model`, without the slash.
     pub prefix: &'static str,
     pub dialect: Dialect,
-    /// Used when the deployment sets no `api_base`; `None` means `api_base` is required.
+    /// Used when the deployment sets no `api_base` and no `api_base_env` variable is set;
+    /// `None` means an `api_base` is required.
     pub default_api_base: Option<&'static str>,
-    /// Environment variable read when the deployment sets no `api_key`.
-    pub api_key_env: Option<&'static str>,
+    /// Environment variables read, in order, when the deployment sets no `api_base`.
+    pub api_base_env: &'static [&'static str],
+    /// Environment variables read, in order, when the deployment sets no `api_key`.
+    pub api_key_env: &'static [&'static str],
     /// Whether this build can translate for the provider yet.
     pub implemented: bool,
 }
 
-const fn openai_compatible(
-    provider: Provider,
-    prefix: &'static str,
-    default_api_base: Option<&'static str>,
-    api_key_env: Option<&'static str>,
-) -> ProviderSpec {
-    ProviderSpec {
-        provider,
-        prefix,
-        dialect: Dialect::OpenAi,
-        default_api_base,
-        api_key_env,
-        implemented: true,
-    }
-}
+mod table;
 
-/// A provider with its own dialect whose adapter is complete.
-const fn native(
-    provider: Provider,
-    prefix: &'static str,
-    dialect: Dialect,
-    default_api_base: Option<&'static str>,
-    api_key_env: Option<&'static str>,
-) -> ProviderSpec {
-    ProviderSpec {
-        provider,
-        prefix,
-        dialect,
-        default_api_base,
-        api_key_env,
-        implemented: true,
-    }
-}
-
-use Provider as P;
-
-/// Every provider, one row each.
-pub const PROVIDERS: &[ProviderSpec] = &[
-    openai_compatible(
-        P::OpenAi,
-        "openai",
-        Some("https://api.openai.com/v1"),
-        Some("OPENAI_API_KEY"),
-    ),
-    openai_compatible(
-        P::HostedVllm,
-        "hosted_vllm",
-        None,
-        Some("HOSTED_VLLM_API_KEY"),
-    ),
-    openai_compatible(
-        P::Groq,
-        "groq",
-        Some("https://api.groq.com/openai/v1"),
-        Some("GROQ_API_KEY"),
-    ),
-    openai_compatible(
-        P::TogetherAi,
-        "together_ai",
-        Some("https://api.together.xyz/v1"),
-        Some("TOGETHERAI_API_KEY"),
-    ),
-    openai_compatible(
-        P::Mistral,
-        "mistral",
-        Some("https://api.mistral.ai/v1"),
-        Some("MISTRAL_API_KEY"),
-    ),
-    openai_compatible(
-        P::Deepseek,
-        "deepseek",
-        Some("https://api.deepseek.com/v1"),
-        Some("DEEPSEEK_API_KEY"),
-    ),
-    openai_compatible(
-        P::OpenRouter,
-        "openrouter",
-        Some("https://openrouter.ai/api/v1"),
-        Some("OPENROUTER_API_KEY"),
-    ),
-    openai_compatible(
-        P::Xai,
-        "xai",
-        Some("https://api.x.ai/v1"),
-        Some("XAI_API_KEY"),
-    ),
-    openai_compatible(
-        P::FireworksAi,
-        "fireworks_ai",
-        Some("https://api.fireworks.ai/inference/v1"),
-        Some("FIREWORKS_AI_API_KEY"),
-    ),
-    openai_compatible(
-        P::Perplexity,
-        "perplexity",
-        Some("https://api.perplexity.ai"),
-        Some("PERPLEXITYAI_API_KEY"),
-    ),
-    openai_compatible(
-        P::Cerebras,
-        "cerebras",
-        Some("https://api.cerebras.ai/v1"),
-        Some("CEREBRAS_API_KEY"),
-    ),
-    openai_compatible(
-        P::NvidiaNim,
-        "nvidia_nim",
-        Some("https://integrate.api.nvidia.com/v1"),
-        Some("NVIDIA_NIM_API_KEY"),
-    ),
-    openai_compatible(
-        P::LmStudio,
-        "lm_studio",
-        Some("http://localhost:1234/v1"),
-        Some("LM_STUDIO_API_KEY"),
-    ),
-    native(
-        P::Azure,
-        "azure",
-        Dialect::Azure,
-        None,
-        Some("AZURE_API_KEY"),
-    ),
-    native(
-        P::Anthropic,
-        "anthropic",
-        Dialect::Anthropic,
-        Some("https://api.anthropic.com"),
-        Some("ANTHROPIC_API_KEY"),
-    ),
-    native(
-        P::Gemini,
-        "gemini",
-        Dialect::Gemini,
-        Some("https://generativelanguage.googleapis.com"),
-        Some("GEMINI_API_KEY"),
-    ),
-    native(P::VertexAi, "vertex_ai", Dialect::VertexAi, None, None),
-    native(
-        P::OllamaChat,
-        "ollama_chat",
-        Dialect::OllamaChat,
-        Some("http://localhost:11434"),
-        None,
-    ),
-    native(
-        P::Ollama,
-        "ollama",
-        Dialect::Ollama,
-        Some("http://localhost:11434"),
-        None,
-    ),
-    native(P::Bedrock, "bedrock", Dialect::Bedrock, None, None),
-    native(
-        P::Cohere,
-        "cohere",
-        Dialect::Cohere,
-        Some("https://api.cohere.com"),
-        Some("COHERE_API_KEY"),
-    ),
-];
+pub use table::{LITELLM_PROVIDERS, PROVIDERS};
 
 impl Provider {
     /// The provider for a prefix such as `"groq"`.
@@ -255,12 +129,14 @@ impl Provider {
     /// `model_prices_and_context_window.json`): a prefix, or one of LiteLLM's finer labels
     /// (`cohere_chat`, `vertex_ai-language-models`, `text-completion-openai`).
     pub fn from_litellm_provider(name: &str) -> Option<Provider> {
-        Provider::from_prefix(name).or(match name {
+        // `text-completion-openai` labels OpenAI's own models in the price table: a bare name
+        // such as `gpt-3.5-turbo-instruct` belongs to the `openai/` deployments.
+        match name {
             "cohere_chat" => Some(Provider::Cohere),
             "text-completion-openai" => Some(Provider::OpenAi),
             n if n.starts_with("vertex_ai-") => Some(Provider::VertexAi),
-            _ => None,
-        })
+            n => Provider::from_prefix(n),
+        }
     }
 
     pub fn spec(self) -> &'static ProviderSpec {
@@ -282,6 +158,11 @@ impl Provider {
     pub fn known_prefixes() -> impl Iterator<Item = &'static str> {
         PROVIDERS.iter().map(|s| s.prefix)
     }
+
+    /// Whether `prefix` names a LiteLLM provider this build does not serve.
+    pub fn is_litellm_only(prefix: &str) -> bool {
+        Provider::from_prefix(prefix).is_none() && LITELLM_PROVIDERS.contains(&prefix)
+    }
 }
 
 #[cfg(test)]
@@ -298,6 +179,28 @@ mod tests {
             assert_eq!(rows, 1, "{:?}", spec.provider);
             assert_eq!(Provider::from_prefix(spec.prefix), Some(spec.provider));
         }
+    }
+
+    #[test]
+    fn every_litellm_prefix_is_served_or_refused_by_name() {
+        let mut sorted = LITELLM_PROVIDERS.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted, LITELLM_PROVIDERS, "sorted, no duplicates");
+        for spec in PROVIDERS {
+            assert!(LITELLM_PROVIDERS.contains(&spec.prefix), "{}", spec.prefix);
+            assert!(!Provider::is_litellm_only(spec.prefix), "{}", spec.prefix);
+        }
+        for p in [
+            "sagemaker",
+            "replicate",
+            "watsonx",
+            "vllm",
+            "anthropic_text",
+        ] {
+            assert!(Provider::is_litellm_only(p), "{p}");
+        }
+        assert!(!Provider::is_litellm_only("anthropc"));
     }
 
     #[test]
