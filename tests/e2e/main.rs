@@ -2,8 +2,13 @@
 //! Files follow the request lifecycle (auth, admit, route, translate, forward) plus the
 //! process-level behaviour (config, shutdown).
 
+mod admin_access;
+mod admin_docs;
+mod admin_fields;
+mod admin_health;
 mod admin_keys;
 mod admin_orgs;
+mod admin_shapes;
 mod admin_spend;
 mod admin_support;
 mod admin_users_teams;
@@ -12,9 +17,9 @@ mod auth;
 mod budgets;
 mod cluster;
 mod config;
+mod connections;
 mod failover;
 mod fallback_access;
-mod connections;
 mod forward;
 mod front_door;
 mod master_key;
