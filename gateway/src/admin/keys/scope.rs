@@ -79,7 +79,10 @@ pub(super) fn check(
     let owner = doc_str(doc, "user_id");
     let team_admins_it = before.is_some_and(|old| {
         old.user_id.as_deref() == owner
-            && old.team_id.as_deref().is_some_and(|t| is_team_admin(c, t, me))
+            && old
+                .team_id
+                .as_deref()
+                .is_some_and(|t| is_team_admin(c, t, me))
     });
     if owner != Some(me) && !team_admins_it {
         return Err(forbidden(format!(
