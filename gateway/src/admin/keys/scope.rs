@@ -94,8 +94,15 @@ pub(super) fn check(
         Some(t) => Some(team_allows(c, t, me, route)?),
         None => None,
     };
-    models_allowed(c, rt, who, doc, team.as_deref())?;
-    ceilings(c, who, doc, team.as_deref())
+    // A new key is checked whole; a changed one only for what changes (a new team re-checks
+    // everything), so settings an admin gave it stay.
+    let changed = |f: &str| {
+        before.is_none() || req.body.contains_key(f) || req.body.contains_key("team_id")
+    };
+    if changed("models") {
+        models_allowed(c, rt, who, doc, team.as_deref())?;
+    }
+    ceilings(c, who, doc, team.as_deref(), &changed)
 }
 
 /// The team `team_id`, if `me` may manage keys in it through `route`.
@@ -194,9 +201,10 @@ fn ceilings(
     who: &Who,
     doc: &Map<String, Value>,
     team: Option<&Entity>,
+    changed: &dyn Fn(&str) -> bool,
 ) -> Result<(), AdminError> {
     let num = |d: &Map<String, Value>, f: &str| d.get(f).and_then(Value::as_f64);
-    for f in CEILINGS {
+    for f in CEILINGS.iter().filter(|f| changed(f)) {
         let Some(want) = num(doc, f) else { continue };
         if let Some(t) = team {
             let limits = c.limits(t);
@@ -217,7 +225,8 @@ fn ceilings(
             }
         }
     }
-    if let (Some(want), Some(cap)) = (
+    if let (true, Some(want), Some(cap)) = (
+        changed("max_budget"),
         num(doc, "max_budget"),
         who.key().and_then(|k| c.limits(k).max_budget),
     ) {
