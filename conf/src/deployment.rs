@@ -162,6 +162,8 @@ fn deployment(
         }
     });
 
+    health_check_info(&model_info, &join(path, "model_info"), d);
+
     let params_path = join(path, "litellm_params");
     let params = match map_field(entry, path, "litellm_params", d) {
         Some(p) => p,
@@ -455,6 +457,38 @@ pub(crate) fn stable_id(parts: &[&str]) -> String {
         }
     }
     format!("{h:016x}")
+}
+
+/// The `model_info` keys `/health` reads (`health_check_model`, `mode`: strings;
+/// `health_check_timeout`, `health_check_max_tokens`: positive numbers): a wrong type is a
+/// warning, and the check uses its default.
+fn health_check_info(info: &Map<String, Value>, path: &str, d: &mut Diag) {
+    for k in ["health_check_model", "mode"] {
+        if let Some(v) = field(info, k).filter(|v| !v.is_string()) {
+            let p = join(path, k);
+            d.warn(
+                &p,
+                format_args!("expected a string, got {}; ignored", show(&p, v)),
+            );
+        }
+    }
+    for k in ["health_check_timeout", "health_check_max_tokens"] {
+        if let Some(v) = field(info, k) {
+            let n = v
+                .as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()));
+            if !n.is_some_and(|n| n.is_finite() && n > 0.0) {
+                let p = join(path, k);
+                d.warn(
+                    &p,
+                    format_args!(
+                        "expected a positive number, got {}; the default is used",
+                        show(&p, v)
+                    ),
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -93,6 +93,9 @@ pub(crate) const GENERAL: Section = Section {
         "database_url",
         "proxy_batch_write_at",
         "disable_spend_logs",
+        "background_health_checks",
+        "health_check_interval",
+        "health_check_details",
     ],
     litellm: "general_settings",
 };

@@ -248,6 +248,14 @@ pub struct GeneralSettings {
     pub proxy_batch_write_at: Duration,
     /// `disable_spend_logs`: keep counting spend but write no per-request rows.
     pub disable_spend_logs: bool,
+    /// `background_health_checks`: check every deployment in the background each
+    /// `health_check_interval`; `GET /health` then answers from the last run.
+    pub background_health_checks: bool,
+    /// `health_check_interval` in seconds (default 300): the pause between background runs.
+    pub health_check_interval: Duration,
+    /// `health_check_details` (default true): `/health` shows each deployment's provider,
+    /// `api_base`, limits and error; `false` shows only `model` and `model_id`.
+    pub health_check_details: bool,
 }
 
 impl GeneralSettings {

@@ -39,10 +39,7 @@ pub(crate) fn max_distance(key: &str) -> usize {
 
 /// The known key closest to `key`, if it is close enough to be a misspelling (and is not `key`
 /// itself). Ties go to the first candidate.
-pub(crate) fn closest<'a>(
-    key: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn closest<'a>(key: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let limit = max_distance(key);
     let mut best: Option<(usize, &str)> = None;
     for c in candidates {

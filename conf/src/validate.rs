@@ -98,6 +98,9 @@ impl Default for GeneralSettings {
             database_url: None,
             proxy_batch_write_at: std::time::Duration::from_secs(2),
             disable_spend_logs: false,
+            background_health_checks: false,
+            health_check_interval: std::time::Duration::from_secs(300),
+            health_check_details: true,
         }
     }
 }
@@ -255,6 +258,21 @@ fn general(m: Option<&Map<String, Value>>, env: &Env, d: &mut Diag) -> GeneralSe
     if let Some(v) = field(m, "disable_spend_logs") {
         if let Some(b) = boolean("general_settings.disable_spend_logs", v, d) {
             out.disable_spend_logs = b;
+        }
+    }
+    if let Some(v) = field(m, "background_health_checks") {
+        if let Some(b) = boolean("general_settings.background_health_checks", v, d) {
+            out.background_health_checks = b;
+        }
+    }
+    if let Some(v) = field(m, "health_check_interval") {
+        if let Some(t) = seconds("general_settings.health_check_interval", v, false, d) {
+            out.health_check_interval = t;
+        }
+    }
+    if let Some(v) = field(m, "health_check_details") {
+        if let Some(b) = boolean("general_settings.health_check_details", v, d) {
+            out.health_check_details = b;
         }
     }
     out

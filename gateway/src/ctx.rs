@@ -44,6 +44,9 @@ pub struct RequestCtx {
     pub start: Option<Instant>,
     /// `x-litellm-call-id`, a UUID-like hex id.
     pub call_id: String,
+    /// The `id` of the answer the client got (`chatcmpl-…`, `msg_…`), set by relay when the
+    /// first bytes go out; the spend log's `request_id`.
+    pub response_id: Option<String>,
     /// Model group asked for.
     pub model_group: Option<String>,
     /// The deployment that served it (or failed last).

@@ -61,6 +61,13 @@ pub enum GatewayError {
     /// The key may not make this request (blocked, expired, model not allowed): 401.
     #[error("{0}")]
     Denied(String),
+    /// A key, team, user or organization `models` list does not allow the model: 401, type
+    /// `key_model_access_denied` (`team_`, `user_`, `org_`), param `model`, as LiteLLM answers.
+    #[error("{message}")]
+    ModelAccessDenied {
+        error_type: &'static str,
+        message: String,
+    },
     /// The caller is known but not allowed (blocked end user, admin-only route): 403.
     #[error("{0}")]
     Forbidden(String),
@@ -138,6 +145,11 @@ impl GatewayError {
                 ApiError::new(400, "invalid_request_error", msg).with_code("400")
             }
             GatewayError::Denied(_) => ApiError::new(401, "auth_error", msg).with_code("401"),
+            GatewayError::ModelAccessDenied { error_type, .. } => {
+                ApiError::new(401, error_type, msg)
+                    .with_param("model")
+                    .with_code("401")
+            }
             GatewayError::Forbidden(_) => {
                 ApiError::new(403, "permission_error", msg).with_code("403")
             }

@@ -2,11 +2,13 @@
 //! then run the server (or, with `--check`, only report on the configuration).
 
 mod admin;
+mod apidocs;
 mod conn;
 mod control;
 mod ctx;
 mod error;
 mod gcp_auth;
+mod health;
 mod lifecycle;
 mod logging;
 mod metrics;

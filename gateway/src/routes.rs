@@ -1,5 +1,6 @@
-//! The route table: which handler serves a method + path, and the small non-LLM handlers
-//! (model list, health). LLM routes go to the lifecycle.
+//! The route table: which handler serves a method + path (`SERVED`, which `/routes` and
+//! `/openapi.json` list too; the management routes have their own table, `admin::spec`), and
+//! the small non-LLM handlers (model list, readiness). LLM routes go to the lifecycle.
 
 use std::sync::Arc;
 
@@ -23,14 +24,206 @@ pub enum Route {
     Models,
     Liveness,
     Readiness,
+    /// Deployment health checks (`/health`).
+    Health,
     /// Prometheus exposition (`/metrics`).
     Metrics,
+    /// `GET /`: name, version and routes.
+    Root,
+    /// `GET /routes`.
+    Listing,
+    /// `GET /openapi.json`.
+    OpenApi,
+    /// `GET /docs`: the page rendering `/openapi.json`.
+    Docs,
     /// The LiteLLM management API (`/key/*`, `/team/*`, `/spend/*`, …).
     Admin,
     /// A known path with the wrong method.
     WrongMethod,
     NotFound,
 }
+
+/// Who may call a route of [`SERVED`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Nobody needs a key.
+    None,
+    /// Any key (the master key or a virtual key).
+    Key,
+}
+
+/// One route of [`SERVED`].
+#[derive(Debug, Clone, Copy)]
+pub struct Served {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// An OpenAI route: also served under `/v1` (the path here is without it).
+    pub openai: bool,
+    pub route: Route,
+    pub summary: &'static str,
+    /// The OpenAPI tag.
+    pub tag: &'static str,
+    pub auth: Auth,
+}
+
+const fn served(
+    method: &'static str,
+    path: &'static str,
+    openai: bool,
+    route: Route,
+    summary: &'static str,
+    tag: &'static str,
+    auth: Auth,
+) -> Served {
+    Served {
+        method,
+        path,
+        openai,
+        route,
+        summary,
+        tag,
+        auth,
+    }
+}
+
+/// Every route outside the management API.
+pub const SERVED: &[Served] = &[
+    served(
+        "POST",
+        "/chat/completions",
+        true,
+        Route::Llm(Endpoint::ChatCompletions),
+        "Chat completions (OpenAI)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/completions",
+        true,
+        Route::Llm(Endpoint::Completions),
+        "Legacy completions (OpenAI)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/embeddings",
+        true,
+        Route::Llm(Endpoint::Embeddings),
+        "Embeddings (OpenAI)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "GET",
+        "/models",
+        true,
+        Route::Models,
+        "The model groups the key may use (include_model_access_groups, only_model_access_groups)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/messages",
+        true,
+        Route::Messages,
+        "Messages (Anthropic)",
+        "anthropic",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/messages/count_tokens",
+        true,
+        Route::CountTokens,
+        "Token count (Anthropic)",
+        "anthropic",
+        Auth::Key,
+    ),
+    served(
+        "GET",
+        "/health",
+        false,
+        Route::Health,
+        "Deployment health checks (healthy_endpoints / unhealthy_endpoints)",
+        "health",
+        Auth::Key,
+    ),
+    served(
+        "GET",
+        "/health/liveliness",
+        false,
+        Route::Liveness,
+        "The process serves",
+        "health",
+        Auth::None,
+    ),
+    served(
+        "GET",
+        "/health/liveness",
+        false,
+        Route::Liveness,
+        "The process serves",
+        "health",
+        Auth::None,
+    ),
+    served(
+        "GET",
+        "/health/readiness",
+        false,
+        Route::Readiness,
+        "Ready for traffic (503 while draining)",
+        "health",
+        Auth::None,
+    ),
+    served(
+        "GET",
+        "/metrics",
+        false,
+        Route::Metrics,
+        "Prometheus metrics",
+        "health",
+        Auth::None,
+    ),
+    served(
+        "GET",
+        "/",
+        false,
+        Route::Root,
+        "Name, version and routes",
+        "about",
+        Auth::None,
+    ),
+    served(
+        "GET",
+        "/routes",
+        false,
+        Route::Listing,
+        "Every route",
+        "about",
+        Auth::None,
+    ),
+    served(
+        "GET",
+        "/openapi.json",
+        false,
+        Route::OpenApi,
+        "This OpenAPI document",
+        "about",
+        Auth::None,
+    ),
+    served(
+        "GET",
+        "/docs",
+        false,
+        Route::Docs,
+        "A page rendering the OpenAPI document",
+        "about",
+        Auth::None,
+    ),
+];
 
 /// Classifies a request by method and path; `/v1` is optional on every OpenAI route.
 pub fn classify(method: &str, path: &str) -> Route {
@@ -42,25 +235,26 @@ pub fn classify(method: &str, path: &str) -> Route {
         .strip_prefix("/v1")
         .filter(|p| p.starts_with('/'))
         .unwrap_or(trimmed);
-    let (route, want) = match openai {
-        "/chat/completions" => (Route::Llm(Endpoint::ChatCompletions), "POST"),
-        "/completions" => (Route::Llm(Endpoint::Completions), "POST"),
-        "/embeddings" => (Route::Llm(Endpoint::Embeddings), "POST"),
-        "/messages" => (Route::Messages, "POST"),
-        "/messages/count_tokens" => (Route::CountTokens, "POST"),
-        "/models" => (Route::Models, "GET"),
-        _ => match trimmed {
-            "/health/liveliness" | "/health/liveness" => (Route::Liveness, "GET"),
-            "/health/readiness" => (Route::Readiness, "GET"),
-            "/metrics" => (Route::Metrics, "GET"),
-            p if crate::admin::is_admin_path(p) => return Route::Admin,
-            _ => return Route::NotFound,
-        },
+    let matching = |s: &&Served| {
+        if s.openai {
+            s.path == openai
+        } else {
+            s.path == trimmed
+        }
     };
-    if method == want {
-        route
-    } else {
+    let mut known = false;
+    for s in SERVED.iter().filter(matching) {
+        if s.method == method {
+            return s.route;
+        }
+        known = true;
+    }
+    if known {
         Route::WrongMethod
+    } else if crate::admin::is_admin_path(trimmed) {
+        Route::Admin
+    } else {
+        Route::NotFound
     }
 }
 
@@ -100,6 +294,14 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
             .await
         }
         Route::Readiness => readiness(state, session, ctx).await,
+        Route::Health => {
+            crate::health::serve(state, session, ctx).await;
+            return;
+        }
+        Route::Root => crate::apidocs::root(session, ctx).await,
+        Route::Listing => crate::apidocs::route_list(session, ctx).await,
+        Route::OpenApi => crate::apidocs::openapi(session, ctx).await,
+        Route::Docs => crate::apidocs::docs(session, ctx).await,
         Route::Metrics => {
             ctx.status = 200;
             let body = Bytes::from(crate::metrics::render());
@@ -149,28 +351,42 @@ async fn models(
         }
     };
     // A key limited to some models sees only those (and its team's limits apply too).
-    let lists: Vec<Vec<String>> = caller
-        .key()
-        .map(|k| {
-            let team = k
-                .team_id
-                .as_deref()
-                .and_then(|t| state.control.get(crate::control::Kind::Team, t));
-            [Some(k.models.clone()), team.map(|t| t.models.clone())]
-                .into_iter()
-                .flatten()
-                .filter(|m| !m.is_empty())
-                .collect()
+    // LiteLLM's `include_model_access_groups` adds the access groups those models carry,
+    // `only_model_access_groups` lists only them.
+    let flag = |name: &str| {
+        session.req_header().uri.query().is_some_and(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .any(|(k, v)| k == name && v.eq_ignore_ascii_case("true"))
         })
-        .unwrap_or_default();
-    let body = if lists.is_empty() {
+    };
+    let (only, include) = (
+        flag("only_model_access_groups"),
+        flag("include_model_access_groups"),
+    );
+    let restricted = caller.key().is_some_and(|k| {
+        !k.models.is_empty()
+            || k.team_id
+                .as_deref()
+                .and_then(|t| state.control.get(crate::control::Kind::Team, t))
+                .is_some_and(|t| !t.models.is_empty())
+    });
+    let body = if !restricted && !only && !include {
         runtime.models_body.clone()
     } else {
-        crate::state::models_list(runtime.group_names.iter().filter(|g| {
-            lists
-                .iter()
-                .all(|l| crate::control::enforce::allowed(l, g, &runtime))
-        }))
+        let groups = crate::admin::model_groups::visible(
+            &state.control,
+            &runtime,
+            caller.key().map(|k| &**k),
+        );
+        let mut names: Vec<String> = if only {
+            Vec::new()
+        } else {
+            groups.iter().map(|g| g.to_string()).collect()
+        };
+        if only || include {
+            names.extend(crate::admin::model_groups::access_groups(&runtime, &groups));
+        }
+        crate::state::models_list(names.iter())
     };
     ctx.status = 200;
     respond(session, 200, "application/json", body, "", &[]).await
@@ -187,11 +403,15 @@ async fn readiness(
     } else {
         (200, "healthy")
     };
+    // LiteLLM's fields (`status`, `db`, `cache`, `litellm_version`, `success_callbacks`) and
+    // Tollgate's own. `litellm_version` carries Tollgate's version: there is no LiteLLM inside.
     let body = serde_json::json!({
         "status": health,
         "db": "connected",
         "db_backend": state.control.store().backend(),
         "cache": null,
+        "litellm_version": env!("CARGO_PKG_VERSION"),
+        "success_callbacks": [],
         "tollgate_version": env!("CARGO_PKG_VERSION"),
         "pid": std::process::id(),
     });
@@ -238,6 +458,13 @@ mod tests {
         assert_eq!(classify("GET", "/health/liveness"), Route::Liveness);
         assert_eq!(classify("GET", "/health/readiness"), Route::Readiness);
         assert_eq!(classify("GET", "/metrics"), Route::Metrics);
+        assert_eq!(classify("GET", "/health"), Route::Health);
+        assert_eq!(classify("GET", "/"), Route::Root);
+        assert_eq!(classify("GET", "/routes"), Route::Listing);
+        assert_eq!(classify("GET", "/openapi.json"), Route::OpenApi);
+        assert_eq!(classify("GET", "/docs"), Route::Docs);
+        assert_eq!(classify("POST", "/health"), Route::WrongMethod);
+        assert_eq!(classify("GET", "/model_group/info"), Route::Admin);
         assert_eq!(classify("GET", "/v1/health/readiness"), Route::NotFound);
         assert_eq!(classify("POST", "/v1"), Route::NotFound);
         assert_eq!(classify("POST", "/v1x/chat/completions"), Route::NotFound);

@@ -103,6 +103,12 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
             state: state.clone(),
         },
     ));
+    server.add_service(background_service(
+        "health checks",
+        crate::health::HealthChecker {
+            state: state.clone(),
+        },
+    ));
 
     let signals = crate::signals::start(&control_rt, state, drain)?;
     log::info!(

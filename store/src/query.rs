@@ -95,7 +95,6 @@ fn where_clause(f: &LogFilter) -> (String, Vec<Arg>) {
         ("organization_id", &f.organization_id),
         ("model", &f.model),
         ("model_group", &f.model_group),
-        ("request_id", &f.request_id),
         ("status", &f.status),
     ];
     for (col, val) in text {
@@ -103,6 +102,13 @@ fn where_clause(f: &LogFilter) -> (String, Vec<Arg>) {
             args.push(Arg::Text(v.clone()));
             conds.push(format!("{col} = ${}", args.len()));
         }
+    }
+    // A request id is the response's id or the call id (`x-litellm-call-id`).
+    if let Some(v) = &f.request_id {
+        args.push(Arg::Text(v.clone()));
+        args.push(Arg::Text(v.clone()));
+        let n = args.len();
+        conds.push(format!("(response_id = ${} OR request_id = ${n})", n - 1));
     }
     if let Some(v) = f.start_ms {
         args.push(Arg::Int(v));

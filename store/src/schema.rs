@@ -67,7 +67,16 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         "CREATE INDEX IF NOT EXISTS tollgate_spend_logs_user_id ON tollgate_spend_logs (user_id, start_time)",
         "CREATE INDEX IF NOT EXISTS tollgate_spend_logs_end_user ON tollgate_spend_logs (end_user, start_time)",
     ],
-}];
+},
+    Migration {
+        version: 2,
+        name: "spend log response ids",
+        statements: &[
+            "ALTER TABLE tollgate_spend_logs ADD COLUMN response_id TEXT",
+            "CREATE INDEX IF NOT EXISTS tollgate_spend_logs_response_id ON tollgate_spend_logs (response_id)",
+        ],
+    },
+];
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {

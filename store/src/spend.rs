@@ -56,16 +56,21 @@ pub struct SpendLog {
     pub request_tags: Vec<String>,
     /// Stored as JSON text (`{}` when null).
     pub metadata: serde_json::Value,
+    /// The `id` of the response the client got (`chatcmpl-…`, `msg_…`), LiteLLM's spend log
+    /// `request_id`; `None` when the answer had none (errors, embeddings). `request_id` above
+    /// stays the call id (`x-litellm-call-id`): unique, the row's key.
+    #[serde(default)]
+    pub response_id: Option<String>,
 }
 
 /// Column list of `tollgate_spend_logs`, in [`SpendLog`] field order.
 pub(crate) const LOG_COLUMNS: &str = "request_id, call_type, api_key, key_alias, spend, \
     prompt_tokens, completion_tokens, total_tokens, cached_tokens, start_time, end_time, \
     model, model_group, model_id, custom_llm_provider, api_base, user_id, team_id, \
-    organization_id, end_user, status, cache_hit, request_tags, metadata";
-const LOG_COLUMN_COUNT: usize = 24;
+    organization_id, end_user, status, cache_hit, request_tags, metadata, response_id";
+const LOG_COLUMN_COUNT: usize = 25;
 
-/// Rows per multi-row INSERT: 500 × 24 = 12,000 bind parameters, under SQLite's 32,766 and
+/// Rows per multi-row INSERT: 500 × 25 = 12,500 bind parameters, under SQLite's 32,766 and
 /// PostgreSQL's 65,535.
 const LOG_CHUNK: usize = 500;
 /// Entity upserts per statement (4 parameters each).
@@ -110,6 +115,7 @@ pub(crate) fn row_to_log(row: &AnyRow) -> sqlx::Result<SpendLog> {
         cache_hit: row.try_get::<i64, _>(21)? != 0,
         request_tags,
         metadata,
+        response_id: row.try_get(24)?,
     })
 }
 
@@ -294,7 +300,8 @@ async fn insert_logs<L: std::borrow::Borrow<SpendLog>>(
             .bind(l.status.as_str())
             .bind(i32::from(l.cache_hit))
             .bind(tags.as_str())
-            .bind(meta.as_str());
+            .bind(meta.as_str())
+            .bind(l.response_id.as_deref());
     }
     q.execute(&mut **tx).await?;
     Ok(())

@@ -66,7 +66,9 @@ async fn organizations_crud_and_validation() {
     let fixed = json!({"organization_alias": "beta", "organization_id": "org-beta"});
     let beta = ok(post(&gw, "/organization/new", &fixed).await).await;
     assert_eq!(beta["organization_id"], "org-beta");
-    assert_eq!(beta["litellm_budget_table"], Value::Null);
+    // Every organization has a budget table, as in LiteLLM; this one sets no limit.
+    assert_eq!(beta["litellm_budget_table"]["max_budget"], Value::Null);
+    assert_eq!(beta["litellm_budget_table"]["budget_id"], Value::Null);
     bad(
         post(&gw, "/organization/new", &fixed).await,
         400,

@@ -2,8 +2,13 @@
 //! Files follow the request lifecycle (auth, admit, route, translate, forward) plus the
 //! process-level behaviour (config, shutdown).
 
+mod admin_access;
+mod admin_docs;
+mod admin_fields;
+mod admin_health;
 mod admin_keys;
 mod admin_orgs;
+mod admin_shapes;
 mod admin_spend;
 mod admin_support;
 mod admin_users_teams;

@@ -307,3 +307,29 @@ tollgate_settings:
         ]
     );
 }
+
+#[test]
+fn health_check_settings_are_read_and_wrong_types_warned() {
+    let l = ok("model_list:
+  - model_name: m
+    litellm_params: {model: openai/gpt-4o, api_key: k}
+    model_info: {health_check_timeout: soon, health_check_model: 5}
+general_settings:
+  background_health_checks: true
+  health_check_interval: 30
+  health_check_details: false
+");
+    let g = &l.config.general;
+    assert!(g.background_health_checks && !g.health_check_details);
+    assert_eq!(g.health_check_interval, std::time::Duration::from_secs(30));
+    let w = l.warnings.join("\n");
+    assert!(
+        w.contains("model_list[0].model_info.health_check_timeout"),
+        "{w}"
+    );
+    assert!(
+        w.contains("model_list[0].model_info.health_check_model"),
+        "{w}"
+    );
+    assert!(!w.contains("background_health_checks"), "a used key: {w}");
+}

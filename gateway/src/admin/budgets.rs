@@ -44,13 +44,19 @@ pub(super) fn limit_values(
 }
 
 /// The `litellm_budget_table` of an organization or end user (`doc`: its document): its own
-/// limits over those of its `budget_id`; null when it has neither.
-pub(super) fn budget_table(c: &Control, e: &Entity, doc: &Map<String, Value>) -> Value {
+/// limits over those of its `budget_id`. An end user with neither has none (null); an
+/// organization always has one (`always`), as every LiteLLM organization has a budget row.
+pub(super) fn budget_table(
+    c: &Control,
+    e: &Entity,
+    doc: &Map<String, Value>,
+    always: bool,
+) -> Value {
     let budget = e.budget_id.as_deref().and_then(|b| c.get(Kind::Budget, b));
     let own = LIMIT_FIELDS
         .iter()
         .any(|f| doc.get(*f).is_some_and(|v| !v.is_null()));
-    if budget.is_none() && !own {
+    if budget.is_none() && !own && !always {
         return Value::Null;
     }
     let budget = budget.map(|b| b.doc());

@@ -28,7 +28,10 @@ fn view(c: &Control, e: &Entity) -> Value {
     out.insert("default_model".into(), field("default_model"));
     out.insert("budget_id".into(), json!(e.budget_id));
     out.insert("metadata".into(), field("metadata"));
-    out.insert("litellm_budget_table".into(), budget_table(c, e, &doc));
+    out.insert(
+        "litellm_budget_table".into(),
+        budget_table(c, e, &doc, false),
+    );
     Value::Object(out)
 }
 

@@ -12,7 +12,7 @@ use crate::control::{period, Control, Kind};
 
 /// The value type of a document field, and how a request value is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Ty {
+pub(crate) enum Ty {
     /// A string.
     Text,
     /// A `budget_duration` (`30s`, `30m`, `30h`, `1d`, `1w`, `1mo`).
@@ -38,7 +38,7 @@ pub(super) enum Ty {
 }
 
 /// The user roles LiteLLM knows.
-pub(super) const ROLES: &[&str] = &[
+pub(crate) const ROLES: &[&str] = &[
     "proxy_admin",
     "proxy_admin_viewer",
     "internal_user",
@@ -308,6 +308,8 @@ pub(super) fn object(req: &Req, name: &str) -> Result<Option<Map<String, Value>>
 
 /// Reads every budget field present in the request (body or query; `null` counts as absent)
 /// into `doc`, validated; nothing is written anywhere until the caller stores the document.
+/// (`model_max_budget` is enforced on keys only: these routes accept it only empty, see
+/// `spec_table.rs`.)
 /// `budget_id`, when given, must name an existing budget.
 pub(super) fn read_limits(
     c: &Control,
@@ -320,10 +322,6 @@ pub(super) fn read_limits(
             doc.insert(name.into(), check(name, ty, &v)?);
         }
     }
-    if let Some(m) = object(req, "model_max_budget")? {
-        validate_model_max_budget(&m)?;
-        doc.insert("model_max_budget".into(), Value::Object(m));
-    }
     if with_budget_id {
         if let Some(b) = req.string("budget_id")? {
             if b.is_empty() {
@@ -331,52 +329,6 @@ pub(super) fn read_limits(
             }
             doc.insert("budget_id".into(), json!(b));
             check_budget_ref(c, doc)?;
-        }
-    }
-    Ok(())
-}
-
-/// `{"model": 1.5}` or `{"model": {"budget_limit"|"max_budget": 1.5, "time_period"|
-/// "budget_duration": "1d", "tpm_limit": n, "rpm_limit": n}}`, kept as given (budgets,
-/// organizations, end users).
-fn validate_model_max_budget(m: &Map<String, Value>) -> Result<(), AdminError> {
-    let bad = |model: &str, why: &str| {
-        AdminError::bad(
-            "model_max_budget",
-            format!("model_max_budget[{model:?}]: {why}"),
-        )
-    };
-    for (model, v) in m {
-        match v {
-            Value::Number(n) if n.as_f64().is_some_and(|n| n >= 0.0) => {}
-            Value::Object(b) => {
-                for (k, v) in b {
-                    match k.as_str() {
-                        "budget_limit" | "max_budget" | "tpm_limit" | "rpm_limit"
-                            if !v.is_null() && !v.as_f64().is_some_and(|n| n >= 0.0) =>
-                        {
-                            return Err(bad(model, &format!("{k} must be a non-negative number")));
-                        }
-                        "time_period" | "budget_duration" => match v {
-                            Value::Null => {}
-                            Value::String(s) => {
-                                period::parse(s).map_err(|e| bad(model, &format!("{k}: {e}")))?;
-                            }
-                            _ => {
-                                return Err(bad(
-                                    model,
-                                    &format!("{k} must be a string such as \"1d\""),
-                                ))
-                            }
-                        },
-                        _ => {}
-                    }
-                }
-            }
-            _ => return Err(bad(
-                model,
-                "expected a non-negative amount or {\"budget_limit\": n, \"time_period\": \"1d\"}",
-            )),
         }
     }
     Ok(())
@@ -431,13 +383,6 @@ pub(super) fn page_param(req: &Req, name: &str, max: usize) -> Result<Option<usi
 mod tests {
     use super::*;
 
-    fn obj(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => unreachable!(),
-        }
-    }
-
     #[test]
     fn field_types_are_checked_with_the_field_named() {
         let e = check("max_budget", Ty::Money, &json!(-1)).unwrap_err();
@@ -472,26 +417,5 @@ mod tests {
         assert!(amount_value("spend", &json!(true)).is_err());
         assert!(count_value("rpm_limit", &json!(-1)).is_err());
         assert!(count_value("rpm_limit", &json!(1e30)).is_err());
-    }
-
-    #[test]
-    fn model_max_budget_takes_litellm_forms_and_names_the_model_when_wrong() {
-        assert!(validate_model_max_budget(&obj(json!({"gpt-4o": 1.5}))).is_ok());
-        assert!(validate_model_max_budget(&obj(json!({
-            "gpt-4o": {"budget_limit": 1, "time_period": "1d", "tpm_limit": 10},
-            "mini": {"max_budget": 0.5, "budget_duration": "1mo"}
-        })))
-        .is_ok());
-        for bad in [
-            json!({"gpt-4o": -1}),
-            json!({"gpt-4o": "1"}),
-            json!({"gpt-4o": {"budget_limit": "x"}}),
-            json!({"gpt-4o": {"time_period": "1y"}}),
-            json!({"gpt-4o": {"time_period": 5}}),
-        ] {
-            let e = validate_model_max_budget(&obj(bad.clone())).unwrap_err().0;
-            assert_eq!(e.param.as_deref(), Some("model_max_budget"), "{bad}");
-            assert!(e.message.contains("gpt-4o"), "{}", e.message);
-        }
     }
 }

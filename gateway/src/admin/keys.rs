@@ -4,9 +4,11 @@
 //! is returned once, by `/key/generate` or `/key/regenerate`, and never written anywhere. The
 //! document holds LiteLLM's field names with the value types enforcement reads (see
 //! `control::entity`). This file holds the route handlers and the key object they answer with;
-//! `fields.rs` reads and checks a key document, `secret.rs` makes and finds secrets.
+//! `fields.rs` reads and checks a key document, `secret.rs` makes and finds secrets, `scope.rs`
+//! limits what an internal user may do with keys.
 
 mod fields;
+mod scope;
 mod secret;
 
 use std::sync::Arc;
@@ -15,14 +17,16 @@ use serde_json::{json, Map, Value};
 
 use self::fields::{check_key_refs, read_key_fields};
 use self::secret::{find_key, is_token, key_name, key_not_found, new_secret, supplied_secret};
-use super::fields::page_param;
+use super::access::{forbidden, may_manage_key, may_read_key, Role, Who};
+use super::fields::{amount, page_param};
 use super::users::ensure_user;
 use super::util::{doc_field, doc_str, iso_ms, newest_first, paginate, set_blocked, with_spend};
 use super::{AdminError, Req};
-use crate::control::enforce::{hash_key, Caller};
+use crate::control::enforce::hash_key;
 use crate::control::{now_ms, Control, Entity, Kind};
+use crate::state::Runtime;
 
-pub(super) use self::fields::{prepare_key, NewKey};
+pub(super) use self::fields::{prepare_key, NewKey, KEY_FIELDS};
 
 /// Keys as every route answers with them: the document, `token`, live `spend` and
 /// `budget_reset_at`. Never the secret: it is not stored.
@@ -68,10 +72,12 @@ pub(super) async fn delete_key(c: &Control, token: &str) -> Result<bool, AdminEr
 
 /// Stores a prepared key (creating its user if unknown, as LiteLLM does) and returns the
 /// generate response: the key object plus the secret, shown this once.
+/// `spend` is the key's initial spend (`/key/generate`'s `spend`).
 pub(super) async fn store_key(
     c: &Control,
     req: &Req,
     k: NewKey,
+    spend: Option<f64>,
 ) -> Result<Map<String, Value>, AdminError> {
     if let Some(u) = doc_str(&k.doc, "user_id") {
         ensure_user(c, u, None).await?;
@@ -80,6 +86,10 @@ pub(super) async fn store_key(
         .insert(Kind::Key, &k.token, k.doc)
         .await?
         .ok_or_else(|| AdminError::exists("key", "This key already exists"))?;
+    if let Some(s) = spend.filter(|s| *s > 0.0) {
+        c.set_spend(&e, s).await?;
+    }
+    let e = c.get(Kind::Key, &e.id).unwrap_or(e);
     Ok(generate_response(c, &e, &k.secret, req))
 }
 
@@ -91,15 +101,39 @@ fn generate_response(c: &Control, e: &Entity, secret: &str, req: &Req) -> Map<St
     out
 }
 
-/// `POST /key/generate`.
-pub async fn generate(c: &Control, caller: &Caller, req: &Req) -> Result<Value, AdminError> {
+/// `POST /key/generate`. An internal user's key is its own (`user_id` defaults to the caller's)
+/// and stays within its team's limits (`scope.rs`).
+pub async fn generate(
+    c: &Control,
+    rt: &Runtime,
+    who: &Who,
+    req: &Req,
+) -> Result<Value, AdminError> {
+    scope::admin_only_fields(who, req)?;
     let mut base = Map::new();
-    if let Some(by) = caller.key().and_then(|k| k.user_id.clone()) {
+    if let Some(by) = who.user_id.clone() {
         base.insert("created_by".into(), Value::String(by.clone()));
-        base.insert("updated_by".into(), Value::String(by));
+        base.insert("updated_by".into(), Value::String(by.clone()));
+        if !who.is_admin() {
+            base.insert("user_id".into(), Value::String(by));
+        }
     }
     let k = prepare_key(c, req, true, base)?;
-    Ok(Value::Object(store_key(c, req, k).await?))
+    scope::check(c, rt, who, req, None, &k.doc, "/key/generate")?;
+    let spend = amount(req, "spend")?;
+    Ok(Value::Object(store_key(c, req, k, spend).await?))
+}
+
+/// 403 unless the caller may manage `key` (LiteLLM's words).
+fn must_manage(c: &Control, who: &Who, key: &Entity) -> Result<(), AdminError> {
+    if may_manage_key(c, who, key) {
+        return Ok(());
+    }
+    Err(forbidden(format!(
+        "User can only create keys for themselves. Got user_id={}, Your ID={}",
+        key.user_id.as_deref().unwrap_or("None"),
+        who.user_id.as_deref().unwrap_or("None")
+    )))
 }
 
 /// The key a write route names in `key` (secret or token), or 404.
@@ -123,31 +157,45 @@ async fn check_changed(
     Ok(())
 }
 
-/// `POST /key/update`: a partial update; `duration` recomputes `expires`. Answers
-/// `{"key": <as given>, ...key}` as LiteLLM does.
-pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
+/// `POST /key/update`: a partial update; `duration` recomputes `expires`, `spend` sets the
+/// spend of the current budget window. Answers `{"key": <as given>, ...key}` as LiteLLM does.
+pub async fn update(c: &Control, rt: &Runtime, who: &Who, req: &Req) -> Result<Value, AdminError> {
     let (given, e) = named_key(c, req)?;
+    must_manage(c, who, &e)?;
+    scope::admin_only_fields(who, req)?;
     let now = now_ms();
     let mut doc = e.doc();
     read_key_fields(req, &mut doc, now)?;
+    scope::check(c, rt, who, req, Some(&e), &doc, "/key/update")?;
+    let spend = amount(req, "spend")?;
     doc.insert("updated_at".into(), Value::String(iso_ms(now)));
     check_changed(c, &doc, &e.id).await?;
     let e = c.put(Kind::Key, &e.id, doc).await?;
+    if let Some(s) = spend {
+        c.set_spend(&e, s).await?;
+    }
     let mut out = Map::new();
     out.insert("key".into(), Value::String(given));
     out.extend(key_object(c, &e));
     Ok(Value::Object(out))
 }
 
-/// `GET /key/info?key=`: the named key, or without `key` the caller's own.
-pub async fn info(c: &Control, caller: &Caller, req: &Req) -> Result<Value, AdminError> {
+/// `GET /key/info?key=`: the named key, or without `key` the caller's own. A caller that is
+/// not a proxy admin sees its own key, its user's keys and the keys of teams it administers.
+pub async fn info(c: &Control, who: &Who, req: &Req) -> Result<Value, AdminError> {
     let (given, e) = match req.string("key")?.filter(|k| !k.trim().is_empty()) {
         Some(k) => {
             let e = find_key(c, &k).ok_or_else(|| key_not_found(&k))?;
+            if !(who.is_admin() || who.role == Role::Viewer || may_read_key(c, who, &e)) {
+                return Err(forbidden(format!(
+                    "You are not allowed to access this key's info. Your role={}",
+                    role_name(c, who)
+                )));
+            }
             (k, e)
         }
         None => {
-            let own = caller
+            let own = who
                 .key()
                 .and_then(|k| c.get(Kind::Key, &k.id))
                 .ok_or_else(|| {
@@ -161,8 +209,8 @@ pub async fn info(c: &Control, caller: &Caller, req: &Req) -> Result<Value, Admi
 
 /// `GET /key/list`: `page`, `size` (default 10, at most 100), filters `key_alias`, `team_id`,
 /// `user_id`, `organization_id`, `key_hash`; `return_full_object=true` gives key objects,
-/// otherwise tokens. Newest first.
-pub async fn list(c: &Control, req: &Req) -> Result<Value, AdminError> {
+/// otherwise tokens. Newest first. An internal user lists its own keys only.
+pub async fn list(c: &Control, who: &Who, req: &Req) -> Result<Value, AdminError> {
     let page = page_param(req, "page", usize::MAX)?.unwrap_or(1);
     let size = page_param(req, "size", 100)?.unwrap_or(10);
     let full = req.boolean("return_full_object")?.unwrap_or(false);
@@ -171,6 +219,15 @@ pub async fn list(c: &Control, req: &Req) -> Result<Value, AdminError> {
         if let Some(v) = req.string(f)?.filter(|v| !v.is_empty()) {
             filters.push((f, v));
         }
+    }
+    if !(who.is_admin() || who.role == Role::Viewer) {
+        let me = who.own_user()?.to_string();
+        if let Some((_, other)) = filters.iter().find(|(f, v)| *f == "user_id" && *v != me) {
+            return Err(forbidden(format!(
+                "You are not authorized to check another user's keys. Your user_id={me}, requested user_id={other}"
+            )));
+        }
+        filters.push(("user_id", me));
     }
     let key_hash = req.string("key_hash")?.filter(|v| !v.is_empty());
     let mut keys: Vec<Arc<Entity>> = c
@@ -207,8 +264,8 @@ pub async fn list(c: &Control, req: &Req) -> Result<Value, AdminError> {
 }
 
 /// `POST /key/delete`: `keys` (secrets or tokens) and/or `key_aliases`. Every one must exist
-/// (404 otherwise, and nothing is deleted).
-pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
+/// (404 otherwise, and nothing is deleted) and be the caller's to manage (403 otherwise).
+pub async fn delete(c: &Control, who: &Who, req: &Req) -> Result<Value, AdminError> {
     let keys = req.strings("keys")?.unwrap_or_default();
     let aliases = req.strings("key_aliases")?.unwrap_or_default();
     if keys.is_empty() && aliases.is_empty() {
@@ -235,6 +292,9 @@ pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
         targets.extend(found);
     }
     for e in &targets {
+        must_manage(c, who, e)?;
+    }
+    for e in &targets {
         delete_key(c, &e.id).await?;
     }
     let mut deleted: Vec<Value> = keys.into_iter().map(Value::String).collect();
@@ -252,12 +312,20 @@ pub async fn block(c: &Control, req: &Req, on: bool) -> Result<Value, AdminError
 /// `POST /key/regenerate` (`key` in the body) and `/key/{key}/regenerate`: a new secret
 /// (`new_key` if given) with the same settings and spend; other body fields update settings.
 /// The old secret stops working at once.
-pub async fn regenerate(c: &Control, req: &Req, old: Option<&str>) -> Result<Value, AdminError> {
+pub async fn regenerate(
+    c: &Control,
+    rt: &Runtime,
+    who: &Who,
+    req: &Req,
+    old: Option<&str>,
+) -> Result<Value, AdminError> {
     let given = match old.filter(|o| !o.trim().is_empty()) {
         Some(o) => o.to_string(),
         None => req.required_string("key")?,
     };
     let e = find_key(c, &given).ok_or_else(|| key_not_found(&given))?;
+    must_manage(c, who, &e)?;
+    scope::admin_only_fields(who, req)?;
     let now = now_ms();
     let secret = supplied_secret(req, "new_key")?.unwrap_or_else(new_secret);
     let token = hash_key(&secret);
@@ -266,10 +334,11 @@ pub async fn regenerate(c: &Control, req: &Req, old: Option<&str>) -> Result<Val
     }
     let mut doc = e.doc();
     read_key_fields(req, &mut doc, now)?;
+    scope::check(c, rt, who, req, Some(&e), &doc, "/key/regenerate")?;
     doc.insert("key_name".into(), Value::String(key_name(&secret)));
     doc.insert("updated_at".into(), Value::String(iso_ms(now)));
     check_changed(c, &doc, &e.id).await?;
-    let spent = c.spend(&e);
+    let spent = amount(req, "spend")?.unwrap_or_else(|| c.spend(&e));
     let new = c
         .insert(Kind::Key, &token, doc)
         .await?
@@ -280,4 +349,13 @@ pub async fn regenerate(c: &Control, req: &Req, old: Option<&str>) -> Result<Val
     delete_key(c, &e.id).await?;
     let new = c.get(Kind::Key, &token).unwrap_or(new);
     Ok(Value::Object(generate_response(c, &new, &secret, req)))
+}
+
+/// `user_role` of the caller's user, as LiteLLM prints it.
+fn role_name(c: &Control, who: &Who) -> String {
+    who.user_id
+        .as_deref()
+        .and_then(|u| c.get(Kind::User, u))
+        .and_then(|u| u.role.clone())
+        .unwrap_or_else(|| "None".into())
 }

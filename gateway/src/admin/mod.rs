@@ -1,15 +1,23 @@
-//! The LiteLLM management API: keys, teams, users, organizations, end users, budgets and spend
-//! reports. Each request is authenticated (master key or a `proxy_admin` user's key), its JSON
-//! body or query read, and answered with LiteLLM's field names and shapes; errors are
-//! OpenAI-shaped. Handlers live in one file per resource (keys and teams keep their helpers in a
-//! folder of the same name); `fields.rs` validates request fields for all of them, `util.rs`
-//! holds the request, errors and shared document helpers; this file is the route table.
+//! The LiteLLM management API: keys, teams, users, organizations, end users, budgets, spend
+//! reports and model group info. Each request is authenticated, admitted by the caller's role
+//! (`access.rs`: proxy admins everything, internal users their own keys, every key its own
+//! key, user and team), its JSON body or query read and checked against the route's known
+//! fields (`spec.rs`, table in `spec_table.rs`: unknown fields are a 400 naming them), and
+//! answered with LiteLLM's field names and shapes; errors are OpenAI-shaped. Handlers live in
+//! one file per resource (keys and teams keep their helpers in a folder of the same name);
+//! `fields.rs` validates field values for all of them, `util.rs` holds the request, errors and
+//! shared document helpers; this file is the dispatch.
 
+mod access;
 pub mod budgets;
 pub mod customers;
 mod fields;
 pub mod keys;
+pub mod model_groups;
+mod org_members;
 pub mod orgs;
+pub mod spec;
+mod spec_table;
 pub mod spend;
 pub mod teams;
 pub mod users;
@@ -20,7 +28,8 @@ use std::sync::Arc;
 use pingora::proxy::Session;
 use serde_json::Value;
 
-use crate::control::enforce::Caller;
+use self::access::Who;
+use self::spec::{RouteId, RouteSpec};
 use crate::ctx::RequestCtx;
 use crate::error::{respond_error, GatewayError};
 use crate::state::AppState;
@@ -39,6 +48,7 @@ pub fn is_admin_path(path: &str) -> bool {
         "/budget/",
         "/spend/",
         "/global/spend",
+        "/model_group/",
     ];
     PREFIXES.iter().any(|p| path.starts_with(p))
 }
@@ -48,23 +58,43 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
     let runtime = state.runtime();
     let control = state.control.clone();
     let result = async {
-        let caller = crate::control::enforce::authenticate(&control, &runtime, session.req_header())?;
-        if !caller.is_admin(&control) {
-            return Err(AdminError::from(GatewayError::Forbidden(
-                "Only proxy admins (the master key or a proxy_admin user's key) can call the management API".into(),
-            )));
-        }
+        let caller =
+            crate::control::enforce::authenticate(&control, &runtime, session.req_header())?;
+        let method = session.req_header().method.as_str().to_string();
+        let path = session
+            .req_header()
+            .uri
+            .path()
+            .trim_end_matches('/')
+            .to_string();
+        // `/end_user/*` is LiteLLM's older name of `/customer/*`.
+        let canonical = match path.strip_prefix("/end_user/") {
+            Some(rest) => format!("/customer/{rest}"),
+            None => path.clone(),
+        };
+        let spec = match spec::find(&method, &canonical) {
+            Ok(spec) => spec,
+            Err(known) => {
+                return Err(AdminError::from(if known {
+                    GatewayError::MethodNotAllowed { method, path }
+                } else {
+                    GatewayError::NotFound { method, path }
+                }))
+            }
+        };
+        let who = Who::of(&control, caller);
+        access::admit(&control, &who, spec, &path)?;
         let req = Req::read(session, &runtime).await?;
+        spec.check(&req)?;
         // Management writes run one at a time on this replica, so that the checks they make
         // (alias taken, already a member, budget exists) and the read-modify-write of a
         // document cannot interleave with another write.
-        let _write = if is_read(&req) {
+        let _write = if spec.reads() {
             None
         } else {
             Some(util::write_lock().await)
         };
-        let out: Value = route(state, &caller, &req).await?;
-        Ok::<Value, AdminError>(out)
+        route(state, &who, spec, &req).await
     }
     .await;
     match result {
@@ -82,77 +112,68 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
     }
 }
 
-/// Reads (`GET`, and the `POST …/info` forms) need no write lock.
-fn is_read(req: &Req) -> bool {
-    req.method == "GET" || req.path.ends_with("/info")
-}
-
-async fn route(state: &Arc<AppState>, caller: &Caller, req: &Req) -> Result<Value, AdminError> {
+async fn route(
+    state: &Arc<AppState>,
+    who: &Who,
+    spec: &RouteSpec,
+    req: &Req,
+) -> Result<Value, AdminError> {
     let c = &state.control;
-    let path = req.path.as_str();
-    let m = req.method.as_str();
-    match (m, path) {
-        ("POST", "/key/generate") => keys::generate(c, caller, req).await,
-        ("POST", "/key/update") => keys::update(c, req).await,
-        ("GET", "/key/info") => keys::info(c, caller, req).await,
-        ("GET", "/key/list") => keys::list(c, req).await,
-        ("POST", "/key/delete") => keys::delete(c, req).await,
-        ("POST", "/key/block") => keys::block(c, req, true).await,
-        ("POST", "/key/unblock") => keys::block(c, req, false).await,
-        ("POST", "/key/regenerate") => keys::regenerate(c, req, None).await,
-        ("POST", p) if p.starts_with("/key/") && p.ends_with("/regenerate") => {
+    let rt = state.runtime();
+    let rt = &*rt;
+    use RouteId::*;
+    match spec.id {
+        KeyGenerate => keys::generate(c, rt, who, req).await,
+        KeyUpdate => keys::update(c, rt, who, req).await,
+        KeyInfo => keys::info(c, who, req).await,
+        KeyList => keys::list(c, who, req).await,
+        KeyDelete => keys::delete(c, who, req).await,
+        KeyBlock => keys::block(c, req, true).await,
+        KeyUnblock => keys::block(c, req, false).await,
+        KeyRegenerate => keys::regenerate(c, rt, who, req, None).await,
+        KeyRegenerateByPath => {
+            let p = req.path.as_str();
             let old = &p["/key/".len()..p.len() - "/regenerate".len()];
-            keys::regenerate(c, req, Some(old)).await
+            keys::regenerate(c, rt, who, req, Some(old)).await
         }
-        ("POST", "/team/new") => teams::new(c, req).await,
-        ("POST", "/team/update") => teams::update(c, req).await,
-        ("GET", "/team/info") => teams::info(c, req).await,
-        ("GET", "/team/list") => teams::list(c, req).await,
-        ("POST", "/team/delete") => teams::delete(c, req).await,
-        ("POST", "/team/member_add") => teams::member_add(c, req).await,
-        ("POST", "/team/member_delete") => teams::member_delete(c, req).await,
-        ("POST", "/team/member_update") => teams::member_update(c, req).await,
-        ("POST", "/team/block") => teams::block(c, req, true).await,
-        ("POST", "/team/unblock") => teams::block(c, req, false).await,
-        ("POST", "/user/new") => users::new(c, req).await,
-        ("GET", "/user/info") => users::info(c, req).await,
-        ("POST", "/user/update") => users::update(c, req).await,
-        ("POST", "/user/delete") => users::delete(c, req).await,
-        ("GET", "/user/list") => users::list(c, req).await,
-        ("POST", "/organization/new") => orgs::new(c, req).await,
-        ("GET", "/organization/info") => orgs::info(c, req).await,
-        ("POST", "/organization/info") => orgs::info(c, req).await,
-        ("PATCH", "/organization/update") => orgs::update(c, req).await,
-        ("POST", "/organization/update") => orgs::update(c, req).await,
-        ("DELETE", "/organization/delete") => orgs::delete(c, req).await,
-        ("POST", "/organization/delete") => orgs::delete(c, req).await,
-        ("GET", "/organization/list") => orgs::list(c, req).await,
-        ("POST", "/customer/new") | ("POST", "/end_user/new") => customers::new(c, req).await,
-        ("GET", "/customer/info") | ("GET", "/end_user/info") => customers::info(c, req).await,
-        ("POST", "/customer/update") | ("POST", "/end_user/update") => {
-            customers::update(c, req).await
-        }
-        ("POST", "/customer/delete") | ("POST", "/end_user/delete") => {
-            customers::delete(c, req).await
-        }
-        ("GET", "/customer/list") | ("GET", "/end_user/list") => customers::list(c, req).await,
-        ("POST", "/customer/block") | ("POST", "/end_user/block") => {
-            customers::block(c, req, true).await
-        }
-        ("POST", "/customer/unblock") | ("POST", "/end_user/unblock") => {
-            customers::block(c, req, false).await
-        }
-        ("POST", "/budget/new") => budgets::new(c, req).await,
-        ("POST", "/budget/info") | ("GET", "/budget/info") => budgets::info(c, req).await,
-        ("POST", "/budget/update") => budgets::update(c, req).await,
-        ("POST", "/budget/delete") => budgets::delete(c, req).await,
-        ("GET", "/budget/list") => budgets::list(c, req).await,
-        ("GET", "/spend/logs") => spend::logs(c, req).await,
-        ("GET", "/global/spend") => spend::global(c, req).await,
-        ("GET", "/global/spend/report") => spend::report(c, req).await,
-        _ => Err(AdminError::from(GatewayError::NotFound {
-            method: m.to_string(),
-            path: path.to_string(),
-        })),
+        TeamNew => teams::new(c, who, req).await,
+        TeamUpdate => teams::update(c, req).await,
+        TeamInfo => teams::info(c, who, req).await,
+        TeamList => teams::list(c, req).await,
+        TeamDelete => teams::delete(c, req).await,
+        TeamMemberAdd => teams::member_add(c, req).await,
+        TeamMemberDelete => teams::member_delete(c, req).await,
+        TeamMemberUpdate => teams::member_update(c, req).await,
+        TeamBlock => teams::block(c, req, true).await,
+        TeamUnblock => teams::block(c, req, false).await,
+        UserNew => users::new(c, req).await,
+        UserInfo => users::info(c, who, req).await,
+        UserUpdate => users::update(c, req).await,
+        UserDelete => users::delete(c, req).await,
+        UserList => users::list(c, req).await,
+        OrgNew => orgs::new(c, req).await,
+        OrgInfo => orgs::info(c, req).await,
+        OrgUpdate => orgs::update(c, req).await,
+        OrgDelete => orgs::delete(c, req).await,
+        OrgList => orgs::list(c, req).await,
+        OrgMemberAdd => org_members::add(c, req).await,
+        OrgMemberUpdate => org_members::update(c, req).await,
+        OrgMemberDelete => org_members::delete(c, req).await,
+        CustomerNew => customers::new(c, req).await,
+        CustomerInfo => customers::info(c, req).await,
+        CustomerUpdate => customers::update(c, req).await,
+        CustomerDelete => customers::delete(c, req).await,
+        CustomerList => customers::list(c, req).await,
+        CustomerBlock => customers::block(c, req, true).await,
+        CustomerUnblock => customers::block(c, req, false).await,
+        BudgetNew => budgets::new(c, req).await,
+        BudgetInfo => budgets::info(c, req).await,
+        BudgetUpdate => budgets::update(c, req).await,
+        BudgetDelete => budgets::delete(c, req).await,
+        BudgetList => budgets::list(c, req).await,
+        SpendLogs => spend::logs(c, req).await,
+        GlobalSpend => spend::global(c, req).await,
+        GlobalSpendReport => spend::report(c, req).await,
+        ModelGroupInfo => model_groups::info(c, rt, who, req),
     }
 }

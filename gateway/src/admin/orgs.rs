@@ -3,13 +3,14 @@
 //! rate limits and model list apply to every request of its teams' keys.
 //!
 //! Unlike LiteLLM, which creates a budget row for every organization without a `budget_id`,
-//! the limits are kept on the organization's document; `litellm_budget_table` shows them
-//! merged over those of its `budget_id`.
+//! the limits are kept on the organization's document; `litellm_budget_table` (always an
+//! object, as in LiteLLM) shows them merged over those of its `budget_id`. Memberships and the
+//! `/organization/member_*` routes are in `org_members.rs`.
 
 use serde_json::{json, Map, Value};
 
 use super::budgets::budget_table;
-use super::fields::{object, read_limits};
+use super::fields::{amount, object, read_limits};
 use super::util::{all_exist, doc_field, given_or_new_id, now_iso, stamp_new};
 use super::{AdminError, Req};
 use crate::control::{Control, Entity, Kind};
@@ -34,9 +35,15 @@ fn view(c: &Control, e: &Entity) -> Value {
     for f in ["created_at", "created_by", "updated_at", "updated_by"] {
         out.insert(f.into(), field(f));
     }
-    out.insert("litellm_budget_table".into(), budget_table(c, e, &doc));
+    out.insert(
+        "litellm_budget_table".into(),
+        budget_table(c, e, &doc, true),
+    );
     out.insert("teams".into(), Value::Array(teams(c, &e.id)));
-    out.insert("members".into(), Value::Array(members(c, &e.id)));
+    out.insert(
+        "members".into(),
+        Value::Array(super::org_members::members(c, e)),
+    );
     Value::Object(out)
 }
 
@@ -50,24 +57,6 @@ fn teams(c: &Control, org: &str) -> Vec<Value> {
             d.insert("team_id".into(), json!(t.id));
             d.insert("spend".into(), json!(c.spend(t)));
             Value::Object(d)
-        })
-        .collect()
-}
-
-/// The users whose `organization_id` is `org`, as organization memberships.
-fn members(c: &Control, org: &str) -> Vec<Value> {
-    c.list(Kind::User)
-        .iter()
-        .filter(|u| u.org_id.as_deref() == Some(org))
-        .map(|u| {
-            json!({
-                "user_id": u.id,
-                "organization_id": org,
-                "user_role": u.role,
-                "user_email": u.doc().get("user_email"),
-                "spend": c.spend(u),
-                "budget_id": u.budget_id,
-            })
         })
         .collect()
 }
@@ -147,10 +136,15 @@ pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let e = c.get(Kind::Org, &id).ok_or_else(|| not_found(&id))?;
     let mut doc = e.doc();
     read_fields(c, req, &mut doc)?;
+    let spend = amount(req, "spend")?;
     doc.insert("organization_id".into(), json!(id));
     doc.insert("updated_at".into(), json!(now_iso()));
     doc.insert("updated_by".into(), json!("litellm_proxy_admin"));
     let e = c.put(Kind::Org, &id, doc).await?;
+    if let Some(s) = spend {
+        c.set_spend(&e, s).await?;
+    }
+    let e = c.get(Kind::Org, &id).unwrap_or(e);
     Ok(view(c, &e))
 }
 

@@ -101,7 +101,8 @@ fn row(l: SpendLog) -> Value {
             .or_insert(Value::String(alias));
     }
     json!({
-        "request_id": l.request_id,
+        "request_id": l.response_id.as_deref().unwrap_or(&l.request_id),
+        "call_id": l.request_id,
         "call_type": l.call_type,
         "api_key": l.api_key,
         "spend": l.spend,

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use self::members::{member_id, member_spec, members_of, memberships, resolve, Resolved};
+use super::access::{forbidden, Role, Who};
 use super::fields::{check_budget_ref, check_ref, read_fields, unset_limits, Ty, LIMITS};
 use super::keys::{key_object, keys_where};
 use super::users::ensure_user;
@@ -23,8 +24,9 @@ use crate::control::{now_ms, Control, Entity, Kind};
 pub(super) use self::members::{add_member, remove_member};
 pub use self::members::{member_add, member_delete, member_update};
 
-/// The fields `/team/new` and `/team/update` accept, with their types.
-const TEAM_FIELDS: &[&[(&str, Ty)]] = &[
+/// The fields `/team/new` and `/team/update` read, with their types (the LiteLLM fields they
+/// accept without reading are in `spec_table.rs`).
+pub(super) const TEAM_FIELDS: &[&[(&str, Ty)]] = &[
     &[("team_alias", Ty::Text), ("models", Ty::List)],
     LIMITS,
     &[
@@ -34,7 +36,7 @@ const TEAM_FIELDS: &[&[(&str, Ty)]] = &[
         ("organization_id", Ty::Text),
         ("model_aliases", Ty::Aliases),
         ("budget_id", Ty::Text),
-        ("guardrails", Ty::List),
+        ("team_member_permissions", Ty::List),
     ],
 ];
 
@@ -53,6 +55,7 @@ fn team_defaults(team_id: &str, now: i64) -> Map<String, Value> {
         "blocked": false,
         "model_aliases": {},
         "budget_id": null,
+        "team_member_permissions": [],
         "created_at": iso_ms(now),
         "updated_at": iso_ms(now),
     }));
@@ -78,8 +81,9 @@ fn team_not_found(id: &str) -> AdminError {
 }
 
 /// `POST /team/new`: creates the team (id generated if absent) with its `members_with_roles`
-/// (unknown users are created).
-pub async fn new(c: &Control, req: &Req) -> Result<Value, AdminError> {
+/// (unknown users are created). A caller with a user (a `proxy_admin` user's key) becomes an
+/// admin of the team unless it lists itself, as in LiteLLM.
+pub async fn new(c: &Control, who: &Who, req: &Req) -> Result<Value, AdminError> {
     let now = now_ms();
     let team_id = match req.string("team_id")?.map(|s| s.trim().to_string()) {
         Some(id) if !id.is_empty() => id,
@@ -121,6 +125,18 @@ pub async fn new(c: &Control, req: &Req) -> Result<Value, AdminError> {
         }
         members.push(r);
     }
+    if let Some(me) = who.user_id.as_deref() {
+        if !members.iter().any(|m| m.user_id == me) {
+            let email = c
+                .get(Kind::User, me)
+                .and_then(|u| u.email().map(str::to_string));
+            members.push(Resolved {
+                user_id: me.to_string(),
+                email,
+                role: "admin".into(),
+            });
+        }
+    }
     let team = c.insert(Kind::Team, &team_id, doc).await?.ok_or_else(|| {
         AdminError::exists("team_id", format!("Team id = {team_id} already exists."))
     })?;
@@ -149,9 +165,35 @@ pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
     Ok(json!({"team_id": team.id, "data": team_object(c, &team)}))
 }
 
+/// The team `/team/info` answers about: the named one (without `team_id`, the caller's key's
+/// team). A caller that is not a proxy admin (or viewer) may read its key's team and the teams
+/// its user is a member of (403, LiteLLM's words).
+fn info_team(c: &Control, who: &Who, req: &Req) -> Result<Arc<Entity>, AdminError> {
+    let own_team = who.key().and_then(|k| k.team_id.clone());
+    let id = match (req.string("team_id")?.filter(|s| !s.is_empty()), &own_team) {
+        (Some(id), _) => id,
+        (None, Some(own)) => own.clone(),
+        (None, None) => return Err(AdminError::bad("team_id", "team_id is required")),
+    };
+    let allowed = who.is_admin()
+        || who.role == Role::Viewer
+        || own_team.as_deref() == Some(id.as_str())
+        || who
+            .user_id
+            .as_deref()
+            .is_some_and(|u| c.get(Kind::Member, &member_id(&id, u)).is_some());
+    if !allowed {
+        return Err(forbidden(format!(
+            "key not allowed to access this team's info. team_id={id}, key's team_id={}",
+            own_team.as_deref().unwrap_or("None")
+        )));
+    }
+    c.get(Kind::Team, &id).ok_or_else(|| team_not_found(&id))
+}
+
 /// `GET /team/info?team_id=`: the team, its keys and its memberships.
-pub async fn info(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let team = named_team(c, req)?;
+pub async fn info(c: &Control, who: &Who, req: &Req) -> Result<Value, AdminError> {
+    let team = info_team(c, who, req)?;
     Ok(json!({
         "team_id": team.id,
         "team_info": team_object(c, &team),

@@ -7,7 +7,11 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::fields::{check_budget_ref, field, page_param, read_fields, unset_limits, Ty, LIMITS};
+use super::access::{forbidden, Role, Who};
+use super::fields::{
+    amount, amount_value, check_budget_ref, field, page_param, read_fields, text_value,
+    unset_limits, Ty, LIMITS,
+};
 use super::keys::{delete_key, key_object, keys_where, prepare_key, store_key};
 use super::util::{
     all_exist, doc_field, into_map, iso_ms, new_id, newest_first, paginate, touch, with_spend,
@@ -15,8 +19,9 @@ use super::util::{
 use super::{AdminError, Req};
 use crate::control::{now_ms, Control, Entity, Kind};
 
-/// The fields `/user/new` and `/user/update` accept, with their types.
-const USER_FIELDS: &[&[(&str, Ty)]] = &[
+/// The fields `/user/new` and `/user/update` read, with their types (the LiteLLM fields they
+/// accept without reading are in `spec_table.rs`).
+pub(super) const USER_FIELDS: &[&[(&str, Ty)]] = &[
     &[
         ("user_email", Ty::Text),
         ("user_alias", Ty::Text),
@@ -25,7 +30,6 @@ const USER_FIELDS: &[&[(&str, Ty)]] = &[
     ],
     LIMITS,
     &[
-        ("model_max_budget", Ty::ModelBudget),
         ("metadata", Ty::Object),
         ("budget_id", Ty::Text),
         ("organization_id", Ty::Text),
@@ -117,15 +121,19 @@ pub async fn new(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let mut doc = user_defaults(&user_id, now);
     read_fields(req, USER_FIELDS, &mut doc)?;
     check_budget_ref(c, &doc)?;
-    let teams = req.strings("teams")?.unwrap_or_default();
-    for t in &teams {
-        if c.get(Kind::Team, t).is_none() {
+    let teams = new_user_teams(c, req)?;
+    let orgs = req.strings("organizations")?.unwrap_or_default();
+    for o in &orgs {
+        if c.get(Kind::Org, o).is_none() {
             return Err(AdminError::bad(
-                "teams",
-                format!("team_id={t} does not exist"),
+                "organizations",
+                format!(
+                    "organization_id={o} does not exist; create it with /organization/new first"
+                ),
             ));
         }
     }
+    let spend = amount(req, "spend")?;
     let auto_key = field(req, "auto_create_key", Ty::Flag)?
         .and_then(|v| v.as_bool())
         .unwrap_or(true);
@@ -144,14 +152,22 @@ pub async fn new(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let user = c.insert(Kind::User, &user_id, doc).await?.ok_or_else(|| {
         AdminError::exists("user_id", format!("User with id {user_id} already exists"))
     })?;
+    if let Some(s) = spend.filter(|s| *s > 0.0) {
+        c.set_spend(&user, s).await?;
+    }
     let email = user.email().map(str::to_string);
     for t in &teams {
-        super::teams::add_member(c, t, &user_id, "user", email.as_deref(), None).await?;
+        let role = t.role.as_str();
+        super::teams::add_member(c, &t.team_id, &user_id, role, email.as_deref(), t.budget).await?;
     }
+    for o in &orgs {
+        super::org_members::add_membership(c, o, &user_id, "internal_user").await?;
+    }
+    let user = c.get(Kind::User, &user_id).unwrap_or(user);
     let mut out = user_object(c, &user);
     match key {
         Some(k) => {
-            let created = store_key(c, req, k).await?;
+            let created = store_key(c, req, k, None).await?;
             for f in ["key", "token", "key_name", "key_alias", "expires"] {
                 out.insert(f.into(), doc_field(&created, f));
             }
@@ -163,6 +179,83 @@ pub async fn new(c: &Control, req: &Req) -> Result<Value, AdminError> {
         }
     }
     Ok(Value::Object(out))
+}
+
+/// A team `/user/new` adds the user to: `"team-id"`, or LiteLLM's
+/// `{"team_id", "max_budget_in_team", "user_role": "user"|"admin"}`.
+struct NewUserTeam {
+    team_id: String,
+    budget: Option<f64>,
+    role: String,
+}
+
+/// The `teams` of a `/user/new` request, each an existing team.
+fn new_user_teams(c: &Control, req: &Req) -> Result<Vec<NewUserTeam>, AdminError> {
+    let items = match req.body.get("teams") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items.clone(),
+        Some(other) => {
+            return Err(AdminError::bad(
+                "teams",
+                format!("teams must be a list of team ids (or {{\"team_id\", \"max_budget_in_team\", \"user_role\"}} objects), got {other}"),
+            ))
+        }
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in &items {
+        let t = match item {
+            Value::String(id) => NewUserTeam {
+                team_id: id.clone(),
+                budget: None,
+                role: "user".into(),
+            },
+            Value::Object(o) => {
+                let team_id = text_value("teams", o.get("team_id").unwrap_or(&Value::Null))?;
+                let budget = match o.get("max_budget_in_team") {
+                    None | Some(Value::Null) => None,
+                    Some(v) => Some(amount_value("teams", v)?),
+                };
+                let role = match o.get("user_role").and_then(Value::as_str) {
+                    None => "user".to_string(),
+                    Some(r @ ("user" | "admin")) => r.to_string(),
+                    Some(r) => {
+                        return Err(AdminError::bad(
+                            "teams",
+                            format!("teams: user_role must be \"user\" or \"admin\", got {r:?}"),
+                        ))
+                    }
+                };
+                if let Some(k) = o
+                    .keys()
+                    .find(|k| !["team_id", "max_budget_in_team", "user_role"].contains(&k.as_str()))
+                {
+                    return Err(AdminError::bad(
+                        "teams",
+                        format!("teams: unknown field `{k}` (known: team_id, max_budget_in_team, user_role)"),
+                    ));
+                }
+                NewUserTeam {
+                    team_id,
+                    budget,
+                    role,
+                }
+            }
+            other => {
+                return Err(AdminError::bad(
+                    "teams",
+                    format!("teams entries must be team ids or objects, got {other}"),
+                ))
+            }
+        };
+        if c.get(Kind::Team, &t.team_id).is_none() {
+            return Err(AdminError::bad(
+                "teams",
+                format!("team_id={} does not exist", t.team_id),
+            ));
+        }
+        out.push(t);
+    }
+    Ok(out)
 }
 
 fn user_not_found(id: &str) -> AdminError {
@@ -184,9 +277,35 @@ fn named_user(c: &Control, req: &Req) -> Result<Arc<Entity>, AdminError> {
     ))
 }
 
+/// The user `/user/info` answers about: the named one, or the caller's own. A caller that is
+/// not a proxy admin (or viewer) may name only its own user (403, LiteLLM's words).
+fn info_user(c: &Control, who: &Who, req: &Req) -> Result<Arc<Entity>, AdminError> {
+    let named = req.string("user_id")?.is_some_and(|s| !s.is_empty())
+        || req.string("user_email")?.is_some_and(|s| !s.is_empty());
+    if !named {
+        if let Some(me) = who.user_id.as_deref() {
+            return c.get(Kind::User, me).ok_or_else(|| user_not_found(me));
+        }
+    }
+    if who.is_admin() || who.role == Role::Viewer {
+        return named_user(c, req);
+    }
+    let me = who.own_user()?;
+    let asked = match req.string("user_id")?.filter(|s| !s.is_empty()) {
+        Some(id) => id,
+        None => named_user(c, req)?.id.clone(),
+    };
+    if asked != me {
+        return Err(forbidden(format!(
+            "key not allowed to access this user's info. user_id={asked}, key's user_id={me}"
+        )));
+    }
+    c.get(Kind::User, me).ok_or_else(|| user_not_found(me))
+}
+
 /// `GET /user/info?user_id=`: the user, its keys and its teams.
-pub async fn info(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let user = named_user(c, req)?;
+pub async fn info(c: &Control, who: &Who, req: &Req) -> Result<Value, AdminError> {
+    let user = info_user(c, who, req)?;
     let keys: Vec<Value> = keys_where(c, "user_id", &user.id)
         .iter()
         .map(|k| Value::Object(key_object(c, k)))
@@ -204,11 +323,27 @@ pub async fn info(c: &Control, req: &Req) -> Result<Value, AdminError> {
     }))
 }
 
-/// `POST /user/update`: a partial update of the user named by `user_id` (or `user_email`).
-/// Answers `{"user_id", "data": user}`.
+/// `POST /user/update`: a partial update of the user named by `user_id` (or `user_email`); a
+/// `user_id` nobody has yet creates that user (LiteLLM upserts). Answers
+/// `{"user_id", "data": user}`.
 pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let user = named_user(c, req)?;
-    let mut doc = user.doc();
+    let given_id = req
+        .string("user_id")?
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    let existing = match &given_id {
+        Some(id) => c.get(Kind::User, id),
+        None => Some(named_user(c, req)?),
+    };
+    let id = existing
+        .as_ref()
+        .map(|u| u.id.clone())
+        .or(given_id)
+        .expect("either found or named");
+    let mut doc = existing
+        .as_ref()
+        .map(|u| u.doc())
+        .unwrap_or_else(|| user_defaults(&id, now_ms()));
     // Looked up by id, the email may change too.
     let fields: Vec<(&str, Ty)> = USER_FIELDS
         .iter()
@@ -218,8 +353,13 @@ pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
         .collect();
     read_fields(req, &[&fields], &mut doc)?;
     check_budget_ref(c, &doc)?;
+    let spend = amount(req, "spend")?;
     touch(&mut doc);
-    let user = c.put(Kind::User, &user.id, doc).await?;
+    let user = c.put(Kind::User, &id, doc).await?;
+    if let Some(s) = spend {
+        c.set_spend(&user, s).await?;
+    }
+    let user = c.get(Kind::User, &id).unwrap_or(user);
     Ok(json!({"user_id": user.id, "data": user_object(c, &user)}))
 }
 
@@ -232,6 +372,9 @@ pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
     for id in &ids {
         for t in teams_of(c, id) {
             super::teams::remove_member(c, &t, id).await?;
+        }
+        for o in super::org_members::orgs_of(c, id) {
+            super::org_members::remove_membership(c, &o, id).await?;
         }
         for k in keys_where(c, "user_id", id) {
             delete_key(c, &k.id).await?;

@@ -64,7 +64,6 @@ impl From<store::StoreError> for AdminError {
 /// One management request.
 #[derive(Debug, Default)]
 pub struct Req {
-    pub method: String,
     pub path: String,
     /// Query parameters, decoded; a repeated parameter keeps every value in `query_all`.
     pub query: HashMap<String, String>,
@@ -76,7 +75,6 @@ pub struct Req {
 impl Req {
     pub async fn read(session: &mut Session, runtime: &Runtime) -> Result<Req, AdminError> {
         let h = session.req_header();
-        let method = h.method.as_str().to_string();
         let path = h.uri.path().trim_end_matches('/').to_string();
         let query_all: Vec<(String, String)> = h
             .uri
@@ -110,7 +108,6 @@ impl Req {
             }
         };
         Ok(Req {
-            method,
             path,
             query,
             query_all,

@@ -36,19 +36,6 @@ impl Caller {
             _ => None,
         }
     }
-
-    /// Whether the caller may use the management API: the master key, or a key of a user whose
-    /// `user_role` is `proxy_admin`.
-    pub fn is_admin(&self, control: &Control) -> bool {
-        match self {
-            Caller::Open | Caller::Master => true,
-            Caller::Key(k) => k
-                .user_id
-                .as_deref()
-                .and_then(|u| control.get(Kind::User, u))
-                .is_some_and(|u| u.role.as_deref() == Some("proxy_admin")),
-        }
-    }
 }
 
 /// SHA-256 of a key as lowercase hex: the key's id (LiteLLM's `token`).
@@ -235,10 +222,13 @@ pub fn admit(
     let mut involved: Vec<Arc<Entity>> = Vec::with_capacity(8);
     if let Some(k) = &key {
         if !allowed(&k.models, &model, runtime) {
-            return Err(GatewayError::Denied(format!(
+            return Err(GatewayError::ModelAccessDenied {
+                error_type: "key_model_access_denied",
+                message: format!(
                 "key not allowed to access model. This key can only access models={:?}. Tried to access {model}",
                 k.models
-            )));
+            ),
+            });
         }
         adm.passed_models_of(k);
         involved.push(k.clone());
@@ -256,10 +246,13 @@ pub fn admit(
             )));
         }
         if !allowed(&t.models, &model, runtime) {
-            return Err(GatewayError::Denied(format!(
+            return Err(GatewayError::ModelAccessDenied {
+                error_type: "team_model_access_denied",
+                message: format!(
                 "team not allowed to access model. This team can only access models={:?}. Tried to access {model}",
                 t.models
-            )));
+            ),
+            });
         }
         adm.passed_models_of(t);
         involved.push(t.clone());
@@ -276,10 +269,13 @@ pub fn admit(
         .and_then(|u| control.get(Kind::User, u))
     {
         if !allowed(&u.models, &model, runtime) {
-            return Err(GatewayError::Denied(format!(
+            return Err(GatewayError::ModelAccessDenied {
+                error_type: "user_model_access_denied",
+                message: format!(
                 "user not allowed to access model. This user can only access models={:?}. Tried to access {model}",
                 u.models
-            )));
+            ),
+            });
         }
         adm.passed_models_of(&u);
         involved.push(u);
@@ -293,10 +289,13 @@ pub fn admit(
         .and_then(|o| control.get(Kind::Org, o))
     {
         if !allowed(&o.models, &model, runtime) {
-            return Err(GatewayError::Denied(format!(
+            return Err(GatewayError::ModelAccessDenied {
+                error_type: "org_model_access_denied",
+                message: format!(
                 "organization not allowed to access model. This organization can only access models={:?}. Tried to access {model}",
                 o.models
-            )));
+            ),
+            });
         }
         adm.passed_models_of(&o);
         involved.push(o);

@@ -107,5 +107,6 @@ fn spend_log(
             "attempted_fallbacks": ctx.attempted_fallbacks,
             "usage_estimated": !ctx.usage_seen && ctx.completion_tokens > 0,
         }),
+        response_id: ctx.response_id.clone(),
     }
 }

@@ -58,6 +58,9 @@ pub async fn whole(
         }
         _ => (content_type, body),
     };
+    if status < 300 {
+        ctx.response_id = super::translate::first_id(&body);
+    }
     ctx.status = status;
     let headers = litellm_headers(ctx);
     if let Err(e) = respond(session, status, content_type, body, &ctx.call_id, &headers).await {
@@ -76,6 +79,7 @@ pub async fn events(session: &mut Session, ctx: &mut RequestCtx, events: Vec<Byt
         out.extend_from_slice(e);
     }
     let body = encode(ctx, out, true);
+    ctx.response_id = super::translate::first_id(&body);
     let written = match stream_header(session, 200, "text/event-stream", ctx).await {
         Ok(()) => session.write_response_body(Some(body), true).await,
         Err(e) => Err(e),
@@ -391,6 +395,9 @@ pub async fn stream(
             continue;
         }
         let body = encode(ctx, out, done);
+        if ctx.response_id.is_none() {
+            ctx.response_id = super::translate::first_id(&body);
+        }
         if session.write_response_body(Some(body), done).await.is_err() {
             if done {
                 ctx.failure = Some("client went away at the end of the stream".into());

@@ -422,6 +422,7 @@ async fn spend_log_fields_round_trip() {
             cache_hit: true,
             request_tags: vec!["a".into(), "b \"q\"".into()],
             metadata: serde_json::json!({"n": 1, "nested": {"x": [1, 2]}, "s": "it's"}),
+            response_id: Some("chatcmpl-abc".into()),
         };
         let bare = SpendLog {
             request_id: "bare".into(),

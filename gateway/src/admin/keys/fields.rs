@@ -11,8 +11,9 @@ use crate::admin::{AdminError, Req};
 use crate::control::enforce::hash_key;
 use crate::control::{now_ms, period, Control, Kind};
 
-/// The fields `/key/generate`, `/key/update` and `/key/regenerate` accept, with their types.
-const KEY_FIELDS: &[&[(&str, Ty)]] = &[
+/// The fields `/key/generate`, `/key/update` and `/key/regenerate` read, with their types (the
+/// LiteLLM fields they accept without reading are in `spec_table.rs`).
+pub(in crate::admin) const KEY_FIELDS: &[&[(&str, Ty)]] = &[
     &[
         ("key_alias", Ty::Text),
         ("models", Ty::List),
@@ -31,11 +32,7 @@ const KEY_FIELDS: &[&[(&str, Ty)]] = &[
         ("budget_id", Ty::Text),
         ("organization_id", Ty::Text),
         ("config", Ty::Object),
-        ("permissions", Ty::Object),
         ("allowed_cache_controls", Ty::List),
-        ("allowed_routes", Ty::List),
-        ("guardrails", Ty::List),
-        ("enforced_params", Ty::List),
     ],
 ];
 

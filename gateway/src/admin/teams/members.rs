@@ -20,7 +20,10 @@ const MEMBER_ROLES: &[&str] = &["admin", "user"];
 /// A membership as `/team/info` answers with it (LiteLLM's `LiteLLM_TeamMembership`).
 fn membership_object(c: &Control, m: &Entity) -> Value {
     let doc = m.doc();
-    let budget = if doc.get("max_budget").is_some_and(|b| !b.is_null()) {
+    let budget = if ["max_budget", "rpm_limit", "tpm_limit"]
+        .iter()
+        .any(|f| doc.get(*f).is_some_and(|b| !b.is_null()))
+    {
         Value::Object(limit_values(&doc, None, &LIMIT_FIELDS[..LIMITS.len()]))
     } else {
         Value::Null
@@ -346,8 +349,8 @@ pub async fn member_delete(c: &Control, req: &Req) -> Result<Value, AdminError> 
     Ok(Value::Object(team_object(c, &team)))
 }
 
-/// `POST /team/member_update`: `{team_id, user_id | user_email, role?, max_budget_in_team?}`
-/// (`max_budget_in_team: null` removes the member's budget).
+/// `POST /team/member_update`: `{team_id, user_id | user_email, role?, max_budget_in_team?,
+/// rpm_limit?, tpm_limit?}` (`null` removes the member's budget or limit).
 pub async fn member_update(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let team = named_team(c, req)?;
     let user_id = named_member(c, req, &team)?;
@@ -362,6 +365,12 @@ pub async fn member_update(c: &Control, req: &Req) -> Result<Value, AdminError> 
         None => None,
     };
     let budget = field(req, "max_budget_in_team", Ty::Money)?;
+    let mut limits = Vec::new();
+    for f in ["rpm_limit", "tpm_limit"] {
+        if req.body.contains_key(f) {
+            limits.push((f, field(req, f, Ty::Count)?.unwrap_or(Value::Null)));
+        }
+    }
     let id = member_id(&team.id, &user_id);
     let existing = c.get(Kind::Member, &id).ok_or_else(|| {
         AdminError::bad(
@@ -381,6 +390,9 @@ pub async fn member_update(c: &Control, req: &Req) -> Result<Value, AdminError> 
             doc.insert("max_budget".into(), Value::Null);
         }
         _ => {}
+    }
+    for (f, v) in limits {
+        doc.insert(f.into(), v);
     }
     touch(&mut doc);
     let doc = c.put(Kind::Member, &id, doc).await?.doc();
@@ -409,5 +421,7 @@ pub async fn member_update(c: &Control, req: &Req) -> Result<Value, AdminError> 
         "user_email": email,
         "role": role_now,
         "max_budget_in_team": doc_field(&doc, "max_budget"),
+        "rpm_limit": doc_field(&doc, "rpm_limit"),
+        "tpm_limit": doc_field(&doc, "tpm_limit"),
     }))
 }
