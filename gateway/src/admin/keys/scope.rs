@@ -96,9 +96,8 @@ pub(super) fn check(
     };
     // A new key is checked whole; a changed one only for what changes (a new team re-checks
     // everything), so settings an admin gave it stay.
-    let changed = |f: &str| {
-        before.is_none() || req.body.contains_key(f) || req.body.contains_key("team_id")
-    };
+    let changed =
+        |f: &str| before.is_none() || req.body.contains_key(f) || req.body.contains_key("team_id");
     if changed("models") {
         models_allowed(c, rt, who, doc, team.as_deref())?;
     }
