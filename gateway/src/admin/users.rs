@@ -7,10 +7,13 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use super::fields::{check_budget_ref, field, page_param, read_fields, unset_limits, Ty, LIMITS};
+use super::fields::{
+    check_budget_ref, field, page_param, read_fields, unset_limits, Ty, LIMITS, TOKEN_LIMITS,
+};
 use super::keys::{delete_key, key_object, keys_where, prepare_key, store_key};
 use super::util::{
     all_exist, doc_field, into_map, iso_ms, new_id, newest_first, paginate, touch, with_spend,
+    with_tokens,
 };
 use super::{AdminError, Req};
 use crate::control::{now_ms, Control, Entity, Kind};
@@ -24,6 +27,7 @@ const USER_FIELDS: &[&[(&str, Ty)]] = &[
         ("models", Ty::List),
     ],
     LIMITS,
+    TOKEN_LIMITS,
     &[
         ("model_max_budget", Ty::ModelBudget),
         ("metadata", Ty::Object),
@@ -45,6 +49,7 @@ fn user_defaults(user_id: &str, now: i64) -> Map<String, Value> {
         "metadata": {},
         "budget_id": null,
         "organization_id": null,
+        "max_token_budget": null,
         "created_at": iso_ms(now),
         "updated_at": iso_ms(now),
     }));
@@ -97,6 +102,7 @@ pub(super) fn user_object(c: &Control, u: &Entity) -> Map<String, Value> {
     let mut m = with_spend(c, u);
     m.insert("user_id".into(), Value::String(u.id.clone()));
     m.insert("teams".into(), json!(teams_of(c, &u.id)));
+    with_tokens(c, u, &mut m);
     m
 }
 
