@@ -498,3 +498,57 @@ async fn a_token_budget_holds_across_replicas() {
         assert!(ok >= 10, "{round}: only {ok} admitted; the budget fits 40");
     }
 }
+
+/// A fallback's worst case in tokens is reserved before it is tried: a group whose models may
+/// write more (`max_output_tokens`) is skipped when the token budget cannot take that.
+#[tokio::test]
+async fn a_fallback_that_may_use_more_tokens_is_reserved_for_too() {
+    let down = MockServer::start(bench::mock::MockConfig {
+        status: Some(503),
+        ..bench::mock::MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let long = MockServer::start(priced_mock(0)).await.unwrap();
+    let yaml = format!(
+        "model_list:
+  - model_name: short
+    litellm_params:
+      model: openai/short
+      api_base: {}
+      api_key: k
+      input_cost_per_token: 0.000001
+      output_cost_per_token: 0.000002
+    model_info: {{max_output_tokens: 1000}}
+  - model_name: long
+    litellm_params:
+      model: openai/long
+      api_base: {}
+      api_key: k
+      input_cost_per_token: 0.000001
+      output_cost_per_token: 0.000002
+    model_info: {{max_output_tokens: 8192}}
+router_settings:
+  num_retries: 0
+  fallbacks: [{{short: [long]}}]
+general_settings:
+  master_key: {MASTER_KEY}
+  proxy_batch_write_at: 1
+",
+        down.url(),
+        long.url()
+    );
+    let gw = Gateway::start(&yaml).await;
+    // No max_tokens: about 1,021 tokens on `short`, 8,213 on `long`.
+    let ask = json!({"model": "short", "max_tokens": null});
+    let tight = generate_key(&gw, json!({"max_token_budget": 5000})).await;
+    assert_ne!(chat(&gw, &tight, ask.clone()).await.status(), 200);
+    assert_eq!(long.request_count(), 0, "{}", gw.logs());
+    assert_eq!(key_tokens(&gw, &tight).await, 0);
+    let roomy = generate_key(&gw, json!({"max_token_budget": 10_000})).await;
+    let r = chat(&gw, &roomy, ask).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-litellm-model-group"], "long");
+    tokio::time::sleep(SETTLED).await;
+    assert_eq!(key_tokens(&gw, &roomy).await, TOKENS);
+}
