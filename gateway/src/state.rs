@@ -143,6 +143,24 @@ impl Group {
             .fold(0.0, f64::max)
     }
 
+    /// The output tokens per completion a request without its own bound may be billed for
+    /// here (as [`Group::worst_case_for`] reads it): the largest model limit of the deployments
+    /// that may serve it, 4,096 when none is known.
+    pub fn output_limit_for(&self, provider: Option<Provider>, wildcard: Option<&str>) -> u64 {
+        if wildcard.is_none() {
+            return self
+                .worst
+                .as_ref()
+                .map_or(DEFAULT_MAX_OUTPUT_TOKENS, model_limit);
+        }
+        self.serving(provider)
+            .iter()
+            .filter_map(|d| d.price_for(wildcard))
+            .map(|p| model_limit(&p))
+            .max()
+            .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS)
+    }
+
     fn add(&mut self, d: &Arc<DeploymentRt>) {
         if d.conf.any_provider {
             if self.by_provider.is_empty() {
@@ -176,11 +194,14 @@ impl Group {
 /// `max_output_tokens` (else `max_tokens`, else 4,096) standing in for a bound the request does
 /// not set.
 fn bound(p: &ModelPrice, prompt_tokens: u64, out: Output) -> f64 {
-    let model_limit = p
-        .max_output_tokens
+    crate::pricing::worst_case(p, prompt_tokens, out.tokens(model_limit(p)))
+}
+
+/// A model's output limit per completion: `max_output_tokens`, else `max_tokens`, else 4,096.
+fn model_limit(p: &ModelPrice) -> u64 {
+    p.max_output_tokens
         .or(p.max_tokens)
-        .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS);
-    crate::pricing::worst_case(p, prompt_tokens, out.tokens(model_limit))
+        .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS)
 }
 
 /// Everything derived from one configuration.

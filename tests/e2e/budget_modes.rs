@@ -6,7 +6,7 @@
 use bench::mock::MockServer;
 use serde_json::{json, Value};
 
-use crate::budgets::{chat, config, generate_key, key_spend, priced_mock, COST};
+use crate::budgets::{chat, config, generate_key, key_spend, priced_mock, settled_spend, COST};
 use crate::support::{header, Gateway};
 
 /// The `max_tokens` the provider received in the last request.
@@ -63,7 +63,7 @@ async fn clamp_admits_a_fresh_small_budget_with_a_lower_max_tokens() {
         served += 1;
         assert!(served < 60, "never refused");
     }
-    let spend = key_spend(&gw, &key).await;
+    let spend = settled_spend(&gw, &key, served as f64 * COST).await;
     assert!((spend - served as f64 * COST).abs() < 1e-9, "{spend}");
     assert!(spend <= 1.0 + 1e-9, "spend {spend}");
 }

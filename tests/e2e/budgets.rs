@@ -59,6 +59,19 @@ pub async fn key_spend(gw: &Gateway, key: &str) -> f64 {
         .unwrap_or_else(|| panic!("no spend in {v}"))
 }
 
+/// The key's spend once it reaches `expected` (within 3 s): a request is settled just after its
+/// last byte reaches the client, so a read right after a response may not include it yet.
+pub async fn settled_spend(gw: &Gateway, key: &str, expected: f64) -> f64 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let spend = key_spend(gw, key).await;
+        if (spend - expected).abs() < 1e-9 || std::time::Instant::now() > deadline {
+            return spend;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub async fn chat(gw: &Gateway, key: &str, extra: Value) -> reqwest::Response {
     let mut body = json!({"model": "priced", "max_tokens": 5,
                           "messages": [{"role": "user", "content": "hello"}]});
@@ -117,7 +130,7 @@ async fn spend_is_charged_from_usage_and_reported_in_headers() {
         .parse()
         .unwrap();
     assert!((spend - 2.0 * COST).abs() < 1e-9, "{spend}");
-    assert!((key_spend(&gw, &key).await - 2.0 * COST).abs() < 1e-9);
+    assert!((settled_spend(&gw, &key, 2.0 * COST).await - 2.0 * COST).abs() < 1e-9);
 }
 
 #[tokio::test]
@@ -144,7 +157,7 @@ async fn racing_requests_never_push_spend_past_the_budget() {
     }
     assert!(ok >= 1, "some of the remaining budget is usable");
     assert_eq!(ok + refused, 200);
-    let spend = key_spend(&gw, &key).await;
+    let spend = settled_spend(&gw, &key, (45 + ok) as f64 * COST).await;
     assert!(spend <= 1.0 + 1e-9, "spend {spend} exceeded max_budget 1.0");
     assert!(
         (spend - (45 + ok) as f64 * COST).abs() < 1e-9,
@@ -297,7 +310,7 @@ async fn streams_are_charged_and_usage_is_hidden_unless_asked() {
     .await
     .unwrap();
     assert!(asked.contains("\"usage\""));
-    let spend = key_spend(&gw, &key).await;
+    let spend = settled_spend(&gw, &key, 2.0 * COST).await;
     assert!((spend - 2.0 * COST).abs() < 1e-9, "spend {spend}");
 
     // A client that leaves mid-stream is charged for what was generated.
@@ -327,7 +340,7 @@ async fn spend_survives_a_restart_and_a_kill() {
 
     let mut gw = Gateway::start(&yaml).await;
     assert!(
-        (key_spend(&gw, &key).await - 3.0 * COST).abs() < 1e-9,
+        (settled_spend(&gw, &key, 3.0 * COST).await - 3.0 * COST).abs() < 1e-9,
         "graceful stop flushes"
     );
     assert_eq!(chat(&gw, &key, json!({})).await.status(), 200);
@@ -338,7 +351,7 @@ async fn spend_survives_a_restart_and_a_kill() {
 
     let gw = Gateway::start(&yaml).await;
     assert!(
-        (key_spend(&gw, &key).await - 4.0 * COST).abs() < 1e-9,
+        (settled_spend(&gw, &key, 4.0 * COST).await - 4.0 * COST).abs() < 1e-9,
         "flushed before the kill"
     );
 }
@@ -417,7 +430,7 @@ general_settings:
         }
     }
     assert!(ok >= 1, "some of the remaining budget is usable");
-    let spend = key_spend(&gw, &key).await;
+    let spend = settled_spend(&gw, &key, (1 + ok) as f64 * one).await;
     assert!(
         spend <= one * 3.5 + 1e-12,
         "spend {spend} exceeded max_budget {}",
@@ -484,7 +497,7 @@ general_settings:
         .filter(|r| r.status() == 200)
         .count();
     assert!(ok >= 1);
-    let spend = key_spend(&gw, &key).await;
+    let spend = settled_spend(&gw, &key, ok as f64 * COST).await;
     assert!(spend <= 0.1 + 1e-9, "spend {spend} exceeded max_budget 0.1");
     assert!(
         (spend - ok as f64 * COST).abs() < 1e-9,

@@ -20,9 +20,9 @@ fn redis() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string())
 }
 
-struct Cluster {
-    one: Gateway,
-    two: Gateway,
+pub struct Cluster {
+    pub one: Gateway,
+    pub two: Gateway,
     _mock: MockServer,
     _db: store::testing::ScratchDb,
 }
@@ -32,7 +32,7 @@ async fn cluster() -> Cluster {
 }
 
 /// Two replicas in front of a mock answering after `latency`.
-async fn cluster_with(latency: Duration) -> Cluster {
+pub async fn cluster_with(latency: Duration) -> Cluster {
     let mock = MockServer::start(MockConfig {
         prompt_tokens: Some(10),
         completion_tokens: Some(5),
@@ -220,7 +220,7 @@ async fn redis_down_fails_open_or_closed_as_configured_and_never_hangs() {
 
 /// Sends `n` requests at once with `key`, alternating replicas; returns how many got 200. Any
 /// answer but 200 or a budget refusal fails the test.
-async fn burst(c: &Cluster, key: &str, n: usize) -> usize {
+pub async fn burst(c: &Cluster, key: &str, n: usize) -> usize {
     let tasks: Vec<_> = (0..n)
         .map(|i| {
             let url = if i % 2 == 0 { &c.one } else { &c.two }.url("/v1/chat/completions");

@@ -38,5 +38,6 @@ mod shutdown;
 mod spill;
 mod streaming;
 mod support;
+mod token_budgets;
 mod translate;
 mod worst_case;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::budgets::{chat, generate_key, key_spend};
+use crate::budgets::{chat, generate_key, key_spend, settled_spend};
 use crate::support::{client, scratch_dir, Gateway, MASTER_KEY};
 
 fn spill_files(dir: &Path) -> Vec<PathBuf> {
@@ -23,6 +23,14 @@ fn spill_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+/// The cost of a served request, as its `x-litellm-response-cost` header says.
+fn served_cost(r: reqwest::Response) -> f64 {
+    assert_eq!(r.status(), 200);
+    crate::support::header(&r, "x-litellm-response-cost")
+        .parse()
+        .unwrap()
 }
 
 /// A scratch PostgreSQL database and a config on it: one priced mock deployment, spill files
@@ -74,10 +82,11 @@ async fn spend_unwritten_at_shutdown_is_saved_and_written_at_the_next_start() {
     let (db, state, yaml) = setup(3600, "").await;
     let mut one = Gateway::start(&yaml).await;
     let key = generate_key(&one, json!({"max_budget": 100})).await;
+    let mut charged = 0.0;
     for _ in 0..5 {
-        assert_eq!(chat(&one, &key, json!({})).await.status(), 200);
+        charged += served_cost(chat(&one, &key, json!({})).await);
     }
-    let spent = key_spend(&one, &key).await;
+    let spent = settled_spend(&one, &key, charged).await;
     assert!(spent > 0.0);
 
     // The database goes away, then the gateway is stopped.
@@ -123,10 +132,11 @@ async fn a_backlog_past_its_limit_is_saved_while_the_database_is_down() {
     let key = generate_key(&gw, json!({"max_budget": 100})).await;
     db.block_connections(true).await.unwrap();
     // Requests are served while the database is down; past 20 queued rows they go to a file.
+    let mut charged = 0.0;
     for _ in 0..30 {
-        assert_eq!(chat(&gw, &key, json!({})).await.status(), 200);
+        charged += served_cost(chat(&gw, &key, json!({})).await);
     }
-    let spent = key_spend(&gw, &key).await;
+    let spent = settled_spend(&gw, &key, charged).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while spill_files(&state).is_empty() && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -97,7 +97,7 @@ async fn many_choices_racing_never_push_spend_past_the_budget() {
             s => panic!("unexpected status {s}"),
         }
     }
-    let spend = key_spend(&gw, &key).await;
+    let spend = crate::budgets::settled_spend(&gw, &key, ok as f64 * cost(10)).await;
     eprintln!(
         "n=10: {ok} of 100 admitted, spend {spend:.4} of max_budget {budget} (ratio {:.2})",
         spend / budget
@@ -128,7 +128,7 @@ async fn best_of_candidates_are_reserved_for() {
     let body = json!({"model": "priced", "prompt": "hello", "max_tokens": 5, "best_of": 1});
     let r = send(&gw, &key, "/v1/completions", &body).await;
     assert_eq!(r.status(), 200);
-    assert!((key_spend(&gw, &key).await - cost(1)).abs() < 1e-9);
+    assert!((crate::budgets::settled_spend(&gw, &key, cost(1)).await - cost(1)).abs() < 1e-9);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

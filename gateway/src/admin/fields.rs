@@ -56,6 +56,10 @@ pub(super) const LIMITS: &[(&str, Ty)] = &[
     ("max_parallel_requests", Ty::Count),
 ];
 
+/// Keys, teams and users also take a token budget: prompt + completion tokens per
+/// `budget_duration` (Tollgate's; LiteLLM has none).
+pub(super) const TOKEN_LIMITS: &[(&str, Ty)] = &[("max_token_budget", Ty::Count)];
+
 /// Sets every [`LIMITS`] field of a new document to null (no limit).
 pub(super) fn unset_limits(doc: &mut Map<String, Value>) {
     for &(name, _) in LIMITS {

@@ -20,7 +20,9 @@ use self::secret::{find_key, is_token, key_name, key_not_found, new_secret, supp
 use super::access::{forbidden, may_manage_key, may_read_key, Role, Who};
 use super::fields::{amount, page_param};
 use super::users::ensure_user;
-use super::util::{doc_field, doc_str, iso_ms, newest_first, paginate, set_blocked, with_spend};
+use super::util::{
+    doc_field, doc_str, iso_ms, newest_first, paginate, set_blocked, with_spend, with_tokens,
+};
 use super::{AdminError, Req};
 use crate::control::enforce::hash_key;
 use crate::control::{now_ms, Control, Entity, Kind};
@@ -34,6 +36,7 @@ pub(super) fn key_object(c: &Control, e: &Entity) -> Map<String, Value> {
     let mut m = with_spend(c, e);
     m.remove("key");
     m.insert("token".into(), Value::String(e.id.clone()));
+    with_tokens(c, e, &mut m);
     m
 }
 
@@ -339,12 +342,17 @@ pub async fn regenerate(
     doc.insert("updated_at".into(), Value::String(iso_ms(now)));
     check_changed(c, &doc, &e.id).await?;
     let spent = amount(req, "spend")?.unwrap_or_else(|| c.spend(&e));
+    let tokens = c.tokens_used(&e).unwrap_or(0);
     let new = c
         .insert(Kind::Key, &token, doc)
         .await?
         .ok_or_else(|| AdminError::exists("new_key", "new_key is already in use"))?;
     if spent > 0.0 {
         c.set_spend(&new, spent).await?;
+    }
+    if tokens > 0 {
+        // The token budget's count goes with the key too.
+        c.set_spend(&c.tokens_counter(&new), tokens as f64).await?;
     }
     delete_key(c, &e.id).await?;
     let new = c.get(Kind::Key, &token).unwrap_or(new);

@@ -14,10 +14,14 @@ use serde_json::{json, Map, Value};
 
 use self::members::{member_id, member_spec, members_of, memberships, resolve, Resolved};
 use super::access::{forbidden, Role, Who};
-use super::fields::{check_budget_ref, check_ref, read_fields, unset_limits, Ty, LIMITS};
+use super::fields::{
+    check_budget_ref, check_ref, read_fields, unset_limits, Ty, LIMITS, TOKEN_LIMITS,
+};
 use super::keys::{key_object, keys_where};
 use super::users::ensure_user;
-use super::util::{all_exist, into_map, iso_ms, new_id, set_blocked, touch, with_spend};
+use super::util::{
+    all_exist, into_map, iso_ms, new_id, set_blocked, touch, with_spend, with_tokens,
+};
 use super::{AdminError, Req};
 use crate::control::{now_ms, Control, Entity, Kind};
 
@@ -29,6 +33,7 @@ pub use self::members::{member_add, member_delete, member_update};
 pub(super) const TEAM_FIELDS: &[&[(&str, Ty)]] = &[
     &[("team_alias", Ty::Text), ("models", Ty::List)],
     LIMITS,
+    TOKEN_LIMITS,
     &[
         ("metadata", Ty::Object),
         ("tags", Ty::List),
@@ -56,6 +61,7 @@ fn team_defaults(team_id: &str, now: i64) -> Map<String, Value> {
         "model_aliases": {},
         "budget_id": null,
         "team_member_permissions": [],
+        "max_token_budget": null,
         "created_at": iso_ms(now),
         "updated_at": iso_ms(now),
     }));
@@ -67,6 +73,7 @@ fn team_defaults(team_id: &str, now: i64) -> Map<String, Value> {
 pub(super) fn team_object(c: &Control, t: &Entity) -> Map<String, Value> {
     let mut m = with_spend(c, t);
     m.insert("team_id".into(), Value::String(t.id.clone()));
+    with_tokens(c, t, &mut m);
     m
 }
 

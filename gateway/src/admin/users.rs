@@ -10,11 +10,12 @@ use serde_json::{json, Map, Value};
 use super::access::{forbidden, Role, Who};
 use super::fields::{
     amount, amount_value, check_budget_ref, field, page_param, read_fields, text_value,
-    unset_limits, Ty, LIMITS,
+    unset_limits, Ty, LIMITS, TOKEN_LIMITS,
 };
 use super::keys::{delete_key, key_object, keys_where, prepare_key, store_key};
 use super::util::{
     all_exist, doc_field, into_map, iso_ms, new_id, newest_first, paginate, touch, with_spend,
+    with_tokens,
 };
 use super::{AdminError, Req};
 use crate::control::{now_ms, Control, Entity, Kind};
@@ -29,6 +30,7 @@ pub(super) const USER_FIELDS: &[&[(&str, Ty)]] = &[
         ("models", Ty::List),
     ],
     LIMITS,
+    TOKEN_LIMITS,
     &[
         ("metadata", Ty::Object),
         ("budget_id", Ty::Text),
@@ -49,6 +51,7 @@ fn user_defaults(user_id: &str, now: i64) -> Map<String, Value> {
         "metadata": {},
         "budget_id": null,
         "organization_id": null,
+        "max_token_budget": null,
         "created_at": iso_ms(now),
         "updated_at": iso_ms(now),
     }));
@@ -101,6 +104,7 @@ pub(super) fn user_object(c: &Control, u: &Entity) -> Map<String, Value> {
     let mut m = with_spend(c, u);
     m.insert("user_id".into(), Value::String(u.id.clone()));
     m.insert("teams".into(), json!(teams_of(c, &u.id)));
+    with_tokens(c, u, &mut m);
     m
 }
 

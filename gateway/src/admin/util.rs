@@ -265,6 +265,12 @@ pub(super) fn with_spend(c: &Control, e: &Entity) -> Map<String, Value> {
     m
 }
 
+/// Adds `tokens_used`: the tokens a key, team or user used in its current budget window,
+/// counted against its `max_token_budget` (null without one: nothing is counted then).
+pub(super) fn with_tokens(c: &Control, e: &Entity, m: &mut Map<String, Value>) {
+    m.insert("tokens_used".into(), json!(c.tokens_used(e)));
+}
+
 /// Every one of `ids` as an entity of `kind`; the first unknown one is `not_found`.
 pub(super) fn all_exist(
     c: &Control,

@@ -138,9 +138,16 @@ pub struct Admission {
     pub(super) rated_at: Option<u64>,
     /// The limits of each hold, in the same order.
     pub(super) limits: Vec<Limits>,
+    /// Whether a hold is a token budget (the worst case is then also counted in tokens).
+    tokens: bool,
 }
 
 impl Admission {
+    /// Whether the request counts toward a token budget (`max_token_budget`).
+    pub fn counts_tokens(&self) -> bool {
+        self.tokens
+    }
+
     /// The first of the caller's model lists (key, team, user, organization — end users have
     /// none) that does not allow `model`; `None` when all do, and always for the master key.
     pub fn refuses(&self, model: &str, runtime: &Runtime) -> Option<&Entity> {
@@ -311,7 +318,7 @@ pub fn admit(
     }
     involved.push(control.get_or_create(Kind::Proxy, "global"));
 
-    let limits: Vec<Limits> = involved
+    let mut limits: Vec<Limits> = involved
         .iter()
         .map(|e| match e.kind {
             // A key's per-model limits live in the key's document.
@@ -322,6 +329,15 @@ pub fn admit(
             _ => control.limits(e),
         })
         .collect();
+    // A token budget is counted by a counter of its own, held like a money budget.
+    for i in 0..involved.len() {
+        if limits[i].max_token_budget.is_some() {
+            let counter = control.tokens_counter(&involved[i]);
+            limits.push(limits[i].of_tokens());
+            involved.push(counter);
+            adm.tokens = true;
+        }
+    }
     let limited = limits
         .iter()
         .any(|l| l.max_budget.is_some() || l.rpm.is_some() || l.tpm.is_some());
@@ -391,8 +407,17 @@ pub fn admit(
     Ok(adm)
 }
 
-/// The refusal of a request a used-up budget cannot take (LiteLLM's words).
+/// The refusal of a request a used-up budget cannot take (LiteLLM's words; a token budget
+/// says tokens).
 pub fn budget_exceeded(e: &Entity, x: Exceeded) -> GatewayError {
+    if let Some((kind, id)) = token_owner(e) {
+        return GatewayError::BudgetExceeded(format!(
+            "Budget has been exceeded! {}={id} Tokens used: {}, Max token budget: {}, Remaining: 0",
+            kind.label(),
+            x.spend,
+            x.max_budget
+        ));
+    }
     GatewayError::BudgetExceeded(format!(
         "Budget has been exceeded! {}={} Current cost: {}, Max budget: {}, Remaining: 0",
         e.kind.label(),
@@ -411,6 +436,15 @@ pub fn budget_insufficient(e: &Entity, x: Exceeded, worst: f64, fits: u64) -> Ga
     } else {
         "Not even the prompt fits.".to_string()
     };
+    if let Some((kind, id)) = token_owner(e) {
+        return GatewayError::BudgetInsufficient(format!(
+            "Token budget left is too small for this request: {}={id} has used {} of its max token budget {}; {} tokens can still be reserved, and this request could use up to {worst} tokens. {advice}",
+            kind.label(),
+            x.spend,
+            x.max_budget,
+            x.available.floor()
+        ));
+    }
     GatewayError::BudgetInsufficient(format!(
         "Budget left is too small for this request: {}={} has spent {:.6} of its max budget {}; {:.6} can still be reserved, and this request could cost up to {worst:.6}. {advice}",
         e.kind.label(),
@@ -424,9 +458,26 @@ pub fn budget_insufficient(e: &Entity, x: Exceeded, worst: f64, fits: u64) -> Ga
 /// Ids as users know them: a key by its alias or the last characters of its hash.
 fn display_id(e: &Entity) -> String {
     match e.kind {
-        Kind::Key | Kind::KeyModel => e.id.get(..12).unwrap_or(&e.id).to_string() + "…",
+        Kind::Key | Kind::KeyModel => short_key(&e.id),
         _ => e.id.clone(),
     }
+}
+
+fn short_key(id: &str) -> String {
+    id.get(..12).unwrap_or(id).to_string() + "…"
+}
+
+/// The owner of a token-budget counter, as refusals name it (`Key`, `abc123…`).
+fn token_owner(e: &Entity) -> Option<(Kind, String)> {
+    if e.kind != Kind::Tokens {
+        return None;
+    }
+    let (kind, id) = super::entity::tokens_owner(&e.id)?;
+    let shown = match kind {
+        Kind::Key => short_key(id),
+        _ => id.to_string(),
+    };
+    Some((kind, shown))
 }
 
 fn rate_limited(e: &Entity, what: &str, limit: u64, reset_in_ms: u64) -> GatewayError {

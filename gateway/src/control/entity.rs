@@ -34,10 +34,13 @@ pub enum Kind {
     Proxy,
     /// One model's budget and limits on one key; id = `key hash/model`.
     KeyModel,
+    /// The token budget (`max_token_budget`) of a key, team or user, counted in tokens; id =
+    /// `kind/id` of its owner (`key/<hash>`, `team/<team_id>`, `user/<user_id>`).
+    Tokens,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Key,
         Kind::Team,
         Kind::Member,
@@ -47,6 +50,7 @@ impl Kind {
         Kind::Budget,
         Kind::Proxy,
         Kind::KeyModel,
+        Kind::Tokens,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,6 +64,7 @@ impl Kind {
             Kind::Budget => "budget",
             Kind::Proxy => "proxy",
             Kind::KeyModel => "key_model",
+            Kind::Tokens => "tokens",
         }
     }
 
@@ -91,8 +96,27 @@ impl Kind {
             Kind::Budget => "Budget",
             Kind::Proxy => "Proxy",
             Kind::KeyModel => "Key model",
+            Kind::Tokens => "Token budget",
         }
     }
+
+    /// Entities that exist only to be counted, whose limits come from another entity (a key's
+    /// per-model budgets, an owner's token budget): their counters are restored after their
+    /// owners are loaded.
+    pub fn is_companion(self) -> bool {
+        matches!(self, Kind::KeyModel | Kind::Tokens)
+    }
+}
+
+/// The id of the token-budget counter (`Kind::Tokens`) of entity `id` of `kind`.
+pub fn tokens_id(kind: Kind, id: &str) -> String {
+    format!("{}/{id}", kind.as_str())
+}
+
+/// The owner of a token-budget counter, from its id.
+pub fn tokens_owner(id: &str) -> Option<(Kind, &str)> {
+    let (kind, id) = id.split_once('/')?;
+    Some((Kind::parse(kind)?, id))
 }
 
 /// Limits read once from a document; `None` = not set here (a referenced budget may set it).
@@ -104,6 +128,8 @@ pub struct Limits {
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     pub parallel: Option<u64>,
+    /// `max_token_budget`: prompt + completion tokens per `budget_duration` (Tollgate's).
+    pub max_token_budget: Option<u64>,
 }
 
 impl Limits {
@@ -116,6 +142,17 @@ impl Limits {
             rpm: self.rpm.or(other.rpm),
             tpm: self.tpm.or(other.tpm),
             parallel: self.parallel.or(other.parallel),
+            max_token_budget: self.max_token_budget.or(other.max_token_budget),
+        }
+    }
+
+    /// The limits of the token-budget counter of an entity with these limits: its token
+    /// budget, as the counter's `max_budget`, in the owner's window.
+    pub fn of_tokens(&self) -> Limits {
+        Limits {
+            max_budget: self.max_token_budget.map(|t| t as f64),
+            budget_duration: self.budget_duration,
+            ..Limits::default()
         }
     }
 }
@@ -290,7 +327,7 @@ fn count(doc: &Map<String, Value>, k: &str) -> Option<u64> {
 }
 
 /// The limits a document sets (`max_budget`, `soft_budget`, `budget_duration`, `rpm_limit`,
-/// `tpm_limit`, `max_parallel_requests`).
+/// `tpm_limit`, `max_parallel_requests`, `max_token_budget`).
 pub fn limits(doc: &Map<String, Value>) -> Limits {
     Limits {
         max_budget: num(doc, "max_budget"),
@@ -302,6 +339,7 @@ pub fn limits(doc: &Map<String, Value>) -> Limits {
         rpm: count(doc, "rpm_limit"),
         tpm: count(doc, "tpm_limit"),
         parallel: count(doc, "max_parallel_requests"),
+        max_token_budget: count(doc, "max_token_budget"),
     }
 }
 
@@ -365,6 +403,7 @@ mod tests {
         let doc = json!({
             "max_budget": 10, "soft_budget": "8", "budget_duration": "30d", "rpm_limit": 5,
             "tpm_limit": 1000, "max_parallel_requests": 2, "models": ["gpt-4o", "fast"],
+            "max_token_budget": 5000,
             "aliases": {"gpt-4": "gpt-4o"}, "blocked": true, "expires": "2030-01-01T00:00:00Z",
             "model_max_budget": {"gpt-4o": {"budget_limit": 0.5, "time_period": "1d"}, "mini": 0.1},
             "model_rpm_limit": {"gpt-4o": 3}, "model_tpm_limit": {"mini": 100}
@@ -377,6 +416,12 @@ mod tests {
         assert_eq!(
             (e.limits.rpm, e.limits.tpm, e.limits.parallel),
             (Some(5), Some(1000), Some(2))
+        );
+        assert_eq!(e.limits.max_token_budget, Some(5000));
+        let t = e.limits.of_tokens();
+        assert_eq!(
+            (t.max_budget, t.budget_duration, t.rpm),
+            (Some(5000.0), Some(Every::Months(1)), None)
         );
         assert_eq!(e.models, ["gpt-4o", "fast"]);
         assert_eq!(e.aliases["gpt-4"], "gpt-4o");
@@ -454,6 +499,16 @@ mod tests {
             keys[0].text.buf.len()
         );
         assert!(per_key < 2048, "{per_key} bytes per key");
+    }
+
+    #[test]
+    fn a_token_counter_names_its_owner() {
+        let id = tokens_id(Kind::Team, "eng/platform");
+        assert_eq!(id, "team/eng/platform");
+        assert_eq!(tokens_owner(&id), Some((Kind::Team, "eng/platform")));
+        assert_eq!(tokens_owner("nonsense/x"), None);
+        assert!(Kind::Tokens.is_companion() && Kind::KeyModel.is_companion());
+        assert!(!Kind::Key.is_companion());
     }
 
     #[test]

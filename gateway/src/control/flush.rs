@@ -102,18 +102,21 @@ impl Control {
         let now = now_ms();
         let tz = self.settings.tz;
         let tokens = spent.prompt_tokens + spent.completion_tokens;
-        let mut deltas: Vec<(Kind, String, i64)> = Vec::new();
+        let mut deltas: Vec<((Kind, String, i64), f64)> = Vec::new();
         for (e, reserved) in &adm.holds {
             let limits = self.entity_limits(adm, e);
+            // A token budget is charged the tokens, every other budget the cost.
+            let counter = e.kind == Kind::Tokens;
+            let amount = if counter { tokens as f64 } else { spent.cost };
             let (after, period) =
                 e.ledger
-                    .settle(*reserved, spent.cost, limits.budget_duration, now, tz);
-            if tokens > 0 {
+                    .settle(*reserved, amount, limits.budget_duration, now, tz);
+            if tokens > 0 && !counter {
                 e.window.load.add_tokens(now as u64, tokens);
             }
             self.touch(e);
-            if spent.cost > 0.0 {
-                deltas.push((e.kind, e.id.clone(), period));
+            if amount > 0.0 {
+                deltas.push(((e.kind, e.id.clone(), period), amount));
                 if let Some(soft) = limits.soft_budget {
                     if e.ledger.soft_crossed(soft) {
                         log::warn!(
@@ -126,8 +129,8 @@ impl Control {
             }
         }
         let mut q = self.queue.lock().expect("spend queue lock");
-        for d in deltas {
-            *q.deltas.entry(d).or_insert(0.0) += spent.cost;
+        for (d, amount) in deltas {
+            *q.deltas.entry(d).or_insert(0.0) += amount;
         }
         if let Some(log) = log.filter(|_| self.settings.spend_logs) {
             if q.rows >= MAX_PENDING_LOGS.max(self.settings.spill_at) {
@@ -144,11 +147,12 @@ impl Control {
         }
     }
 
-    /// The limits a hold of `adm` counts against (a key's per-model ones for its model entity).
+    /// The limits a hold of `adm` counts against (a key's per-model ones for its model entity,
+    /// read from the request's key; the model's name may hold a `/`).
     pub(super) fn entity_limits(&self, adm: &Admission, e: &Arc<Entity>) -> super::Limits {
         match (e.kind, &adm.key) {
             (Kind::KeyModel, Some(k)) => {
-                e.id.rsplit_once('/')
+                e.id.split_once('/')
                     .and_then(|(_, m)| k.model_limits.get(m).cloned())
                     .unwrap_or_default()
             }

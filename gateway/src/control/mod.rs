@@ -184,11 +184,20 @@ impl Control {
             dirty: Mutex::default(),
             leases: OnceLock::new(),
         };
+        // Counters whose limits come from another entity (a key's per-model budgets, token
+        // budgets) are restored once every entity is loaded: their window is their owner's.
+        let mut companions = Vec::new();
         control
             .store
-            .for_each_entity(|row| control.apply_row(row, true))
+            .for_each_entity(|row| match Kind::parse(&row.kind) {
+                Some(k) if k.is_companion() => companions.push(row),
+                _ => control.apply_row(row, true),
+            })
             .await
             .map_err(|e| format!("database: {e}"))?;
+        for row in companions {
+            control.apply_row(row, true);
+        }
         log::info!(
             "database: {} ({} keys, {} teams, {} users, {} end users loaded)",
             control.store.backend(),
@@ -314,6 +323,7 @@ impl Control {
             .await?;
         let e = self.install(kind, id, doc);
         self.announce(kind, id);
+        self.fresh_tokens(&e).await?;
         Ok(e)
     }
 
@@ -334,7 +344,27 @@ impl Control {
         }
         let e = self.install(kind, id, doc);
         self.announce(kind, id);
+        self.fresh_tokens(&e).await?;
         Ok(Some(e))
+    }
+
+    /// An entity with a token budget whose counter is not live here gets a live counter row
+    /// (spend 0) unless it has one: a counter deleted with an earlier entity of the same id
+    /// (a team deleted and made again) would otherwise keep its tombstone, and the new counts
+    /// flushed to it would not be loaded at the next start.
+    async fn fresh_tokens(&self, e: &Entity) -> Result<(), store::StoreError> {
+        if e.limits.max_token_budget.is_none() {
+            return Ok(());
+        }
+        let id = entity::tokens_id(e.kind, &e.id);
+        if self.get(Kind::Tokens, &id).is_some() {
+            return Ok(());
+        }
+        let s = self.store.clone();
+        let kind = Kind::Tokens.as_str();
+        self.db(async move { s.insert_entity(kind, &id, "{}", now_ms()).await })
+            .await?;
+        Ok(())
     }
 
     /// Deletes an entity everywhere; false if there was none.
@@ -345,6 +375,19 @@ impl Control {
             .await?;
         let here = self.map(kind).write().expect("registry lock").remove(id);
         self.announce(kind, id);
+        if matches!(kind, Kind::Key | Kind::Team | Kind::User) {
+            // Its token-budget counter goes with it.
+            let tid = entity::tokens_id(kind, id);
+            let (k, s) = (Kind::Tokens.as_str(), self.store.clone());
+            let t = tid.clone();
+            self.db(async move { s.delete_entity(k, &t, now_ms()).await })
+                .await?;
+            self.map(Kind::Tokens)
+                .write()
+                .expect("registry lock")
+                .remove(tid.as_str());
+            self.announce(Kind::Tokens, &tid);
+        }
         Ok(deleted || here)
     }
 
@@ -383,8 +426,28 @@ impl Control {
     }
 
     /// The entity's limits, with those of its `budget_id` filling the gaps; end users fall back
-    /// to `max_end_user_budget`, the proxy to `litellm_settings.max_budget`.
+    /// to `max_end_user_budget`, the proxy to `litellm_settings.max_budget`. A key's per-model
+    /// counter has the key's limits for that model; a token-budget counter its owner's token
+    /// budget and window (none once the owner is gone).
     pub fn limits(&self, e: &Entity) -> Limits {
+        match e.kind {
+            Kind::KeyModel => {
+                return e
+                    .id
+                    .split_once('/')
+                    .and_then(|(key, model)| {
+                        self.get(Kind::Key, key)?.model_limits.get(model).cloned()
+                    })
+                    .unwrap_or_default()
+            }
+            Kind::Tokens => {
+                return entity::tokens_owner(&e.id)
+                    .and_then(|(kind, id)| self.get(kind, id))
+                    .map(|owner| self.limits(&owner).of_tokens())
+                    .unwrap_or_default()
+            }
+            _ => {}
+        }
         let mut l = e.limits.clone();
         if let Some(b) = e
             .budget_id
@@ -408,6 +471,21 @@ impl Control {
         let l = self.limits(e);
         e.ledger
             .spent(l.budget_duration, now_ms(), self.settings.tz)
+    }
+
+    /// The tokens `e` (a key, team or user) used in its current budget window, counted while
+    /// it has a token budget; `None` when it has none.
+    pub fn tokens_used(&self, e: &Entity) -> Option<u64> {
+        self.limits(e).max_token_budget?;
+        Some(
+            self.get(Kind::Tokens, &entity::tokens_id(e.kind, &e.id))
+                .map_or(0, |t| self.spend(&t).round() as u64),
+        )
+    }
+
+    /// The token-budget counter of `owner`, created on first use.
+    pub fn tokens_counter(&self, owner: &Entity) -> Arc<Entity> {
+        self.get_or_create(Kind::Tokens, &entity::tokens_id(owner.kind, &owner.id))
     }
 
     /// When the entity's budget next resets (Unix ms), if it ever does.

@@ -3,7 +3,7 @@
 //! budget this replica leased from the cluster (`lease`). Only when a slice runs out does a
 //! request wait on Redis, once, for the next slice of every budget that ran short.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use adapters::provider::Provider;
 use adapters::Endpoint;
@@ -12,7 +12,7 @@ use conf::BudgetEnforcement;
 use super::enforce::{budget_exceeded, budget_insufficient, Admission};
 use super::ledger::{Exceeded, Refused};
 use super::output::{Output, MAX_OUTPUT_TOKENS};
-use super::{now_ms, Control, Entity, Limits};
+use super::{now_ms, Control, Entity, Kind, Limits};
 use crate::error::GatewayError;
 use crate::state::{Group, Runtime};
 
@@ -20,7 +20,26 @@ use crate::state::{Group, Runtime};
 /// at least this many output tokens per completion fit what is left of its budgets.
 pub const MIN_CLAMPED_OUTPUT: u64 = 16;
 
-/// A request's worst-case cost, as a function of its per-completion output bound: the group
+/// A request's worst case on its budgets: in dollars on money budgets, in tokens (prompt and
+/// output) on token budgets (`max_token_budget`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Worst {
+    pub usd: f64,
+    pub tokens: f64,
+}
+
+impl Worst {
+    /// The amount a hold on `e` reserves: tokens on a token-budget counter, else dollars.
+    pub fn on(&self, e: &Entity) -> f64 {
+        if e.kind == Kind::Tokens {
+            self.tokens
+        } else {
+            self.usd
+        }
+    }
+}
+
+/// A request's worst case, as a function of its per-completion output bound: the group
 /// routing will pick (after aliases and wildcards; none for a name no group serves, which
 /// routing refuses and which reserves nothing), the prompt estimate and the output asked for.
 pub struct Cost<'a> {
@@ -31,6 +50,9 @@ pub struct Cost<'a> {
     out: Output,
     /// Embeddings have no output to bound.
     endpoint: Endpoint,
+    /// The group's output limit per completion, read only for a token budget (with a
+    /// wildcard it means pricing every deployment).
+    output_limit: OnceLock<u64>,
 }
 
 impl<'a> Cost<'a> {
@@ -42,38 +64,82 @@ impl<'a> Cost<'a> {
         out: Output,
     ) -> Cost<'a> {
         let target = crate::lifecycle::resolve::target(runtime, model).ok();
+        Cost::new(
+            target.as_ref().map(|t| &runtime.groups[t.group]),
+            target.as_ref().and_then(|t| t.provider),
+            target.and_then(|t| t.wildcard),
+            endpoint,
+            prompt_tokens,
+            out,
+        )
+    }
+
+    /// The worst case of a request served by `group` (resolved to `provider` and, through a
+    /// wildcard, to model `wildcard`): a fallback hop's.
+    pub fn new(
+        group: Option<&'a Group>,
+        provider: Option<Provider>,
+        wildcard: Option<String>,
+        endpoint: Endpoint,
+        prompt_tokens: u64,
+        out: Output,
+    ) -> Cost<'a> {
         Cost {
-            group: target.as_ref().map(|t| &runtime.groups[t.group]),
-            provider: target.as_ref().and_then(|t| t.provider),
-            wildcard: target.and_then(|t| t.wildcard),
+            group,
+            provider,
+            wildcard,
             prompt_tokens,
             out,
             endpoint,
+            output_limit: OnceLock::new(),
         }
     }
 
-    /// The worst case with `max_tokens` per completion.
-    pub fn at(&self, max_tokens: u64) -> f64 {
-        self.with(Output {
-            max_tokens: Some(max_tokens),
-            ..self.out
-        })
+    /// The worst case with `max_tokens` per completion; in tokens only with `tokens` (the
+    /// request counts toward a token budget), else 0 there.
+    pub fn at(&self, max_tokens: u64, tokens: bool) -> Worst {
+        self.with(
+            Output {
+                max_tokens: Some(max_tokens),
+                ..self.out
+            },
+            tokens,
+        )
     }
 
-    /// The worst case as asked.
-    pub fn requested(&self) -> f64 {
-        self.with(self.out)
+    /// The worst case as asked (see [`Cost::at`]).
+    pub fn requested(&self, tokens: bool) -> Worst {
+        self.with(self.out, tokens)
     }
 
-    fn with(&self, out: Output) -> f64 {
-        self.group.map_or(0.0, |g| {
-            g.worst_case_for(
+    fn with(&self, out: Output, tokens: bool) -> Worst {
+        let Some(g) = self.group else {
+            return Worst::default();
+        };
+        Worst {
+            usd: g.worst_case_for(
                 self.provider,
                 self.wildcard.as_deref(),
                 self.prompt_tokens,
                 out,
-            )
-        })
+            ),
+            tokens: if tokens {
+                self.tokens_with(g, out) as f64
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// The prompt plus every output token the request may be billed for.
+    fn tokens_with(&self, g: &Group, out: Output) -> u64 {
+        if !self.bounded() {
+            return self.prompt_tokens;
+        }
+        let limit = *self
+            .output_limit
+            .get_or_init(|| g.output_limit_for(self.provider, self.wildcard.as_deref()));
+        self.prompt_tokens.saturating_add(out.tokens(limit))
     }
 
     /// Whether the output can be bounded (not for embeddings).
@@ -81,13 +147,15 @@ impl<'a> Cost<'a> {
         self.endpoint != Endpoint::Embeddings
     }
 
-    /// The largest per-completion `max_tokens`, up to what was asked, whose worst case is at
-    /// most `available`; 0 when not even one token fits.
-    pub fn largest_within(&self, available: f64) -> u64 {
+    /// The largest per-completion `max_tokens`, up to what was asked, whose worst case on the
+    /// budget of `e` is at most `available` (in that budget's unit); 0 when not even one
+    /// token fits.
+    pub fn largest_within(&self, e: &Entity, available: f64) -> u64 {
+        let tokens = e.kind == Kind::Tokens;
         let (mut lo, mut hi) = (0u64, self.out.max_tokens.unwrap_or(MAX_OUTPUT_TOKENS));
         while lo < hi {
             let mid = lo + (hi - lo).div_ceil(2);
-            if self.at(mid) <= available {
+            if self.at(mid, tokens).on(e) <= available {
                 lo = mid;
             } else {
                 hi = mid - 1;
@@ -130,6 +198,14 @@ impl Refusal {
 impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Refusal::Budget(e, x) if e.kind == Kind::Tokens => write!(
+                f,
+                "{} {} has used {} of {} tokens",
+                e.kind.label(),
+                e.id,
+                x.spend,
+                x.max_budget
+            ),
             Refusal::Budget(e, x) => write!(
                 f,
                 "{} {} has spent ${:.6} of ${}",
@@ -143,14 +219,15 @@ impl std::fmt::Display for Refusal {
     }
 }
 
-/// Raises every hold of `adm` under a budget to `worst` (`limits[i]` are the limits of hold
-/// `i`), all or nothing: on any refusal what was added here is given back. With `leased`, the
-/// amounts must also fit this replica's leases; every short one is listed.
+/// Raises every hold of `adm` under a budget to `worst` (in each budget's unit; `limits[i]`
+/// are the limits of hold `i`), all or nothing: on any refusal what was added here is given
+/// back. With `leased`, the amounts must also fit this replica's leases; every short one is
+/// listed.
 pub fn raise(
     control: &Control,
     adm: &mut Admission,
     limits: &[Limits],
-    worst: f64,
+    worst: Worst,
     leased: bool,
 ) -> Result<(), Shortfall> {
     let (now, tz) = (now_ms(), control.settings.tz);
@@ -163,7 +240,7 @@ pub fn raise(
     };
     for (i, l) in limits.iter().enumerate() {
         let (e, held) = &adm.holds[i];
-        let extra = (worst - held).max(0.0);
+        let extra = (worst.on(e) - held).max(0.0);
         // A budget the request holds nothing of yet is checked even for nothing (an unpriced
         // model): a used-up budget refuses every request, as LiteLLM's does.
         if l.max_budget.is_none() || (extra == 0.0 && *held > 0.0) {
@@ -188,7 +265,7 @@ pub fn raise(
     for (i, amount) in added {
         adm.holds[i].1 += amount;
     }
-    adm.worst = adm.worst.max(worst);
+    adm.worst = adm.worst.max(worst.usd);
     Ok(())
 }
 
@@ -236,9 +313,10 @@ impl Control {
         cost: &Cost<'_>,
     ) -> Result<Option<u64>, GatewayError> {
         let mode = self.settings.enforcement;
+        let tokens = adm.counts_tokens();
         let worst = match mode {
-            BudgetEnforcement::Soft => 0.0,
-            _ => cost.requested(),
+            BudgetEnforcement::Soft => Worst::default(),
+            _ => cost.requested(tokens),
         };
         let (mut e, mut x) = match self.raise_leasing(adm, limits, worst).await {
             Ok(()) => return Ok(None),
@@ -250,13 +328,14 @@ impl Control {
             return Err(budget_exceeded(&e, x));
         }
         if mode == BudgetEnforcement::Clamp && cost.bounded() {
-            // A few rounds: another budget of the request, or another request, may leave less.
+            // A few rounds: another budget of the request (money or tokens), or another
+            // request, may leave less.
             for _ in 0..3 {
-                let fits = cost.largest_within(x.available);
+                let fits = cost.largest_within(&e, x.available);
                 if fits < MIN_CLAMPED_OUTPUT {
                     break;
                 }
-                match self.raise_leasing(adm, limits, cost.at(fits)).await {
+                match self.raise_leasing(adm, limits, cost.at(fits, tokens)).await {
                     Ok(()) => return Ok(Some(fits)),
                     Err(Refusal::Budget(e2, x2)) if !used_up(&x2) => (e, x) = (e2, x2),
                     Err(Refusal::Budget(e2, x2)) => return Err(budget_exceeded(&e2, x2)),
@@ -265,24 +344,30 @@ impl Control {
             }
         }
         let fits = if cost.bounded() {
-            cost.largest_within(x.available)
+            cost.largest_within(&e, x.available)
         } else {
             0
         };
-        Err(budget_insufficient(&e, x, worst, fits))
+        Err(budget_insufficient(&e, x, worst.on(&e), fits))
     }
 
-    /// A fallback moves the request to model `model`, whose group's worst case is `worst`:
+    /// A fallback moves the request to model `model`, whose group's worst case is `cost`:
     /// every hold under a budget is raised to it, so a pricier fallback cannot spend past a
     /// budget either, and the key's own budget and limits for `model` (`model_max_budget`,
     /// `model_rpm_limit`, `model_tpm_limit`) join the holds. All or nothing.
-    pub async fn cover(&self, adm: &mut Admission, worst: f64, model: &str) -> Result<(), Refusal> {
+    pub async fn cover(
+        &self,
+        adm: &mut Admission,
+        cost: &Cost<'_>,
+        model: &str,
+    ) -> Result<(), Refusal> {
         let joined = self.join_model_limits(adm, model)?;
         let limits: Vec<Limits> = adm
             .holds
             .iter()
             .map(|(e, _)| self.entity_limits(adm, e))
             .collect();
+        let worst = cost.requested(adm.counts_tokens());
         let raised = self.raise_leasing(adm, &limits, worst).await;
         if raised.is_err() {
             if let Some((e, rated)) = joined {
@@ -334,7 +419,7 @@ impl Control {
         &self,
         adm: &mut Admission,
         limits: &[Limits],
-        worst: f64,
+        worst: Worst,
     ) -> Result<(), Refusal> {
         let Some(leases) = self.leases.get() else {
             return raise(self, adm, limits, worst, false).map_err(local_refusal);
@@ -394,7 +479,7 @@ impl Control {
         &self,
         adm: &mut Admission,
         limits: &[Limits],
-        worst: f64,
+        worst: Worst,
     ) -> Result<(), Refusal> {
         let mode = if self.settings.redis_fail_closed {
             "closed"

@@ -371,7 +371,9 @@ fn apply_counters(control: &Control, line: &str) {
     };
     let e = match kind {
         // Counted-only entities exist wherever they are used.
-        Kind::Customer | Kind::KeyModel | Kind::Proxy => control.get_or_create(kind, id),
+        Kind::Customer | Kind::KeyModel | Kind::Proxy | Kind::Tokens => {
+            control.get_or_create(kind, id)
+        }
         _ => match control.get(kind, id) {
             Some(e) => e,
             None => return,

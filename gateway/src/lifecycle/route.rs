@@ -104,17 +104,20 @@ pub async fn run(
                 );
                 continue;
             }
-            let worst = runtime.groups[hop.group.as_str()].worst_case_for(
+            let cost = crate::control::reserve::Cost::new(
+                runtime.groups.get(hop.group.as_str()),
                 hop.provider,
-                hop.wildcard.as_deref(),
+                hop.wildcard.clone(),
+                req.endpoint,
                 adapters::mock::estimate_tokens(ctx.body_bytes),
                 crate::control::output::requested(req),
             );
             if let Some(adm) = ctx.admission.as_mut() {
-                if let Err(why) = state.control.cover(adm, worst, &hop.name).await {
+                if let Err(why) = state.control.cover(adm, &cost, &hop.name).await {
                     log::warn!(
-                        "model group {group} failed ({err}); not falling back to {}: its worst case ${worst:.6} does not fit ({why})",
-                        hop.group
+                        "model group {group} failed ({err}); not falling back to {}: its worst case ${:.6} does not fit ({why})",
+                        hop.group,
+                        cost.requested(false).usd
                     );
                     continue;
                 }

@@ -5,7 +5,9 @@
 use serde_json::{json, Map, Value};
 
 use super::secret::{key_name, new_secret, supplied_secret};
-use crate::admin::fields::{check_budget_ref, check_ref, read_fields, unset_limits, Ty, LIMITS};
+use crate::admin::fields::{
+    check_budget_ref, check_ref, read_fields, unset_limits, Ty, LIMITS, TOKEN_LIMITS,
+};
 use crate::admin::util::{doc_str, into_map, iso_ms};
 use crate::admin::{AdminError, Req};
 use crate::control::enforce::hash_key;
@@ -20,6 +22,7 @@ pub(in crate::admin) const KEY_FIELDS: &[&[(&str, Ty)]] = &[
         ("aliases", Ty::Aliases),
     ],
     LIMITS,
+    TOKEN_LIMITS,
     &[
         ("model_max_budget", Ty::ModelBudget),
         ("model_rpm_limit", Ty::ModelCount),
@@ -44,6 +47,7 @@ fn key_defaults(now: i64) -> Map<String, Value> {
         "models": [],
         "aliases": {},
         "expires": null,
+        "max_token_budget": null,
         "model_max_budget": {},
         "model_rpm_limit": {},
         "model_tpm_limit": {},
