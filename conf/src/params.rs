@@ -321,7 +321,7 @@ fn secret_value(v: &Value) -> bool {
 
 /// Prefixes of well-known API key formats (OpenAI/Anthropic `sk-`, Stripe-style `sk_live_`,
 /// Google `AIza`, GitHub, GitLab, Slack, Hugging Face, Groq, Perplexity, xAI, NVIDIA, Replicate).
-const SECRET_PREFIXES: &[&str] = &[
+pub const SECRET_PREFIXES: &[&str] = &[
     "sk-",
     "sk_live_",
     "sk_test_",

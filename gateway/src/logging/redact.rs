@@ -27,30 +27,15 @@ const HEADERS: &[&str] = &[
 /// Query parameters whose value is a credential.
 const QUERY: &[&str] = &["key", "api_key", "apikey", "token", "access_token"];
 
-/// Prefixes of API keys. A token starting with `sk-` and 4+ more characters is masked (LiteLLM
-/// keys, `sk-1234` included); with another prefix it needs 8+ more, a digit among them.
-const PREFIXES: &[&str] = &[
-    "sk-",
-    "sk_live_",
-    "sk_test_",
-    "rk_live_",
-    "AIza",
-    "ghp_",
-    "gho_",
-    "ghs_",
-    "github_pat_",
-    "glpat-",
-    "xoxb-",
-    "xoxp-",
-    "hf_",
-    "gsk_",
-    "pplx-",
-    "xai-",
-    "nvapi-",
-    "r8_",
-    "AKIA",
-    "ASIA",
-];
+/// Prefixes of API keys: the ones the configuration checks treat as credentials, and AWS access
+/// key ids. A token starting with `sk-` and 4+ more characters is masked (LiteLLM keys,
+/// `sk-1234` included); with another prefix it needs 8+ more, a digit among them.
+fn prefixes() -> impl Iterator<Item = &'static str> {
+    conf::SECRET_PREFIXES
+        .iter()
+        .copied()
+        .chain(["AKIA", "ASIA"])
+}
 
 /// Secrets from the configuration (master key, salt key, provider keys and credentials,
 /// database and Redis URLs): masked wherever they appear, whatever their shape.
@@ -286,12 +271,10 @@ fn prefixed_at(s: &[u8], i: usize) -> Option<(usize, usize)> {
     if !boundary(s, i) {
         return None;
     }
-    let p = PREFIXES
-        .iter()
-        .find(|p| p.as_bytes()[0] == s[i] && s[i..].starts_with(p.as_bytes()))?;
+    let p = prefixes().find(|p| p.as_bytes()[0] == s[i] && s[i..].starts_with(p.as_bytes()))?;
     let from = i + p.len();
     let to = token_end(s, from);
-    let ok = if *p == "sk-" {
+    let ok = if p == "sk-" {
         to >= from + 4
     } else {
         to >= from + 8 && s[from..to].iter().any(u8::is_ascii_digit)
