@@ -158,6 +158,7 @@ pub(crate) const LITELLM: Section = Section {
     used: &[
         "request_timeout",
         "drop_params",
+        "include_cost_in_streaming_usage",
         "max_budget",
         "budget_duration",
         "max_end_user_budget",

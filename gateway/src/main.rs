@@ -12,6 +12,7 @@ mod logging;
 mod metrics;
 mod pricing;
 mod proxy;
+mod region;
 mod router;
 mod routes;
 mod server;
