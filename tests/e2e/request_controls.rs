@@ -169,6 +169,30 @@ async fn drop_params_from_the_request_drops_what_the_provider_cannot_take() {
         sent.get("seed").is_none() && sent.get("drop_params").is_none(),
         "{sent}"
     );
+
+    // Through the `/v1/messages` door the client's body goes to an Anthropic deployment as it
+    // is — less LiteLLM's fields, which are honoured.
+    let r = post(
+        &gw,
+        "/v1/messages",
+        &json!({"model": "claude", "max_tokens": 16, "timeout": 30, "num_retries": 1,
+                "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    assert_eq!(anthropic.request_count(), 2);
+    sent_clean(&anthropic);
+    let r = post(
+        &gw,
+        "/v1/messages",
+        &json!({"model": "claude", "max_tokens": 16, "mock_response": "from the door",
+                "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["content"][0]["text"], "from the door", "{v}");
+    assert_eq!(anthropic.request_count(), 2, "a mock calls nobody");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -138,21 +138,37 @@ fn field_bit(key: &str) -> Option<u16> {
 }
 
 impl Controls {
+    /// What a request without controls asks: nothing.
+    pub const NONE: Controls = Controls {
+        timeout: None,
+        stream_timeout: None,
+        num_retries: None,
+        drop_params: false,
+        fallbacks: None,
+        disable_fallbacks: false,
+        mock: None,
+        fail_group: None,
+        mock_timeout: false,
+        include_cost: false,
+    };
+
     /// Takes the controls out of a request `body` and its `headers` (a header wins over the
     /// body field, as in LiteLLM); `request_timeout` bounds the timeouts. A malformed value is
-    /// a 400 naming it.
+    /// a 400 naming it. `None` for the common request that sets none (nothing allocated; the
+    /// request context stays small).
     pub fn take(
         body: &mut Map<String, Value>,
         headers: &RequestHeader,
         request_timeout: Duration,
-    ) -> Result<Controls, GatewayError> {
-        let mut c = Controls::default();
+    ) -> Result<Option<Box<Controls>>, GatewayError> {
         let found = body
             .keys()
             .filter_map(|k| field_bit(k))
             .fold(0u16, |acc, b| acc | b);
+        let mut c: Option<Box<Controls>> = None;
         if found != 0 {
-            c.read_body(body, found, request_timeout)?;
+            c.get_or_insert_default()
+                .read_body(body, found, request_timeout)?;
         }
         for (name, value) in headers.headers.iter() {
             let Some(rest) = name.as_str().strip_prefix("x-litellm-") else {
@@ -161,12 +177,16 @@ impl Controls {
             let header = name.as_str();
             let text = || value.to_str().map_err(|_| bad(header, "not text"));
             match rest {
-                "timeout" => c.timeout = Some(seconds(header, &text()?.into(), request_timeout)?),
+                "timeout" => {
+                    c.get_or_insert_default().timeout =
+                        Some(seconds(header, &text()?.into(), request_timeout)?)
+                }
                 "stream-timeout" => {
-                    c.stream_timeout = Some(seconds(header, &text()?.into(), request_timeout)?)
+                    c.get_or_insert_default().stream_timeout =
+                        Some(seconds(header, &text()?.into(), request_timeout)?)
                 }
                 "num-retries" | "max-retries" => {
-                    c.num_retries = Some(retries(header, &text()?.into())?)
+                    c.get_or_insert_default().num_retries = Some(retries(header, &text()?.into())?)
                 }
                 _ => {}
             }
@@ -337,15 +357,23 @@ mod tests {
             h.insert_header(k.to_string(), v.to_string()).unwrap();
         }
         let c = Controls::take(&mut body, &h, Duration::from_secs(60))?;
-        Ok((c, Value::Object(body)))
+        Ok((*c.unwrap_or_default(), Value::Object(body)))
     }
 
     #[test]
     fn a_request_without_controls_is_left_as_it_is() {
         let body = json!({"model": "m", "messages": [], "temperature": 0.2, "metadata": {"a": 1}});
-        let (c, left) = take(body.clone(), &[("x-litellm-tags", "a")]).unwrap();
-        assert_eq!(left, body);
-        assert!(c.timeout.is_none() && c.num_retries.is_none() && c.mock.is_none());
+        let Value::Object(mut map) = body.clone() else {
+            panic!()
+        };
+        let mut h = RequestHeader::build("POST", b"/v1/chat/completions", None).unwrap();
+        h.insert_header("x-litellm-tags", "a").unwrap();
+        let c = Controls::take(&mut map, &h, Duration::from_secs(60)).unwrap();
+        assert!(
+            c.is_none(),
+            "nothing allocated for a request without controls"
+        );
+        assert_eq!(Value::Object(map), body);
     }
 
     #[test]

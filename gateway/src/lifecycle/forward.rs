@@ -54,7 +54,7 @@ pub async fn forward(
         deadline: request_deadline,
         native,
     } = call;
-    if let Some(m) = ctx.controls.mock.clone() {
+    if let Some(m) = ctx.controls().mock.clone() {
         ctx.mocked = true;
         return serve_request_mock(session, ctx, req, dep, m).await;
     }
@@ -65,12 +65,12 @@ pub async fn forward(
     let now = Instant::now();
     // The request's `timeout` replaces the deployment's (both bounded by the request deadline).
     let attempt_timeout = ctx
-        .controls
+        .controls()
         .timeout
         .or(dep.conf.timeout)
         .unwrap_or(runtime.config.litellm.request_timeout);
     let deadline = request_deadline.min(now + attempt_timeout);
-    let stream_timeout = ctx.controls.stream_timeout.or(dep.conf.stream_timeout);
+    let stream_timeout = ctx.controls().stream_timeout.or(dep.conf.stream_timeout);
     let first_byte_deadline = match (req.stream, stream_timeout) {
         (true, Some(t)) => deadline.min(now + t),
         _ => deadline,
@@ -79,7 +79,7 @@ pub async fn forward(
         group: group.clone(),
         secs: until.saturating_duration_since(now).as_secs_f64(),
     };
-    if ctx.controls.mock_timeout && ctx.attempted_fallbacks == 0 {
+    if ctx.controls().mock_timeout && ctx.attempted_fallbacks == 0 {
         // `mock_timeout`: the requested group's attempts time out without calling anyone.
         ctx.mocked = true;
         tokio::time::sleep_until(first_byte_deadline.into()).await;
@@ -106,7 +106,7 @@ pub async fn forward(
     let model = crate::ctx::upstream_model(&dep.conf.model, ctx.wildcard_match.as_deref());
     let mut target = translate::target(
         dep,
-        runtime.config.litellm.drop_params || ctx.controls.drop_params,
+        runtime.config.litellm.drop_params || ctx.controls().drop_params,
     );
     target.model = &model;
     if let Some(t) = &token {

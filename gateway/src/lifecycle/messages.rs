@@ -95,7 +95,7 @@ impl Door {
         &mut self,
         headers: &RequestHeader,
         request_timeout: std::time::Duration,
-    ) -> Result<Controls, GatewayError> {
+    ) -> Result<Option<Box<Controls>>, GatewayError> {
         let Some(parsed) = self.parsed.as_mut() else {
             return Controls::take(&mut Map::new(), headers, request_timeout);
         };

@@ -351,7 +351,11 @@ pub async fn stream(
         if done && failure.is_none() {
             failure = pipeline.finish(&mut out, ctx).err();
         }
-        if ctx.controls.include_cost && ctx.usage_seen && matches!(ctx.front, Front::OpenAi) {
+        if ctx.include_cost
+            && ctx.usage_seen
+            && matches!(ctx.front, Front::OpenAi)
+            && memchr::memmem::find(&out, b"\"usage\"").is_some()
+        {
             let cost = ctx.compute_cost();
             add_cost(&mut out, cost);
         }

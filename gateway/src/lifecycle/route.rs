@@ -36,18 +36,19 @@ pub async fn run(
         Some(door) => door.take_controls(session.req_header(), request_timeout)?,
         None => Controls::take(&mut req.body, session.req_header(), request_timeout)?,
     };
-    ctx.controls.include_cost |= runtime.config.litellm.include_cost_in_streaming_usage;
+    ctx.include_cost =
+        ctx.controls().include_cost || runtime.config.litellm.include_cost_in_streaming_usage;
     let target = resolve::target(runtime, &req.model)?;
     let first = target.group.to_string();
     ctx.wildcard_match = target.wildcard;
     ctx.any_provider = target.provider;
-    let request_fallbacks = ctx.controls.fallbacks.take();
-    let disable_fallbacks = ctx.controls.disable_fallbacks;
+    let request_fallbacks = ctx.controls.as_mut().and_then(|c| c.fallbacks.take());
+    let disable_fallbacks = ctx.controls().disable_fallbacks;
     route_tags_and_region(ctx, req, session);
     let mut tried = vec![first.clone()];
     let mut group = first.clone();
     loop {
-        let result = match ctx.controls.fail_group {
+        let result = match ctx.controls().fail_group {
             // `mock_testing_*`: the requested group fails before any call.
             Some(f) if group == first => Err(f.error(&group)),
             _ => {
@@ -251,7 +252,7 @@ async fn try_group(
         let why = format!("model group {name} has no deployment for it");
         return Err(resolve::unknown(runtime, &req.model, Some(why)));
     }
-    let num_retries = ctx.controls.num_retries.unwrap_or(cfg.num_retries);
+    let num_retries = ctx.controls().num_retries.unwrap_or(cfg.num_retries);
     let most_retries = cfg
         .retry_policy
         .values()
@@ -496,7 +497,7 @@ async fn attempt(
     ctx.mocked = false;
     // The request's own mocks answer without the deployment: no slot, no usage counted.
     let mocked =
-        ctx.controls.mocks() || (ctx.controls.mock_timeout && ctx.attempted_fallbacks == 0);
+        ctx.controls().mocks() || (ctx.controls().mock_timeout && ctx.attempted_fallbacks == 0);
     let _slot = if mocked {
         None
     } else {
@@ -516,7 +517,7 @@ async fn attempt(
         (Some(up), Some(door))
             if dep.conf.provider.dialect().speaks_anthropic_messages()
                 && dep.conf.mock_response.is_none()
-                && !ctx.controls.mocks() =>
+                && !ctx.controls().mocks() =>
         {
             ctx.front = crate::ctx::Front::AnthropicNative;
             let model = crate::ctx::upstream_model(&dep.conf.model, ctx.wildcard_match.as_deref());
