@@ -131,10 +131,38 @@ fn field_bit(key: &str) -> Option<u16> {
         "mock_testing_content_policy_fallbacks" => 10,
         "mock_timeout" => 11,
         "include_cost_in_streaming_usage" => 12,
+        // Not controls: where the request's tags may be (read by routing, see `TagSources`).
+        "tags" => return Some(TAGS_FIELD),
+        "metadata" => return Some(METADATA_FIELD),
         _ => return None,
     };
     debug_assert_eq!(FIELDS[i], key);
     Some(1 << i)
+}
+
+const TAGS_FIELD: u16 = 1 << 13;
+const METADATA_FIELD: u16 = 1 << 14;
+const CONTROL_FIELDS: u16 = (1 << FIELDS.len()) - 1;
+
+/// Where a request's tags may be, as the same pass over its keys and headers found it: body
+/// `tags`, `metadata` (for `metadata.tags`), the `x-litellm-tags` header. Routing reads only
+/// what is there.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TagSources<'h> {
+    pub body: bool,
+    pub metadata: bool,
+    pub header: Option<&'h http::HeaderValue>,
+}
+
+impl TagSources<'_> {
+    /// Every source possible (for a body scanned elsewhere).
+    pub fn any(headers: &RequestHeader) -> TagSources<'_> {
+        TagSources {
+            body: true,
+            metadata: true,
+            header: headers.headers.get("x-litellm-tags"),
+        }
+    }
 }
 
 impl Controls {
@@ -156,17 +184,22 @@ impl Controls {
     /// body field, as in LiteLLM); `request_timeout` bounds the timeouts. A malformed value is
     /// a 400 naming it. `None` for the common request that sets none (nothing allocated; the
     /// request context stays small).
-    pub fn take(
+    pub fn take<'h>(
         body: &mut Map<String, Value>,
-        headers: &RequestHeader,
+        headers: &'h RequestHeader,
         request_timeout: Duration,
-    ) -> Result<Option<Box<Controls>>, GatewayError> {
+    ) -> Result<(Option<Box<Controls>>, TagSources<'h>), GatewayError> {
         let found = body
             .keys()
             .filter_map(|k| field_bit(k))
             .fold(0u16, |acc, b| acc | b);
+        let mut tags = TagSources {
+            body: found & TAGS_FIELD != 0,
+            metadata: found & METADATA_FIELD != 0,
+            header: None,
+        };
         let mut c: Option<Box<Controls>> = None;
-        if found != 0 {
+        if found & CONTROL_FIELDS != 0 {
             c.get_or_insert_default()
                 .read_body(body, found, request_timeout)?;
         }
@@ -177,6 +210,7 @@ impl Controls {
             let header = name.as_str();
             let text = || value.to_str().map_err(|_| bad(header, "not text"));
             match rest {
+                "tags" => tags.header = Some(value),
                 "timeout" => {
                     c.get_or_insert_default().timeout =
                         Some(seconds(header, &text()?.into(), request_timeout)?)
@@ -191,7 +225,7 @@ impl Controls {
                 _ => {}
             }
         }
-        Ok(c)
+        Ok((c, tags))
     }
 
     fn read_body(
@@ -356,7 +390,7 @@ mod tests {
         for (k, v) in headers {
             h.insert_header(k.to_string(), v.to_string()).unwrap();
         }
-        let c = Controls::take(&mut body, &h, Duration::from_secs(60))?;
+        let (c, _) = Controls::take(&mut body, &h, Duration::from_secs(60))?;
         Ok((*c.unwrap_or_default(), Value::Object(body)))
     }
 
@@ -368,7 +402,9 @@ mod tests {
         };
         let mut h = RequestHeader::build("POST", b"/v1/chat/completions", None).unwrap();
         h.insert_header("x-litellm-tags", "a").unwrap();
-        let c = Controls::take(&mut map, &h, Duration::from_secs(60)).unwrap();
+        let (c, tags) = Controls::take(&mut map, &h, Duration::from_secs(60)).unwrap();
+        // The tags' sources are noted on the way.
+        assert!(!tags.body && tags.metadata && tags.header.is_some());
         assert!(
             c.is_none(),
             "nothing allocated for a request without controls"

@@ -97,10 +97,10 @@ impl Door {
         request_timeout: std::time::Duration,
     ) -> Result<Option<Box<Controls>>, GatewayError> {
         let Some(parsed) = self.parsed.as_mut() else {
-            return Controls::take(&mut Map::new(), headers, request_timeout);
+            return Ok(Controls::take(&mut Map::new(), headers, request_timeout)?.0);
         };
         let fields = parsed.len();
-        let controls = Controls::take(parsed, headers, request_timeout)?;
+        let (controls, _) = Controls::take(parsed, headers, request_timeout)?;
         if parsed.len() != fields {
             self.raw = Bytes::from(serde_json::to_vec(&*parsed).expect("JSON values serialize"));
         }

@@ -10,7 +10,7 @@ use adapters::provider::Provider;
 use adapters::CanonicalRequest;
 use pingora::proxy::Session;
 
-use super::controls::Controls;
+use super::controls::{Controls, TagSources};
 use super::{forward, images, messages, resolve};
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
@@ -32,10 +32,14 @@ pub async fn run(
     let deadline = Instant::now() + request_timeout;
     let cfg = &runtime.config.router;
     // The request's own controls (LiteLLM's fields and headers): used here, never sent upstream.
-    ctx.controls = match anthropic.as_deref_mut() {
-        Some(door) => door.take_controls(session.req_header(), request_timeout)?,
+    let (controls, tag_sources) = match anthropic.as_deref_mut() {
+        Some(door) => (
+            door.take_controls(session.req_header(), request_timeout)?,
+            TagSources::any(session.req_header()),
+        ),
         None => Controls::take(&mut req.body, session.req_header(), request_timeout)?,
     };
+    ctx.controls = controls;
     ctx.include_cost =
         ctx.controls().include_cost || runtime.config.litellm.include_cost_in_streaming_usage;
     let target = resolve::target(runtime, &req.model)?;
@@ -44,7 +48,7 @@ pub async fn run(
     ctx.any_provider = target.provider;
     let request_fallbacks = ctx.controls.as_mut().and_then(|c| c.fallbacks.take());
     let disable_fallbacks = ctx.controls().disable_fallbacks;
-    route_tags_and_region(ctx, req, session);
+    route_tags_and_region(ctx, req, tag_sources);
     let mut tried = vec![first.clone()];
     let mut group = first.clone();
     loop {
@@ -179,9 +183,13 @@ fn fallback_hop(runtime: &Runtime, ctx: &RequestCtx, name: &str, model: &str) ->
 
 /// The tags routing goes by — the client's (when they count) merged with the key's and its
 /// team's, as LiteLLM merges them — and the end user's region, from admission.
-fn route_tags_and_region(ctx: &mut RequestCtx, req: &mut CanonicalRequest, session: &Session) {
+fn route_tags_and_region(
+    ctx: &mut RequestCtx,
+    req: &mut CanonicalRequest,
+    sources: TagSources<'_>,
+) {
     let client = ctx.admission.as_ref().is_none_or(|a| a.client_tags);
-    let mut tags = request_tags(req, session, client);
+    let mut tags = request_tags(req, sources, client);
     if let Some(adm) = &ctx.admission {
         for t in &adm.routing_tags {
             if !tags.contains(t) {
@@ -194,11 +202,12 @@ fn route_tags_and_region(ctx: &mut RequestCtx, req: &mut CanonicalRequest, sessi
 }
 
 /// The request's tags: body `tags` (removed: LiteLLM's field, not the provider's),
-/// `metadata.tags`, or the `x-litellm-tags` header (comma-separated). None unless `count`
-/// (a key or team whose own tags decide); the body field is removed all the same.
-fn request_tags(req: &mut CanonicalRequest, session: &Session, count: bool) -> Vec<String> {
+/// `metadata.tags`, or the `x-litellm-tags` header (comma-separated); only the `sources` the
+/// request has are looked at. None unless `count` (a key or team whose own tags decide); the
+/// body field is removed all the same.
+fn request_tags(req: &mut CanonicalRequest, sources: TagSources<'_>, count: bool) -> Vec<String> {
     if !count {
-        if req.body.remove("tags").is_some() {
+        if sources.body && req.body.remove("tags").is_some() {
             log::debug!("the client's tags are ignored: the key's or team's tags decide (metadata.allow_client_tags lets them count)");
         }
         return Vec::new();
@@ -212,16 +221,18 @@ fn request_tags(req: &mut CanonicalRequest, session: &Session, count: bool) -> V
             })
             .unwrap_or_default()
     };
-    if let Some(tags) = req.body.remove("tags") {
+    if let Some(tags) = sources.body.then(|| req.body.remove("tags")).flatten() {
         return strings(&tags);
     }
-    if let Some(tags) = req.body.get("metadata").and_then(|m| m.get("tags")) {
+    if let Some(tags) = sources
+        .metadata
+        .then(|| req.body.get("metadata").and_then(|m| m.get("tags")))
+        .flatten()
+    {
         return strings(tags);
     }
-    session
-        .req_header()
-        .headers
-        .get("x-litellm-tags")
+    sources
+        .header
         .and_then(|v| v.to_str().ok())
         .map(|v| {
             v.split(',')
