@@ -106,6 +106,7 @@ pub(crate) const LITELLM: Section = Section {
     used: &[
         "request_timeout",
         "drop_params",
+        "include_cost_in_streaming_usage",
         "max_budget",
         "budget_duration",
         "max_end_user_budget",
@@ -273,7 +274,6 @@ mod tests {
         // Keys real LiteLLM configs carry are never "unknown".
         for (section, key) in [
             (&LITELLM, "telemetry"),
-            (&LITELLM, "include_cost_in_streaming_usage"),
             (&GENERAL, "use_redis_transaction_buffer"),
             (&ROUTER, "tag_filtering_match_any"),
             (&GENERAL, "max_response_size_mb"),
@@ -281,6 +281,10 @@ mod tests {
             assert_eq!(section.classify(key), KeyKind::NotYet, "{key}");
         }
         assert_eq!(LITELLM.classify("drop_params"), KeyKind::Used);
+        assert_eq!(
+            LITELLM.classify("include_cost_in_streaming_usage"),
+            KeyKind::Used
+        );
         assert_eq!(LITELLM.classify("telemetri"), KeyKind::Unknown);
         assert_eq!(TOLLGATE.classify("telemetry"), KeyKind::Unknown);
     }

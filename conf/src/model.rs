@@ -298,6 +298,8 @@ pub struct LitellmSettings {
     pub request_timeout: Duration,
     /// `drop_params`.
     pub drop_params: bool,
+    /// `include_cost_in_streaming_usage`: a stream's usage chunk carries `cost` (USD).
+    pub include_cost_in_streaming_usage: bool,
     /// `max_budget`: the proxy-wide budget in USD.
     pub max_budget: Option<f64>,
     /// `budget_duration` of the proxy-wide budget (`30s`, `1d`, `1mo`, …), checked at start.

@@ -110,6 +110,7 @@ impl Default for LitellmSettings {
         LitellmSettings {
             request_timeout: std::time::Duration::from_secs(600),
             drop_params: false,
+            include_cost_in_streaming_usage: false,
             max_budget: None,
             budget_duration: None,
             max_end_user_budget: None,
@@ -292,6 +293,11 @@ fn litellm(m: Option<&Map<String, Value>>, d: &mut Diag) -> LitellmSettings {
     if let Some(v) = field(m, "drop_params") {
         if let Some(b) = d.lenient(|d| boolean("litellm_settings.drop_params", v, d)) {
             out.drop_params = b;
+        }
+    }
+    if let Some(v) = field(m, "include_cost_in_streaming_usage") {
+        if let Some(b) = boolean("litellm_settings.include_cost_in_streaming_usage", v, d) {
+            out.include_cost_in_streaming_usage = b;
         }
     }
     // Budgets and their periods stay errors: running without the budget the operator set

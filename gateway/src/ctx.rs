@@ -107,9 +107,26 @@ pub struct RequestCtx {
     /// The per-completion output bound admission lowered the request to, so that its budgets
     /// can pay the worst case (`budget_enforcement: clamp`); what goes upstream.
     pub clamped_max_tokens: Option<u64>,
+    /// The request's own routing and test controls (`timeout`, `num_retries`, `mock_*`, …);
+    /// `None` when it sets none (read them with [`RequestCtx::controls`]).
+    pub controls: Option<Box<crate::lifecycle::controls::Controls>>,
+    /// `include_cost_in_streaming_usage`, from the request or `litellm_settings`.
+    pub include_cost: bool,
+    /// The end user's `allowed_model_region` (stage 2): routing stays in it.
+    pub region: Option<crate::region::Region>,
+    /// The last attempt was answered by the request's own mock (`mock_response`,
+    /// `mock_timeout`): nothing was called or spent, and no deployment failed.
+    pub mocked: bool,
 }
 
 impl RequestCtx {
+    /// The request's controls (all unset when it sent none).
+    pub fn controls(&self) -> &crate::lifecycle::controls::Controls {
+        self.controls
+            .as_deref()
+            .unwrap_or(&crate::lifecycle::controls::Controls::NONE)
+    }
+
     /// Records the provider's usage report.
     pub fn note_usage(&mut self, u: &adapters::openai::response::Usage) {
         self.prompt_tokens = u.prompt_tokens;
@@ -128,6 +145,11 @@ impl RequestCtx {
             // content event, OpenAI's streaming granularity; the prompt from its size.
             self.completion_tokens = self.streamed_events;
             self.prompt_tokens = adapters::mock::estimate_tokens(self.body_bytes);
+        }
+        if self.mocked {
+            // A mock answer (`mock_response`) cost nothing upstream.
+            self.cost = Some(0.0);
+            return 0.0;
         }
         let cost = self
             .served_by

@@ -55,6 +55,10 @@ pub enum GatewayError {
     ContextTooSmall(ApiError),
     #[error("No deployment of model group {group} carries any of the request's tags ({tags})")]
     NoTaggedDeployment { group: String, tags: String },
+    /// No deployment of the group is in the end user's `allowed_model_region`: LiteLLM's
+    /// "No deployments available" 429.
+    #[error("No deployments available for selected model, Try again in 0 seconds. Passed model={group}. No deployment of model group {group} is in region {region}, the end user's allowed_model_region")]
+    NoRegionDeployment { group: String, region: &'static str },
     /// A request the adapters refused (bad field, parameter the provider cannot take).
     #[error("{}", .0.message)]
     Invalid(ApiError),
@@ -135,7 +139,9 @@ impl GatewayError {
                     .with_param("tags")
                     .with_code("400")
             }
-            GatewayError::AllCooling { .. } | GatewayError::AtCapacity { .. } => {
+            GatewayError::AllCooling { .. }
+            | GatewayError::AtCapacity { .. }
+            | GatewayError::NoRegionDeployment { .. } => {
                 ApiError::new(429, "rate_limit_error", msg).with_code("429")
             }
             GatewayError::BodyTimeout => {

@@ -14,6 +14,7 @@ mod logging;
 mod metrics;
 mod pricing;
 mod proxy;
+mod region;
 mod router;
 mod routes;
 mod server;

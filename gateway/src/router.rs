@@ -10,6 +10,7 @@ use conf::{Deployment, ErrorClass, RouterConfig, Strategy};
 use rand::Rng;
 
 use crate::error::GatewayError;
+use crate::region::Region;
 use crate::state::DeploymentRt;
 
 /// Milliseconds since the Unix epoch.
@@ -297,6 +298,8 @@ pub struct Selection<'a> {
     pub prompt_tokens: Option<u64>,
     /// Latency-based: deployments within this share of the fastest are picked at random.
     pub latency_buffer: f64,
+    /// The end user's `allowed_model_region`: only deployments in it may serve the request.
+    pub region: Option<Region>,
 }
 
 /// Why no deployment can take the request.
@@ -308,6 +311,8 @@ pub enum Unavailable {
     Full,
     /// No deployment carries one of the request's tags (nor `default`).
     NoTag,
+    /// No deployment of the group is in the request's region.
+    NoRegion(Region),
     /// No deployment's context window holds the prompt.
     ContextTooSmall { needed: u64, largest: u64 },
 }
@@ -322,13 +327,25 @@ pub fn candidates(
     k: usize,
     sel: Selection<'_>,
 ) -> Result<Vec<Arc<DeploymentRt>>, Unavailable> {
-    // Tags first: they decide which deployments are the group's for this request.
+    // The region first: a region-bound request never leaves it, whatever else applies.
+    let in_region = |d: &DeploymentRt| sel.region.is_none_or(|r| d.region == Some(r));
+    if let Some(r) = sel.region {
+        if !deployments.iter().any(|d| in_region(d)) {
+            return Err(Unavailable::NoRegion(r));
+        }
+    }
+    // Then tags: they decide which deployments are the group's for this request.
     let tagged = |d: &DeploymentRt, wanted: &[String]| d.tags.iter().any(|t| wanted.contains(t));
+    let has_tagged = |wanted: &[String]| {
+        deployments
+            .iter()
+            .any(|d| in_region(d) && tagged(d, wanted))
+    };
     let default_tag = [String::from("default")];
     let tag_set: Option<&[String]> = match sel.tags {
         None => None,
-        Some(tags) if !tags.is_empty() && deployments.iter().any(|d| tagged(d, tags)) => Some(tags),
-        Some(_) if deployments.iter().any(|d| tagged(d, &default_tag)) => Some(&default_tag),
+        Some(tags) if !tags.is_empty() && has_tagged(tags) => Some(tags),
+        Some(_) if has_tagged(&default_tag) => Some(&default_tag),
         Some([]) => None,
         Some(_) => return Err(Unavailable::NoTag),
     };
@@ -336,7 +353,8 @@ pub fn candidates(
         (Some(needed), Some(max)) => needed <= max,
         _ => true,
     };
-    let eligible = |d: &DeploymentRt| tag_set.is_none_or(|t| tagged(d, t)) && fits(d);
+    let eligible =
+        |d: &DeploymentRt| in_region(d) && tag_set.is_none_or(|t| tagged(d, t)) && fits(d);
     if !deployments.iter().any(|d| eligible(d)) {
         let largest = deployments
             .iter()

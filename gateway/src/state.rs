@@ -42,6 +42,8 @@ pub struct DeploymentRt {
     pub route_cost: f64,
     pub tags: Vec<String>,
     pub max_input_tokens: Option<u64>,
+    /// The data-residency region it serves from (`region_name`, else its cloud region).
+    pub region: Option<crate::region::Region>,
     /// `x-litellm-model-id`, `-model-group`, `-model-api-base`, built once.
     pub headers: Vec<(&'static str, http::HeaderValue)>,
     /// Prices and limits: the price table's entry with the deployment's own overrides.
@@ -283,6 +285,7 @@ impl Runtime {
                 tags: crate::router::tags(d),
                 max_input_tokens: crate::router::max_input_tokens(d)
                     .or(price.as_ref().and_then(|p| p.max_input_tokens)),
+                region: crate::region::of_deployment(d),
                 headers: deployment_headers(d),
                 price,
                 wildcard_prices: d.model.contains('*').then(|| prices.clone()),

@@ -140,7 +140,6 @@ router_settings:
         vec![
             "general_settings.max_response_size_mb: not supported yet, ignored",
             "general_settings.use_redis_transaction_buffer: not supported yet, ignored",
-            "litellm_settings.include_cost_in_streaming_usage: not supported yet, ignored",
             "litellm_settings.json_logs: not supported yet, ignored",
             "litellm_settings.telemetri: unknown key (did you mean `telemetry`?), ignored",
             "litellm_settings.telemetry: not supported yet, ignored",

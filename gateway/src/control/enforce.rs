@@ -89,8 +89,10 @@ pub fn authenticate(
 }
 
 /// Whether `model` is in an allow-list: empty or `all-proxy-models`/`*` = everything; an
-/// entry may name the model, a `prefix/*` wildcard, or an access group of the deployments of
-/// the group that serves the name (after `model_group_alias`, wildcard groups included).
+/// entry may name the model, a `prefix/*` wildcard (which also admits a bare name of that
+/// provider, as LiteLLM infers it: `openai/*` admits `gpt-4o`, `anthropic/*`
+/// `claude-3-haiku-20240307`), or an access group of the deployments of the group that serves
+/// the name (after `model_group_alias`, wildcard groups included).
 pub fn allowed(list: &[String], model: &str, runtime: &Runtime) -> bool {
     if list.is_empty() {
         return true;
@@ -102,10 +104,30 @@ pub fn allowed(list: &[String], model: &str, runtime: &Runtime) -> bool {
             || m.strip_suffix('*').is_some_and(|p| model.starts_with(p))
     });
     named
+        || bare_name_of_allowed_provider(list, model, runtime)
         || crate::lifecycle::resolve::target(runtime, model)
             .ok()
             .and_then(|t| runtime.groups.get(t.group))
             .is_some_and(|g| list.iter().any(|m| g.access_groups.contains(m)))
+}
+
+/// LiteLLM's `_model_custom_llm_provider_matches_wildcard_pattern`: a bare model name (no
+/// `provider/` prefix) matches a wildcard entry as `{its provider}/{name}`.
+fn bare_name_of_allowed_provider(list: &[String], model: &str, runtime: &Runtime) -> bool {
+    let mut patterns = list
+        .iter()
+        .filter_map(|m| m.strip_suffix('*'))
+        .filter(|p| !p.is_empty())
+        .peekable();
+    if patterns.peek().is_none() || adapters::provider::Provider::split_model(model).is_some() {
+        return false;
+    }
+    let Some((provider, name)) = crate::lifecycle::resolve::provider_of(&runtime.prices, model)
+    else {
+        return false;
+    };
+    let full = format!("{}/{name}", provider.prefix());
+    patterns.any(|p| full.starts_with(p))
 }
 
 /// A request admitted past every budget and limit. Holds its reservations and parallel slots
@@ -125,6 +147,14 @@ pub struct Admission {
     pub user_id: Option<String>,
     pub org_id: Option<String>,
     pub end_user: Option<String>,
+    /// The end user's `allowed_model_region`: routing keeps the request in it.
+    pub region: Option<crate::region::Region>,
+    /// The key's and its team's routing tags (`tags`, `metadata.tags`), merged with the
+    /// request's own as LiteLLM merges them.
+    pub routing_tags: Vec<String>,
+    /// Whether the client's own tags (body, `metadata.tags`, `x-litellm-tags`) count too: when
+    /// neither the key nor its team has tags, or one of them sets `allow_client_tags`.
+    pub client_tags: bool,
     /// `x-ratelimit-*` headers for the response.
     pub headers: Vec<(&'static str, HeaderValue)>,
     /// The key's spend when the request was admitted (`x-litellm-key-spend` adds this
@@ -226,6 +256,18 @@ pub fn admit(
     let model = req.model.clone();
     let mut adm = Admission::default();
     adm.end_user = end_user(req, headers);
+    for e in [key.as_ref(), team.as_ref()].into_iter().flatten() {
+        for t in &e.tags {
+            if !adm.routing_tags.contains(t) {
+                adm.routing_tags.push(t.clone());
+            }
+        }
+    }
+    adm.client_tags = adm.routing_tags.is_empty()
+        || [key.as_ref(), team.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|e| e.allow_client_tags);
     let mut involved: Vec<Arc<Entity>> = Vec::with_capacity(8);
     if let Some(k) = &key {
         if !allowed(&k.models, &model, runtime) {
@@ -314,6 +356,7 @@ pub fn admit(
                 "End User={id} is blocked. Update via `/customer/unblock` if you're admin."
             )));
         }
+        adm.region = c.region;
         involved.push(c);
     }
     involved.push(control.get_or_create(Kind::Proxy, "global"));

@@ -194,6 +194,13 @@ pub struct Entity {
     pub model_limits: HashMap<String, Limits>,
     /// Users: `user_role`.
     pub role: Option<String>,
+    /// Keys and teams: routing tags, `tags` and `metadata.tags` (LiteLLM reads the latter).
+    pub tags: Vec<String>,
+    /// Keys and teams: `metadata.allow_client_tags: true` lets the client's own tags count
+    /// besides `tags` (LiteLLM's flag).
+    pub allow_client_tags: bool,
+    /// End users: `allowed_model_region` (`eu` / `us`).
+    pub region: Option<crate::region::Region>,
     pub ledger: Arc<Ledger>,
     pub window: Arc<Window>,
 }
@@ -230,6 +237,13 @@ impl Entity {
             aliases: aliases(&doc),
             model_limits,
             role: str_field(&doc, "user_role"),
+            tags: tags(&doc),
+            allow_client_tags: doc
+                .get("metadata")
+                .and_then(|m| m.get("allow_client_tags"))
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            region: doc_str(&doc, "allowed_model_region").and_then(crate::region::Region::parse),
             ledger: prev.map(|p| p.ledger.clone()).unwrap_or_default(),
             window: prev.map(|p| p.window.clone()).unwrap_or_default(),
         }
@@ -341,6 +355,17 @@ pub fn limits(doc: &Map<String, Value>) -> Limits {
         parallel: count(doc, "max_parallel_requests"),
         max_token_budget: count(doc, "max_token_budget"),
     }
+}
+
+/// `tags` and `metadata.tags`, each once, in that order.
+fn tags(doc: &Map<String, Value>) -> Vec<String> {
+    let mut out = str_list(doc.get("tags"));
+    for t in str_list(doc.get("metadata").and_then(|m| m.get("tags"))) {
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
 }
 
 fn aliases(doc: &Map<String, Value>) -> HashMap<String, String> {
@@ -509,6 +534,20 @@ mod tests {
         assert_eq!(tokens_owner("nonsense/x"), None);
         assert!(Kind::Tokens.is_companion() && Kind::KeyModel.is_companion());
         assert!(!Kind::Key.is_companion());
+    }
+
+    #[test]
+    fn reads_routing_tags_and_the_end_user_region() {
+        let doc = json!({"tags": ["a", "b"], "metadata": {"tags": ["b", "c"], "allow_client_tags": true}});
+        let Value::Object(doc) = doc else { panic!() };
+        let e = Entity::new(Kind::Team, "t", doc, None);
+        assert_eq!(e.tags, ["a", "b", "c"]);
+        assert!(e.allow_client_tags);
+        let doc = json!({"allowed_model_region": "eu", "metadata": {"tags": "x"}});
+        let Value::Object(doc) = doc else { panic!() };
+        let c = Entity::new(Kind::Customer, "c", doc, None);
+        assert_eq!(c.region, Some(crate::region::Region::Eu));
+        assert!(c.tags.is_empty() && !c.allow_client_tags);
     }
 
     #[test]

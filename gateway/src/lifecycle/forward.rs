@@ -16,6 +16,7 @@ use pingora::{ErrorType, OrErr};
 use tokio::io::AsyncWriteExt;
 use tokio::time::timeout_at;
 
+use super::controls::Mock;
 use super::{relay, translate};
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
@@ -53,21 +54,24 @@ pub async fn forward(
         deadline: request_deadline,
         native,
     } = call;
+    if let Some(m) = ctx.controls().mock.clone() {
+        ctx.mocked = true;
+        return serve_request_mock(session, ctx, req, dep, m).await;
+    }
     if let Some(content) = &dep.conf.mock_response {
-        return serve_mock(session, ctx, req, dep, content).await;
+        return serve_mock(session, ctx, req, &dep.conf.model, content).await;
     }
     let group = &req.model;
-    let upstream = dep
-        .upstream
-        .as_ref()
-        .expect("config validation guarantees an api_base for non-mock deployments");
     let now = Instant::now();
-    let attempt_timeout = dep
-        .conf
+    // The request's `timeout` replaces the deployment's (both bounded by the request deadline).
+    let attempt_timeout = ctx
+        .controls()
         .timeout
+        .or(dep.conf.timeout)
         .unwrap_or(runtime.config.litellm.request_timeout);
     let deadline = request_deadline.min(now + attempt_timeout);
-    let first_byte_deadline = match (req.stream, dep.conf.stream_timeout) {
+    let stream_timeout = ctx.controls().stream_timeout.or(dep.conf.stream_timeout);
+    let first_byte_deadline = match (req.stream, stream_timeout) {
         (true, Some(t)) => deadline.min(now + t),
         _ => deadline,
     };
@@ -75,6 +79,16 @@ pub async fn forward(
         group: group.clone(),
         secs: until.saturating_duration_since(now).as_secs_f64(),
     };
+    if ctx.controls().mock_timeout && ctx.attempted_fallbacks == 0 {
+        // `mock_timeout`: the requested group's attempts time out without calling anyone.
+        ctx.mocked = true;
+        tokio::time::sleep_until(first_byte_deadline.into()).await;
+        return Err(timeout_err(first_byte_deadline));
+    }
+    let upstream = dep
+        .upstream
+        .as_ref()
+        .expect("config validation guarantees an api_base for non-mock deployments");
     let token = match &dep.gcp {
         Some(tokens) => {
             Some(
@@ -90,7 +104,10 @@ pub async fn forward(
         None => None,
     };
     let model = crate::ctx::upstream_model(&dep.conf.model, ctx.wildcard_match.as_deref());
-    let mut target = translate::target(dep, runtime.config.litellm.drop_params);
+    let mut target = translate::target(
+        dep,
+        runtime.config.litellm.drop_params || ctx.controls().drop_params,
+    );
     target.model = &model;
     if let Some(t) = &token {
         target.api_key = Some(t);
@@ -334,19 +351,58 @@ pub(super) async fn client_gone(session: &mut Session) {
     std::future::pending::<()>().await
 }
 
-/// Answers a `mock_response` deployment locally, streaming or not.
-async fn serve_mock(
+/// Answers an attempt with the request's own `mock_response`: content (streamed or not), a
+/// response object as it is, or the error one of LiteLLM's error strings names.
+async fn serve_request_mock(
     session: &mut Session,
     ctx: &mut RequestCtx,
     req: &CanonicalRequest,
     dep: &DeploymentRt,
+    mock: Mock,
+) -> Result<(), GatewayError> {
+    let model = crate::ctx::upstream_model(&dep.conf.model, ctx.wildcard_match.as_deref());
+    match mock {
+        Mock::Content(content) => serve_mock(session, ctx, req, &model, &content).await,
+        Mock::Fail(e) => Err(GatewayError::Upstream(e)),
+        Mock::Object(_) if req.stream => Err(GatewayError::Invalid(
+            adapters::ApiError::new(
+                400,
+                "invalid_request_error",
+                "A mock_response object cannot be streamed; send its content as a string",
+            )
+            .with_param("mock_response"),
+        )),
+        Mock::Object(mut o) => {
+            let id = translate::response_id(&ctx.call_id);
+            for (k, v) in [
+                ("id", serde_json::Value::from(id)),
+                ("object", "chat.completion".into()),
+                ("created", crate::state::unix_now().into()),
+                ("model", model.as_ref().into()),
+            ] {
+                o.entry(k).or_insert(v);
+            }
+            let body = serde_json::to_vec(&o).expect("JSON values serialize");
+            relay::whole(session, ctx, 200, "application/json", Bytes::from(body)).await;
+            Ok(())
+        }
+    }
+}
+
+/// Answers with mock `content` (a `mock_response` deployment's, or the request's) locally,
+/// streaming or not.
+async fn serve_mock(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    req: &CanonicalRequest,
+    model: &str,
     content: &str,
 ) -> Result<(), GatewayError> {
     let id = translate::response_id(&ctx.call_id);
     let meta = adapters::mock::MockMeta {
         id: &id,
         created: crate::state::unix_now(),
-        model: &dep.conf.model,
+        model,
     };
     if !req.stream {
         let body = Bytes::from(adapters::mock::response(req, meta, content));

@@ -16,6 +16,7 @@ use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use serde_json::{Map, Value};
 
+use super::controls::Controls;
 use super::{admit, auth, route, translate};
 use crate::ctx::{Front, RequestCtx};
 use crate::error::{respond, GatewayError};
@@ -86,6 +87,24 @@ impl Door {
         parsed.insert("max_tokens".into(), max_tokens.into());
         self.raw = Bytes::from(serde_json::to_vec(&parsed).expect("JSON values serialize"));
         self.parsed = Some(parsed);
+    }
+
+    /// Takes the request's controls (LiteLLM's fields, `controls.rs`) out of the client's body,
+    /// which is re-serialized without them only when it had any: none reaches the provider.
+    pub fn take_controls(
+        &mut self,
+        headers: &RequestHeader,
+        request_timeout: std::time::Duration,
+    ) -> Result<Option<Box<Controls>>, GatewayError> {
+        let Some(parsed) = self.parsed.as_mut() else {
+            return Ok(Controls::take(&mut Map::new(), headers, request_timeout)?.0);
+        };
+        let fields = parsed.len();
+        let (controls, _) = Controls::take(parsed, headers, request_timeout)?;
+        if parsed.len() != fields {
+            self.raw = Bytes::from(serde_json::to_vec(&*parsed).expect("JSON values serialize"));
+        }
+        Ok(controls)
     }
 
     /// The client's body as sent.

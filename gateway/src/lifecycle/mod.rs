@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admit;
 pub mod auth;
+pub mod controls;
 pub mod forward;
 pub mod images;
 pub mod messages;

@@ -355,6 +355,14 @@ pub async fn stream(
         if done && failure.is_none() {
             failure = pipeline.finish(&mut out, ctx).err();
         }
+        if ctx.include_cost
+            && ctx.usage_seen
+            && matches!(ctx.front, Front::OpenAi)
+            && memchr::memmem::find(&out, b"\"usage\"").is_some()
+        {
+            let cost = ctx.compute_cost();
+            add_cost(&mut out, cost);
+        }
         if !started {
             held.extend_from_slice(&out);
             if let Some(err) = failure {
@@ -408,6 +416,44 @@ pub async fn stream(
     }
     release(state, up, peer).await;
     Ok(())
+}
+
+/// `include_cost_in_streaming_usage`: puts `"cost": <USD>` first in every `usage` object of
+/// canonical SSE bytes (the usage chunk; `"usage":null` is left alone), as LiteLLM does.
+fn add_cost(out: &mut BytesMut, cost: f64) {
+    let field = format!("\"cost\":{cost}");
+    let mut from = 0;
+    while let Some(at) = memchr::memmem::find(&out[from..], b"\"usage\"").map(|i| from + i) {
+        from = at + 7;
+        // A `"usage"` inside a JSON string has its quotes escaped.
+        if at > 0 && out[at - 1] == b'\\' {
+            continue;
+        }
+        let skip_ws = |mut i: usize| {
+            while out.get(i).is_some_and(u8::is_ascii_whitespace) {
+                i += 1;
+            }
+            i
+        };
+        let colon = skip_ws(from);
+        if out.get(colon) != Some(&b':') {
+            continue;
+        }
+        let open = skip_ws(colon + 1);
+        if out.get(open) != Some(&b'{') {
+            continue;
+        }
+        let empty = out.get(skip_ws(open + 1)) == Some(&b'}');
+        let insert = if empty {
+            field.clone()
+        } else {
+            format!("{field},")
+        };
+        let tail = out.split_off(open + 1);
+        out.extend_from_slice(insert.as_bytes());
+        out.unsplit(tail);
+        from = open + 1 + insert.len();
+    }
 }
 
 /// Canonical bytes held back before a stream starts, at most.
@@ -484,4 +530,37 @@ async fn client_left(
     // Not returned to the pool: the provider may still be sending.
     up.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_cost(input: &str, cost: f64) -> String {
+        let mut out = BytesMut::from(input);
+        add_cost(&mut out, cost);
+        String::from_utf8(out.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn cost_goes_into_usage_objects_only() {
+        let usage = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":5}}\n\ndata: [DONE]\n\n";
+        assert_eq!(
+            with_cost(usage, 0.00025),
+            "data: {\"choices\":[],\"usage\":{\"cost\":0.00025,\"prompt_tokens\":3,\"completion_tokens\":5}}\n\ndata: [DONE]\n\n"
+        );
+        // Spaces as some servers write them, an empty object, null, and text that mentions it.
+        assert_eq!(
+            with_cost("{\"usage\" : { \"total_tokens\": 1}}", 1.5),
+            "{\"usage\" : {\"cost\":1.5, \"total_tokens\": 1}}"
+        );
+        assert_eq!(with_cost("{\"usage\":{}}", 0.0), "{\"usage\":{\"cost\":0}}");
+        let untouched = "{\"delta\":{\"content\":\"say \\\"usage\\\":{x}\"},\"usage\":null}";
+        assert_eq!(with_cost(untouched, 1.0), untouched);
+        let parsed: serde_json::Value = serde_json::from_str(
+            with_cost("{\"usage\":{\"prompt_tokens\":1}}", 0.000000123).as_str(),
+        )
+        .unwrap();
+        assert_eq!(parsed["usage"]["cost"].as_f64(), Some(0.000000123));
+    }
 }

@@ -39,9 +39,10 @@ pub fn target<'a>(runtime: &'a Runtime, model: &'a str) -> Result<Target<'a>, Ga
             .iter()
             .filter_map(|g| Some((g, g.strip_suffix('*')?)))
             .filter(|(_, prefix)| name.starts_with(prefix) && name.len() > prefix.len())
-            .max_by_key(|(_, prefix)| prefix.len());
-        match longest {
-            Some((group, prefix)) => (group.as_str(), Some(name[prefix.len()..].to_string())),
+            .max_by_key(|(_, prefix)| prefix.len())
+            .map(|(g, prefix)| (g, prefix.len()));
+        match longest.or_else(|| by_provider(runtime, name)) {
+            Some((group, consumed)) => (group.as_str(), Some(name[consumed..].to_string())),
             None => return Err(unknown(runtime, model, None)),
         }
     };
@@ -72,6 +73,29 @@ pub fn target<'a>(runtime: &'a Runtime, model: &'a str) -> Result<Target<'a>, Ga
             Some(format!("model group {group} {why}")),
         )),
     }
+}
+
+/// A bare model name no group matches as it is, matched as LiteLLM's pattern router does
+/// next: as `{provider}/{name}` with the provider LiteLLM infers for it (`gpt-4o` → the
+/// `openai/*` group, `claude-3-haiku-20240307` → `anthropic/*`). Returns the group and how
+/// much of `name` the pattern's own text covers (the `*` stands for the rest). Only names no
+/// group serves get here, so routing to a named group costs nothing more.
+fn by_provider<'a>(runtime: &'a Runtime, name: &str) -> Option<(&'a String, usize)> {
+    if Provider::split_model(name).is_some() {
+        return None;
+    }
+    let (provider, _) = provider_of(&runtime.prices, name)?;
+    let p = provider.prefix();
+    // The part of a wildcard `prefix*` past `{p}/`, when `{p}/{name}` starts with it.
+    let covers = |prefix: &str| -> Option<usize> {
+        let rest = prefix.strip_prefix(p)?.strip_prefix('/')?;
+        (name.starts_with(rest) && name.len() > rest.len()).then_some(rest.len())
+    };
+    runtime
+        .group_names
+        .iter()
+        .filter_map(|g| Some((g, covers(g.strip_suffix('*')?)?)))
+        .max_by_key(|(_, covered)| *covered)
 }
 
 /// Entering fallback group `group`: a group of `model: "*"` deployments takes the provider of
@@ -303,6 +327,45 @@ router_settings:
         assert!(!allowed(&["anthropic/*"], "groq/llama3-8b-8192"));
         assert!(allowed(&["gpt-4o-mini"], "gpt-4o-mini"));
         assert!(!allowed(&["gpt-4o"], "gpt-4o-mini"));
+        // A bare name matches a provider wildcard as LiteLLM infers its provider.
+        assert!(allowed(&["anthropic/*"], "claude-3-haiku-20240307"));
+        assert!(allowed(&["openai/*"], "gpt-4o-mini"));
+        assert!(!allowed(&["anthropic/*"], "gpt-4o-mini"));
+        assert!(!allowed(&["openai/*"], "mystery-model"));
+    }
+
+    #[test]
+    fn a_bare_known_name_reaches_its_providers_wildcard_group() {
+        let rt = runtime(
+            "model_list:
+  - model_name: \"openai/*\"
+    litellm_params: {model: \"openai/*\", api_key: k}
+  - model_name: \"anthropic/*\"
+    litellm_params: {model: \"anthropic/*\", api_key: k}
+  - model_name: \"anthropic/claude-3-5-*\"
+    litellm_params: {model: \"anthropic/claude-3-5-*\", api_key: k}
+  - model_name: gpt-4o
+    litellm_params: {model: openai/gpt-4o-2024-08-06, api_key: k}
+",
+        );
+        let at =
+            |group: &str, wildcard: &str| (group.to_string(), Some(wildcard.to_string()), None);
+        assert_eq!(resolved(&rt, "gpt-4o-mini"), at("openai/*", "gpt-4o-mini"));
+        assert_eq!(resolved(&rt, "o3-mini"), at("openai/*", "o3-mini"));
+        assert_eq!(
+            resolved(&rt, "claude-3-haiku-20240307"),
+            at("anthropic/*", "claude-3-haiku-20240307")
+        );
+        // The longest pattern wins, and its `*` stands for what is past its own text.
+        assert_eq!(
+            resolved(&rt, "claude-3-5-sonnet-20241022"),
+            at("anthropic/claude-3-5-*", "sonnet-20241022")
+        );
+        // An exact group still wins; an unknown bare name is still unknown.
+        assert_eq!(resolved(&rt, "gpt-4o"), ("gpt-4o".into(), None, None));
+        assert!(target(&rt, "mystery-model").is_err());
+        // A name with a provider prefix is matched as it is only.
+        assert!(target(&rt, "groq/llama3-8b-8192").is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use adapters::provider::Provider;
 use adapters::CanonicalRequest;
 use pingora::proxy::Session;
 
+use super::controls::{Controls, TagSources};
 use super::{forward, images, messages, resolve};
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
@@ -27,47 +28,55 @@ pub async fn run(
     req: &mut CanonicalRequest,
     mut anthropic: Option<&mut messages::Door>,
 ) -> Result<(), GatewayError> {
-    let deadline = Instant::now() + runtime.config.litellm.request_timeout;
+    let request_timeout = runtime.config.litellm.request_timeout;
+    let deadline = Instant::now() + request_timeout;
     let cfg = &runtime.config.router;
+    // The request's own controls (LiteLLM's fields and headers): used here, never sent upstream.
+    let (controls, tag_sources) = match anthropic.as_deref_mut() {
+        Some(door) => (
+            door.take_controls(session.req_header(), request_timeout)?,
+            TagSources::any(session.req_header()),
+        ),
+        None => Controls::take(&mut req.body, session.req_header(), request_timeout)?,
+    };
+    ctx.controls = controls;
+    ctx.include_cost =
+        ctx.controls().include_cost || runtime.config.litellm.include_cost_in_streaming_usage;
     let target = resolve::target(runtime, &req.model)?;
     let first = target.group.to_string();
     ctx.wildcard_match = target.wildcard;
     ctx.any_provider = target.provider;
-    // Per-request routing fields (LiteLLM's): used here, never sent upstream.
-    let request_fallbacks: Option<Vec<String>> = req.body.remove("fallbacks").map(|v| match v {
-        serde_json::Value::Array(items) => items
-            .iter()
-            .filter_map(|g| g.as_str().map(str::to_string))
-            .collect(),
-        serde_json::Value::String(g) => vec![g],
-        _ => Vec::new(),
-    });
-    let disable_fallbacks = req
-        .body
-        .remove("disable_fallbacks")
-        .and_then(|v| v.as_bool())
-        .unwrap_or(false);
-    ctx.request_tags = request_tags(req, session);
+    let request_fallbacks = ctx.controls.as_mut().and_then(|c| c.fallbacks.take());
+    let disable_fallbacks = ctx.controls().disable_fallbacks;
+    route_tags_and_region(ctx, req, tag_sources);
     let mut tried = vec![first.clone()];
     let mut group = first.clone();
     loop {
-        let err = match try_group(
-            state,
-            runtime,
-            session,
-            ctx,
-            req,
-            anthropic.as_deref_mut(),
-            &group,
-            deadline,
-        )
-        .await
-        {
+        let result = match ctx.controls().fail_group {
+            // `mock_testing_*`: the requested group fails before any call.
+            Some(f) if group == first => Err(f.error(&group)),
+            _ => {
+                try_group(
+                    state,
+                    runtime,
+                    session,
+                    ctx,
+                    req,
+                    anthropic.as_deref_mut(),
+                    &group,
+                    deadline,
+                )
+                .await
+            }
+        };
+        let err = match result {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
         let failure = match &err {
-            GatewayError::AllCooling { .. } => Failure::Retryable,
+            GatewayError::AllCooling { .. } | GatewayError::NoRegionDeployment { .. } => {
+                Failure::Retryable
+            }
             e => router::classify(e),
         };
         if disable_fallbacks
@@ -175,9 +184,37 @@ fn fallback_hop(runtime: &Runtime, ctx: &RequestCtx, name: &str, model: &str) ->
     })
 }
 
+/// The tags routing goes by — the client's (when they count) merged with the key's and its
+/// team's, as LiteLLM merges them — and the end user's region, from admission.
+fn route_tags_and_region(
+    ctx: &mut RequestCtx,
+    req: &mut CanonicalRequest,
+    sources: TagSources<'_>,
+) {
+    let client = ctx.admission.as_ref().is_none_or(|a| a.client_tags);
+    let mut tags = request_tags(req, sources, client);
+    if let Some(adm) = &ctx.admission {
+        for t in &adm.routing_tags {
+            if !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        ctx.region = adm.region;
+    }
+    ctx.request_tags = tags;
+}
+
 /// The request's tags: body `tags` (removed: LiteLLM's field, not the provider's),
-/// `metadata.tags`, or the `x-litellm-tags` header (comma-separated).
-fn request_tags(req: &mut CanonicalRequest, session: &Session) -> Vec<String> {
+/// `metadata.tags`, or the `x-litellm-tags` header (comma-separated); only the `sources` the
+/// request has are looked at. None unless `count` (a key or team whose own tags decide); the
+/// body field is removed all the same.
+fn request_tags(req: &mut CanonicalRequest, sources: TagSources<'_>, count: bool) -> Vec<String> {
+    if !count {
+        if sources.body && req.body.remove("tags").is_some() {
+            log::debug!("the client's tags are ignored: the key's or team's tags decide (metadata.allow_client_tags lets them count)");
+        }
+        return Vec::new();
+    }
     let strings = |v: &serde_json::Value| -> Vec<String> {
         v.as_array()
             .map(|a| {
@@ -187,16 +224,18 @@ fn request_tags(req: &mut CanonicalRequest, session: &Session) -> Vec<String> {
             })
             .unwrap_or_default()
     };
-    if let Some(tags) = req.body.remove("tags") {
+    if let Some(tags) = sources.body.then(|| req.body.remove("tags")).flatten() {
         return strings(&tags);
     }
-    if let Some(tags) = req.body.get("metadata").and_then(|m| m.get("tags")) {
+    if let Some(tags) = sources
+        .metadata
+        .then(|| req.body.get("metadata").and_then(|m| m.get("tags")))
+        .flatten()
+    {
         return strings(tags);
     }
-    session
-        .req_header()
-        .headers
-        .get("x-litellm-tags")
+    sources
+        .header
         .and_then(|v| v.to_str().ok())
         .map(|v| {
             v.split(',')
@@ -227,11 +266,12 @@ async fn try_group(
         let why = format!("model group {name} has no deployment for it");
         return Err(resolve::unknown(runtime, &req.model, Some(why)));
     }
+    let num_retries = ctx.controls().num_retries.unwrap_or(cfg.num_retries);
     let most_retries = cfg
         .retry_policy
         .values()
         .copied()
-        .chain([cfg.num_retries])
+        .chain([num_retries])
         .max()
         .unwrap_or(0);
     let attempts = most_retries as usize + 1;
@@ -255,6 +295,12 @@ async fn try_group(
                 group: name.to_string(),
                 deployments: deployments.len(),
                 retry_after: wait,
+            })
+        }
+        Err(Unavailable::NoRegion(region)) => {
+            return Err(GatewayError::NoRegionDeployment {
+                group: name.to_string(),
+                region: region.as_str(),
             })
         }
         Err(Unavailable::NoTag) => {
@@ -310,7 +356,9 @@ async fn try_group(
         };
         let failure = router::classify(&e);
         let class = router::error_class(&e);
-        count_failure(state, cfg, deployments.len(), &dep, &e);
+        if !ctx.mocked {
+            count_failure(state, cfg, deployments.len(), &dep, &e);
+        }
         tried.push(dep.clone());
         // Failover: nothing reached the client yet, so a retryable failure moves at once to a
         // healthy deployment of the group this request has not tried, whatever `num_retries`
@@ -334,7 +382,7 @@ async fn try_group(
         let retries = class
             .and_then(|c| cfg.retry_policy.get(&c).copied())
             .unwrap_or(if failure == Failure::Retryable {
-                cfg.num_retries
+                num_retries
             } else {
                 0
             });
@@ -365,6 +413,7 @@ fn selection<'a>(cfg: &conf::RouterConfig, ctx: &'a RequestCtx) -> router::Selec
             .enable_pre_call_checks
             .then(|| adapters::mock::estimate_tokens(ctx.body_bytes)),
         latency_buffer: cfg.lowest_latency_buffer,
+        region: ctx.region,
     }
 }
 
@@ -459,20 +508,30 @@ async fn attempt(
     deadline: Instant,
 ) -> Result<(), GatewayError> {
     ctx.served_by = Some(dep.clone());
-    dep.load.add_request(router::now_ms());
-    let _slot = dep
-        .slots
-        .acquire()
-        .ok_or_else(|| GatewayError::AtCapacity {
-            group: dep.conf.model_name.clone(),
-            deployment: dep.conf.id.clone(),
-            limit: dep.slots.limit.unwrap_or_default(),
-        })?;
+    ctx.mocked = false;
+    // The request's own mocks answer without the deployment: no slot, no usage counted.
+    let mocked =
+        ctx.controls().mocks() || (ctx.controls().mock_timeout && ctx.attempted_fallbacks == 0);
+    let _slot = if mocked {
+        None
+    } else {
+        dep.load.add_request(router::now_ms());
+        Some(
+            dep.slots
+                .acquire()
+                .ok_or_else(|| GatewayError::AtCapacity {
+                    group: dep.conf.model_name.clone(),
+                    deployment: dep.conf.id.clone(),
+                    limit: dep.slots.limit.unwrap_or_default(),
+                })?,
+        )
+    };
     let mut native = None;
     let req = match (&dep.upstream, anthropic) {
         (Some(up), Some(door))
             if dep.conf.provider.dialect().speaks_anthropic_messages()
-                && dep.conf.mock_response.is_none() =>
+                && dep.conf.mock_response.is_none()
+                && !ctx.controls().mocks() =>
         {
             ctx.front = crate::ctx::Front::AnthropicNative;
             let model = crate::ctx::upstream_model(&dep.conf.model, ctx.wildcard_match.as_deref());
@@ -497,6 +556,7 @@ async fn attempt(
     if native.is_none()
         && images::needs_bytes(dep.conf.provider)
         && dep.conf.mock_response.is_none()
+        && !mocked
     {
         images::inline(
             state,

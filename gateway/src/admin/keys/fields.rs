@@ -126,11 +126,22 @@ fn apply_duration(req: &Req, doc: &mut Map<String, Value>, now: i64) -> Result<(
     Ok(())
 }
 
-/// `tags` are also kept in `metadata.tags`, where LiteLLM's spend tracking reads them.
+/// `tags` are also kept in `metadata.tags`, where LiteLLM's spend tracking and tag routing
+/// read them; tags given only in `metadata.tags` (as LiteLLM documents keys' tags) are kept
+/// and mirrored into `tags`.
 fn mirror_tags(doc: &mut Map<String, Value>) {
     let Some(tags) = doc.get("tags").filter(|t| t.is_array()).cloned() else {
         return;
     };
+    let meta_tags = doc
+        .get("metadata")
+        .and_then(|m| m.get("tags"))
+        .filter(|t| t.as_array().is_some_and(|t| !t.is_empty()))
+        .cloned();
+    if let (Some(meta_tags), true) = (meta_tags, tags.as_array().is_some_and(Vec::is_empty)) {
+        doc.insert("tags".into(), meta_tags);
+        return;
+    }
     if let Some(Value::Object(meta)) = doc.get_mut("metadata") {
         if tags.as_array().is_some_and(|t| !t.is_empty()) || meta.contains_key("tags") {
             meta.insert("tags".into(), tags);
