@@ -14,7 +14,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Row;
 
 use crate::spend::LOG_COLUMNS;
-use crate::{placeholder, redact, values_placeholders, EntityRow, Result, SpendLog, Store, StoreError};
+use crate::{
+    placeholder, redact, values_placeholders, EntityRow, Result, SpendLog, Store, StoreError,
+};
 
 /// Rows per multi-row statement (entity upserts: 6 parameters each).
 const CHUNK: usize = 500;
@@ -37,9 +39,16 @@ impl LiteLlmSource {
             .max_connections(2)
             .acquire_timeout(crate::CONNECT_TIMEOUT)
             .connect_with(opts);
-        let pool = match tokio::time::timeout(crate::CONNECT_TIMEOUT + Duration::from_secs(1), pool).await {
+        let pool = match tokio::time::timeout(crate::CONNECT_TIMEOUT + Duration::from_secs(1), pool)
+            .await
+        {
             Ok(Ok(p)) => p,
-            Ok(Err(source)) => return Err(StoreError::Connect { target: shown, source }),
+            Ok(Err(source)) => {
+                return Err(StoreError::Connect {
+                    target: shown,
+                    source,
+                })
+            }
             Err(_) => {
                 return Err(StoreError::ConnectTimeout {
                     target: shown,
@@ -61,7 +70,11 @@ impl LiteLlmSource {
 
     /// `SELECT count(*)` of the table, with an optional `WHERE` clause (`$1` bound to `arg`).
     pub async fn count(&self, table: &str, filter: Option<(&str, &str)>) -> Result<i64> {
-        let sql = format!("SELECT count(*) FROM {}{}", quoted(table), where_sql(filter));
+        let sql = format!(
+            "SELECT count(*) FROM {}{}",
+            quoted(table),
+            where_sql(filter)
+        );
         let mut q = sqlx::query_scalar::<_, i64>(&sql);
         if let Some((_, arg)) = filter {
             q = q.bind(arg.to_string());
@@ -98,9 +111,32 @@ impl LiteLlmSource {
         Ok(Ok(()))
     }
 
+    /// One page of rows as JSON object text: `WHERE` `filter` (text arguments bound to `$1`,
+    /// `$2`, …), in `order`, at most `limit` rows. For keyset paging through large tables.
+    pub async fn page(
+        &self,
+        table: &str,
+        filter: &str,
+        args: &[String],
+        order: &str,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let sql = format!(
+            "SELECT CAST(row_to_json(t) AS text) FROM {} t WHERE {filter} ORDER BY {order} LIMIT {limit}",
+            quoted(table)
+        );
+        let mut q = sqlx::query_scalar::<_, String>(&sql);
+        for a in args {
+            q = q.bind(a.as_str());
+        }
+        Ok(q.fetch_all(&self.pool).await?)
+    }
+
     /// Runs a query returning one text column per row (small lookups such as `LiteLLM_ModelTable`).
     pub async fn texts(&self, sql: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar::<_, String>(sql).fetch_all(&self.pool).await?)
+        Ok(sqlx::query_scalar::<_, String>(sql)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     pub async fn close(&self) {
@@ -113,7 +149,9 @@ fn quoted(table: &str) -> String {
 }
 
 fn where_sql(filter: Option<(&str, &str)>) -> String {
-    filter.map(|(w, _)| format!(" WHERE {w}")).unwrap_or_default()
+    filter
+        .map(|(w, _)| format!(" WHERE {w}"))
+        .unwrap_or_default()
 }
 
 /// One row of `tollgate_models`: a model stored in the database (LiteLLM's
@@ -333,7 +371,8 @@ impl Store {
             .map(|n| placeholder(self.backend, n))
             .collect::<Vec<_>>()
             .join(",");
-        let sql = format!("SELECT request_id FROM tollgate_spend_logs WHERE request_id IN ({list})");
+        let sql =
+            format!("SELECT request_id FROM tollgate_spend_logs WHERE request_id IN ({list})");
         let mut q = sqlx::query_scalar::<_, String>(&sql);
         for id in ids {
             q = q.bind(*id);
@@ -407,7 +446,15 @@ fn entity_values(backend: crate::Backend, rows: usize) -> String {
     (0..rows)
         .map(|r| {
             let p = |i: usize| placeholder(backend, r * 6 + i);
-            format!("({}, {}, {}, {}, {}, {}, 0)", p(1), p(2), p(3), p(4), p(5), p(6))
+            format!(
+                "({}, {}, {}, {}, {}, {}, 0)",
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                p(6)
+            )
         })
         .collect::<Vec<_>>()
         .join(",")

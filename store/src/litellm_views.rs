@@ -86,7 +86,10 @@ FROM tollgate_spend_logs"#
 macro_rules! pg_num {
     ($f:literal) => {
         concat!(
-            "CASE WHEN jsonb_typeof(d -> '", $f, "') = 'number' THEN CAST(d ->> '", $f,
+            "CASE WHEN jsonb_typeof(d -> '",
+            $f,
+            "') = 'number' THEN CAST(d ->> '",
+            $f,
             "' AS double precision) END"
         )
     };
@@ -94,25 +97,40 @@ macro_rules! pg_num {
 macro_rules! pg_int {
     ($f:literal, $ty:literal) => {
         concat!(
-            "CASE WHEN jsonb_typeof(d -> '", $f, "') = 'number' THEN CAST(CAST(d ->> '", $f,
-            "' AS double precision) AS ", $ty, ") END AS ", $f
+            "CASE WHEN jsonb_typeof(d -> '",
+            $f,
+            "') = 'number' THEN CAST(CAST(d ->> '",
+            $f,
+            "' AS double precision) AS ",
+            $ty,
+            ") END AS ",
+            $f
         )
     };
 }
 macro_rules! pg_list {
     ($f:literal) => {
         concat!(
-            "ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(d -> '", $f,
-            "') = 'array' THEN d -> '", $f, "' ELSE CAST('[]' AS jsonb) END)) AS ", $f
+            "ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(d -> '",
+            $f,
+            "') = 'array' THEN d -> '",
+            $f,
+            "' ELSE CAST('[]' AS jsonb) END)) AS ",
+            $f
         )
     };
 }
 macro_rules! pg_time {
     ($f:literal) => {
         concat!(
-            "CASE WHEN jsonb_typeof(d -> '", $f, "') = 'string' AND d ->> '", $f,
-            "' <> '' THEN CAST(CAST(d ->> '", $f,
-            "' AS timestamptz) AT TIME ZONE 'UTC' AS timestamp) END AS ", $f
+            "CASE WHEN jsonb_typeof(d -> '",
+            $f,
+            "') = 'string' AND d ->> '",
+            $f,
+            "' <> '' THEN CAST(CAST(d ->> '",
+            $f,
+            "' AS timestamptz) AT TIME ZONE 'UTC' AS timestamp) END AS ",
+            $f
         )
     };
 }
@@ -136,60 +154,86 @@ macro_rules! pg_entities {
 macro_rules! pg_keys {
     () => {
         concat!(
-    "SELECT e.id AS token, d ->> 'key_name' AS key_name, d ->> 'key_alias' AS key_alias, ",
-    "false AS soft_budget_cooldown, e.spend AS spend, ",
-    pg_time!("expires"), ", ",
-    pg_list!("models"), ", ",
-    pg_obj!("aliases"), ", ",
-    pg_obj!("config"), ", ",
-    "d ->> 'user_id' AS user_id, d ->> 'team_id' AS team_id, ",
-    pg_obj!("permissions"), ", ",
-    pg_int!("max_parallel_requests", "integer"), ", ",
-    pg_obj!("metadata"), ", ",
-    "COALESCE(CAST(d ->> 'blocked' AS boolean), false) AS blocked, ",
-    pg_int!("tpm_limit", "bigint"), ", ",
-    pg_int!("rpm_limit", "bigint"), ", ",
-    pg_num!("max_budget"), " AS max_budget, ",
-    "d ->> 'budget_duration' AS budget_duration, ",
-    "CAST(NULL AS timestamp) AS budget_reset_at, ",
-    pg_list!("allowed_cache_controls"), ", ",
-    "CAST('{}' AS jsonb) AS model_spend, ",
-    pg_obj!("model_max_budget"), ", ",
-    "d ->> 'budget_id' AS budget_id, d ->> 'organization_id' AS organization_id, ",
-    pg_time!("created_at"), ", d ->> 'created_by' AS created_by, ",
-    pg_time!("updated_at"), ", d ->> 'updated_by' AS updated_by, ",
-    pg_list!("allowed_routes"),
-    pg_entities!("key")
-)
+            "SELECT e.id AS token, d ->> 'key_name' AS key_name, d ->> 'key_alias' AS key_alias, ",
+            "false AS soft_budget_cooldown, e.spend AS spend, ",
+            pg_time!("expires"),
+            ", ",
+            pg_list!("models"),
+            ", ",
+            pg_obj!("aliases"),
+            ", ",
+            pg_obj!("config"),
+            ", ",
+            "d ->> 'user_id' AS user_id, d ->> 'team_id' AS team_id, ",
+            pg_obj!("permissions"),
+            ", ",
+            pg_int!("max_parallel_requests", "integer"),
+            ", ",
+            pg_obj!("metadata"),
+            ", ",
+            "COALESCE(CAST(d ->> 'blocked' AS boolean), false) AS blocked, ",
+            pg_int!("tpm_limit", "bigint"),
+            ", ",
+            pg_int!("rpm_limit", "bigint"),
+            ", ",
+            pg_num!("max_budget"),
+            " AS max_budget, ",
+            "d ->> 'budget_duration' AS budget_duration, ",
+            "CAST(NULL AS timestamp) AS budget_reset_at, ",
+            pg_list!("allowed_cache_controls"),
+            ", ",
+            "CAST('{}' AS jsonb) AS model_spend, ",
+            pg_obj!("model_max_budget"),
+            ", ",
+            "d ->> 'budget_id' AS budget_id, d ->> 'organization_id' AS organization_id, ",
+            pg_time!("created_at"),
+            ", d ->> 'created_by' AS created_by, ",
+            pg_time!("updated_at"),
+            ", d ->> 'updated_by' AS updated_by, ",
+            pg_list!("allowed_routes"),
+            pg_entities!("key")
+        )
     };
 }
 
 macro_rules! pg_teams {
     () => {
         concat!(
-    "SELECT e.id AS team_id, d ->> 'team_alias' AS team_alias, ",
-    "d ->> 'organization_id' AS organization_id, ",
-    pg_list!("admins"), ", ",
-    pg_list!("members"), ", ",
-    "COALESCE(d -> 'members_with_roles', CAST('[]' AS jsonb)) AS members_with_roles, ",
-    pg_obj!("metadata"), ", ",
-    pg_num!("max_budget"), " AS max_budget, ",
-    pg_num!("soft_budget"), " AS soft_budget, ",
-    "e.spend AS spend, ",
-    pg_list!("models"), ", ",
-    pg_int!("max_parallel_requests", "integer"), ", ",
-    pg_int!("tpm_limit", "bigint"), ", ",
-    pg_int!("rpm_limit", "bigint"), ", ",
-    "d ->> 'budget_duration' AS budget_duration, ",
-    "CAST(NULL AS timestamp) AS budget_reset_at, ",
-    "COALESCE(CAST(d ->> 'blocked' AS boolean), false) AS blocked, ",
-    pg_time!("created_at"), ", ",
-    pg_time!("updated_at"), ", ",
-    "CAST('{}' AS jsonb) AS model_spend, ",
-    pg_obj!("model_max_budget"), ", ",
-    "CAST(NULL AS integer) AS model_id",
-    pg_entities!("team")
-)
+            "SELECT e.id AS team_id, d ->> 'team_alias' AS team_alias, ",
+            "d ->> 'organization_id' AS organization_id, ",
+            pg_list!("admins"),
+            ", ",
+            pg_list!("members"),
+            ", ",
+            "COALESCE(d -> 'members_with_roles', CAST('[]' AS jsonb)) AS members_with_roles, ",
+            pg_obj!("metadata"),
+            ", ",
+            pg_num!("max_budget"),
+            " AS max_budget, ",
+            pg_num!("soft_budget"),
+            " AS soft_budget, ",
+            "e.spend AS spend, ",
+            pg_list!("models"),
+            ", ",
+            pg_int!("max_parallel_requests", "integer"),
+            ", ",
+            pg_int!("tpm_limit", "bigint"),
+            ", ",
+            pg_int!("rpm_limit", "bigint"),
+            ", ",
+            "d ->> 'budget_duration' AS budget_duration, ",
+            "CAST(NULL AS timestamp) AS budget_reset_at, ",
+            "COALESCE(CAST(d ->> 'blocked' AS boolean), false) AS blocked, ",
+            pg_time!("created_at"),
+            ", ",
+            pg_time!("updated_at"),
+            ", ",
+            "CAST('{}' AS jsonb) AS model_spend, ",
+            pg_obj!("model_max_budget"),
+            ", ",
+            "CAST(NULL AS integer) AS model_id",
+            pg_entities!("team")
+        )
     };
 }
 
@@ -223,16 +267,23 @@ macro_rules! pg_users {
 macro_rules! pg_daily {
     ($kind:literal, $col:literal) => {
         concat!(
-            "SELECT id, entity_id AS ", $col, ", date, api_key, model, model_group, ",
+            "SELECT id, entity_id AS ",
+            $col,
+            ", date, api_key, model, model_group, ",
             "custom_llm_provider, mcp_namespaced_tool_name, endpoint, prompt_tokens, ",
             "completion_tokens, cache_read_input_tokens, cache_creation_input_tokens, spend, ",
             "api_requests, successful_requests, failed_requests, ",
             "TIMESTAMP 'epoch' + created_at * INTERVAL '1 millisecond' AS created_at, ",
             "TIMESTAMP 'epoch' + updated_at * INTERVAL '1 millisecond' AS updated_at ",
-            "FROM tollgate_litellm_daily_spend WHERE kind = '", $kind, "' ",
+            "FROM tollgate_litellm_daily_spend WHERE kind = '",
+            $kind,
+            "' ",
             "UNION ALL ",
-            "SELECT CONCAT_WS(':', ", $col, ", day, api_key, model, custom_llm_provider) AS id, ",
-            $col, ", day AS date, api_key, model, model_group, custom_llm_provider, ",
+            "SELECT CONCAT_WS(':', ",
+            $col,
+            ", day, api_key, model, custom_llm_provider) AS id, ",
+            $col,
+            ", day AS date, api_key, model, model_group, custom_llm_provider, ",
             "CAST(NULL AS text) AS mcp_namespaced_tool_name, CAST(NULL AS text) AS endpoint, ",
             "CAST(SUM(prompt_tokens) AS bigint), CAST(SUM(completion_tokens) AS bigint), ",
             "CAST(SUM(cached_tokens) AS bigint), CAST(0 AS bigint), SUM(spend), COUNT(*), ",
@@ -242,11 +293,12 @@ macro_rules! pg_daily {
             "TIMESTAMP 'epoch' + MAX(end_time) * INTERVAL '1 millisecond' ",
             "FROM (SELECT *, to_char(TIMESTAMP 'epoch' + start_time * INTERVAL '1 millisecond', ",
             "'YYYY-MM-DD') AS day FROM tollgate_spend_logs WHERE imported_from IS NULL) l ",
-            "GROUP BY ", $col, ", day, api_key, model, model_group, custom_llm_provider"
+            "GROUP BY ",
+            $col,
+            ", day, api_key, model, model_group, custom_llm_provider"
         )
     };
 }
-
 
 /// `CREATE VIEW` for one view on PostgreSQL: always in `tollgate_litellm`, and in the current
 /// schema when the name is free there. (A DO block: the condition is the database's state.)
@@ -257,10 +309,16 @@ macro_rules! pg_view {
             $body,
             "$body$;\nBEGIN\n",
             "  EXECUTE 'CREATE SCHEMA IF NOT EXISTS tollgate_litellm';\n",
-            "  EXECUTE 'CREATE OR REPLACE VIEW tollgate_litellm.\"", $name, "\" AS ' || body;\n",
+            "  EXECUTE 'CREATE OR REPLACE VIEW tollgate_litellm.\"",
+            $name,
+            "\" AS ' || body;\n",
             "  IF current_schema() IS NOT NULL AND current_schema() <> 'tollgate_litellm' AND ",
-            "to_regclass(quote_ident(current_schema()) || '.\"", $name, "\"') IS NULL THEN\n",
-            "    EXECUTE 'CREATE VIEW \"", $name, "\" AS ' || body;\n",
+            "to_regclass(quote_ident(current_schema()) || '.\"",
+            $name,
+            "\"') IS NULL THEN\n",
+            "    EXECUTE 'CREATE VIEW \"",
+            $name,
+            "\" AS ' || body;\n",
             "  END IF;\n",
             "END $tollgate$"
         )
@@ -270,11 +328,16 @@ macro_rules! pg_view {
 /// SQLite: `"startTime"`-style columns as `YYYY-MM-DD HH:MM:SS.SSS` UTC text.
 macro_rules! lite_time {
     ($col:literal) => {
-        concat!("strftime('%Y-%m-%d %H:%M:%f', ", $col, " / 1000.0, 'unixepoch')")
+        concat!(
+            "strftime('%Y-%m-%d %H:%M:%f', ",
+            $col,
+            " / 1000.0, 'unixepoch')"
+        )
     };
 }
 
-const LITE_SPEND_LOGS: &str = concat!(
+const LITE_SPEND_LOGS: &str =
+    concat!(
     "-- sqlite\nCREATE VIEW IF NOT EXISTS \"LiteLLM_SpendLogs\" AS SELECT ",
     "COALESCE(response_id, request_id) AS request_id, call_type, api_key, spend, total_tokens, ",
     "prompt_tokens, completion_tokens, ",
@@ -296,7 +359,8 @@ macro_rules! lite_field {
     };
 }
 
-const LITE_KEYS: &str = concat!(
+const LITE_KEYS: &str =
+    concat!(
     "-- sqlite\nCREATE VIEW IF NOT EXISTS \"LiteLLM_VerificationToken\" AS SELECT id AS token, ",
     lite_field!("key_name"), ", ", lite_field!("key_alias"), ", spend, ",
     lite_field!("expires"), ", json_extract(doc, '$.models') AS models, ",
@@ -315,54 +379,118 @@ const LITE_KEYS: &str = concat!(
 
 const LITE_TEAMS: &str = concat!(
     "-- sqlite\nCREATE VIEW IF NOT EXISTS \"LiteLLM_TeamTable\" AS SELECT id AS team_id, ",
-    lite_field!("team_alias"), ", ", lite_field!("organization_id"), ", ",
-    lite_field!("admins"), ", ", lite_field!("members"), ", ", lite_field!("members_with_roles"),
-    ", ", lite_field!("metadata"), ", ", lite_field!("max_budget"), ", ",
-    lite_field!("soft_budget"), ", spend, ", lite_field!("models"), ", ",
-    lite_field!("max_parallel_requests"), ", ", lite_field!("tpm_limit"), ", ",
-    lite_field!("rpm_limit"), ", ", lite_field!("budget_duration"),
+    lite_field!("team_alias"),
+    ", ",
+    lite_field!("organization_id"),
+    ", ",
+    lite_field!("admins"),
+    ", ",
+    lite_field!("members"),
+    ", ",
+    lite_field!("members_with_roles"),
+    ", ",
+    lite_field!("metadata"),
+    ", ",
+    lite_field!("max_budget"),
+    ", ",
+    lite_field!("soft_budget"),
+    ", spend, ",
+    lite_field!("models"),
+    ", ",
+    lite_field!("max_parallel_requests"),
+    ", ",
+    lite_field!("tpm_limit"),
+    ", ",
+    lite_field!("rpm_limit"),
+    ", ",
+    lite_field!("budget_duration"),
     ", NULL AS budget_reset_at, COALESCE(json_extract(doc, '$.blocked'), 0) AS blocked, ",
-    lite_field!("created_at"), ", ", lite_field!("updated_at"), ", '{}' AS model_spend, ",
-    lite_field!("model_max_budget"), ", NULL AS model_id",
+    lite_field!("created_at"),
+    ", ",
+    lite_field!("updated_at"),
+    ", '{}' AS model_spend, ",
+    lite_field!("model_max_budget"),
+    ", NULL AS model_id",
     " FROM tollgate_entities WHERE kind = 'team' AND deleted = 0"
 );
 
 const LITE_USERS: &str = concat!(
     "-- sqlite\nCREATE VIEW IF NOT EXISTS \"LiteLLM_UserTable\" AS SELECT id AS user_id, ",
-    lite_field!("user_alias"), ", ", lite_field!("team_id"), ", ",
-    lite_field!("organization_id"), ", ", lite_field!("teams"), ", ", lite_field!("user_role"),
-    ", ", lite_field!("max_budget"), ", spend, ", lite_field!("user_email"), ", ",
-    lite_field!("models"), ", ", lite_field!("metadata"), ", ",
-    lite_field!("max_parallel_requests"), ", ", lite_field!("tpm_limit"), ", ",
-    lite_field!("rpm_limit"), ", ", lite_field!("budget_duration"),
-    ", NULL AS budget_reset_at, ", lite_field!("allowed_cache_controls"),
-    ", '{}' AS model_spend, ", lite_field!("model_max_budget"), ", ", lite_field!("created_at"),
-    ", ", lite_field!("updated_at"),
+    lite_field!("user_alias"),
+    ", ",
+    lite_field!("team_id"),
+    ", ",
+    lite_field!("organization_id"),
+    ", ",
+    lite_field!("teams"),
+    ", ",
+    lite_field!("user_role"),
+    ", ",
+    lite_field!("max_budget"),
+    ", spend, ",
+    lite_field!("user_email"),
+    ", ",
+    lite_field!("models"),
+    ", ",
+    lite_field!("metadata"),
+    ", ",
+    lite_field!("max_parallel_requests"),
+    ", ",
+    lite_field!("tpm_limit"),
+    ", ",
+    lite_field!("rpm_limit"),
+    ", ",
+    lite_field!("budget_duration"),
+    ", NULL AS budget_reset_at, ",
+    lite_field!("allowed_cache_controls"),
+    ", '{}' AS model_spend, ",
+    lite_field!("model_max_budget"),
+    ", ",
+    lite_field!("created_at"),
+    ", ",
+    lite_field!("updated_at"),
     " FROM tollgate_entities WHERE kind = 'user' AND deleted = 0"
 );
 
 macro_rules! lite_daily {
     ($name:literal, $kind:literal, $col:literal) => {
         concat!(
-            "-- sqlite\nCREATE VIEW IF NOT EXISTS \"", $name, "\" AS ",
-            "SELECT id, entity_id AS ", $col, ", date, api_key, model, model_group, ",
+            "-- sqlite\nCREATE VIEW IF NOT EXISTS \"",
+            $name,
+            "\" AS ",
+            "SELECT id, entity_id AS ",
+            $col,
+            ", date, api_key, model, model_group, ",
             "custom_llm_provider, mcp_namespaced_tool_name, endpoint, prompt_tokens, ",
             "completion_tokens, cache_read_input_tokens, cache_creation_input_tokens, spend, ",
             "api_requests, successful_requests, failed_requests, ",
-            lite_time!("created_at"), " AS created_at, ",
-            lite_time!("updated_at"), " AS updated_at ",
-            "FROM tollgate_litellm_daily_spend WHERE kind = '", $kind, "' ",
+            lite_time!("created_at"),
+            " AS created_at, ",
+            lite_time!("updated_at"),
+            " AS updated_at ",
+            "FROM tollgate_litellm_daily_spend WHERE kind = '",
+            $kind,
+            "' ",
             "UNION ALL ",
-            "SELECT COALESCE(", $col, ", '') || ':' || day || ':' || api_key || ':' || model || ':' || ",
-            "custom_llm_provider, ", $col, ", day, api_key, model, model_group, ",
+            "SELECT COALESCE(",
+            $col,
+            ", '') || ':' || day || ':' || api_key || ':' || model || ':' || ",
+            "custom_llm_provider, ",
+            $col,
+            ", day, api_key, model, model_group, ",
             "custom_llm_provider, NULL, NULL, SUM(prompt_tokens), SUM(completion_tokens), ",
             "SUM(cached_tokens), 0, SUM(spend), COUNT(*), ",
             "SUM(CASE WHEN status = 'failure' THEN 0 ELSE 1 END), ",
             "SUM(CASE WHEN status = 'failure' THEN 1 ELSE 0 END), ",
-            lite_time!("MIN(start_time)"), ", ", lite_time!("MAX(end_time)"), " ",
+            lite_time!("MIN(start_time)"),
+            ", ",
+            lite_time!("MAX(end_time)"),
+            " ",
             "FROM (SELECT *, strftime('%Y-%m-%d', start_time / 1000, 'unixepoch') AS day ",
             "FROM tollgate_spend_logs WHERE imported_from IS NULL) ",
-            "GROUP BY ", $col, ", day, api_key, model, model_group, custom_llm_provider"
+            "GROUP BY ",
+            $col,
+            ", day, api_key, model, model_group, custom_llm_provider"
         )
     };
 }
