@@ -288,11 +288,11 @@ impl Store {
         Ok(())
     }
 
-    /// Inserts or updates LiteLLM daily spend rows; returns how many were new or changed (a
+    /// Inserts or updates LiteLLM daily spend rows; returns how many were `(new, changed)` (a
     /// row already holding the same values is not touched). With `dry_run` nothing is written
-    /// and the same count is returned.
-    pub async fn import_daily(&self, rows: &[DailyRow], dry_run: bool) -> Result<u64> {
-        let mut changed = 0;
+    /// and the same counts are returned.
+    pub async fn import_daily(&self, rows: &[DailyRow], dry_run: bool) -> Result<(u64, u64)> {
+        let (mut created, mut changed) = (0, 0);
         let mut tx = self.begin_write().await?;
         for r in rows {
             let existing = sqlx::query(&format!(
@@ -302,12 +302,11 @@ impl Store {
             .bind(r.id.as_str())
             .fetch_optional(&mut *tx)
             .await?;
-            if let Some(row) = existing {
-                if &daily_from_row(&row)? == r {
-                    continue;
-                }
+            match existing {
+                Some(row) if &daily_from_row(&row)? == r => continue,
+                Some(_) => changed += 1,
+                None => created += 1,
             }
-            changed += 1;
             if dry_run {
                 continue;
             }
@@ -359,7 +358,7 @@ impl Store {
         } else {
             tx.commit().await?;
         }
-        Ok(changed)
+        Ok((created, changed))
     }
 
     /// Of these spend log request ids, those already stored.

@@ -306,13 +306,14 @@ pub async fn import_daily(
         .await
         .map_err(|e| e.to_string())??;
         progress.finish();
-        let changed = dst
+        let (created, changed) = dst
             .import_daily(&rows, dry_run)
             .await
             .map_err(|e| e.to_string())?;
         let c = rep.counts(table);
+        c.created += created;
         c.updated += changed;
-        c.unchanged += rows.len() as u64 - changed;
+        c.unchanged += rows.len() as u64 - created - changed;
     }
     Ok(())
 }

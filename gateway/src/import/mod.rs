@@ -135,7 +135,6 @@ impl Ctx {
         let doc = serde_json::to_string(&m.doc).expect("serializing JSON values cannot fail");
         let key = (m.kind.as_str().to_string(), m.id.clone());
         let counts = rep.counts(table);
-        counts.read += 1;
         match self.existing.get(&key) {
             Some(have)
                 if serde_json::from_str::<Value>(&have.doc).ok()
@@ -239,6 +238,7 @@ async fn read<T>(
     let mut out = Vec::new();
     src.for_each_row(table, None, order, |text| {
         progress.tick();
+        rep.counts(table).read += 1;
         match serde_json::from_str::<Row>(&text) {
             Ok(row) => out.extend(f(&row, rep)),
             Err(e) => rep.skip(table, "?", format!("unreadable row: {e}")),
@@ -476,15 +476,17 @@ async fn team_aliases(src: &LiteLlmSource) -> Result<HashMap<i64, Value>, String
         return Ok(HashMap::new());
     }
     let rows = src
-        .texts(
-            "SELECT CAST(json_build_array(id, model_aliases) AS text) FROM \"LiteLLM_ModelTable\"",
-        )
+        .texts("SELECT CAST(row_to_json(t) AS text) FROM \"LiteLLM_ModelTable\" t")
         .await
         .map_err(|e| e.to_string())?;
+    // The Prisma field is `model_aliases`, the column `aliases`.
     Ok(rows
         .iter()
         .filter_map(|t| serde_json::from_str::<Value>(t).ok())
-        .filter_map(|v| Some((v[0].as_i64()?, v[1].clone()).clone()))
+        .filter_map(|v| {
+            let a = v.get("aliases").or_else(|| v.get("model_aliases"))?;
+            Some((v["id"].as_i64()?, a.clone()))
+        })
         .filter(|(_, a)| a.is_object())
         .collect())
 }
