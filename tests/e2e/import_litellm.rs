@@ -167,6 +167,10 @@ INSERT INTO "LiteLLM_VerificationToken" (token, key_name, key_alias, spend, max_
          ('{blocked}', 'sk-...ed-4', 'app-blocked', 0, NULL, NULL, NULL, NULL, NULL, ARRAY[]::text[], '{{}}', true, NULL),
          ('{expired}', 'sk-...ed-5', 'app-expired', 0, NULL, NULL, NULL, NULL, NULL, ARRAY[]::text[], '{{}}', false, now() - interval '1 day'),
          ('garbage-token', NULL, 'broken', 0, NULL, NULL, NULL, NULL, NULL, NULL, '{{}}', false, NULL);
+INSERT INTO "LiteLLM_DeprecatedVerificationToken" (id, token, active_token_id, revoke_at)
+  VALUES ('dep-1', '{rotated}', '{ok}', now() + interval '1 day');
+INSERT INTO "LiteLLM_CredentialsTable" (credential_id, credential_name, credential_values, created_by, updated_by)
+  VALUES ('cred-1', 'shared-openai', '{{}}', 'admin', 'admin');
 INSERT INTO "LiteLLM_ProxyModelTable" (model_id, model_name, litellm_params, model_info, created_by, updated_by)
   VALUES ('db-model-1', 'db-gpt', '{params}', '{{"id": "db-model-1"}}', 'admin', 'admin');
 INSERT INTO "LiteLLM_SpendLogs" (request_id, call_type, api_key, spend, total_tokens, prompt_tokens, completion_tokens, "startTime", "endTime", model, model_group, "user", team_id, metadata, request_tags)
@@ -184,6 +188,7 @@ INSERT INTO "LiteLLM_DailyTeamSpend" (id, team_id, date, api_key, model, custom_
         over = sha(OVER),
         blocked = sha(BLOCKED),
         expired = sha(EXPIRED),
+        rotated = sha("sk-import-rotated-old"),
         params = params,
     );
     psql(url, &sql);
@@ -380,6 +385,8 @@ async fn a_litellm_database_imports_into_postgres_and_keeps_every_key_working() 
     );
     assert!(out.contains("tpd_limit is not carried over"), "{out}");
     assert!(out.contains("UI password is not carried over"), "{out}");
+    assert!(out.contains("stops at the swap"), "a rotated key's grace period is reported: {out}");
+    assert!(out.contains("LiteLLM_CredentialsTable: table not imported"), "{out}");
     let lines = std::fs::read_to_string(&report).unwrap();
     assert!(
         lines
