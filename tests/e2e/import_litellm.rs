@@ -385,8 +385,14 @@ async fn a_litellm_database_imports_into_postgres_and_keeps_every_key_working() 
     );
     assert!(out.contains("tpd_limit is not carried over"), "{out}");
     assert!(out.contains("UI password is not carried over"), "{out}");
-    assert!(out.contains("stops at the swap"), "a rotated key's grace period is reported: {out}");
-    assert!(out.contains("LiteLLM_CredentialsTable: table not imported"), "{out}");
+    assert!(
+        out.contains("stops at the swap"),
+        "a rotated key's grace period is reported: {out}"
+    );
+    assert!(
+        out.contains("LiteLLM_CredentialsTable: table not imported"),
+        "{out}"
+    );
     let lines = std::fs::read_to_string(&report).unwrap();
     assert!(
         lines

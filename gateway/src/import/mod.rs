@@ -476,7 +476,12 @@ async fn import(args: &Args, config: &conf::Config) -> Result<Report, String> {
         if src.has_table(table).await.map_err(|e| e.to_string())? {
             let n = src.count(table, None).await.map_err(|e| e.to_string())?;
             if n > 0 {
-                rep.note(table, "-", "table not imported (see docs/migrating-from-litellm.md)", format!("{n} rows"));
+                rep.note(
+                    table,
+                    "-",
+                    "table not imported (see docs/migrating-from-litellm.md)",
+                    format!("{n} rows"),
+                );
             }
         }
     }

@@ -219,8 +219,9 @@ pub fn with_db_models(
         return Ok((loaded, Vec::new()));
     };
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut file: Value =
-        serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    // The config loaded already, with the same parser; a file it reads differently has no
+    // stored models rather than stopping the start.
+    let mut file: Value = serde_norway::from_str(&text).unwrap_or(Value::Null);
     if !enabled(&file) {
         return Ok((loaded, Vec::new()));
     }
