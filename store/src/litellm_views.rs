@@ -300,18 +300,25 @@ macro_rules! pg_daily {
     };
 }
 
-/// `CREATE VIEW` for one view on PostgreSQL: always in `tollgate_litellm`, and in the current
-/// schema when the name is free there. (A DO block: the condition is the database's state.)
+/// `CREATE VIEW` for one view on PostgreSQL: in `tollgate_litellm` (unless the role may not
+/// create that schema: a start never fails on it), and in the current schema when the name is
+/// free there. (A DO block: the condition is the database's state.)
 macro_rules! pg_view {
     ($name:literal, $body:expr) => {
         concat!(
             "-- postgres\nDO $tollgate$\nDECLARE body text := $body$",
             $body,
             "$body$;\nBEGIN\n",
-            "  EXECUTE 'CREATE SCHEMA IF NOT EXISTS tollgate_litellm';\n",
-            "  EXECUTE 'CREATE OR REPLACE VIEW tollgate_litellm.\"",
+            "  BEGIN\n",
+            "    EXECUTE 'CREATE SCHEMA IF NOT EXISTS tollgate_litellm';\n",
+            "    EXECUTE 'CREATE OR REPLACE VIEW tollgate_litellm.\"",
             $name,
             "\" AS ' || body;\n",
+            "  EXCEPTION WHEN insufficient_privilege THEN\n",
+            "    RAISE NOTICE 'no privilege to create schema tollgate_litellm: view %s only where its name is free', '",
+            $name,
+            "';\n",
+            "  END;\n",
             "  IF current_schema() IS NOT NULL AND current_schema() <> 'tollgate_litellm' AND ",
             "to_regclass(quote_ident(current_schema()) || '.\"",
             $name,
