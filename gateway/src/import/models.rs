@@ -36,16 +36,13 @@ fn decrypt_params(
                     decrypted += 1;
                     out.insert(k.clone(), Value::String(p));
                 }
-                Err(Undecryptable::NotCiphertext) => {
+                // Not ciphertext, or ciphertext under another key: a long API key in clear is
+                // valid base64 too, so only "nothing decrypts" condemns the key (below).
+                Err(
+                    Undecryptable::NotCiphertext | Undecryptable::WrongKey | Undecryptable::NotText,
+                ) => {
                     clear.push(k.clone());
                     out.insert(k.clone(), v.clone());
-                }
-                Err(e) => {
-                    // A string that base64-decodes but fails the MAC may still be a clear value
-                    // (a long API key is valid base64); only if nothing decrypts is it the key.
-                    clear.push(k.clone());
-                    out.insert(k.clone(), v.clone());
-                    let _ = e;
                 }
             },
             other => {
@@ -141,7 +138,7 @@ pub async fn import_models(
             rep.note(
                 T,
                 &id,
-                "values stored in clear by LiteLLM, encrypted now",
+                "values that did not decrypt, kept as stored (clear text in LiteLLM, or encrypted under another key) and encrypted now",
                 clear.join(", "),
             );
         }
