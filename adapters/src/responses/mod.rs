@@ -5,5 +5,7 @@
 
 pub mod front;
 mod ids;
+pub mod request;
+mod request_params;
 
 pub use ids::new_id;
