@@ -7,5 +7,6 @@ pub mod front;
 mod ids;
 pub mod request;
 mod request_params;
+pub mod response;
 
 pub use ids::new_id;
