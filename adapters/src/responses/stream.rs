@@ -15,8 +15,8 @@ use super::response::{
 use crate::error::ApiError;
 use crate::sse::{event_data, SseSplitter};
 
-/// The item being streamed, besides function calls (which stay open together until another
-/// kind of item starts or the answer ends).
+/// The reasoning or message item being streamed (function calls are in
+/// [`StreamToResponses::calls`]).
 #[derive(Debug)]
 enum Open {
     None,
@@ -33,9 +33,11 @@ enum Open {
     },
 }
 
-/// A function call being streamed.
+/// A function call of the answer.
 #[derive(Debug)]
 struct Call {
+    /// Still streaming (`…done` not sent yet); `None` once done, else the final item status.
+    done: Option<&'static str>,
     /// The chat tool-call `index`.
     chat_index: u64,
     index: usize,
@@ -55,8 +57,11 @@ pub struct StreamToResponses {
     seq: u64,
     started: bool,
     open: Open,
+    /// Every function call so far, in output order; only the last one can be open. Items
+    /// stream one after another, as OpenAI's do: a new call closes the one before it (a late
+    /// argument fragment for a closed call still reaches the final response object).
     calls: Vec<Call>,
-    /// Finished output items with their output index.
+    /// Finished reasoning and message items with their output index.
     output: Vec<(usize, Value)>,
     finish: Option<String>,
     usage: Option<Value>,
@@ -395,13 +400,14 @@ impl StreamToResponses {
         let pos = match self.calls.iter().position(|c| c.chat_index == chat_index) {
             Some(pos) => pos,
             None => {
-                self.close_item("completed", Some(out));
+                self.close_open("completed", Some(out));
                 let index = self.next_index();
                 let call_id = match call["id"].as_str().filter(|i| !i.is_empty()) {
                     Some(id) => id.to_string(),
                     None => item_id("call", &self.id, index),
                 };
                 let c = Call {
+                    done: None,
                     chat_index,
                     index,
                     id: item_id("fc", &self.id, index),
@@ -421,8 +427,10 @@ impl StreamToResponses {
         }
         if let Some(args) = f["arguments"].as_str().filter(|a| !a.is_empty()) {
             c.args.push_str(args);
-            let event = json!({"type": "response.function_call_arguments.delta", "item_id": c.id, "output_index": c.index, "delta": args});
-            self.emit(out, event);
+            if c.done.is_none() {
+                let event = json!({"type": "response.function_call_arguments.delta", "item_id": c.id, "output_index": c.index, "delta": args});
+                self.emit(out, event);
+            }
         }
     }
 
@@ -452,14 +460,23 @@ impl StreamToResponses {
 
     /// Closes every open item: the reasoning or message item, then the function calls in
     /// output order (`…done` events when `out` is given).
-    fn close_open(&mut self, item_status: &str, mut out: Option<&mut BytesMut>) {
+    fn close_open(&mut self, item_status: &'static str, mut out: Option<&mut BytesMut>) {
         self.close_item(item_status, out.as_deref_mut());
-        for c in std::mem::take(&mut self.calls) {
-            if let Some(out) = out.as_deref_mut() {
-                self.emit(out, json!({"type": "response.function_call_arguments.done", "item_id": c.id, "output_index": c.index, "arguments": c.args}));
-            }
-            let item = call_item(&c.id, &c.call_id, &c.name, &c.args, item_status);
-            self.finish_item(c.index, item, out.as_deref_mut());
+        let Some(c) = self.calls.last_mut().filter(|c| c.done.is_none()) else {
+            return;
+        };
+        c.done = Some(item_status);
+        let (index, done, item) = (
+            c.index,
+            json!({"type": "response.function_call_arguments.done", "item_id": c.id, "output_index": c.index, "name": c.name, "arguments": c.args}),
+            call_item(&c.id, &c.call_id, &c.name, &c.args, item_status),
+        );
+        if let Some(out) = out {
+            self.emit(out, done);
+            self.emit(
+                out,
+                json!({"type": "response.output_item.done", "output_index": index, "item": item}),
+            );
         }
     }
 
@@ -473,9 +490,14 @@ impl StreamToResponses {
 
     /// The finished items in output order.
     fn output(&self) -> Value {
-        let mut items: Vec<&(usize, Value)> = self.output.iter().collect();
+        let calls = self.calls.iter().map(|c| {
+            let status = c.done.unwrap_or("incomplete");
+            let item = call_item(&c.id, &c.call_id, &c.name, &c.args, status);
+            (c.index, item)
+        });
+        let mut items: Vec<(usize, Value)> = self.output.iter().cloned().chain(calls).collect();
         items.sort_by_key(|(i, _)| *i);
-        Value::Array(items.into_iter().map(|(_, v)| v.clone()).collect())
+        Value::Array(items.into_iter().map(|(_, v)| v).collect())
     }
 
     /// `response.completed` (or `response.incomplete`) with the whole response, once.
