@@ -1,7 +1,7 @@
 //! Golden fixtures for the `/v1/responses` bridge (`adapters::responses`), loaded from
 //! `tests/fixtures/responses/<case>/`:
-//! - `request.json` (+ `history.json`, the stored conversation it continues) →
-//!   `chat_request.json` (`request::translate`: `{"body", "skipped"}`),
+//! - `request.json` (+ `history.json`, the stored conversation it continues; `options.json`,
+//!   `request::Options`) → `chat_request.json` (`request::translate_with`: `{"body", "skipped"}`),
 //! - `chat_response.json` → `response.json` (`response::response_from_chat` for `request.json`),
 //! - `chat_stream.txt` → `responses_stream.txt` (`stream::StreamToResponses`, re-fed split at
 //!   every byte boundary and one byte at a time; its final response is the last event's),
@@ -97,7 +97,11 @@ fn requests_translate_to_chat() {
         if read(&case, "request.json").is_none() {
             continue;
         }
-        let t = request::translate(request_map(&case), &history(&case))
+        let opts = read(&case, "options.json").map(|b| parse(&b, "options"));
+        let opts = request::Options {
+            drop_builtin_tools: opts.is_some_and(|o| o["drop_builtin_tools"] == true),
+        };
+        let t = request::translate_with(request_map(&case), &history(&case), opts)
             .unwrap_or_else(|e| panic!("{case}: {e:?}"));
         let got = json!({"body": Value::Object(t.req.body.clone()), "skipped": t.skipped});
         assert_eq!(t.req.stream, got["body"]["stream"] == true, "{case}");

@@ -77,6 +77,24 @@ const READ_FIELDS: [&str; 19] = [
 /// - built-in tools and `background: true` are a 400 naming them; `store`,
 ///   `previous_response_id` are the gateway's; other fields are skipped and reported.
 pub fn translate(parsed: Map<String, Value>, history: &[Value]) -> Result<Translated, ApiError> {
+    translate_with(parsed, history, Options::default())
+}
+
+/// What the gateway lets the translation do beyond [`translate`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Leave built-in tools (`web_search`, `file_search`, …) out, reported in
+    /// [`Translated::skipped`], instead of refusing the request: LiteLLM's `drop_params`.
+    /// Codex CLI sends `web_search` with every request unless its config turns it off.
+    pub drop_builtin_tools: bool,
+}
+
+/// [`translate`] with [`Options`].
+pub fn translate_with(
+    parsed: Map<String, Value>,
+    history: &[Value],
+    opts: Options,
+) -> Result<Translated, ApiError> {
     let model = match parsed.get("model") {
         Some(Value::String(m)) if !m.is_empty() => m.clone(),
         _ => return Err(bad("model", "Missing required parameter: 'model'.")),
@@ -142,7 +160,7 @@ pub fn translate(parsed: Map<String, Value>, history: &[Value]) -> Result<Transl
     body.insert("messages".into(), Value::Array(t.out));
     let mut tools = match parsed.get("tools") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(tools)) => convert_tools(tools)?,
+        Some(Value::Array(tools)) => convert_tools(tools, opts.drop_builtin_tools, &mut skipped)?,
         Some(_) => return Err(bad("tools", "Invalid type for 'tools': expected an array.")),
     };
     if let Some(choice) = parsed.get("tool_choice").filter(|c| !c.is_null()) {

@@ -1,6 +1,6 @@
 //! The bridge's request parameters: Responses `tools`, `tool_choice`, `reasoning` and `text`
-//! → their chat completions equivalents. Only function tools are bridged; every built-in tool
-//! is refused by name.
+//! → their chat completions equivalents. Only function tools are bridged (those of `namespace`
+//! tools included); built-in tools are refused by name, or dropped when the gateway asks.
 
 use serde_json::{json, Value};
 
@@ -18,35 +18,101 @@ fn builtin_refused(kind: &str) -> ApiError {
     )
 }
 
-/// Responses tools → chat function tools; any other tool type is refused by name.
-pub(super) fn convert_tools(tools: &[Value]) -> Result<Vec<Value>, ApiError> {
+/// Responses tools → chat function tools. The function tools of a `namespace` tool (a named
+/// group, as Codex sends its sub-agent tools) are listed under their own names; the way back
+/// gives their calls the namespace again ([`namespace_of`]). Any other tool type is a built-in
+/// tool: refused by name, or with `drop_builtin` left out and reported in `skipped`. Two tools
+/// with one name are refused.
+pub(super) fn convert_tools(
+    tools: &[Value],
+    drop_builtin: bool,
+    skipped: &mut Vec<String>,
+) -> Result<Vec<Value>, ApiError> {
     let mut out = Vec::with_capacity(tools.len());
     for (i, t) in tools.iter().enumerate() {
+        let path = format!("tools[{i}]");
         match t["type"].as_str() {
-            Some("function") => {}
-            Some(kind) => return Err(builtin_refused(kind)),
+            Some("function") => out.push(function_tool(&path, t)?),
+            Some("namespace") => {
+                let inner = t["tools"].as_array().map(Vec::as_slice).unwrap_or_default();
+                for (j, f) in inner.iter().enumerate() {
+                    let path = format!("{path}.tools[{j}]");
+                    match f["type"].as_str() {
+                        Some("function") => out.push(function_tool(&path, f)?),
+                        kind => builtin(&path, kind.unwrap_or("?"), drop_builtin, skipped)?,
+                    }
+                }
+            }
+            Some(kind) => builtin(&path, kind, drop_builtin, skipped)?,
             None => {
                 return Err(bad(
                     "tools",
-                    format!("tools[{i}].type: Missing required parameter: 'tools[{i}].type'."),
+                    format!("{path}.type: Missing required parameter: '{path}.type'."),
                 ))
             }
         }
-        let Some(name) = t["name"].as_str().filter(|n| !n.is_empty()) else {
-            return Err(bad(
-                "tools",
-                format!("tools[{i}].name: Missing required parameter: 'tools[{i}].name'."),
-            ));
-        };
-        let mut function = json!({"name": name});
-        for key in ["description", "parameters", "strict"] {
-            if let Some(v) = t.get(key).filter(|v| !v.is_null()) {
-                function[key] = v.clone();
-            }
-        }
-        out.push(json!({"type": "function", "function": function}));
+    }
+    let mut names: Vec<&str> = out
+        .iter()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(bad(
+            "tools",
+            format!("tools: more than one tool is named '{}'", w[0]),
+        ));
     }
     Ok(out)
+}
+
+/// A built-in tool: refused by name, or dropped and reported.
+fn builtin(
+    path: &str,
+    kind: &str,
+    drop_builtin: bool,
+    skipped: &mut Vec<String>,
+) -> Result<(), ApiError> {
+    if !drop_builtin {
+        return Err(builtin_refused(kind));
+    }
+    skipped.push(format!(
+        "{path}: built-in tool '{kind}' dropped (drop_params)"
+    ));
+    Ok(())
+}
+
+/// A Responses function tool → a chat function tool.
+fn function_tool(path: &str, t: &Value) -> Result<Value, ApiError> {
+    let Some(name) = t["name"].as_str().filter(|n| !n.is_empty()) else {
+        return Err(bad(
+            "tools",
+            format!("{path}.name: Missing required parameter: '{path}.name'."),
+        ));
+    };
+    let mut function = json!({"name": name});
+    for key in ["description", "parameters", "strict"] {
+        if let Some(v) = t.get(key).filter(|v| !v.is_null()) {
+            function[key] = v.clone();
+        }
+    }
+    Ok(json!({"type": "function", "function": function}))
+}
+
+/// The namespace of function `name` among the request's `tools`, if it is in a `namespace`
+/// tool.
+pub(crate) fn namespace_of<'r>(tools: Option<&'r Value>, name: &str) -> Option<&'r str> {
+    tools?.as_array()?.iter().find_map(|t| {
+        if t["type"] != "namespace" {
+            return None;
+        }
+        let inner = t["tools"].as_array()?;
+        inner
+            .iter()
+            .any(|f| f["name"] == name)
+            .then(|| t["name"].as_str())
+            .flatten()
+    })
 }
 
 /// Responses `tool_choice` → chat `tool_choice`. `allowed_tools` keeps only the allowed

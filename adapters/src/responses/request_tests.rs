@@ -347,3 +347,41 @@ fn unknown_items_parts_and_fields_are_skipped_not_fatal() {
         assert!(skipped.contains(word), "{word} in {skipped}");
     }
 }
+
+#[test]
+fn namespace_tools_are_flattened_and_builtins_dropped_on_request() {
+    let body = json!({"model":"g","input":"x","tools":[
+        {"type":"function","name":"exec_command","parameters":{"type":"object"}},
+        {"type":"namespace","name":"agents","description":"sub-agents","tools":[
+            {"type":"function","name":"spawn_agent","description":"d","strict":false,"parameters":{"type":"object"}}]},
+        {"type":"web_search","external_web_access":false}
+    ]});
+    let e = err(body.clone());
+    assert!(
+        e.message.starts_with("tool type 'web_search'"),
+        "{}",
+        e.message
+    );
+    let Value::Object(m) = body else { panic!() };
+    let opts = Options {
+        drop_builtin_tools: true,
+    };
+    let t = translate_with(m, &[], opts).unwrap();
+    let names: Vec<&str> = t.req.body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["exec_command", "spawn_agent"]);
+    assert_eq!(t.req.body["tools"][1]["function"]["strict"], false);
+    assert_eq!(
+        t.skipped,
+        ["tools[2]: built-in tool 'web_search' dropped (drop_params)"]
+    );
+    let e = err(json!({"model":"g","input":"x","tools":[
+        {"type":"function","name":"f"},
+        {"type":"namespace","name":"n","tools":[{"type":"function","name":"f"}]}]}));
+    assert_eq!(e.param.as_deref(), Some("tools"));
+    assert!(e.message.contains("more than one tool is named 'f'"));
+}

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::request_params::namespace_of;
 use crate::error::ApiError;
 
 /// The id of the output item at `index` of response `response_id`: `prefix_` + the response
@@ -129,16 +130,28 @@ pub(super) fn message_item(id: &str, status: &str, content: Vec<Value>) -> Value
     json!({"id": id, "type": "message", "status": status, "role": "assistant", "content": content})
 }
 
-/// A `function_call` output item.
-pub(super) fn call_item(id: &str, call_id: &str, name: &str, args: &str, status: &str) -> Value {
-    json!({
+/// A `function_call` output item; `namespace` when the function is in a `namespace` tool of
+/// the request's `tools`.
+pub(super) fn call_item(
+    tools: Option<&Value>,
+    id: &str,
+    call_id: &str,
+    name: &str,
+    args: &str,
+    status: &str,
+) -> Value {
+    let mut item = json!({
         "id": id,
         "type": "function_call",
         "status": status,
         "arguments": args,
         "call_id": call_id,
         "name": name,
-    })
+    });
+    if let Some(ns) = namespace_of(tools, name) {
+        item["namespace"] = json!(ns);
+    }
+    item
 }
 
 /// A `reasoning` output item whose summary is the model's reasoning text (none while it is
@@ -204,6 +217,7 @@ pub fn response_from_chat(
             None => item_id("call", response_id, output.len()),
         };
         output.push(call_item(
+            req.get("tools"),
             &item_id("fc", response_id, output.len()),
             &call_id,
             f["name"].as_str().unwrap_or_default(),

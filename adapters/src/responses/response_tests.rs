@@ -177,3 +177,21 @@ fn error_body_is_openai_shaped() {
         json!({"error":{"message":"bad","type":"invalid_request_error","param":"tools","code":null}})
     );
 }
+
+#[test]
+fn calls_of_namespaced_functions_carry_the_namespace() {
+    let c = chat(
+        json!({"role":"assistant","content":null,"tool_calls":[
+            {"id":"c1","type":"function","function":{"name":"spawn_agent","arguments":"{}"}},
+            {"id":"c2","type":"function","function":{"name":"exec","arguments":"{}"}}]}),
+        "tool_calls",
+        json!(null),
+    );
+    let r = req(
+        json!({"model":"g","tools":[{"type":"function","name":"exec"},
+        {"type":"namespace","name":"agents","tools":[{"type":"function","name":"spawn_agent"}]}]}),
+    );
+    let out = response_from_chat(&c, &r, "resp_x", 1)["output"].clone();
+    assert_eq!(out[0]["namespace"], "agents");
+    assert!(out[1].get("namespace").is_none());
+}

@@ -415,7 +415,14 @@ impl StreamToResponses {
                     name: f["name"].as_str().unwrap_or_default().to_string(),
                     args: String::new(),
                 };
-                let item = call_item(&c.id, &c.call_id, &c.name, "", "in_progress");
+                let item = call_item(
+                    self.req.get("tools"),
+                    &c.id,
+                    &c.call_id,
+                    &c.name,
+                    "",
+                    "in_progress",
+                );
                 self.emit(out, json!({"type": "response.output_item.added", "output_index": index, "item": item}));
                 self.calls.push(c);
                 self.calls.len() - 1
@@ -469,7 +476,14 @@ impl StreamToResponses {
         let (index, done, item) = (
             c.index,
             json!({"type": "response.function_call_arguments.done", "item_id": c.id, "output_index": c.index, "name": c.name, "arguments": c.args}),
-            call_item(&c.id, &c.call_id, &c.name, &c.args, item_status),
+            call_item(
+                self.req.get("tools"),
+                &c.id,
+                &c.call_id,
+                &c.name,
+                &c.args,
+                item_status,
+            ),
         );
         if let Some(out) = out {
             self.emit(out, done);
@@ -492,7 +506,14 @@ impl StreamToResponses {
     fn output(&self) -> Value {
         let calls = self.calls.iter().map(|c| {
             let status = c.done.unwrap_or("incomplete");
-            let item = call_item(&c.id, &c.call_id, &c.name, &c.args, status);
+            let item = call_item(
+                self.req.get("tools"),
+                &c.id,
+                &c.call_id,
+                &c.name,
+                &c.args,
+                status,
+            );
             (c.index, item)
         });
         let mut items: Vec<(usize, Value)> = self.output.iter().cloned().chain(calls).collect();

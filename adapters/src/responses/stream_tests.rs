@@ -426,3 +426,25 @@ fn a_late_fragment_for_a_closed_call_reaches_the_final_response() {
     assert_eq!(resp["output"][0]["arguments"], "{\"x\":1}");
     assert_eq!(resp["output"][1]["arguments"], "{}");
 }
+
+#[test]
+fn streamed_calls_of_namespaced_functions_carry_the_namespace() {
+    let r = req(json!({"model":"g","tools":[
+        {"type":"namespace","name":"agents","tools":[{"type":"function","name":"spawn_agent"}]}]}));
+    let sse = [
+        chunk(
+            json!({"tool_calls":[{"index":0,"id":"c1","function":{"name":"spawn_agent","arguments":"{}"}}]}),
+            None,
+        ),
+        chunk(json!({}), Some("tool_calls")),
+    ]
+    .concat();
+    let (out, resp) = run(&r, &[sse.as_bytes()]);
+    let evs = events(&out);
+    let added = evs
+        .iter()
+        .find(|e| e["type"] == "response.output_item.added")
+        .unwrap();
+    assert_eq!(added["item"]["namespace"], "agents");
+    assert_eq!(resp.unwrap()["output"][0]["namespace"], "agents");
+}
