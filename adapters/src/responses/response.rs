@@ -47,6 +47,33 @@ pub(super) fn usage(u: &Value) -> Value {
     })
 }
 
+/// The request fields a Responses object echoes (read by [`skeleton`]).
+const ECHOED: [&str; 15] = [
+    "instructions",
+    "max_output_tokens",
+    "metadata",
+    "model",
+    "parallel_tool_calls",
+    "previous_response_id",
+    "reasoning",
+    "store",
+    "temperature",
+    "text",
+    "tool_choice",
+    "tools",
+    "top_p",
+    "truncation",
+    "user",
+];
+
+/// Only the fields of `req` a Responses object echoes (not `input`, which can be large).
+pub(super) fn echoed(req: &Map<String, Value>) -> Map<String, Value> {
+    ECHOED
+        .iter()
+        .filter_map(|k| Some((k.to_string(), req.get(*k)?.clone())))
+        .collect()
+}
+
 /// A Responses object with the request's settings echoed (OpenAI's defaults where the request
 /// set none), `status`, no output and no usage yet (`usage` and `user` are left out rather than
 /// null: the OpenAPI description does not allow null for them).

@@ -9,8 +9,8 @@ use bytes::BytesMut;
 use serde_json::{json, Map, Value};
 
 use super::response::{
-    call_item, item_id, message_item, reasoning_item, set_status, skeleton, status, text_part,
-    usage,
+    call_item, echoed, item_id, message_item, reasoning_item, set_status, skeleton, status,
+    text_part, usage,
 };
 use crate::error::ApiError;
 use crate::sse::{event_data, SseSplitter};
@@ -50,6 +50,7 @@ struct Call {
 /// Chat-completions SSE → Responses SSE, for one response.
 #[derive(Debug)]
 pub struct StreamToResponses {
+    /// The request fields the response objects echo.
     req: Map<String, Value>,
     id: String,
     created_at: u64,
@@ -100,7 +101,7 @@ impl StreamToResponses {
     /// objects); `response_id` (`resp_…`) and `created_at` (Unix seconds) are the response's.
     pub fn new(req: &Map<String, Value>, response_id: &str, created_at: u64) -> Self {
         StreamToResponses {
-            req: req.clone(),
+            req: echoed(req),
             id: response_id.to_string(),
             created_at,
             splitter: SseSplitter::new(),
