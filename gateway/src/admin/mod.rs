@@ -12,7 +12,7 @@
 //! documents), `responses` (what routes answer with), `entity_ops` and `membership_ops` (what
 //! one resource needs of another's entities), `access` and `key_scope` (who may do what),
 //! `key_fields` and `key_secrets` (key documents and secrets), `error`. A test
-//! (`gateway/tests/module_cycles.rs`) keeps it that way.
+//! (`gateway/tests/module_cycles/`) keeps it that way.
 
 mod access;
 mod budgets;
