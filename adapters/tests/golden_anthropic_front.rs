@@ -14,9 +14,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use adapters::anthropic::front::{
-    count_tokens, error_body, parse_object, reasoning_effort, response_from_canonical,
-    to_canonical, translate, with_model, StreamToAnthropic, Translation,
+    error_body, parse_object, reasoning_effort, response_from_canonical, to_canonical, translate,
+    StreamToAnthropic, Translation,
 };
+use adapters::anthropic::passthrough::{count_tokens, with_model};
 use adapters::{ApiError, Endpoint};
 use bytes::BytesMut;
 use serde_json::{json, Value};

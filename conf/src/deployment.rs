@@ -10,13 +10,12 @@ use adapters::provider::Provider;
 use serde_json::{Map, Value};
 use url::{Host, Url};
 
-use crate::diag::{count, field, join, quote, seconds, show, string, Diag};
+use crate::diag::{check_keys, count, field, join, quote, seconds, show, string, Diag};
 use crate::keys;
 use crate::model::{ApiBase, Deployment, Secret};
 use crate::params::{self, classify_param, Notes, ParamKind};
 use crate::provider::{first_env, provider_path, resolve_provider};
 use crate::raw::{Env, RawConfig};
-use crate::validate::check_keys;
 
 /// Every valid entry of the merged `model_list`, in order; problems go to `d`.
 pub(crate) fn deployments(raw: &RawConfig, d: &mut Diag) -> Vec<Deployment> {

@@ -1,12 +1,13 @@
 //! Diagnostics: the error/warning collector, config-path strings, value rendering that never
-//! shows secrets, and the typed readers (`string`, `seconds`, `count`, …) every section uses.
+//! shows secrets, the typed readers (`string`, `seconds`, `count`, …) every section uses, and
+//! the one warning per key a section does not use (`check_keys`).
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::keys::is_secret_key;
+use crate::keys::{is_secret_key, KeyKind, Section};
 
 /// Collects every error and warning of one load. At most one error is kept per path, so a value
 /// that already failed (say, an unset `os.environ/` variable) is not reported twice.
@@ -239,6 +240,32 @@ pub(crate) fn boolean(path: &str, v: &Value, d: &mut Diag) -> Option<bool> {
                 format_args!("expected true or false, got {}", show(path, v)),
             );
             None
+        }
+    }
+}
+
+/// One warning per key that Tollgate does not use; an unknown key close to a known one names it
+/// ("did you mean `general_settings`?"). A misspelled top-level section is called a section: all
+/// of its settings are lost, `master_key` included.
+pub(crate) fn check_keys(map: &Map<String, Value>, base: &str, keys: &Section, d: &mut Diag) {
+    for k in map.keys() {
+        match keys.classify(k) {
+            KeyKind::Used => {}
+            KeyKind::NotYet => d.warn(&join(base, k), "not supported yet, ignored"),
+            KeyKind::Unknown => {
+                let hint = crate::suggest::hint(k, keys.known());
+                let what = if base.is_empty() && !hint.is_empty() {
+                    "unknown section"
+                } else {
+                    "unknown key"
+                };
+                let lost = if what == "unknown section" {
+                    " — none of its settings apply"
+                } else {
+                    ""
+                };
+                d.warn(&join(base, k), format_args!("{what}{hint}{lost}, ignored"))
+            }
         }
     }
 }

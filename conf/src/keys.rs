@@ -43,9 +43,36 @@ pub(crate) fn litellm_keys(section: &str) -> impl Iterator<Item = &'static str> 
     })
 }
 
+/// The routing keys `router.rs` reads (from `router_settings`, or `litellm_settings` where the
+/// section has `routing` set).
+pub(crate) const ROUTER_KEYS: &[&str] = &[
+    "num_retries",
+    "retry_after",
+    "fallbacks",
+    "context_window_fallbacks",
+    "content_policy_fallbacks",
+    "default_fallbacks",
+    "max_fallbacks",
+    "allowed_fails",
+    "cooldown_time",
+    "disable_cooldowns",
+    "routing_strategy",
+    "model_group_alias",
+    "default_max_parallel_requests",
+    "enable_pre_call_checks",
+    "enable_tag_filtering",
+    "redis_url",
+    "redis_host",
+    "redis_port",
+    "redis_password",
+    "retry_policy",
+    "allowed_fails_policy",
+    "routing_strategy_args",
+];
+
 impl Section {
     pub(crate) fn classify(&self, key: &str) -> KeyKind {
-        if self.used.contains(&key) || (self.routing && crate::router::KEYS.contains(&key)) {
+        if self.used.contains(&key) || (self.routing && ROUTER_KEYS.contains(&key)) {
             KeyKind::Used
         } else if litellm_keys(self.litellm).any(|k| k == key) {
             KeyKind::NotYet
@@ -56,11 +83,7 @@ impl Section {
 
     /// Every key the section may carry, for "did you mean" suggestions.
     pub(crate) fn known(&self) -> impl Iterator<Item = &'static str> + '_ {
-        let routing: &[&str] = if self.routing {
-            crate::router::KEYS
-        } else {
-            &[]
-        };
+        let routing: &[&str] = if self.routing { ROUTER_KEYS } else { &[] };
         self.used
             .iter()
             .chain(routing)

@@ -9,32 +9,6 @@ use serde_json::{Map, Value};
 use crate::diag::{boolean, count, seconds, show, string, Diag};
 use crate::model::{ErrorClass, RouterConfig, Strategy};
 
-/// Keys this module reads; the key lists in `keys.rs` mark them as used.
-pub(crate) const KEYS: &[&str] = &[
-    "num_retries",
-    "retry_after",
-    "fallbacks",
-    "context_window_fallbacks",
-    "content_policy_fallbacks",
-    "default_fallbacks",
-    "max_fallbacks",
-    "allowed_fails",
-    "cooldown_time",
-    "disable_cooldowns",
-    "routing_strategy",
-    "model_group_alias",
-    "default_max_parallel_requests",
-    "enable_pre_call_checks",
-    "enable_tag_filtering",
-    "redis_url",
-    "redis_host",
-    "redis_port",
-    "redis_password",
-    "retry_policy",
-    "allowed_fails_policy",
-    "routing_strategy_args",
-];
-
 pub(crate) fn router(
     router_settings: Option<&Map<String, Value>>,
     litellm_settings: Option<&Map<String, Value>>,

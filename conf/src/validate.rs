@@ -7,9 +7,9 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use crate::diag::{
-    boolean, count, field, join, positive, quote, seconds, section, show, string, Diag,
+    boolean, check_keys, count, field, positive, quote, seconds, section, show, string, Diag,
 };
-use crate::keys::{self, KeyKind, Section};
+use crate::keys;
 use crate::model::{
     Config, GeneralSettings, LitellmSettings, LogFormat, MasterKeySource, Secret, TollgateSettings,
 };
@@ -60,32 +60,6 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
         tollgate,
         source: source.map(Path::to_path_buf),
     })
-}
-
-/// One warning per key that Tollgate does not use; an unknown key close to a known one names it
-/// ("did you mean `general_settings`?"). A misspelled top-level section is called a section: all
-/// of its settings are lost, `master_key` included.
-pub(crate) fn check_keys(map: &Map<String, Value>, base: &str, keys: &Section, d: &mut Diag) {
-    for k in map.keys() {
-        match keys.classify(k) {
-            KeyKind::Used => {}
-            KeyKind::NotYet => d.warn(&join(base, k), "not supported yet, ignored"),
-            KeyKind::Unknown => {
-                let hint = crate::suggest::hint(k, keys.known());
-                let what = if base.is_empty() && !hint.is_empty() {
-                    "unknown section"
-                } else {
-                    "unknown key"
-                };
-                let lost = if what == "unknown section" {
-                    " — none of its settings apply"
-                } else {
-                    ""
-                };
-                d.warn(&join(base, k), format_args!("{what}{hint}{lost}, ignored"))
-            }
-        }
-    }
 }
 
 impl Default for GeneralSettings {

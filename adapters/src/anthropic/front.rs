@@ -591,4 +591,3 @@ fn convert_tool_choice(choice: &ToolChoice, body: &mut Map<String, Value>) {
 
 pub use super::front_response::{error_body, error_event, response_from_canonical};
 pub use super::front_stream::StreamToAnthropic;
-pub use super::passthrough::{count_tokens, with_model};

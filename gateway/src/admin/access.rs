@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::spec::{Access, RouteSpec};
-use super::AdminError;
+use super::error::AdminError;
 use crate::control::enforce::Caller;
 use crate::control::{Control, Entity, Kind};
 use crate::error::GatewayError;
@@ -25,6 +24,19 @@ pub enum Role {
     Internal,
     /// Any other virtual key (no user, or `internal_user_viewer`): its own key, user and team.
     Key,
+}
+
+/// Who may call a route (besides proxy admins, who may call every route).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Proxy admins only (`proxy_admin_viewer` users too when the route only reads).
+    Admin,
+    /// Any virtual key; the handler limits what it sees to its own key, user or team.
+    Own,
+    /// Proxy admins and `internal_user` users; the handler limits them to their own keys.
+    InternalUser,
+    /// Any virtual key; the answer is limited to the models the key may call.
+    AnyKey,
 }
 
 /// The caller of a management route.
@@ -94,12 +106,19 @@ pub fn forbidden(message: impl Into<String>) -> AdminError {
 }
 
 /// Whether the caller may call the route at all (403 with LiteLLM's message otherwise).
-pub fn admit(c: &Control, who: &Who, spec: &RouteSpec, path: &str) -> Result<(), AdminError> {
+/// `access` is the route's, `reads` whether it only reads.
+pub fn admit(
+    c: &Control,
+    who: &Who,
+    access: Access,
+    reads: bool,
+    path: &str,
+) -> Result<(), AdminError> {
     let ok = match who.role {
         Role::Admin => true,
-        Role::Viewer => spec.reads(),
-        Role::Internal => spec.access != Access::Admin,
-        Role::Key => matches!(spec.access, Access::Own | Access::AnyKey),
+        Role::Viewer => reads,
+        Role::Internal => access != Access::Admin,
+        Role::Key => matches!(access, Access::Own | Access::AnyKey),
     };
     if ok {
         return Ok(());

@@ -9,10 +9,10 @@
 
 use serde_json::{json, Map, Value};
 
-use super::budgets::budget_table;
-use super::fields::{amount, object, read_limits};
-use super::util::{doc_field, now_iso};
-use super::{AdminError, Req};
+use super::documents::{doc_field, now_iso};
+use super::error::AdminError;
+use super::request::{amount, object, read_limits, Req};
+use super::responses::budget_table;
 use crate::control::{Control, Entity, Kind};
 
 /// An end user as LiteLLM returns it.

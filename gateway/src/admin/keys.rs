@@ -3,109 +3,31 @@
 //! A key is stored under the SHA-256 hex of its secret (LiteLLM's `token`); the secret itself
 //! is returned once, by `/key/generate` or `/key/regenerate`, and never written anywhere. The
 //! document holds LiteLLM's field names with the value types enforcement reads (see
-//! `control::entity`). This file holds the route handlers and the key object they answer with;
-//! `fields.rs` reads and checks a key document, `secret.rs` makes and finds secrets, `scope.rs`
-//! limits what an internal user may do with keys.
-
-mod fields;
-mod scope;
-mod secret;
+//! `control::entity`). This file holds the route handlers; `key_fields.rs` reads and checks a
+//! key document, `key_secrets.rs` makes and finds secrets, `key_scope.rs` limits what an
+//! internal user may do with keys, `responses.rs` holds the key object they answer with.
 
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use self::fields::{check_key_refs, read_key_fields};
-use self::secret::{find_key, is_token, key_name, key_not_found, new_secret, supplied_secret};
 use super::access::{forbidden, may_manage_key, may_read_key, Role, Who};
-use super::fields::{amount, page_param};
-use super::users::ensure_user;
-use super::util::{
-    doc_field, doc_str, iso_ms, newest_first, paginate, set_blocked, with_spend, with_tokens,
+use super::documents::{doc_str, iso_ms};
+use super::entity_ops::{delete_key, ensure_user, key_field, set_blocked, store_key};
+use super::error::AdminError;
+use super::key_fields::{check_key_refs, prepare_key, read_key_fields};
+use super::key_scope as scope;
+use super::key_secrets::{
+    find_key, is_token, key_name, key_not_found, new_secret, supplied_secret,
 };
-use super::{AdminError, Req};
+use super::request::{amount, page_param, Req};
+use super::responses::{generate_response, key_object, newest_first, paginate};
 use crate::control::enforce::hash_key;
 use crate::control::{now_ms, Control, Entity, Kind};
 use crate::state::Runtime;
 
-pub(super) use self::fields::{prepare_key, NewKey, KEY_FIELDS};
-
-/// Keys as every route answers with them: the document, `token`, live `spend` and
-/// `budget_reset_at`. Never the secret: it is not stored.
-pub(super) fn key_object(c: &Control, e: &Entity) -> Map<String, Value> {
-    let mut m = with_spend(c, e);
-    m.remove("key");
-    m.insert("token".into(), Value::String(e.id.clone()));
-    with_tokens(c, e, &mut m);
-    m
-}
-
-/// A field `/key/list` filters on, read from the key's typed fields (never its document, which
-/// would be parsed for every key); `None` when unset or empty.
-fn key_field<'a>(k: &'a Entity, field: &str) -> Option<&'a str> {
-    let v = match field {
-        "key_alias" => k.alias(),
-        "team_id" => k.team_id.as_deref(),
-        "user_id" => k.user_id.as_deref(),
-        "organization_id" => k.org_id.as_deref(),
-        _ => unreachable!("{field} is not a typed key field"),
-    };
-    v.filter(|s| !s.is_empty())
-}
-
-/// Every key whose document field `field` equals `value` (`team_id`, `user_id`).
-pub(super) fn keys_where(c: &Control, field: &str, value: &str) -> Vec<Arc<Entity>> {
-    c.list(Kind::Key)
-        .into_iter()
-        .filter(|k| key_field(k, field) == Some(value))
-        .collect()
-}
-
-/// Deletes a key and its per-model counters.
-pub(super) async fn delete_key(c: &Control, token: &str) -> Result<bool, AdminError> {
-    let deleted = c.delete(Kind::Key, token).await?;
-    let prefix = format!("{token}/");
-    for km in c.list(Kind::KeyModel) {
-        if km.id.starts_with(&prefix) {
-            c.delete(Kind::KeyModel, &km.id).await?;
-        }
-    }
-    Ok(deleted)
-}
-
-/// Stores a prepared key (creating its user if unknown, as LiteLLM does) and returns the
-/// generate response: the key object plus the secret, shown this once.
-/// `spend` is the key's initial spend (`/key/generate`'s `spend`).
-pub(super) async fn store_key(
-    c: &Control,
-    req: &Req,
-    k: NewKey,
-    spend: Option<f64>,
-) -> Result<Map<String, Value>, AdminError> {
-    if let Some(u) = doc_str(&k.doc, "user_id") {
-        ensure_user(c, u, None).await?;
-    }
-    let e = c
-        .insert(Kind::Key, &k.token, k.doc)
-        .await?
-        .ok_or_else(|| AdminError::exists("key", "This key already exists"))?;
-    if let Some(s) = spend.filter(|s| *s > 0.0) {
-        c.set_spend(&e, s).await?;
-    }
-    let e = c.get(Kind::Key, &e.id).unwrap_or(e);
-    Ok(generate_response(c, &e, &k.secret, req))
-}
-
-fn generate_response(c: &Control, e: &Entity, secret: &str, req: &Req) -> Map<String, Value> {
-    let mut out = key_object(c, e);
-    out.insert("key".into(), Value::String(secret.to_string()));
-    out.insert("token_id".into(), Value::String(e.id.clone()));
-    out.insert("duration".into(), doc_field(&req.body, "duration"));
-    out
-}
-
 /// `POST /key/generate`. An internal user's key is its own (`user_id` defaults to the caller's)
-/// and stays within its team's limits (`scope.rs`).
+/// and stays within its team's limits (`key_scope.rs`).
 pub async fn generate(
     c: &Control,
     rt: &Runtime,
@@ -124,7 +46,8 @@ pub async fn generate(
     let k = prepare_key(c, req, true, base)?;
     scope::check(c, rt, who, req, None, &k.doc, "/key/generate")?;
     let spend = amount(req, "spend")?;
-    Ok(Value::Object(store_key(c, req, k, spend).await?))
+    let (secret, e) = store_key(c, k, spend).await?;
+    Ok(Value::Object(generate_response(c, &e, &secret, req)))
 }
 
 /// 403 unless the caller may manage `key` (LiteLLM's words).

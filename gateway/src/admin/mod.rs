@@ -1,40 +1,56 @@
 //! The LiteLLM management API: keys, teams, users, organizations, end users, budgets, spend
 //! reports and model group info. Each request is authenticated, admitted by the caller's role
 //! (`access.rs`: proxy admins everything, internal users their own keys, every key its own
-//! key, user and team), its JSON body or query read and checked against the route's known
-//! fields (`spec.rs`, table in `spec_table.rs`: unknown fields are a 400 naming them), and
-//! answered with LiteLLM's field names and shapes; errors are OpenAI-shaped. Handlers live in
-//! one file per resource (keys and teams keep their helpers in a folder of the same name);
-//! `fields.rs` validates field values for all of them, `util.rs` holds the request, errors and
-//! shared document helpers; this file is the dispatch.
+//! key, user and team), its JSON body or query read (`request.rs`) and checked against the
+//! route's known fields (`spec.rs`, the route table: unknown fields are a 400 naming them), and
+//! answered with LiteLLM's field names and shapes; errors are OpenAI-shaped (`error.rs`).
+//!
+//! This file is the dispatch. The folder is flat: one file per resource (`keys`, `teams`,
+//! `team_members`, `users`, `orgs`, `org_members`, `customers`, `budgets`, `spend`,
+//! `model_groups`), which never import each other, and the shared modules they use: `request`
+//! (reading a request), `validate` (field values and references), `documents` (stored
+//! documents), `responses` (what routes answer with), `entity_ops` and `membership_ops` (what
+//! one resource needs of another's entities), `access` and `key_scope` (who may do what),
+//! `key_fields` and `key_secrets` (key documents and secrets), `error`. A test
+//! (`gateway/tests/module_cycles/`) keeps it that way.
 
 mod access;
-pub mod budgets;
-pub mod customers;
-mod fields;
-pub mod keys;
+mod budgets;
+mod customers;
+mod documents;
+mod entity_ops;
+mod error;
+mod key_fields;
+mod key_scope;
+mod key_secrets;
+mod keys;
+mod membership_ops;
 pub mod model_groups;
 mod org_members;
-pub mod orgs;
+mod orgs;
+mod request;
+mod responses;
+mod route_fields;
 pub mod spec;
-mod spec_table;
-pub mod spend;
-pub mod teams;
-pub mod users;
-mod util;
+mod spend;
+mod team_members;
+mod teams;
+mod users;
+mod validate;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use bytes::Bytes;
 use pingora::proxy::Session;
 use serde_json::Value;
 
 use self::access::Who;
+use self::error::AdminError;
+use self::request::Req;
 use self::spec::{RouteId, RouteSpec};
 use crate::ctx::RequestCtx;
-use crate::error::{respond_error, GatewayError};
+use crate::error::{respond, respond_error, GatewayError};
 use crate::state::AppState;
-
-pub use util::{AdminError, Req};
 
 /// Whether `path` (without query) is a management route; used by the route table.
 pub fn is_admin_path(path: &str) -> bool {
@@ -83,7 +99,7 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
             }
         };
         let who = Who::of(&control, caller);
-        access::admit(&control, &who, spec, &path)?;
+        access::admit(&control, &who, spec.access, spec.reads(), &path)?;
         let req = Req::read(session, &runtime).await?;
         spec.check(&req)?;
         // Management writes run one at a time on this replica, so that the checks they make
@@ -92,7 +108,7 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
         let _write = if spec.reads() {
             None
         } else {
-            Some(util::write_lock().await)
+            Some(write_lock().await)
         };
         route(state, &who, spec, &req).await
     }
@@ -100,7 +116,7 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
     match result {
         Ok(body) => {
             ctx.status = 200;
-            if let Err(e) = util::reply(session, 200, &body).await {
+            if let Err(e) = reply(session, 200, &body).await {
                 ctx.failure = Some(format!("client went away: {e}"));
             }
         }
@@ -141,9 +157,9 @@ async fn route(
         TeamInfo => teams::info(c, who, req).await,
         TeamList => teams::list(c, req).await,
         TeamDelete => teams::delete(c, req).await,
-        TeamMemberAdd => teams::member_add(c, req).await,
-        TeamMemberDelete => teams::member_delete(c, req).await,
-        TeamMemberUpdate => teams::member_update(c, req).await,
+        TeamMemberAdd => team_members::member_add(c, req).await,
+        TeamMemberDelete => team_members::member_delete(c, req).await,
+        TeamMemberUpdate => team_members::member_update(c, req).await,
         TeamBlock => teams::block(c, req, true).await,
         TeamUnblock => teams::block(c, req, false).await,
         UserNew => users::new(c, req).await,
@@ -176,4 +192,19 @@ async fn route(
         GlobalSpendReport => spend::report(c, req).await,
         ModelGroupInfo => model_groups::info(c, rt, who, req),
     }
+}
+
+/// Writes a JSON reply.
+async fn reply(session: &mut Session, status: u16, body: &Value) -> pingora::Result<()> {
+    let bytes = Bytes::from(serde_json::to_vec(body).expect("serializing JSON values cannot fail"));
+    respond(session, status, "application/json", bytes, "", &[]).await
+}
+
+/// Management writes run one at a time on this replica, so that checks (alias taken, already a
+/// member) and the writes they guard cannot interleave.
+async fn write_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
+    LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
+        .lock()
+        .await
 }

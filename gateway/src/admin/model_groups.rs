@@ -6,7 +6,8 @@
 use serde_json::{json, Value};
 
 use super::access::Who;
-use super::{AdminError, Req};
+use super::error::AdminError;
+use super::request::Req;
 use crate::control::enforce::allowed;
 use crate::control::{Control, Entity, Kind};
 use crate::state::{Group, Runtime};

@@ -1,105 +1,22 @@
-//! Organization memberships (LiteLLM's `LiteLLM_OrganizationMembership`) and the
-//! `/organization/member_add`, `/member_update` and `/member_delete` routes. A membership is an
-//! entry of the organization document's `memberships` list (`{user_id, user_role, created_at,
-//! updated_at}`); a user whose own `organization_id` names the organization counts as a member
-//! too (`internal_user`), as before these routes existed. Memberships carry no budget:
-//! `max_budget_in_organization` is refused (see `spec_table.rs`), since nothing would enforce it.
+//! Management API: organization members (LiteLLM's `LiteLLM_OrganizationMembership`), the
+//! `/organization/member_add`, `/member_update` and `/member_delete` routes. A user whose own
+//! `organization_id` names the organization counts as a member too (`internal_user`), as before
+//! these routes existed. Memberships carry no budget: `max_budget_in_organization` is refused
+//! (see `route_fields.rs`), since nothing would enforce it. The membership entries are kept by
+//! `membership_ops.rs`.
 
-use std::sync::Arc;
+use serde_json::{json, Value};
 
-use serde_json::{json, Map, Value};
-
-use super::users::{ensure_user, user_by_email, user_object};
-use super::util::{iso_ms, new_id, now_iso};
-use super::{AdminError, Req};
-use crate::control::{now_ms, Control, Entity, Kind};
+use super::documents::{entry_user, new_id, org_entries};
+use super::entity_ops::{ensure_user, named_org, user_by_email};
+use super::error::AdminError;
+use super::membership_ops::{add_membership, remove_membership};
+use super::request::Req;
+use super::responses::{org_member_list, user_object};
+use crate::control::{Control, Entity, Kind};
 
 /// The roles a member may have in an organization (LiteLLM's `ROLES_WITHIN_ORG`).
 const ORG_ROLES: &[&str] = &["org_admin", "internal_user", "internal_user_viewer"];
-
-/// The `memberships` entries of an organization document.
-fn entries(doc: &Map<String, Value>) -> Vec<Value> {
-    doc.get("memberships")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn entry_user(e: &Value) -> Option<&str> {
-    e.get("user_id").and_then(Value::as_str)
-}
-
-/// A membership as LiteLLM returns it.
-fn membership(c: &Control, org: &str, user_id: &str, entry: &Value) -> Value {
-    let user = c.get(Kind::User, user_id);
-    json!({
-        "user_id": user_id,
-        "organization_id": org,
-        "user_role": entry.get("user_role").cloned().unwrap_or(Value::Null),
-        "spend": user.as_ref().map_or(0.0, |u| c.spend(u)),
-        "budget_id": null,
-        "litellm_budget_table": null,
-        "created_at": entry.get("created_at").cloned().unwrap_or(Value::Null),
-        "updated_at": entry.get("updated_at").cloned().unwrap_or(Value::Null),
-        "user_email": user.as_ref().and_then(|u| u.email().map(str::to_string)),
-    })
-}
-
-/// Every member of `org`: its memberships, then the users whose `organization_id` is `org`.
-pub(super) fn members(c: &Control, org: &Entity) -> Vec<Value> {
-    let listed = entries(&org.doc());
-    let mut out: Vec<Value> = listed
-        .iter()
-        .filter_map(|e| Some(membership(c, &org.id, entry_user(e)?, e)))
-        .collect();
-    for u in c.list(Kind::User) {
-        if u.org_id.as_deref() == Some(org.id.as_str())
-            && !listed.iter().any(|e| entry_user(e) == Some(u.id.as_str()))
-        {
-            let entry = json!({"user_role": "internal_user", "created_at": u.created_at()});
-            out.push(membership(c, &org.id, &u.id, &entry));
-        }
-    }
-    out
-}
-
-/// Adds (or re-roles) `user_id` as a member of organization `org`.
-pub(super) async fn add_membership(
-    c: &Control,
-    org: &str,
-    user_id: &str,
-    role: &str,
-) -> Result<Value, AdminError> {
-    let e = c.get(Kind::Org, org).ok_or_else(|| not_found(org))?;
-    let mut doc = e.doc();
-    let mut list = entries(&doc);
-    let now = iso_ms(now_ms());
-    let entry = match list.iter_mut().find(|m| entry_user(m) == Some(user_id)) {
-        Some(m) => {
-            m["user_role"] = json!(role);
-            m["updated_at"] = json!(now);
-            m.clone()
-        }
-        None => {
-            let m = json!({"user_id": user_id, "user_role": role, "created_at": now, "updated_at": now});
-            list.push(m.clone());
-            m
-        }
-    };
-    doc.insert("memberships".into(), Value::Array(list));
-    doc.insert("updated_at".into(), json!(now_iso()));
-    c.put(Kind::Org, org, doc).await?;
-    Ok(membership(c, org, user_id, &entry))
-}
-
-fn not_found(id: &str) -> AdminError {
-    AdminError::not_found(format!("Organization not found for organization_id={id}"))
-}
-
-fn named_org(c: &Control, req: &Req) -> Result<Arc<Entity>, AdminError> {
-    let id = req.required_string("organization_id")?;
-    c.get(Kind::Org, &id).ok_or_else(|| not_found(&id))
-}
 
 /// A `role` given for a member: one of [`ORG_ROLES`].
 fn role_of(param: &str, v: Option<&Value>) -> Result<Option<String>, AdminError> {
@@ -118,7 +35,7 @@ fn role_of(param: &str, v: Option<&Value>) -> Result<Option<String>, AdminError>
 
 /// Whether `user_id` is a member of `org` (listed, or by its own `organization_id`).
 fn is_member(c: &Control, org: &Entity, user_id: &str) -> bool {
-    entries(&org.doc())
+    org_entries(&org.doc())
         .iter()
         .any(|m| entry_user(m) == Some(user_id))
         || c.get(Kind::User, user_id)
@@ -236,7 +153,7 @@ pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let user_id = named_member(c, req, &org)?;
     let role = match role_of("role", req.body.get("role"))? {
         Some(r) => r,
-        None => entries(&org.doc())
+        None => org_entries(&org.doc())
             .iter()
             .find(|m| entry_user(m) == Some(user_id.as_str()))
             .and_then(|m| {
@@ -254,53 +171,10 @@ pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
 pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let org = named_org(c, req)?;
     let user_id = named_member(c, req, &org)?;
-    let out = members(c, &org)
+    let out = org_member_list(c, &org)
         .into_iter()
         .find(|m| m["user_id"] == json!(user_id))
         .unwrap_or(Value::Null);
     remove_membership(c, &org.id, &user_id).await?;
     Ok(out)
-}
-
-/// Ends `user_id`'s membership of `org` (its entry, and the user's own `organization_id`).
-pub(super) async fn remove_membership(
-    c: &Control,
-    org: &str,
-    user_id: &str,
-) -> Result<(), AdminError> {
-    if let Some(e) = c.get(Kind::Org, org) {
-        let mut doc = e.doc();
-        let list = entries(&doc);
-        if list.iter().any(|m| entry_user(m) == Some(user_id)) {
-            let kept: Vec<Value> = list
-                .into_iter()
-                .filter(|m| entry_user(m) != Some(user_id))
-                .collect();
-            doc.insert("memberships".into(), Value::Array(kept));
-            doc.insert("updated_at".into(), json!(now_iso()));
-            c.put(Kind::Org, org, doc).await?;
-        }
-    }
-    if let Some(u) = c
-        .get(Kind::User, user_id)
-        .filter(|u| u.org_id.as_deref() == Some(org))
-    {
-        let mut doc = u.doc();
-        doc.insert("organization_id".into(), Value::Null);
-        c.put(Kind::User, user_id, doc).await?;
-    }
-    Ok(())
-}
-
-/// The organizations `user_id` is a listed member of.
-pub(super) fn orgs_of(c: &Control, user_id: &str) -> Vec<String> {
-    c.list(Kind::Org)
-        .iter()
-        .filter(|o| {
-            entries(&o.doc())
-                .iter()
-                .any(|m| entry_user(m) == Some(user_id))
-        })
-        .map(|o| o.id.clone())
-        .collect()
 }

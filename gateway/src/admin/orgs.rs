@@ -4,15 +4,16 @@
 //!
 //! Unlike LiteLLM, which creates a budget row for every organization without a `budget_id`,
 //! the limits are kept on the organization's document; `litellm_budget_table` (always an
-//! object, as in LiteLLM) shows them merged over those of its `budget_id`. Memberships and the
+//! object, as in LiteLLM) shows them merged over those of its `budget_id`. The
 //! `/organization/member_*` routes are in `org_members.rs`.
 
 use serde_json::{json, Map, Value};
 
-use super::budgets::budget_table;
-use super::fields::{amount, object, read_limits};
-use super::util::{all_exist, doc_field, given_or_new_id, now_iso, stamp_new};
-use super::{AdminError, Req};
+use super::documents::{doc_field, now_iso, stamp_new};
+use super::entity_ops::{all_exist, org_not_found};
+use super::error::AdminError;
+use super::request::{amount, given_or_new_id, object, read_limits, Req};
+use super::responses::{budget_table, org_member_list};
 use crate::control::{Control, Entity, Kind};
 
 /// An organization as LiteLLM returns it, with its teams and members.
@@ -40,10 +41,7 @@ fn view(c: &Control, e: &Entity) -> Value {
         budget_table(c, e, &doc, true),
     );
     out.insert("teams".into(), Value::Array(teams(c, &e.id)));
-    out.insert(
-        "members".into(),
-        Value::Array(super::org_members::members(c, e)),
-    );
+    out.insert("members".into(), Value::Array(org_member_list(c, e)));
     Value::Object(out)
 }
 
@@ -87,10 +85,6 @@ fn read_fields(c: &Control, req: &Req, doc: &mut Map<String, Value>) -> Result<(
     read_limits(c, req, doc, true)
 }
 
-fn not_found(id: &str) -> AdminError {
-    AdminError::not_found(format!("Organization not found for organization_id={id}"))
-}
-
 /// `POST /organization/new`: `organization_alias` (required), organization_id (generated if
 /// absent), models, max_budget / budget_id, budget_duration, tpm_limit, rpm_limit, metadata,
 /// blocked → the organization.
@@ -125,7 +119,7 @@ pub async fn info(c: &Control, req: &Req) -> Result<Value, AdminError> {
         return Ok(Value::Array(out));
     }
     let id = req.required_string("organization_id")?;
-    let e = c.get(Kind::Org, &id).ok_or_else(|| not_found(&id))?;
+    let e = c.get(Kind::Org, &id).ok_or_else(|| org_not_found(&id))?;
     Ok(view(c, &e))
 }
 
@@ -133,7 +127,7 @@ pub async fn info(c: &Control, req: &Req) -> Result<Value, AdminError> {
 /// organization.
 pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let id = req.required_string("organization_id")?;
-    let e = c.get(Kind::Org, &id).ok_or_else(|| not_found(&id))?;
+    let e = c.get(Kind::Org, &id).ok_or_else(|| org_not_found(&id))?;
     let mut doc = e.doc();
     read_fields(c, req, &mut doc)?;
     let spend = amount(req, "spend")?;
@@ -159,7 +153,7 @@ pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
             "organization_ids is required: {\"organization_ids\": [\"<organization_id>\", ...]}",
         ));
     }
-    let found = all_exist(c, Kind::Org, &ids, not_found)?;
+    let found = all_exist(c, Kind::Org, &ids, org_not_found)?;
     let mut out = Vec::with_capacity(found.len());
     for e in found {
         out.push(view(c, &e));

@@ -2,13 +2,24 @@
 //! route's request fields (the ones its handler reads, plus LiteLLM's fields Tollgate does not
 //! act on, each with what Tollgate does with it) and who may call it. A field no route knows is
 //! a 400 naming it, with the closest known name; a LiteLLM field Tollgate does not implement is
-//! a 400 "not supported yet" unless it is empty — nothing is silently dropped. The table itself
-//! is in `spec_table.rs`; `/routes` and `/openapi.json` are generated from it.
+//! a 400 "not supported yet" unless it is empty — nothing is silently dropped. The table is at
+//! the end of this file (the LiteLLM-only field lists in `route_fields.rs`); `/routes` and
+//! `/openapi.json` are generated from it.
 
 use serde_json::{json, Value};
 
-use super::fields::Ty;
-use super::{AdminError, Req};
+pub use super::access::Access;
+use super::error::AdminError;
+use super::key_fields::KEY_FIELDS;
+use super::request::Req;
+use super::route_fields::{
+    f, BUDGET_FIELDS, CUSTOMER_FIELDS, KEY_GENERATE, KEY_REGENERATE, KEY_UPDATE, MEMBER,
+    NAMED_USER, ORG_FIELDS, ORG_UPDATE, TEAM_NEW, TEAM_UPDATE, USER_NEW, USER_UPDATE,
+};
+pub use super::route_fields::{Field, Support};
+use super::teams::TEAM_FIELDS;
+use super::users::USER_FIELDS;
+use super::validate::{Ty, LIMITS, ROLES};
 
 /// Which handler serves a route (matched exhaustively in `mod.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,46 +72,6 @@ pub enum RouteId {
     GlobalSpend,
     GlobalSpendReport,
     ModelGroupInfo,
-}
-
-/// Who may call a route (besides proxy admins, who may call every route).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Proxy admins only (`proxy_admin_viewer` users too when the route only reads).
-    Admin,
-    /// Any virtual key; the handler limits what it sees to its own key, user or team.
-    Own,
-    /// Proxy admins and `internal_user` users; the handler limits them to their own keys.
-    InternalUser,
-    /// Any virtual key; the answer is limited to the models the key may call.
-    AnyKey,
-}
-
-/// What Tollgate does with a LiteLLM field its handler does not read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Support {
-    /// Read by the handler (listed here for its type and for the docs).
-    Acted,
-    /// Accepted with any value and without effect; the text says why that is harmless.
-    Ignored(&'static str),
-    /// Accepted only when absent, `null`, empty (`[]`, `{}`, `""`) or `false`; otherwise 400
-    /// "not supported yet" — money and access settings are never silently dropped.
-    Empty,
-    /// Accepted only when absent, `null` or this value; otherwise 400 "not supported yet".
-    Only(&'static str),
-}
-
-/// One request field a route knows besides its handler's table.
-#[derive(Debug, Clone, Copy)]
-pub struct Field {
-    pub name: &'static str,
-    pub ty: Ty,
-    pub support: Support,
-}
-
-/// Shorthand for the tables.
-pub const fn f(name: &'static str, ty: Ty, support: Support) -> Field {
-    Field { name, ty, support }
 }
 
 /// One management route.
@@ -230,7 +201,7 @@ fn not_yet(name: &str, path: &str, only: Option<&str>) -> AdminError {
 pub fn schema(ty: Ty) -> Value {
     match ty {
         Ty::Text | Ty::Duration => json!({"type": "string"}),
-        Ty::Role => json!({"type": "string", "enum": super::fields::ROLES}),
+        Ty::Role => json!({"type": "string", "enum": ROLES}),
         Ty::Money => json!({"type": "number", "minimum": 0}),
         Ty::Count => json!({"type": "integer", "minimum": 0}),
         Ty::List => json!({"type": "array", "items": {"type": "string"}}),
@@ -245,14 +216,14 @@ pub fn schema(ty: Ty) -> Value {
 
 /// Every management route.
 pub fn all() -> &'static [RouteSpec] {
-    super::spec_table::ROUTES
+    ROUTES
 }
 
 /// The route serving `method` + `path`, if any; `Err(true)` when the path is known but not
 /// with this method.
 pub fn find(method: &str, path: &str) -> Result<&'static RouteSpec, bool> {
     let mut known_path = false;
-    for r in super::spec_table::ROUTES {
+    for r in ROUTES {
         if r.matches(path) {
             if r.methods.contains(&method) {
                 return Ok(r);
@@ -263,10 +234,158 @@ pub fn find(method: &str, path: &str) -> Result<&'static RouteSpec, bool> {
     Err(known_path)
 }
 
+const fn route(
+    id: RouteId,
+    methods: &'static [&'static str],
+    path: &'static str,
+    summary: &'static str,
+    access: Access,
+    extra: &'static [Field],
+) -> RouteSpec {
+    RouteSpec {
+        id,
+        methods,
+        path,
+        summary,
+        access,
+        handler: &[],
+        extra,
+    }
+}
+
+const fn with(mut r: RouteSpec, handler: &'static [&'static [(&'static str, Ty)]]) -> RouteSpec {
+    r.handler = handler;
+    r
+}
+
+const POST: &[&str] = &["POST"];
+const GET: &[&str] = &["GET"];
+const GET_POST: &[&str] = &["GET", "POST"];
+const LIMITS_ONLY: &[&[(&str, Ty)]] = &[LIMITS];
+
+use Access::{Admin, AnyKey, InternalUser, Own};
+use RouteId::*;
+use Support::{Acted, Empty, Ignored};
+
+/// Every management route.
+#[rustfmt::skip]
+pub static ROUTES: &[RouteSpec] = &[
+    with(route(KeyGenerate, POST, "/key/generate", "Create a virtual key", InternalUser, KEY_GENERATE), KEY_FIELDS),
+    with(route(KeyUpdate, POST, "/key/update", "Change a key's settings", InternalUser, KEY_UPDATE), KEY_FIELDS),
+    route(KeyInfo, GET, "/key/info", "A key's settings and spend (without `key`: the caller's own)", Own, &[f("key", Ty::Text, Acted)]),
+    route(KeyList, GET, "/key/list", "Keys, newest first (internal users: their own)", InternalUser, &[
+        f("page", Ty::Count, Acted),
+        f("size", Ty::Count, Acted),
+        f("key_alias", Ty::Text, Acted),
+        f("team_id", Ty::Text, Acted),
+        f("user_id", Ty::Text, Acted),
+        f("organization_id", Ty::Text, Acted),
+        f("key_hash", Ty::Text, Acted),
+        f("return_full_object", Ty::Flag, Acted),
+        f("include_team_keys", Ty::Flag, Ignored("the list already holds every key the caller may see")),
+        f("include_created_by_keys", Ty::Flag, Empty),
+        f("sort_by", Ty::Text, Empty),
+        f("sort_order", Ty::Text, Empty),
+        f("expand", Ty::List, Empty),
+        f("status", Ty::Text, Empty),
+        f("project_id", Ty::Text, Empty),
+    ]),
+    route(KeyDelete, POST, "/key/delete", "Delete keys by secret, hash or alias", InternalUser, &[f("keys", Ty::List, Acted), f("key_aliases", Ty::List, Acted)]),
+    route(KeyBlock, POST, "/key/block", "Block a key", Admin, &[f("key", Ty::Text, Acted)]),
+    route(KeyUnblock, POST, "/key/unblock", "Unblock a key", Admin, &[f("key", Ty::Text, Acted)]),
+    with(route(KeyRegenerate, POST, "/key/regenerate", "Replace a key's secret, keeping its settings and spend", InternalUser, KEY_REGENERATE), KEY_FIELDS),
+    with(route(KeyRegenerateByPath, POST, "/key/{key}/regenerate", "Replace a key's secret (the key in the path)", InternalUser, KEY_REGENERATE), KEY_FIELDS),
+    with(route(TeamNew, POST, "/team/new", "Create a team (the calling user becomes its admin)", Admin, TEAM_NEW), TEAM_FIELDS),
+    with(route(TeamUpdate, POST, "/team/update", "Change a team's settings", Admin, TEAM_UPDATE), TEAM_FIELDS),
+    route(TeamInfo, GET, "/team/info", "A team, its keys and members (keys: their own team)", Own, &[f("team_id", Ty::Text, Acted)]),
+    route(TeamList, GET, "/team/list", "Teams", Admin, &[f("user_id", Ty::Text, Acted), f("organization_id", Ty::Text, Acted)]),
+    route(TeamDelete, POST, "/team/delete", "Delete teams, their keys and memberships", Admin, &[f("team_ids", Ty::List, Acted)]),
+    route(TeamMemberAdd, POST, "/team/member_add", "Add members to a team", Admin, &[f("team_id", Ty::Text, Acted), MEMBER, f("max_budget_in_team", Ty::Money, Acted)]),
+    route(TeamMemberDelete, POST, "/team/member_delete", "Remove a member from a team", Admin, &[f("team_id", Ty::Text, Acted), NAMED_USER[0], NAMED_USER[1]]),
+    route(TeamMemberUpdate, POST, "/team/member_update", "Change a member's role, budget or limits in a team", Admin, &[
+        f("team_id", Ty::Text, Acted),
+        NAMED_USER[0],
+        NAMED_USER[1],
+        f("role", Ty::Text, Acted),
+        f("max_budget_in_team", Ty::Money, Acted),
+        f("rpm_limit", Ty::Count, Acted),
+        f("tpm_limit", Ty::Count, Acted),
+    ]),
+    route(TeamBlock, POST, "/team/block", "Block every key of a team", Admin, &[f("team_id", Ty::Text, Acted)]),
+    route(TeamUnblock, POST, "/team/unblock", "Unblock a team", Admin, &[f("team_id", Ty::Text, Acted)]),
+    with(route(UserNew, POST, "/user/new", "Create a user (and a key for it unless auto_create_key is false)", Admin, USER_NEW), USER_FIELDS),
+    route(UserInfo, GET, "/user/info", "A user, its keys and teams (keys: their own user)", Own, &NAMED_USER),
+    with(route(UserUpdate, POST, "/user/update", "Change a user (an unknown user_id is created)", Admin, USER_UPDATE), USER_FIELDS),
+    route(UserDelete, POST, "/user/delete", "Delete users, their keys and memberships", Admin, &[f("user_ids", Ty::List, Acted)]),
+    route(UserList, GET, "/user/list", "Users, newest first", Admin, &[
+        f("page", Ty::Count, Acted),
+        f("page_size", Ty::Count, Acted),
+        f("role", Ty::Text, Acted),
+        f("user_ids", Ty::List, Acted),
+        f("user_email", Ty::Text, Acted),
+        f("team_id", Ty::Text, Acted),
+        f("sso_user_ids", Ty::List, Empty),
+        f("sort_by", Ty::Text, Empty),
+        f("sort_order", Ty::Text, Empty),
+    ]),
+    with(route(OrgNew, POST, "/organization/new", "Create an organization", Admin, ORG_FIELDS), LIMITS_ONLY),
+    route(OrgInfo, GET_POST, "/organization/info", "An organization with its teams, members and budget", Admin, &[f("organization_id", Ty::Text, Acted), f("organizations", Ty::List, Acted)]),
+    with(route(OrgUpdate, &["PATCH", "POST"], "/organization/update", "Change an organization", Admin, ORG_UPDATE), LIMITS_ONLY),
+    route(OrgDelete, &["DELETE", "POST"], "/organization/delete", "Delete organizations", Admin, &[f("organization_ids", Ty::List, Acted)]),
+    route(OrgList, GET, "/organization/list", "Organizations", Admin, &[f("org_id", Ty::Text, Acted), f("org_alias", Ty::Text, Acted)]),
+    route(OrgMemberAdd, POST, "/organization/member_add", "Add members to an organization", Admin, &[f("organization_id", Ty::Text, Acted), MEMBER, f("max_budget_in_organization", Ty::Money, Empty)]),
+    route(OrgMemberUpdate, &["PATCH", "POST"], "/organization/member_update", "Change a member's role in an organization", Admin, &[
+        f("organization_id", Ty::Text, Acted),
+        NAMED_USER[0],
+        NAMED_USER[1],
+        f("role", Ty::Text, Acted),
+        f("max_budget_in_organization", Ty::Money, Empty),
+    ]),
+    route(OrgMemberDelete, &["DELETE", "POST"], "/organization/member_delete", "Remove a member from an organization", Admin, &[f("organization_id", Ty::Text, Acted), NAMED_USER[0], NAMED_USER[1]]),
+    with(route(CustomerNew, POST, "/customer/new", "Create an end user", Admin, CUSTOMER_FIELDS), LIMITS_ONLY),
+    route(CustomerInfo, GET, "/customer/info", "An end user with its spend and budget", Admin, &[f("end_user_id", Ty::Text, Acted), f("user_id", Ty::Text, Acted)]),
+    with(route(CustomerUpdate, POST, "/customer/update", "Change an end user", Admin, CUSTOMER_FIELDS), LIMITS_ONLY),
+    route(CustomerDelete, POST, "/customer/delete", "Delete end users", Admin, &[f("user_ids", Ty::List, Acted)]),
+    route(CustomerList, GET, "/customer/list", "End users (created or seen in requests)", Admin, &[]),
+    route(CustomerBlock, POST, "/customer/block", "Block end users", Admin, &[f("user_ids", Ty::List, Acted)]),
+    route(CustomerUnblock, POST, "/customer/unblock", "Unblock end users", Admin, &[f("user_ids", Ty::List, Acted)]),
+    with(route(BudgetNew, POST, "/budget/new", "Create a reusable budget", Admin, BUDGET_FIELDS), LIMITS_ONLY),
+    route(BudgetInfo, GET_POST, "/budget/info", "Budgets by id", Admin, &[f("budgets", Ty::List, Acted), f("budget_id", Ty::Text, Acted)]),
+    with(route(BudgetUpdate, POST, "/budget/update", "Change a budget", Admin, BUDGET_FIELDS), LIMITS_ONLY),
+    route(BudgetDelete, POST, "/budget/delete", "Delete a budget nothing uses", Admin, &[f("id", Ty::Text, Acted), f("budget_id", Ty::Text, Acted)]),
+    route(BudgetList, GET, "/budget/list", "Budgets", Admin, &[]),
+    route(SpendLogs, GET, "/spend/logs", "Spend log rows, or daily totals (summarize)", Admin, &[
+        f("api_key", Ty::Text, Acted),
+        f("user_id", Ty::Text, Acted),
+        f("team_id", Ty::Text, Acted),
+        f("end_user", Ty::Text, Acted),
+        f("organization_id", Ty::Text, Acted),
+        f("request_id", Ty::Text, Acted),
+        f("model", Ty::Text, Acted),
+        f("model_group", Ty::Text, Acted),
+        f("status", Ty::Text, Acted),
+        f("start_date", Ty::Text, Acted),
+        f("end_date", Ty::Text, Acted),
+        f("summarize", Ty::Flag, Acted),
+        f("page", Ty::Count, Acted),
+        f("page_size", Ty::Count, Acted),
+    ]),
+    route(GlobalSpend, GET, "/global/spend", "The proxy's spend and budget", Admin, &[]),
+    route(GlobalSpendReport, GET, "/global/spend/report", "Spend per day by team, end user or key", Admin, &[
+        f("start_date", Ty::Text, Acted),
+        f("end_date", Ty::Text, Acted),
+        f("group_by", Ty::Text, Acted),
+        f("api_key", Ty::Text, Acted),
+        f("internal_user_id", Ty::Text, Acted),
+        f("team_id", Ty::Text, Acted),
+        f("customer_id", Ty::Text, Acted),
+    ]),
+    route(ModelGroupInfo, GET, "/model_group/info", "Model groups the caller may use, with providers, prices and limits", AnyKey, &[f("model_group", Ty::Text, Acted)]),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::spec_table::ROUTES;
 
     fn req(body: Value) -> Req {
         Req {

@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
 use store::{Dim, LogFilter, SpendGroup, SpendLog};
 
-use super::fields::page_param;
-use super::util::iso_ms;
-use super::{AdminError, Req};
+use super::documents::iso_ms;
+use super::error::AdminError;
+use super::request::{page_param, Req};
 use crate::control::enforce::hash_key;
 use crate::control::{now_ms, period, Control, Kind};
 

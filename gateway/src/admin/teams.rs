@@ -1,35 +1,25 @@
-//! Management API: teams (`/team/*`), with LiteLLM's routes, field names and shapes. This file
-//! holds the team routes and the team object; `members.rs` holds the memberships and the
-//! `/team/member_*` routes.
-//!
-//! A membership is its own entity (`Kind::Member`, id `team_id/user_id`, document
-//! `{team_id, user_id, role, max_budget}`): enforcement charges and checks it. The team's
-//! `members_with_roles` list mirrors the memberships for LiteLLM's clients.
-
-mod members;
+//! Management API: teams (`/team/*`), with LiteLLM's routes, field names and shapes. The
+//! `/team/member_*` routes are in `team_members.rs`, the memberships in `membership_ops.rs`.
 
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use self::members::{member_id, member_spec, members_of, memberships, resolve, Resolved};
 use super::access::{forbidden, Role, Who};
-use super::fields::{
-    check_budget_ref, check_ref, read_fields, unset_limits, Ty, LIMITS, TOKEN_LIMITS,
+use super::documents::{into_map, iso_ms, new_id, touch};
+use super::entity_ops::{
+    all_exist, delete_key, ensure_user, keys_where, member_id, named_team, set_blocked,
+    team_not_found,
 };
-use super::keys::{key_object, keys_where};
-use super::users::ensure_user;
-use super::util::{
-    all_exist, into_map, iso_ms, new_id, set_blocked, touch, with_spend, with_tokens,
-};
-use super::{AdminError, Req};
+use super::error::AdminError;
+use super::membership_ops::{add_member, delete_team_memberships, member_spec, resolve, Resolved};
+use super::request::{read_fields, Req};
+use super::responses::{key_object, memberships, team_object};
+use super::validate::{check_budget_ref, check_ref, unset_limits, Ty, LIMITS, TOKEN_LIMITS};
 use crate::control::{now_ms, Control, Entity, Kind};
 
-pub(super) use self::members::{add_member, remove_member};
-pub use self::members::{member_add, member_delete, member_update};
-
 /// The fields `/team/new` and `/team/update` read, with their types (the LiteLLM fields they
-/// accept without reading are in `spec_table.rs`).
+/// accept without reading are in `route_fields.rs`).
 pub(super) const TEAM_FIELDS: &[&[(&str, Ty)]] = &[
     &[("team_alias", Ty::Text), ("models", Ty::List)],
     LIMITS,
@@ -69,22 +59,10 @@ fn team_defaults(team_id: &str, now: i64) -> Map<String, Value> {
     m
 }
 
-/// A team as every route answers with it: the document, live `spend` and `budget_reset_at`.
-pub(super) fn team_object(c: &Control, t: &Entity) -> Map<String, Value> {
-    let mut m = with_spend(c, t);
-    m.insert("team_id".into(), Value::String(t.id.clone()));
-    with_tokens(c, t, &mut m);
-    m
-}
-
 /// The references of a team document: its organization and budget exist.
 fn check_team_refs(c: &Control, doc: &Map<String, Value>) -> Result<(), AdminError> {
     check_ref(c, doc, "organization_id", Kind::Org, "/organization/new")?;
     check_budget_ref(c, doc)
-}
-
-fn team_not_found(id: &str) -> AdminError {
-    AdminError::not_found(format!("Team not found, passed team_id={id}"))
 }
 
 /// `POST /team/new`: creates the team (id generated if absent) with its `members_with_roles`
@@ -153,12 +131,6 @@ pub async fn new(c: &Control, who: &Who, req: &Req) -> Result<Value, AdminError>
     }
     let team = c.get(Kind::Team, &team_id).unwrap_or(team);
     Ok(Value::Object(team_object(c, &team)))
-}
-
-/// The team a request names by `team_id`, or 404.
-fn named_team(c: &Control, req: &Req) -> Result<Arc<Entity>, AdminError> {
-    let id = req.required_string("team_id")?;
-    c.get(Kind::Team, &id).ok_or_else(|| team_not_found(&id))
 }
 
 /// `POST /team/update`: a partial update. Answers `{"team_id", "data": team}`.
@@ -254,12 +226,10 @@ pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let mut deleted_keys = 0usize;
     for id in &ids {
         for k in keys_where(c, "team_id", id) {
-            super::keys::delete_key(c, &k.id).await?;
+            delete_key(c, &k.id).await?;
             deleted_keys += 1;
         }
-        for m in members_of(c, id) {
-            c.delete(Kind::Member, &m.id).await?;
-        }
+        delete_team_memberships(c, id).await?;
         c.delete(Kind::Team, id).await?;
     }
     Ok(json!({"deleted_teams": ids, "deleted_keys": deleted_keys}))

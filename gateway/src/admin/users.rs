@@ -8,20 +8,24 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use super::access::{forbidden, Role, Who};
-use super::fields::{
-    amount, amount_value, check_budget_ref, field, page_param, read_fields, text_value,
-    unset_limits, Ty, LIMITS, TOKEN_LIMITS,
+use super::documents::{doc_field, new_id, touch};
+use super::entity_ops::{
+    all_exist, delete_key, keys_where, store_key, teams_of, user_by_email, user_defaults,
 };
-use super::keys::{delete_key, key_object, keys_where, prepare_key, store_key};
-use super::util::{
-    all_exist, doc_field, into_map, iso_ms, new_id, newest_first, paginate, touch, with_spend,
-    with_tokens,
+use super::error::AdminError;
+use super::key_fields::prepare_key;
+use super::membership_ops::{
+    add_member, add_membership, orgs_of, remove_member, remove_membership,
 };
-use super::{AdminError, Req};
+use super::request::{amount, field, page_param, read_fields, Req};
+use super::responses::{
+    generate_response, key_object, newest_first, paginate, team_object, user_object,
+};
+use super::validate::{amount_value, check_budget_ref, text_value, Ty, LIMITS, TOKEN_LIMITS};
 use crate::control::{now_ms, Control, Entity, Kind};
 
 /// The fields `/user/new` and `/user/update` read, with their types (the LiteLLM fields they
-/// accept without reading are in `spec_table.rs`).
+/// accept without reading are in `route_fields.rs`).
 pub(super) const USER_FIELDS: &[&[(&str, Ty)]] = &[
     &[
         ("user_email", Ty::Text),
@@ -38,75 +42,6 @@ pub(super) const USER_FIELDS: &[&[(&str, Ty)]] = &[
         ("sso_user_id", Ty::Text),
     ],
 ];
-
-/// A new user document with every field LiteLLM's user row has, at its default.
-fn user_defaults(user_id: &str, now: i64) -> Map<String, Value> {
-    let mut m = into_map(json!({
-        "user_id": user_id,
-        "user_email": null,
-        "user_alias": null,
-        "user_role": "internal_user",
-        "models": [],
-        "model_max_budget": {},
-        "metadata": {},
-        "budget_id": null,
-        "organization_id": null,
-        "max_token_budget": null,
-        "created_at": iso_ms(now),
-        "updated_at": iso_ms(now),
-    }));
-    unset_limits(&mut m);
-    m
-}
-
-/// The user, created with defaults (`internal_user`) if unknown: keys and team members may
-/// name users that do not exist yet, as in LiteLLM.
-pub(super) async fn ensure_user(
-    c: &Control,
-    user_id: &str,
-    email: Option<&str>,
-) -> Result<Arc<Entity>, AdminError> {
-    if let Some(u) = c.get(Kind::User, user_id) {
-        return Ok(u);
-    }
-    let mut doc = user_defaults(user_id, now_ms());
-    if let Some(e) = email {
-        doc.insert("user_email".into(), Value::String(e.to_string()));
-    }
-    if let Some(u) = c.insert(Kind::User, user_id, doc).await? {
-        return Ok(u);
-    }
-    // Another replica created it a moment ago.
-    c.reload(Kind::User, user_id).await?;
-    c.get(Kind::User, user_id)
-        .ok_or_else(|| AdminError::not_found(format!("User {user_id} could not be created")))
-}
-
-/// The user whose `user_email` is `email`.
-pub(super) fn user_by_email(c: &Control, email: &str) -> Option<Arc<Entity>> {
-    c.list(Kind::User)
-        .into_iter()
-        .find(|u| u.email().is_some_and(|e| e.eq_ignore_ascii_case(email)))
-}
-
-/// The ids of the teams the user is a member of.
-pub(super) fn teams_of(c: &Control, user_id: &str) -> Vec<String> {
-    c.list(Kind::Member)
-        .into_iter()
-        .filter(|m| m.user_id.as_deref() == Some(user_id))
-        .filter_map(|m| m.team_id.clone())
-        .collect()
-}
-
-/// A user as every route answers with it: the document, `teams`, live `spend` and
-/// `budget_reset_at`.
-pub(super) fn user_object(c: &Control, u: &Entity) -> Map<String, Value> {
-    let mut m = with_spend(c, u);
-    m.insert("user_id".into(), Value::String(u.id.clone()));
-    m.insert("teams".into(), json!(teams_of(c, &u.id)));
-    with_tokens(c, u, &mut m);
-    m
-}
 
 /// `POST /user/new`: creates the user (id generated if absent) and, unless
 /// `auto_create_key: false`, a key for it, returned once as `key`.
@@ -162,16 +97,17 @@ pub async fn new(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let email = user.email().map(str::to_string);
     for t in &teams {
         let role = t.role.as_str();
-        super::teams::add_member(c, &t.team_id, &user_id, role, email.as_deref(), t.budget).await?;
+        add_member(c, &t.team_id, &user_id, role, email.as_deref(), t.budget).await?;
     }
     for o in &orgs {
-        super::org_members::add_membership(c, o, &user_id, "internal_user").await?;
+        add_membership(c, o, &user_id, "internal_user").await?;
     }
     let user = c.get(Kind::User, &user_id).unwrap_or(user);
     let mut out = user_object(c, &user);
     match key {
         Some(k) => {
-            let created = store_key(c, req, k, None).await?;
+            let (secret, e) = store_key(c, k, None).await?;
+            let created = generate_response(c, &e, &secret, req);
             for f in ["key", "token", "key_name", "key_alias", "expires"] {
                 out.insert(f.into(), doc_field(&created, f));
             }
@@ -317,7 +253,7 @@ pub async fn info(c: &Control, who: &Who, req: &Req) -> Result<Value, AdminError
     let teams: Vec<Value> = teams_of(c, &user.id)
         .iter()
         .filter_map(|t| c.get(Kind::Team, t))
-        .map(|t| Value::Object(super::teams::team_object(c, &t)))
+        .map(|t| Value::Object(team_object(c, &t)))
         .collect();
     Ok(json!({
         "user_id": user.id,
@@ -375,10 +311,10 @@ pub async fn delete(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let mut deleted_keys = 0usize;
     for id in &ids {
         for t in teams_of(c, id) {
-            super::teams::remove_member(c, &t, id).await?;
+            remove_member(c, &t, id).await?;
         }
-        for o in super::org_members::orgs_of(c, id) {
-            super::org_members::remove_membership(c, &o, id).await?;
+        for o in orgs_of(c, id) {
+            remove_membership(c, &o, id).await?;
         }
         for k in keys_where(c, "user_id", id) {
             delete_key(c, &k.id).await?;

@@ -4,18 +4,17 @@
 
 use serde_json::{json, Map, Value};
 
-use super::secret::{key_name, new_secret, supplied_secret};
-use crate::admin::fields::{
-    check_budget_ref, check_ref, read_fields, unset_limits, Ty, LIMITS, TOKEN_LIMITS,
-};
-use crate::admin::util::{doc_str, into_map, iso_ms};
-use crate::admin::{AdminError, Req};
+use super::documents::{doc_str, into_map, iso_ms};
+use super::error::AdminError;
+use super::key_secrets::{key_name, new_secret, supplied_secret};
+use super::request::{read_fields, Req};
+use super::validate::{check_budget_ref, check_ref, unset_limits, Ty, LIMITS, TOKEN_LIMITS};
 use crate::control::enforce::hash_key;
 use crate::control::{now_ms, period, Control, Kind};
 
 /// The fields `/key/generate`, `/key/update` and `/key/regenerate` read, with their types (the
-/// LiteLLM fields they accept without reading are in `spec_table.rs`).
-pub(in crate::admin) const KEY_FIELDS: &[&[(&str, Ty)]] = &[
+/// LiteLLM fields they accept without reading are in `route_fields.rs`).
+pub(super) const KEY_FIELDS: &[&[(&str, Ty)]] = &[
     &[
         ("key_alias", Ty::Text),
         ("models", Ty::List),
@@ -201,7 +200,7 @@ fn check_alias_free(c: &Control, alias: &str, this: Option<&str>) -> Result<(), 
 }
 
 /// A key ready to be stored: its secret, token and document.
-pub(in crate::admin) struct NewKey {
+pub(super) struct NewKey {
     pub secret: String,
     pub token: String,
     pub doc: Map<String, Value>,
@@ -209,7 +208,7 @@ pub(in crate::admin) struct NewKey {
 
 /// Reads and checks a new key from the request (without storing anything). `base` fields
 /// (set by `/user/new`) go in before the request's own.
-pub(in crate::admin) fn prepare_key(
+pub(super) fn prepare_key(
     c: &Control,
     req: &Req,
     fields_from_request: bool,

@@ -1,13 +1,12 @@
-//! Request-field validation, one set of checks for every management route: the value validators
+//! Field value validation, one set of checks for every management route: the value validators
 //! (text, amounts, whole numbers, durations, lists, flags, objects) that answer bad input with a
-//! 400 naming the field; the typed field tables of keys, users and teams (`Ty`, `read_fields`);
-//! the limit reader of budgets, organizations and end users (`read_limits`); references to
-//! other entities; and page parameters.
+//! 400 naming the field, the typed field tables' types (`Ty`) and the limit fields every limited
+//! entity takes, and references to other entities (a `team_id`, `budget_id` … that must exist).
 
 use serde_json::{json, Map, Value};
 
-use super::util::doc_str;
-use super::{AdminError, Req};
+use super::documents::doc_str;
+use super::error::AdminError;
 use crate::control::{period, Control, Kind};
 
 /// The value type of a document field, and how a request value is checked.
@@ -169,7 +168,7 @@ pub(super) fn object_value(name: &str, v: &Value) -> Result<Map<String, Value>, 
 }
 
 /// What an explicit `null` sets a field to.
-fn empty(ty: Ty) -> Value {
+pub(super) fn empty(ty: Ty) -> Value {
     match ty {
         Ty::List => json!([]),
         Ty::Object | Ty::Aliases | Ty::ModelBudget | Ty::ModelCount => json!({}),
@@ -260,84 +259,6 @@ pub(super) fn check(name: &str, ty: Ty, v: &Value) -> Result<Value, AdminError> 
     })
 }
 
-/// Reads the listed body fields (in groups, e.g. an entity's own fields and [`LIMITS`]) into
-/// `doc`: an absent field leaves the document as it is, an explicit `null` clears it, anything
-/// else is checked against its type (400 naming the field). Nothing is written anywhere:
-/// callers store `doc` only once every check has passed.
-pub(super) fn read_fields(
-    req: &Req,
-    groups: &[&[(&str, Ty)]],
-    doc: &mut Map<String, Value>,
-) -> Result<(), AdminError> {
-    for &(name, ty) in groups.iter().flat_map(|g| g.iter()) {
-        let Some(v) = req.body.get(name) else {
-            continue;
-        };
-        let stored = if v.is_null() {
-            empty(ty)
-        } else {
-            check(name, ty, v)?
-        };
-        doc.insert(name.to_string(), stored);
-    }
-    Ok(())
-}
-
-/// One optional typed body field (`max_budget_in_team`, `auto_create_key`): `Ok(None)` when
-/// absent or null.
-pub(super) fn field(req: &Req, name: &str, ty: Ty) -> Result<Option<Value>, AdminError> {
-    match req.body.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => check(name, ty, v).map(Some),
-    }
-}
-
-/// A non-negative whole number from the body or query.
-pub(super) fn integer(req: &Req, name: &str) -> Result<Option<u64>, AdminError> {
-    req.get(name).map(|v| count_value(name, &v)).transpose()
-}
-
-/// A finite, non-negative amount from the body or query (`spend`).
-pub(super) fn amount(req: &Req, name: &str) -> Result<Option<f64>, AdminError> {
-    req.get(name).map(|v| amount_value(name, &v)).transpose()
-}
-
-/// A JSON object field of the body (`metadata`, `model_max_budget`).
-pub(super) fn object(req: &Req, name: &str) -> Result<Option<Map<String, Value>>, AdminError> {
-    match req.body.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => object_value(name, v).map(Some),
-    }
-}
-
-/// Reads every budget field present in the request (body or query; `null` counts as absent)
-/// into `doc`, validated; nothing is written anywhere until the caller stores the document.
-/// (`model_max_budget` is enforced on keys only: these routes accept it only empty, see
-/// `spec_table.rs`.)
-/// `budget_id`, when given, must name an existing budget.
-pub(super) fn read_limits(
-    c: &Control,
-    req: &Req,
-    doc: &mut Map<String, Value>,
-    with_budget_id: bool,
-) -> Result<(), AdminError> {
-    for &(name, ty) in LIMITS {
-        if let Some(v) = req.get(name) {
-            doc.insert(name.into(), check(name, ty, &v)?);
-        }
-    }
-    if with_budget_id {
-        if let Some(b) = req.string("budget_id")? {
-            if b.is_empty() {
-                return Err(AdminError::bad("budget_id", "budget_id must not be empty"));
-            }
-            doc.insert("budget_id".into(), json!(b));
-            check_budget_ref(c, doc)?;
-        }
-    }
-    Ok(())
-}
-
 /// A reference field of `doc` (`team_id`, `organization_id`, `budget_id`), when set, must name
 /// an existing entity of `kind`, created with `route`.
 pub(super) fn check_ref(
@@ -361,26 +282,6 @@ pub(super) fn check_ref(
 /// A `budget_id` given must name an existing budget.
 pub(super) fn check_budget_ref(c: &Control, doc: &Map<String, Value>) -> Result<(), AdminError> {
     check_ref(c, doc, "budget_id", Kind::Budget, "/budget/new")
-}
-
-/// A page number or size from the query (or body): a whole number in `1..=max`, `None` when
-/// not given.
-pub(super) fn page_param(req: &Req, name: &str, max: usize) -> Result<Option<usize>, AdminError> {
-    let Some(n) = integer(req, name)? else {
-        return Ok(None);
-    };
-    let n = usize::try_from(n).unwrap_or(usize::MAX);
-    if n >= 1 && n <= max {
-        return Ok(Some(n));
-    }
-    Err(AdminError::bad(
-        name,
-        if max == usize::MAX {
-            format!("{name} must be at least 1")
-        } else {
-            format!("{name} must be between 1 and {max}, got {n}")
-        },
-    ))
 }
 
 #[cfg(test)]

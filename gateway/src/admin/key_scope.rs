@@ -9,9 +9,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::admin::access::{forbidden, is_team_admin, member_role, Who};
-use crate::admin::util::doc_str;
-use crate::admin::{AdminError, Req};
+use super::access::{forbidden, is_team_admin, member_role, Who};
+use super::documents::doc_str;
+use super::error::AdminError;
+use super::request::Req;
 use crate::control::{Control, Entity, Kind};
 use crate::state::Runtime;
 

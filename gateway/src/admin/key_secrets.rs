@@ -7,7 +7,8 @@ use base64::Engine;
 use rand::RngCore;
 use serde_json::Value;
 
-use crate::admin::{AdminError, Req};
+use super::error::AdminError;
+use super::request::Req;
 use crate::control::enforce::hash_key;
 use crate::control::{Control, Entity, Kind};
 
