@@ -28,6 +28,8 @@ check_service() { # name url default_port
 
 # The real Claude Code and Codex CLIs for the coding-agent e2e tests (TOLLGATE_*_BIN).
 source scripts/clis.sh
+# LiteLLM's database migrations for the import e2e test (TOLLGATE_LITELLM_MIGRATIONS).
+source scripts/litellm.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -9,6 +9,7 @@ mod ctx;
 mod error;
 mod gcp_auth;
 mod health;
+mod import;
 mod lifecycle;
 mod logging;
 mod metrics;
@@ -69,6 +70,16 @@ struct Cli {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
           value_parser = parse_bool)]
     telemetry: Option<bool>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Import a LiteLLM proxy's database (keys, teams, users, budgets, spend, stored models,
+    /// spend history) into Tollgate's store; see docs/migrating-from-litellm.md.
+    #[command(name = "import-litellm")]
+    ImportLitellm(import::Args),
 }
 
 /// `True`/`False` as LiteLLM's CLI writes them, any case.
@@ -164,6 +175,9 @@ fn no_master_key(listen: Option<&server::Listen>) -> String {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::ImportLitellm(args)) = cli.command {
+        return import::run(args);
+    }
     let source = cli
         .config
         .as_ref()
@@ -203,10 +217,23 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
+    // Models stored in the database join the file's (store_model_in_db; import/models.rs).
+    let opts = LoadOptions { strict: cli.strict };
+    let (loaded, stored) = match import::models::with_db_models(cli.config.as_deref(), loaded, opts)
+    {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("tollgate: {source}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     logging::redact::register(logging::config_secrets(&loaded.config));
     logging::init(loaded.config.tollgate.log_format, &log_filter(&cli));
     for w in &loaded.warnings {
         log::warn!("config: {w}");
+    }
+    for note in &stored {
+        log::info!("{note}");
     }
     let mut config = loaded.config;
     if let Some(n) = cli.num_workers {

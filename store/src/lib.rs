@@ -16,6 +16,8 @@
 //! queries; [`testing`] scratch databases for tests.
 
 mod entities;
+mod litellm;
+pub mod litellm_views;
 mod query;
 pub mod schema;
 mod spend;
@@ -32,6 +34,7 @@ use sqlx::AnyConnection;
 use sqlx::{AnyPool, Connection, Executor};
 
 pub use entities::EntityRow;
+pub use litellm::{DailyRow, LiteLlmSource, ModelRow};
 pub use query::{Dim, LogFilter, SpendGroup};
 pub use spend::{SpendDelta, SpendLog};
 

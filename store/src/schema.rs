@@ -3,6 +3,7 @@
 //! The same DDL runs on both backends: `DOUBLE PRECISION` gets REAL affinity and `BIGINT`
 //! INTEGER affinity in SQLite; booleans are `INTEGER` 0/1; JSON is `TEXT`; times are `BIGINT`
 //! unix milliseconds. Migrations are append-only: never edit a released one, add a new version.
+//! A statement whose text starts with `-- postgres` or `-- sqlite` runs on that backend only.
 
 use std::collections::HashSet;
 
@@ -76,7 +77,37 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             "CREATE INDEX IF NOT EXISTS tollgate_spend_logs_response_id ON tollgate_spend_logs (response_id)",
         ],
     },
+    Migration {
+        version: 4,
+        name: "LiteLLM import tables and LiteLLM-shaped views",
+        statements: LITELLM_STATEMENTS,
+    },
 ];
+
+/// Migration 4: the tables, then the views (`litellm_views`).
+const LITELLM_STATEMENTS: &[&str] = &{
+    const T: &[&str] = crate::litellm_views::TABLES;
+    const V: &[&str] = crate::litellm_views::VIEWS;
+    let mut all = [""; T.len() + V.len()];
+    let mut i = 0;
+    while i < T.len() {
+        all[i] = T[i];
+        i += 1;
+    }
+    while i < T.len() + V.len() {
+        all[i] = V[i - T.len()];
+        i += 1;
+    }
+    all
+};
+
+/// Whether a statement runs on `backend`: unmarked ones run on both.
+fn runs_on(sql: &str, backend: Backend) -> bool {
+    match backend {
+        Backend::Postgres => !sql.starts_with("-- sqlite"),
+        Backend::Sqlite => !sql.starts_with("-- postgres"),
+    }
+}
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {
@@ -131,7 +162,7 @@ pub(crate) async fn migrate(conn: &mut AnyConnection, backend: Backend) -> StepR
             step("tollgate_migrations", tx.execute(CREATE_VERSIONS).await)?;
             let done = applied_versions(&mut tx).await?;
             for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
-                apply(&mut tx, m).await?;
+                apply(&mut tx, m, backend).await?;
             }
             step("commit", tx.commit().await)
         }
@@ -139,11 +170,12 @@ pub(crate) async fn migrate(conn: &mut AnyConnection, backend: Backend) -> StepR
 }
 
 async fn migrate_pg_locked(conn: &mut AnyConnection) -> StepResult<()> {
+    let backend = Backend::Postgres;
     step("tollgate_migrations", conn.execute(CREATE_VERSIONS).await)?;
     let done = applied_versions(conn).await?;
     for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
         let mut tx = step("begin", conn.begin().await)?;
-        apply(&mut tx, m).await?;
+        apply(&mut tx, m, backend).await?;
         step(
             &format!("commit of migration {}", m.version),
             tx.commit().await,
@@ -169,9 +201,9 @@ async fn applied_versions(conn: &mut AnyConnection) -> StepResult<HashSet<i64>> 
     Ok(done)
 }
 
-async fn apply(conn: &mut AnyConnection, m: &Migration) -> StepResult<()> {
+async fn apply(conn: &mut AnyConnection, m: &Migration, backend: Backend) -> StepResult<()> {
     let label = format!("migration {} ({})", m.version, m.name);
-    for sql in m.statements {
+    for sql in m.statements.iter().filter(|s| runs_on(s, backend)) {
         step(&label, conn.execute(*sql).await)?;
     }
     let now = crate::entities::now_ms();

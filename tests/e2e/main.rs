@@ -25,6 +25,7 @@ mod failover;
 mod fallback_access;
 mod forward;
 mod front_door;
+mod import_litellm;
 mod master_key;
 mod provider_table;
 mod providers;
