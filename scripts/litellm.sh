@@ -5,6 +5,13 @@
 # of `tollgate import-litellm` applies `*/migration.sql` from it, in order, to build a real
 # LiteLLM database. Nothing from the package is copied into the repository.
 set -euo pipefail
+# The e2e test runs the LiteLLM-shaped seed query through psql.
+if ! command -v psql >/dev/null 2>&1; then
+  echo "tollgate: installing postgresql-client (psql, for the import-litellm e2e test)" >&2
+  if [ "$(id -u)" -eq 0 ]; then _llm_sudo=(); else _llm_sudo=(sudo); fi
+  "${_llm_sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${_llm_sudo[@]}" apt-get install -y -qq postgresql-client >/dev/null
+fi
 _llm_req="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/litellm/requirements.txt"
 _llm_venv=${TOLLGATE_LITELLM_VENV:-/var/tmp/tollgate-litellm-venv}
 if [ ! -x "$_llm_venv/bin/python" ] || ! cmp -s "$_llm_req" "$_llm_venv/requirements.txt"; then
