@@ -16,6 +16,8 @@ pub mod provider;
 pub mod request;
 pub mod responses;
 pub mod sse;
+pub mod target;
+pub mod translator;
 
 pub use error::ApiError;
 pub use request::{CanonicalRequest, Endpoint, RequestError};

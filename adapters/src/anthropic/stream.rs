@@ -9,12 +9,13 @@ use super::error::from_event;
 use super::request::{json_mode_schema, JSON_TOOL};
 use super::response::{arguments_json, finish_reason, usage};
 use super::wire::{AnthropicUsage, BlockDelta, ContentBlock, StreamEvent};
-use crate::dialect::{Target, ToOpenAiStream};
 use crate::error::ApiError;
 use crate::openai::response::Usage;
 use crate::openai::wire::{chunk_event, usage_event, ResponseMeta, DONE_EVENT};
 use crate::request::CanonicalRequest;
 use crate::sse::{event_data, SseSplitter};
+use crate::target::Target;
+use crate::translator::ToOpenAiStream;
 
 /// Translates one Anthropic stream. Feed it bytes split anywhere.
 pub struct Translator {

@@ -14,11 +14,12 @@ use super::response::{finish_reason, usage};
 use super::wire::{
     ContentBlockDeltaEvent, ContentBlockStartEvent, MessageStopEvent, MetadataEvent, TokenUsage,
 };
-use crate::dialect::{Target, ToOpenAiStream};
 use crate::error::ApiError;
 use crate::openai::response::Usage;
 use crate::openai::wire::{chunk_event, usage_event, ResponseMeta, DONE_EVENT};
 use crate::request::CanonicalRequest;
+use crate::target::Target;
+use crate::translator::ToOpenAiStream;
 
 /// Translates one ConverseStream body. Feed it bytes split anywhere.
 pub struct Translator {

@@ -9,12 +9,13 @@ use serde_json::{json, Value};
 use super::error::from_message;
 use super::response::{finish_reason, usage_of};
 use super::wire::StreamEvent;
-use crate::dialect::{Target, ToOpenAiStream};
 use crate::error::ApiError;
 use crate::openai::response::Usage;
 use crate::openai::wire::{chunk_event, sse, usage_event, usage_json, ResponseMeta, DONE_EVENT};
 use crate::request::{CanonicalRequest, Endpoint};
 use crate::sse::{event_data, SseSplitter};
+use crate::target::Target;
+use crate::translator::ToOpenAiStream;
 
 /// Translates one Cohere `/v2/chat` stream. Feed it bytes split anywhere.
 pub struct Translator {

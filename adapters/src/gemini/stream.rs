@@ -9,12 +9,13 @@ use serde_json::{json, Value};
 use super::error::{detail, from_detail};
 use super::response::{calls_of, finish_of, parse, text_of, tool_call};
 use super::wire::GenerateContentResponse;
-use crate::dialect::{Target, ToOpenAiStream};
 use crate::error::ApiError;
 use crate::openai::response::Usage;
 use crate::openai::wire::{chunk_event, sse, usage_event, usage_json, ResponseMeta, DONE_EVENT};
 use crate::request::{CanonicalRequest, Endpoint};
 use crate::sse::{event_data, SseSplitter};
+use crate::target::Target;
+use crate::translator::ToOpenAiStream;
 
 /// Per-candidate progress (one per OpenAI choice index).
 #[derive(Debug, Clone, Default)]

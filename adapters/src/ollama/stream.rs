@@ -8,11 +8,12 @@ use serde_json::json;
 use super::error::from_message;
 use super::response::{tool_call, usage_of};
 use super::wire::{error_text, Reply};
-use crate::dialect::{Target, ToOpenAiStream};
 use crate::error::ApiError;
 use crate::openai::response::Usage;
 use crate::openai::wire::{chunk_event, sse, usage_event, usage_json, ResponseMeta, DONE_EVENT};
 use crate::request::{CanonicalRequest, Endpoint};
+use crate::target::Target;
+use crate::translator::ToOpenAiStream;
 
 /// Splits a byte stream into lines; a line split across pushes is joined.
 #[derive(Debug, Default)]
