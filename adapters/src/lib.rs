@@ -17,6 +17,7 @@ pub mod request;
 pub mod responses;
 pub mod sse;
 pub mod target;
+pub mod tokens;
 pub mod translator;
 
 pub use error::ApiError;

@@ -136,7 +136,8 @@ pub fn parse_data_url(url: &str) -> Option<(&str, &str)> {
     Some((media, data))
 }
 
-/// Identity of one translated response, chosen by the gateway (adapters have no clock).
+/// Identity of one translated response, chosen by the gateway (adapters never read the clock
+/// for what a response says; `responses::ids` reads it only as entropy for new ids).
 #[derive(Debug, Clone, Copy)]
 pub struct ResponseMeta<'a> {
     pub id: &'a str,
