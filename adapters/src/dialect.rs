@@ -1,57 +1,16 @@
 //! The one place provider calls are matched on `Dialect`: build the provider request, translate
-//! its response, its errors and its stream back to the canonical OpenAI shape.
-
-use bytes::BytesMut;
-use serde_json::{Map, Value};
+//! its response, its errors and its stream back to the canonical OpenAI shape. It imports every
+//! provider; no provider imports it.
 
 use crate::error::ApiError;
-use crate::openai::response::Usage;
 use crate::openai::wire::ResponseMeta;
 use crate::provider::{Dialect, Provider};
 use crate::request::CanonicalRequest;
 
-/// What translation needs to know about the deployment being called.
-#[derive(Debug, Clone, Copy)]
-pub struct Target<'a> {
-    pub provider: Provider,
-    /// The upstream model name (`litellm_params.model` without the prefix).
-    pub model: &'a str,
-    /// Path prefix of `api_base` without a trailing slash (`/v1`, or empty).
-    pub base_path: &'a str,
-    /// The credential to send (API key, or an OAuth access token for Vertex).
-    pub api_key: Option<&'a str>,
-    /// `api_version` (Azure) where the provider has one.
-    pub api_version: Option<&'a str>,
-    /// Deployment defaults from `litellm_params`; client values win.
-    pub defaults: &'a Map<String, Value>,
-    /// `drop_params`: silently drop parameters the provider cannot take (else a 400 names them).
-    pub drop_params: bool,
-    /// LiteLLM-internal `litellm_params` never sent as body fields (`vertex_project`,
-    /// `vertex_location`, `aws_region_name`, `azure_ad_token`, …).
-    pub internal: &'a Map<String, Value>,
-}
-
-/// The HTTP request to send to the provider (the gateway adds `Host` and `Content-Length`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProviderRequest {
-    /// Path and query below the host, e.g. `/v1/messages`.
-    pub path: String,
-    /// Headers besides `Host`/`Content-Length` (credentials included; never logged).
-    pub headers: Vec<(&'static str, String)>,
-    pub body: Vec<u8>,
-}
-
-/// Translates a provider's SSE/NDJSON/event-stream bytes into canonical OpenAI SSE events.
-pub trait ToOpenAiStream: Send {
-    /// Feeds provider bytes split anywhere; appends every complete canonical event to `out`.
-    /// An error the provider reports inside the stream is returned as `Err`.
-    fn push(&mut self, input: &[u8], out: &mut BytesMut) -> Result<(), ApiError>;
-    /// The provider's stream ended: appends the closing events (the finish chunk if not sent,
-    /// the usage chunk when `include_usage` was asked, `data: [DONE]`).
-    fn finish(&mut self, out: &mut BytesMut) -> Result<(), ApiError>;
-    /// Usage seen so far.
-    fn usage(&self) -> Option<Usage>;
-}
+// The types every call below takes or gives, defined in leaf modules the providers import (so
+// no provider imports this dispatch); re-exported here, where the gateway names them.
+pub use crate::target::{ProviderRequest, Target};
+pub use crate::translator::ToOpenAiStream;
 
 /// Builds the provider request for `req`.
 pub fn build_request(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, ApiError> {

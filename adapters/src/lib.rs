@@ -16,6 +16,9 @@ pub mod provider;
 pub mod request;
 pub mod responses;
 pub mod sse;
+pub mod target;
+pub mod tokens;
+pub mod translator;
 
 pub use error::ApiError;
 pub use request::{CanonicalRequest, Endpoint, RequestError};

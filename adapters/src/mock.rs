@@ -17,10 +17,9 @@ pub struct MockMeta<'a> {
     pub model: &'a str,
 }
 
-/// Rough token count for usage figures: one token per four bytes, at least one.
-pub fn estimate_tokens(text_len: usize) -> u64 {
-    (text_len as u64).div_ceil(4).max(1)
-}
+/// The general token estimate, re-exported where the gateway first found it; new code names
+/// `crate::tokens::estimate_tokens`.
+pub use crate::tokens::estimate_tokens;
 
 fn usage(prompt: u64, completion: u64) -> Value {
     json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion})

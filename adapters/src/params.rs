@@ -4,9 +4,9 @@
 
 use serde_json::{Map, Number, Value};
 
-use crate::dialect::Target;
 use crate::error::ApiError;
 use crate::request::CanonicalRequest;
+use crate::target::Target;
 
 /// The request and the deployment, for reading parameters.
 #[derive(Clone, Copy)]

@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::openai::response::Usage;
 use crate::request::{CanonicalRequest, Endpoint};
 use crate::sse::{event_data, SseSplitter};
+use crate::tokens::BYTES_PER_TOKEN;
 
 /// LiteLLM's per-request routing fields, read by the gateway (never translated).
 const ROUTING_FIELDS: [&str; 4] = ["metadata", "tags", "fallbacks", "disable_fallbacks"];
@@ -284,7 +285,7 @@ const IMAGE_TOKENS: u64 = 1600;
 
 /// `/v1/messages/count_tokens` → `{"input_tokens": N}`. An ESTIMATE, not the provider's
 /// tokenizer: bytes of the text and JSON content (system, messages of any role, tool inputs and
-/// results, tool definitions) / 4, plus [`IMAGE_TOKENS`] per image; at least 1.
+/// results, tool definitions) / [`BYTES_PER_TOKEN`], plus [`IMAGE_TOKENS`] per image; at least 1.
 pub fn count_tokens(body: &[u8]) -> Result<Vec<u8>, ApiError> {
     let req = parse_object(body)?;
     required_model(&req)?;
@@ -302,7 +303,7 @@ pub fn count_tokens(body: &[u8]) -> Result<Vec<u8>, ApiError> {
     if let Some(tools) = req.get("tools").filter(|t| !t.is_null()) {
         bytes += serde_json::to_vec(tools).map_or(0, |v| v.len() as u64);
     }
-    let tokens = (bytes.div_ceil(4) + images * IMAGE_TOKENS).max(1);
+    let tokens = (bytes.div_ceil(BYTES_PER_TOKEN) + images * IMAGE_TOKENS).max(1);
     Ok(serde_json::to_vec(&json!({"input_tokens": tokens})).expect("JSON values serialize"))
 }
 

@@ -8,12 +8,12 @@ use super::wire::{
     ContentBlock, ImageSource, Message, MessageContent, MessagesRequest, Metadata, Role, System,
     TextBlock, ToolChoice, ToolDef, ToolResultContent, API_VERSION,
 };
-use crate::dialect::{ProviderRequest, Target};
 use crate::error::ApiError;
 use crate::openai::wire::{
     field, messages, parse_data_url, ChatMessage, Content, ContentPart, Tool,
 };
 use crate::request::{CanonicalRequest, Endpoint};
+use crate::target::{ProviderRequest, Target};
 
 /// `max_tokens` sent when neither the client nor the deployment set one (Anthropic requires it).
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;

@@ -6,11 +6,11 @@ use serde_json::Value;
 
 use super::request::{json_mode_schema, JSON_TOOL};
 use super::wire::{AnthropicUsage, ContentBlock, MessagesResponse};
-use crate::dialect::Target;
 use crate::error::ApiError;
 use crate::openai::response::Usage;
 use crate::openai::wire::{chat_completion, FunctionCall, ResponseMeta, ToolCall};
 use crate::request::CanonicalRequest;
+use crate::target::Target;
 
 /// The `chat.completion` body for an Anthropic `Message` body.
 pub fn to_openai(

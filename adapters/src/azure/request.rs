@@ -4,10 +4,10 @@
 
 use serde_json::Value;
 
-use crate::dialect::{ProviderRequest, Target};
 use crate::error::ApiError;
 use crate::openai::request::build_body;
 use crate::request::CanonicalRequest;
+use crate::target::{ProviderRequest, Target};
 
 /// Used when neither the deployment nor its `litellm_params` name an `api_version`.
 pub const DEFAULT_API_VERSION: &str = "2024-10-21";

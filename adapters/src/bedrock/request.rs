@@ -12,12 +12,12 @@ use super::wire::{
     InferenceConfig, InputSchema, Message, NamedTool, Role, SystemBlock, TitanEmbeddingRequest,
     ToolChoice, ToolConfig, ToolEntry, ToolResultBlock, ToolResultContent, ToolSpec, ToolUseBlock,
 };
-use crate::dialect::{ProviderRequest, Target};
 use crate::error::ApiError;
 use crate::openai::wire::{
     field, messages, parse_data_url, ChatMessage, Content, ContentPart, Tool,
 };
 use crate::request::{CanonicalRequest, Endpoint};
+use crate::target::{ProviderRequest, Target};
 
 /// Known OpenAI parameters Converse has no equivalent for (refused unless `drop_params`).
 const UNSUPPORTED: &[&str] = &[

@@ -5,11 +5,11 @@
 use serde_json::{json, Value};
 
 use super::wire::{ConverseResponse, TitanEmbeddingResponse, TokenUsage};
-use crate::dialect::Target;
 use crate::error::ApiError;
 use crate::openai::response::Usage;
 use crate::openai::wire::{chat_completion, FunctionCall, ResponseMeta, ToolCall};
 use crate::request::{CanonicalRequest, Endpoint};
+use crate::target::Target;
 
 /// The canonical body for a Bedrock 2xx reply to `req`.
 pub fn to_openai(

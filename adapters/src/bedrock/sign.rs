@@ -11,8 +11,8 @@ use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use serde_json::{Map, Value};
 
-use crate::dialect::ProviderRequest;
 use crate::error::ApiError;
+use crate::target::ProviderRequest;
 
 /// The SigV4 service name Bedrock runtime signs with.
 pub const SERVICE: &str = "bedrock";

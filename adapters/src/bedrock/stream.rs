@@ -1,76 +1,40 @@
-//! ConverseStream (AWS event-stream binary framing) → OpenAI `chat.completion.chunk` events:
-//! frames decoded incrementally across any byte split, text and reasoning deltas, tool calls with
-//! streamed argument fragments, the finish chunk, the optional usage chunk and `[DONE]`;
-//! `exception` and `error` messages become errors.
+//! ConverseStream (AWS event-stream binary framing) → OpenAI `chat.completion.chunk` events
+//! (written by the shared `ChunkWriter`): frames decoded incrementally across any byte split,
+//! text and reasoning deltas, tool calls with streamed argument fragments, the finish reason and
+//! usage from `messageStop` and `metadata`; `exception` and `error` messages become errors.
 
 use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
 use aws_smithy_types::event_stream::{HeaderValue, Message};
 use bytes::BytesMut;
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::error::from_exception;
 use super::response::{finish_reason, usage};
 use super::wire::{
-    ContentBlockDeltaEvent, ContentBlockStartEvent, MessageStopEvent, MetadataEvent, TokenUsage,
+    ContentBlockDeltaEvent, ContentBlockStartEvent, MessageStopEvent, MetadataEvent,
 };
-use crate::dialect::{Target, ToOpenAiStream};
 use crate::error::ApiError;
 use crate::openai::response::Usage;
-use crate::openai::wire::{chunk_event, usage_event, ResponseMeta, DONE_EVENT};
+use crate::openai::wire::ResponseMeta;
 use crate::request::CanonicalRequest;
+use crate::target::Target;
+use crate::translator::{ChunkWriter, ToOpenAiStream};
 
 /// Translates one ConverseStream body. Feed it bytes split anywhere.
 pub struct Translator {
-    id: String,
-    model: String,
-    created: u64,
-    include_usage: bool,
+    w: ChunkWriter,
     buf: BytesMut,
     decoder: MessageFrameDecoder,
-    /// The role chunk has been sent.
-    started: bool,
-    /// `(contentBlockIndex, OpenAI tool call index)` for each `toolUse` block.
-    tool_blocks: Vec<(usize, usize)>,
-    usage: Option<TokenUsage>,
-    finish_sent: bool,
-    done: bool,
 }
 
 impl Translator {
     pub fn new(req: &CanonicalRequest, t: &Target<'_>, meta: ResponseMeta<'_>) -> Translator {
         let _ = t;
         Translator {
-            id: meta.id.to_string(),
-            model: meta.model.to_string(),
-            created: meta.created,
-            include_usage: req.include_usage,
+            w: ChunkWriter::new(req, meta).chat_only(),
             buf: BytesMut::new(),
             decoder: MessageFrameDecoder::new(),
-            started: false,
-            tool_blocks: Vec::new(),
-            usage: None,
-            finish_sent: false,
-            done: false,
-        }
-    }
-
-    fn meta(&self) -> ResponseMeta<'_> {
-        ResponseMeta {
-            id: &self.id,
-            created: self.created,
-            model: &self.model,
-        }
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>, out: &mut BytesMut) {
-        out.extend_from_slice(&chunk_event(self.meta(), delta, finish));
-    }
-
-    fn start(&mut self, out: &mut BytesMut) {
-        if !self.started {
-            self.started = true;
-            self.chunk(json!({"role": "assistant", "content": ""}), None, out);
         }
     }
 
@@ -99,16 +63,12 @@ impl Translator {
             }
         }
         match header(msg, ":event-type").unwrap_or("") {
-            "messageStart" => self.start(out),
+            "messageStart" => self.w.role(out),
             "contentBlockStart" => {
                 let ev: ContentBlockStartEvent = parse("contentBlockStart", payload)?;
                 if let Some(tu) = ev.start.tool_use {
-                    self.start(out);
-                    let tool_index = self.tool_blocks.len();
-                    self.tool_blocks.push((ev.content_block_index, tool_index));
-                    let call = json!({"index": tool_index, "id": tu.tool_use_id, "type": "function",
-                                      "function": {"name": tu.name, "arguments": ""}});
-                    self.chunk(json!({"tool_calls": [call]}), None, out);
+                    let key = Some(ev.content_block_index);
+                    self.w.tool_call(key, &tu.tool_use_id, &tu.name, "", out);
                 }
             }
             "contentBlockDelta" => {
@@ -117,20 +77,16 @@ impl Translator {
             }
             "messageStop" => {
                 let ev: MessageStopEvent = parse("messageStop", payload)?;
-                if !self.finish_sent {
-                    self.start(out);
-                    self.finish_sent = true;
-                    let reason = finish_reason(ev.stop_reason.as_deref());
-                    self.chunk(json!({}), Some(reason), out);
-                }
+                self.w
+                    .finish(0, finish_reason(ev.stop_reason.as_deref()), out);
             }
             "metadata" => {
                 let ev: MetadataEvent = parse("metadata", payload)?;
                 if let Some(u) = ev.usage {
-                    self.usage = Some(u);
+                    self.w.set_usage(usage(&u));
                 }
                 // The last event of a ConverseStream.
-                self.close(out);
+                self.w.close(out);
             }
             // contentBlockStop and any event type added later carry nothing to translate.
             _ => {}
@@ -140,47 +96,16 @@ impl Translator {
 
     fn delta(&mut self, ev: ContentBlockDeltaEvent, out: &mut BytesMut) {
         let d = ev.delta;
-        if let Some(text) = d.text.filter(|t| !t.is_empty()) {
-            self.start(out);
-            self.chunk(json!({"content": text}), None, out);
+        if let Some(text) = d.text {
+            self.w.content(&text, out);
         }
         if let Some(text) = d.reasoning_content.and_then(|r| r.text) {
-            if !text.is_empty() {
-                self.start(out);
-                self.chunk(json!({"reasoning_content": text}), None, out);
-            }
+            self.w.reasoning(&text, out);
         }
-        if let Some(tu) = d.tool_use.filter(|t| !t.input.is_empty()) {
-            let index = ev.content_block_index;
-            let Some(&(_, tool_index)) = self.tool_blocks.iter().find(|(b, _)| *b == index) else {
-                return;
-            };
-            let call = json!({"index": tool_index, "function": {"arguments": tu.input}});
-            self.chunk(json!({"tool_calls": [call]}), None, out);
+        if let Some(tu) = d.tool_use {
+            self.w
+                .tool_arguments(ev.content_block_index, &tu.input, out);
         }
-    }
-
-    /// The closing events: finish chunk if none was sent, usage chunk if asked, `[DONE]`.
-    fn close(&mut self, out: &mut BytesMut) {
-        if self.done {
-            return;
-        }
-        self.start(out);
-        if !self.finish_sent {
-            self.finish_sent = true;
-            let reason = if self.tool_blocks.is_empty() {
-                "stop"
-            } else {
-                "tool_calls"
-            };
-            self.chunk(json!({}), Some(reason), out);
-        }
-        if self.include_usage {
-            let u = self.usage().unwrap_or_default();
-            out.extend_from_slice(&usage_event(self.meta(), u));
-        }
-        out.extend_from_slice(DONE_EVENT);
-        self.done = true;
     }
 }
 
@@ -207,7 +132,7 @@ fn parse<T: DeserializeOwned>(event: &str, payload: &[u8]) -> Result<T, ApiError
 
 impl ToOpenAiStream for Translator {
     fn push(&mut self, input: &[u8], out: &mut BytesMut) -> Result<(), ApiError> {
-        if self.done {
+        if self.w.is_done() {
             return Ok(());
         }
         self.buf.extend_from_slice(input);
@@ -223,7 +148,7 @@ impl ToOpenAiStream for Translator {
                 return Ok(());
             };
             self.message(&msg, out)?;
-            if self.done {
+            if self.w.is_done() {
                 return Ok(());
             }
         }
@@ -231,11 +156,11 @@ impl ToOpenAiStream for Translator {
 
     fn finish(&mut self, out: &mut BytesMut) -> Result<(), ApiError> {
         // A frame cut off mid-way (the connection dropped) is discarded.
-        self.close(out);
+        self.w.close(out);
         Ok(())
     }
 
     fn usage(&self) -> Option<Usage> {
-        self.usage.as_ref().map(usage)
+        self.w.usage()
     }
 }

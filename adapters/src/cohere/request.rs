@@ -6,10 +6,10 @@
 use serde_json::{json, Map, Value};
 
 use super::wire::{ChatRequest, EmbedRequest, Message, MessageContent, Part};
-use crate::dialect::{ProviderRequest, Target};
 use crate::error::ApiError;
 use crate::openai::wire::{self as oai, ChatMessage, Content, ContentPart};
 use crate::request::{CanonicalRequest, Endpoint};
+use crate::target::{ProviderRequest, Target};
 
 /// OpenAI params sent under the same name.
 const SAME_NAME: &[&str] = &[

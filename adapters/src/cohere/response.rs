@@ -6,11 +6,11 @@ use serde_json::{json, Value};
 
 use super::error::from_message;
 use super::wire::{ChatReply, CohereUsage, EmbedReply, ReplyToolCall};
-use crate::dialect::Target;
 use crate::error::ApiError;
 use crate::openai::response::Usage;
 use crate::openai::wire::{chat_completion, usage_json, FunctionCall, ResponseMeta, ToolCall};
 use crate::request::{CanonicalRequest, Endpoint};
+use crate::target::Target;
 
 /// The canonical body for a Cohere 2xx reply to `req`.
 pub fn to_openai(

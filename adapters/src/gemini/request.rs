@@ -13,11 +13,11 @@ use super::wire::{
     FunctionCallingConfig, FunctionDeclaration, FunctionResponse, GenerateContentRequest, Part,
     ToolConfig, ToolDecl,
 };
-use crate::dialect::{ProviderRequest, Target};
 use crate::error::ApiError;
 use crate::openai::wire::{parse_data_url, ChatMessage, Content as OaContent, ContentPart, Tool};
 use crate::provider::Provider;
 use crate::request::{CanonicalRequest, Endpoint};
+use crate::target::{ProviderRequest, Target};
 
 /// Known OpenAI parameters with no Gemini equivalent. A value equal to OpenAI's default (per
 /// [`is_default`]) is accepted as a no-op.

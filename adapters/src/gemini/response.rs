@@ -9,12 +9,12 @@ use super::wire::{
     finish_reason, BatchEmbedResponse, Candidate, Content, FunctionCall, GenerateContentResponse,
     PredictResponse,
 };
-use crate::dialect::Target;
 use crate::error::ApiError;
 use crate::openai::response::Usage;
 use crate::openai::wire::{chat_completion, usage_json, ResponseMeta, ToolCall};
 use crate::provider::Provider;
 use crate::request::{CanonicalRequest, Endpoint};
+use crate::target::Target;
 
 /// Translates a 2xx Gemini body to the canonical OpenAI body for `req.endpoint`.
 pub fn to_openai(

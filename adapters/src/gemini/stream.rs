@@ -1,98 +1,38 @@
 //! Gemini `streamGenerateContent?alt=sse` → canonical OpenAI SSE: each event is one
 //! `GenerateContentResponse` chunk, translated into `chat.completion.chunk` (or
-//! `text_completion`) events: role first, text deltas, whole function calls as one tool-call
-//! delta each, the finish chunk, then usage (when asked) and `[DONE]`.
+//! `text_completion`) events by the shared `ChunkWriter`, one choice per candidate: the role in
+//! its first delta, text deltas, whole function calls as one tool-call delta each, its finish
+//! reason; usage from `usageMetadata`.
 
 use bytes::BytesMut;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::error::{detail, from_detail};
 use super::response::{calls_of, finish_of, parse, text_of, tool_call};
 use super::wire::GenerateContentResponse;
-use crate::dialect::{Target, ToOpenAiStream};
 use crate::error::ApiError;
 use crate::openai::response::Usage;
-use crate::openai::wire::{chunk_event, sse, usage_event, usage_json, ResponseMeta, DONE_EVENT};
-use crate::request::{CanonicalRequest, Endpoint};
+use crate::openai::wire::ResponseMeta;
+use crate::request::CanonicalRequest;
 use crate::sse::{event_data, SseSplitter};
-
-/// Per-candidate progress (one per OpenAI choice index).
-#[derive(Debug, Clone, Default)]
-struct ChoiceState {
-    role_sent: bool,
-    tool_calls: usize,
-    finished: bool,
-}
+use crate::target::Target;
+use crate::translator::{tool_call_json, ChunkWriter, RoleStyle, ToOpenAiStream};
 
 /// Translates one Gemini stream; owns everything it needs (no borrows of the request).
 #[derive(Debug)]
 pub struct Translator {
-    id: String,
-    created: u64,
-    model: String,
-    completions: bool,
-    include_usage: bool,
+    /// One choice per candidate index; the role goes in each choice's first delta.
+    w: ChunkWriter,
     splitter: SseSplitter,
-    choices: Vec<ChoiceState>,
-    usage: Option<Usage>,
-    closed: bool,
 }
 
 impl Translator {
     pub fn new(req: &CanonicalRequest, t: &Target<'_>, meta: ResponseMeta<'_>) -> Translator {
         let _ = t;
         Translator {
-            id: meta.id.to_string(),
-            created: meta.created,
-            model: meta.model.to_string(),
-            completions: req.endpoint == Endpoint::Completions,
-            include_usage: req.include_usage,
+            w: ChunkWriter::new(req, meta).with_role(RoleStyle::FirstDelta),
             splitter: SseSplitter::new(),
-            choices: Vec::new(),
-            usage: None,
-            closed: false,
         }
-    }
-
-    fn meta(&self) -> ResponseMeta<'_> {
-        ResponseMeta {
-            id: &self.id,
-            created: self.created,
-            model: &self.model,
-        }
-    }
-
-    fn state(&mut self, index: usize) -> &mut ChoiceState {
-        if self.choices.len() <= index {
-            self.choices.resize(index + 1, ChoiceState::default());
-        }
-        &mut self.choices[index]
-    }
-
-    /// One output event for choice `index`: a chat delta, or for `/completions` its `text`.
-    fn emit(&mut self, out: &mut BytesMut, index: usize, mut delta: Value, finish: Option<&str>) {
-        if self.completions {
-            let text = delta.get("content").and_then(Value::as_str).unwrap_or("");
-            let ev = sse(&json!({
-                "id": self.id, "object": "text_completion", "created": self.created,
-                "model": self.model,
-                "choices": [{"text": text, "index": index, "logprobs": null, "finish_reason": finish}],
-            }));
-            out.extend_from_slice(&ev);
-            return;
-        }
-        let st = self.state(index);
-        if !st.role_sent {
-            st.role_sent = true;
-            delta["role"] = json!("assistant");
-        }
-        let mut ev = chunk_event(self.meta(), delta, finish);
-        if index != 0 {
-            let mut v: Value = serde_json::from_slice(&ev[6..ev.len() - 2]).expect("our own JSON");
-            v["choices"][0]["index"] = json!(index);
-            ev = sse(&v);
-        }
-        out.extend_from_slice(&ev);
     }
 
     fn on_event(&mut self, event: &[u8], out: &mut BytesMut) -> Result<(), ApiError> {
@@ -115,42 +55,38 @@ impl Translator {
 
     fn on_chunk(&mut self, chunk: &GenerateContentResponse, out: &mut BytesMut) {
         if let Some(u) = chunk.usage_metadata {
-            self.usage = Some(u.to_usage());
+            self.w.set_usage(u.to_usage());
         }
         let blocked = chunk
             .prompt_feedback
             .as_ref()
             .is_some_and(|f| f.block_reason.is_some());
-        if chunk.candidates.is_empty() && blocked && !self.state(0).finished {
-            self.state(0).finished = true;
-            self.emit(out, 0, json!({"content": null}), Some("content_filter"));
+        if chunk.candidates.is_empty() && blocked && !self.w.finished(0) {
+            self.w
+                .finish_with(0, json!({"content": null}), "content_filter", out);
         }
         for (pos, cand) in chunk.candidates.iter().enumerate() {
             let index = cand.index.map_or(pos, |i| i as usize);
-            if self.state(index).finished {
+            if self.w.finished(index) {
                 continue;
             }
             let text = text_of(cand.content.as_ref());
             if !text.is_empty() {
-                self.emit(out, index, json!({ "content": text }), None);
+                self.w.delta(index, json!({ "content": text }), None, out);
             }
-            if !self.completions {
+            if !self.w.completions() {
                 for call in calls_of(cand.content.as_ref()) {
-                    let n = self.state(index).tool_calls;
-                    self.state(index).tool_calls += 1;
-                    let tc = tool_call(n, call);
-                    let delta = json!({"content": null, "tool_calls": [{
-                        "index": n, "id": tc.id, "type": "function",
-                        "function": {"name": tc.function.name, "arguments": tc.function.arguments},
-                    }]});
-                    self.emit(out, index, delta, None);
+                    let tc = tool_call(self.w.tool_calls(index), call);
+                    let n = self.w.add_tool_call(index, None);
+                    let (f, id) = (&tc.function, &tc.id);
+                    let call = tool_call_json(n, id, &f.name, &f.arguments);
+                    let delta = json!({"content": null, "tool_calls": [call]});
+                    self.w.delta(index, delta, None, out);
                 }
             }
             if let Some(reason) = cand.finish_reason.as_deref() {
-                let called = self.state(index).tool_calls > 0;
-                self.state(index).finished = true;
-                let finish = finish_of(Some(reason), called);
-                self.emit(out, index, json!({}), Some(finish));
+                let called = self.w.tool_calls(index) > 0;
+                self.w.finish(index, finish_of(Some(reason), called), out);
             }
         }
     }
@@ -166,39 +102,21 @@ impl ToOpenAiStream for Translator {
     }
 
     fn finish(&mut self, out: &mut BytesMut) -> Result<(), ApiError> {
-        if self.closed {
+        if self.w.is_done() {
             return Ok(());
         }
-        self.closed = true;
         if let Some(rest) = self.splitter.take_remainder() {
-            self.on_event(&rest, out)?;
-        }
-        if self.choices.is_empty() {
-            self.state(0);
-        }
-        for index in 0..self.choices.len() {
-            if !self.choices[index].finished {
-                self.choices[index].finished = true;
-                let finish = finish_of(None, self.choices[index].tool_calls > 0);
-                self.emit(out, index, json!({}), Some(finish));
+            if let Err(e) = self.on_event(&rest, out) {
+                self.w.abandon();
+                return Err(e);
             }
         }
-        if self.include_usage {
-            let usage = self.usage.unwrap_or_default();
-            if self.completions {
-                out.extend_from_slice(&sse(&json!({
-                    "id": self.id, "object": "text_completion", "created": self.created,
-                    "model": self.model, "choices": [], "usage": usage_json(usage),
-                })));
-            } else {
-                out.extend_from_slice(&usage_event(self.meta(), usage));
-            }
-        }
-        out.extend_from_slice(DONE_EVENT);
+        // Every candidate without a finish reason gets one (`tool_calls` if it called tools).
+        self.w.close(out);
         Ok(())
     }
 
     fn usage(&self) -> Option<Usage> {
-        self.usage
+        self.w.usage()
     }
 }

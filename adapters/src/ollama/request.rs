@@ -7,11 +7,11 @@ use serde_json::{Map, Value};
 use super::wire::{
     ChatRequest, Common, EmbedRequest, FunctionCall, GenerateRequest, Message, ToolCall,
 };
-use crate::dialect::{ProviderRequest, Target};
 use crate::error::ApiError;
 use crate::openai::wire::{self as oai, ChatMessage, Content, ContentPart};
 use crate::provider::Provider;
 use crate::request::{CanonicalRequest, Endpoint};
+use crate::target::{ProviderRequest, Target};
 
 /// Ollama `options` keys a client (or the deployment's `litellm_params`) may set directly.
 const NATIVE_OPTIONS: &[&str] = &[

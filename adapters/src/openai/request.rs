@@ -4,9 +4,9 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-use crate::dialect::{ProviderRequest, Target};
 use crate::provider::Provider;
 use crate::request::CanonicalRequest;
+use crate::target::{ProviderRequest, Target};
 
 /// Percent-encodes a query value (RFC 3986 unreserved characters stay).
 fn url_encode(s: &str) -> String {

@@ -1,5 +1,6 @@
 //! OpenAI wire types shared by every adapter: a typed view of the canonical chat request
-//! (messages, content parts, tools) and builders for canonical responses and stream chunks.
+//! (messages, content parts, tools) and builders for canonical responses (stream chunks are
+//! written by `crate::translator::ChunkWriter`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -135,7 +136,8 @@ pub fn parse_data_url(url: &str) -> Option<(&str, &str)> {
     Some((media, data))
 }
 
-/// Identity of one translated response, chosen by the gateway (adapters have no clock).
+/// Identity of one translated response, chosen by the gateway (adapters never read the clock
+/// for what a response says; `responses::ids` reads it only as entropy for new ids).
 #[derive(Debug, Clone, Copy)]
 pub struct ResponseMeta<'a> {
     pub id: &'a str,
@@ -175,32 +177,6 @@ pub fn usage_json(u: Usage) -> Value {
         v["cache_creation_input_tokens"] = json!(u.cache_write_tokens);
     }
     v
-}
-
-/// One `chat.completion.chunk` SSE event with a single choice.
-pub fn chunk_event(meta: ResponseMeta<'_>, delta: Value, finish_reason: Option<&str>) -> Vec<u8> {
-    sse(&json!({
-        "id": meta.id, "object": "chat.completion.chunk", "created": meta.created, "model": meta.model,
-        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}],
-    }))
-}
-
-/// The usage-only chunk sent last when `stream_options.include_usage` was asked.
-pub fn usage_event(meta: ResponseMeta<'_>, usage: Usage) -> Vec<u8> {
-    sse(&json!({
-        "id": meta.id, "object": "chat.completion.chunk", "created": meta.created, "model": meta.model,
-        "choices": [], "usage": usage_json(usage),
-    }))
-}
-
-pub const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
-
-/// `data: <json>\n\n`.
-pub fn sse(v: &Value) -> Vec<u8> {
-    let mut buf = b"data: ".to_vec();
-    serde_json::to_writer(&mut buf, v).expect("serializing JSON values cannot fail");
-    buf.extend_from_slice(b"\n\n");
-    buf
 }
 
 #[cfg(test)]

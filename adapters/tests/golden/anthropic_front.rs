@@ -1,5 +1,5 @@
-//! Golden fixtures for the Anthropic `/v1/messages` front door (`adapters::anthropic::front`),
-//! loaded from `tests/fixtures/anthropic_front/<case>/`:
+//! The Anthropic `/v1/messages` front door (`adapters::anthropic::front`), loaded from
+//! `tests/fixtures/anthropic_front/<case>/`:
 //! - `anthropic_request.json` → `openai_request.json` (`to_canonical`),
 //! - `openai_response.json` → `anthropic_response.json` (`response_from_canonical`),
 //! - `openai_stream.txt` → `anthropic_stream.txt` (`StreamToAnthropic`, re-fed split at every
@@ -10,9 +10,6 @@
 //!
 //! JSON is compared parsed, so key order does not matter.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
 use adapters::anthropic::front::{
     error_body, parse_object, reasoning_effort, response_from_canonical, to_canonical, translate,
     StreamToAnthropic, Translation,
@@ -22,29 +19,18 @@ use adapters::{ApiError, Endpoint};
 use bytes::BytesMut;
 use serde_json::{json, Value};
 
+use crate::harness::{parse, same_at_every_split, Fixtures};
+
 const STREAM_ID: &str = "msg_test01";
 const DEFAULT_MODEL: &str = "claude-test";
 const UPSTREAM_MODEL: &str = "claude-sonnet-4-5-20250929";
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/anthropic_front")
-}
-
-fn cases() -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(root())
-        .expect("fixture directory")
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
+fn fx() -> Fixtures {
+    Fixtures::new("anthropic_front")
 }
 
 fn read(case: &str, file: &str) -> Option<Vec<u8>> {
-    fs::read(root().join(case).join(file)).ok()
-}
-
-fn parse(bytes: &[u8], what: &str) -> Value {
-    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{what}: not JSON: {e}"))
+    fx().read(case, file)
 }
 
 /// The model the client asked for: the case's request `model`, else [`DEFAULT_MODEL`].
@@ -57,7 +43,7 @@ fn requested_model(case: &str) -> String {
 /// Runs every case holding `input`, returning how many ran.
 fn each_case(input: &str, mut check: impl FnMut(&str, Vec<u8>)) -> usize {
     let mut ran = 0;
-    for case in cases() {
+    for case in fx().cases() {
         if let Some(bytes) = read(&case, input) {
             check(&case, bytes);
             ran += 1;
@@ -76,7 +62,7 @@ fn every_fixture_directory_is_used() {
         "with_model_request.json",
         "cases.json",
     ];
-    for case in cases() {
+    for case in fx().cases() {
         assert!(
             known.iter().any(|f| read(&case, f).is_some()),
             "fixture case {case} has no input file this test reads"
@@ -97,7 +83,7 @@ fn every_fixture_directory_is_used() {
         "unknown_blocks",
     ] {
         assert!(
-            root().join(required).is_dir(),
+            fx().path(required, "").is_dir(),
             "missing fixture case {required}"
         );
     }
@@ -107,15 +93,11 @@ fn every_fixture_directory_is_used() {
 fn requests_translate_to_the_canonical_chat_request() {
     let ran = each_case("anthropic_request.json", |case, body| {
         let req = to_canonical(&body).unwrap_or_else(|e| panic!("{case}: {e:?}"));
-        let expected = parse(&read(case, "openai_request.json").unwrap(), case);
-        assert_eq!(
-            Value::Object(req.body.clone()),
-            expected,
-            "{case}: canonical body"
-        );
+        let body = Value::Object(req.body.clone());
+        fx().expect_json(case, "openai_request.json", &body);
         assert_eq!(req.endpoint, Endpoint::ChatCompletions, "{case}");
-        assert_eq!(req.model, expected["model"].as_str().unwrap(), "{case}");
-        let stream = expected["stream"] == true;
+        assert_eq!(req.model, body["model"].as_str().unwrap(), "{case}");
+        let stream = body["stream"] == true;
         assert_eq!(req.stream, stream, "{case}: stream");
         assert_eq!(req.include_usage, stream, "{case}: include_usage");
     });
@@ -127,8 +109,7 @@ fn responses_translate_to_anthropic_messages() {
     let ran = each_case("openai_response.json", |case, body| {
         let out = response_from_canonical(&body, &requested_model(case))
             .unwrap_or_else(|e| panic!("{case}: {e:?}"));
-        let expected = parse(&read(case, "anthropic_response.json").unwrap(), case);
-        assert_eq!(parse(&out, case), expected, "{case}: Anthropic message");
+        fx().expect_json(case, "anthropic_response.json", &parse(&out, case));
     });
     assert!(ran >= 5, "only {ran} response cases ran");
 }
@@ -174,20 +155,8 @@ fn events(sse: &[u8], what: &str) -> Vec<(String, Value)> {
 fn streams_translate_identically_at_every_split() {
     let ran = each_case("openai_stream.txt", |case, input| {
         let model = requested_model(case);
-        let expected = read(case, "anthropic_stream.txt").unwrap();
-        let whole = run_stream(&model, &[&input]);
-        assert_eq!(
-            events(&whole, case),
-            events(&expected, case),
-            "{case}: Anthropic stream\n--- got ---\n{}",
-            String::from_utf8_lossy(&whole)
-        );
-        for i in 0..=input.len() {
-            let split = run_stream(&model, &[&input[..i], &input[i..]]);
-            assert_eq!(split, whole, "{case}: split at byte {i}");
-        }
-        let bytes: Vec<&[u8]> = input.chunks(1).collect();
-        assert_eq!(run_stream(&model, &bytes), whole, "{case}: byte by byte");
+        let whole = same_at_every_split(case, &input, |chunks| run_stream(&model, chunks));
+        fx().expect_parsed(case, "anthropic_stream.txt", &whole, events);
     });
     assert!(ran >= 6, "only {ran} stream cases ran");
 }
@@ -228,8 +197,7 @@ fn content_block_indexes_count_from_zero_and_every_block_closes() {
 fn count_tokens_estimates_from_content_bytes() {
     let ran = each_case("count_tokens_request.json", |case, body| {
         let out = count_tokens(&body).unwrap_or_else(|e| panic!("{case}: {e:?}"));
-        let expected = parse(&read(case, "count_tokens_response.json").unwrap(), case);
-        assert_eq!(parse(&out, case), expected, "{case}");
+        fx().expect_json(case, "count_tokens_response.json", &parse(&out, case));
     });
     assert_eq!(ran, 1);
     let tiny = count_tokens(br#"{"model":"m","messages":[{"role":"user","content":""}]}"#);
@@ -242,12 +210,7 @@ fn count_tokens_estimates_from_content_bytes() {
 fn with_model_replaces_only_the_top_level_model() {
     let ran = each_case("with_model_request.json", |case, body| {
         let out = with_model(&body, UPSTREAM_MODEL);
-        let expected = read(case, "with_model_expected.json").unwrap();
-        assert_eq!(
-            String::from_utf8(out.clone()).unwrap(),
-            String::from_utf8(expected).unwrap(),
-            "{case}: bytes"
-        );
+        fx().expect_text(case, "with_model_expected.json", &out);
         let (mut before, after) = (parse(&body, case), parse(&out, case));
         before["model"] = json!(UPSTREAM_MODEL);
         assert_eq!(after, before, "{case}: only model changed");

@@ -4,20 +4,20 @@
 //! adapter — the mid-conversation `system` turn, adaptive thinking with an effort, cache
 //! markers, 24 tools, a tool round trip.
 
-use std::path::Path;
-
 use adapters::anthropic::front::{parse_object, translate, Translation};
 use adapters::anthropic::passthrough::{read as read_view, with_model};
-use adapters::dialect::{build_request, Target};
+use adapters::dialect::build_request;
 use adapters::provider::Provider;
+use adapters::target::Target;
 use adapters::CanonicalRequest;
 use serde_json::{json, Map, Value};
 
+use crate::harness::Fixtures;
+
 fn fixture(name: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/claude_code")
-        .join(name);
-    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    Fixtures::new("claude_code")
+        .read("", name)
+        .unwrap_or_else(|| panic!("tests/fixtures/claude_code/{name} missing"))
 }
 
 fn json_of(bytes: &[u8]) -> Value {

@@ -1,4 +1,4 @@
-//! Golden fixtures for the `/v1/responses` bridge (`adapters::responses`), loaded from
+//! The `/v1/responses` bridge (`adapters::responses`), loaded from
 //! `tests/fixtures/responses/<case>/`:
 //! - `request.json` (+ `history.json`, the stored conversation it continues; `options.json`,
 //!   `request::Options`) → `chat_request.json` (`request::translate_with`: `{"body", "skipped"}`),
@@ -13,55 +13,25 @@
 //! Python SDK's types. `TOLLGATE_BLESS=1` rewrites the expected files from the current output
 //! (then review the diff and re-run the validator).
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
 use adapters::responses::{request, response, stream::StreamToResponses};
 use bytes::BytesMut;
 use serde_json::{json, Map, Value};
 
+use crate::harness::{parse, Fixtures};
+
 const ID: &str = "resp_golden";
 const CREATED: u64 = 1_700_000_000;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/responses")
+fn fx() -> Fixtures {
+    Fixtures::new("responses")
 }
 
 fn cases() -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(root())
-        .expect("fixture directory")
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_type().unwrap().is_dir())
-        .map(|e| e.file_name().into_string().unwrap())
-        .collect();
-    names.sort();
-    names
+    fx().cases()
 }
 
 fn read(case: &str, file: &str) -> Option<Vec<u8>> {
-    fs::read(root().join(case).join(file)).ok()
-}
-
-fn parse(bytes: &[u8], what: &str) -> Value {
-    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{what}: not JSON: {e}"))
-}
-
-fn bless() -> bool {
-    std::env::var_os("TOLLGATE_BLESS").is_some()
-}
-
-/// Compares `got` with the case's `file`, or writes it under `TOLLGATE_BLESS`.
-fn expect_json(case: &str, file: &str, got: &Value) {
-    if bless() {
-        let text = serde_json::to_string_pretty(got).unwrap() + "\n";
-        fs::write(root().join(case).join(file), text).unwrap();
-        return;
-    }
-    let want = parse(
-        &read(case, file).unwrap_or_else(|| panic!("{case}/{file} missing")),
-        file,
-    );
-    assert_eq!(got, &want, "{case}/{file}");
+    fx().read(case, file)
 }
 
 fn request_map(case: &str) -> Map<String, Value> {
@@ -105,7 +75,7 @@ fn requests_translate_to_chat() {
             .unwrap_or_else(|e| panic!("{case}: {e:?}"));
         let got = json!({"body": Value::Object(t.req.body.clone()), "skipped": t.skipped});
         assert_eq!(t.req.stream, got["body"]["stream"] == true, "{case}");
-        expect_json(&case, "chat_request.json", &got);
+        fx().expect_json(&case, "chat_request.json", &got);
         ran += 1;
     }
     assert!(ran >= 4, "only {ran} cases");
@@ -120,7 +90,7 @@ fn chat_responses_become_responses() {
         };
         let chat = parse(&bytes, "chat_response");
         let got = response::response_from_chat(&chat, &request_map(&case), ID, CREATED);
-        expect_json(&case, "response.json", &got);
+        fx().expect_json(&case, "response.json", &got);
         ran += 1;
     }
     assert!(ran >= 3, "only {ran} cases");
@@ -152,16 +122,7 @@ fn chat_streams_become_response_streams() {
             "last event",
         );
         assert_eq!(final_response.as_ref(), Some(&last["response"]), "{case}");
-        if bless() {
-            fs::write(root().join(&case).join("responses_stream.txt"), &whole).unwrap();
-        } else {
-            let want = read(&case, "responses_stream.txt").expect("responses_stream.txt");
-            assert_eq!(
-                text,
-                String::from_utf8(want).unwrap(),
-                "{case}/responses_stream.txt"
-            );
-        }
+        fx().expect_text(&case, "responses_stream.txt", &whole);
         for i in 0..=sse.len() {
             let (split, _) = encode(&req, &[&sse[..i], &sse[i..]]);
             assert!(split == whole, "{case}: split at {i}");
