@@ -13,10 +13,11 @@
 //!
 //! Module map: this file owns [`Store`], opening/closing and errors; [`schema`] the embedded
 //! migrations; `entities` the entity documents; `spend` flushing; `query` the spend log
-//! queries; [`testing`] scratch databases for tests.
+//! queries; `responses` the stored Responses API responses; [`testing`] scratch databases for tests.
 
 mod entities;
 mod query;
+mod responses;
 pub mod schema;
 mod spend;
 pub mod testing;
@@ -33,6 +34,7 @@ use sqlx::{AnyPool, Connection, Executor};
 
 pub use entities::EntityRow;
 pub use query::{Dim, LogFilter, SpendGroup};
+pub use responses::{ResponseBounds, StoredResponse};
 pub use spend::{SpendDelta, SpendLog};
 
 /// How long `open` waits for the first connection (and a pool waits for a free connection).

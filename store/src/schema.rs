@@ -76,6 +76,23 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             "CREATE INDEX IF NOT EXISTS tollgate_spend_logs_response_id ON tollgate_spend_logs (response_id)",
         ],
     },
+    Migration {
+        version: 3,
+        name: "stored responses",
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS tollgate_responses (
+                id TEXT NOT NULL PRIMARY KEY,
+                owner TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                bytes BIGINT NOT NULL,
+                response TEXT NOT NULL,
+                input_items TEXT NOT NULL
+            )",
+            "CREATE INDEX IF NOT EXISTS tollgate_responses_created_at ON tollgate_responses (created_at)",
+            "CREATE INDEX IF NOT EXISTS tollgate_responses_expires_at ON tollgate_responses (expires_at)",
+        ],
+    },
 ];
 
 /// The newest schema version this build knows.
