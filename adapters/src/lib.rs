@@ -14,6 +14,7 @@ pub mod openai;
 pub mod params;
 pub mod provider;
 pub mod request;
+pub mod responses;
 pub mod sse;
 
 pub use error::ApiError;
