@@ -8,5 +8,6 @@ mod ids;
 pub mod request;
 mod request_params;
 pub mod response;
+pub mod stream;
 
 pub use ids::new_id;

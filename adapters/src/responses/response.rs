@@ -47,7 +47,8 @@ pub(super) fn usage(u: &Value) -> Value {
 }
 
 /// A Responses object with the request's settings echoed (OpenAI's defaults where the request
-/// set none), `status`, no output and no usage yet.
+/// set none), `status`, no output and no usage yet (`usage` and `user` are left out rather than
+/// null: the OpenAPI description does not allow null for them).
 pub(super) fn skeleton(
     req: &Map<String, Value>,
     response_id: &str,
@@ -102,8 +103,9 @@ pub(super) fn skeleton(
     r.insert("tools".into(), or("tools", json!([])));
     r.insert("top_p".into(), or("top_p", json!(1.0)));
     r.insert("truncation".into(), or("truncation", json!("disabled")));
-    r.insert("usage".into(), Value::Null);
-    r.insert("user".into(), or("user", Value::Null));
+    if let Some(user) = get("user") {
+        r.insert("user".into(), user);
+    }
     r.insert("metadata".into(), or("metadata", json!({})));
     r
 }
@@ -119,7 +121,7 @@ pub(super) fn set_status(r: &mut Map<String, Value>, finish: Option<&str>) {
 
 /// An output text part.
 pub(super) fn text_part(text: &str) -> Value {
-    json!({"type": "output_text", "text": text, "annotations": []})
+    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
 }
 
 /// An assistant `message` output item.
