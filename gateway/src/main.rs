@@ -21,6 +21,7 @@ mod server;
 mod shared;
 mod signals;
 mod state;
+mod stored;
 mod upstream;
 
 use std::path::PathBuf;

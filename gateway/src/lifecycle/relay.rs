@@ -20,6 +20,9 @@ use tokio::time::timeout_at;
 use super::forward::{client_gone, release, CLIENT_CLOSED, COALESCE_BODY};
 use adapters::anthropic::front;
 use adapters::anthropic::passthrough::{self, NativeStream};
+use adapters::responses::stream::StreamToResponses;
+
+use super::responses::shape::Passed;
 
 use crate::ctx::{Front, RequestCtx};
 use crate::error::{respond, respond_error, GatewayError};
@@ -34,9 +37,27 @@ pub async fn whole(
     content_type: &str,
     body: Bytes,
 ) {
+    // A Responses client's answer: the provider's object as it is, or made from the chat body.
+    let mut responses_usage = None;
+    let (content_type, body) = match &mut ctx.front {
+        Front::Responses(shape) if status < 300 => match shape.whole(body) {
+            Ok((body, usage)) => {
+                responses_usage = usage;
+                ("application/json", body)
+            }
+            Err(e) => {
+                ctx.status =
+                    respond_error(session, &e, &ctx.call_id, false, litellm_headers(ctx)).await;
+                ctx.failure = Some(e.message);
+                return;
+            }
+        },
+        _ => (content_type, body),
+    };
     if status < 300 {
         let usage = match ctx.front {
             Front::AnthropicNative => passthrough::usage_of(&body),
+            Front::Responses(_) => responses_usage,
             _ => adapters::openai::response::usage_of(&body),
         };
         if let Some(u) = usage {
@@ -80,6 +101,7 @@ pub async fn events(session: &mut Session, ctx: &mut RequestCtx, events: Vec<Byt
     }
     let body = encode(ctx, out, true);
     ctx.response_id = super::translate::first_id(&body);
+    keep_final(ctx, None);
     let written = match stream_header(session, 200, "text/event-stream", ctx).await {
         Ok(()) => session.write_response_body(Some(body), true).await,
         Err(e) => Err(e),
@@ -96,6 +118,24 @@ fn encode(ctx: &mut RequestCtx, canonical: BytesMut, end: bool) -> Bytes {
     let call_id = &ctx.call_id;
     match &mut ctx.front {
         Front::OpenAi | Front::AnthropicNative => canonical.freeze(),
+        Front::Responses(shape) if shape.native => canonical.freeze(),
+        Front::Responses(shape) => {
+            let enc = shape.encoder.get_or_insert_with(|| {
+                Box::new(StreamToResponses::new(
+                    &shape.echo,
+                    &shape.id,
+                    shape.created_at,
+                ))
+            });
+            let mut out = BytesMut::with_capacity(canonical.len() * 3);
+            if let Err(e) = enc.push(&canonical, &mut out) {
+                enc.fail(&e, &mut out);
+            }
+            if end {
+                enc.finish(&mut out);
+            }
+            out.freeze()
+        }
         Front::Anthropic { model, stream } => {
             let enc = stream.get_or_insert_with(|| {
                 Box::new(front::StreamToAnthropic::new(
@@ -196,6 +236,8 @@ enum Pipeline {
     Translate(Box<dyn ToOpenAiStream>),
     /// An Anthropic client on an Anthropic deployment: events pass through as sent, usage read.
     Anthropic(NativeStream),
+    /// A Responses client on a deployment that speaks Responses: likewise.
+    Responses(Passed),
 }
 
 impl Pipeline {
@@ -250,6 +292,12 @@ impl Pipeline {
                 ctx.streamed_events = s.content_events();
                 r
             }
+            Pipeline::Responses(p) => {
+                if let Some(u) = p.push(input, out)? {
+                    ctx.note_usage(&u);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -257,6 +305,7 @@ impl Pipeline {
     fn substance(&self, held: &[u8]) -> bool {
         match self {
             Pipeline::Anthropic(s) => s.substance(),
+            Pipeline::Responses(_) => Passed::substance(held),
             _ => has_substance(held),
         }
     }
@@ -278,6 +327,12 @@ impl Pipeline {
                 s.finish(out);
                 Ok(())
             }
+            Pipeline::Responses(p) => {
+                if let Some(u) = p.finish()? {
+                    ctx.note_usage(&u);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -285,7 +340,7 @@ impl Pipeline {
         match self {
             Pipeline::Pass(s) => s.buffered(),
             Pipeline::Anthropic(s) => s.buffered(),
-            Pipeline::Translate(_) => 0,
+            Pipeline::Translate(_) | Pipeline::Responses(_) => 0,
         }
     }
 }
@@ -319,6 +374,7 @@ pub async fn stream(
     let mut pipeline = match (translator, &ctx.front) {
         (Some(t), _) => Pipeline::Translate(t),
         (None, Front::AnthropicNative) => Pipeline::Anthropic(NativeStream::new()),
+        (None, Front::Responses(shape)) if shape.native => Pipeline::Responses(Passed::new()),
         (None, _) => Pipeline::Pass(SseSplitter::new()),
     };
     let mut done = false;
@@ -389,6 +445,8 @@ pub async fn stream(
             up.shutdown().await;
             if matches!(ctx.front, Front::AnthropicNative) {
                 out.extend_from_slice(&front::error_event(&err));
+            } else if matches!(&ctx.front, Front::Responses(s) if s.native) {
+                out.extend_from_slice(&adapters::responses::stream::error_event(&err));
             } else {
                 out.extend_from_slice(&err.to_sse_event());
             }
@@ -414,8 +472,25 @@ pub async fn stream(
             return client_left(ctx, up, "mid-stream").await;
         }
     }
+    let passed = match &mut pipeline {
+        Pipeline::Responses(p) => p.take_final(),
+        _ => None,
+    };
+    keep_final(ctx, passed);
     release(state, up, peer).await;
     Ok(())
+}
+
+/// A Responses client's stream ended: keeps its final response for storage (`passed`: the
+/// provider's, for a passed-through stream; else the bridge's).
+fn keep_final(ctx: &mut RequestCtx, passed: Option<serde_json::Value>) {
+    if let Front::Responses(shape) = &mut ctx.front {
+        let last = match passed {
+            Some(v) => Some(v),
+            None => shape.encoder.as_ref().and_then(|e| e.response()),
+        };
+        shape.output = last.map(crate::stored::ResponseBody::Value);
+    }
 }
 
 /// `include_cost_in_streaming_usage`: puts `"cost": <USD>` first in every `usage` object of
