@@ -543,7 +543,10 @@ mod tests {
         assert_eq!(classify("POST", "/v1/responses"), Route::Responses);
         assert_eq!(classify("POST", "/responses/"), Route::Responses);
         assert_eq!(classify("GET", "/v1/responses/resp_1"), Route::ResponseGet);
-        assert_eq!(classify("DELETE", "/responses/resp_1"), Route::ResponseDelete);
+        assert_eq!(
+            classify("DELETE", "/responses/resp_1"),
+            Route::ResponseDelete
+        );
         assert_eq!(
             classify("GET", "/v1/responses/resp_1/input_items"),
             Route::ResponseInputItems

@@ -301,11 +301,10 @@ impl Door {
         };
         let mut headers = vec![("accept", accept.to_string())];
         let path = if c.provider == Provider::Azure {
-            let configured = c.api_version.as_deref().or_else(|| {
-                c.internal_params
-                    .get("api_version")
-                    .and_then(Value::as_str)
-            });
+            let configured = c
+                .api_version
+                .as_deref()
+                .or_else(|| c.internal_params.get("api_version").and_then(Value::as_str));
             let version = configured
                 .filter(|v| *v >= AZURE_RESPONSES_API_VERSION)
                 .unwrap_or(AZURE_RESPONSES_API_VERSION);
@@ -319,7 +318,8 @@ impl Door {
             } else if let Some(key) = &c.api_key {
                 headers.push(("api-key", key.expose().to_string()));
             }
-            let version: String = url::form_urlencoded::byte_serialize(version.as_bytes()).collect();
+            let version: String =
+                url::form_urlencoded::byte_serialize(version.as_bytes()).collect();
             format!("{base}/openai/responses?api-version={version}")
         } else {
             if let Some(key) = &c.api_key {

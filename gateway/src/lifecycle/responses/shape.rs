@@ -88,7 +88,11 @@ impl Passed {
 
     /// Feeds provider bytes (appended to `out` as they are). Returns the usage once the final
     /// response went by, and the provider's error event as an error (once).
-    pub fn push(&mut self, input: &[u8], out: &mut bytes::BytesMut) -> Result<Option<Usage>, ApiError> {
+    pub fn push(
+        &mut self,
+        input: &[u8],
+        out: &mut bytes::BytesMut,
+    ) -> Result<Option<Usage>, ApiError> {
         out.extend_from_slice(input);
         self.scan.push(input);
         self.check()

@@ -33,11 +33,7 @@ fn not_found(id: &str) -> GatewayError {
 }
 
 /// The stored response `id` if the caller may see it.
-async fn find(
-    state: &Arc<AppState>,
-    session: &Session,
-    id: &str,
-) -> Result<Found, GatewayError> {
+async fn find(state: &Arc<AppState>, session: &Session, id: &str) -> Result<Found, GatewayError> {
     let runtime = state.runtime();
     let caller = auth::authenticate(state, &runtime, session.req_header())?;
     let found = state
@@ -50,11 +46,7 @@ async fn find(
         .ok_or_else(|| not_found(id))
 }
 
-async fn answer(
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    result: Result<Bytes, GatewayError>,
-) {
+async fn answer(session: &mut Session, ctx: &mut RequestCtx, result: Result<Bytes, GatewayError>) {
     match result {
         Ok(body) => {
             ctx.status = 200;
