@@ -19,8 +19,11 @@ use super::handler::{error, full, sse_response, unix_now, Ctx};
 use super::openai::{push_content, tool_call_words};
 use super::render;
 
+/// A request field a response object echoes, and OpenAI's default for it.
+type Echoed = (&'static str, fn() -> Value);
+
 /// Request fields a response object echoes, with OpenAI's defaults.
-const ECHOED: [(&str, fn() -> Value); 13] = [
+const ECHOED: [Echoed; 13] = [
     ("instructions", || Value::Null),
     ("max_output_tokens", || Value::Null),
     ("metadata", || json!({})),
