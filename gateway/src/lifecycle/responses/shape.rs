@@ -43,28 +43,87 @@ pub fn usage_of(response: &Value) -> Option<Usage> {
     })
 }
 
+/// A Responses object's `usage`, read without parsing the rest.
+#[derive(serde::Deserialize)]
+struct WithUsage {
+    #[serde(default)]
+    usage: Option<ResponsesUsage>,
+}
+
+#[derive(serde::Deserialize)]
+struct ResponsesUsage {
+    #[serde(default)]
+    input_tokens: u64,
+    #[serde(default)]
+    output_tokens: u64,
+    #[serde(default)]
+    input_tokens_details: Option<InputDetails>,
+}
+
+#[derive(serde::Deserialize)]
+struct InputDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+impl From<ResponsesUsage> for Usage {
+    fn from(u: ResponsesUsage) -> Usage {
+        Usage {
+            prompt_tokens: u.input_tokens,
+            completion_tokens: u.output_tokens,
+            total_tokens: u.input_tokens + u.output_tokens,
+            cache_read_tokens: u
+                .input_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+            ..Usage::default()
+        }
+    }
+}
+
+/// The canonical usage of a parsed `chat.completion`'s `usage` (cache reads and writes
+/// included), without parsing the body again.
+fn chat_usage(u: &Value) -> Option<Usage> {
+    if !u.is_object() {
+        return None;
+    }
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    Some(Usage {
+        prompt_tokens: n(&u["prompt_tokens"]),
+        completion_tokens: n(&u["completion_tokens"]),
+        total_tokens: n(&u["total_tokens"]),
+        cache_read_tokens: n(&u["prompt_tokens_details"]["cached_tokens"]),
+        cache_write_tokens: n(&u["cache_creation_input_tokens"]),
+    })
+}
+
 impl Shape {
     /// A whole 2xx answer: the provider's Responses object (kept as it is, its usage read), or
     /// a canonical `chat.completion` made into a Responses object. Returns the client's body and
     /// the usage.
     pub fn whole(&mut self, body: Bytes) -> Result<(Bytes, Option<Usage>), ApiError> {
-        let parsed: Value = serde_json::from_slice(&body).map_err(|e| {
+        let not_json = |e: serde_json::Error| {
             ApiError::new(
                 502,
                 "api_error",
                 format!("The provider's response is not JSON: {e}"),
             )
             .with_code("502")
-        })?;
+        };
         if self.native {
-            let u = usage_of(&parsed);
+            // Only the usage is read (the rest is skipped unparsed); the body goes on as sent.
+            let u = serde_json::from_slice::<WithUsage>(&body)
+                .map_err(not_json)?
+                .usage
+                .map(Usage::from);
             self.output = Some(ResponseBody::Json(body.clone()));
             return Ok((body, u));
         }
-        let u = adapters::openai::response::usage_of(&body);
+        let parsed: Value = serde_json::from_slice(&body).map_err(not_json)?;
+        let u = chat_usage(&parsed["usage"]);
         let response = response_from_chat(&parsed, &self.echo, &self.id, self.created_at);
         let out = Bytes::from(serde_json::to_vec(&response).expect("JSON values serialize"));
-        self.output = Some(ResponseBody::Value(response));
+        self.output = Some(ResponseBody::Json(out.clone()));
         Ok((out, u))
     }
 }
