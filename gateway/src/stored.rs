@@ -59,18 +59,18 @@ impl Pending {
     }
 
     /// The row: input items = history + this request's input (ids given), response as text.
-    fn into_row(self, ttl: Duration) -> StoredResponse {
+    fn to_row(&self, ttl: Duration) -> StoredResponse {
         let mut items: Vec<Value> = self.history.as_ref().clone();
         if let Ok(parsed) = adapters::responses::front::parse_object(&self.request) {
             items.extend(adapters::responses::front::input_items(&parsed));
         }
-        let response = match self.response {
-            ResponseBody::Json(b) => String::from_utf8_lossy(&b).into_owned(),
+        let response = match &self.response {
+            ResponseBody::Json(b) => String::from_utf8_lossy(b).into_owned(),
             ResponseBody::Value(v) => v.to_string(),
         };
         StoredResponse {
-            id: self.id,
-            owner: self.owner,
+            id: self.id.clone(),
+            owner: self.owner.clone(),
             created_at: self.created_at_ms,
             expires_at: self
                 .created_at_ms
@@ -81,21 +81,49 @@ impl Pending {
     }
 }
 
-/// A queued response: as handed over, or already a row (read back before it was written).
+/// A queued response: as handed over, or already a row (made by the writer, or by a read that
+/// came first — so that its item ids are the ones written).
+#[derive(Clone)]
 enum Slot {
-    Raw(Box<Pending>),
+    Raw(Arc<Pending>),
     Row(Arc<StoredResponse>),
 }
 
+impl Slot {
+    fn size(&self) -> usize {
+        match self {
+            Slot::Raw(p) => p.size(),
+            Slot::Row(r) => r.bytes() as usize,
+        }
+    }
+
+    fn row(&self, ttl: Duration) -> Arc<StoredResponse> {
+        match self {
+            Slot::Raw(p) => Arc::new(p.to_row(ttl)),
+            Slot::Row(r) => r.clone(),
+        }
+    }
+}
+
+/// Responses not written yet, oldest first. The first `in_flight` are being written: they stay
+/// here (found by reads) until the write commits; one deleted meanwhile is marked instead of
+/// removed, and deleted from the database once it is written.
 #[derive(Default)]
 struct Queue {
     items: Vec<(String, Slot)>,
     bytes: usize,
-    /// Rows being written now.
-    writing: Vec<Arc<StoredResponse>>,
-    /// Ids deleted while their row was being written: deleted again once it is.
+    in_flight: usize,
     deleted_while_writing: Vec<String>,
     dropped: u64,
+}
+
+impl Queue {
+    fn find(&self, id: &str) -> Option<usize> {
+        if self.deleted_while_writing.iter().any(|d| d == id) {
+            return None;
+        }
+        self.items.iter().position(|(k, _)| k == id)
+    }
 }
 
 /// A stored response as read back.
@@ -152,6 +180,7 @@ pub struct StoredResponses {
     ttl: Duration,
     queue: Mutex<Queue>,
     wake: tokio::sync::Notify,
+    writer: tokio::sync::Mutex<()>,
 }
 
 impl StoredResponses {
@@ -171,6 +200,7 @@ impl StoredResponses {
             ttl: settings.responses_store_ttl,
             queue: Mutex::default(),
             wake: tokio::sync::Notify::new(),
+            writer: tokio::sync::Mutex::new(()),
         });
         if s.enabled() {
             rt.spawn(write_loop(s.clone()));
@@ -191,13 +221,17 @@ impl StoredResponses {
         let size = p.size();
         let mut q = self.queue.lock().expect("stored responses lock");
         q.bytes += size;
-        q.items.push((p.id.clone(), Slot::Raw(Box::new(p))));
-        while q.items.len() > MAX_QUEUED || (q.bytes > MAX_QUEUED_BYTES && q.items.len() > 1) {
-            let (_, old) = q.items.remove(0);
-            q.bytes = q.bytes.saturating_sub(slot_size(&old));
+        q.items.push((p.id.clone(), Slot::Raw(Arc::new(p))));
+        // Over the bounds (the database is not taking writes): the oldest not being written go.
+        while (q.items.len() > MAX_QUEUED || q.bytes > MAX_QUEUED_BYTES)
+            && q.items.len() > q.in_flight + 1
+        {
+            let at = q.in_flight;
+            let (_, old) = q.items.remove(at);
+            q.bytes = q.bytes.saturating_sub(old.size());
             q.dropped += 1;
         }
-        let wake = q.items.len() >= 64;
+        let wake = q.items.len() - q.in_flight >= 64;
         drop(q);
         if wake {
             self.wake.notify_one();
@@ -209,16 +243,8 @@ impl StoredResponses {
         let now = crate::control::now_ms();
         {
             let mut q = self.queue.lock().expect("stored responses lock");
-            if let Some(r) = q.writing.iter().find(|r| r.id == id) {
-                return Ok((r.expires_at > now).then(|| Found::from(r.as_ref())));
-            }
-            if let Some(i) = q.items.iter().position(|(k, _)| k == id) {
-                // Made a row now, so that its item ids stay the ones written later.
-                let slot = std::mem::replace(&mut q.items[i].1, Slot::Row(Arc::new(empty())));
-                let row = match slot {
-                    Slot::Row(r) => r,
-                    Slot::Raw(p) => Arc::new(p.into_row(self.ttl)),
-                };
+            if let Some(i) = q.find(id) {
+                let row = q.items[i].1.row(self.ttl);
                 q.items[i].1 = Slot::Row(row.clone());
                 return Ok((row.expires_at > now).then(|| Found::from(row.as_ref())));
             }
@@ -237,14 +263,14 @@ impl StoredResponses {
         let mut queued = false;
         {
             let mut q = self.queue.lock().expect("stored responses lock");
-            if let Some(i) = q.items.iter().position(|(k, _)| k == id) {
-                let (_, old) = q.items.remove(i);
-                q.bytes = q.bytes.saturating_sub(slot_size(&old));
+            if let Some(i) = q.find(id) {
                 queued = true;
-            }
-            if q.writing.iter().any(|r| r.id == id) {
-                q.deleted_while_writing.push(id.to_string());
-                queued = true;
+                if i < q.in_flight {
+                    q.deleted_while_writing.push(id.to_string());
+                } else {
+                    let (_, old) = q.items.remove(i);
+                    q.bytes = q.bytes.saturating_sub(old.size());
+                }
             }
         }
         let (store, id) = (self.store.clone(), id.to_string());
@@ -267,12 +293,16 @@ impl StoredResponses {
         }
     }
 
-    /// Takes the queue, writes it and forgets it; a failed batch goes back to the queue's front.
+    /// Writes what is queued in one transaction; the rows leave the queue once it commits (a
+    /// failed batch stays, and is retried). Rows are made outside the lock.
     async fn write_batch(&self) -> Result<usize, store::StoreError> {
+        // One batch at a time (the writer, and the final flush at shutdown).
+        let _one = self.writer.lock().await;
         let (slots, dropped) = {
             let mut q = self.queue.lock().expect("stored responses lock");
-            q.bytes = 0;
-            (std::mem::take(&mut q.items), std::mem::take(&mut q.dropped))
+            q.in_flight = q.items.len();
+            let slots: Vec<Slot> = q.items.iter().map(|(_, s)| s.clone()).collect();
+            (slots, std::mem::take(&mut q.dropped))
         };
         if dropped > 0 {
             log::error!(
@@ -282,54 +312,49 @@ impl StoredResponses {
         if slots.is_empty() {
             return Ok(0);
         }
-        let rows: Vec<Arc<StoredResponse>> = slots
-            .into_iter()
-            .map(|(_, s)| match s {
-                Slot::Row(r) => r,
-                Slot::Raw(p) => Arc::new(p.into_row(self.ttl)),
-            })
-            .collect();
-        self.queue.lock().expect("stored responses lock").writing = rows.clone();
-        let plain: Vec<StoredResponse> = rows.iter().map(|r| (**r).clone()).collect();
-        let written = self.store.put_responses(&plain).await;
+        let made: Vec<Arc<StoredResponse>> = slots.iter().map(|s| s.row(self.ttl)).collect();
+        // A read may have made a row meanwhile: that one (its item ids) is the one written.
+        let rows: Vec<StoredResponse> = {
+            let mut q = self.queue.lock().expect("stored responses lock");
+            let mut rows = Vec::with_capacity(made.len());
+            for (i, row) in made.into_iter().enumerate() {
+                let row = match &q.items[i].1 {
+                    Slot::Row(r) => r.clone(),
+                    Slot::Raw(_) => row,
+                };
+                q.items[i].1 = Slot::Row(row.clone());
+                rows.push((*row).clone());
+            }
+            rows
+        };
+        let written = self.store.put_responses(&rows).await;
         let deleted = {
             let mut q = self.queue.lock().expect("stored responses lock");
-            q.writing.clear();
-            if written.is_err() {
-                // Back in front of what was queued meanwhile, to be retried.
-                let mut back: Vec<(String, Slot)> = rows
-                    .iter()
-                    .filter(|r| !q.deleted_while_writing.contains(&r.id))
-                    .map(|r| (r.id.clone(), Slot::Row(r.clone())))
-                    .collect();
-                q.bytes += back.iter().map(|(_, s)| slot_size(s)).sum::<usize>();
-                back.append(&mut q.items);
-                q.items = back;
+            let n = q.in_flight;
+            q.in_flight = 0;
+            if written.is_ok() {
+                let gone: usize = q.items.drain(..n).map(|(_, s)| s.size()).sum();
+                q.bytes = q.bytes.saturating_sub(gone);
+                std::mem::take(&mut q.deleted_while_writing)
+            } else {
+                // Still queued: the ones deleted meanwhile leave now instead.
+                let deleted = std::mem::take(&mut q.deleted_while_writing);
+                let mut gone = 0;
+                q.items.retain(|(k, s)| {
+                    let keep = !deleted.contains(k);
+                    if !keep {
+                        gone += s.size();
+                    }
+                    keep
+                });
+                q.bytes = q.bytes.saturating_sub(gone);
+                Vec::new()
             }
-            std::mem::take(&mut q.deleted_while_writing)
         };
         for id in deleted {
             self.store.delete_response(&id).await?;
         }
         written.map(|()| rows.len())
-    }
-}
-
-fn slot_size(s: &Slot) -> usize {
-    match s {
-        Slot::Raw(p) => p.size(),
-        Slot::Row(r) => r.bytes() as usize,
-    }
-}
-
-fn empty() -> StoredResponse {
-    StoredResponse {
-        id: String::new(),
-        owner: String::new(),
-        created_at: 0,
-        expires_at: 0,
-        response: String::new(),
-        input_items: String::new(),
     }
 }
 
@@ -436,6 +461,66 @@ pub fn list_items(items: &[Value], query: Option<&str>) -> Result<Value, String>
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn pending(id: &str) -> Pending {
+        Pending {
+            id: id.into(),
+            owner: "k".into(),
+            created_at_ms: crate::control::now_ms(),
+            request: Bytes::from_static(br#"{"model":"m","input":"hello"}"#),
+            history: Arc::new(vec![
+                json!({"id": "msg_0", "type": "message", "role": "user"}),
+            ]),
+            response: ResponseBody::Json(Bytes::from_static(
+                br#"{"id":"r","output":[{"id":"msg_1","type":"message","role":"assistant"}]}"#,
+            )),
+        }
+    }
+
+    /// A response is found from the moment it is queued, through its write, in the database,
+    /// with the same item ids throughout; deleting it works at each stage.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_written_and_deleted_responses_are_found_consistently() {
+        let dir = std::env::temp_dir().join(format!(
+            "tollgate-stored-{}-{}",
+            std::process::id(),
+            crate::control::now_ms()
+        ));
+        let store = Store::open(&dir.join("t.db").display().to_string())
+            .await
+            .unwrap();
+        let settings = conf::TollgateSettings::default();
+        // No writer task: the test writes with `flush`.
+        let s = StoredResponses {
+            store,
+            rt: tokio::runtime::Handle::current(),
+            bounds: ResponseBounds {
+                max_count: settings.responses_store_max_count,
+                max_bytes: settings.responses_store_max_bytes,
+            },
+            ttl: settings.responses_store_ttl,
+            queue: Mutex::default(),
+            wake: tokio::sync::Notify::new(),
+            writer: tokio::sync::Mutex::new(()),
+        };
+        s.put(pending("resp_a"));
+        s.put(pending("resp_b"));
+        let queued = s.get("resp_a").await.unwrap().expect("found while queued");
+        assert_eq!(queued.owner, "k");
+        let items = queued.conversation();
+        let ids: Vec<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
+        assert_eq!(ids.len(), 3, "history, input, output: {items:?}");
+        assert_eq!((ids[0], ids[2]), ("msg_0", "msg_1"));
+        assert!(s.delete("resp_b").await.unwrap());
+        assert_eq!(s.flush(Duration::from_secs(5)).await.unwrap(), 1);
+        let written = s.get("resp_a").await.unwrap().expect("found once written");
+        assert_eq!(written.input_items, queued.input_items, "the same item ids");
+        assert!(s.get("resp_b").await.unwrap().is_none());
+        assert!(s.delete("resp_a").await.unwrap());
+        assert!(s.get("resp_a").await.unwrap().is_none());
+        assert!(!s.delete("resp_a").await.unwrap());
+        let _ = std::fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn input_items_page_like_openai() {

@@ -496,7 +496,7 @@ async fn stored_responses_survive_a_restart_within_their_bounds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stored_responses_expire() {
-    let (gw, _mock) = start("tollgate_settings:\n  responses_store_ttl_seconds: 1\n").await;
+    let (gw, _mock) = start("tollgate_settings:\n  responses_store_ttl_seconds: 3\n").await;
     let v = create(&gw, MASTER_KEY, json!({"model": "gpt-r", "input": "x"})).await;
     let id = v["id"].as_str().unwrap();
     assert_eq!(
@@ -505,6 +505,6 @@ async fn stored_responses_expire() {
             .status(),
         200
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(3000)).await;
     until_status(&gw, MASTER_KEY, id, 404).await;
 }
