@@ -23,6 +23,7 @@ use adapters::anthropic::passthrough::{self, NativeStream};
 use adapters::responses::stream::StreamToResponses;
 
 use super::responses::shape::Passed;
+use crate::stored::ResponseBody;
 
 use crate::ctx::{Front, RequestCtx};
 use crate::error::{respond, respond_error, GatewayError};
@@ -81,6 +82,10 @@ pub async fn whole(
     };
     if status < 300 {
         ctx.response_id = super::translate::first_id(&body);
+        if let Front::Responses(shape) = &mut ctx.front {
+            // Stored before the body goes out (see `keep_final`).
+            shape.store(ctx.response_id.as_deref(), ResponseBody::Json(body.clone()));
+        }
     }
     ctx.status = status;
     let headers = litellm_headers(ctx);
@@ -464,6 +469,15 @@ pub async fn stream(
         if ctx.response_id.is_none() {
             ctx.response_id = super::translate::first_id(&body);
         }
+        if done && matches!(ctx.front, Front::Responses(_)) {
+            // Stored before the last bytes go out: a client that continues the conversation
+            // the moment the stream ends finds it.
+            let passed = match &mut pipeline {
+                Pipeline::Responses(p) => p.take_final(),
+                _ => None,
+            };
+            keep_final(ctx, passed);
+        }
         if session.write_response_body(Some(body), done).await.is_err() {
             if done {
                 ctx.failure = Some("client went away at the end of the stream".into());
@@ -472,24 +486,21 @@ pub async fn stream(
             return client_left(ctx, up, "mid-stream").await;
         }
     }
-    let passed = match &mut pipeline {
-        Pipeline::Responses(p) => p.take_final(),
-        _ => None,
-    };
-    keep_final(ctx, passed);
     release(state, up, peer).await;
     Ok(())
 }
 
-/// A Responses client's stream ended: keeps its final response for storage (`passed`: the
-/// provider's, for a passed-through stream; else the bridge's).
+/// A Responses client's stream ended: stores its final response (`passed`: the provider's,
+/// for a passed-through stream; else the bridge's) unless the request said `store: false`.
 fn keep_final(ctx: &mut RequestCtx, passed: Option<serde_json::Value>) {
     if let Front::Responses(shape) = &mut ctx.front {
         let last = match passed {
             Some(v) => Some(v),
             None => shape.encoder.as_ref().and_then(|e| e.response()),
         };
-        shape.output = last.map(crate::stored::ResponseBody::Value);
+        if let Some(last) = last {
+            shape.store(ctx.response_id.as_deref(), ResponseBody::Value(last));
+        }
     }
 }
 

@@ -5,8 +5,8 @@
 //! deployment that speaks Responses (OpenAI, Azure) gets the client's body with only `model`,
 //! the conversation and the budget's `max_output_tokens` changed, and its answer is relayed as
 //! it is; any other gets a canonical chat translation made when it is first attempted, and the
-//! answer is bridged back (`shape.rs`). The response is stored (unless `store: false`) once it
-//! was sent. `GET`/`DELETE /v1/responses/{id}` and `…/input_items` are in `stored_routes.rs`.
+//! answer is bridged back (`shape.rs`). The response is queued for storage (unless `store:
+//! false`) once it is complete, before its last bytes go out. `GET`/`DELETE /v1/responses/{id}` and `…/input_items` are in `stored_routes.rs`.
 
 pub(crate) mod shape;
 mod stored_routes;
@@ -23,7 +23,7 @@ use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use serde_json::{Map, Value};
 
-pub use shape::Shape;
+pub use shape::{Keep, Shape};
 pub use stored_routes::{delete, get, input_items};
 
 use super::controls::Controls;
@@ -33,7 +33,6 @@ use crate::control::enforce::Caller;
 use crate::ctx::{Front, RequestCtx};
 use crate::error::GatewayError;
 use crate::state::{AppState, DeploymentRt};
-use crate::stored::Pending;
 use crate::upstream::Upstream;
 
 /// Azure's Responses API needs at least this `api-version`; a deployment configured with an
@@ -72,9 +71,19 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
             echo: None,
             translated: None,
             clamp: None,
+            keep: None,
         };
         if let Some(max_tokens) = ctx.clamped_max_tokens {
             door.clamp(max_tokens);
+        }
+        if view.store && state.responses.enabled() {
+            door.keep = Some(Arc::new(Keep {
+                store: state.responses.clone(),
+                owner: crate::stored::owner_of(ctx.caller.as_ref()),
+                created_at_ms: ctx.started_at_ms,
+                request: door.raw.clone(),
+                history: door.history.clone(),
+            }));
         }
         route::run(
             state,
@@ -84,38 +93,12 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
             &mut req,
             Some(door::Door::Responses(&mut door)),
         )
-        .await?;
-        if view.store {
-            keep(state, ctx, door);
-        }
-        Ok(())
+        .await
     }
     .await;
     if let Err(e) = result {
         super::fail(session, ctx, e).await;
     }
-}
-
-/// Hands a response that reached the client whole to the store (`crate::stored`), which writes
-/// it off the request path.
-fn keep(state: &AppState, ctx: &mut RequestCtx, door: Door) {
-    if ctx.failure.is_some() || !(200..300).contains(&ctx.status) || !state.responses.enabled() {
-        return;
-    }
-    let Front::Responses(shape) = &mut ctx.front else {
-        return;
-    };
-    let (Some(response), Some(id)) = (shape.output.take(), ctx.response_id.clone()) else {
-        return;
-    };
-    state.responses.put(Pending {
-        id,
-        owner: crate::stored::owner_of(ctx.caller.as_ref()),
-        created_at_ms: ctx.started_at_ms,
-        request: door.raw,
-        history: door.history,
-        response,
-    });
 }
 
 /// The conversation `previous_response_id` continues — the stored response's input items, then
@@ -192,6 +175,8 @@ pub struct Door {
     translated: Option<CanonicalRequest>,
     /// The budget clamp of `max_output_tokens`, if admission made one.
     clamp: Option<u64>,
+    /// Where the response is stored (`None`: `store: false`, or storage off).
+    keep: Option<Arc<Keep>>,
 }
 
 /// The fields of a Responses request its response object echoes.
@@ -260,6 +245,7 @@ impl Door {
     pub fn native_shape(&self) -> Shape {
         Shape {
             native: true,
+            keep: self.keep.clone(),
             ..Shape::default()
         }
     }
@@ -271,6 +257,7 @@ impl Door {
             id: self.id.clone(),
             created_at: self.created_at,
             echo: self.echo.clone().unwrap_or_default(),
+            keep: self.keep.clone(),
             ..Shape::default()
         }
     }

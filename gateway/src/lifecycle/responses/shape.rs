@@ -13,7 +13,7 @@ use adapters::ApiError;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use crate::stored::ResponseBody;
+use crate::stored::{Pending, ResponseBody, StoredResponses};
 
 /// See the module doc.
 #[derive(Default)]
@@ -27,8 +27,19 @@ pub struct Shape {
     pub echo: Arc<Map<String, Value>>,
     /// The bridge's stream encoder, made with the first streamed bytes.
     pub encoder: Option<Box<StreamToResponses>>,
-    /// The response the client got, once complete (for storage).
-    pub output: Option<ResponseBody>,
+    /// Where and as whose the response is stored; `None` with `store: false`.
+    pub keep: Option<Arc<Keep>>,
+}
+
+/// What storing a request's response takes besides the response (see `crate::stored`).
+pub struct Keep {
+    pub store: Arc<StoredResponses>,
+    pub owner: String,
+    pub created_at_ms: i64,
+    /// The client's body.
+    pub request: Bytes,
+    /// The conversation it continued.
+    pub history: Arc<Vec<Value>>,
 }
 
 /// The canonical usage of a Responses `usage` (input tokens include the cached ones).
@@ -116,15 +127,30 @@ impl Shape {
                 .map_err(not_json)?
                 .usage
                 .map(Usage::from);
-            self.output = Some(ResponseBody::Json(body.clone()));
             return Ok((body, u));
         }
         let parsed: Value = serde_json::from_slice(&body).map_err(not_json)?;
         let u = chat_usage(&parsed["usage"]);
         let response = response_from_chat(&parsed, &self.echo, &self.id, self.created_at);
         let out = Bytes::from(serde_json::to_vec(&response).expect("JSON values serialize"));
-        self.output = Some(ResponseBody::Json(out.clone()));
         Ok((out, u))
+    }
+
+    /// Queues the complete response `id` for storage (once; nothing with `store: false`).
+    /// Called before its last bytes go to the client, so that a client continuing the
+    /// conversation at once finds it.
+    pub fn store(&mut self, id: Option<&str>, response: ResponseBody) {
+        let (Some(keep), Some(id)) = (self.keep.take(), id) else {
+            return;
+        };
+        keep.store.put(Pending {
+            id: id.to_string(),
+            owner: keep.owner.clone(),
+            created_at_ms: keep.created_at_ms,
+            request: keep.request.clone(),
+            history: keep.history.clone(),
+            response,
+        });
     }
 }
 
