@@ -241,8 +241,9 @@ enum Pipeline {
     Translate(Box<dyn ToOpenAiStream>),
     /// An Anthropic client on an Anthropic deployment: events pass through as sent, usage read.
     Anthropic(NativeStream),
-    /// A Responses client on a deployment that speaks Responses: likewise.
-    Responses(Passed),
+    /// A Responses client on a deployment that speaks Responses: likewise (boxed: the chat
+    /// path does not pay for its size).
+    Responses(Box<Passed>),
 }
 
 impl Pipeline {
@@ -379,7 +380,9 @@ pub async fn stream(
     let mut pipeline = match (translator, &ctx.front) {
         (Some(t), _) => Pipeline::Translate(t),
         (None, Front::AnthropicNative) => Pipeline::Anthropic(NativeStream::new()),
-        (None, Front::Responses(shape)) if shape.native => Pipeline::Responses(Passed::new()),
+        (None, Front::Responses(shape)) if shape.native => {
+            Pipeline::Responses(Box::new(Passed::new()))
+        }
         (None, _) => Pipeline::Pass(SseSplitter::new()),
     };
     let mut done = false;

@@ -66,7 +66,7 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
             raw,
             parsed: Some(parsed),
             history,
-            id: adapters::responses::new_id("resp"),
+            id: String::new(),
             created_at: crate::state::unix_now(),
             echo: None,
             translated: None,
@@ -167,7 +167,8 @@ pub struct Door {
     /// The parsed body, until a translation consumes it.
     parsed: Option<Map<String, Value>>,
     history: Arc<Vec<Value>>,
-    /// The `resp_…` id of a bridged response, and its creation time (Unix s).
+    /// The `resp_…` id of a bridged response (made with the translation), and its creation
+    /// time (Unix s).
     id: String,
     created_at: u64,
     /// The request's settings a bridged response echoes, taken before translating.
@@ -341,6 +342,7 @@ impl Door {
             .filter_map(|k| parsed.get(*k).map(|v| (k.to_string(), v.clone())))
             .collect();
         self.echo = Some(Arc::new(echo));
+        self.id = adapters::responses::new_id("resp");
         let t = request::translate(parsed, &history).map_err(GatewayError::Invalid)?;
         if !t.skipped.is_empty() {
             log::warn!(
