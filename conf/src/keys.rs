@@ -165,6 +165,9 @@ pub(crate) const TOLLGATE: Section = Section {
         "redis_failure_mode",
         "spend_backlog_rows",
         "budget_enforcement",
+        "responses_store_max_count",
+        "responses_store_max_bytes",
+        "responses_store_ttl_seconds",
     ],
     litellm: "",
 };

@@ -353,6 +353,14 @@ pub struct TollgateSettings {
     pub spend_backlog_rows: u64,
     /// How budgets admit a request whose worst case does not fit (`budget_enforcement`).
     pub budget_enforcement: BudgetEnforcement,
+    /// Stored Responses API responses (`POST /v1/responses` with `store` not false) kept at
+    /// most; the oldest go first. 0 stores none. Default 10,000.
+    pub responses_store_max_count: u64,
+    /// Bytes of stored responses (response and input items as JSON) kept at most. Default
+    /// 256 MiB.
+    pub responses_store_max_bytes: u64,
+    /// How long a stored response is kept. Default 30 days.
+    pub responses_store_ttl: Duration,
 }
 
 /// `tollgate_settings.budget_enforcement`: what a budget does with a request whose worst-case

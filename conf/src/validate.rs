@@ -112,6 +112,9 @@ impl Default for TollgateSettings {
             redis_fail_closed: false,
             spend_backlog_rows: 100_000,
             budget_enforcement: crate::model::BudgetEnforcement::Clamp,
+            responses_store_max_count: 10_000,
+            responses_store_max_bytes: 256 << 20,
+            responses_store_ttl: std::time::Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -387,6 +390,21 @@ fn tollgate(m: Option<&Map<String, Value>>, d: &mut Diag) -> TollgateSettings {
             Some(0) => d.error(path, "must be at least 1"),
             Some(n) => out.spend_backlog_rows = n,
             None => {}
+        }
+    }
+    if let Some(v) = field(m, "responses_store_max_count") {
+        if let Some(n) = count("tollgate_settings.responses_store_max_count", v, d) {
+            out.responses_store_max_count = n;
+        }
+    }
+    if let Some(v) = field(m, "responses_store_max_bytes") {
+        if let Some(n) = count("tollgate_settings.responses_store_max_bytes", v, d) {
+            out.responses_store_max_bytes = n;
+        }
+    }
+    if let Some(v) = field(m, "responses_store_ttl_seconds") {
+        if let Some(t) = seconds("tollgate_settings.responses_store_ttl_seconds", v, false, d) {
+            out.responses_store_ttl = t;
         }
     }
     if let Some(v) = field(m, "budget_enforcement") {

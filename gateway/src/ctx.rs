@@ -21,6 +21,9 @@ pub enum Front {
     },
     /// Anthropic clients served by an Anthropic deployment: the provider's bytes, unchanged.
     AnthropicNative,
+    /// Responses API clients (`/v1/responses`): passed through to deployments that speak it,
+    /// bridged from canonical chat for the others (see `lifecycle::responses`).
+    Responses(Box<crate::lifecycle::responses::Shape>),
 }
 
 /// The upstream model for `dep`: its own, with a wildcard `*` replaced by what the request named.
@@ -34,7 +37,7 @@ pub fn upstream_model<'a>(dep_model: &'a str, wildcard: Option<&str>) -> std::bo
 impl Front {
     /// Whether errors are written in Anthropic's shape.
     pub fn anthropic(&self) -> bool {
-        !matches!(self, Front::OpenAi)
+        matches!(self, Front::Anthropic { .. } | Front::AnthropicNative)
     }
 }
 

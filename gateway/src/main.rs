@@ -22,6 +22,7 @@ mod server;
 mod shared;
 mod signals;
 mod state;
+mod stored;
 mod upstream;
 
 use std::path::PathBuf;

@@ -21,6 +21,14 @@ pub enum Route {
     Messages,
     /// Anthropic `count_tokens`.
     CountTokens,
+    /// OpenAI Responses: `POST /responses`.
+    Responses,
+    /// `GET /responses/{response_id}`.
+    ResponseGet,
+    /// `DELETE /responses/{response_id}`.
+    ResponseDelete,
+    /// `GET /responses/{response_id}/input_items`.
+    ResponseInputItems,
     Models,
     Liveness,
     Readiness,
@@ -59,6 +67,8 @@ pub struct Served {
     pub path: &'static str,
     /// An OpenAI route: also served under `/v1` (the path here is without it).
     pub openai: bool,
+    /// The path has `{parameter}` segments, each matching one non-empty segment.
+    pub params: bool,
     pub route: Route,
     pub summary: &'static str,
     /// The OpenAPI tag.
@@ -79,10 +89,38 @@ const fn served(
         method,
         path,
         openai,
+        params: has_params(path),
         route,
         summary,
         tag,
         auth,
+    }
+}
+
+/// Whether `path` has a `{parameter}` segment.
+const fn has_params(path: &str) -> bool {
+    let b = path.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'{' {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Whether `path` fits `pattern`, whose `{…}` segments match any one non-empty segment.
+fn fits(pattern: &str, path: &str) -> bool {
+    let mut want = pattern.split('/');
+    let mut got = path.split('/');
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') && !g.is_empty() => {}
+            (Some(w), Some(g)) if w == g => {}
+            _ => return false,
+        }
     }
 }
 
@@ -140,6 +178,42 @@ pub const SERVED: &[Served] = &[
         Route::CountTokens,
         "Token count (Anthropic)",
         "anthropic",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/responses",
+        true,
+        Route::Responses,
+        "Responses (OpenAI): passed through to OpenAI and Azure deployments, bridged to chat completions for the others",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "GET",
+        "/responses/{response_id}",
+        true,
+        Route::ResponseGet,
+        "A stored response (the key that created it, or the master key)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "DELETE",
+        "/responses/{response_id}",
+        true,
+        Route::ResponseDelete,
+        "Delete a stored response",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "GET",
+        "/responses/{response_id}/input_items",
+        true,
+        Route::ResponseInputItems,
+        "The input items of a stored response, history included (order, limit, after)",
+        "openai",
         Auth::Key,
     ),
     served(
@@ -236,11 +310,8 @@ pub fn classify(method: &str, path: &str) -> Route {
         .filter(|p| p.starts_with('/'))
         .unwrap_or(trimmed);
     let matching = |s: &&Served| {
-        if s.openai {
-            s.path == openai
-        } else {
-            s.path == trimmed
-        }
+        let path = if s.openai { openai } else { trimmed };
+        s.path == path || (s.params && fits(s.path, path))
     };
     let mut known = false;
     for s in SERVED.iter().filter(matching) {
@@ -274,6 +345,22 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
         }
         Route::CountTokens => {
             lifecycle::messages::count_tokens(state, session, ctx).await;
+            return;
+        }
+        Route::Responses => {
+            lifecycle::responses::serve(state, session, ctx).await;
+            return;
+        }
+        Route::ResponseGet => {
+            lifecycle::responses::get(state, session, ctx).await;
+            return;
+        }
+        Route::ResponseDelete => {
+            lifecycle::responses::delete(state, session, ctx).await;
+            return;
+        }
+        Route::ResponseInputItems => {
+            lifecycle::responses::input_items(state, session, ctx).await;
             return;
         }
         Route::Admin => {
@@ -453,6 +540,20 @@ mod tests {
             Route::CountTokens
         );
         assert_eq!(classify("GET", "/models"), Route::Models);
+        assert_eq!(classify("POST", "/v1/responses"), Route::Responses);
+        assert_eq!(classify("POST", "/responses/"), Route::Responses);
+        assert_eq!(classify("GET", "/v1/responses/resp_1"), Route::ResponseGet);
+        assert_eq!(
+            classify("DELETE", "/responses/resp_1"),
+            Route::ResponseDelete
+        );
+        assert_eq!(
+            classify("GET", "/v1/responses/resp_1/input_items"),
+            Route::ResponseInputItems
+        );
+        assert_eq!(classify("GET", "/v1/responses"), Route::WrongMethod);
+        assert_eq!(classify("POST", "/v1/responses/resp_1"), Route::WrongMethod);
+        assert_eq!(classify("GET", "/v1/responses/a/b"), Route::NotFound);
         assert_eq!(classify("GET", "/v1/chat/completions"), Route::WrongMethod);
         assert_eq!(classify("GET", "/health/liveliness"), Route::Liveness);
         assert_eq!(classify("GET", "/health/liveness"), Route::Liveness);

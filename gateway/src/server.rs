@@ -110,6 +110,7 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
         },
     ));
 
+    let responses = state.responses.clone();
     let signals = crate::signals::start(&control_rt, state, drain)?;
     log::info!(
         "tollgate {} listening on http://{addr} ({deployments} deployments in {groups} model groups)",
@@ -119,6 +120,9 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
         shutdown_signal: Box::new(signals),
     });
     final_flush(&control, &control_rt);
+    if let Err(e) = control_rt.block_on(responses.flush(Duration::from_secs(5))) {
+        log::error!("stored responses not written at shutdown: {e}");
+    }
     log::info!("tollgate stopped");
     Ok(())
 }

@@ -402,6 +402,8 @@ pub struct AppState {
     pub connector: Connector,
     /// Keys, teams, budgets, limits and spend.
     pub control: Arc<crate::control::Control>,
+    /// Stored Responses API responses (bounds read at start).
+    pub responses: Arc<crate::stored::StoredResponses>,
 }
 
 impl AppState {
@@ -410,7 +412,13 @@ impl AppState {
         connector: Connector,
         control: Arc<crate::control::Control>,
     ) -> Arc<AppState> {
+        let responses = crate::stored::StoredResponses::start(
+            control.store().clone(),
+            control.runtime_handle().clone(),
+            &runtime.config.tollgate,
+        );
         Arc::new(AppState {
+            responses,
             runtime: ArcSwap::from_pointee(runtime),
             shared: std::sync::OnceLock::new(),
             inflight: Inflight::default(),

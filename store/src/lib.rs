@@ -13,12 +13,13 @@
 //!
 //! Module map: this file owns [`Store`], opening/closing and errors; [`schema`] the embedded
 //! migrations; `entities` the entity documents; `spend` flushing; `query` the spend log
-//! queries; [`testing`] scratch databases for tests.
+//! queries; `responses` the stored Responses API responses; [`testing`] scratch databases for tests.
 
 mod entities;
 mod litellm;
 pub mod litellm_views;
 mod query;
+mod responses;
 pub mod schema;
 mod spend;
 pub mod testing;
@@ -36,6 +37,7 @@ use sqlx::{AnyPool, Connection, Executor};
 pub use entities::EntityRow;
 pub use litellm::{DailyRow, LiteLlmSource, ModelRow};
 pub use query::{Dim, LogFilter, SpendGroup};
+pub use responses::{ResponseBounds, StoredResponse};
 pub use spend::{SpendDelta, SpendLog};
 
 /// How long `open` waits for the first connection (and a pool waits for a free connection).

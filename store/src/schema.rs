@@ -78,6 +78,23 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         ],
     },
     Migration {
+        version: 3,
+        name: "stored responses",
+        statements: &[
+            "CREATE TABLE IF NOT EXISTS tollgate_responses (
+                id TEXT NOT NULL PRIMARY KEY,
+                owner TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                bytes BIGINT NOT NULL,
+                response TEXT NOT NULL,
+                input_items TEXT NOT NULL
+            )",
+            "CREATE INDEX IF NOT EXISTS tollgate_responses_created_at ON tollgate_responses (created_at)",
+            "CREATE INDEX IF NOT EXISTS tollgate_responses_expires_at ON tollgate_responses (expires_at)",
+        ],
+    },
+    Migration {
         version: 4,
         name: "LiteLLM import tables and LiteLLM-shaped views",
         statements: LITELLM_STATEMENTS,

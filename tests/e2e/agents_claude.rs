@@ -55,14 +55,14 @@ pub fn claude_bin() -> Option<PathBuf> {
 
 /// A TCP listener that counts (and names) every connection: the proxy Claude Code is given, so
 /// any traffic that would leave the machine shows up here instead.
-struct Tripwire {
-    addr: std::net::SocketAddr,
-    hits: Arc<AtomicUsize>,
-    first_lines: Arc<std::sync::Mutex<Vec<String>>>,
+pub struct Tripwire {
+    pub addr: std::net::SocketAddr,
+    pub hits: Arc<AtomicUsize>,
+    pub first_lines: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Tripwire {
-    async fn start() -> Tripwire {
+    pub async fn start() -> Tripwire {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
@@ -168,7 +168,7 @@ async fn claude(
 }
 
 /// Polls `/spend/logs` until it holds `n` rows.
-async fn spend_rows(gw: &Gateway, n: usize) -> Vec<Value> {
+pub async fn spend_rows(gw: &Gateway, n: usize) -> Vec<Value> {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
         let r = client()

@@ -1,6 +1,7 @@
 """The official OpenAI and Anthropic Python SDKs against the real `tollgate` binary, with the
-bench mock provider on 127.0.0.1 speaking OpenAI and Anthropic: chat, streams, tool round trips,
-embeddings, and errors raised as each SDK's own exception classes."""
+bench mock provider on 127.0.0.1 speaking OpenAI (chat and Responses) and Anthropic: chat,
+Responses, streams, tool round trips, stored responses, embeddings, and errors raised as each
+SDK's own exception classes."""
 
 import json
 import os
@@ -120,6 +121,59 @@ def test_openai_tool_round_trip(oai, model):
     args = "".join(tc.function.arguments or "" for c in streamed if c.choices
                    for tc in (c.choices[0].delta.tool_calls or []))
     assert json.loads(args) == ARGS
+
+
+TOOLS_RESPONSES = [{"type": "function", "name": "get_weather", "description": "Weather for a city",
+                    "parameters": TOOLS_OPENAI[0]["function"]["parameters"]}]
+
+
+@pytest.mark.parametrize("model", ["gpt-mock", "claude-mock"])
+def test_openai_responses_plain_and_streamed(oai, model):
+    """`responses.create` on an OpenAI group (passed through) and an Anthropic one (bridged)."""
+    r = oai.responses.create(model=model, input="hi", instructions="be brief", max_output_tokens=20)
+    assert r.object == "response" and r.status == "completed"
+    assert r.output_text == TEXT
+    assert r.usage.input_tokens > 0 and r.usage.output_tokens > 0
+    assert oai.responses.retrieve(r.id).output_text == TEXT
+    events = list(oai.responses.create(model=model, input="hi", max_output_tokens=20, stream=True))
+    types = [e.type for e in events]
+    assert types[:2] == ["response.created", "response.in_progress"], types
+    assert types[-1] == "response.completed", types
+    for t in ["response.output_item.added", "response.content_part.added", "response.output_text.done",
+              "response.content_part.done", "response.output_item.done"]:
+        assert t in types, (t, types)
+    assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == TEXT
+    assert [e.sequence_number for e in events] == sorted(e.sequence_number for e in events)
+    final = events[-1].response
+    assert final.output_text == TEXT
+    assert final.usage.output_tokens > 0 and final.usage.total_tokens > final.usage.output_tokens
+
+
+@pytest.mark.parametrize("model", ["gpt-tools", "claude-tools"])
+def test_openai_responses_function_tool_round_trip(oai, model):
+    r = oai.responses.create(model=model, input="Weather in Paris?", tools=TOOLS_RESPONSES, max_output_tokens=50)
+    call = next(i for i in r.output if i.type == "function_call")
+    assert call.name == "get_weather" and json.loads(call.arguments) == ARGS
+    result = {"type": "function_call_output", "call_id": call.call_id, "output": "18C and sunny"}
+    # The conversation sent back whole, and continued from the stored response.
+    r2 = oai.responses.create(model=model.replace("tools", "mock"), tools=TOOLS_RESPONSES, max_output_tokens=50,
+                              input=[{"role": "user", "content": "Weather in Paris?"}, call, result])
+    assert r2.output_text == TEXT
+    r3 = oai.responses.create(model=model.replace("tools", "mock"), tools=TOOLS_RESPONSES, max_output_tokens=50,
+                              previous_response_id=r.id, input=[result])
+    assert r3.output_text == TEXT
+    items = oai.responses.input_items.list(r3.id, order="asc")
+    assert [i.type for i in items.data] == ["message", "function_call", "function_call_output"]
+    streamed = list(oai.responses.create(model=model, input="Weather in Paris?", tools=TOOLS_RESPONSES,
+                                         max_output_tokens=50, stream=True))
+    args = "".join(e.delta for e in streamed if e.type == "response.function_call_arguments.delta")
+    assert json.loads(args) == ARGS
+    done = next(e for e in streamed if e.type == "response.function_call_arguments.done")
+    assert json.loads(done.arguments) == ARGS
+    assert streamed[-1].type == "response.completed"
+    oai.responses.delete(r.id)
+    with pytest.raises(openai.NotFoundError):
+        oai.responses.retrieve(r.id)
 
 
 def test_openai_embeddings(oai):

@@ -154,6 +154,14 @@ impl Provider {
         self.spec().dialect
     }
 
+    /// The provider serves OpenAI's Responses API itself (`/v1/responses`; Azure's
+    /// `/openai/responses`): a `/v1/responses` request is passed through to it as sent, and
+    /// bridged to chat completions for every other provider. OpenAI-compatible servers in
+    /// general do not have it.
+    pub fn speaks_openai_responses(self) -> bool {
+        matches!(self, Provider::OpenAi | Provider::Azure)
+    }
+
     /// All known prefixes, for error messages.
     pub fn known_prefixes() -> impl Iterator<Item = &'static str> {
         PROVIDERS.iter().map(|s| s.prefix)

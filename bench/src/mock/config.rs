@@ -47,7 +47,7 @@ pub struct MockConfig {
     pub record_requests: bool,
     /// Answer chat requests with this tool call instead of text, in every dialect (OpenAI
     /// `tool_calls`, Anthropic `tool_use`, Gemini `functionCall`, Ollama `tool_calls`, Cohere
-    /// `tool_calls`, Bedrock `toolUse`). Legacy completions, `/api/generate` and embeddings
+    /// `tool_calls`, Bedrock `toolUse`, Responses `function_call`). Legacy completions, `/api/generate` and embeddings
     /// ignore it.
     pub tool_call: Option<MockToolCall>,
     /// With [`MockConfig::tool_call`]: answer with the tool call only when the request body

@@ -86,6 +86,9 @@ pub(crate) enum Route<'a> {
         deployment: &'a str,
         kind: OpenAiKind,
     },
+    /// `/responses` (with or without `/v1`; `azure: false`), or Azure's
+    /// `/openai/responses?api-version=…` (`azure: true`, the model in the body).
+    Responses { azure: bool },
     /// `/v1/messages` (`count_tokens: false`) or `/v1/messages/count_tokens`.
     Anthropic { count_tokens: bool },
     /// `/v1beta/models/{model}:{method}` (AI Studio) or
@@ -109,6 +112,9 @@ pub(crate) enum Route<'a> {
 impl Route<'_> {
     /// Parses a request path (without the query); `None` for unknown paths.
     pub(crate) fn parse(path: &str) -> Option<Route<'_>> {
+        if path == "/openai/responses" {
+            return Some(Route::Responses { azure: true });
+        }
         if let Some(rest) = path.strip_prefix("/openai/deployments/") {
             let (deployment, op) = rest.split_once('/')?;
             let kind = match op {
@@ -183,6 +189,7 @@ impl Route<'_> {
             "/chat/completions" => Route::OpenAi(OpenAiKind::Chat),
             "/completions" => Route::OpenAi(OpenAiKind::Text),
             "/embeddings" => Route::OpenAi(OpenAiKind::Embeddings),
+            "/responses" => Route::Responses { azure: false },
             "/messages" => Route::Anthropic {
                 count_tokens: false,
             },
@@ -193,9 +200,11 @@ impl Route<'_> {
 
     pub(crate) fn dialect(&self) -> Dialect {
         match self {
-            Route::Stats | Route::Models | Route::OpenAi(_) | Route::Azure { .. } => {
-                Dialect::OpenAi
-            }
+            Route::Stats
+            | Route::Models
+            | Route::OpenAi(_)
+            | Route::Azure { .. }
+            | Route::Responses { .. } => Dialect::OpenAi,
             Route::Anthropic { .. } => Dialect::Anthropic,
             Route::Gemini { .. } => Dialect::Gemini,
             Route::Ollama(_) => Dialect::Ollama,
@@ -265,7 +274,7 @@ impl Route<'_> {
                      access token, login cookie or other valid authentication credential.",
                 ));
             }
-            Route::Azure { .. } => {
+            Route::Azure { .. } | Route::Responses { azure: true } => {
                 if query_param(query, "api-version").is_none() {
                     return Err((
                         StatusCode::BAD_REQUEST,

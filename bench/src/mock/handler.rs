@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use super::body::{MockBody, SseStream, Step};
 use super::config::{MockOverride, Plan};
 use super::dialect::{self, Dialect, OllamaKind, Route};
-use super::{anthropic, bedrock, cohere, gemini, google_oauth, ollama, openai, render};
+use super::{anthropic, bedrock, cohere, gemini, google_oauth, ollama, openai, render, responses};
 use super::{RecordedRequest, Shared};
 
 /// The fields of an API request the mock looks at, in any dialect; everything else is skipped
@@ -221,6 +221,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
             openai::respond(&ctx, kind, model)
         }
         Route::Azure { deployment, kind } => openai::respond(&ctx, kind, deployment),
+        Route::Responses { .. } => responses::respond(&ctx, None),
         Route::Anthropic { count_tokens } => anthropic::respond(&ctx, count_tokens),
         Route::Gemini { model, method, .. } => gemini::respond(&ctx, model, method),
         Route::Ollama(kind) => ollama::respond(&ctx, kind),

@@ -14,6 +14,10 @@
 //!   and bill like OpenAI: `usage.completion_tokens` is the per-choice count
 //!   ([`MockConfig::completion_tokens`], else the words sent) times the completions generated
 //!   — `n`, or `best_of` (legacy completions, up to 20) when that is more.
+//! - `POST /responses` (also Azure's `/openai/responses?api-version=`): a Responses API
+//!   `response` (one assistant `message`, or with [`MockConfig::tool_call`] one
+//!   `function_call` item), or with `"stream": true` the typed event sequence ending in
+//!   `response.completed` (see `responses.rs`); usage as for chat.
 //! - `POST /embeddings`: one deterministic unit vector per input (floats or base64).
 //! - `GET /models`: [`MockConfig::models`].
 //! - `GET /__mock/stats`: the counters as JSON (for out-of-process users of the binary).
@@ -41,6 +45,7 @@ mod handler;
 mod ollama;
 mod openai;
 mod render;
+mod responses;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

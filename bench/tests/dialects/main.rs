@@ -11,3 +11,4 @@ mod gemini;
 mod google_oauth;
 mod ollama;
 mod openai_tools;
+mod responses;

@@ -27,6 +27,14 @@ fn defaults_when_sections_are_missing_or_empty() {
     );
     assert_eq!(t.log_format, LogFormat::Text);
     assert_eq!(t.spend_backlog_rows, 100_000);
+    assert_eq!(
+        (
+            t.responses_store_max_count,
+            t.responses_store_max_bytes,
+            t.responses_store_ttl
+        ),
+        (10_000, 256 << 20, Duration::from_secs(30 * 86_400))
+    );
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
 }
 
@@ -48,6 +56,9 @@ tollgate_settings:
   connect_timeout_seconds: 1.5
   log_format: json
   spend_backlog_rows: 500
+  responses_store_max_count: 0
+  responses_store_max_bytes: 1048576
+  responses_store_ttl_seconds: 3600
 "
     ));
     let c = &l.config;
@@ -63,6 +74,14 @@ tollgate_settings:
     );
     assert_eq!(t.log_format, LogFormat::Json);
     assert_eq!(t.spend_backlog_rows, 500);
+    assert_eq!(
+        (
+            t.responses_store_max_count,
+            t.responses_store_max_bytes,
+            t.responses_store_ttl
+        ),
+        (0, 1 << 20, Duration::from_secs(3600))
+    );
     assert!(l.warnings.is_empty(), "{:?}", l.warnings);
 }
 
@@ -83,6 +102,7 @@ tollgate_settings:
   connect_timeout_seconds: [1]
   log_format: xml
   spend_backlog_rows: 0
+  responses_store_ttl_seconds: 0
 "
     ));
     assert_eq!(
@@ -94,6 +114,7 @@ tollgate_settings:
             "tollgate_settings.grace_period_seconds: must be 0 or more seconds, got -5",
             "tollgate_settings.connect_timeout_seconds: expected a number of seconds, got a list",
             "tollgate_settings.spend_backlog_rows: must be at least 1",
+            "tollgate_settings.responses_store_ttl_seconds: must be greater than 0 seconds, got 0",
             "tollgate_settings.log_format: expected \"text\" or \"json\", got \"xml\"",
         ]
     );

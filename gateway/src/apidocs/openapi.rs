@@ -163,7 +163,7 @@ fn io(path: &str) -> (Option<Value>, Value) {
             schema_ref("CreateEmbeddingResponse"),
         ),
         "/models" => (None, schema_ref("ListModelsResponse")),
-        "/messages" | "/messages/count_tokens" => (Some(object()), object()),
+        "/messages" | "/messages/count_tokens" | "/responses" => (Some(object()), object()),
         "/health/liveliness" | "/health/liveness" => (None, json!({"type": "string"})),
         _ => (None, object()),
     }
@@ -207,6 +207,15 @@ fn served_op(s: &Served) -> Value {
     op.insert("summary".into(), json!(s.summary));
     op.insert("tags".into(), json!([s.tag]));
     op.insert("security".into(), security(s.auth));
+    let params: Vec<Value> = s
+        .path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+        .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    if !params.is_empty() {
+        op.insert("parameters".into(), Value::Array(params));
+    }
     if let Some(r) = request {
         op.insert(
             "requestBody".into(),

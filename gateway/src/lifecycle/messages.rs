@@ -56,7 +56,15 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
         if let Some(max_tokens) = ctx.clamped_max_tokens {
             door.clamp(max_tokens);
         }
-        route::run(state, &runtime, session, ctx, &mut view, Some(&mut door)).await
+        route::run(
+            state,
+            &runtime,
+            session,
+            ctx,
+            &mut view,
+            Some(super::door::Door::Anthropic(&mut door)),
+        )
+        .await
     }
     .await;
     if let Err(e) = result {

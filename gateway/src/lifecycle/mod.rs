@@ -5,11 +5,13 @@ pub mod account;
 pub mod admit;
 pub mod auth;
 pub mod controls;
+pub mod door;
 pub mod forward;
 pub mod images;
 pub mod messages;
 pub mod relay;
 pub mod resolve;
+pub mod responses;
 pub mod route;
 pub mod translate;
 

@@ -20,6 +20,10 @@ use tokio::time::timeout_at;
 use super::forward::{client_gone, release, CLIENT_CLOSED, COALESCE_BODY};
 use adapters::anthropic::front;
 use adapters::anthropic::passthrough::{self, NativeStream};
+use adapters::responses::stream::StreamToResponses;
+
+use super::responses::shape::Passed;
+use crate::stored::ResponseBody;
 
 use crate::ctx::{Front, RequestCtx};
 use crate::error::{respond, respond_error, GatewayError};
@@ -34,9 +38,27 @@ pub async fn whole(
     content_type: &str,
     body: Bytes,
 ) {
+    // A Responses client's answer: the provider's object as it is, or made from the chat body.
+    let mut responses_usage = None;
+    let (content_type, body) = match &mut ctx.front {
+        Front::Responses(shape) if status < 300 => match shape.whole(body) {
+            Ok((body, usage)) => {
+                responses_usage = usage;
+                ("application/json", body)
+            }
+            Err(e) => {
+                ctx.status =
+                    respond_error(session, &e, &ctx.call_id, false, litellm_headers(ctx)).await;
+                ctx.failure = Some(e.message);
+                return;
+            }
+        },
+        _ => (content_type, body),
+    };
     if status < 300 {
         let usage = match ctx.front {
             Front::AnthropicNative => passthrough::usage_of(&body),
+            Front::Responses(_) => responses_usage,
             _ => adapters::openai::response::usage_of(&body),
         };
         if let Some(u) = usage {
@@ -60,6 +82,10 @@ pub async fn whole(
     };
     if status < 300 {
         ctx.response_id = super::translate::first_id(&body);
+        if let Front::Responses(shape) = &mut ctx.front {
+            // Stored before the body goes out (see `keep_final`).
+            shape.store(ctx.response_id.as_deref(), ResponseBody::Json(body.clone()));
+        }
     }
     ctx.status = status;
     let headers = litellm_headers(ctx);
@@ -80,6 +106,7 @@ pub async fn events(session: &mut Session, ctx: &mut RequestCtx, events: Vec<Byt
     }
     let body = encode(ctx, out, true);
     ctx.response_id = super::translate::first_id(&body);
+    keep_final(ctx, None);
     let written = match stream_header(session, 200, "text/event-stream", ctx).await {
         Ok(()) => session.write_response_body(Some(body), true).await,
         Err(e) => Err(e),
@@ -96,6 +123,24 @@ fn encode(ctx: &mut RequestCtx, canonical: BytesMut, end: bool) -> Bytes {
     let call_id = &ctx.call_id;
     match &mut ctx.front {
         Front::OpenAi | Front::AnthropicNative => canonical.freeze(),
+        Front::Responses(shape) if shape.native => canonical.freeze(),
+        Front::Responses(shape) => {
+            let enc = shape.encoder.get_or_insert_with(|| {
+                Box::new(StreamToResponses::new(
+                    &shape.echo,
+                    &shape.id,
+                    shape.created_at,
+                ))
+            });
+            let mut out = BytesMut::with_capacity(canonical.len() * 3);
+            if let Err(e) = enc.push(&canonical, &mut out) {
+                enc.fail(&e, &mut out);
+            }
+            if end {
+                enc.finish(&mut out);
+            }
+            out.freeze()
+        }
         Front::Anthropic { model, stream } => {
             let enc = stream.get_or_insert_with(|| {
                 Box::new(front::StreamToAnthropic::new(
@@ -196,6 +241,9 @@ enum Pipeline {
     Translate(Box<dyn ToOpenAiStream>),
     /// An Anthropic client on an Anthropic deployment: events pass through as sent, usage read.
     Anthropic(NativeStream),
+    /// A Responses client on a deployment that speaks Responses: likewise (boxed: the chat
+    /// path does not pay for its size).
+    Responses(Box<Passed>),
 }
 
 impl Pipeline {
@@ -250,6 +298,12 @@ impl Pipeline {
                 ctx.streamed_events = s.content_events();
                 r
             }
+            Pipeline::Responses(p) => {
+                if let Some(u) = p.push(input, out)? {
+                    ctx.note_usage(&u);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -257,6 +311,7 @@ impl Pipeline {
     fn substance(&self, held: &[u8]) -> bool {
         match self {
             Pipeline::Anthropic(s) => s.substance(),
+            Pipeline::Responses(_) => Passed::substance(held),
             _ => has_substance(held),
         }
     }
@@ -278,6 +333,12 @@ impl Pipeline {
                 s.finish(out);
                 Ok(())
             }
+            Pipeline::Responses(p) => {
+                if let Some(u) = p.finish()? {
+                    ctx.note_usage(&u);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -285,7 +346,7 @@ impl Pipeline {
         match self {
             Pipeline::Pass(s) => s.buffered(),
             Pipeline::Anthropic(s) => s.buffered(),
-            Pipeline::Translate(_) => 0,
+            Pipeline::Translate(_) | Pipeline::Responses(_) => 0,
         }
     }
 }
@@ -319,6 +380,9 @@ pub async fn stream(
     let mut pipeline = match (translator, &ctx.front) {
         (Some(t), _) => Pipeline::Translate(t),
         (None, Front::AnthropicNative) => Pipeline::Anthropic(NativeStream::new()),
+        (None, Front::Responses(shape)) if shape.native => {
+            Pipeline::Responses(Box::new(Passed::new()))
+        }
         (None, _) => Pipeline::Pass(SseSplitter::new()),
     };
     let mut done = false;
@@ -389,6 +453,8 @@ pub async fn stream(
             up.shutdown().await;
             if matches!(ctx.front, Front::AnthropicNative) {
                 out.extend_from_slice(&front::error_event(&err));
+            } else if matches!(&ctx.front, Front::Responses(s) if s.native) {
+                out.extend_from_slice(&adapters::responses::stream::error_event(&err));
             } else {
                 out.extend_from_slice(&err.to_sse_event());
             }
@@ -406,6 +472,15 @@ pub async fn stream(
         if ctx.response_id.is_none() {
             ctx.response_id = super::translate::first_id(&body);
         }
+        if done && matches!(ctx.front, Front::Responses(_)) {
+            // Stored before the last bytes go out: a client that continues the conversation
+            // the moment the stream ends finds it.
+            let passed = match &mut pipeline {
+                Pipeline::Responses(p) => p.take_final(),
+                _ => None,
+            };
+            keep_final(ctx, passed);
+        }
         if session.write_response_body(Some(body), done).await.is_err() {
             if done {
                 ctx.failure = Some("client went away at the end of the stream".into());
@@ -416,6 +491,20 @@ pub async fn stream(
     }
     release(state, up, peer).await;
     Ok(())
+}
+
+/// A Responses client's stream ended: stores its final response (`passed`: the provider's,
+/// for a passed-through stream; else the bridge's) unless the request said `store: false`.
+fn keep_final(ctx: &mut RequestCtx, passed: Option<serde_json::Value>) {
+    if let Front::Responses(shape) = &mut ctx.front {
+        let last = match passed {
+            Some(v) => Some(v),
+            None => shape.encoder.as_ref().and_then(|e| e.response()),
+        };
+        if let Some(last) = last {
+            shape.store(ctx.response_id.as_deref(), ResponseBody::Value(last));
+        }
+    }
 }
 
 /// `include_cost_in_streaming_usage`: puts `"cost": <USD>` first in every `usage` object of

@@ -11,28 +11,29 @@ use adapters::CanonicalRequest;
 use pingora::proxy::Session;
 
 use super::controls::{Controls, TagSources};
+use super::door::Door;
 use super::{forward, images, messages, resolve};
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
 use crate::router::{self, Failure, Unavailable};
 use crate::state::{AppState, DeploymentRt, Runtime};
 
-/// Serves `req` from its model group, retrying and falling back as configured. `anthropic` is
-/// the client's own Anthropic request (the `/v1/messages` door; `req` is then its minimal
-/// view): sent as it is to Anthropic deployments, translated for the others.
+/// Serves `req` from its model group, retrying and falling back as configured. `door` is the
+/// client's own request behind the `/v1/messages` or `/v1/responses` door (`req` is then its
+/// minimal view): sent as it is to deployments that speak its API, translated for the others.
 pub async fn run(
     state: &Arc<AppState>,
     runtime: &Runtime,
     session: &mut Session,
     ctx: &mut RequestCtx,
     req: &mut CanonicalRequest,
-    mut anthropic: Option<&mut messages::Door>,
+    mut door: Option<Door<'_>>,
 ) -> Result<(), GatewayError> {
     let request_timeout = runtime.config.litellm.request_timeout;
     let deadline = Instant::now() + request_timeout;
     let cfg = &runtime.config.router;
     // The request's own controls (LiteLLM's fields and headers): used here, never sent upstream.
-    let (controls, tag_sources) = match anthropic.as_deref_mut() {
+    let (controls, tag_sources) = match door.as_mut() {
         Some(door) => (
             door.take_controls(session.req_header(), request_timeout)?,
             TagSources::any(session.req_header()),
@@ -62,7 +63,7 @@ pub async fn run(
                     session,
                     ctx,
                     req,
-                    anthropic.as_deref_mut(),
+                    door.as_mut().map(Door::reborrow),
                     &group,
                     deadline,
                 )
@@ -254,7 +255,7 @@ async fn try_group(
     session: &mut Session,
     ctx: &mut RequestCtx,
     req: &mut CanonicalRequest,
-    mut anthropic: Option<&mut messages::Door>,
+    mut door: Option<Door<'_>>,
     name: &str,
     deadline: Instant,
 ) -> Result<(), GatewayError> {
@@ -332,7 +333,7 @@ async fn try_group(
             session,
             ctx,
             req,
-            anthropic.as_deref_mut(),
+            door.as_mut().map(Door::reborrow),
             &dep,
             deadline,
         )
@@ -494,8 +495,8 @@ fn note_failure(
     }
 }
 
-/// One call to one deployment. An Anthropic client's request goes as it is to an Anthropic
-/// deployment, translated (once, on first need) to any other.
+/// One call to one deployment. A door's request goes as it is to a deployment that speaks its
+/// API, translated (once, on first need) for any other.
 #[allow(clippy::too_many_arguments)]
 async fn attempt(
     state: &Arc<AppState>,
@@ -503,7 +504,7 @@ async fn attempt(
     session: &mut Session,
     ctx: &mut RequestCtx,
     req: &mut CanonicalRequest,
-    anthropic: Option<&mut messages::Door>,
+    door: Option<Door<'_>>,
     dep: &Arc<DeploymentRt>,
     deadline: Instant,
 ) -> Result<(), GatewayError> {
@@ -527,30 +528,17 @@ async fn attempt(
         )
     };
     let mut native = None;
-    let req = match (&dep.upstream, anthropic) {
-        (Some(up), Some(door))
-            if dep.conf.provider.dialect().speaks_anthropic_messages()
+    let req = match (&dep.upstream, door) {
+        (Some(up), Some(mut door))
+            if door.native_for(dep.conf.provider)
                 && dep.conf.mock_response.is_none()
                 && !ctx.controls().mocks() =>
         {
-            ctx.front = crate::ctx::Front::AnthropicNative;
             let model = crate::ctx::upstream_model(&dep.conf.model, ctx.wildcard_match.as_deref());
-            native = Some(messages::native_request(
-                dep,
-                up,
-                session.req_header(),
-                door.raw(),
-                &model,
-            )?);
+            native = Some(door.native(dep, up, session.req_header(), &model, ctx)?);
             req
         }
-        (_, Some(door)) => {
-            ctx.front = crate::ctx::Front::Anthropic {
-                model: req.model.clone(),
-                stream: None,
-            };
-            door.canonical(req, dep.conf.provider)?
-        }
+        (_, Some(door)) => door.translated(req, dep.conf.provider, ctx)?,
         (_, None) => req,
     };
     if native.is_none()
