@@ -275,8 +275,13 @@ async fn codex_on_an_anthropic_group_bridged_with_a_tool_round_trip() {
 /// README.md shows exactly the config and the command line these tests run.
 #[test]
 fn the_readme_shows_the_commands_the_tests_run() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-        .expect("README.md");
+    let readme = std::fs::read_to_string(
+        std::path::PathBuf::from(
+            std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+        )
+        .join("../README.md"),
+    )
+    .expect("README.md");
     assert!(
         readme.contains(CONFIG),
         "README.md's Codex section must hold this config.toml:\n{CONFIG}"

@@ -50,7 +50,10 @@ fn migrations_dir() -> PathBuf {
     if let Ok(d) = std::env::var("TOLLGATE_LITELLM_MIGRATIONS") {
         return PathBuf::from(d);
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("..");
     let out = Command::new("bash")
         .arg("-c")
         .arg("source scripts/litellm.sh && printf %s \"$TOLLGATE_LITELLM_MIGRATIONS\"")

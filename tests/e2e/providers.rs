@@ -68,8 +68,10 @@ const FAMILIES: &[Family] = &[
 
 /// A copy of the test-only service-account key whose `token_uri` is the mock's token endpoint.
 fn vertex_credentials(mock: &MockServer) -> String {
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/e2e/fixtures/test-service-account.json");
+    let fixture = std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../tests/e2e/fixtures/test-service-account.json");
     let mut key: Value = serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
     key["token_uri"] = json!(format!("http://{}/token", mock.addr));
     let path = scratch_dir().join("sa.json");

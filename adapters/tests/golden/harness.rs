@@ -29,9 +29,11 @@ pub struct Fixtures {
 impl Fixtures {
     pub fn new(suite: &str) -> Fixtures {
         Fixtures {
-            root: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("tests/fixtures")
-                .join(suite),
+            root: std::path::PathBuf::from(
+                std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+            )
+            .join("tests/fixtures")
+            .join(suite),
         }
     }
 

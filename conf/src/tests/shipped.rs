@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use crate::{load_file, load_str, LoadOptions, EMBEDDED_DEFAULT};
 
 fn conf_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
 }
 
 /// Sets every `os.environ/NAME` the text references that is not set already, to a dummy key.

@@ -17,7 +17,7 @@ mod graph;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use graph::Graph;
 
@@ -44,10 +44,12 @@ const ADMIN_SHARED: &[&str] = &[
 const ADMIN_DISPATCH: &[&str] = &["", "spec"];
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    std::path::PathBuf::from(
+        std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .parent()
+    .unwrap()
+    .to_path_buf()
 }
 
 /// Every crate root of the checked packages, named `package` or `package/bin/name`.
