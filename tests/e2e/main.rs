@@ -34,6 +34,7 @@ mod raw_http;
 mod replicas;
 mod request_controls;
 mod responses;
+mod responses_drop;
 mod route;
 mod router;
 mod router_strategies;

@@ -35,7 +35,7 @@ fn config(mock: &MockServer, tail: &str) -> String {
     )
 }
 
-async fn start(tail: &str) -> (Gateway, MockServer) {
+pub(crate) async fn start(tail: &str) -> (Gateway, MockServer) {
     let mock = MockServer::start(MockConfig {
         chunks: 3,
         ..MockConfig::default()
@@ -46,7 +46,12 @@ async fn start(tail: &str) -> (Gateway, MockServer) {
     (gw, mock)
 }
 
-async fn create_with(gw: &Gateway, key: &str, path: &str, body: Value) -> reqwest::Response {
+pub(crate) async fn create_with(
+    gw: &Gateway,
+    key: &str,
+    path: &str,
+    body: Value,
+) -> reqwest::Response {
     client()
         .post(gw.url(path))
         .bearer_auth(key)
@@ -73,7 +78,7 @@ async fn get(gw: &Gateway, key: &str, path: &str) -> reqwest::Response {
 }
 
 /// The last request the mock got on a path starting with `prefix`.
-fn last(mock: &MockServer, prefix: &str) -> RecordedRequest {
+pub(crate) fn last(mock: &MockServer, prefix: &str) -> RecordedRequest {
     mock.requests()
         .into_iter()
         .rev()
@@ -81,7 +86,7 @@ fn last(mock: &MockServer, prefix: &str) -> RecordedRequest {
         .unwrap_or_else(|| panic!("no request on {prefix}"))
 }
 
-fn output_text(v: &Value) -> String {
+pub(crate) fn output_text(v: &Value) -> String {
     v["output"]
         .as_array()
         .unwrap()

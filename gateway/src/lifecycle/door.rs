@@ -76,10 +76,14 @@ impl<'a> Door<'a> {
     }
 
     /// The request translated for a `provider` deployment (`view` carries the model group).
+    /// `drop_params`: what the client sent that the translation cannot carry is left out (and
+    /// logged) instead of refused — for the Responses bridge, built-in tools such as the
+    /// `web_search` Codex CLI sends.
     pub fn translated(
         self,
         view: &CanonicalRequest,
         provider: Provider,
+        drop_params: bool,
         ctx: &mut RequestCtx,
     ) -> Result<&'a mut CanonicalRequest, GatewayError> {
         match self {
@@ -91,7 +95,7 @@ impl<'a> Door<'a> {
                 d.canonical(view, provider)
             }
             Door::Responses(d) => {
-                d.translate(view, provider)?;
+                d.translate(view, provider, drop_params)?;
                 ctx.front = Front::Responses(Box::new(d.bridged_shape()));
                 Ok(d.translated_mut())
             }

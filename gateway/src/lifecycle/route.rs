@@ -12,7 +12,7 @@ use pingora::proxy::Session;
 
 use super::controls::{Controls, TagSources};
 use super::door::Door;
-use super::{forward, images, messages, resolve};
+use super::{forward, images, messages, resolve, translate};
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
 use crate::router::{self, Failure, Unavailable};
@@ -538,7 +538,14 @@ async fn attempt(
             native = Some(door.native(dep, up, session.req_header(), &model, ctx)?);
             req
         }
-        (_, Some(door)) => door.translated(req, dep.conf.provider, ctx)?,
+        (_, Some(door)) => {
+            let drop_params = translate::target(
+                dep,
+                runtime.config.litellm.drop_params || ctx.controls().drop_params,
+            )
+            .drop_params;
+            door.translated(req, dep.conf.provider, drop_params, ctx)?
+        }
         (_, None) => req,
     };
     if native.is_none()

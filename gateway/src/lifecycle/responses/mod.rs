@@ -330,6 +330,7 @@ impl Door {
         &mut self,
         view: &CanonicalRequest,
         provider: Provider,
+        drop_params: bool,
     ) -> Result<(), GatewayError> {
         if self.translated.is_some() {
             return Ok(());
@@ -343,7 +344,10 @@ impl Door {
             .collect();
         self.echo = Some(Arc::new(echo));
         self.id = adapters::responses::new_id("resp");
-        let t = request::translate(parsed, &history).map_err(GatewayError::Invalid)?;
+        let opts = request::Options {
+            drop_builtin_tools: drop_params,
+        };
+        let t = request::translate_with(parsed, &history, opts).map_err(GatewayError::Invalid)?;
         if !t.skipped.is_empty() {
             log::warn!(
                 "/v1/responses for model group {}: translating for {} left out {}",
