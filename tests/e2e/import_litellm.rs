@@ -6,7 +6,7 @@
 //! runs unchanged through `psql` against Tollgate's database. Needs `DATABASE_URL` (CI sets it;
 //! the tests fail when PostgreSQL is unreachable) and `psql`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use base64::Engine;
