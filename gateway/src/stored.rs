@@ -25,7 +25,9 @@ const MAX_QUEUED: usize = 10_000;
 const MAX_QUEUED_BYTES: usize = 64 << 20;
 /// The writer's pace when nothing wakes it.
 const WRITE_EVERY: Duration = Duration::from_millis(500);
-/// Pruning (TTL, then count and bytes) runs after every write, and at least this often.
+/// Pruning (TTL, then count and bytes) runs after a write at most this often...
+const PRUNE_AFTER_WRITES: Duration = Duration::from_secs(1);
+/// ...and at least this often.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// The response a request ended with, as relay had it.
@@ -358,12 +360,14 @@ impl StoredResponses {
     }
 }
 
-/// The writer: a batch when woken (64 queued) or every [`WRITE_EVERY`], pruning after each
-/// batch written and every [`PRUNE_EVERY`] (the first time at start, for what expired while
-/// the gateway was stopped). Pruning costs a count over the table's `bytes` column (about a
-/// millisecond for 10,000 rows in SQLite), at most twice a second.
+/// The writer: a batch when woken (64 queued) or every [`WRITE_EVERY`], pruning after writes
+/// at most every [`PRUNE_AFTER_WRITES`] and at least every [`PRUNE_EVERY`] (the first time at
+/// start, for what expired while the gateway was stopped): the bounds may be exceeded by a
+/// second's worth of responses. Pruning costs a sum over the table's `bytes` column (about a
+/// millisecond for 10,000 rows in SQLite).
 async fn write_loop(s: Arc<StoredResponses>) {
     let mut pruned_at: Option<tokio::time::Instant> = None;
+    let mut written_since_prune = false;
     let mut failing = false;
     loop {
         match s.write_batch().await {
@@ -372,7 +376,12 @@ async fn write_loop(s: Arc<StoredResponses>) {
                     log::info!("stored responses: database writes recovered");
                     failing = false;
                 }
-                if n > 0 || pruned_at.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                written_since_prune |= n > 0;
+                let since = pruned_at.map(|t| t.elapsed());
+                if since.is_none_or(|d| {
+                    (written_since_prune && d >= PRUNE_AFTER_WRITES) || d >= PRUNE_EVERY
+                }) {
+                    written_since_prune = false;
                     match s
                         .store
                         .prune_responses(crate::control::now_ms(), s.bounds)

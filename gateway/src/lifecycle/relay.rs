@@ -20,7 +20,6 @@ use tokio::time::timeout_at;
 use super::forward::{client_gone, release, CLIENT_CLOSED, COALESCE_BODY};
 use adapters::anthropic::front;
 use adapters::anthropic::passthrough::{self, NativeStream};
-use adapters::responses::stream::StreamToResponses;
 
 use super::responses::shape::Passed;
 use crate::stored::ResponseBody;
@@ -124,23 +123,7 @@ fn encode(ctx: &mut RequestCtx, canonical: BytesMut, end: bool) -> Bytes {
     match &mut ctx.front {
         Front::OpenAi | Front::AnthropicNative => canonical.freeze(),
         Front::Responses(shape) if shape.native => canonical.freeze(),
-        Front::Responses(shape) => {
-            let enc = shape.encoder.get_or_insert_with(|| {
-                Box::new(StreamToResponses::new(
-                    &shape.echo,
-                    &shape.id,
-                    shape.created_at,
-                ))
-            });
-            let mut out = BytesMut::with_capacity(canonical.len() * 3);
-            if let Err(e) = enc.push(&canonical, &mut out) {
-                enc.fail(&e, &mut out);
-            }
-            if end {
-                enc.finish(&mut out);
-            }
-            out.freeze()
-        }
+        Front::Responses(shape) => shape.encode(&canonical, end),
         Front::Anthropic { model, stream } => {
             let enc = stream.get_or_insert_with(|| {
                 Box::new(front::StreamToAnthropic::new(

@@ -10,7 +10,7 @@ use adapters::responses::front::{usage, NativeStream};
 use adapters::responses::response::response_from_chat;
 use adapters::responses::stream::StreamToResponses;
 use adapters::ApiError;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use serde_json::{Map, Value};
 
 use crate::stored::{Pending, ResponseBody, StoredResponses};
@@ -136,6 +136,24 @@ impl Shape {
         Ok((out, u))
     }
 
+    /// Canonical SSE bytes → the bridged Responses events (the encoder made with the first
+    /// bytes); `end` closes the stream. A broken canonical stream ends it as failed.
+    #[inline(never)]
+    pub fn encode(&mut self, canonical: &[u8], end: bool) -> Bytes {
+        let (echo, id, created_at) = (&self.echo, &self.id, self.created_at);
+        let enc = self
+            .encoder
+            .get_or_insert_with(|| Box::new(StreamToResponses::new(echo, id, created_at)));
+        let mut out = BytesMut::with_capacity(canonical.len() * 3);
+        if let Err(e) = enc.push(canonical, &mut out) {
+            enc.fail(&e, &mut out);
+        }
+        if end {
+            enc.finish(&mut out);
+        }
+        out.freeze()
+    }
+
     /// Queues the complete response `id` for storage (once; nothing with `store: false`).
     /// Called before its last bytes go to the client, so that a client continuing the
     /// conversation at once finds it.
@@ -172,18 +190,17 @@ impl Passed {
     }
 
     /// Feeds provider bytes (appended to `out` as they are). Returns the usage once the final
-    /// response went by, and the provider's error event as an error (once).
-    pub fn push(
-        &mut self,
-        input: &[u8],
-        out: &mut bytes::BytesMut,
-    ) -> Result<Option<Usage>, ApiError> {
+    /// response went by, and the provider's error event as an error (once). Never inlined into
+    /// the relay's pipeline, whose chat arms it would otherwise slow down.
+    #[inline(never)]
+    pub fn push(&mut self, input: &[u8], out: &mut BytesMut) -> Result<Option<Usage>, ApiError> {
         out.extend_from_slice(input);
         self.scan.push(input);
         self.check()
     }
 
     /// The stream ended.
+    #[inline(never)]
     pub fn finish(&mut self) -> Result<Option<Usage>, ApiError> {
         self.scan.finish();
         self.check()
