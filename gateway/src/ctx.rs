@@ -23,15 +23,7 @@ pub enum Front {
     AnthropicNative,
     /// Responses API clients (`/v1/responses`): passed through to deployments that speak it,
     /// bridged from canonical chat for the others (see `lifecycle::responses`).
-    Responses(Box<crate::lifecycle::responses::Shape>),
-}
-
-/// The upstream model for `dep`: its own, with a wildcard `*` replaced by what the request named.
-pub fn upstream_model<'a>(dep_model: &'a str, wildcard: Option<&str>) -> std::borrow::Cow<'a, str> {
-    match wildcard {
-        Some(m) if dep_model.contains('*') => std::borrow::Cow::Owned(dep_model.replace('*', m)),
-        _ => std::borrow::Cow::Borrowed(dep_model),
-    }
+    Responses(Box<crate::lifecycle::responses::shape::Shape>),
 }
 
 impl Front {
@@ -53,7 +45,7 @@ pub struct RequestCtx {
     /// Model group asked for.
     pub model_group: Option<String>,
     /// The deployment that served it (or failed last).
-    pub served_by: Option<std::sync::Arc<crate::state::DeploymentRt>>,
+    pub served_by: Option<std::sync::Arc<crate::deployment::DeploymentRt>>,
     pub stream: bool,
     /// Status sent to the client.
     pub status: u16,

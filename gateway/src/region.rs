@@ -1,6 +1,6 @@
 //! Data residency: the region (`eu` / `us`) a deployment serves from, read once from its
 //! `litellm_params`, and an end user's `allowed_model_region`. Routing keeps a region-bound
-//! request on the deployments of its region (`router::candidates`).
+//! request on the deployments of its region (`routing::select::candidates`).
 //!
 //! LiteLLM's router compares `litellm_params.region_name` with the end user's region, so only
 //! `region_name: eu|us` counts there. LiteLLM also knows which provider regions are in the EU or

@@ -17,9 +17,10 @@ use pingora::services::listening::Service;
 
 use crate::conn::{Front, Limits};
 use crate::proxy::Gateway;
+use crate::runtime::Runtime;
+use crate::services::Background;
 use crate::signals::Drain;
-use crate::state::{AppState, Runtime};
-use crate::upstream::DnsRefresher;
+use crate::state::AppState;
 
 /// Where to listen; CLI flags override `tollgate_settings`.
 pub struct Listen {
@@ -83,7 +84,7 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
     let (control, control_rt) = open_control(&config)?;
     log::info!(
         "price table: {} models",
-        crate::state::price_table(&config).len()
+        crate::runtime::price_table(&config).len()
     );
     let state = AppState::new(Runtime::new(config), connector, control.clone());
     crate::control::sync::start(&control, &state.runtime().config);
@@ -99,7 +100,7 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
     server.add_service(proxy);
     server.add_service(background_service(
         "dns refresh",
-        DnsRefresher {
+        Background {
             state: state.clone(),
         },
     ));

@@ -1,384 +1,13 @@
 //! Process state shared by every request: the runtime built from the current configuration
 //! (swapped atomically on reload), the upstream connector and the in-flight counter.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use adapters::provider::Provider;
 use arc_swap::ArcSwap;
-use bytes::Bytes;
-use conf::{Config, Deployment};
 use pingora::connectors::http::Connector;
-use sha2::{Digest, Sha256};
 
-use crate::control::output::Output;
-use crate::gcp_auth::{ServiceAccount, TokenSource};
-use crate::pricing::{ModelPrice, PriceTable};
-use crate::router::{Health, Load, Slots};
-use crate::upstream::Upstream;
-use serde_json::Value;
-
-/// A deployment with its resolved upstream.
-#[derive(Debug)]
-pub struct DeploymentRt {
-    pub conf: Deployment,
-    /// `None` for `mock_response` deployments with no `api_base`.
-    pub upstream: Option<Arc<Upstream>>,
-    /// Vertex AI: the OAuth token source for the deployment's service account.
-    pub gcp: Option<Arc<TokenSource>>,
-    /// Recent failures and cooldown.
-    pub health: Health,
-    /// In-flight requests against `max_parallel_requests`.
-    pub slots: Arc<Slots>,
-    /// Recent latency and this minute's usage.
-    pub load: Load,
-    /// Routing inputs read once: tier (`order`), share (`weight`/`rpm`/`tpm`), price, tags,
-    /// context window.
-    pub route_order: u64,
-    pub route_weight: f64,
-    pub route_cost: f64,
-    pub tags: Vec<String>,
-    pub max_input_tokens: Option<u64>,
-    /// The data-residency region it serves from (`region_name`, else its cloud region).
-    pub region: Option<crate::region::Region>,
-    /// `x-litellm-model-id`, `-model-group`, `-model-api-base`, built once.
-    pub headers: Vec<(&'static str, http::HeaderValue)>,
-    /// Prices and limits: the price table's entry with the deployment's own overrides.
-    pub price: Option<ModelPrice>,
-    /// A wildcard deployment's (`openai/*`, `*`): the table its requests are priced from, by
-    /// the model the `*` stood for.
-    pub wildcard_prices: Option<Arc<PriceTable>>,
-}
-
-impl DeploymentRt {
-    /// The prices of a request this deployment serves: its own, or for a wildcard deployment
-    /// those of the model `wildcard` names (the deployment's own cost keys still override).
-    pub fn price_for(&self, wildcard: Option<&str>) -> Option<Cow<'_, ModelPrice>> {
-        match (&self.wildcard_prices, wildcard) {
-            (Some(table), Some(m)) => crate::pricing::for_deployment(
-                table,
-                self.conf.provider.prefix(),
-                &crate::ctx::upstream_model(&self.conf.model, Some(m)),
-                &self.conf.internal_params,
-                &self.conf.model_info,
-            )
-            .map(Cow::Owned),
-            _ => self.price.as_ref().map(Cow::Borrowed),
-        }
-    }
-}
-
-/// The per-deployment response headers; values that are not valid header text are left out.
-fn deployment_headers(d: &Deployment) -> Vec<(&'static str, http::HeaderValue)> {
-    let base = d.api_base.as_ref().map(|b| b.url.as_str());
-    [
-        ("x-litellm-model-id", Some(d.id.as_str())),
-        ("x-litellm-model-group", Some(d.model_name.as_str())),
-        ("x-litellm-model-api-base", base),
-    ]
-    .into_iter()
-    .filter_map(|(name, v)| Some((name, http::HeaderValue::from_str(v?).ok()?)))
-    .collect()
-}
-
-/// A model group: the deployments sharing one `model_name`.
-#[derive(Debug)]
-pub struct Group {
-    pub deployments: Vec<Arc<DeploymentRt>>,
-    /// The deployments of a bare `model: "*"` entry, by provider (empty in other groups).
-    pub by_provider: HashMap<Provider, Vec<Arc<DeploymentRt>>>,
-    /// With `by_provider`: the group's other deployments.
-    pub others: Vec<Arc<DeploymentRt>>,
-    /// `model_info.access_groups` of its deployments: names a key's `models` may use.
-    pub access_groups: Vec<String>,
-    /// The most expensive prices of its deployments, for budget reservations.
-    pub worst: Option<ModelPrice>,
-}
-
-/// Output tokens reserved for when neither the request nor the price table bounds them.
-const DEFAULT_MAX_OUTPUT_TOKENS: u64 = 4096;
-
-impl Group {
-    /// The deployments that may serve a request: in a group of `model: "*"` deployments, those
-    /// of the provider the requested model belongs to, else the group's other ones; in every
-    /// other group, all.
-    pub fn serving(&self, provider: Option<Provider>) -> &[Arc<DeploymentRt>] {
-        if self.by_provider.is_empty() {
-            return &self.deployments;
-        }
-        match provider.and_then(|p| self.by_provider.get(&p)) {
-            Some(deps) => deps,
-            None => &self.others,
-        }
-    }
-
-    /// The worst-case cost of a request to this group: `prompt_tokens` at the highest input
-    /// price plus the output bound (see [`Output::tokens`]: the request's `max_tokens`, else the
-    /// model's `max_output_tokens`, per completion, times `n`/`best_of`) at the highest output
-    /// price.
-    pub fn worst_case(&self, prompt_tokens: u64, out: Output) -> f64 {
-        self.worst
-            .as_ref()
-            .map_or(0.0, |p| bound(p, prompt_tokens, out))
-    }
-
-    /// [`Group::worst_case`] for a request resolved to `provider` and, through a wildcard, to
-    /// model `wildcard`: the most expensive of the deployments that may serve it, each priced
-    /// for that model.
-    pub fn worst_case_for(
-        &self,
-        provider: Option<Provider>,
-        wildcard: Option<&str>,
-        prompt_tokens: u64,
-        out: Output,
-    ) -> f64 {
-        if wildcard.is_none() {
-            return self.worst_case(prompt_tokens, out);
-        }
-        self.serving(provider)
-            .iter()
-            .filter_map(|d| d.price_for(wildcard))
-            .map(|p| bound(&p, prompt_tokens, out))
-            .fold(0.0, f64::max)
-    }
-
-    /// The output tokens per completion a request without its own bound may be billed for
-    /// here (as [`Group::worst_case_for`] reads it): the largest model limit of the deployments
-    /// that may serve it, 4,096 when none is known.
-    pub fn output_limit_for(&self, provider: Option<Provider>, wildcard: Option<&str>) -> u64 {
-        if wildcard.is_none() {
-            return self
-                .worst
-                .as_ref()
-                .map_or(DEFAULT_MAX_OUTPUT_TOKENS, model_limit);
-        }
-        self.serving(provider)
-            .iter()
-            .filter_map(|d| d.price_for(wildcard))
-            .map(|p| model_limit(&p))
-            .max()
-            .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS)
-    }
-
-    fn add(&mut self, d: &Arc<DeploymentRt>) {
-        if d.conf.any_provider {
-            if self.by_provider.is_empty() {
-                self.others = self.deployments.clone();
-            }
-            self.by_provider
-                .entry(d.conf.provider)
-                .or_default()
-                .push(d.clone());
-        } else if !self.by_provider.is_empty() {
-            self.others.push(d.clone());
-        }
-        if let Some(Value::Array(groups)) = d.conf.model_info.get("access_groups") {
-            for g in groups.iter().filter_map(Value::as_str) {
-                if !self.access_groups.iter().any(|a| a == g) {
-                    self.access_groups.push(g.to_string());
-                }
-            }
-        }
-        if let Some(p) = &d.price {
-            let w = self.worst.get_or_insert_with(ModelPrice::default);
-            w.input_cost_per_token = w.input_cost_per_token.max(p.input_cost_per_token);
-            w.output_cost_per_token = w.output_cost_per_token.max(p.output_cost_per_token);
-            w.max_output_tokens = w.max_output_tokens.max(p.max_output_tokens);
-            w.max_tokens = w.max_tokens.max(p.max_tokens);
-        }
-    }
-}
-
-/// The cost of `prompt_tokens` plus the output bound at `p`'s prices, the model's
-/// `max_output_tokens` (else `max_tokens`, else 4,096) standing in for a bound the request does
-/// not set.
-fn bound(p: &ModelPrice, prompt_tokens: u64, out: Output) -> f64 {
-    crate::pricing::worst_case(p, prompt_tokens, out.tokens(model_limit(p)))
-}
-
-/// A model's output limit per completion: `max_output_tokens`, else `max_tokens`, else 4,096.
-fn model_limit(p: &ModelPrice) -> u64 {
-    p.max_output_tokens
-        .or(p.max_tokens)
-        .unwrap_or(DEFAULT_MAX_OUTPUT_TOKENS)
-}
-
-/// Everything derived from one configuration.
-#[derive(Debug)]
-pub struct Runtime {
-    pub config: Config,
-    pub groups: HashMap<String, Group>,
-    /// Group names in config order, for messages.
-    pub group_names: Vec<String>,
-    /// Distinct upstream hosts, for DNS refresh.
-    pub upstreams: Vec<Arc<Upstream>>,
-    /// `/v1/models` body.
-    pub models_body: Bytes,
-    /// SHA-256 of the master key.
-    pub master_key_hash: Option<[u8; 32]>,
-    /// The price table (also names the provider of a bare model name for the `*` group).
-    pub prices: Arc<PriceTable>,
-}
-
-impl Runtime {
-    pub fn new(config: Config) -> Runtime {
-        let prices = price_table(&config);
-        let mut upstreams: Vec<Arc<Upstream>> = Vec::new();
-        let mut groups: HashMap<String, Group> = HashMap::new();
-        let mut group_names = Vec::new();
-        let mut gcp_connector: Option<Arc<Connector>> = None;
-        for d in &config.model_list {
-            // A mock deployment never calls upstream: no connection, no DNS.
-            let base = if d.mock_response.is_some() {
-                None
-            } else {
-                d.api_base.as_ref()
-            };
-            let upstream = base.map(|base| {
-                let u = match upstreams
-                    .iter()
-                    .find(|u| u.host == base.host && u.port == base.port && u.tls == base.tls)
-                {
-                    Some(u) => u.clone(),
-                    None => {
-                        let u = Arc::new(Upstream::new(base));
-                        upstreams.push(u.clone());
-                        u
-                    }
-                };
-                // Hosts only a `model: "*"` entry stands for are resolved when first used.
-                if !d.any_provider {
-                    u.resolve_eagerly();
-                }
-                u
-            });
-            let gcp = vertex_tokens(d, &mut gcp_connector);
-            let price = crate::pricing::for_deployment(
-                &prices,
-                d.provider.prefix(),
-                &d.model,
-                &d.internal_params,
-                &d.model_info,
-            );
-            let rt = Arc::new(DeploymentRt {
-                conf: d.clone(),
-                upstream,
-                gcp,
-                health: Health::default(),
-                slots: Arc::new(Slots::new(
-                    d.internal_params
-                        .get("max_parallel_requests")
-                        .and_then(|v| v.as_u64())
-                        .map(|n| n as usize)
-                        .or(config.router.default_max_parallel_requests),
-                )),
-                load: Load::default(),
-                route_order: crate::router::order(d),
-                route_weight: crate::router::weight(d),
-                route_cost: price
-                    .as_ref()
-                    .map(|p| p.input_cost_per_token + p.output_cost_per_token)
-                    .unwrap_or(0.0),
-                tags: crate::router::tags(d),
-                max_input_tokens: crate::router::max_input_tokens(d)
-                    .or(price.as_ref().and_then(|p| p.max_input_tokens)),
-                region: crate::region::of_deployment(d),
-                headers: deployment_headers(d),
-                price,
-                wildcard_prices: d.model.contains('*').then(|| prices.clone()),
-            });
-            let group = groups.entry(d.model_name.clone()).or_insert_with(|| {
-                group_names.push(d.model_name.clone());
-                Group {
-                    deployments: Vec::new(),
-                    by_provider: HashMap::new(),
-                    others: Vec::new(),
-                    access_groups: Vec::new(),
-                    worst: None,
-                }
-            });
-            group.add(&rt);
-            group.deployments.push(rt);
-        }
-        let models_body = models_list(group_names.iter());
-        let master_key_hash = config
-            .general
-            .master_key
-            .as_ref()
-            .map(|k| Sha256::digest(k.expose().as_bytes()).into());
-        Runtime {
-            config,
-            groups,
-            group_names,
-            upstreams,
-            models_body,
-            master_key_hash,
-            prices,
-        }
-    }
-}
-
-/// A `/v1/models` body listing `names`.
-pub fn models_list<'a>(names: impl Iterator<Item = &'a String>) -> Bytes {
-    let created = unix_now();
-    let data: Vec<serde_json::Value> = names
-        .map(|g| serde_json::json!({"id": g, "object": "model", "created": created, "owned_by": "openai"}))
-        .collect();
-    Bytes::from(
-        serde_json::to_vec(&serde_json::json!({"object": "list", "data": data}))
-            .expect("serializing JSON values cannot fail"),
-    )
-}
-
-/// The bundled price table, with `tollgate_settings.price_table` merged over it (the file was
-/// checked at start; should it fail later, the bundled table is used and the error logged).
-pub fn price_table(config: &Config) -> Arc<PriceTable> {
-    match &config.tollgate.price_table {
-        None => PriceTable::bundled(),
-        Some(path) => match PriceTable::with_file(std::path::Path::new(path)) {
-            Ok(t) => Arc::new(t),
-            Err(e) => {
-                log::error!("tollgate_settings.price_table: {e}; using the bundled table");
-                PriceTable::bundled()
-            }
-        },
-    }
-}
-
-/// The token source of a Vertex AI deployment (its key was checked at config load; a key
-/// Google's client library would refuse is logged and the deployment answers 502).
-fn vertex_tokens(
-    d: &Deployment,
-    connector: &mut Option<Arc<Connector>>,
-) -> Option<Arc<TokenSource>> {
-    if d.provider != adapters::provider::Provider::VertexAi || d.mock_response.is_some() {
-        return None;
-    }
-    let json = d.internal_params.get("vertex_credentials_json")?.as_str()?;
-    match ServiceAccount::parse(json) {
-        Ok(account) => {
-            let connector = connector
-                .get_or_insert_with(|| Arc::new(Connector::new(None)))
-                .clone();
-            let tokens = TokenSource::new(account, connector);
-            let a = tokens.account();
-            log::debug!(
-                "deployment {}: Vertex AI tokens for {} (key project {})",
-                d.id,
-                a.client_email,
-                a.project_id
-            );
-            Some(Arc::new(tokens))
-        }
-        Err(e) => {
-            log::error!("model_list deployment {}: vertex_credentials: {e}", d.id);
-            None
-        }
-    }
-}
+use crate::runtime::{Live, Runtime};
 
 /// Counts requests being served; graceful shutdown waits for it to reach zero.
 #[derive(Debug, Default)]
@@ -395,9 +24,9 @@ impl Drop for InflightGuard {
 
 /// The shared state.
 pub struct AppState {
-    runtime: ArcSwap<Runtime>,
+    runtime: Arc<Live>,
     /// Cooldown sharing through Redis (`router_settings.redis_*`), once started.
-    pub shared: std::sync::OnceLock<crate::shared::Publisher>,
+    pub shared: std::sync::OnceLock<crate::routing::cluster::Publisher>,
     pub inflight: Inflight,
     pub connector: Connector,
     /// Keys, teams, budgets, limits and spend.
@@ -419,7 +48,7 @@ impl AppState {
         );
         Arc::new(AppState {
             responses,
-            runtime: ArcSwap::from_pointee(runtime),
+            runtime: Arc::new(ArcSwap::from_pointee(runtime)),
             shared: std::sync::OnceLock::new(),
             inflight: Inflight::default(),
             connector,
@@ -432,6 +61,11 @@ impl AppState {
         self.runtime.load_full()
     }
 
+    /// The swappable runtime itself, for background tasks that follow reloads.
+    pub fn live(&self) -> Arc<Live> {
+        self.runtime.clone()
+    }
+
     /// Marks a request as in flight until the guard drops.
     pub fn enter(self: &Arc<Self>) -> InflightGuard {
         self.inflight.0.fetch_add(1, Ordering::AcqRel);
@@ -441,11 +75,4 @@ impl AppState {
     pub fn inflight(&self) -> usize {
         self.inflight.0.load(Ordering::Acquire)
     }
-}
-
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

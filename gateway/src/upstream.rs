@@ -7,16 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use async_trait::async_trait;
 use conf::ApiBase;
-use pingora::server::ShutdownWatch;
-use pingora::services::background::BackgroundService;
 use pingora::upstreams::peer::HttpPeer;
 
-use crate::state::AppState;
-
 /// How often cached DNS answers are refreshed.
-const DNS_REFRESH: Duration = Duration::from_secs(30);
+pub const DNS_REFRESH: Duration = Duration::from_secs(30);
 /// Idle pooled upstream connections are closed after this long.
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -64,7 +59,7 @@ impl Upstream {
     }
 
     /// Whether the background refresh should look the host up now.
-    fn wanted(&self) -> bool {
+    pub(crate) fn wanted(&self) -> bool {
         self.eager.load(Ordering::Relaxed) || !self.addrs.load().is_empty()
     }
 
@@ -115,44 +110,5 @@ impl Upstream {
         opts.verify_cert = true;
         opts.verify_hostname = true;
         peer
-    }
-}
-
-/// Background service: refreshes every upstream's DNS answers (and starts the Vertex AI token
-/// refreshers and the Redis cooldown sharing).
-pub struct DnsRefresher {
-    pub state: Arc<AppState>,
-}
-
-#[async_trait]
-impl BackgroundService for DnsRefresher {
-    async fn start(&self, mut shutdown: ShutdownWatch) {
-        // Cooldowns shared across replicas through Redis, when configured.
-        if let Some(url) = self.state.runtime().config.router.redis_url.clone() {
-            let publisher = crate::shared::start(self.state.clone(), url.expose().to_string());
-            let _ = self.state.shared.set(publisher);
-            log::info!("router: sharing cooldowns through Redis");
-        }
-        // Vertex AI tokens are renewed ahead of expiry, off the request path.
-        for group in self.state.runtime().groups.values() {
-            for dep in &group.deployments {
-                if let Some(tokens) = dep.gcp.clone() {
-                    let stop = shutdown.clone();
-                    tokio::spawn(async move { tokens.refresh_loop(stop).await });
-                }
-            }
-        }
-        loop {
-            let runtime = self.state.runtime();
-            for up in runtime.upstreams.iter().filter(|u| u.wanted()) {
-                if let Err(e) = up.refresh().await {
-                    log::warn!("{e}; keeping the previous addresses for {}", up.host);
-                }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(DNS_REFRESH) => {}
-                _ = shutdown.changed() => return,
-            }
-        }
     }
 }

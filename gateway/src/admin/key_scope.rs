@@ -14,7 +14,7 @@ use super::documents::doc_str;
 use super::error::AdminError;
 use super::request::Req;
 use crate::control::{Control, Entity, Kind};
-use crate::state::Runtime;
+use crate::runtime::Runtime;
 
 /// Fields only a proxy admin sets on a key.
 const ADMIN_ONLY: &[&str] = &["budget_id", "organization_id", "blocked"];

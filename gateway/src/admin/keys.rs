@@ -24,7 +24,7 @@ use super::request::{amount, page_param, Req};
 use super::responses::{generate_response, key_object, newest_first, paginate};
 use crate::control::enforce::hash_key;
 use crate::control::{now_ms, Control, Entity, Kind};
-use crate::state::Runtime;
+use crate::runtime::Runtime;
 
 /// `POST /key/generate`. An internal user's key is its own (`user_id` defaults to the caller's)
 /// and stays within its team's limits (`key_scope.rs`).

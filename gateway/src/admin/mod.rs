@@ -75,7 +75,7 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
     let control = state.control.clone();
     let result = async {
         let caller =
-            crate::control::enforce::authenticate(&control, &runtime, session.req_header())?;
+            crate::lifecycle::auth::authenticate(&control, &runtime, session.req_header())?;
         let method = session.req_header().method.as_str().to_string();
         let path = session
             .req_header()

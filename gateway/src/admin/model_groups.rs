@@ -10,7 +10,7 @@ use super::error::AdminError;
 use super::request::Req;
 use crate::control::enforce::allowed;
 use crate::control::{Control, Entity, Kind};
-use crate::state::{Group, Runtime};
+use crate::runtime::{Group, Runtime};
 
 /// The groups (config order) `key` may call: every one for the master key, else those its own
 /// and its team's `models` lists allow.

@@ -15,7 +15,7 @@ use super::validate::{
     object_value, text_value, Ty, LIMITS,
 };
 use crate::control::Control;
-use crate::state::Runtime;
+use crate::runtime::Runtime;
 
 /// One management request.
 #[derive(Debug, Default)]

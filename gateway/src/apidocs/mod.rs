@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::admin::spec::{self, Access};
 use crate::ctx::RequestCtx;
 use crate::error::respond;
-use crate::routes::{Auth, SERVED};
+use crate::routes::table::{Auth, SERVED};
 
 /// The docs page.
 const PAGE: &str = include_str!("page.html");

@@ -1,5 +1,5 @@
 //! `/openapi.json`: an OpenAPI 3.1 description of every route Tollgate serves, built once from
-//! the route tables (`routes::SERVED` and the management table, `admin::spec`), so it cannot
+//! the route tables (`routes::table::SERVED` and the management table, `admin::spec`), so it cannot
 //! list a route or a management field the gateway does not know. The OpenAI routes use
 //! schemas named as OpenAI's own (`CreateChatCompletionRequest`, …) holding the fields
 //! Tollgate reads or relays, each with OpenAI's type (checked against OpenAI's published
@@ -8,7 +8,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::admin::spec::{self, Access, RouteSpec, Support};
-use crate::routes::{Auth, Served};
+use crate::routes::table::{Auth, Served};
 
 /// OpenAI's shapes, the part Tollgate documents.
 fn openai_schemas() -> Value {

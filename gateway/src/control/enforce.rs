@@ -10,13 +10,12 @@ use adapters::CanonicalRequest;
 use http::HeaderValue;
 use pingora::http::RequestHeader;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::ledger::Exceeded;
 use super::{now_ms, Control, Entity, Kind, Limits};
 use crate::error::GatewayError;
-use crate::router::Limited;
-use crate::state::Runtime;
+use crate::load::Limited;
+use crate::runtime::{Group, Runtime};
 
 /// Who is calling.
 #[derive(Debug, Clone)]
@@ -53,47 +52,27 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Stage 1: the master key (constant-time digest compare) or a live virtual key.
-pub fn authenticate(
-    control: &Control,
-    runtime: &Runtime,
-    req: &RequestHeader,
-) -> Result<Caller, GatewayError> {
-    let Some(master) = runtime.master_key_hash.as_ref() else {
-        return Ok(Caller::Open);
-    };
-    let key = crate::lifecycle::auth::presented_key(req).ok_or(GatewayError::MissingKey)?;
-    let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-    if bool::from(digest.ct_eq(master)) {
-        return Ok(Caller::Master);
-    }
-    let entity = control
-        .get(Kind::Key, &hex(&digest))
-        .ok_or(GatewayError::InvalidKey)?;
-    if entity.blocked {
-        return Err(GatewayError::Denied(
-            "Authentication Error - Key is blocked. Update via `/key/unblock` if you're admin."
-                .into(),
-        ));
-    }
-    if let Some(exp) = entity.expires_ms {
-        if exp <= now_ms() {
-            return Err(GatewayError::Denied(format!(
-                "Authentication Error - Expired Key. Key Expiry time {} and current time {}",
-                super::period::iso(exp),
-                super::period::iso(now_ms())
-            )));
-        }
-    }
-    Ok(Caller::Key(entity))
-}
-
 /// Whether `model` is in an allow-list: empty or `all-proxy-models`/`*` = everything; an
 /// entry may name the model, a `prefix/*` wildcard (which also admits a bare name of that
 /// provider, as LiteLLM infers it: `openai/*` admits `gpt-4o`, `anthropic/*`
 /// `claude-3-haiku-20240307`), or an access group of the deployments of the group that serves
 /// the name (after `model_group_alias`, wildcard groups included).
 pub fn allowed(list: &[String], model: &str, runtime: &Runtime) -> bool {
+    allowed_for(list, model, runtime, || {
+        crate::routing::resolve::target(runtime, model)
+            .ok()
+            .and_then(|t| runtime.groups.get(t.group))
+    })
+}
+
+/// [`allowed`] with the group that serves `model` given (looked up only when the list's names
+/// do not decide).
+fn allowed_for<'r>(
+    list: &[String],
+    model: &str,
+    runtime: &'r Runtime,
+    group: impl FnOnce() -> Option<&'r Group>,
+) -> bool {
     if list.is_empty() {
         return true;
     }
@@ -105,10 +84,7 @@ pub fn allowed(list: &[String], model: &str, runtime: &Runtime) -> bool {
     });
     named
         || bare_name_of_allowed_provider(list, model, runtime)
-        || crate::lifecycle::resolve::target(runtime, model)
-            .ok()
-            .and_then(|t| runtime.groups.get(t.group))
-            .is_some_and(|g| list.iter().any(|m| g.access_groups.contains(m)))
+        || group().is_some_and(|g| list.iter().any(|m| g.access_groups.contains(m)))
 }
 
 /// LiteLLM's `_model_custom_llm_provider_matches_wildcard_pattern`: a bare model name (no
@@ -122,7 +98,7 @@ fn bare_name_of_allowed_provider(list: &[String], model: &str, runtime: &Runtime
     if patterns.peek().is_none() || adapters::provider::Provider::split_model(model).is_some() {
         return false;
     }
-    let Some((provider, name)) = crate::lifecycle::resolve::provider_of(&runtime.prices, model)
+    let Some((provider, name)) = crate::routing::resolve::provider_of(&runtime.prices, model)
     else {
         return false;
     };
@@ -231,21 +207,20 @@ fn end_user(req: &CanonicalRequest, headers: &RequestHeader) -> Option<String> {
         })
 }
 
-/// Stage 2's control-plane half: aliases, model access, then every rate and parallel limit; the
-/// budgets are reserved after it by [`Control::reserve`]. On refusal nothing stays counted.
-pub fn admit(
-    control: &Control,
-    runtime: &Runtime,
-    caller: &Caller,
-    req: &mut CanonicalRequest,
-    headers: &RequestHeader,
-) -> Result<Admission, GatewayError> {
+/// The caller's key and its team, as admission reads them.
+pub struct Callers {
+    key: Option<Arc<Entity>>,
+    team: Option<Arc<Entity>>,
+}
+
+/// Stage 2 starts here: the caller's key and team, and the model name their aliases make of the
+/// requested one (the key's alias first, then the team's); routing resolves the result.
+pub fn aliased(control: &Control, caller: &Caller, req: &mut CanonicalRequest) -> Callers {
     let key = caller.key().cloned();
     let team = key
         .as_ref()
         .and_then(|k| k.team_id.as_deref())
         .and_then(|t| control.get(Kind::Team, t));
-    // Aliases: the key's first, then the team's.
     for e in [key.as_ref(), team.as_ref()].into_iter().flatten() {
         if let Some(to) = e.aliases.get(&req.model) {
             req.model = to.clone();
@@ -253,6 +228,21 @@ pub fn admit(
             break;
         }
     }
+    Callers { key, team }
+}
+
+/// Stage 2's control-plane half, for the group routing resolved the (aliased) model to (`None`
+/// when no group serves it): model access, then every rate and parallel limit; the
+/// budgets are reserved after it by [`Control::reserve`]. On refusal nothing stays counted.
+pub fn admit(
+    control: &Control,
+    runtime: &Runtime,
+    who: Callers,
+    group: Option<&Group>,
+    req: &CanonicalRequest,
+    headers: &RequestHeader,
+) -> Result<Admission, GatewayError> {
+    let Callers { key, team } = who;
     let model = req.model.clone();
     let mut adm = Admission::default();
     adm.end_user = end_user(req, headers);
@@ -270,7 +260,7 @@ pub fn admit(
             .any(|e| e.allow_client_tags);
     let mut involved: Vec<Arc<Entity>> = Vec::with_capacity(8);
     if let Some(k) = &key {
-        if !allowed(&k.models, &model, runtime) {
+        if !allowed_for(&k.models, &model, runtime, || group) {
             return Err(GatewayError::ModelAccessDenied {
                 error_type: "key_model_access_denied",
                 message: format!(
@@ -294,7 +284,7 @@ pub fn admit(
                 t.id
             )));
         }
-        if !allowed(&t.models, &model, runtime) {
+        if !allowed_for(&t.models, &model, runtime, || group) {
             return Err(GatewayError::ModelAccessDenied {
                 error_type: "team_model_access_denied",
                 message: format!(
@@ -317,7 +307,7 @@ pub fn admit(
         .as_deref()
         .and_then(|u| control.get(Kind::User, u))
     {
-        if !allowed(&u.models, &model, runtime) {
+        if !allowed_for(&u.models, &model, runtime, || group) {
             return Err(GatewayError::ModelAccessDenied {
                 error_type: "user_model_access_denied",
                 message: format!(
@@ -337,7 +327,7 @@ pub fn admit(
         .as_deref()
         .and_then(|o| control.get(Kind::Org, o))
     {
-        if !allowed(&o.models, &model, runtime) {
+        if !allowed_for(&o.models, &model, runtime, || group) {
             return Err(GatewayError::ModelAccessDenied {
                 error_type: "org_model_access_denied",
                 message: format!(
@@ -537,5 +527,71 @@ fn rate_limited(e: &Entity, what: &str, limit: u64, reset_in_ms: u64) -> Gateway
             _ => "x-ratelimit-limit-requests",
         },
         limit,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed;
+    use crate::routing::resolve::tests::{runtime, CONFIG};
+
+    #[test]
+    fn key_allow_lists_judge_the_requested_name_as_for_prefix_wildcards() {
+        let rt = runtime(CONFIG);
+        let allowed = |list: &[&str], model: &str| {
+            let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+            allowed(&list, model, &rt)
+        };
+        assert!(allowed(&["*"], "claude-3-haiku-20240307"));
+        assert!(allowed(
+            &["anthropic/*"],
+            "anthropic/claude-3-5-sonnet-latest"
+        ));
+        assert!(!allowed(&["anthropic/*"], "groq/llama3-8b-8192"));
+        assert!(allowed(&["gpt-4o-mini"], "gpt-4o-mini"));
+        assert!(!allowed(&["gpt-4o"], "gpt-4o-mini"));
+        // A bare name matches a provider wildcard as LiteLLM infers its provider.
+        assert!(allowed(&["anthropic/*"], "claude-3-haiku-20240307"));
+        assert!(allowed(&["openai/*"], "gpt-4o-mini"));
+        assert!(!allowed(&["anthropic/*"], "gpt-4o-mini"));
+        assert!(!allowed(&["openai/*"], "mystery-model"));
+    }
+
+    #[test]
+    fn access_groups_of_wildcard_and_aliased_groups_admit_the_names_they_serve() {
+        let rt = runtime(
+            "model_list:
+  - model_name: \"anthropic/*\"
+    litellm_params: {model: \"anthropic/*\", api_key: k}
+    model_info: {access_groups: [claude-models]}
+  - model_name: \"*\"
+    litellm_params: {model: \"*\", api_key: k}
+    model_info: {access_groups: [anything]}
+  - model_name: gpt-4o
+    litellm_params: {model: openai/gpt-4o, api_key: k}
+    model_info: {access_groups: [openai-models]}
+router_settings:
+  model_group_alias: {best: gpt-4o}
+",
+        );
+        let allowed = |list: &[&str], model: &str| {
+            let list: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+            allowed(&list, model, &rt)
+        };
+        assert!(allowed(
+            &["claude-models"],
+            "anthropic/claude-3-5-sonnet-latest"
+        ));
+        assert!(!allowed(&["claude-models"], "groq/llama3-8b-8192"));
+        assert!(!allowed(&["claude-models"], "gpt-4o"));
+        assert!(allowed(&["anything"], "groq/llama3-8b-8192"));
+        assert!(allowed(&["anything"], "claude-3-haiku-20240307"));
+        assert!(!allowed(
+            &["anything"],
+            "anthropic/claude-3-5-sonnet-latest"
+        ));
+        assert!(allowed(&["openai-models"], "best"));
+        assert!(allowed(&["openai-models"], "gpt-4o"));
+        assert!(!allowed(&["openai-models"], "mystery-model"));
     }
 }

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use super::ledger::Ledger;
 use super::period::{self, Every};
-use crate::router::Load;
+use crate::load::Load;
 
 /// What kind of thing an entity is; the name is its `kind` in the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

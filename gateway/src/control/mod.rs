@@ -146,7 +146,7 @@ pub struct Control {
 
 /// Unix ms as the database stores it.
 pub fn now_ms() -> i64 {
-    crate::router::now_ms() as i64
+    crate::clock::now_ms() as i64
 }
 
 impl Control {

@@ -14,7 +14,8 @@ use super::ledger::{Exceeded, Refused};
 use super::output::{Output, MAX_OUTPUT_TOKENS};
 use super::{now_ms, Control, Entity, Kind, Limits};
 use crate::error::GatewayError;
-use crate::state::{Group, Runtime};
+use crate::routing::resolve::Target;
+use crate::runtime::{Group, Runtime};
 
 /// With `budget_enforcement: clamp`, a request is admitted with a lowered `max_tokens` only if
 /// at least this many output tokens per completion fit what is left of its budgets.
@@ -58,14 +59,13 @@ pub struct Cost<'a> {
 impl<'a> Cost<'a> {
     pub fn of(
         runtime: &'a Runtime,
-        model: &str,
+        target: Option<Target<'_>>,
         endpoint: Endpoint,
         prompt_tokens: u64,
         out: Output,
     ) -> Cost<'a> {
-        let target = crate::lifecycle::resolve::target(runtime, model).ok();
         Cost::new(
-            target.as_ref().map(|t| &runtime.groups[t.group]),
+            target.as_ref().and_then(|t| runtime.groups.get(t.group)),
             target.as_ref().and_then(|t| t.provider),
             target.and_then(|t| t.wildcard),
             endpoint,

@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 use crate::lifecycle::translate;
 use pingora::connectors::http::Connector;
 
-use crate::state::{DeploymentRt, Runtime};
+use crate::deployment::DeploymentRt;
+use crate::runtime::Runtime;
 use crate::upstream::POOL_IDLE_TIMEOUT;
 
 /// LiteLLM's `HEALTH_CHECK_TIMEOUT_SECONDS`.

@@ -28,8 +28,10 @@ use self::check::Failure;
 use crate::control::enforce::Caller;
 use crate::control::Kind;
 use crate::ctx::RequestCtx;
+use crate::deployment::DeploymentRt;
 use crate::error::{respond, respond_error, GatewayError};
-use crate::state::{AppState, DeploymentRt, Runtime};
+use crate::runtime::Runtime;
+use crate::state::AppState;
 
 /// Checks in flight at once, per run.
 pub const CONCURRENCY: usize = 4;
@@ -190,7 +192,7 @@ async fn health(
     session: &Session,
 ) -> Result<(u16, Value, bool), GatewayError> {
     let h = session.req_header();
-    let caller = crate::control::enforce::authenticate(&state.control, rt, h)?;
+    let caller = crate::lifecycle::auth::authenticate(&state.control, rt, h)?;
     let admin = match &caller {
         Caller::Open | Caller::Master => true,
         Caller::Key(k) => k

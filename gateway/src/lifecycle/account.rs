@@ -28,7 +28,7 @@ pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) 
     if let Some(dep) = &ctx.served_by {
         let tokens = ctx.prompt_tokens + ctx.completion_tokens;
         if tokens > 0 {
-            dep.load.add_tokens(crate::router::now_ms(), tokens);
+            dep.load.add_tokens(crate::clock::now_ms(), tokens);
         }
     }
     let ms = ctx
@@ -46,7 +46,7 @@ pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) 
     let safe = || crate::logging::redact::path(path);
     // Client mistakes (4xx) are the client's business: debug. Provider failures (also after a
     // stream started), timeouts and clients that left mid-response are worth a warning.
-    let serious = ctx.status == super::forward::CLIENT_CLOSED || !(400..500).contains(&ctx.status);
+    let serious = ctx.status == super::relay::CLIENT_CLOSED || !(400..500).contains(&ctx.status);
     match ctx.failure.as_ref().filter(|_| serious) {
         None => log::debug!(
             "{method} {} status={} model_group={group} deployment={dep} upstream_status={} stream={} prompt_tokens={} completion_tokens={} ms={ms:.2} call_id={}",
@@ -81,7 +81,7 @@ fn spend_log(
         end_time: crate::control::now_ms(),
         model: dep
             .map(|d| {
-                crate::ctx::upstream_model(&d.conf.model, ctx.wildcard_match.as_deref())
+                crate::deployment::upstream_model(&d.conf.model, ctx.wildcard_match.as_deref())
                     .into_owned()
             })
             .unwrap_or_default(),

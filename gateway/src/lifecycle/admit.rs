@@ -11,7 +11,8 @@ use pingora::proxy::Session;
 use crate::control::enforce::Caller;
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
-use crate::state::{AppState, Runtime};
+use crate::runtime::Runtime;
+use crate::state::AppState;
 
 /// A client gets this long to deliver the whole request body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
@@ -40,16 +41,22 @@ pub async fn control(
     req: &mut CanonicalRequest,
 ) -> Result<(), GatewayError> {
     crate::control::output::check(req)?;
+    let who = crate::control::enforce::aliased(&state.control, &caller, req);
+    // The group the (aliased) name resolves to: admission's access groups and worst case are
+    // its; a name nothing serves is refused by routing, after admission, as before.
+    let target = crate::routing::resolve::target(runtime, &req.model).ok();
+    let group = target.as_ref().and_then(|t| runtime.groups.get(t.group));
     let mut adm = crate::control::enforce::admit(
         &state.control,
         runtime,
-        &caller,
+        who,
+        group,
         req,
         session.req_header(),
     )?;
     let cost = crate::control::reserve::Cost::of(
         runtime,
-        &req.model,
+        target,
         req.endpoint,
         adapters::mock::estimate_tokens(ctx.body_bytes),
         crate::control::output::requested(req),

@@ -3,9 +3,13 @@
 
 use pingora::http::RequestHeader;
 
-use crate::control::enforce::Caller;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::control::enforce::{hex, Caller};
+use crate::control::{now_ms, period, Control, Kind};
 use crate::error::GatewayError;
-use crate::state::{AppState, Runtime};
+use crate::runtime::Runtime;
 
 /// Headers a key may arrive in, in the order they are consulted.
 const KEY_HEADERS: &[&str] = &[
@@ -43,14 +47,40 @@ pub fn presented_key(req: &RequestHeader) -> Option<&str> {
         .find(|k| !k.is_empty())
 }
 
-/// Who is calling: nobody needs to be known without a master key; otherwise the master key or
-/// a live virtual key (blocked and expired keys are refused).
+/// Who is calling: nobody needs to be known without a master key; otherwise the master key
+/// (constant-time digest compare) or a live virtual key (blocked and expired keys are refused).
 pub fn authenticate(
-    state: &AppState,
+    control: &Control,
     runtime: &Runtime,
     req: &RequestHeader,
 ) -> Result<Caller, GatewayError> {
-    crate::control::enforce::authenticate(&state.control, runtime, req)
+    let Some(master) = runtime.master_key_hash.as_ref() else {
+        return Ok(Caller::Open);
+    };
+    let key = presented_key(req).ok_or(GatewayError::MissingKey)?;
+    let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+    if bool::from(digest.ct_eq(master)) {
+        return Ok(Caller::Master);
+    }
+    let entity = control
+        .get(Kind::Key, &hex(&digest))
+        .ok_or(GatewayError::InvalidKey)?;
+    if entity.blocked {
+        return Err(GatewayError::Denied(
+            "Authentication Error - Key is blocked. Update via `/key/unblock` if you're admin."
+                .into(),
+        ));
+    }
+    if let Some(exp) = entity.expires_ms {
+        if exp <= now_ms() {
+            return Err(GatewayError::Denied(format!(
+                "Authentication Error - Expired Key. Key Expiry time {} and current time {}",
+                period::iso(exp),
+                period::iso(now_ms())
+            )));
+        }
+    }
+    Ok(Caller::Key(entity))
 }
 
 #[cfg(test)]

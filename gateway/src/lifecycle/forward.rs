@@ -17,18 +17,19 @@ use tokio::io::AsyncWriteExt;
 use tokio::time::timeout_at;
 
 use super::controls::Mock;
-use super::{relay, translate};
+use super::relay::{self, client_gone, release, CLIENT_CLOSED, COALESCE_BODY};
+use super::translate;
 use crate::ctx::RequestCtx;
+use crate::deployment::DeploymentRt;
 use crate::error::GatewayError;
-use crate::state::{AppState, DeploymentRt, Runtime};
-use crate::upstream::{Upstream, POOL_IDLE_TIMEOUT};
+use crate::runtime::Runtime;
+use crate::state::AppState;
+use crate::upstream::Upstream;
 
 /// Largest upstream error body read for relaying; the rest is discarded.
 const MAX_ERROR_BODY: usize = 1 << 20;
 /// Largest non-streaming upstream body accepted.
 const MAX_RESPONSE_BODY: usize = 256 << 20;
-/// Status logged when the client went away before the response completed (nginx's convention).
-pub const CLIENT_CLOSED: u16 = 499;
 
 /// One call to make: the request, the deployment chosen for it, the request's deadline.
 pub struct Call<'a> {
@@ -103,7 +104,7 @@ pub async fn forward(
         }
         None => None,
     };
-    let model = crate::ctx::upstream_model(&dep.conf.model, ctx.wildcard_match.as_deref());
+    let model = crate::deployment::upstream_model(&dep.conf.model, ctx.wildcard_match.as_deref());
     let mut target = translate::target(
         dep,
         runtime.config.litellm.drop_params || ctx.controls().drop_params,
@@ -260,9 +261,6 @@ async fn exchange(
     }
 }
 
-/// Bodies up to this size are sent in the same write as the header.
-pub(super) const COALESCE_BODY: usize = 64 * 1024;
-
 /// Sends the request and reads the response header (skipping 1xx). On HTTP/1 the header and a
 /// body of up to [`COALESCE_BODY`] go out in one write: Pingora's client flushes the header
 /// separately, which costs a second packet and a second wake-up of the provider per request.
@@ -328,29 +326,6 @@ async fn read_capped(up: &mut HttpSession, cap: usize) -> Result<(BytesMut, bool
     Ok((buf, false))
 }
 
-/// Returns the connection to the pool if its response was read completely; otherwise drops it.
-pub(super) async fn release(state: &AppState, mut up: HttpSession, peer: &HttpPeer) {
-    if up.response_done() {
-        state
-            .connector
-            .release_http_session(up, peer, Some(POOL_IDLE_TIMEOUT))
-            .await;
-    } else {
-        up.shutdown().await;
-    }
-}
-
-/// Resolves when the client closes its connection. Never resolves otherwise.
-pub(super) async fn client_gone(session: &mut Session) {
-    // The request body was read completely, so a read here sees either EOF/error (gone) or the
-    // first bytes of a pipelined next request: with pipelining on (conn.rs) Pingora keeps those
-    // for the next request and the watch stays pending from then on.
-    if session.read_body_or_idle(true).await.is_err() {
-        return;
-    }
-    std::future::pending::<()>().await
-}
-
 /// Answers an attempt with the request's own `mock_response`: content (streamed or not), a
 /// response object as it is, or the error one of LiteLLM's error strings names.
 async fn serve_request_mock(
@@ -360,7 +335,7 @@ async fn serve_request_mock(
     dep: &DeploymentRt,
     mock: Mock,
 ) -> Result<(), GatewayError> {
-    let model = crate::ctx::upstream_model(&dep.conf.model, ctx.wildcard_match.as_deref());
+    let model = crate::deployment::upstream_model(&dep.conf.model, ctx.wildcard_match.as_deref());
     match mock {
         Mock::Content(content) => serve_mock(session, ctx, req, &model, &content).await,
         Mock::Fail(e) => Err(GatewayError::Upstream(e)),
@@ -377,7 +352,7 @@ async fn serve_request_mock(
             for (k, v) in [
                 ("id", serde_json::Value::from(id)),
                 ("object", "chat.completion".into()),
-                ("created", crate::state::unix_now().into()),
+                ("created", crate::clock::unix_now().into()),
                 ("model", model.as_ref().into()),
             ] {
                 o.entry(k).or_insert(v);
@@ -401,7 +376,7 @@ async fn serve_mock(
     let id = translate::response_id(&ctx.call_id);
     let meta = adapters::mock::MockMeta {
         id: &id,
-        created: crate::state::unix_now(),
+        created: crate::clock::unix_now(),
         model,
     };
     if !req.stream {

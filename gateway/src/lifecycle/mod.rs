@@ -10,7 +10,6 @@ pub mod forward;
 pub mod images;
 pub mod messages;
 pub mod relay;
-pub mod resolve;
 pub mod responses;
 pub mod route;
 pub mod translate;
@@ -38,7 +37,7 @@ pub async fn serve(
         Endpoint::Embeddings => "aembedding",
     };
     let result = async {
-        let caller = auth::authenticate(state, &runtime, session.req_header())?;
+        let caller = auth::authenticate(&state.control, &runtime, session.req_header())?;
         let mut req = admit::admit(&runtime, session, ctx, endpoint).await?;
         admit::control(state, &runtime, session, ctx, caller, &mut req).await?;
         ctx.model_group = Some(req.model.clone());

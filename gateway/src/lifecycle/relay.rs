@@ -17,7 +17,6 @@ use pingora::proxy::Session;
 use pingora::upstreams::peer::HttpPeer;
 use tokio::time::timeout_at;
 
-use super::forward::{client_gone, release, CLIENT_CLOSED, COALESCE_BODY};
 use adapters::anthropic::front;
 use adapters::anthropic::passthrough::{self, NativeStream};
 
@@ -27,6 +26,36 @@ use crate::stored::ResponseBody;
 use crate::ctx::{Front, RequestCtx};
 use crate::error::{respond, respond_error, GatewayError};
 use crate::state::AppState;
+use crate::upstream::POOL_IDLE_TIMEOUT;
+
+/// Status logged when the client went away before the response completed (nginx's convention).
+pub const CLIENT_CLOSED: u16 = 499;
+
+/// Bodies up to this size are sent in the same write as the header.
+pub(super) const COALESCE_BODY: usize = 64 * 1024;
+
+/// Returns the connection to the pool if its response was read completely; otherwise drops it.
+pub(super) async fn release(state: &AppState, mut up: HttpSession, peer: &HttpPeer) {
+    if up.response_done() {
+        state
+            .connector
+            .release_http_session(up, peer, Some(POOL_IDLE_TIMEOUT))
+            .await;
+    } else {
+        up.shutdown().await;
+    }
+}
+
+/// Resolves when the client closes its connection. Never resolves otherwise.
+pub(super) async fn client_gone(session: &mut Session) {
+    // The request body was read completely, so a read here sees either EOF/error (gone) or the
+    // first bytes of a pipelined next request: with pipelining on (conn.rs) Pingora keeps those
+    // for the next request and the watch stays pending from then on.
+    if session.read_body_or_idle(true).await.is_err() {
+        return;
+    }
+    std::future::pending::<()>().await
+}
 
 /// Writes a complete body and records its usage: canonical for OpenAI clients, converted for
 /// Anthropic clients, as the provider sent it for native pass-through.

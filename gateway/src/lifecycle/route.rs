@@ -12,11 +12,14 @@ use pingora::proxy::Session;
 
 use super::controls::{Controls, TagSources};
 use super::door::Door;
-use super::{forward, images, messages, resolve, translate};
+use super::{forward, images, translate};
 use crate::ctx::RequestCtx;
+use crate::deployment::DeploymentRt;
 use crate::error::GatewayError;
-use crate::router::{self, Failure, Unavailable};
-use crate::state::{AppState, DeploymentRt, Runtime};
+use crate::routing::resolve;
+use crate::routing::select::{self as router, Failure, Unavailable};
+use crate::runtime::Runtime;
+use crate::state::AppState;
 
 /// Serves `req` from its model group, retrying and falling back as configured. `door` is the
 /// client's own request behind the `/v1/messages` or `/v1/responses` door (`req` is then its
@@ -278,7 +281,7 @@ async fn try_group(
     let attempts = most_retries as usize + 1;
     let order = match router::candidates(
         deployments,
-        router::now_ms(),
+        crate::clock::now_ms(),
         attempts,
         selection(cfg, ctx),
     ) {
@@ -429,7 +432,7 @@ fn untried(
     if deployments.len() <= tried.len() {
         return None;
     }
-    router::candidates(deployments, router::now_ms(), deployments.len(), sel)
+    router::candidates(deployments, crate::clock::now_ms(), deployments.len(), sel)
         .ok()?
         .into_iter()
         .find(|d| !tried.iter().any(|t| Arc::ptr_eq(t, d)))
@@ -479,7 +482,7 @@ fn note_failure(
         .unwrap_or(cfg.allowed_fails);
     if let Some(until_ms) = dep
         .health
-        .record_failure(router::now_ms(), allowed, cooldown)
+        .record_failure(crate::clock::now_ms(), allowed, cooldown)
     {
         log::warn!(
             "deployment {} ({}) cooling down for {cooldown:?} after repeated failures",
@@ -487,7 +490,7 @@ fn note_failure(
             dep.conf.model_name
         );
         if let Some(shared) = state.shared.get() {
-            shared.publish(crate::shared::Cooldown {
+            shared.publish(crate::routing::cluster::Cooldown {
                 deployment_id: dep.conf.id.clone(),
                 until_ms,
             });
@@ -516,7 +519,7 @@ async fn attempt(
     let _slot = if mocked {
         None
     } else {
-        dep.load.add_request(router::now_ms());
+        dep.load.add_request(crate::clock::now_ms());
         Some(
             dep.slots
                 .acquire()
@@ -534,7 +537,8 @@ async fn attempt(
                 && dep.conf.mock_response.is_none()
                 && !ctx.controls().mocks() =>
         {
-            let model = crate::ctx::upstream_model(&dep.conf.model, ctx.wildcard_match.as_deref());
+            let model =
+                crate::deployment::upstream_model(&dep.conf.model, ctx.wildcard_match.as_deref());
             native = Some(door.native(dep, up, session.req_header(), &model, ctx)?);
             req
         }
@@ -569,7 +573,7 @@ async fn attempt(
     };
     let r = forward::forward(state, runtime, session, ctx, call).await;
     if translated {
-        return r.map_err(messages::explain);
+        return r.map_err(super::door::anthropic::explain);
     }
     r
 }

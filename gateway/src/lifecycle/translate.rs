@@ -11,8 +11,8 @@ use adapters::CanonicalRequest;
 use bytes::Bytes;
 use pingora::http::RequestHeader;
 
+use crate::deployment::DeploymentRt;
 use crate::error::GatewayError;
-use crate::state::DeploymentRt;
 use crate::upstream::Upstream;
 
 const USER_AGENT: &str = concat!("tollgate/", env!("CARGO_PKG_VERSION"));
@@ -63,7 +63,7 @@ pub fn first_id(bytes: &[u8]) -> Option<String> {
 pub fn meta<'a>(id: &'a str, target: &Target<'a>) -> ResponseMeta<'a> {
     ResponseMeta {
         id,
-        created: crate::state::unix_now(),
+        created: crate::clock::unix_now(),
         model: target.model,
     }
 }

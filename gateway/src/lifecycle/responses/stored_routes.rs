@@ -35,7 +35,7 @@ fn not_found(id: &str) -> GatewayError {
 /// The stored response `id` if the caller may see it.
 async fn find(state: &Arc<AppState>, session: &Session, id: &str) -> Result<Found, GatewayError> {
     let runtime = state.runtime();
-    let caller = auth::authenticate(state, &runtime, session.req_header())?;
+    let caller = auth::authenticate(&state.control, &runtime, session.req_header())?;
     let found = state
         .responses
         .get(id)

@@ -1,5 +1,5 @@
 //! The client's own request behind a non-chat front door — Anthropic Messages
-//! (`messages::Door`) or OpenAI Responses (`responses::Door`) — as the attempts use it: sent as
+//! (`anthropic::Door`) or OpenAI Responses (`responses::Door`) — as the attempts use it: sent as
 //! it is to a deployment that speaks the same API, translated (once, on first need) to the
 //! canonical chat request for every other one. Each attempt sets `ctx.front` to match, so the
 //! answer goes back in the client's API.
@@ -11,16 +11,18 @@ use adapters::CanonicalRequest;
 use bytes::Bytes;
 use pingora::http::RequestHeader;
 
+pub mod anthropic;
+pub mod responses;
+
 use super::controls::Controls;
-use super::{messages, responses};
 use crate::ctx::{Front, RequestCtx};
+use crate::deployment::DeploymentRt;
 use crate::error::GatewayError;
-use crate::state::DeploymentRt;
 use crate::upstream::Upstream;
 
 /// See the module doc.
 pub enum Door<'a> {
-    Anthropic(&'a mut messages::Door),
+    Anthropic(&'a mut anthropic::Door),
     Responses(&'a mut responses::Door),
 }
 
@@ -66,7 +68,7 @@ impl<'a> Door<'a> {
         match self {
             Door::Anthropic(d) => {
                 ctx.front = Front::AnthropicNative;
-                messages::native_request(dep, upstream, client, d.raw(), model)
+                anthropic::native_request(dep, upstream, client, d.raw(), model)
             }
             Door::Responses(d) => {
                 ctx.front = Front::Responses(Box::new(d.native_shape()));

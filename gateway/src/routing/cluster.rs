@@ -12,9 +12,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::clock::now_ms;
 use crate::metrics::{redis_failed, redis_ok, RedisUse};
-use crate::router::now_ms;
-use crate::state::AppState;
+use crate::runtime::Live;
 
 /// Pub/sub channel and key prefix.
 const CHANNEL: &str = "tollgate:cooldown";
@@ -41,7 +41,7 @@ impl Publisher {
 }
 
 /// Starts the publisher and subscriber tasks; returns the publishing handle.
-pub fn start(state: Arc<AppState>, url: String) -> Publisher {
+pub fn start(state: Arc<Live>, url: String) -> Publisher {
     let (tx, rx) = mpsc::channel(1024);
     let client = match redis::Client::open(url) {
         Ok(c) => c,
@@ -104,7 +104,7 @@ async fn publish_loop(client: redis::Client, mut rx: mpsc::Receiver<Cooldown>) {
 /// How often usage is shared and the cluster's totals read.
 const USAGE_SYNC: Duration = Duration::from_millis(250);
 
-async fn usage_loop(client: redis::Client, state: Arc<AppState>) {
+async fn usage_loop(client: redis::Client, state: Arc<Live>) {
     let mut con = None;
     let mut warned = false;
     loop {
@@ -148,9 +148,9 @@ async fn usage_loop(client: redis::Client, state: Arc<AppState>) {
 /// One round trip: add this replica's unsent usage, read the cluster's totals.
 async fn sync_usage(
     con: &mut redis::aio::MultiplexedConnection,
-    state: &AppState,
+    state: &Live,
 ) -> redis::RedisResult<()> {
-    let runtime = state.runtime();
+    let runtime = state.load_full();
     let now = now_ms();
     let minute = now / 60_000;
     let deps: Vec<_> = runtime
@@ -211,9 +211,9 @@ async fn sync_usage(
 }
 
 /// Without Redis, routing goes by this replica's own latencies again.
-fn forget_cluster_latency(state: &AppState) {
+fn forget_cluster_latency(state: &Live) {
     for dep in state
-        .runtime()
+        .load_full()
         .groups
         .values()
         .flat_map(|g| g.deployments.iter())
@@ -256,7 +256,7 @@ fn usage_key(deployment_id: &str, minute: u64) -> String {
     format!("tollgate:usage:{deployment_id}:{minute}")
 }
 
-async fn subscribe_loop(client: redis::Client, state: Arc<AppState>) {
+async fn subscribe_loop(client: redis::Client, state: Arc<Live>) {
     let mut backoff = Duration::from_millis(200);
     loop {
         match subscribe_once(&client, &state).await {
@@ -271,12 +271,12 @@ async fn subscribe_loop(client: redis::Client, state: Arc<AppState>) {
     }
 }
 
-async fn subscribe_once(client: &redis::Client, state: &AppState) -> redis::RedisResult<()> {
+async fn subscribe_once(client: &redis::Client, state: &Live) -> redis::RedisResult<()> {
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(CHANNEL).await?;
     // Cooldowns set before this replica (re)subscribed.
     let mut con = client.get_multiplexed_async_connection().await?;
-    let runtime = state.runtime();
+    let runtime = state.load_full();
     for group in runtime.groups.values() {
         for dep in &group.deployments {
             let until: Option<u64> = redis::cmd("GET")
@@ -299,7 +299,7 @@ async fn subscribe_once(client: &redis::Client, state: &AppState) -> redis::Redi
         let Ok(until) = until.parse::<u64>() else {
             continue;
         };
-        let runtime = state.runtime();
+        let runtime = state.load_full();
         for group in runtime.groups.values() {
             for dep in group.deployments.iter().filter(|d| d.conf.id == id) {
                 dep.health.cool_until(until);
