@@ -101,8 +101,15 @@ async fn redis_down_keeps_cooldowns_local_and_requests_working() {
         "no warning about Redis: {}",
         gw.logs()
     );
-    // ... and a metric says so.
-    let metrics = metrics(&gw).await;
+    // ... and a metric says so. The usage sync runs every 250 ms and fails after its connect
+    // attempt; on a loaded machine its first failure may come later than the others'.
+    let usage_failed = "litellm_redis_failed_requests_total{error_class=\"ConnectionError\",function_name=\"usage_sync\"}";
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut metrics = metrics(&gw).await;
+    while !metrics.contains(usage_failed) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        metrics = self::metrics(&gw).await;
+    }
     assert!(
         metrics.contains("tollgate_redis_up{use=\"router\"} 0"),
         "{metrics}"
