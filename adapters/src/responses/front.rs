@@ -273,7 +273,17 @@ impl NativeStream {
         let maybe_final = FINAL_EVENTS
             .iter()
             .any(|t| memchr::memmem::find(event, t.as_bytes()).is_some());
-        let maybe_error = memchr::memmem::find(event, b"error").is_some();
+        // An `error` event, by its SSE name or its `type`; not every event that merely holds
+        // `"error":null` (each response object does), which would parse three whole responses
+        // per stream.
+        let maybe_error = [
+            &b"event: error"[..],
+            b"event:error",
+            b"\"type\":\"error\"",
+            b"\"type\": \"error\"",
+        ]
+        .iter()
+        .any(|p| memchr::memmem::find(event, p).is_some());
         if !maybe_final && !maybe_error {
             return;
         }

@@ -210,3 +210,13 @@ fn native_stream_keeps_incomplete_failed_and_errors() {
     assert_eq!(s.error().unwrap()["message"], "boom");
     assert_eq!(s.final_response().unwrap()["status"], "failed");
 }
+
+#[test]
+fn native_stream_finds_an_error_event_without_an_event_line_and_skips_null_errors() {
+    let mut s = NativeStream::new();
+    // Every response object carries `"error":null`: not an error event.
+    s.push(b"data: {\"type\":\"response.created\",\"response\":{\"status\":\"in_progress\",\"error\":null}}\n\n");
+    assert!(s.error().is_none());
+    s.push(b"data: {\"type\": \"error\", \"message\": \"boom\"}\n\n");
+    assert_eq!(s.error().unwrap()["message"], "boom");
+}
