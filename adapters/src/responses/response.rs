@@ -67,7 +67,7 @@ const ECHOED: [&str; 15] = [
 ];
 
 /// Only the fields of `req` a Responses object echoes (not `input`, which can be large).
-pub(super) fn echoed(req: &Map<String, Value>) -> Map<String, Value> {
+pub fn echoed(req: &Map<String, Value>) -> Map<String, Value> {
     ECHOED
         .iter()
         .filter_map(|k| Some((k.to_string(), req.get(*k)?.clone())))

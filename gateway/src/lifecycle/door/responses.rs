@@ -45,25 +45,6 @@ pub struct Door {
     pub(crate) keep: Option<Arc<Keep>>,
 }
 
-/// The fields of a Responses request its response object echoes.
-const ECHOED: [&str; 15] = [
-    "instructions",
-    "max_output_tokens",
-    "metadata",
-    "model",
-    "parallel_tool_calls",
-    "previous_response_id",
-    "reasoning",
-    "store",
-    "temperature",
-    "text",
-    "tool_choice",
-    "tools",
-    "top_p",
-    "truncation",
-    "user",
-];
-
 impl Door {
     /// The parsed body; parsed again from the client's bytes when a translation consumed it
     /// (a fallback from a bridged group to a passed-through one), with what was taken out
@@ -203,11 +184,7 @@ impl Door {
         let history = self.history.clone();
         self.parsed()?;
         let parsed = self.parsed.take().expect("parsed above");
-        let echo: Map<String, Value> = ECHOED
-            .iter()
-            .filter_map(|k| parsed.get(*k).map(|v| (k.to_string(), v.clone())))
-            .collect();
-        self.echo = Some(Arc::new(echo));
+        self.echo = Some(Arc::new(adapters::responses::response::echoed(&parsed)));
         self.id = adapters::responses::new_id("resp");
         let opts = request::Options {
             drop_builtin_tools: drop_params,
