@@ -6,11 +6,13 @@ mod deployment;
 mod diag;
 mod keys;
 pub mod model;
+pub mod observe;
 mod params;
 mod provider;
 mod raw;
 mod refs;
 mod router;
+mod secret;
 mod suggest;
 mod validate;
 

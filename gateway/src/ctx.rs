@@ -109,6 +109,9 @@ pub struct RequestCtx {
     pub include_cost: bool,
     /// The end user's `allowed_model_region` (stage 2): routing stays in it.
     pub region: Option<crate::region::Region>,
+    /// What the logging callbacks capture (trace ids, metadata, text); `None` when no
+    /// callback is on (`observe::on_admit`).
+    pub observe: Option<Box<crate::observe::capture::Capture>>,
     /// The last attempt was answered by the request's own mock (`mock_response`,
     /// `mock_timeout`): nothing was called or spent, and no deployment failed.
     pub mocked: bool,

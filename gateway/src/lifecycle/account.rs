@@ -1,19 +1,24 @@
 //! Stage 6, account: runs after the response (from `logging()`), off the hot path, and never
 //! fails the request: settles the request's budgets with its real cost, queues its spend log
-//! row for the batch writer, and writes the access log line (its path with any key in it
-//! masked: `POST /key/***/regenerate`).
+//! row for the batch writer, hands the request's event to the callbacks and alerts
+//! (`observe::request_done`), and writes the access log line (its path with any key in it
+//! masked: `POST /key/***/regenerate`; with `json_logs`, one JSON object).
 
 use crate::control::flush::Spent;
 use crate::ctx::RequestCtx;
 use crate::state::AppState;
 
 pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) {
+    let mut who: (Option<String>, Option<String>) = (None, None);
     if let Some(mut adm) = ctx.admission.take() {
         let cost = match ctx.cost {
             Some(c) => c,
             None => ctx.compute_cost(),
         };
         let log = spend_log(ctx, &adm, cost);
+        // Callbacks and alerts: one event, queued for their senders.
+        crate::observe::request_done(&state.control, ctx, &adm, &log);
+        who = (log.key_alias.clone(), log.team_id.clone());
         state.control.settle(
             &mut adm,
             Spent {
@@ -47,6 +52,35 @@ pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) 
     // Client mistakes (4xx) are the client's business: debug. Provider failures (also after a
     // stream started), timeouts and clients that left mid-response are worth a warning.
     let serious = ctx.status == super::relay::CLIENT_CLOSED || !(400..500).contains(&ctx.status);
+    if crate::logging::json() {
+        let failed = ctx.failure.is_some() && serious;
+        if log::log_enabled!(target: crate::logging::ACCESS, if failed { log::Level::Warn } else { log::Level::Debug })
+        {
+            let line = serde_json::json!({
+                "call_id": ctx.call_id,
+                "method": method,
+                "path": safe(),
+                "status": ctx.status,
+                "upstream_status": ctx.upstream_status,
+                "key_alias": who.0,
+                "team_id": who.1,
+                "model_group": ctx.model_group,
+                "deployment": ctx.served_by.as_ref().map(|d| d.conf.id.as_str()),
+                "stream": ctx.stream,
+                "latency_ms": (ms * 100.0).round() / 100.0,
+                "prompt_tokens": ctx.prompt_tokens,
+                "completion_tokens": ctx.completion_tokens,
+                "cost": ctx.cost.unwrap_or(0.0),
+                "failure": ctx.failure.as_deref().filter(|_| failed),
+            });
+            if failed {
+                log::warn!(target: crate::logging::ACCESS, "{line}");
+            } else {
+                log::debug!(target: crate::logging::ACCESS, "{line}");
+            }
+        }
+        return;
+    }
     match ctx.failure.as_ref().filter(|_| serious) {
         None => log::debug!(
             "{method} {} status={} model_group={group} deployment={dep} upstream_status={} stream={} prompt_tokens={} completion_tokens={} ms={ms:.2} call_id={}",

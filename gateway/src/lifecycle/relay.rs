@@ -93,6 +93,7 @@ pub async fn whole(
             ctx.note_usage(&u);
         }
         ctx.compute_cost();
+        crate::observe::on_whole(ctx, &body);
     }
     let (content_type, body) = match &ctx.front {
         Front::Anthropic { model, .. } if status < 300 => {
@@ -148,6 +149,7 @@ pub async fn events(session: &mut Session, ctx: &mut RequestCtx, events: Vec<Byt
 /// Canonical SSE bytes → what the client reads: unchanged for OpenAI clients and native
 /// pass-through, Anthropic events for Anthropic clients. `end` closes the Anthropic message.
 fn encode(ctx: &mut RequestCtx, canonical: BytesMut, end: bool) -> Bytes {
+    crate::observe::on_stream(ctx, &canonical);
     let call_id = &ctx.call_id;
     match &mut ctx.front {
         Front::OpenAi | Front::AnthropicNative => canonical.freeze(),
