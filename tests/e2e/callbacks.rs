@@ -18,20 +18,20 @@ use crate::support::{client, Gateway, MASTER_KEY};
 
 /// One request a receiver got.
 #[derive(Clone, Debug)]
-struct Got {
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub struct Got {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 /// A recording HTTP receiver: answers 200 `{}` (or never, when `hang`).
-struct Receiver {
+pub struct Receiver {
     port: u16,
     got: Arc<Mutex<Vec<Got>>>,
 }
 
 impl Receiver {
-    async fn start(hang: bool) -> Receiver {
+    pub async fn start(hang: bool) -> Receiver {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
         let got: Arc<Mutex<Vec<Got>>> = Arc::default();
@@ -99,11 +99,11 @@ impl Receiver {
         Receiver { port, got }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn on(&self, path: &str) -> Vec<Got> {
+    pub fn on(&self, path: &str) -> Vec<Got> {
         self.got
             .lock()
             .unwrap()
@@ -114,7 +114,7 @@ impl Receiver {
     }
 
     /// Waits until `f` holds for what arrived on `path`.
-    async fn wait(&self, path: &str, what: &str, f: impl Fn(&[Got]) -> bool) -> Vec<Got> {
+    pub async fn wait(&self, path: &str, what: &str, f: impl Fn(&[Got]) -> bool) -> Vec<Got> {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let got = self.on(path);
@@ -131,7 +131,7 @@ impl Receiver {
 }
 
 /// Every StandardLoggingPayload a webhook path received (any log_format).
-fn payloads(got: &[Got]) -> Vec<Value> {
+pub fn payloads(got: &[Got]) -> Vec<Value> {
     let mut out = Vec::new();
     for g in got {
         let text = String::from_utf8_lossy(&g.body);
@@ -147,7 +147,7 @@ fn payloads(got: &[Got]) -> Vec<Value> {
     out
 }
 
-fn config(mock: &MockServer, bad: &MockServer, general: &str, tail: &str) -> String {
+pub fn config(mock: &MockServer, bad: &MockServer, general: &str, tail: &str) -> String {
     format!(
         "model_list:
   - model_name: test-model
@@ -172,7 +172,7 @@ general_settings:
     )
 }
 
-async fn chat(gw: &Gateway, model: &str, stream: bool, extra: Value) -> (u16, String) {
+pub async fn chat(gw: &Gateway, model: &str, stream: bool, extra: Value) -> (u16, String) {
     let mut body = json!({"model": model, "stream": stream,
         "messages": [{"role": "user", "content": "secret prompt text"}]});
     for (k, v) in extra.as_object().unwrap() {
@@ -189,7 +189,7 @@ async fn chat(gw: &Gateway, model: &str, stream: bool, extra: Value) -> (u16, St
     (status, r.text().await.unwrap())
 }
 
-async fn mocks() -> (MockServer, MockServer) {
+pub async fn mocks() -> (MockServer, MockServer) {
     let good = MockServer::start(MockConfig {
         content: "hello there".into(),
         record_requests: true,

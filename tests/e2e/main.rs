@@ -19,6 +19,7 @@ mod auth;
 mod budget_modes;
 mod budgets;
 mod callbacks;
+mod callbacks_privacy;
 mod cli;
 mod cluster;
 mod config;

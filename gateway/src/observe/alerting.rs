@@ -129,10 +129,15 @@ impl Alerts {
     async fn send_loop(self: Arc<Self>, connector: Arc<Connector>) {
         loop {
             tokio::time::sleep(FLUSH_EVERY).await;
-            let batch = std::mem::take(&mut *self.queue.lock().expect("alert queue lock"));
-            for alert in batch {
-                self.send(&connector, &alert).await;
-            }
+            self.send_queued(&connector).await;
+        }
+    }
+
+    /// Sends every queued alert now.
+    pub async fn send_queued(&self, connector: &Connector) {
+        let batch = std::mem::take(&mut *self.queue.lock().expect("alert queue lock"));
+        for alert in batch {
+            self.send(connector, &alert).await;
         }
     }
 

@@ -33,6 +33,7 @@ pub struct Observe {
     text: bool,
     forward_traceparent: bool,
     pub alerts: Option<Arc<alerting::Alerts>>,
+    connector: Arc<Connector>,
 }
 
 static OBSERVE: OnceLock<Observe> = OnceLock::new();
@@ -129,14 +130,35 @@ pub fn start(config: &Config, rt: &tokio::runtime::Handle) {
             Err(e) => log::error!("callback {}: {e}; off", s.name),
         }
     }
-    let alerts = alerting::Alerts::start(&config.alerting, connector, rt);
+    let alerts = alerting::Alerts::start(&config.alerting, connector.clone(), rt);
     let text = sinks.iter().any(|s| s.wants_text);
     let _ = OBSERVE.set(Observe {
         sinks,
         text,
         forward_traceparent: cb.forward_traceparent,
         alerts,
+        connector,
     });
+}
+
+/// At shutdown: sends what the sinks and alerting still hold, for at most `within`.
+pub fn flush(rt: &tokio::runtime::Handle, within: std::time::Duration) {
+    let Some(o) = get() else { return };
+    let queued: usize = o.sinks.iter().map(|s| s.queued()).sum();
+    let done = rt.block_on(tokio::time::timeout(within, async {
+        for s in &o.sinks {
+            s.send_queued(&o.connector).await;
+        }
+        if let Some(a) = &o.alerts {
+            a.send_queued(&o.connector).await;
+        }
+    }));
+    if done.is_err() {
+        log::warn!(
+            "callbacks: not every queued event was delivered within {}s at shutdown ({queued} were queued)",
+            within.as_secs()
+        );
+    }
 }
 
 fn expose(h: &[(String, conf::Secret)]) -> Vec<(String, String)> {

@@ -99,6 +99,11 @@ impl Sink {
         true
     }
 
+    /// Events waiting.
+    pub fn queued(&self) -> usize {
+        self.pending.lock().expect("sink queue lock").items.len()
+    }
+
     fn take(&self) -> (Vec<Arc<Event>>, bool) {
         let mut p = self.pending.lock().expect("sink queue lock");
         let n = p.items.len().min(self.settings.batch_size);
