@@ -194,7 +194,10 @@ impl Alerts {
             r.requests += 1;
             r.failures += u64::from(!ok);
             r.spend += log.spend;
-            let g = r.groups.entry(group.clone()).or_default();
+            if !r.groups.contains_key(group) {
+                r.groups.insert(group.clone(), GroupCounts::default());
+            }
+            let g = r.groups.get_mut(group).expect("inserted above");
             g.0 += 1;
             g.1 += u64::from(!ok);
             g.2 += log.spend;

@@ -25,22 +25,24 @@ pub struct Event {
     /// Callbacks this request's key or team limits delivery to (`metadata.logging`); `None`:
     /// every configured one.
     pub only: Option<Vec<(String, bool, bool)>>,
+    /// What the event holds in queues, roughly: reckoned once ([`Event::reckon`]).
+    pub size: usize,
 }
 
 impl Event {
-    /// What the event holds in queues, roughly (queue byte bound).
-    pub fn approx_bytes(&self) -> usize {
+    /// What the event holds in queues, roughly (queue byte bound): a fixed part, plus — with
+    /// text — the request body's size (the prompt is part of it) and the completion's.
+    pub fn reckon(&self, body_bytes: usize) -> usize {
         let text = if self.text {
-            self.capture
-                .messages
-                .as_ref()
-                .map(|m| m.to_string().len())
-                .unwrap_or(0)
-                + self.capture.response.as_ref().map_or(0, String::len)
+            body_bytes + self.capture.response.as_ref().map_or(0, String::len)
         } else {
             0
         };
-        1024 + self.log.metadata.to_string().len() + text
+        1024 + text
+    }
+
+    pub fn approx_bytes(&self) -> usize {
+        self.size
     }
 
     /// Whether `sink` gets this event.

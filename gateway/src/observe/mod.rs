@@ -239,7 +239,7 @@ pub fn request_done(
         .take()
         .map(|c| *c)
         .unwrap_or_else(|| capture::capture_from(None, &Map::new(), false));
-    let e = Arc::new(Event {
+    let mut e = Event {
         log: log.clone(),
         ok,
         stream: ctx.stream,
@@ -251,7 +251,10 @@ pub fn request_done(
         text: o.text && !prefs.no_text,
         capture,
         only: prefs.only,
-    });
+        size: 0,
+    };
+    e.size = e.reckon(ctx.body_bytes);
+    let e = Arc::new(e);
     for s in &o.sinks {
         if e.for_sink(&s.name, s.on_success, s.on_failure) {
             s.push(&e);
