@@ -337,10 +337,11 @@ async fn langfuse_and_otlp_bodies_with_the_trace_continued() {
         "  forward_traceparent_to_llm_api: true\n",
         "litellm_settings:
   success_callback: [langfuse]
-  callbacks: [otel]
+  callbacks: [otel, langfuse_otel]
 callback_settings:
   langfuse: {flush_interval: 0.2}
   otel: {flush_interval: 0.2}
+  langfuse_otel: {flush_interval: 0.2}
 ",
     );
     let host = rx.url("");
@@ -350,6 +351,7 @@ callback_settings:
             ("LANGFUSE_PUBLIC_KEY", "pk-lf-test"),
             ("LANGFUSE_SECRET_KEY", "sk-lf-test-secret"),
             ("LANGFUSE_HOST", host.as_str()),
+            ("LANGFUSE_OTEL_HOST", rx.url("/lfotel").as_str()),
             ("OTEL_ENDPOINT", host.as_str()),
             ("OTEL_SERVICE_NAME", "tollgate-e2e"),
         ],
@@ -459,6 +461,27 @@ callback_settings:
     assert!(matches!(attr("gen_ai.usage.input_tokens"), V::IntValue(n) if n > 0));
     assert!(matches!(attr("gen_ai.usage.cost"), V::DoubleValue(c) if c > 0.0));
     assert_eq!(llm.status.as_ref().unwrap().code, 1);
+
+    // langfuse_otel: the same spans to Langfuse's OTLP endpoint, with its basic auth.
+    let lo = rx
+        .wait("/lfotel/api/public/otel/v1/traces", "an export", |g| {
+            !g.is_empty()
+        })
+        .await;
+    assert_eq!(
+        lo[0]
+            .headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .unwrap()
+            .1,
+        auth
+    );
+    let req = ExportTraceServiceRequest::decode(lo[0].body.as_slice()).expect("OTLP protobuf");
+    assert_eq!(
+        hex(&req.resource_spans[0].scope_spans[0].spans[0].trace_id),
+        trace
+    );
     assert!(llm.end_time_unix_nano >= llm.start_time_unix_nano && llm.start_time_unix_nano > 0);
 }
 
@@ -510,7 +533,7 @@ async fn budget_and_cooldown_alerts_arrive_once_per_window() {
     let yaml = config(
         &good,
         &bad,
-        "  alerting: [slack, webhook]\n  alert_types: [budget_alerts, cooldown_deployment]\n",
+        "  alerting: [slack, webhook]\n  alert_types: [budget_alerts, cooldown_deployment, daily_reports]\n  alerting_args: {daily_report_frequency: 1}\n",
         "  allowed_fails: 0
   cooldown_time: 60
 litellm_settings:
@@ -572,6 +595,24 @@ tollgate_settings:
         assert_eq!(same, 1, "one alert per deployment cooldown: {cooled:?}");
     }
     let _ = hooks;
+    let report = rx
+        .wait("/hook", "a daily report", |g| {
+            payloads(g).iter().any(|e| e["event"] == "daily_reports")
+        })
+        .await;
+    let report = payloads(&report);
+    let report = report
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "daily_reports")
+        .unwrap();
+    assert!(
+        report["event_message"]
+            .as_str()
+            .unwrap()
+            .contains("requests"),
+        "{report}"
+    );
     let slack = rx.on("/slack");
     let texts: Vec<String> = slack
         .iter()
