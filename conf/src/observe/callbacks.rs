@@ -168,9 +168,8 @@ pub(crate) fn callbacks(
         }
         None => None,
     };
-    let Some(litellm) = litellm else {
-        return out;
-    };
+    let empty = Map::new();
+    let litellm = litellm.unwrap_or(&empty);
     if let Some(v) = field(litellm, "turn_off_message_logging") {
         // An error, not a warning: a misspelled `true` would export the prompts the operator
         // meant to keep (privacy).
@@ -211,6 +210,16 @@ pub(crate) fn callbacks(
                     entry.3 |= failure;
                 }
                 None => named.push((name, path, success, failure)),
+            }
+        }
+    }
+    if let Some(settings) = settings {
+        for k in settings.keys() {
+            if !named.iter().any(|(n, ..)| n == k) {
+                d.warn(
+                    &join("callback_settings", k),
+                    "not named in litellm_settings.success_callback, failure_callback or callbacks; unused",
+                );
             }
         }
     }

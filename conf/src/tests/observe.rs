@@ -71,6 +71,20 @@ callback_settings:
 }
 
 #[test]
+fn callback_settings_nobody_names_are_warned_about() {
+    let l = ok(&format!(
+        "{ONE_MOCK}callback_settings:
+  orphan: {{callback_type: generic_api, endpoint: \"http://127.0.0.1:1/x\"}}
+"
+    ));
+    assert!(l.config.callbacks.sinks.is_empty());
+    assert_eq!(
+        l.warnings,
+        ["callback_settings.orphan: not named in litellm_settings.success_callback, failure_callback or callbacks; unused"]
+    );
+}
+
+#[test]
 fn unsupported_callbacks_are_loud_and_strict_refuses_them() {
     let yaml = format!(
         "{ONE_MOCK}litellm_settings:
