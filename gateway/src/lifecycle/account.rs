@@ -18,7 +18,9 @@ pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) 
         let log = spend_log(ctx, &adm, cost);
         // Callbacks and alerts: one event, queued for their senders.
         crate::observe::request_done(&state.control, ctx, &adm, &log);
-        who = (log.key_alias.clone(), log.team_id.clone());
+        if crate::logging::json() {
+            who = (log.key_alias.clone(), log.team_id.clone());
+        }
         state.control.settle(
             &mut adm,
             Spent {
@@ -54,31 +56,7 @@ pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) 
     let serious = ctx.status == super::relay::CLIENT_CLOSED || !(400..500).contains(&ctx.status);
     if crate::logging::json() {
         let failed = ctx.failure.is_some() && serious;
-        if log::log_enabled!(target: crate::logging::ACCESS, if failed { log::Level::Warn } else { log::Level::Debug })
-        {
-            let line = serde_json::json!({
-                "call_id": ctx.call_id,
-                "method": method,
-                "path": safe(),
-                "status": ctx.status,
-                "upstream_status": ctx.upstream_status,
-                "key_alias": who.0,
-                "team_id": who.1,
-                "model_group": ctx.model_group,
-                "deployment": ctx.served_by.as_ref().map(|d| d.conf.id.as_str()),
-                "stream": ctx.stream,
-                "latency_ms": (ms * 100.0).round() / 100.0,
-                "prompt_tokens": ctx.prompt_tokens,
-                "completion_tokens": ctx.completion_tokens,
-                "cost": ctx.cost.unwrap_or(0.0),
-                "failure": ctx.failure.as_deref().filter(|_| failed),
-            });
-            if failed {
-                log::warn!(target: crate::logging::ACCESS, "{line}");
-            } else {
-                log::debug!(target: crate::logging::ACCESS, "{line}");
-            }
-        }
+        crate::observe::logs::access(method, path, ctx, who, ms, failed);
         return;
     }
     match ctx.failure.as_ref().filter(|_| serious) {

@@ -10,6 +10,7 @@ pub mod event;
 pub mod generic;
 pub mod http;
 pub mod langfuse;
+pub mod logs;
 pub mod otlp;
 pub mod queue;
 
