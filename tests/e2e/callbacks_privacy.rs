@@ -274,3 +274,41 @@ callback_settings:
         .iter()
         .all(|e| !e.to_string().contains("sk-upstream-secret")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_events_are_sent_at_graceful_shutdown() {
+    let (good, bad) = mocks().await;
+    let rx = Receiver::start(false).await;
+    // A flush interval far beyond the test: only the shutdown flush can deliver.
+    let yaml = config(
+        &good,
+        &bad,
+        "",
+        &format!(
+            "litellm_settings:
+  callbacks: [hook]
+callback_settings:
+  hook: {{callback_type: generic_api, endpoint: \"{}\", flush_interval: 3600}}
+",
+            rx.url("/h")
+        ),
+    );
+    let mut gw = Gateway::start(&yaml).await;
+    for _ in 0..3 {
+        assert_eq!(chat(&gw, "test-model", false, json!({})).await.0, 200);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        rx.on("/h").is_empty(),
+        "nothing sent before the flush interval"
+    );
+    gw.signal(libc::SIGTERM);
+    let status = gw.wait_exit(std::time::Duration::from_secs(20)).await;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\n{}",
+        gw.logs()
+    );
+    assert_eq!(payloads(&rx.on("/h")).len(), 3, "{}", gw.logs());
+    assert!(!gw.logs().contains("panicked"), "{}", gw.logs());
+}

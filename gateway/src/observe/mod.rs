@@ -146,14 +146,18 @@ pub fn start(config: &Config, rt: &tokio::runtime::Handle) {
 pub fn flush(rt: &tokio::runtime::Handle, within: std::time::Duration) {
     let Some(o) = get() else { return };
     let queued: usize = o.sinks.iter().map(|s| s.queued()).sum();
-    let done = rt.block_on(tokio::time::timeout(within, async {
-        for s in &o.sinks {
-            s.send_queued(&o.connector).await;
-        }
-        if let Some(a) = &o.alerts {
-            a.send_queued(&o.connector).await;
-        }
-    }));
+    // The timer is made inside the runtime (the caller is the main thread, outside it).
+    let done = rt.block_on(async {
+        tokio::time::timeout(within, async {
+            for s in &o.sinks {
+                s.send_queued(&o.connector).await;
+            }
+            if let Some(a) = &o.alerts {
+                a.send_queued(&o.connector).await;
+            }
+        })
+        .await
+    });
     if done.is_err() {
         log::warn!(
             "callbacks: not every queued event was delivered within {}s at shutdown ({queued} were queued)",
