@@ -123,20 +123,42 @@ pub fn hex(b: &[u8]) -> String {
         })
 }
 
+/// Only the text of a canonical answer: serde skips every other field without building it.
+#[derive(serde::Deserialize)]
+struct Answer {
+    #[serde(default)]
+    choices: Vec<Choice>,
+}
+
+#[derive(serde::Deserialize)]
+struct Choice {
+    message: Option<Message>,
+    delta: Option<Message>,
+    text: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Message {
+    content: Option<String>,
+}
+
+impl Answer {
+    fn text(self) -> Option<String> {
+        let c = self.choices.into_iter().next()?;
+        c.message.or(c.delta).and_then(|m| m.content).or(c.text)
+    }
+}
+
 /// Adds a whole canonical (OpenAI) answer's text: `choices[0].message.content`.
 pub fn note_whole(c: &mut Capture, body: &[u8]) {
     if !c.text {
         return;
     }
-    let Ok(v) = serde_json::from_slice::<Value>(body) else {
-        return;
-    };
-    if let Some(t) = v
-        .pointer("/choices/0/message/content")
-        .and_then(Value::as_str)
-        .or_else(|| v.pointer("/choices/0/text").and_then(Value::as_str))
+    if let Some(t) = serde_json::from_slice::<Answer>(body)
+        .ok()
+        .and_then(Answer::text)
     {
-        c.response = Some(t.to_string());
+        c.response = Some(t);
     }
 }
 
@@ -155,14 +177,11 @@ pub fn note_stream(c: &mut Capture, events: &[u8]) {
         else {
             continue;
         };
-        let Ok(v) = serde_json::from_slice::<Value>(data) else {
-            continue;
-        };
-        if let Some(t) = v
-            .pointer("/choices/0/delta/content")
-            .and_then(Value::as_str)
+        if let Some(t) = serde_json::from_slice::<Answer>(data)
+            .ok()
+            .and_then(Answer::text)
         {
-            c.response.get_or_insert_with(String::new).push_str(t);
+            c.response.get_or_insert_with(String::new).push_str(&t);
         }
     }
 }
@@ -188,6 +207,19 @@ mod tests {
         assert!(c
             .upstream_traceparent()
             .starts_with("00-0af7651916cd43dd8448eb211c80319c-"));
+    }
+
+    #[test]
+    fn whole_answer_text() {
+        let mut c = Capture {
+            text: true,
+            ..Capture::default()
+        };
+        note_whole(
+            &mut c,
+            br#"{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"hi there","tool_calls":null}}],"usage":{"prompt_tokens":1}}"#,
+        );
+        assert_eq!(c.response.as_deref(), Some("hi there"));
     }
 
     #[test]
