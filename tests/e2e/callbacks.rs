@@ -489,10 +489,11 @@ callback_settings:
 async fn a_hanging_sink_neither_slows_requests_nor_grows_without_bound() {
     let (good, bad) = mocks().await;
     let hang = Receiver::start(true).await;
+    // A dead alert webhook too: every request is a slow-request alert to it.
     let yaml = config(
         &good,
         &bad,
-        "",
+        "  alerting: [webhook]\n  alert_types: [llm_too_slow]\n  alerting_threshold: 0.000001\n",
         &format!(
             "litellm_settings:
   callbacks: [stuck]
@@ -502,14 +503,22 @@ callback_settings:
             hang.url("/stuck")
         ),
     );
-    let gw = Gateway::start(&yaml).await;
+    let gw = Gateway::start_with(&yaml, &[("WEBHOOK_URL", hang.url("/alerts").as_str())]).await;
     let mut worst = Duration::ZERO;
     for _ in 0..40 {
         let t = Instant::now();
         assert_eq!(chat(&gw, "test-model", false, json!({})).await.0, 200);
         worst = worst.max(t.elapsed());
     }
-    // The sink answers nothing for 10 s per attempt: no request waited on it.
+    // The sink and the alert webhook answer nothing for 10 s per attempt: no request waited.
+    hang.wait("/alerts", "the first alert", |g| !g.is_empty())
+        .await;
+    let t = Instant::now();
+    assert_eq!(chat(&gw, "test-model", false, json!({})).await.0, 200);
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "while the webhook hangs"
+    );
     assert!(worst < Duration::from_secs(2), "slowest request {worst:?}");
     let ready: Value = client()
         .get(gw.url("/health/readiness"))
