@@ -177,13 +177,26 @@ pub fn note_stream(c: &mut Capture, events: &[u8]) {
         else {
             continue;
         };
-        if let Some(t) = serde_json::from_slice::<Answer>(data)
-            .ok()
-            .and_then(Answer::text)
-        {
+        if let Some(t) = delta_content(data) {
             c.response.get_or_insert_with(String::new).push_str(&t);
         }
     }
+}
+
+/// The `"content"` string of a canonical chunk, read where it stands: the first `"content":`
+/// key of a chunk is its delta's (a key inside a string would have escaped quotes, and
+/// `reasoning_content` does not match), and only that string is decoded — not the whole event.
+fn delta_content(data: &[u8]) -> Option<String> {
+    const KEY: &[u8] = b"\"content\":";
+    let at = memchr::memmem::find(data, KEY)? + KEY.len();
+    let rest = data[at..].trim_ascii_start();
+    if !rest.starts_with(b"\"") {
+        return None;
+    }
+    serde_json::Deserializer::from_slice(rest)
+        .into_iter::<String>()
+        .next()?
+        .ok()
 }
 
 #[cfg(test)]
@@ -220,6 +233,20 @@ mod tests {
             br#"{"id":"x","choices":[{"index":0,"message":{"role":"assistant","content":"hi there","tool_calls":null}}],"usage":{"prompt_tokens":1}}"#,
         );
         assert_eq!(c.response.as_deref(), Some("hi there"));
+    }
+
+    #[test]
+    fn delta_content_is_read_where_it_stands() {
+        let ev = br#"{"id":"c","choices":[{"index":0,"delta":{"reasoning_content":"x","content":"a \"q\" \u00e9"}}]}"#;
+        assert_eq!(delta_content(ev).as_deref(), Some("a \"q\" é"));
+        assert_eq!(
+            delta_content(br#"{"choices":[{"delta":{"content":null}}]}"#),
+            None
+        );
+        assert_eq!(
+            delta_content(br#"{"choices":[{"delta":{"role":"assistant"}}]}"#),
+            None
+        );
     }
 
     #[test]
