@@ -7,7 +7,7 @@
 use serde_json::{json, Value};
 use sha2::Digest;
 
-use crate::callbacks::{chat, config, mocks, payloads, Receiver};
+use crate::callbacks_receiver::{chat, config, mocks, payloads, Receiver};
 use crate::support::{client, post, Gateway, MASTER_KEY};
 
 async fn key(gw: &Gateway, body: Value) -> String {

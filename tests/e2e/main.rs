@@ -20,6 +20,7 @@ mod budget_modes;
 mod budgets;
 mod callbacks;
 mod callbacks_privacy;
+mod callbacks_receiver;
 mod cli;
 mod cluster;
 mod config;
