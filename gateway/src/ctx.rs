@@ -22,8 +22,8 @@ pub enum Front {
     /// Anthropic clients served by an Anthropic deployment: the provider's bytes, unchanged.
     AnthropicNative,
     /// Responses API clients (`/v1/responses`): passed through to deployments that speak it,
-    /// bridged from canonical chat for the others (see `lifecycle::responses`).
-    Responses(Box<crate::lifecycle::responses::shape::Shape>),
+    /// bridged from canonical chat for the others (see `lifecycle::front::responses`).
+    Responses(Box<crate::lifecycle::front::responses_out::Shape>),
 }
 
 impl Front {

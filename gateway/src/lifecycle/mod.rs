@@ -1,56 +1,46 @@
 //! The request lifecycle for the LLM routes, one module per stage (see docs/lifecycle.md):
-//! auth → admit → route → translate → forward → account.
+//! `front` (the client's API: its request read, its answer encoded) → auth → admit → route
+//! (a plan) → attempt (translate → forward → relay, with retries, fallbacks and cooldown
+//! marks); account runs from `logging()` once the response is written.
 
 pub mod account;
 pub mod admit;
+pub mod attempt;
 pub mod auth;
 pub mod controls;
-pub mod door;
 pub mod forward;
+pub mod front;
 pub mod images;
-pub mod messages;
 pub mod relay;
-pub mod responses;
 pub mod route;
+pub mod stream;
 pub mod translate;
 
 use std::sync::Arc;
 
-use adapters::Endpoint;
 use pingora::proxy::Session;
 
 use crate::ctx::RequestCtx;
 use crate::error::{respond_error, GatewayError};
 use crate::state::AppState;
 
-/// Serves one LLM request end to end; every outcome is written to the client here.
+/// Serves one LLM request end to end, whichever front door it came through; every outcome is
+/// written to the client here.
 pub async fn serve(
     state: &Arc<AppState>,
     session: &mut Session,
     ctx: &mut RequestCtx,
-    endpoint: Endpoint,
+    api: front::Api,
 ) {
+    api.open(ctx);
     let runtime = state.runtime();
-    ctx.call_type = match endpoint {
-        Endpoint::ChatCompletions => "acompletion",
-        Endpoint::Completions => "atext_completion",
-        Endpoint::Embeddings => "aembedding",
-    };
     let result = async {
         let caller = auth::authenticate(&state.control, &runtime, session.req_header())?;
-        let mut req = admit::admit(&runtime, session, ctx, endpoint).await?;
-        admit::control(state, &runtime, session, ctx, caller, &mut req).await?;
-        ctx.model_group = Some(req.model.clone());
-        ctx.stream = req.stream;
-        if req.stream && !req.include_usage && endpoint != Endpoint::Embeddings {
-            // Spend needs the provider's usage: ask for it, and drop it on the way out.
-            req.body.insert(
-                "stream_options".into(),
-                serde_json::json!({"include_usage": true}),
-            );
-            ctx.strip_usage = true;
-        }
-        route::run(state, &runtime, session, ctx, &mut req, None).await
+        let mut request = front::read(state, &runtime, session, ctx, api, &caller).await?;
+        admit::control(state, &runtime, session, ctx, caller, &mut request.view).await?;
+        request.admitted(state, ctx);
+        let plan = route::plan(&runtime, session, ctx, &mut request)?;
+        attempt::run(state, &runtime, session, ctx, &mut request, plan).await
     }
     .await;
     if let Err(e) = result {

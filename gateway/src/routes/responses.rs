@@ -55,7 +55,7 @@ async fn answer(session: &mut Session, ctx: &mut RequestCtx, result: Result<Byte
                 ctx.failure = Some(format!("client went away: {e}"));
             }
         }
-        Err(e) => super::super::fail(session, ctx, e).await,
+        Err(e) => crate::lifecycle::fail(session, ctx, e).await,
     }
 }
 
