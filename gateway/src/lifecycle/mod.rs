@@ -21,7 +21,7 @@ use std::sync::Arc;
 use pingora::proxy::Session;
 
 use crate::ctx::RequestCtx;
-use crate::error::{respond_error, GatewayError};
+use crate::reply::{self, Served};
 use crate::state::AppState;
 
 /// Serves one LLM request end to end, whichever front door it came through; every outcome is
@@ -44,49 +44,6 @@ pub async fn serve(
     }
     .await;
     if let Err(e) = result {
-        fail(session, ctx, e).await;
+        reply::fail(session, ctx, e, Served::Llm).await;
     }
-}
-
-/// Answers a request that ended early with its error, in the client's API shape.
-pub async fn fail(session: &mut Session, ctx: &mut RequestCtx, e: GatewayError) {
-    if matches!(
-        e,
-        GatewayError::TooLarge { .. } | GatewayError::BodyTimeout | GatewayError::BodyRead(_)
-    ) {
-        // The body was not (fully) read: the connection cannot carry another request.
-        session.set_keepalive(None);
-    }
-    let mut extra = relay::litellm_headers(ctx);
-    if let GatewayError::AllCooling { retry_after, .. } = &e {
-        extra.push((
-            "retry-after",
-            http::HeaderValue::from(retry_after.as_secs().max(1)),
-        ));
-    }
-    if let GatewayError::RateLimited {
-        retry_after_s,
-        limit_header,
-        limit,
-        ..
-    } = &e
-    {
-        extra.push(("retry-after", http::HeaderValue::from(*retry_after_s)));
-        extra.push((limit_header, http::HeaderValue::from(*limit)));
-        let remaining = if *limit_header == "x-ratelimit-limit-tokens" {
-            "x-ratelimit-remaining-tokens"
-        } else {
-            "x-ratelimit-remaining-requests"
-        };
-        extra.push((remaining, http::HeaderValue::from(0u64)));
-    }
-    ctx.status = respond_error(
-        session,
-        &e.to_api_error(),
-        &ctx.call_id,
-        ctx.front.anthropic(),
-        extra,
-    )
-    .await;
-    ctx.failure.get_or_insert_with(|| e.to_string());
 }

@@ -4,7 +4,6 @@
 //! to the pool, the client's going away noticed.
 
 use bytes::{Bytes, BytesMut};
-use http::HeaderValue;
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::client::HttpSession;
 use pingora::proxy::Session;
@@ -12,7 +11,8 @@ use pingora::upstreams::peer::HttpPeer;
 
 use super::front;
 use crate::ctx::{Front, RequestCtx};
-use crate::error::{respond, respond_error, GatewayError};
+use crate::error::GatewayError;
+use crate::reply::{self, litellm_headers, respond, Served};
 use crate::state::AppState;
 use crate::stored::ResponseBody;
 use crate::upstream::POOL_IDLE_TIMEOUT;
@@ -58,15 +58,7 @@ pub async fn whole(
         match front::whole(ctx, content_type, body) {
             Ok(answer) => answer,
             Err(e) => {
-                ctx.status = respond_error(
-                    session,
-                    &e,
-                    &ctx.call_id,
-                    ctx.front.anthropic(),
-                    litellm_headers(ctx),
-                )
-                .await;
-                ctx.failure = Some(e.message);
+                reply::api_error(session, ctx, &e, Served::Llm).await;
                 return;
             }
         }
@@ -108,52 +100,6 @@ pub async fn events(session: &mut Session, ctx: &mut RequestCtx, events: Vec<Byt
         ctx.status = CLIENT_CLOSED;
         ctx.failure = Some(format!("client went away: {e}"));
     }
-}
-
-/// LiteLLM's response headers describing how the request was served.
-pub fn litellm_headers(ctx: &RequestCtx) -> Vec<(&'static str, HeaderValue)> {
-    let mut h = Vec::with_capacity(7);
-    if let Some(dep) = &ctx.served_by {
-        h.extend(dep.headers.iter().cloned());
-    }
-    h.push((
-        "x-litellm-attempted-retries",
-        HeaderValue::from(ctx.attempted_retries),
-    ));
-    h.push((
-        "x-litellm-attempted-fallbacks",
-        HeaderValue::from(ctx.attempted_fallbacks),
-    ));
-    if let Some(start) = ctx.start {
-        let total = start.elapsed();
-        let overhead = total.saturating_sub(ctx.upstream_time);
-        h.push(("x-litellm-response-duration-ms", millis(total)));
-        h.push(("x-litellm-overhead-duration-ms", millis(overhead)));
-    }
-    if let Some(adm) = &ctx.admission {
-        h.extend(adm.headers.iter().cloned());
-        if let Some(cost) = ctx.cost {
-            h.push(("x-litellm-response-cost", dollars(cost)));
-            if adm.key.is_some() {
-                h.push(("x-litellm-key-spend", dollars(adm.key_spend + cost)));
-            }
-        }
-    }
-    h
-}
-
-/// A USD amount as header text (`0.00042`).
-fn dollars(v: f64) -> HeaderValue {
-    let text = format!("{v:.12}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("0"))
-}
-
-/// A duration as milliseconds with three decimals (`12.345`), without float formatting.
-fn millis(d: std::time::Duration) -> HeaderValue {
-    let us = d.as_micros();
-    let text = format!("{}.{:03}", us / 1000, us % 1000);
-    HeaderValue::from_str(&text).expect("digits and a dot are valid header text")
 }
 
 /// The response header of a stream.

@@ -24,6 +24,7 @@ use super::relay::{
 };
 use crate::ctx::{Front, RequestCtx};
 use crate::error::GatewayError;
+use crate::reply;
 use crate::state::AppState;
 
 /// Turns provider bytes into canonical SSE bytes (or, for native pass-through, the provider's).
@@ -164,9 +165,9 @@ pub struct Streamed<'a> {
     pub deadline: Instant,
 }
 
-/// Relays a stream. Provider failures after the first byte end the stream with an OpenAI-style
-/// error event (and are left in `ctx.broken_stream` for the cooldown count); a client that
-/// leaves makes us drop the provider connection.
+/// Relays a stream. Provider failures after the first byte end the stream with an error event
+/// in the client's API (`reply::stream_error`), and are left in `ctx.broken_stream` for the
+/// cooldown count; a client that leaves makes us drop the provider connection.
 pub async fn stream(
     state: &AppState,
     session: &mut Session,
@@ -259,15 +260,8 @@ pub async fn stream(
         if let Some(err) = failure {
             // Events that arrived before the failure still reach the client, then the error;
             // routing counts the failure against the deployment (it cannot be retried).
-            ctx.failure = Some(err.message.clone());
             up.shutdown().await;
-            if matches!(ctx.front, Front::AnthropicNative) {
-                out.extend_from_slice(&adapters::anthropic::front::error_event(&err));
-            } else if matches!(&ctx.front, Front::Responses(s) if s.native) {
-                out.extend_from_slice(&adapters::responses::stream::error_event(&err));
-            } else {
-                out.extend_from_slice(&err.to_sse_event());
-            }
+            reply::stream_error(ctx, &err, &mut out);
             ctx.broken_stream = Some(err);
             let body = front::encode(ctx, out, true);
             if session.write_response_body(Some(body), true).await.is_err() {

@@ -9,9 +9,10 @@ use bytes::Bytes;
 use pingora::proxy::Session;
 
 use crate::ctx::RequestCtx;
-use crate::error::{respond, respond_error, GatewayError};
+use crate::error::GatewayError;
 use crate::lifecycle;
 use crate::lifecycle::front::Api;
+use crate::reply::{self, respond, Served};
 use crate::state::AppState;
 
 pub mod responses;
@@ -104,14 +105,7 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
 }
 
 async fn error(session: &mut Session, ctx: &mut RequestCtx, e: GatewayError) {
-    ctx.status = respond_error(
-        session,
-        &e.to_api_error(),
-        &ctx.call_id,
-        ctx.front.anthropic(),
-        Vec::new(),
-    )
-    .await;
+    reply::fail(session, ctx, e, Served::Route).await;
 }
 
 async fn models(

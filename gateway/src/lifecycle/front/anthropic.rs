@@ -20,9 +20,10 @@ use serde_json::{Map, Value};
 use super::Request;
 use crate::ctx::RequestCtx;
 use crate::deployment::DeploymentRt;
-use crate::error::{respond, GatewayError};
+use crate::error::GatewayError;
 use crate::lifecycle::controls::Controls;
 use crate::lifecycle::{admit, auth, translate};
+use crate::reply::{respond, Served};
 use crate::state::AppState;
 use crate::upstream::Upstream;
 
@@ -246,6 +247,6 @@ pub async fn count_tokens(state: &Arc<AppState>, session: &mut Session, ctx: &mu
                 ctx.failure = Some(format!("client went away: {e}"));
             }
         }
-        Err(e) => crate::lifecycle::fail(session, ctx, e).await,
+        Err(e) => crate::reply::fail(session, ctx, e, Served::Llm).await,
     }
 }
