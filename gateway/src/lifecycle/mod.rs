@@ -35,11 +35,17 @@ pub async fn serve(
     api.open(ctx);
     let runtime = state.runtime();
     let result = async {
+        // 1. auth: who calls.
         let caller = auth::authenticate(&state.control, &runtime, session.req_header())?;
+        // 2. admit: the body read under the cap and parsed in the client's API, then model
+        //    access, limits and budgets (the worst case reserved).
         let mut request = front::read(state, &runtime, session, ctx, api, &caller).await?;
         admit::control(state, &runtime, session, ctx, caller, &mut request.view).await?;
         request.admitted(state, ctx);
+        // 3. route: the group, its deployments in order, the fallback chain.
         let plan = route::plan(&runtime, session, ctx, &mut request)?;
+        // 4–5. attempt: translate → forward → relay, with retries, fallbacks and cooldown
+        //    marks, until the client has its answer. (6. account runs from `logging()`.)
         attempt::run(state, &runtime, session, ctx, &mut request, plan).await
     }
     .await;
