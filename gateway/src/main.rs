@@ -19,6 +19,7 @@ mod metrics;
 mod pricing;
 mod proxy;
 mod region;
+mod reply;
 mod routes;
 mod routing;
 mod runtime;
