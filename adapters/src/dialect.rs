@@ -80,6 +80,16 @@ pub fn sign(
     }
 }
 
+/// The request passing a client's Responses API `body` through to a provider that serves the
+/// Responses API itself ([`Provider::speaks_openai_responses`]): its path below the
+/// deployment's base and its credential headers.
+pub fn responses_request(t: &Target<'_>, body: Vec<u8>, stream: bool) -> ProviderRequest {
+    match t.provider.dialect() {
+        Dialect::Azure => crate::azure::request::responses(t, body, stream),
+        _ => crate::openai::request::responses(t, body, stream),
+    }
+}
+
 /// Translates a 2xx response body to the canonical body; `None` means it already is canonical
 /// and is relayed unchanged.
 pub fn translate_response(
