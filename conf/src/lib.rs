@@ -17,9 +17,10 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use keys::{is_secret_key, looks_like_openai};
+pub use keys::is_secret_key;
 pub use model::*;
 pub use params::{looks_like_secret, SECRET_PREFIXES};
+pub use provider::bare_model_provider;
 /// The closest of some known names to a misspelled one ("did you mean"), as config keys use it.
 pub use suggest::closest as closest_name;
 

@@ -151,7 +151,7 @@ pub fn provider_of<'n>(prices: &PriceTable, name: &'n str) -> Option<(Provider, 
         .lookup("", name)
         .and_then(|p| p.litellm_provider.as_deref())
         .and_then(Provider::from_litellm_provider)
-        .or_else(|| conf::looks_like_openai(name).then_some(Provider::OpenAi))
+        .or_else(|| conf::bare_model_provider(name))
         .map(|p| (p, name))
 }
 
