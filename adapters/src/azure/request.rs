@@ -110,6 +110,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn responses_pass_through_takes_at_least_the_responses_api_version() {
+        let internal = serde_json::Map::new();
+        let defaults = serde_json::Map::new();
+        let t = |api_version| Target {
+            provider: crate::provider::Provider::Azure,
+            model: "dep",
+            base_path: "",
+            api_key: Some("k"),
+            api_version,
+            defaults: &defaults,
+            drop_params: false,
+            internal: &internal,
+        };
+        let old = responses(&t(Some("2024-10-21")), b"{}".to_vec(), true);
+        assert_eq!(
+            old.path,
+            format!("/openai/responses?api-version={RESPONSES_API_VERSION}")
+        );
+        assert_eq!(
+            old.headers,
+            vec![
+                ("accept", "text/event-stream".to_string()),
+                ("api-key", "k".to_string())
+            ]
+        );
+        let newer = responses(&t(Some("2025-04-01-preview")), Vec::new(), false);
+        assert_eq!(
+            newer.path,
+            "/openai/responses?api-version=2025-04-01-preview"
+        );
+    }
+
+    #[test]
     fn encodes_only_reserved_bytes() {
         assert_eq!(encode("gpt-4o_mini.v2"), "gpt-4o_mini.v2");
         assert_eq!(encode("my dep/x"), "my%20dep%2Fx");
