@@ -59,9 +59,9 @@ pub fn hex(bytes: &[u8]) -> String {
 /// the name (after `model_group_alias`, wildcard groups included).
 pub fn allowed(list: &[String], model: &str, runtime: &Runtime) -> bool {
     allowed_for(list, model, runtime, || {
-        crate::routing::resolve::target(runtime, model)
+        crate::routing::resolve::group(runtime, model)
             .ok()
-            .and_then(|t| runtime.groups.get(t.group))
+            .and_then(|r| runtime.groups.get(r.group))
     })
 }
 

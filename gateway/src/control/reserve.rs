@@ -14,7 +14,7 @@ use super::ledger::{Exceeded, Refused};
 use super::output::{Output, MAX_OUTPUT_TOKENS};
 use super::{now_ms, Control, Entity, Kind, Limits};
 use crate::error::GatewayError;
-use crate::routing::resolve::Target;
+use crate::routing::resolve::ResolvedGroup;
 use crate::runtime::{Group, Runtime};
 
 /// With `budget_enforcement: clamp`, a request is admitted with a lowered `max_tokens` only if
@@ -59,15 +59,15 @@ pub struct Cost<'a> {
 impl<'a> Cost<'a> {
     pub fn of(
         runtime: &'a Runtime,
-        target: Option<Target<'_>>,
+        resolved: Option<ResolvedGroup<'_>>,
         endpoint: Endpoint,
         prompt_tokens: u64,
         out: Output,
     ) -> Cost<'a> {
         Cost::new(
-            target.as_ref().and_then(|t| runtime.groups.get(t.group)),
-            target.as_ref().and_then(|t| t.provider),
-            target.and_then(|t| t.wildcard),
+            resolved.as_ref().and_then(|r| runtime.groups.get(r.group)),
+            resolved.as_ref().and_then(|r| r.provider),
+            resolved.and_then(|r| r.wildcard),
             endpoint,
             prompt_tokens,
             out,

@@ -46,7 +46,7 @@ pub async fn run(
     ctx.controls = controls;
     ctx.include_cost =
         ctx.controls().include_cost || runtime.config.litellm.include_cost_in_streaming_usage;
-    let target = resolve::target(runtime, &req.model)?;
+    let target = resolve::group(runtime, &req.model)?;
     let first = target.group.to_string();
     ctx.wildcard_match = target.wildcard;
     ctx.any_provider = target.provider;
@@ -179,7 +179,7 @@ fn fallback_hop(runtime: &Runtime, ctx: &RequestCtx, name: &str, model: &str) ->
             wildcard,
         });
     }
-    let t = resolve::target(runtime, name).ok()?;
+    let t = resolve::group(runtime, name).ok()?;
     Some(Hop {
         name: name.to_string(),
         group: t.group.to_string(),
