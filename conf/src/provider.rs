@@ -6,9 +6,9 @@
 use adapters::provider::Provider;
 use serde_json::{Map, Value};
 
+use crate::config::ApiBase;
 use crate::diag::{field, join, quote, string, Diag};
 use crate::keys::looks_like_openai;
-use crate::model::ApiBase;
 use crate::raw::Env;
 
 /// The first of `vars` that is set and not empty, with its value.

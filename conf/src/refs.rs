@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use adapters::provider::Provider;
 use serde_json::{Map, Value};
 
+use crate::config::Deployment;
 use crate::diag::{index, quote, Diag};
-use crate::model::Deployment;
 use crate::provider::bare_model_provider;
 
 /// The keys whose values name fallback groups, per failing group.
