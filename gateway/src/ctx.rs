@@ -139,7 +139,7 @@ impl RequestCtx {
             // A stream that ended (or was cut off) without a usage report: one token per
             // content event, OpenAI's streaming granularity; the prompt from its size.
             self.completion_tokens = self.streamed_events;
-            self.prompt_tokens = adapters::mock::estimate_tokens(self.body_bytes);
+            self.prompt_tokens = adapters::tokens::estimate_tokens(self.body_bytes);
         }
         if self.mocked {
             // A mock answer (`mock_response`) cost nothing upstream.

@@ -58,7 +58,7 @@ pub async fn control(
         runtime,
         resolved,
         req.endpoint,
-        adapters::mock::estimate_tokens(ctx.body_bytes),
+        adapters::tokens::estimate_tokens(ctx.body_bytes),
         crate::control::output::requested(req),
     );
     if let Some(max_tokens) = state.control.reserve(&mut adm, &cost).await? {

@@ -122,7 +122,7 @@ pub async fn run(
                 hop.provider,
                 hop.wildcard.clone(),
                 req.endpoint,
-                adapters::mock::estimate_tokens(ctx.body_bytes),
+                adapters::tokens::estimate_tokens(ctx.body_bytes),
                 crate::control::output::requested(req),
             );
             if let Some(adm) = ctx.admission.as_mut() {
@@ -415,7 +415,7 @@ fn selection<'a>(cfg: &conf::RouterConfig, ctx: &'a RequestCtx) -> router::Selec
             .then_some(ctx.request_tags.as_slice()),
         prompt_tokens: cfg
             .enable_pre_call_checks
-            .then(|| adapters::mock::estimate_tokens(ctx.body_bytes)),
+            .then(|| adapters::tokens::estimate_tokens(ctx.body_bytes)),
         latency_buffer: cfg.lowest_latency_buffer,
         region: ctx.region,
     }
