@@ -12,7 +12,8 @@ use pingora::http::RequestHeader;
 use sha2::{Digest, Sha256};
 
 use super::ledger::Exceeded;
-use super::{now_ms, Control, Entity, Kind, Limits};
+use super::{Control, Entity, Kind, Limits};
+use crate::clock::now_ms_i64;
 use crate::error::GatewayError;
 use crate::load::Limited;
 use crate::runtime::{Group, Runtime};
@@ -380,7 +381,7 @@ pub fn admit(
         ));
     }
 
-    let now = now_ms();
+    let now = now_ms_i64();
     // Parallel requests and per-minute windows first (cheap to undo), then money.
     for (e, l) in involved.iter().zip(&limits) {
         if let Some(max) = l.parallel {
