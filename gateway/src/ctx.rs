@@ -172,10 +172,7 @@ impl RequestCtx {
 /// sort close together, so the spend log's primary-key index is appended to instead of written
 /// at random pages (the biggest cost of writing spend logs).
 pub fn new_call_id() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
+    let ms = crate::clock::now_ms() as u128;
     let r: u128 = rand::random();
     let v = (ms & 0xffff_ffff_ffff) << 80
         | 0x7 << 76

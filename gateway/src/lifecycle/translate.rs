@@ -1,8 +1,6 @@
 //! Stage 4, translate: canonical request → the provider's HTTP request. The body, path and
 //! provider headers come from `adapters::dialect` (pure); this adds the HTTP framing.
 
-use std::time::SystemTime;
-
 use adapters::dialect::{sign, ProviderRequest, SignError, Target};
 use adapters::openai::wire::ResponseMeta;
 use adapters::provider::Auth;
@@ -76,7 +74,7 @@ pub fn upstream_request(
     let mut pr = adapters::dialect::build_request(req, target).map_err(GatewayError::Invalid)?;
     if target.provider.dialect().auth() == Auth::AwsSigV4 {
         // The signature covers the host and the time, which only the gateway knows.
-        let now = SystemTime::now();
+        let now = crate::clock::now();
         sign(&mut pr, target, &upstream.host_header, now).map_err(|e| match e {
             SignError::NoCredentials => GatewayError::UpstreamProtocol {
                 group: req.model.clone(),
