@@ -84,9 +84,10 @@ pub fn classify(name: &str) -> Option<Region> {
 
 /// The region a deployment serves from: its `region_name`, and where the provider table names
 /// a region param (`Dialect::region_param`: Bedrock's `aws_region_name`, Vertex AI's
-/// `vertex_location` — us-central1 when unset) the cloud region it actually calls. When both are known and disagree the deployment is in no region: data goes where
-/// the cloud region says, whatever `region_name` claims. `None` when unknown: such a
-/// deployment serves no region-bound request.
+/// `vertex_location` — us-central1 when unset) the cloud region it actually calls. When both
+/// are known and disagree the deployment is in no region: data goes where the cloud region
+/// says, whatever `region_name` claims. `None` when unknown: such a deployment serves no
+/// region-bound request.
 pub fn of_deployment(d: &Deployment) -> Option<Region> {
     let param = |k: &str| d.internal_params.get(k).and_then(|v| v.as_str());
     let declared = param("region_name").map(classify);
