@@ -164,7 +164,7 @@ impl RequestCtx {
             // A stream that ended (or was cut off) without a usage report: one token per
             // content event, OpenAI's streaming granularity; the prompt from its size.
             self.completion_tokens = self.streamed_events;
-            self.prompt_tokens = adapters::mock::estimate_tokens(self.body_bytes);
+            self.prompt_tokens = adapters::tokens::estimate_tokens(self.body_bytes);
         }
         if self.mocked {
             // A mock answer (`mock_response`) cost nothing upstream.
@@ -197,10 +197,7 @@ impl RequestCtx {
 /// sort close together, so the spend log's primary-key index is appended to instead of written
 /// at random pages (the biggest cost of writing spend logs).
 pub fn new_call_id() -> String {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or(0);
+    let ms = crate::clock::now_ms() as u128;
     let r: u128 = rand::random();
     let v = (ms & 0xffff_ffff_ffff) << 80
         | 0x7 << 76

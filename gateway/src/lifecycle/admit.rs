@@ -32,8 +32,8 @@ pub async fn control(
     let who = crate::control::enforce::aliased(&state.control, &caller, req);
     // The group the (aliased) name resolves to: admission's access groups and worst case are
     // its; a name nothing serves is refused by routing, after admission, as before.
-    let target = crate::routing::resolve::target(runtime, &req.model).ok();
-    let group = target.as_ref().and_then(|t| runtime.groups.get(t.group));
+    let resolved = crate::routing::resolve::group(runtime, &req.model).ok();
+    let group = resolved.as_ref().and_then(|r| runtime.groups.get(r.group));
     let mut adm = crate::control::enforce::admit(
         &state.control,
         runtime,
@@ -44,9 +44,9 @@ pub async fn control(
     )?;
     let cost = crate::control::reserve::Cost::of(
         runtime,
-        target,
+        resolved,
         req.endpoint,
-        adapters::mock::estimate_tokens(ctx.body_bytes),
+        adapters::tokens::estimate_tokens(ctx.body_bytes),
         crate::control::output::requested(req),
     );
     if let Some(max_tokens) = state.control.reserve(&mut adm, &cost).await? {

@@ -51,7 +51,7 @@ pub fn plan(
     ctx.include_cost =
         ctx.controls().include_cost || runtime.config.litellm.include_cost_in_streaming_usage;
     let req = &mut request.view;
-    let target = resolve::target(runtime, &req.model)?;
+    let target = resolve::group(runtime, &req.model)?;
     let first = target.group.to_string();
     ctx.wildcard_match = target.wildcard;
     ctx.any_provider = target.provider;
@@ -127,7 +127,7 @@ impl Plan {
                 hop.provider,
                 hop.wildcard.clone(),
                 req.endpoint,
-                adapters::mock::estimate_tokens(ctx.body_bytes),
+                adapters::tokens::estimate_tokens(ctx.body_bytes),
                 crate::control::output::requested(req),
             );
             if let Some(adm) = ctx.admission.as_mut() {
@@ -182,7 +182,7 @@ fn fallback_hop(runtime: &Runtime, ctx: &RequestCtx, name: &str, model: &str) ->
             wildcard,
         });
     }
-    let t = resolve::target(runtime, name).ok()?;
+    let t = resolve::group(runtime, name).ok()?;
     Some(Hop {
         name: name.to_string(),
         group: t.group.to_string(),
@@ -355,7 +355,7 @@ pub(super) fn selection<'a>(
             .then_some(ctx.request_tags.as_slice()),
         prompt_tokens: cfg
             .enable_pre_call_checks
-            .then(|| adapters::mock::estimate_tokens(ctx.body_bytes)),
+            .then(|| adapters::tokens::estimate_tokens(ctx.body_bytes)),
         latency_buffer: cfg.lowest_latency_buffer,
         region: ctx.region,
     }

@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use adapters::anthropic::front::{self, Translation};
 use adapters::anthropic::passthrough;
-use adapters::dialect::ProviderRequest;
 use adapters::provider::Provider;
 use adapters::CanonicalRequest;
 use bytes::Bytes;
@@ -26,9 +25,6 @@ use crate::lifecycle::{admit, auth, translate};
 use crate::reply::{respond, Served};
 use crate::state::AppState;
 use crate::upstream::Upstream;
-
-/// The `anthropic-version` sent when the client named none.
-const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// An Anthropic client's request as the attempts need it: the bytes it sent (for Anthropic
 /// deployments), and its canonical translation, made on the first attempt that needs one.
@@ -169,31 +165,13 @@ pub(crate) fn native_request(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let mut headers = vec![(
-        "anthropic-version",
-        client_header("anthropic-version").unwrap_or_else(|| ANTHROPIC_VERSION.to_string()),
-    )];
-    if let Some(beta) = client_header("anthropic-beta") {
-        headers.push(("anthropic-beta", beta));
-    }
-    if let Some(key) = &dep.conf.api_key {
-        headers.push(("x-api-key", key.expose().to_string()));
-    }
-    let base = dep
-        .conf
-        .api_base
-        .as_ref()
-        .map(|b| b.path.as_str())
-        .unwrap_or("");
-    let path = match client.uri.query() {
-        Some(q) => format!("{base}/v1/messages?{q}"),
-        None => format!("{base}/v1/messages"),
-    };
-    let pr = ProviderRequest {
-        path,
-        headers,
+    let pr = passthrough::request(
+        &translate::target(dep, false),
         body,
-    };
+        client.uri.query(),
+        client_header("anthropic-version"),
+        client_header("anthropic-beta"),
+    );
     translate::frame(upstream, pr, &dep.conf.model_name)
 }
 

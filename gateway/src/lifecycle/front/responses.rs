@@ -11,7 +11,6 @@
 
 use std::sync::Arc;
 
-use adapters::dialect::ProviderRequest;
 use adapters::provider::Provider;
 use adapters::responses::front::{self, View};
 use adapters::responses::request;
@@ -31,10 +30,6 @@ use crate::lifecycle::controls::Controls;
 use crate::lifecycle::{admit, translate};
 use crate::state::AppState;
 use crate::upstream::Upstream;
-
-/// Azure's Responses API needs at least this `api-version`; a deployment configured with an
-/// older one (the chat default is 2024-10-21) is called with this one instead.
-const AZURE_RESPONSES_API_VERSION: &str = "2025-03-01-preview";
 
 /// LiteLLM's routing field a Responses provider does not take: read by routing, not sent.
 const NOT_SENT: [&str; 1] = ["tags"];
@@ -140,53 +135,14 @@ impl Door {
     ) -> Result<(Box<RequestHeader>, Bytes), GatewayError> {
         let history = self.history.clone();
         let body = front::passthrough_body(self.parsed()?, model, &history, None);
-        let c = &dep.conf;
-        let base = c.api_base.as_ref().map(|b| b.path.as_str()).unwrap_or("");
         let stream = self
             .parsed
             .as_ref()
             .and_then(|p| p.get("stream"))
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        let accept = if stream {
-            "text/event-stream"
-        } else {
-            "application/json"
-        };
-        let mut headers = vec![("accept", accept.to_string())];
-        let path = if c.provider == Provider::Azure {
-            let configured = c
-                .api_version
-                .as_deref()
-                .or_else(|| c.internal_params.get("api_version").and_then(Value::as_str));
-            let version = configured
-                .filter(|v| *v >= AZURE_RESPONSES_API_VERSION)
-                .unwrap_or(AZURE_RESPONSES_API_VERSION);
-            let token = c
-                .internal_params
-                .get("azure_ad_token")
-                .and_then(Value::as_str)
-                .filter(|t| !t.is_empty());
-            if let Some(token) = token {
-                headers.push(("authorization", format!("Bearer {token}")));
-            } else if let Some(key) = &c.api_key {
-                headers.push(("api-key", key.expose().to_string()));
-            }
-            let version: String =
-                url::form_urlencoded::byte_serialize(version.as_bytes()).collect();
-            format!("{base}/openai/responses?api-version={version}")
-        } else {
-            if let Some(key) = &c.api_key {
-                headers.push(("authorization", format!("Bearer {}", key.expose())));
-            }
-            format!("{base}/responses")
-        };
-        let pr = ProviderRequest {
-            path,
-            headers,
-            body,
-        };
-        translate::frame(upstream, pr, &c.model_name)
+        let pr = adapters::dialect::responses_request(&translate::target(dep, false), body, stream);
+        translate::frame(upstream, pr, &dep.conf.model_name)
     }
 
     /// Translates the request to the canonical chat request (once; the same for every
