@@ -2,6 +2,8 @@
 //! its response, its errors and its stream back to the canonical OpenAI shape. It imports every
 //! provider; no provider imports it.
 
+use std::time::SystemTime;
+
 use crate::error::ApiError;
 use crate::openai::wire::ResponseMeta;
 use crate::provider::{Dialect, Provider};
@@ -39,6 +41,52 @@ pub fn build_request(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderR
         Dialect::Azure => crate::azure::request::build(req, t),
         Dialect::Bedrock => crate::bedrock::request::build(req, t),
         Dialect::Cohere => crate::cohere::request::build(req, t),
+    }
+}
+
+/// Why [`sign`] could not sign a request.
+#[derive(Debug)]
+pub enum SignError {
+    /// The deployment lacks the credentials or the region the signature needs (the config
+    /// loader requires them, so this is a deployment built some other way).
+    NoCredentials,
+    /// The signature could not be computed.
+    Failed(ApiError),
+}
+
+/// Signs a built request for a provider whose [`Auth`](crate::provider::Auth) is a signature
+/// over the request (`AwsSigV4`): the `host` it is sent to and the time `now` are what only the
+/// caller knows. Requests to every other provider are left as they are.
+pub fn sign(
+    pr: &mut ProviderRequest,
+    t: &Target<'_>,
+    host: &str,
+    now: SystemTime,
+) -> Result<(), SignError> {
+    match t.provider.dialect() {
+        Dialect::Bedrock => {
+            let (creds, region) = crate::bedrock::sign::credentials_from(t.internal)
+                .ok_or(SignError::NoCredentials)?;
+            crate::bedrock::sign::sign(pr, host, &region, &creds, now).map_err(SignError::Failed)
+        }
+        Dialect::OpenAi
+        | Dialect::Azure
+        | Dialect::Anthropic
+        | Dialect::Gemini
+        | Dialect::VertexAi
+        | Dialect::OllamaChat
+        | Dialect::Ollama
+        | Dialect::Cohere => Ok(()),
+    }
+}
+
+/// The request passing a client's Responses API `body` through to a provider that serves the
+/// Responses API itself ([`Provider::speaks_openai_responses`]): its path below the
+/// deployment's base and its credential headers.
+pub fn responses_request(t: &Target<'_>, body: Vec<u8>, stream: bool) -> ProviderRequest {
+    match t.provider.dialect() {
+        Dialect::Azure => crate::azure::request::responses(t, body, stream),
+        _ => crate::openai::request::responses(t, body, stream),
     }
 }
 

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use crate::request::{CanonicalRequest, Endpoint};
+use crate::tokens::estimate_tokens;
 
 /// Identity of one mocked response.
 #[derive(Debug, Clone, Copy)]
@@ -16,10 +17,6 @@ pub struct MockMeta<'a> {
     /// The model name reported back (the deployment's model).
     pub model: &'a str,
 }
-
-/// The general token estimate, re-exported where the gateway first found it; new code names
-/// `crate::tokens::estimate_tokens`.
-pub use crate::tokens::estimate_tokens;
 
 fn usage(prompt: u64, completion: u64) -> Value {
     json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion})

@@ -10,9 +10,9 @@ use adapters::provider::Provider;
 use serde_json::{Map, Value};
 use url::{Host, Url};
 
+use crate::config::{ApiBase, Deployment, Secret};
 use crate::diag::{check_keys, count, field, join, quote, seconds, show, string, Diag};
 use crate::keys;
-use crate::model::{ApiBase, Deployment, Secret};
 use crate::params::{self, classify_param, Notes, ParamKind};
 use crate::provider::{first_env, provider_path, resolve_provider};
 use crate::raw::{Env, RawConfig};

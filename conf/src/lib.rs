@@ -2,10 +2,10 @@
 //! validation, and the validated types the gateway runs on.
 
 mod cloud;
+pub mod config;
 mod deployment;
 mod diag;
 mod keys;
-pub mod model;
 pub mod observe;
 mod params;
 mod provider;
@@ -19,9 +19,10 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use keys::{is_secret_key, looks_like_openai};
-pub use model::*;
+pub use config::*;
+pub use keys::is_secret_key;
 pub use params::{looks_like_secret, SECRET_PREFIXES};
+pub use provider::bare_model_provider;
 /// The closest of some known names to a misspelled one ("did you mean"), as config keys use it.
 pub use suggest::closest as closest_name;
 

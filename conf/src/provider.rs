@@ -6,9 +6,9 @@
 use adapters::provider::Provider;
 use serde_json::{Map, Value};
 
+use crate::config::ApiBase;
 use crate::diag::{field, join, quote, string, Diag};
 use crate::keys::looks_like_openai;
-use crate::model::ApiBase;
 use crate::raw::Env;
 
 /// The first of `vars` that is set and not empty, with its value.
@@ -56,6 +56,12 @@ fn unknown_provider(prefix: &str, model: Option<&str>) -> String {
     }
 }
 
+/// The provider LiteLLM sends a bare model name (no `provider/` prefix) to: OpenAI for
+/// OpenAI's model names (`gpt-*`, `o1*`, `text-embedding-*`, …); `None` for any other name.
+pub fn bare_model_provider(model: &str) -> Option<Provider> {
+    looks_like_openai(model).then_some(Provider::OpenAi)
+}
+
 /// `litellm_params.model` (plus `custom_llm_provider`, as LiteLLM reads it) → provider and the
 /// upstream model name.
 pub(crate) fn resolve_provider(
@@ -76,8 +82,8 @@ pub(crate) fn resolve_provider(
         (provider, upstream.to_string())
     } else if let Some((provider, rest)) = Provider::split_model(model) {
         (provider, rest.to_string())
-    } else if looks_like_openai(model) {
-        (Provider::OpenAi, model.to_string())
+    } else if let Some(provider) = bare_model_provider(model) {
+        (provider, model.to_string())
     } else if let Some((prefix, _)) = model.split_once('/') {
         d.error(&model_path, unknown_provider(prefix, Some(model)));
         return None;

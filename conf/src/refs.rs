@@ -10,9 +10,9 @@ use std::collections::HashMap;
 use adapters::provider::Provider;
 use serde_json::{Map, Value};
 
+use crate::config::Deployment;
 use crate::diag::{index, quote, Diag};
-use crate::keys::looks_like_openai;
-use crate::model::Deployment;
+use crate::provider::bare_model_provider;
 
 /// The keys whose values name fallback groups, per failing group.
 const FALLBACK_MAPS: &[&str] = &[
@@ -84,7 +84,7 @@ impl<'a> Groups<'a> {
         if !any.is_empty() && !explicit {
             let provider = Provider::split_model(asked)
                 .map(|(p, _)| p)
-                .or_else(|| looks_like_openai(asked).then_some(Provider::OpenAi));
+                .or_else(|| bare_model_provider(asked));
             if let Some(p) = provider {
                 if !any.iter().any(|d| d.provider == p) {
                     return Served::Nothing(format!(

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::config::{ErrorClass, RouterConfig, Strategy};
 use crate::diag::{boolean, count, seconds, show, string, Diag};
-use crate::model::{ErrorClass, RouterConfig, Strategy};
 
 pub(crate) fn router(
     router_settings: Option<&Map<String, Value>>,
@@ -25,7 +25,7 @@ pub(crate) fn router(
         // Redis stays an error: without it, replicas would each count rate limits, budgets
         // and cooldowns alone, and a key could spend N times its budget.
         if let Some(url) = redis_url(m, &path, d) {
-            out.redis_url = Some(crate::model::Secret::new(url));
+            out.redis_url = Some(crate::config::Secret::new(url));
         }
         // Every other routing setting is optional and its default safe to run with: a bad
         // value is a warning and the setting is ignored.

@@ -6,13 +6,13 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use crate::config::{
+    Config, GeneralSettings, LitellmSettings, LogFormat, MasterKeySource, Secret, TollgateSettings,
+};
 use crate::diag::{
     boolean, check_keys, count, field, positive, quote, seconds, section, show, string, Diag,
 };
 use crate::keys;
-use crate::model::{
-    Config, GeneralSettings, LitellmSettings, LogFormat, MasterKeySource, Secret, TollgateSettings,
-};
 use crate::raw::{Env, Lookup, RawConfig};
 
 /// Validates a merged document. Returns `None` when some part could not be built; the reasons
@@ -128,7 +128,7 @@ impl Default for TollgateSettings {
             price_table: None,
             redis_fail_closed: false,
             spend_backlog_rows: 100_000,
-            budget_enforcement: crate::model::BudgetEnforcement::Clamp,
+            budget_enforcement: crate::config::BudgetEnforcement::Clamp,
             responses_store_max_count: 10_000,
             responses_store_max_bytes: 256 << 20,
             responses_store_ttl: std::time::Duration::from_secs(30 * 86_400),
@@ -437,9 +437,9 @@ fn tollgate(m: Option<&Map<String, Value>>, d: &mut Diag) -> TollgateSettings {
     if let Some(v) = field(m, "budget_enforcement") {
         let path = "tollgate_settings.budget_enforcement";
         match v.as_str() {
-            Some("clamp") => out.budget_enforcement = crate::model::BudgetEnforcement::Clamp,
-            Some("reserve") => out.budget_enforcement = crate::model::BudgetEnforcement::Reserve,
-            Some("soft") => out.budget_enforcement = crate::model::BudgetEnforcement::Soft,
+            Some("clamp") => out.budget_enforcement = crate::config::BudgetEnforcement::Clamp,
+            Some("reserve") => out.budget_enforcement = crate::config::BudgetEnforcement::Reserve,
+            Some("soft") => out.budget_enforcement = crate::config::BudgetEnforcement::Soft,
             _ => d.error(
                 path,
                 format_args!(

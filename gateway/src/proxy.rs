@@ -40,7 +40,7 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         ctx.start = Some(Instant::now());
-        ctx.started_at_ms = crate::control::now_ms();
+        ctx.started_at_ms = crate::clock::now_ms_i64();
         ctx.call_id = new_call_id();
         ctx.inflight = Some(self.state.enter());
         crate::conn::request_started(session);

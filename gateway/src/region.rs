@@ -9,7 +9,6 @@
 //! too, by whole-name rules, so a deployment configured as `region_name: westeurope`,
 //! `aws_region_name: eu-central-1` or `vertex_location: europe-west4` counts as `eu` as well.
 
-use adapters::provider::Provider;
 use conf::Deployment;
 
 /// A data-residency region an end user may be bound to.
@@ -83,19 +82,21 @@ pub fn classify(name: &str) -> Option<Region> {
     word.ends_with("us").then_some(Region::Us)
 }
 
-/// The region a deployment serves from: its `region_name`, and for Bedrock and Vertex AI the
-/// cloud region it actually calls (`aws_region_name`, `vertex_location` — us-central1 when
-/// unset). When both are known and disagree the deployment is in no region: data goes where
-/// the cloud region says, whatever `region_name` claims. `None` when unknown: such a
-/// deployment serves no region-bound request.
+/// The region a deployment serves from: its `region_name`, and where the provider table names
+/// a region param (`Dialect::region_param`: Bedrock's `aws_region_name`, Vertex AI's
+/// `vertex_location` — us-central1 when unset) the cloud region it actually calls. When both
+/// are known and disagree the deployment is in no region: data goes where the cloud region
+/// says, whatever `region_name` claims. `None` when unknown: such a deployment serves no
+/// region-bound request.
 pub fn of_deployment(d: &Deployment) -> Option<Region> {
     let param = |k: &str| d.internal_params.get(k).and_then(|v| v.as_str());
     let declared = param("region_name").map(classify);
-    let cloud = match d.provider {
-        Provider::Bedrock => param("aws_region_name").map(classify),
-        Provider::VertexAi => param("vertex_location").map(classify),
-        _ => None,
-    };
+    let cloud = d
+        .provider
+        .dialect()
+        .region_param()
+        .and_then(param)
+        .map(classify);
     match (declared, cloud) {
         (Some(a), Some(b)) if a != b => None,
         (Some(a), _) => a,

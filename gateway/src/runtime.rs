@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use adapters::provider::Provider;
+use adapters::provider::{Auth, Provider};
 use bytes::Bytes;
 use conf::{Config, Deployment};
 use pingora::connectors::http::Connector;
@@ -194,7 +194,7 @@ impl Runtime {
                 }
                 u
             });
-            let gcp = vertex_tokens(d, &mut gcp_connector);
+            let gcp = google_tokens(d, &mut gcp_connector);
             let price = crate::pricing::for_deployment(
                 &prices,
                 d.provider.prefix(),
@@ -287,16 +287,20 @@ pub fn price_table(config: &Config) -> Arc<PriceTable> {
     }
 }
 
-/// The token source of a Vertex AI deployment (its key was checked at config load; a key
-/// Google's client library would refuse is logged and the deployment answers 502).
-fn vertex_tokens(
+/// The token source of a deployment whose provider authenticates with Google OAuth (Vertex
+/// AI): its service-account key was checked at config load; a key Google's client library
+/// would refuse is logged and the deployment answers 502.
+fn google_tokens(
     d: &Deployment,
     connector: &mut Option<Arc<Connector>>,
 ) -> Option<Arc<TokenSource>> {
-    if d.provider != adapters::provider::Provider::VertexAi || d.mock_response.is_some() {
+    let Auth::GoogleOAuth { key_param } = d.provider.dialect().auth() else {
+        return None;
+    };
+    if d.mock_response.is_some() {
         return None;
     }
-    let json = d.internal_params.get("vertex_credentials_json")?.as_str()?;
+    let json = d.internal_params.get(key_param)?.as_str()?;
     match ServiceAccount::parse(json) {
         Ok(account) => {
             let connector = connector
@@ -305,15 +309,20 @@ fn vertex_tokens(
             let tokens = TokenSource::new(account, connector);
             let a = tokens.account();
             log::debug!(
-                "deployment {}: Vertex AI tokens for {} (key project {})",
+                "deployment {}: {} OAuth tokens for {} (key project {})",
                 d.id,
+                d.provider.prefix(),
                 a.client_email,
                 a.project_id
             );
             Some(Arc::new(tokens))
         }
         Err(e) => {
-            log::error!("model_list deployment {}: vertex_credentials: {e}", d.id);
+            log::error!(
+                "model_list deployment {}: {} service-account key: {e}",
+                d.id,
+                d.provider.prefix()
+            );
             None
         }
     }

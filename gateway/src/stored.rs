@@ -242,7 +242,7 @@ impl StoredResponses {
 
     /// The response `id` if it exists and is not expired (its owner is the caller's to check).
     pub async fn get(&self, id: &str) -> Result<Option<Found>, store::StoreError> {
-        let now = crate::control::now_ms();
+        let now = crate::clock::now_ms_i64();
         {
             let mut q = self.queue.lock().expect("stored responses lock");
             if let Some(i) = q.find(id) {
@@ -384,7 +384,7 @@ async fn write_loop(s: Arc<StoredResponses>) {
                     written_since_prune = false;
                     match s
                         .store
-                        .prune_responses(crate::control::now_ms(), s.bounds)
+                        .prune_responses(crate::clock::now_ms_i64(), s.bounds)
                         .await
                     {
                         Ok(n) if n > 0 => log::debug!("stored responses: {n} pruned"),
@@ -475,7 +475,7 @@ mod tests {
         Pending {
             id: id.into(),
             owner: "k".into(),
-            created_at_ms: crate::control::now_ms(),
+            created_at_ms: crate::clock::now_ms_i64(),
             request: Bytes::from_static(br#"{"model":"m","input":"hello"}"#),
             history: Arc::new(vec![
                 json!({"id": "msg_0", "type": "message", "role": "user"}),
@@ -493,7 +493,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!(
             "tollgate-stored-{}-{}",
             std::process::id(),
-            crate::control::now_ms()
+            crate::clock::now_ms_i64()
         ));
         let store = Store::open(&dir.join("t.db").display().to_string())
             .await

@@ -1,6 +1,6 @@
 //! The `/v1/messages` door's pass-through half: the few fields the gateway reads before routing
 //! (model, stream, max_tokens, end user), the client's body with only `model` replaced for an
-//! Anthropic deployment, the usage of a Message or stream relayed as the provider sent it, and
+//! Anthropic deployment and the request carrying it there, the usage of a Message or stream relayed as the provider sent it, and
 //! the `count_tokens` estimate. Nothing here refuses what it does not know.
 
 use bytes::BytesMut;
@@ -9,11 +9,12 @@ use serde_json::{json, Map, Value};
 
 use super::front::{bad, parse_object, required_model};
 use super::response::usage;
-use super::wire::{AnthropicUsage, StreamEvent};
+use super::wire::{AnthropicUsage, StreamEvent, API_VERSION};
 use crate::error::ApiError;
 use crate::openai::response::Usage;
 use crate::request::{CanonicalRequest, Endpoint};
 use crate::sse::{event_data, SseSplitter};
+use crate::target::{ProviderRequest, Target};
 use crate::tokens::BYTES_PER_TOKEN;
 
 /// LiteLLM's per-request routing fields, read by the gateway (never translated).
@@ -73,6 +74,37 @@ pub fn read(body: &[u8]) -> Result<(CanonicalRequest, Map<String, Value>), ApiEr
         body: view,
     };
     Ok((view, raw))
+}
+
+/// The pass-through request for an Anthropic deployment: `body` at `{base_path}/v1/messages`
+/// with the client's `query` (`beta=true`), the client's `anthropic-version` (else
+/// [`API_VERSION`]) and `anthropic-beta`, and the deployment's key as `x-api-key`.
+pub fn request(
+    t: &Target<'_>,
+    body: Vec<u8>,
+    query: Option<&str>,
+    version: Option<String>,
+    beta: Option<String>,
+) -> ProviderRequest {
+    let mut headers = vec![(
+        "anthropic-version",
+        version.unwrap_or_else(|| API_VERSION.to_string()),
+    )];
+    if let Some(beta) = beta {
+        headers.push(("anthropic-beta", beta));
+    }
+    if let Some(key) = t.api_key {
+        headers.push(("x-api-key", key.to_string()));
+    }
+    let path = match query {
+        Some(q) => format!("{}/v1/messages?{q}", t.base_path),
+        None => format!("{}/v1/messages", t.base_path),
+    };
+    ProviderRequest {
+        path,
+        headers,
+        body,
+    }
 }
 
 /// The client's body with only the value of its top-level `"model"` key replaced by

@@ -47,6 +47,43 @@ pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, 
     })
 }
 
+/// Azure's Responses API needs at least this `api-version`; a deployment configured with an
+/// older one (the chat default is [`DEFAULT_API_VERSION`]) is called with this one instead.
+pub const RESPONSES_API_VERSION: &str = "2025-03-01-preview";
+
+/// A Responses API request passed through to Azure OpenAI:
+/// `{base_path}/openai/responses?api-version=…` (at least [`RESPONSES_API_VERSION`]), with the
+/// Entra ID token (`azure_ad_token`) as a bearer token, else the key as `api-key`; `body` as
+/// the caller made it.
+pub fn responses(t: &Target<'_>, body: Vec<u8>, stream: bool) -> ProviderRequest {
+    let configured = t
+        .api_version
+        .or_else(|| t.internal.get("api_version").and_then(Value::as_str));
+    let version = configured
+        .filter(|v| *v >= RESPONSES_API_VERSION)
+        .unwrap_or(RESPONSES_API_VERSION);
+    let accept = if stream {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    let mut headers = vec![("accept", accept.to_string())];
+    if let Some(token) = internal_str(t, "azure_ad_token") {
+        headers.push(("authorization", format!("Bearer {token}")));
+    } else if let Some(key) = t.api_key {
+        headers.push(("api-key", key.to_string()));
+    }
+    ProviderRequest {
+        path: format!(
+            "{}/openai/responses?api-version={}",
+            t.base_path,
+            encode(version)
+        ),
+        headers,
+        body,
+    }
+}
+
 fn internal_str<'a>(t: &Target<'a>, key: &str) -> Option<&'a str> {
     match t.internal.get(key) {
         Some(Value::String(s)) if !s.is_empty() => Some(s.as_str()),
@@ -71,6 +108,39 @@ fn encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn responses_pass_through_takes_at_least_the_responses_api_version() {
+        let internal = serde_json::Map::new();
+        let defaults = serde_json::Map::new();
+        let t = |api_version| Target {
+            provider: crate::provider::Provider::Azure,
+            model: "dep",
+            base_path: "",
+            api_key: Some("k"),
+            api_version,
+            defaults: &defaults,
+            drop_params: false,
+            internal: &internal,
+        };
+        let old = responses(&t(Some("2024-10-21")), b"{}".to_vec(), true);
+        assert_eq!(
+            old.path,
+            format!("/openai/responses?api-version={RESPONSES_API_VERSION}")
+        );
+        assert_eq!(
+            old.headers,
+            vec![
+                ("accept", "text/event-stream".to_string()),
+                ("api-key", "k".to_string())
+            ]
+        );
+        let newer = responses(&t(Some("2025-04-01-preview")), Vec::new(), false);
+        assert_eq!(
+            newer.path,
+            "/openai/responses?api-version=2025-04-01-preview"
+        );
+    }
 
     #[test]
     fn encodes_only_reserved_bytes() {

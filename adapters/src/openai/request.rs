@@ -66,6 +66,25 @@ pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> ProviderRequest {
     }
 }
 
+/// A Responses API request passed through to OpenAI: `{base_path}/responses` with
+/// `Authorization: Bearer` and the deployment's key; `body` as the caller made it.
+pub fn responses(t: &Target<'_>, body: Vec<u8>, stream: bool) -> ProviderRequest {
+    let accept = if stream {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    let mut headers = vec![("accept", accept.to_string())];
+    if let Some(key) = t.api_key {
+        headers.push(("authorization", format!("Bearer {key}")));
+    }
+    ProviderRequest {
+        path: format!("{}/responses", t.base_path),
+        headers,
+        body,
+    }
+}
+
 /// `o1`, `o1-mini`, `o3`, `o3-mini`, `o4-mini`, … (not `gpt-4o`).
 fn is_reasoning_model(model: &str) -> bool {
     let mut chars = model.chars();

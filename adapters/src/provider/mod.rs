@@ -2,6 +2,12 @@
 //! default `api_base` and the environment variables LiteLLM reads for its `api_base` and key;
 //! and every prefix LiteLLM knows (`LITELLM_PROVIDERS`), so the rest are refused by name. Adding
 //! an OpenAI-compatible provider is one row in `PROVIDERS` (`table.rs`).
+//!
+//! Everything the gateway needs to know about a provider is asked here, never matched on a
+//! variant there (docs/adding-a-provider.md): its auth kind ([`Dialect::auth`]), whether it
+//! needs image bytes ([`Dialect::needs_image_bytes`]), the param naming its cloud region
+//! ([`Dialect::region_param`]), and which client APIs it serves natively
+//! ([`Dialect::speaks_anthropic_messages`], [`Provider::speaks_openai_responses`]).
 
 /// The wire dialect a provider speaks. Everything OpenAI-compatible shares one adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,6 +37,69 @@ impl Dialect {
     pub fn takes_cache_control(self) -> bool {
         matches!(self, Dialect::Anthropic | Dialect::Bedrock)
     }
+
+    /// How requests in this dialect carry their credential.
+    pub fn auth(self) -> Auth {
+        match self {
+            Dialect::OpenAi
+            | Dialect::Azure
+            | Dialect::Anthropic
+            | Dialect::Gemini
+            | Dialect::OllamaChat
+            | Dialect::Ollama
+            | Dialect::Cohere => Auth::Header,
+            Dialect::Bedrock => Auth::AwsSigV4,
+            Dialect::VertexAi => Auth::GoogleOAuth {
+                key_param: "vertex_credentials_json",
+            },
+        }
+    }
+
+    /// The provider cannot fetch an `http(s)` image URL itself: the gateway fetches each one
+    /// (size-capped, time-bounded) and inlines it as a `data:` URL before translating.
+    /// OpenAI-compatible servers, Azure and Anthropic take URLs; Cohere's adapter passes them on.
+    pub fn needs_image_bytes(self) -> bool {
+        match self {
+            Dialect::Ollama
+            | Dialect::OllamaChat
+            | Dialect::Bedrock
+            | Dialect::Gemini
+            | Dialect::VertexAi => true,
+            Dialect::OpenAi | Dialect::Azure | Dialect::Anthropic | Dialect::Cohere => false,
+        }
+    }
+
+    /// The internal `litellm_params` key naming the cloud region the provider is called in
+    /// (data residency: `region_name` alone is only what the config claims).
+    pub fn region_param(self) -> Option<&'static str> {
+        match self {
+            Dialect::Bedrock => Some("aws_region_name"),
+            Dialect::VertexAi => Some("vertex_location"),
+            Dialect::OpenAi
+            | Dialect::Azure
+            | Dialect::Anthropic
+            | Dialect::Gemini
+            | Dialect::OllamaChat
+            | Dialect::Ollama
+            | Dialect::Cohere => None,
+        }
+    }
+}
+
+/// How a provider's requests are authenticated — what the gateway must do besides sending the
+/// adapter's request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// The adapter writes the deployment's key into the request (`Authorization: Bearer`,
+    /// `x-api-key`, `api-key`, `x-goog-api-key`, …), or none is needed. Nothing to do.
+    Header,
+    /// AWS Signature Version 4 over the framed request: it covers the host and the time, which
+    /// only the gateway knows, so the gateway calls [`crate::dialect::sign`] after building.
+    AwsSigV4,
+    /// A Google OAuth access token minted from the service-account key the config loader put in
+    /// the deployment's internal params under `key_param`; the gateway keeps it fresh in the
+    /// background and passes it as the deployment's key (`Target::api_key`).
+    GoogleOAuth { key_param: &'static str },
 }
 
 /// A provider named by the prefix of `litellm_params.model` (`groq/llama-3.1-8b` → `Groq`).
@@ -139,11 +208,12 @@ impl Provider {
         }
     }
 
+    /// The provider's row: `PROVIDERS` lists the providers in declaration order, so the row is
+    /// found by index (`rows_are_in_declaration_order` checks it).
     pub fn spec(self) -> &'static ProviderSpec {
-        PROVIDERS
-            .iter()
-            .find(|s| s.provider == self)
-            .expect("every Provider has a row in PROVIDERS")
+        let spec = &PROVIDERS[self as usize];
+        debug_assert_eq!(spec.provider, self);
+        spec
     }
 
     pub fn prefix(self) -> &'static str {
@@ -186,6 +256,13 @@ mod tests {
                 .count();
             assert_eq!(rows, 1, "{:?}", spec.provider);
             assert_eq!(Provider::from_prefix(spec.prefix), Some(spec.provider));
+        }
+    }
+
+    #[test]
+    fn rows_are_in_declaration_order() {
+        for (i, spec) in PROVIDERS.iter().enumerate() {
+            assert_eq!(spec.provider as usize, i, "{:?}", spec.provider);
         }
     }
 

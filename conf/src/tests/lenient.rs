@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{errors, errors_opts, ok, ONE_MOCK};
-use crate::model::Strategy;
+use crate::config::Strategy;
 use crate::LoadOptions;
 
 const RETRY_POLICY_MISTAKE: &str = "router_settings:

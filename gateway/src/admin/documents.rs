@@ -3,7 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::control::{now_ms, period};
+use crate::clock::now_ms_i64;
+use crate::control::period;
 
 /// A fresh UUID-shaped id (entities created without one).
 pub(super) fn new_id() -> String {
@@ -20,12 +21,12 @@ pub(super) fn iso_ms(ms: i64) -> String {
 
 /// Now, in whole seconds (`2026-11-21T10:00:00Z`): budgets, organizations and end users.
 pub(super) fn now_iso() -> String {
-    period::iso(now_ms())
+    period::iso(now_ms_i64())
 }
 
 /// Sets `updated_at` to now (keys, users, teams, memberships).
 pub(super) fn touch(doc: &mut Map<String, Value>) {
-    doc.insert("updated_at".into(), Value::String(iso_ms(now_ms())));
+    doc.insert("updated_at".into(), Value::String(iso_ms(now_ms_i64())));
 }
 
 /// `created_at`/`updated_at` now and `created_by`/`updated_by` the proxy admin, as LiteLLM

@@ -12,7 +12,8 @@ use super::error::AdminError;
 use super::key_fields::NewKey;
 use super::request::Req;
 use super::validate::unset_limits;
-use crate::control::{now_ms, Control, Entity, Kind};
+use crate::clock::now_ms_i64;
+use crate::control::{Control, Entity, Kind};
 
 /// A new user document with every field LiteLLM's user row has, at its default.
 pub(super) fn user_defaults(user_id: &str, now: i64) -> Map<String, Value> {
@@ -44,7 +45,7 @@ pub(super) async fn ensure_user(
     if let Some(u) = c.get(Kind::User, user_id) {
         return Ok(u);
     }
-    let mut doc = user_defaults(user_id, now_ms());
+    let mut doc = user_defaults(user_id, now_ms_i64());
     if let Some(e) = email {
         doc.insert("user_email".into(), Value::String(e.to_string()));
     }

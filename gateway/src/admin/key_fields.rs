@@ -9,8 +9,9 @@ use super::error::AdminError;
 use super::key_secrets::{key_name, new_secret, supplied_secret};
 use super::request::{read_fields, Req};
 use super::validate::{check_budget_ref, check_ref, unset_limits, Ty, LIMITS, TOKEN_LIMITS};
+use crate::clock::now_ms_i64;
 use crate::control::enforce::hash_key;
-use crate::control::{now_ms, period, Control, Kind};
+use crate::control::{period, Control, Kind};
 
 /// The fields `/key/generate`, `/key/update` and `/key/regenerate` read, with their types (the
 /// LiteLLM fields they accept without reading are in `route_fields.rs`).
@@ -214,7 +215,7 @@ pub(super) fn prepare_key(
     fields_from_request: bool,
     base: Map<String, Value>,
 ) -> Result<NewKey, AdminError> {
-    let now = now_ms();
+    let now = now_ms_i64();
     let secret = match supplied_secret(req, "key")? {
         Some(s) if fields_from_request => s,
         _ => new_secret(),

@@ -22,8 +22,9 @@ use super::key_secrets::{
 };
 use super::request::{amount, page_param, Req};
 use super::responses::{generate_response, key_object, newest_first, paginate};
+use crate::clock::now_ms_i64;
 use crate::control::enforce::hash_key;
-use crate::control::{now_ms, Control, Entity, Kind};
+use crate::control::{Control, Entity, Kind};
 use crate::runtime::Runtime;
 
 /// `POST /key/generate`. An internal user's key is its own (`user_id` defaults to the caller's)
@@ -89,7 +90,7 @@ pub async fn update(c: &Control, rt: &Runtime, who: &Who, req: &Req) -> Result<V
     let (given, e) = named_key(c, req)?;
     must_manage(c, who, &e)?;
     scope::admin_only_fields(who, req)?;
-    let now = now_ms();
+    let now = now_ms_i64();
     let mut doc = e.doc();
     read_key_fields(req, &mut doc, now)?;
     scope::check(c, rt, who, req, Some(&e), &doc, "/key/update")?;
@@ -252,7 +253,7 @@ pub async fn regenerate(
     let e = find_key(c, &given).ok_or_else(|| key_not_found(&given))?;
     must_manage(c, who, &e)?;
     scope::admin_only_fields(who, req)?;
-    let now = now_ms();
+    let now = now_ms_i64();
     let secret = supplied_secret(req, "new_key")?.unwrap_or_else(new_secret);
     let token = hash_key(&secret);
     if token == e.id || c.get(Kind::Key, &token).is_some() {

@@ -12,7 +12,8 @@ use super::documents::{entry_user, into_map, iso_ms, new_id, now_iso, org_entrie
 use super::entity_ops::{member_id, members_of, org_not_found, user_by_email};
 use super::error::AdminError;
 use super::responses::org_membership;
-use crate::control::{now_ms, Control, Entity, Kind};
+use crate::clock::now_ms_i64;
+use crate::control::{Control, Entity, Kind};
 
 /// Roles a team member can have.
 pub(super) const MEMBER_ROLES: &[&str] = &["admin", "user"];
@@ -79,7 +80,7 @@ pub(super) async fn add_member(
     max_budget: Option<f64>,
 ) -> Result<Arc<Entity>, AdminError> {
     let id = member_id(team_id, user_id);
-    let now = now_ms();
+    let now = now_ms_i64();
     let mut doc = c
         .get(Kind::Member, &id)
         .map(|m| m.doc())
@@ -212,7 +213,7 @@ pub(super) async fn add_membership(
     let e = c.get(Kind::Org, org).ok_or_else(|| org_not_found(org))?;
     let mut doc = e.doc();
     let mut list = org_entries(&doc);
-    let now = iso_ms(now_ms());
+    let now = iso_ms(now_ms_i64());
     let entry = match list.iter_mut().find(|m| entry_user(m) == Some(user_id)) {
         Some(m) => {
             m["user_role"] = json!(role);

@@ -12,8 +12,9 @@ use store::{Dim, LogFilter, SpendGroup, SpendLog};
 use super::documents::iso_ms;
 use super::error::AdminError;
 use super::request::{page_param, Req};
+use crate::clock::now_ms_i64;
 use crate::control::enforce::hash_key;
-use crate::control::{now_ms, period, Control, Kind};
+use crate::control::{period, Control, Kind};
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -221,7 +222,7 @@ fn summary(groups: Vec<SpendGroup>, start: i64, end: i64) -> Value {
         .unwrap_or(start.div_euclid(DAY_MS));
     let last_data = days.keys().next_back().copied().unwrap_or(first);
     let last = ((end - 1).div_euclid(DAY_MS))
-        .min(now_ms().div_euclid(DAY_MS))
+        .min(now_ms_i64().div_euclid(DAY_MS))
         .max(last_data);
     for d in first..=last {
         days.entry(d).or_insert_with(|| empty_day(d));

@@ -16,7 +16,8 @@ use super::membership_ops::{add_member, delete_team_memberships, member_spec, re
 use super::request::{read_fields, Req};
 use super::responses::{key_object, memberships, team_object};
 use super::validate::{check_budget_ref, check_ref, unset_limits, Ty, LIMITS, TOKEN_LIMITS};
-use crate::control::{now_ms, Control, Entity, Kind};
+use crate::clock::now_ms_i64;
+use crate::control::{Control, Entity, Kind};
 
 /// The fields `/team/new` and `/team/update` read, with their types (the LiteLLM fields they
 /// accept without reading are in `route_fields.rs`).
@@ -69,7 +70,7 @@ fn check_team_refs(c: &Control, doc: &Map<String, Value>) -> Result<(), AdminErr
 /// (unknown users are created). A caller with a user (a `proxy_admin` user's key) becomes an
 /// admin of the team unless it lists itself, as in LiteLLM.
 pub async fn new(c: &Control, who: &Who, req: &Req) -> Result<Value, AdminError> {
-    let now = now_ms();
+    let now = now_ms_i64();
     let team_id = match req.string("team_id")?.map(|s| s.trim().to_string()) {
         Some(id) if !id.is_empty() => id,
         _ => new_id(),

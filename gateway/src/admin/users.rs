@@ -22,7 +22,8 @@ use super::responses::{
     generate_response, key_object, newest_first, paginate, team_object, user_object,
 };
 use super::validate::{amount_value, check_budget_ref, text_value, Ty, LIMITS, TOKEN_LIMITS};
-use crate::control::{now_ms, Control, Entity, Kind};
+use crate::clock::now_ms_i64;
+use crate::control::{Control, Entity, Kind};
 
 /// The fields `/user/new` and `/user/update` read, with their types (the LiteLLM fields they
 /// accept without reading are in `route_fields.rs`).
@@ -46,7 +47,7 @@ pub(super) const USER_FIELDS: &[&[(&str, Ty)]] = &[
 /// `POST /user/new`: creates the user (id generated if absent) and, unless
 /// `auto_create_key: false`, a key for it, returned once as `key`.
 pub async fn new(c: &Control, req: &Req) -> Result<Value, AdminError> {
-    let now = now_ms();
+    let now = now_ms_i64();
     let user_id = match req.string("user_id")?.map(|s| s.trim().to_string()) {
         Some(id) if !id.is_empty() => id,
         _ => new_id(),
@@ -283,7 +284,7 @@ pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let mut doc = existing
         .as_ref()
         .map(|u| u.doc())
-        .unwrap_or_else(|| user_defaults(&id, now_ms()));
+        .unwrap_or_else(|| user_defaults(&id, now_ms_i64()));
     // Looked up by id, the email may change too.
     let fields: Vec<(&str, Ty)> = USER_FIELDS
         .iter()

@@ -12,7 +12,8 @@ use pingora::http::RequestHeader;
 use sha2::{Digest, Sha256};
 
 use super::ledger::Exceeded;
-use super::{now_ms, Control, Entity, Kind, Limits};
+use super::{Control, Entity, Kind, Limits};
+use crate::clock::now_ms_i64;
 use crate::error::GatewayError;
 use crate::load::Limited;
 use crate::runtime::{Group, Runtime};
@@ -59,9 +60,9 @@ pub fn hex(bytes: &[u8]) -> String {
 /// the name (after `model_group_alias`, wildcard groups included).
 pub fn allowed(list: &[String], model: &str, runtime: &Runtime) -> bool {
     allowed_for(list, model, runtime, || {
-        crate::routing::resolve::target(runtime, model)
+        crate::routing::resolve::group(runtime, model)
             .ok()
-            .and_then(|t| runtime.groups.get(t.group))
+            .and_then(|r| runtime.groups.get(r.group))
     })
 }
 
@@ -380,7 +381,7 @@ pub fn admit(
         ));
     }
 
-    let now = now_ms();
+    let now = now_ms_i64();
     // Parallel requests and per-minute windows first (cheap to undo), then money.
     for (e, l) in involved.iter().zip(&limits) {
         if let Some(max) = l.parallel {

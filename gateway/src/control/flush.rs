@@ -9,7 +9,8 @@ use std::time::Duration;
 use store::{SpendDelta, SpendLog};
 
 use super::enforce::Admission;
-use super::{now_ms, Control, Entity, Kind};
+use super::{Control, Entity, Kind};
+use crate::clock::now_ms_i64;
 
 /// Spend waiting for the database.
 #[derive(Debug, Default)]
@@ -103,7 +104,7 @@ impl Control {
     /// toward, counts its tokens in their windows, and queues its spend log row.
     pub fn settle(&self, adm: &mut Admission, spent: Spent, log: Option<SpendLog>) {
         adm.settled = true;
-        let now = now_ms();
+        let now = now_ms_i64();
         let tz = self.settings.tz;
         let tokens = spent.prompt_tokens + spent.completion_tokens;
         let mut deltas: Vec<((Kind, String, i64), f64)> = Vec::new();

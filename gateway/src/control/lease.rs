@@ -16,7 +16,8 @@ use redis::aio::MultiplexedConnection;
 
 use super::enforce::Admission;
 use super::ledger::Exceeded;
-use super::{now_ms, Control, Entity};
+use super::{Control, Entity};
+use crate::clock::now_ms_i64;
 
 /// How long the cluster keeps a lease nobody renews (the sync renews live ones every 250 ms).
 pub const LEASE_TTL_MS: i64 = 10_000;
@@ -138,7 +139,7 @@ impl Leases {
 
     /// Whether lease requests are worth trying (none failed in the last second).
     pub fn usable(&self) -> bool {
-        now_ms() >= self.down_until.load(Ordering::Relaxed)
+        now_ms_i64() >= self.down_until.load(Ordering::Relaxed)
     }
 
     /// Leases what `short` lacks (and a slice more) of every budget in it, in one script. On a
@@ -150,7 +151,7 @@ impl Leases {
         adm: &Admission,
         short: &[(Arc<Entity>, f64)],
     ) -> Result<Option<(Arc<Entity>, Exceeded)>, LeaseError> {
-        let started = now_ms();
+        let started = now_ms_i64();
         let tz = control.settings.tz;
         let mut keys = redis::cmd("EVAL");
         keys.arg(LEASE).arg(2 * short.len());
@@ -188,7 +189,7 @@ impl Leases {
             failed => {
                 *con = None;
                 self.down_until
-                    .store(now_ms() + DOWN_FOR_MS, Ordering::Relaxed);
+                    .store(now_ms_i64() + DOWN_FOR_MS, Ordering::Relaxed);
                 crate::metrics::lease_request("failed");
                 let e = match failed {
                     Ok(Err(e)) => {
@@ -224,7 +225,10 @@ impl Leases {
             // What this replica could still reserve: the cluster's headroom plus the part of
             // its own slice nothing uses.
             let l = control.entity_limits(adm, e);
-            let unused = e.ledger.lease_view(l.budget_duration, now_ms(), tz).unused;
+            let unused = e
+                .ledger
+                .lease_view(l.budget_duration, now_ms_i64(), tz)
+                .unused;
             return Ok(Some((
                 e.clone(),
                 Exceeded {

@@ -27,6 +27,8 @@ use conf::Config;
 use serde_json::{Map, Value};
 use store::{EntityRow, Store};
 
+use crate::clock::now_ms_i64;
+
 pub use entity::{Entity, Kind, Limits};
 
 /// Settings the control plane enforces with, read from the configuration at start.
@@ -142,11 +144,6 @@ pub struct Control {
     pub(crate) dirty: Mutex<Vec<Arc<Entity>>>,
     /// Budget leases from the cluster, when Redis is configured.
     pub(crate) leases: OnceLock<lease::Leases>,
-}
-
-/// Unix ms as the database stores it.
-pub fn now_ms() -> i64 {
-    crate::clock::now_ms() as i64
 }
 
 impl Control {
@@ -304,7 +301,7 @@ impl Control {
             row.spend,
             row.spend_period,
             limits.budget_duration,
-            now_ms(),
+            now_ms_i64(),
             self.settings.tz,
         );
     }
@@ -319,7 +316,7 @@ impl Control {
     ) -> Result<Arc<Entity>, store::StoreError> {
         let text = serde_json::to_string(&doc).expect("serializing JSON values cannot fail");
         let (k, i, s) = (kind.as_str(), id.to_string(), self.store.clone());
-        self.db(async move { s.put_entity(k, &i, &text, now_ms()).await })
+        self.db(async move { s.put_entity(k, &i, &text, now_ms_i64()).await })
             .await?;
         let e = self.install(kind, id, doc);
         self.announce(kind, id);
@@ -337,7 +334,7 @@ impl Control {
         let text = serde_json::to_string(&doc).expect("serializing JSON values cannot fail");
         let (k, i, s) = (kind.as_str(), id.to_string(), self.store.clone());
         let inserted = self
-            .db(async move { s.insert_entity(k, &i, &text, now_ms()).await })
+            .db(async move { s.insert_entity(k, &i, &text, now_ms_i64()).await })
             .await?;
         if !inserted {
             return Ok(None);
@@ -362,7 +359,7 @@ impl Control {
         }
         let s = self.store.clone();
         let kind = Kind::Tokens.as_str();
-        self.db(async move { s.insert_entity(kind, &id, "{}", now_ms()).await })
+        self.db(async move { s.insert_entity(kind, &id, "{}", now_ms_i64()).await })
             .await?;
         Ok(())
     }
@@ -371,7 +368,7 @@ impl Control {
     pub async fn delete(&self, kind: Kind, id: &str) -> Result<bool, store::StoreError> {
         let (k, i, s) = (kind.as_str(), id.to_string(), self.store.clone());
         let deleted = self
-            .db(async move { s.delete_entity(k, &i, now_ms()).await })
+            .db(async move { s.delete_entity(k, &i, now_ms_i64()).await })
             .await?;
         let here = self.map(kind).write().expect("registry lock").remove(id);
         self.announce(kind, id);
@@ -380,7 +377,7 @@ impl Control {
             let tid = entity::tokens_id(kind, id);
             let (k, s) = (Kind::Tokens.as_str(), self.store.clone());
             let t = tid.clone();
-            self.db(async move { s.delete_entity(k, &t, now_ms()).await })
+            self.db(async move { s.delete_entity(k, &t, now_ms_i64()).await })
                 .await?;
             self.map(Kind::Tokens)
                 .write()
@@ -394,7 +391,7 @@ impl Control {
     /// Sets an entity's spend in its current window (admin reset).
     pub async fn set_spend(&self, e: &Entity, spend: f64) -> Result<(), store::StoreError> {
         let limits = self.limits(e);
-        let now = now_ms();
+        let now = now_ms_i64();
         let (period, _) = e
             .ledger
             .window(limits.budget_duration, now, self.settings.tz);
@@ -470,7 +467,7 @@ impl Control {
     pub fn spend(&self, e: &Entity) -> f64 {
         let l = self.limits(e);
         e.ledger
-            .spent(l.budget_duration, now_ms(), self.settings.tz)
+            .spent(l.budget_duration, now_ms_i64(), self.settings.tz)
     }
 
     /// The tokens `e` (a key, team or user) used in its current budget window, counted while
@@ -494,7 +491,7 @@ impl Control {
         l.budget_duration?;
         Some(
             e.ledger
-                .window(l.budget_duration, now_ms(), self.settings.tz)
+                .window(l.budget_duration, now_ms_i64(), self.settings.tz)
                 .1,
         )
     }

@@ -63,8 +63,9 @@ pub fn requested(req: &CanonicalRequest) -> Output {
     }
 }
 
-/// A Predicted Output's size in tokens, estimated as the prompt is (4 bytes a token, rounded
-/// up): its `content` text, or the text of its content parts.
+/// A Predicted Output's size in tokens, estimated as the prompt is (`adapters::tokens`: four
+/// bytes a token, rounded up — but no prediction counts 0, not the estimate's minimum of 1):
+/// its `content` text, or the text of its content parts.
 fn prediction_tokens(p: &Value) -> u64 {
     let bytes = match p.get("content") {
         Some(Value::String(s)) => s.len(),
@@ -75,7 +76,7 @@ fn prediction_tokens(p: &Value) -> u64 {
             .sum(),
         _ => 0,
     };
-    (bytes as u64).div_ceil(4)
+    (bytes as u64).div_ceil(adapters::tokens::BYTES_PER_TOKEN)
 }
 
 /// Refuses output parameters that are not whole numbers in range (`null` = not set), naming

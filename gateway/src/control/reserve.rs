@@ -12,9 +12,10 @@ use conf::BudgetEnforcement;
 use super::enforce::{budget_exceeded, budget_insufficient, Admission};
 use super::ledger::{Exceeded, Refused};
 use super::output::{Output, MAX_OUTPUT_TOKENS};
-use super::{now_ms, Control, Entity, Kind, Limits};
+use super::{Control, Entity, Kind, Limits};
+use crate::clock::now_ms_i64;
 use crate::error::GatewayError;
-use crate::routing::resolve::Target;
+use crate::routing::resolve::ResolvedGroup;
 use crate::runtime::{Group, Runtime};
 
 /// With `budget_enforcement: clamp`, a request is admitted with a lowered `max_tokens` only if
@@ -59,15 +60,15 @@ pub struct Cost<'a> {
 impl<'a> Cost<'a> {
     pub fn of(
         runtime: &'a Runtime,
-        target: Option<Target<'_>>,
+        resolved: Option<ResolvedGroup<'_>>,
         endpoint: Endpoint,
         prompt_tokens: u64,
         out: Output,
     ) -> Cost<'a> {
         Cost::new(
-            target.as_ref().and_then(|t| runtime.groups.get(t.group)),
-            target.as_ref().and_then(|t| t.provider),
-            target.and_then(|t| t.wildcard),
+            resolved.as_ref().and_then(|r| runtime.groups.get(r.group)),
+            resolved.as_ref().and_then(|r| r.provider),
+            resolved.and_then(|r| r.wildcard),
             endpoint,
             prompt_tokens,
             out,
@@ -230,7 +231,7 @@ pub fn raise(
     worst: Worst,
     leased: bool,
 ) -> Result<(), Shortfall> {
-    let (now, tz) = (now_ms(), control.settings.tz);
+    let (now, tz) = (now_ms_i64(), control.settings.tz);
     let mut added: Vec<(usize, f64)> = Vec::new();
     let mut short: Vec<(Arc<Entity>, f64)> = Vec::new();
     let give_back = |adm: &Admission, added: &[(usize, f64)]| {
@@ -402,7 +403,7 @@ impl Control {
         let e = self.get_or_create(super::Kind::KeyModel, &id);
         let mut rated = None;
         if l.rpm.is_some() || l.tpm.is_some() {
-            let now = now_ms() as u64;
+            let now = crate::clock::now_ms();
             if e.window.load.try_request(now, l.rpm, l.tpm).is_err() {
                 return Err(Refusal::Limited(format!(
                     "the key's rate limit for model {model} is reached"

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use store::{SpendDelta, SpendLog, Store};
 
-use super::{now_ms, Control};
+use super::Control;
+use crate::clock::now_ms_i64;
 
 const PREFIX: &str = "tollgate-spend-";
 const SUFFIX: &str = ".json";
@@ -68,7 +69,7 @@ impl Control {
 }
 
 fn write_new(dir: &Path, saving: &Saving) -> std::io::Result<PathBuf> {
-    let name = format!("{PREFIX}{}-{}{SUFFIX}", now_ms(), std::process::id());
+    let name = format!("{PREFIX}{}-{}{SUFFIX}", now_ms_i64(), std::process::id());
     let path = dir.join(&name);
     let tmp = dir.join(format!(".{name}.tmp"));
     std::fs::create_dir_all(dir)?;

@@ -17,7 +17,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::lease::{lease_key, spend_key, spend_ttl_ms, Leases, IDLE_MS, LEASE_TTL_MS};
-use super::{now_ms, Control, Entity, Kind};
+use super::{Control, Entity, Kind};
+use crate::clock::now_ms_i64;
 use crate::metrics::{redis_failed, redis_ok, RedisUse};
 
 const ENTITY_CHANNEL: &str = "tollgate:entity";
@@ -85,7 +86,7 @@ pub fn start(control: &Arc<Control>, config: &Config) {
 }
 
 async fn poll_loop(control: Arc<Control>) {
-    let mut since = now_ms();
+    let mut since = now_ms_i64();
     loop {
         tokio::time::sleep(POLL_EVERY).await;
         let store = control.store().clone();
@@ -209,7 +210,7 @@ async fn share(
         return Ok(());
     }
     let replica = leases.map(|l| l.replica.as_str()).unwrap_or("-");
-    let now = now_ms();
+    let now = now_ms_i64();
     let tz = control.settings.tz;
     let mut pipe = redis::pipe();
     let mut plan = Vec::with_capacity(todo.len());
@@ -389,5 +390,7 @@ fn apply_counters(control: &Control, line: &str) {
         return;
     };
     e.ledger.set_cluster(period, total);
-    e.window.load.set_cluster(now_ms() as u64, minute, r, t);
+    e.window
+        .load
+        .set_cluster(crate::clock::now_ms(), minute, r, t);
 }

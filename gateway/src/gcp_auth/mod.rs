@@ -19,7 +19,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use bytes::{Bytes, BytesMut};
@@ -337,10 +337,7 @@ impl TokenSource {
         };
         let prepared = self.prepared.as_ref().map_err(|e| failed(e.clone()))?;
         let started = Instant::now();
-        let iat = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let iat = crate::clock::unix_now();
         let jwt = assertion(&self.account, &prepared.key, iat).map_err(failed)?;
         let form = format!(
             "grant_type={}&assertion={}",

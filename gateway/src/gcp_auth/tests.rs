@@ -1,4 +1,6 @@
 //! Tests for the service-account token source, against the mock endpoint in `test_support`.
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use serde_json::json;
 use tokio::net::TcpListener;
 

@@ -29,7 +29,8 @@ use store::{EntityRow, LiteLlmSource, Store};
 
 use self::map::{Mapped, Row};
 use self::report::{Progress, Report};
-use crate::control::{now_ms, period};
+use crate::clock::now_ms_i64;
+use crate::control::period;
 
 /// `tollgate import-litellm`.
 #[derive(clap::Args, Debug)]
@@ -254,7 +255,7 @@ async fn read<T>(
 async fn import(args: &Args, config: &conf::Config) -> Result<Report, String> {
     let started = Instant::now();
     let since = match &args.spend_logs {
-        Some(s) => Some(logs::parse_since(s, now_ms())?),
+        Some(s) => Some(logs::parse_since(s, now_ms_i64())?),
         None => None,
     };
     let tz = crate::control::Settings::from_config(config)?.tz;
@@ -278,7 +279,7 @@ async fn import(args: &Args, config: &conf::Config) -> Result<Report, String> {
     .await
     .map_err(|e| e.to_string())?;
     let mut ctx = Ctx {
-        now: now_ms(),
+        now: now_ms_i64(),
         tz,
         budgets: HashMap::new(),
         existing,

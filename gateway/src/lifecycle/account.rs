@@ -90,7 +90,7 @@ fn spend_log(
         total_tokens: (ctx.prompt_tokens + ctx.completion_tokens) as i64,
         cached_tokens: ctx.cache_read_tokens as i64,
         start_time: ctx.started_at_ms,
-        end_time: crate::control::now_ms(),
+        end_time: crate::clock::now_ms_i64(),
         model: dep
             .map(|d| {
                 crate::deployment::upstream_model(&d.conf.model, ctx.wildcard_match.as_deref())

@@ -6,8 +6,9 @@ use pingora::http::RequestHeader;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::clock::now_ms_i64;
 use crate::control::enforce::{hex, Caller};
-use crate::control::{now_ms, period, Control, Kind};
+use crate::control::{period, Control, Kind};
 use crate::error::GatewayError;
 use crate::runtime::Runtime;
 
@@ -72,11 +73,11 @@ pub fn authenticate(
         ));
     }
     if let Some(exp) = entity.expires_ms {
-        if exp <= now_ms() {
+        if exp <= now_ms_i64() {
             return Err(GatewayError::Denied(format!(
                 "Authentication Error - Expired Key. Key Expiry time {} and current time {}",
                 period::iso(exp),
-                period::iso(now_ms())
+                period::iso(now_ms_i64())
             )));
         }
     }

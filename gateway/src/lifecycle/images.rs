@@ -1,12 +1,13 @@
-//! Image URLs for providers that need the bytes (Ollama, Bedrock, Gemini): each `http(s)` image
-//! in the request is fetched — size-capped, time-bounded, never from a private address unless
+//! Image URLs for providers that need the bytes (`Dialect::needs_image_bytes` in the provider
+//! table: Ollama, Bedrock, Gemini, Vertex AI): each `http(s)` image in the request is fetched —
+//! size-capped, time-bounded, never from a private address unless
 //! `tollgate_settings.image_fetch_allow_private` — and inlined as a `data:` URL before
 //! translation. Providers that fetch URLs themselves (OpenAI, Anthropic, Azure) are not touched.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use adapters::provider::{Dialect, Provider};
+use adapters::provider::Provider;
 use adapters::CanonicalRequest;
 use base64::Engine;
 use bytes::BytesMut;
@@ -25,16 +26,10 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(15);
 /// Redirects followed per image.
 const MAX_REDIRECTS: usize = 3;
 
-/// Whether requests to `provider` need image URLs turned into bytes first.
+/// Whether requests to `provider` need image URLs turned into bytes first (the provider
+/// table's answer).
 pub fn needs_bytes(provider: Provider) -> bool {
-    matches!(
-        provider.dialect(),
-        Dialect::Ollama
-            | Dialect::OllamaChat
-            | Dialect::Bedrock
-            | Dialect::Gemini
-            | Dialect::VertexAi
-    )
+    provider.dialect().needs_image_bytes()
 }
 
 /// Replaces every `http(s)` `image_url` in the chat messages with a `data:` URL.

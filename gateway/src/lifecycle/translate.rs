@@ -1,12 +1,9 @@
 //! Stage 4, translate: canonical request → the provider's HTTP request. The body, path and
 //! provider headers come from `adapters::dialect` (pure); this adds the HTTP framing.
 
-use std::time::SystemTime;
-
-use adapters::bedrock;
-use adapters::dialect::{ProviderRequest, Target};
+use adapters::dialect::{sign, ProviderRequest, SignError, Target};
 use adapters::openai::wire::ResponseMeta;
-use adapters::provider::Provider;
+use adapters::provider::Auth;
 use adapters::CanonicalRequest;
 use bytes::Bytes;
 use pingora::http::RequestHeader;
@@ -75,23 +72,19 @@ pub fn upstream_request(
     target: &Target<'_>,
 ) -> Result<(Box<RequestHeader>, Bytes), GatewayError> {
     let mut pr = adapters::dialect::build_request(req, target).map_err(GatewayError::Invalid)?;
-    if target.provider == Provider::Bedrock {
-        // SigV4 covers the host and the time, which only the gateway knows.
-        let (creds, region) =
-            bedrock::sign::credentials_from(target.internal).ok_or_else(|| {
-                GatewayError::UpstreamProtocol {
-                    group: req.model.clone(),
-                    detail: "bedrock deployment has no AWS credentials".into(),
-                }
-            })?;
-        bedrock::sign::sign(
-            &mut pr,
-            &upstream.host_header,
-            &region,
-            &creds,
-            SystemTime::now(),
-        )
-        .map_err(GatewayError::Invalid)?;
+    if target.provider.dialect().auth() == Auth::AwsSigV4 {
+        // The signature covers the host and the time, which only the gateway knows.
+        let now = crate::clock::now();
+        sign(&mut pr, target, &upstream.host_header, now).map_err(|e| match e {
+            SignError::NoCredentials => GatewayError::UpstreamProtocol {
+                group: req.model.clone(),
+                detail: format!(
+                    "{} deployment has no AWS credentials",
+                    target.provider.prefix()
+                ),
+            },
+            SignError::Failed(e) => GatewayError::Invalid(e),
+        })?;
     }
     frame(upstream, pr, &req.model)
 }

@@ -98,7 +98,7 @@ impl Alerts {
         if !self.conf.wants(alert.kind) {
             return;
         }
-        let now = crate::control::now_ms();
+        let now = crate::clock::now_ms_i64();
         let (key, ttl) = dedupe.unwrap_or_else(|| {
             (
                 format!("{}:{}", alert.kind.as_str(), alert.message),
@@ -268,7 +268,7 @@ impl Alerts {
         if log.model_id.is_empty() {
             return;
         }
-        let now = crate::control::now_ms();
+        let now = crate::clock::now_ms_i64();
         let window = self.conf.outage_alert_ttl.as_millis() as i64;
         let n = {
             let mut f = self.failures.lock().expect("outage lock");
@@ -310,7 +310,7 @@ impl Alerts {
 
     /// Budget events of every budget the request counted toward, after its cost.
     fn budgets(&self, control: &crate::control::Control, adm: &Admission, log: &store::SpendLog) {
-        let now = crate::control::now_ms();
+        let now = crate::clock::now_ms_i64();
         let tz = control.settings.tz;
         for (e, _) in &adm.holds {
             if matches!(e.kind, Kind::Tokens | Kind::KeyModel | Kind::Budget) {
@@ -415,7 +415,7 @@ impl Alerts {
             self.raise(
                 alert(t, "Low", text),
                 Some((
-                    format!("{}:{}", t.as_str(), crate::control::now_ms()),
+                    format!("{}:{}", t.as_str(), crate::clock::now_ms_i64()),
                     every,
                 )),
             );

@@ -165,7 +165,7 @@ pub fn note_whole(c: &mut Capture, body: &[u8]) {
 /// Adds the content deltas of canonical SSE events (`data: {…}` lines).
 pub fn note_stream(c: &mut Capture, events: &[u8]) {
     if c.first_byte_ms.is_none() && !events.is_empty() {
-        c.first_byte_ms = Some(crate::control::now_ms());
+        c.first_byte_ms = Some(crate::clock::now_ms_i64());
     }
     if !c.text {
         return;

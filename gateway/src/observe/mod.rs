@@ -198,7 +198,7 @@ pub fn upstream_traceparent(ctx: &RequestCtx) -> Option<String> {
 /// Relay hook: a whole canonical answer went out.
 pub fn on_whole(ctx: &mut RequestCtx, body: &[u8]) {
     if let Some(c) = ctx.observe.as_deref_mut() {
-        c.first_byte_ms.get_or_insert_with(crate::control::now_ms);
+        c.first_byte_ms.get_or_insert_with(crate::clock::now_ms_i64);
         capture::note_whole(c, body);
     }
 }

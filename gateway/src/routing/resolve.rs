@@ -10,9 +10,9 @@ use crate::error::GatewayError;
 use crate::pricing::PriceTable;
 use crate::runtime::{Group, Runtime};
 
-/// Where a request goes.
+/// The model group a requested name resolves to (not yet a deployment: routing picks one).
 #[derive(Debug)]
-pub struct Target<'a> {
+pub struct ResolvedGroup<'a> {
     /// The model group.
     pub group: &'a str,
     /// What the `*` of the group's wildcard deployments stands for (their upstream model).
@@ -23,7 +23,7 @@ pub struct Target<'a> {
 
 /// The group (and wildcard part, and provider) that serves `model`; a name nothing serves is
 /// the 400 "invalid model name" error, naming it.
-pub fn target<'a>(runtime: &'a Runtime, model: &'a str) -> Result<Target<'a>, GatewayError> {
+pub fn group<'a>(runtime: &'a Runtime, model: &'a str) -> Result<ResolvedGroup<'a>, GatewayError> {
     let name = runtime
         .config
         .router
@@ -48,7 +48,7 @@ pub fn target<'a>(runtime: &'a Runtime, model: &'a str) -> Result<Target<'a>, Ga
     };
     let g = &runtime.groups[group];
     if g.by_provider.is_empty() {
-        return Ok(Target {
+        return Ok(ResolvedGroup {
             group,
             wildcard,
             provider: None,
@@ -56,13 +56,13 @@ pub fn target<'a>(runtime: &'a Runtime, model: &'a str) -> Result<Target<'a>, Ga
     }
     let asked = wildcard.as_deref().unwrap_or(name);
     match in_group(runtime, g, asked) {
-        Ok((provider, upstream)) => Ok(Target {
+        Ok((provider, upstream)) => Ok(ResolvedGroup {
             group,
             wildcard: Some(upstream.to_string()),
             provider: Some(provider),
         }),
         // The group's explicit deployments take the names its `*` ones cannot.
-        Err(_) if !g.others.is_empty() => Ok(Target {
+        Err(_) if !g.others.is_empty() => Ok(ResolvedGroup {
             group,
             wildcard,
             provider: None,
@@ -151,7 +151,7 @@ pub fn provider_of<'n>(prices: &PriceTable, name: &'n str) -> Option<(Provider, 
         .lookup("", name)
         .and_then(|p| p.litellm_provider.as_deref())
         .and_then(Provider::from_litellm_provider)
-        .or_else(|| conf::looks_like_openai(name).then_some(Provider::OpenAi))
+        .or_else(|| conf::bare_model_provider(name))
         .map(|p| (p, name))
 }
 
@@ -194,7 +194,7 @@ router_settings:
 ";
 
     fn resolved(rt: &Runtime, model: &str) -> (String, Option<String>, Option<Provider>) {
-        let t = target(rt, model).unwrap_or_else(|e| panic!("{model}: {e}"));
+        let t = group(rt, model).unwrap_or_else(|e| panic!("{model}: {e}"));
         (t.group.to_string(), t.wildcard, t.provider)
     }
 
@@ -262,7 +262,7 @@ router_settings:
             // No api_base in the `*` entry: Azure has no default one.
             ("azure/gpt-4o", "no deployment for provider azure"),
         ] {
-            let e = target(&rt, model).unwrap_err();
+            let e = group(&rt, model).unwrap_err();
             assert!(matches!(e, GatewayError::UnknownModel { .. }), "{model}");
             let api = e.to_api_error();
             assert_eq!(
@@ -285,7 +285,7 @@ router_settings:
             ("openai/*".into(), Some("gpt-4o-mini".into()), None)
         );
         // `*` itself names no model.
-        assert!(target(&rt, "*").is_err());
+        assert!(group(&rt, "*").is_err());
     }
 
     #[test]
@@ -341,9 +341,9 @@ router_settings:
         );
         // An exact group still wins; an unknown bare name is still unknown.
         assert_eq!(resolved(&rt, "gpt-4o"), ("gpt-4o".into(), None, None));
-        assert!(target(&rt, "mystery-model").is_err());
+        assert!(group(&rt, "mystery-model").is_err());
         // A name with a provider prefix is matched as it is only.
-        assert!(target(&rt, "groq/llama3-8b-8192").is_err());
+        assert!(group(&rt, "groq/llama3-8b-8192").is_err());
     }
 
     #[test]
