@@ -7,6 +7,8 @@
 # Deterministic to about ±0.2% on the proxy thread; alternate two binaries to compare.
 #
 # usage: bench/scripts/callgrind-per-request.sh BIN MOCK_PROVIDER_BIN OUTDIR N1 N2 [stream]
+#   CG_EXTRA_YAML (optional): YAML appended to the generated config (top-level sections such as
+#   `litellm_settings:` with callbacks), for A/B of a feature against the same binary.
 #   e.g. bench/scripts/callgrind-per-request.sh target/release/tollgate \
 #          target/release/mock-provider /tmp/cg-a 300 2300
 set -euo pipefail
@@ -65,6 +67,7 @@ tollgate_settings:
   threads: 1
   database_path: $D/db-$n.sqlite
 YAML
+  printf '%s\n' "${CG_EXTRA_YAML:-}" >> "$D/cfg-$n.yaml"
   TOLLGATE_LOG=info valgrind --tool=callgrind --separate-threads=yes \
     --callgrind-out-file="$D/cg-$n.out" "$BIN" -c "$D/cfg-$n.yaml" > "$D/gw-$n.log" 2>&1 &
   local gpid=$!

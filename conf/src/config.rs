@@ -8,31 +8,7 @@ use std::time::Duration;
 use adapters::provider::Provider;
 use serde_json::{Map, Value};
 
-/// A secret string (API key, master key). Debug and Display never print it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-    /// The secret itself; call only where it must leave the process (an upstream header).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+pub use crate::secret::Secret;
 
 /// The whole validated configuration.
 #[derive(Debug, Clone)]
@@ -49,6 +25,11 @@ pub struct Config {
     pub router: RouterConfig,
     /// `tollgate_settings`.
     pub tollgate: TollgateSettings,
+    /// Logging callbacks (`success_callback`, `failure_callback`, `callbacks`,
+    /// `callback_settings`).
+    pub callbacks: crate::observe::callbacks::Callbacks,
+    /// `general_settings.alerting` and its settings.
+    pub alerting: crate::observe::alerting::Alerting,
     /// The file this was loaded from (`None` for the embedded default).
     pub source: Option<PathBuf>,
 }
@@ -308,6 +289,11 @@ pub struct LitellmSettings {
     pub max_end_user_budget: Option<f64>,
     /// `timezone`: IANA name budget windows reset in (default UTC), checked at start.
     pub timezone: Option<String>,
+    /// `json_logs` (or the `JSON_LOGS` environment variable): log lines are JSON objects
+    /// (sets `tollgate_settings.log_format: json`).
+    pub json_logs: bool,
+    /// `set_verbose`: Tollgate's debug messages are logged (as `--debug`).
+    pub set_verbose: bool,
 }
 
 /// `tollgate_settings`: Tollgate's own extensions (LiteLLM ignores the section).

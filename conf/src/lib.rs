@@ -6,11 +6,13 @@ pub mod config;
 mod deployment;
 mod diag;
 mod keys;
+pub mod observe;
 mod params;
 mod provider;
 mod raw;
 mod refs;
 mod router;
+mod secret;
 mod suggest;
 mod validate;
 

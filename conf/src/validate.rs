@@ -46,7 +46,20 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
     let entries: Vec<(&Value, &String)> = raw.entries.iter().zip(&raw.entry_paths).collect();
     crate::refs::tags(&entries, router.enable_tag_filtering, d);
     let router_settings = router_raw.cloned().unwrap_or_default();
-    let tollgate = tollgate(section(&raw.root, "tollgate_settings", d), d);
+    let mut tollgate = tollgate(section(&raw.root, "tollgate_settings", d), d);
+    let general_raw = section(&raw.root, "general_settings", d);
+    let callbacks =
+        crate::observe::callbacks::callbacks(&raw.root, litellm_raw, general_raw, &raw.env, d);
+    let alerting = crate::observe::alerting::alerting(general_raw, &raw.env, d);
+    let json_env = raw
+        .env
+        .non_empty("JSON_LOGS")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    let mut litellm = litellm;
+    litellm.json_logs |= json_env;
+    if litellm.json_logs {
+        tollgate.log_format = LogFormat::Json;
+    }
 
     if d.error_count() > before {
         return None;
@@ -58,6 +71,8 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
         router_settings,
         router,
         tollgate,
+        callbacks,
+        alerting,
         source: source.map(Path::to_path_buf),
     })
 }
@@ -89,6 +104,8 @@ impl Default for LitellmSettings {
             budget_duration: None,
             max_end_user_budget: None,
             timezone: None,
+            json_logs: false,
+            set_verbose: false,
         }
     }
 }
@@ -270,6 +287,16 @@ fn litellm(m: Option<&Map<String, Value>>, d: &mut Diag) -> LitellmSettings {
     if let Some(v) = field(m, "drop_params") {
         if let Some(b) = d.lenient(|d| boolean("litellm_settings.drop_params", v, d)) {
             out.drop_params = b;
+        }
+    }
+    for (k, slot) in [
+        ("json_logs", &mut out.json_logs),
+        ("set_verbose", &mut out.set_verbose),
+    ] {
+        if let Some(v) = field(m, k) {
+            if let Some(b) = d.lenient(|d| boolean(&format!("litellm_settings.{k}"), v, d)) {
+                *slot = b;
+            }
         }
     }
     if let Some(v) = field(m, "include_cost_in_streaming_usage") {

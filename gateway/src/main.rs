@@ -16,6 +16,7 @@ mod lifecycle;
 mod load;
 mod logging;
 mod metrics;
+mod observe;
 mod pricing;
 mod proxy;
 mod region;
@@ -98,16 +99,19 @@ fn parse_bool(s: &str) -> Result<bool, String> {
 }
 
 /// The log filter: `TOLLGATE_LOG` if set, else `--detailed_debug` / `--debug`, else LiteLLM's
-/// `LITELLM_LOG` (`DEBUG`, `INFO`, `ERROR`), else Tollgate's own messages at info.
-fn log_filter(cli: &Cli) -> String {
+/// `LITELLM_LOG` (`DEBUG`, `INFO` — which adds the per-request access line —, `ERROR`) or
+/// `litellm_settings.set_verbose` (as `--debug`), else Tollgate's own messages at info.
+fn log_filter(cli: &Cli, set_verbose: bool) -> String {
     if let Ok(f) = std::env::var("TOLLGATE_LOG") {
         return f;
     }
     let litellm = std::env::var("LITELLM_LOG").unwrap_or_default();
     if cli.detailed_debug {
         "info,tollgate=trace".to_string()
-    } else if cli.debug || litellm.eq_ignore_ascii_case("debug") {
+    } else if cli.debug || set_verbose || litellm.eq_ignore_ascii_case("debug") {
         "warn,tollgate=debug".to_string()
+    } else if litellm.eq_ignore_ascii_case("info") {
+        "warn,tollgate=info,tollgate::access=debug".to_string()
     } else if litellm.eq_ignore_ascii_case("error") {
         "error".to_string()
     } else {
@@ -234,7 +238,10 @@ fn main() -> ExitCode {
         }
     };
     logging::redact::register(logging::config_secrets(&loaded.config));
-    logging::init(loaded.config.tollgate.log_format, &log_filter(&cli));
+    logging::init(
+        loaded.config.tollgate.log_format,
+        &log_filter(&cli, loaded.config.litellm.set_verbose),
+    );
     for w in &loaded.warnings {
         log::warn!("config: {w}");
     }

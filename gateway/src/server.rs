@@ -86,6 +86,7 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
         "price table: {} models",
         crate::runtime::price_table(&config).len()
     );
+    crate::observe::start(&config, &control_rt);
     let state = AppState::new(Runtime::new(config), connector, control.clone());
     crate::control::sync::start(&control, &state.runtime().config);
 
@@ -121,6 +122,7 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
         shutdown_signal: Box::new(signals),
     });
     final_flush(&control, &control_rt);
+    crate::observe::flush(&control_rt, Duration::from_secs(5));
     if let Err(e) = control_rt.block_on(responses.flush(Duration::from_secs(5))) {
         log::error!("stored responses not written at shutdown: {e}");
     }

@@ -124,7 +124,7 @@ fn real_litellm_keys_are_not_supported_yet_never_unknown() {
         "{ONE_MOCK}litellm_settings:
   telemetry: false
   include_cost_in_streaming_usage: true
-  json_logs: true
+  redact_user_api_key_info: true
   telemetri: false
 general_settings:
   use_redis_transaction_buffer: true
@@ -140,7 +140,7 @@ router_settings:
         vec![
             "general_settings.max_response_size_mb: not supported yet, ignored",
             "general_settings.use_redis_transaction_buffer: not supported yet, ignored",
-            "litellm_settings.json_logs: not supported yet, ignored",
+            "litellm_settings.redact_user_api_key_info: not supported yet, ignored",
             "litellm_settings.telemetri: unknown key (did you mean `telemetry`?), ignored",
             "litellm_settings.telemetry: not supported yet, ignored",
             "router_settings.tag_filtering_match_any: not supported yet, ignored",

@@ -5,6 +5,7 @@ mod access;
 mod deployments;
 mod lenient;
 mod loading;
+mod observe;
 mod providers;
 mod refs;
 mod settings;

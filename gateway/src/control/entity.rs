@@ -254,6 +254,11 @@ impl Entity {
         serde_json::from_str(self.text.doc()).expect("an entity's document is a JSON object")
     }
 
+    /// The document as stored (JSON text), for cheap checks before [`Entity::doc`].
+    pub fn raw_doc(&self) -> &str {
+        self.text.doc()
+    }
+
     /// The kind's alias field ([`Kind::alias_field`]) as stored, empty text included.
     pub fn alias(&self) -> Option<&str> {
         self.text.part(1)

@@ -30,6 +30,10 @@ pub struct Queue {
 /// (counted, and reported in the log) — the spend counters themselves are never dropped.
 const MAX_PENDING_LOGS: usize = 1_000_000;
 const LOG_BLOCK: usize = 1024;
+
+/// Called (from the writer's task) when writing spend to the database starts failing: the
+/// alerting hook (`failed_tracking_spend`, `db_exceptions`), set at start when alerting is on.
+pub static ON_WRITE_FAILED: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
 /// Rows that start a flush before `proxy_batch_write_at` is up: under load this bounds the
 /// memory rows wait in and splits the writer's work into shorter bursts, while a batch is
 /// still large enough that the per-transaction cost hardly counts.
@@ -251,6 +255,9 @@ pub async fn run(control: Arc<Control>) {
                     log::error!(
                         "writing spend to the database failed ({e}); {logs} rows kept in memory and retried"
                     );
+                    if let Some(hook) = ON_WRITE_FAILED.get() {
+                        hook(&e.to_string());
+                    }
                 }
                 failing = true;
                 if logs >= control.settings.spill_at {

@@ -1,19 +1,26 @@
 //! Stage 6, account: runs after the response (from `logging()`), off the hot path, and never
 //! fails the request: settles the request's budgets with its real cost, queues its spend log
-//! row for the batch writer, and writes the access log line (its path with any key in it
-//! masked: `POST /key/***/regenerate`).
+//! row for the batch writer, hands the request's event to the callbacks and alerts
+//! (`observe::request_done`), and writes the access log line (its path with any key in it
+//! masked: `POST /key/***/regenerate`; with `json_logs`, one JSON object).
 
 use crate::control::flush::Spent;
 use crate::ctx::RequestCtx;
 use crate::state::AppState;
 
 pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) {
+    let mut who: (Option<String>, Option<String>) = (None, None);
     if let Some(mut adm) = ctx.admission.take() {
         let cost = match ctx.cost {
             Some(c) => c,
             None => ctx.compute_cost(),
         };
         let log = spend_log(ctx, &adm, cost);
+        // Callbacks and alerts: one event, queued for their senders.
+        crate::observe::request_done(&state.control, ctx, &adm, &log);
+        if crate::logging::json() {
+            who = (log.key_alias.clone(), log.team_id.clone());
+        }
         state.control.settle(
             &mut adm,
             Spent {
@@ -47,6 +54,11 @@ pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) 
     // Client mistakes (4xx) are the client's business: debug. Provider failures (also after a
     // stream started), timeouts and clients that left mid-response are worth a warning.
     let serious = ctx.status == super::relay::CLIENT_CLOSED || !(400..500).contains(&ctx.status);
+    if crate::logging::json() {
+        let failed = ctx.failure.is_some() && serious;
+        crate::observe::logs::access(method, path, ctx, who, ms, failed);
+        return;
+    }
     match ctx.failure.as_ref().filter(|_| serious) {
         None => log::debug!(
             "{method} {} status={} model_group={group} deployment={dep} upstream_status={} stream={} prompt_tokens={} completion_tokens={} ms={ms:.2} call_id={}",

@@ -59,6 +59,11 @@ pub async fn control(
     }
     ctx.caller = Some(caller);
     ctx.admission = Some(adm);
+    crate::observe::on_admit(
+        session.req_header().headers.get("traceparent"),
+        &req.body,
+        ctx,
+    );
     Ok(())
 }
 

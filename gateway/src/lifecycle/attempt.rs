@@ -190,6 +190,8 @@ fn note_failure(
             dep.conf.id,
             dep.conf.model_name
         );
+        let (id, group, model) = (&dep.conf.id, &dep.conf.model_name, &dep.conf.model);
+        crate::observe::alerting::cooled_down(id, group, model, cooldown.as_secs_f64());
         if let Some(shared) = state.shared.get() {
             shared.publish(crate::routing::cluster::Cooldown {
                 deployment_id: dep.conf.id.clone(),

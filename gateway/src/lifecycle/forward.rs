@@ -116,10 +116,13 @@ pub async fn forward(
     // `native`: the client already speaks the provider's dialect; its body goes as it is and the
     // answer comes back unchanged.
     let translated = native.is_none();
-    let (header, body) = match native {
+    let (mut header, body) = match native {
         Some(prebuilt) => prebuilt,
         None => translate::upstream_request(upstream, req, &target)?,
     };
+    if let Some(tp) = crate::observe::upstream_traceparent(ctx) {
+        let _ = header.insert_header("traceparent", tp);
+    }
     let connect_timeout = runtime.config.tollgate.connect_timeout;
 
     let exchange = exchange(state, upstream, connect_timeout, header, body, group);

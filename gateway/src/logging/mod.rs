@@ -11,13 +11,36 @@ use std::io::Write;
 
 use conf::{Config, LogFormat};
 
+/// The target of the per-request access line (account stage).
+pub const ACCESS: &str = "tollgate::access";
+
+static JSON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether log lines are JSON objects (`json_logs`, `log_format: json`).
+pub fn json() -> bool {
+    JSON.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Installs the logger. A second call (tests) is harmless.
 pub fn init(format: LogFormat, filter: &str) {
     let mut b = env_logger::Builder::new();
     b.parse_filters(filter);
     match format {
         LogFormat::Json => {
+            JSON.store(true, std::sync::atomic::Ordering::Relaxed);
             b.format(|buf, rec| {
+                // The access line is already an object: its fields join the line's own.
+                if rec.target() == ACCESS {
+                    let msg = rec.args().to_string();
+                    if let Some(rest) = msg.strip_prefix('{') {
+                        let time = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+                        return writeln!(
+                            buf,
+                            "{{\"time\":\"{time}\",\"level\":\"{}\",{rest}",
+                            rec.level().as_str()
+                        );
+                    }
+                }
                 let line = serde_json::json!({
                     "ts": buf.timestamp_millis().to_string(),
                     "level": rec.level().as_str(),
@@ -69,6 +92,8 @@ pub fn config_secrets(c: &Config) -> Vec<String> {
         .filter_map(|u| u.password().map(str::to_string))
         .collect();
     out.extend(passwords);
+    out.extend(c.callbacks.secrets());
+    out.extend(c.alerting.secrets());
     for d in &c.model_list {
         out.extend(d.api_key.as_ref().map(|k| k.expose().to_string()));
         for (k, v) in d.internal_params.iter().chain(&d.extra_params) {

@@ -183,7 +183,10 @@ async fn readiness(
         "db_backend": state.control.store().backend(),
         "cache": null,
         "litellm_version": env!("CARGO_PKG_VERSION"),
-        "success_callbacks": [],
+        "success_callbacks": crate::observe::callback_names(),
+        "callback_failures": crate::observe::callback_failures()
+            .into_iter()
+            .collect::<std::collections::BTreeMap<_, _>>(),
         "tollgate_version": env!("CARGO_PKG_VERSION"),
         "pid": std::process::id(),
     });

@@ -270,6 +270,7 @@ pub fn whole<'a>(
         ctx.note_usage(&u);
     }
     ctx.compute_cost();
+    crate::observe::on_whole(ctx, &body);
     match &ctx.front {
         Front::Anthropic { model, .. } => {
             let b = anthropic_front::response_from_canonical(&body, model)?;
@@ -283,6 +284,7 @@ pub fn whole<'a>(
 /// pass-through, Anthropic events for Anthropic clients, bridged Responses events for
 /// Responses clients. `end` closes the Anthropic message or the Responses stream.
 pub fn encode(ctx: &mut RequestCtx, canonical: BytesMut, end: bool) -> Bytes {
+    crate::observe::on_stream(ctx, &canonical);
     let call_id = &ctx.call_id;
     match &mut ctx.front {
         Front::OpenAi | Front::AnthropicNative => canonical.freeze(),

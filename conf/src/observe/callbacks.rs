@@ -1,0 +1,604 @@
+//! Logging callbacks: `litellm_settings.success_callback` / `failure_callback` / `callbacks`,
+//! the top-level `callback_settings`, `turn_off_message_logging` and
+//! `general_settings.forward_traceparent_to_llm_api`, read into typed sinks (Langfuse, OTLP,
+//! generic webhook) with their credentials as [`Secret`]s. Credentials come from the
+//! environment as LiteLLM reads them (`LANGFUSE_*`, `OTEL_*`, `GENERIC_LOGGER_*`). A callback
+//! name Tollgate has no sink for is a warning naming it (an error under `--strict`).
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::diag::{boolean, count, field, join, seconds, show, string, Diag};
+use crate::raw::Env;
+use crate::secret::Secret;
+
+/// Every logging callback the configuration turns on.
+#[derive(Debug, Clone, Default)]
+pub struct Callbacks {
+    /// One entry per configured sink, in the order first named.
+    pub sinks: Vec<Sink>,
+    /// `litellm_settings.turn_off_message_logging`: no prompt or completion text leaves the
+    /// process in any callback payload.
+    pub turn_off_message_logging: bool,
+    /// `general_settings.forward_traceparent_to_llm_api`: the request's W3C `traceparent`
+    /// goes to the provider.
+    pub forward_traceparent: bool,
+}
+
+impl Callbacks {
+    /// Whether any sink is on.
+    pub fn any(&self) -> bool {
+        !self.sinks.is_empty()
+    }
+
+    /// Every credential the sinks hold (for the log redactor).
+    pub fn secrets(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in &self.sinks {
+            match &s.kind {
+                SinkKind::Langfuse {
+                    public_key,
+                    secret_key,
+                    ..
+                } => {
+                    out.push(public_key.expose().to_string());
+                    out.push(secret_key.expose().to_string());
+                }
+                SinkKind::Otlp { headers, .. } | SinkKind::Generic { headers, .. } => {
+                    out.extend(headers.iter().map(|(_, v)| v.expose().to_string()))
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One sink: where events go, which events, and its queue.
+#[derive(Debug, Clone)]
+pub struct Sink {
+    /// The callback's name as configured (`langfuse`, `otel`, `my_webhook`): the
+    /// `callback_name` label of failure counts.
+    pub name: String,
+    /// Receives successful requests (`success_callback`, `callbacks`, `event_types`).
+    pub on_success: bool,
+    /// Receives failed requests (`failure_callback`, `callbacks`, `event_types`).
+    pub on_failure: bool,
+    pub kind: SinkKind,
+    pub queue: QueueSettings,
+}
+
+/// A sink's queue and batching (`callback_settings.<name>.batch_size` / `flush_interval` as
+/// LiteLLM's batch loggers; `max_queue_entries` / `max_queue_bytes` are Tollgate's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// Events sent in one request at most. Default 512 (LiteLLM's).
+    pub batch_size: usize,
+    /// A partial batch is sent after this long. Default 5 s (LiteLLM's).
+    pub flush_interval: Duration,
+    /// Events waiting at most; more are dropped and counted. Default 10,000.
+    pub max_entries: usize,
+    /// Bytes of events waiting at most; more are dropped and counted. Default 64 MiB.
+    pub max_bytes: usize,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        QueueSettings {
+            batch_size: 512,
+            flush_interval: Duration::from_secs(5),
+            max_entries: 10_000,
+            max_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What a sink speaks.
+#[derive(Debug, Clone)]
+pub enum SinkKind {
+    /// Langfuse's public ingestion API (`{host}/api/public/ingestion`), basic auth.
+    Langfuse {
+        host: String,
+        public_key: Secret,
+        secret_key: Secret,
+    },
+    /// OTLP/HTTP traces (`otel`, `langfuse_otel`): spans with GenAI semantic conventions.
+    Otlp {
+        /// The full traces URL (`…/v1/traces`).
+        endpoint: String,
+        protocol: OtlpProtocol,
+        /// Extra request headers (`OTEL_HEADERS`; Langfuse's basic auth).
+        headers: Vec<(String, Secret)>,
+        /// `service.name` of the resource. Default `litellm`, as LiteLLM.
+        service_name: String,
+    },
+    /// A generic JSON webhook (`callback_type: generic_api`): LiteLLM's `StandardLoggingPayload`.
+    Generic {
+        endpoint: String,
+        headers: Vec<(String, Secret)>,
+        log_format: GenericFormat,
+    },
+}
+
+/// OTLP/HTTP body encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// `http/protobuf` (default, as LiteLLM's `otlp_http`).
+    Protobuf,
+    /// `http/json`.
+    Json,
+}
+
+/// `log_format` of a generic webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GenericFormat {
+    /// One JSON array per batch (default).
+    JsonArray,
+    /// One JSON object per line per batch.
+    Ndjson,
+    /// One request per event.
+    Single,
+}
+
+/// Callback names LiteLLM knows that are not logging sinks here: `prometheus` is the metrics
+/// endpoint (`/metrics`, always served).
+const METRICS_ONLY: &[&str] = &["prometheus"];
+
+/// Reads the callback lists and settings. `root` is the merged document.
+pub(crate) fn callbacks(
+    root: &Map<String, Value>,
+    litellm: Option<&Map<String, Value>>,
+    general: Option<&Map<String, Value>>,
+    env: &Env,
+    d: &mut Diag,
+) -> Callbacks {
+    let mut out = Callbacks::default();
+    if let Some(v) = general.and_then(|g| field(g, "forward_traceparent_to_llm_api")) {
+        let path = "general_settings.forward_traceparent_to_llm_api";
+        out.forward_traceparent = boolean(path, v, d).unwrap_or(false);
+    }
+    let settings = match field(root, "callback_settings") {
+        Some(Value::Object(m)) => Some(m),
+        Some(v) => {
+            d.error(
+                "callback_settings",
+                format_args!("expected a map, got {}", show("callback_settings", v)),
+            );
+            None
+        }
+        None => None,
+    };
+    let empty = Map::new();
+    let litellm = litellm.unwrap_or(&empty);
+    if let Some(v) = field(litellm, "turn_off_message_logging") {
+        // An error, not a warning: a misspelled `true` would export the prompts the operator
+        // meant to keep (privacy).
+        out.turn_off_message_logging =
+            boolean("litellm_settings.turn_off_message_logging", v, d).unwrap_or(true);
+    }
+    // (name, path, success, failure) in the order named.
+    let mut named: Vec<(String, String, bool, bool)> = Vec::new();
+    for (key, success, failure) in [
+        ("success_callback", true, false),
+        ("failure_callback", false, true),
+        ("callbacks", true, true),
+    ] {
+        let base = join("litellm_settings", key);
+        let list: Vec<(String, &Value)> = match field(litellm, key) {
+            None => continue,
+            Some(Value::Array(a)) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (format!("{base}[{i}]"), v))
+                .collect(),
+            Some(v @ Value::String(_)) => vec![(base.clone(), v)],
+            Some(v) => {
+                d.error(
+                    &base,
+                    format_args!("expected a list of callback names, got {}", show(&base, v)),
+                );
+                continue;
+            }
+        };
+        for (path, v) in list {
+            let Some(name) = string(&path, v, d) else {
+                continue;
+            };
+            match named.iter_mut().find(|(n, ..)| *n == name) {
+                Some(entry) => {
+                    entry.2 |= success;
+                    entry.3 |= failure;
+                }
+                None => named.push((name, path, success, failure)),
+            }
+        }
+    }
+    if let Some(settings) = settings {
+        for k in settings.keys() {
+            if !named.iter().any(|(n, ..)| n == k) {
+                d.warn(
+                    &join("callback_settings", k),
+                    "not named in litellm_settings.success_callback, failure_callback or callbacks; unused",
+                );
+            }
+        }
+    }
+    for (name, path, on_success, on_failure) in named {
+        let own = settings.and_then(|s| field(s, &name));
+        let own_path = join("callback_settings", &name);
+        let own = match own {
+            Some(Value::Object(m)) => Some(m),
+            Some(v) => {
+                d.error(
+                    &own_path,
+                    format_args!("expected a map, got {}", show(&own_path, v)),
+                );
+                continue;
+            }
+            None => None,
+        };
+        if METRICS_ONLY.contains(&name.as_str()) {
+            continue;
+        }
+        let kind = d.lenient(|d| sink_kind(&name, &path, own, &own_path, env, d));
+        let Some(kind) = kind else { continue };
+        let mut sink = Sink {
+            name,
+            on_success,
+            on_failure,
+            kind,
+            queue: QueueSettings::default(),
+        };
+        if let Some(own) = own {
+            sink_settings(own, &own_path, &mut sink, d);
+        }
+        if sink.on_success || sink.on_failure {
+            out.sinks.push(sink);
+        }
+    }
+    out
+}
+
+/// The sink a callback name stands for, or `None` (with the reason in `d`).
+fn sink_kind(
+    name: &str,
+    path: &str,
+    own: Option<&Map<String, Value>>,
+    own_path: &str,
+    env: &Env,
+    d: &mut Diag,
+) -> Option<SinkKind> {
+    let generic = own
+        .and_then(|m| field(m, "callback_type"))
+        .and_then(Value::as_str)
+        == Some("generic_api");
+    if generic || name == "generic_api" || name == "generic" {
+        return generic_sink(own, own_path, env, d);
+    }
+    match name {
+        "langfuse" => {
+            let (public_key, secret_key) = langfuse_keys(path, env, d)?;
+            let host = env
+                .non_empty("LANGFUSE_HOST")
+                .unwrap_or_else(|| "https://cloud.langfuse.com".to_string());
+            Some(SinkKind::Langfuse {
+                host: url(path, "LANGFUSE_HOST", host.trim_end_matches('/'), d)?,
+                public_key,
+                secret_key,
+            })
+        }
+        "langfuse_otel" => {
+            let (public_key, secret_key) = langfuse_keys(path, env, d)?;
+            let host = env
+                .non_empty("LANGFUSE_OTEL_HOST")
+                .or_else(|| env.non_empty("LANGFUSE_HOST"))
+                .unwrap_or_else(|| "https://us.cloud.langfuse.com".to_string());
+            let host = url(path, "LANGFUSE_OTEL_HOST", host.trim_end_matches('/'), d)?;
+            use base64::Engine as _;
+            let auth = base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                public_key.expose(),
+                secret_key.expose()
+            ));
+            Some(SinkKind::Otlp {
+                endpoint: format!("{host}/api/public/otel/v1/traces"),
+                protocol: OtlpProtocol::Protobuf,
+                headers: vec![(
+                    "authorization".to_string(),
+                    Secret::new(format!("Basic {auth}")),
+                )],
+                service_name: env
+                    .non_empty("OTEL_SERVICE_NAME")
+                    .unwrap_or_else(|| "litellm".to_string()),
+            })
+        }
+        "otel" | "opentelemetry" => otel_sink(path, own, own_path, env, d),
+        _ => {
+            d.error(
+                path,
+                format_args!(
+                    "callback {} is not supported by Tollgate (supported: langfuse, langfuse_otel, otel, generic_api and callback_settings entries with callback_type: generic_api); nothing is sent to it",
+                    show("", &Value::String(name.to_string()))
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn langfuse_keys(path: &str, env: &Env, d: &mut Diag) -> Option<(Secret, Secret)> {
+    match (
+        env.non_empty("LANGFUSE_PUBLIC_KEY"),
+        env.non_empty("LANGFUSE_SECRET_KEY"),
+    ) {
+        (Some(p), Some(s)) => Some((Secret::new(p), Secret::new(s))),
+        _ => {
+            d.error(
+                path,
+                "langfuse needs LANGFUSE_PUBLIC_KEY and LANGFUSE_SECRET_KEY set; callback off",
+            );
+            None
+        }
+    }
+}
+
+fn otel_sink(
+    path: &str,
+    own: Option<&Map<String, Value>>,
+    own_path: &str,
+    env: &Env,
+    d: &mut Diag,
+) -> Option<SinkKind> {
+    let exporter = env
+        .non_empty("OTEL_EXPORTER")
+        .unwrap_or_else(|| "otlp_http".to_string());
+    let mut protocol = match env.non_empty("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref() {
+        Some("http/json") => OtlpProtocol::Json,
+        _ => OtlpProtocol::Protobuf,
+    };
+    match exporter.as_str() {
+        "otlp_http" | "otlp" | "http/protobuf" => {}
+        "http/json" | "otlp_http_json" => protocol = OtlpProtocol::Json,
+        other => {
+            d.error(
+                "OTEL_EXPORTER",
+                format_args!(
+                    "exporter {other:?} is not supported (Tollgate sends OTLP over HTTP: otlp_http); otel callback off"
+                ),
+            );
+            return None;
+        }
+    }
+    if let Some(p) = own.and_then(|m| field(m, "protocol")) {
+        let ppath = join(own_path, "protocol");
+        match p.as_str() {
+            Some("http/protobuf") | Some("protobuf") => protocol = OtlpProtocol::Protobuf,
+            Some("http/json") | Some("json") => protocol = OtlpProtocol::Json,
+            _ => d.error(
+                &ppath,
+                format_args!(
+                    "expected \"http/protobuf\" or \"http/json\", got {}",
+                    show(&ppath, p)
+                ),
+            ),
+        }
+    }
+    let Some(endpoint) = env
+        .non_empty("OTEL_ENDPOINT")
+        .or_else(|| env.non_empty("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    else {
+        d.error(path, "otel needs OTEL_ENDPOINT set; callback off");
+        return None;
+    };
+    let endpoint = url(path, "OTEL_ENDPOINT", endpoint.trim_end_matches('/'), d)?;
+    let endpoint = if endpoint.ends_with("/v1/traces") {
+        endpoint
+    } else {
+        format!("{endpoint}/v1/traces")
+    };
+    let headers = env
+        .non_empty("OTEL_HEADERS")
+        .map(|h| pairs(&h))
+        .unwrap_or_default();
+    Some(SinkKind::Otlp {
+        endpoint,
+        protocol,
+        headers,
+        service_name: env
+            .non_empty("OTEL_SERVICE_NAME")
+            .unwrap_or_else(|| "litellm".to_string()),
+    })
+}
+
+fn generic_sink(
+    own: Option<&Map<String, Value>>,
+    own_path: &str,
+    env: &Env,
+    d: &mut Diag,
+) -> Option<SinkKind> {
+    let endpoint = match own.and_then(|m| field(m, "endpoint")) {
+        Some(v) => string(&join(own_path, "endpoint"), v, d)?,
+        None => match env.non_empty("GENERIC_LOGGER_ENDPOINT") {
+            Some(e) => e,
+            None => {
+                d.error(
+                    &join(own_path, "endpoint"),
+                    "generic_api needs an endpoint (or GENERIC_LOGGER_ENDPOINT); callback off",
+                );
+                return None;
+            }
+        },
+    };
+    let endpoint = url(&join(own_path, "endpoint"), "endpoint", endpoint.trim(), d)?;
+    let mut headers = env
+        .non_empty("GENERIC_LOGGER_HEADERS")
+        .map(|h| pairs(&h))
+        .unwrap_or_default();
+    if let Some(v) = own.and_then(|m| field(m, "headers")) {
+        let hpath = join(own_path, "headers");
+        match v {
+            Value::Object(m) => {
+                headers.clear();
+                for (k, v) in m {
+                    let text = match v {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        Value::Bool(b) => b.to_string(),
+                        _ => {
+                            d.error(&join(&hpath, k), "expected a string");
+                            continue;
+                        }
+                    };
+                    headers.push((k.to_ascii_lowercase(), Secret::new(text)));
+                }
+            }
+            _ => d.error(
+                &hpath,
+                format_args!("expected a map of headers, got {}", show(&hpath, v)),
+            ),
+        }
+    }
+    let mut log_format = GenericFormat::JsonArray;
+    if let Some(v) = own.and_then(|m| field(m, "log_format")) {
+        let fpath = join(own_path, "log_format");
+        match v.as_str() {
+            Some("json_array") => log_format = GenericFormat::JsonArray,
+            Some("ndjson") => log_format = GenericFormat::Ndjson,
+            Some("single") => log_format = GenericFormat::Single,
+            _ => d.error(
+                &fpath,
+                format_args!(
+                    "expected \"json_array\", \"ndjson\" or \"single\", got {}",
+                    show(&fpath, v)
+                ),
+            ),
+        }
+    }
+    Some(SinkKind::Generic {
+        endpoint,
+        headers,
+        log_format,
+    })
+}
+
+/// `event_types`, `batch_size`, `flush_interval`, `max_queue_entries`, `max_queue_bytes`.
+fn sink_settings(own: &Map<String, Value>, base: &str, sink: &mut Sink, d: &mut Diag) {
+    const KEYS: &[&str] = &[
+        "callback_type",
+        "endpoint",
+        "headers",
+        "log_format",
+        "event_types",
+        "protocol",
+        "batch_size",
+        "flush_interval",
+        "max_queue_entries",
+        "max_queue_bytes",
+    ];
+    for k in own.keys() {
+        if !KEYS.contains(&k.as_str()) {
+            d.warn(&join(base, k), "not supported, ignored");
+        }
+    }
+    if let Some(v) = field(own, "event_types") {
+        let path = join(base, "event_types");
+        match v {
+            Value::Array(list) => {
+                let (mut s, mut f) = (false, false);
+                for (i, t) in list.iter().enumerate() {
+                    match t.as_str() {
+                        Some("llm_api_success") => s = true,
+                        Some("llm_api_failure") => f = true,
+                        _ => d.warn(
+                            &format!("{path}[{i}]"),
+                            format_args!("unknown event type {}, ignored", show(&path, t)),
+                        ),
+                    }
+                }
+                sink.on_success &= s;
+                sink.on_failure &= f;
+            }
+            _ => d.error(
+                &path,
+                format_args!("expected a list, got {}", show(&path, v)),
+            ),
+        }
+    }
+    let q = &mut sink.queue;
+    for (k, slot) in [
+        ("batch_size", &mut q.batch_size),
+        ("max_queue_entries", &mut q.max_entries),
+        ("max_queue_bytes", &mut q.max_bytes),
+    ] {
+        if let Some(v) = field(own, k) {
+            let path = join(base, k);
+            match count(&path, v, d) {
+                Some(0) => d.error(&path, "must be at least 1"),
+                Some(n) => *slot = usize::try_from(n).unwrap_or(usize::MAX),
+                None => {}
+            }
+        }
+    }
+    if let Some(v) = field(own, "flush_interval") {
+        if let Some(t) = seconds(&join(base, "flush_interval"), v, false, d) {
+            q.flush_interval = t;
+        }
+    }
+}
+
+/// An `http://` or `https://` URL, or an error naming where it came from.
+fn url(path: &str, what: &str, u: &str, d: &mut Diag) -> Option<String> {
+    if u.starts_with("http://") || u.starts_with("https://") {
+        Some(u.to_string())
+    } else {
+        d.error(
+            path,
+            format_args!("{what}: expected an http:// or https:// URL"),
+        );
+        None
+    }
+}
+
+/// `k1=v1,k2=v2` (OTEL_HEADERS, GENERIC_LOGGER_HEADERS); values may be percent-encoded.
+fn pairs(s: &str) -> Vec<(String, Secret)> {
+    s.split(',')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| {
+            let v = url_decode(v.trim());
+            (k.trim().to_ascii_lowercase(), Secret::new(v))
+        })
+        .filter(|(k, _)| !k.is_empty())
+        .collect()
+}
+
+fn url_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() && s.is_char_boundary(i + 3) {
+            if let Ok(n) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(n);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_pairs_decode() {
+        let p = pairs("Authorization=Basic%20abc, x-team = t1,bad");
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].0, "authorization");
+        assert_eq!(p[0].1.expose(), "Basic abc");
+        assert_eq!(p[1].1.expose(), "t1");
+    }
+}
