@@ -134,6 +134,17 @@ pub(crate) const LITELLM: Section = Section {
         "budget_duration",
         "max_end_user_budget",
         "timezone",
+        // Metrics (`observe::metrics`).
+        "callbacks",
+        "success_callback",
+        "failure_callback",
+        "prometheus_metrics_config",
+        "prometheus_exclude_labels",
+        "prometheus_latency_buckets",
+        "custom_prometheus_metadata_labels",
+        "custom_prometheus_tags",
+        "require_auth_for_metrics_endpoint",
+        "disable_end_user_cost_tracking_prometheus_only",
     ],
     litellm: "litellm_settings",
 };
@@ -168,6 +179,9 @@ pub(crate) const TOLLGATE: Section = Section {
         "responses_store_max_count",
         "responses_store_max_bytes",
         "responses_store_ttl_seconds",
+        "metrics",
+        "metrics_max_series",
+        "metrics_idle_seconds",
     ],
     litellm: "",
 };
@@ -312,6 +326,12 @@ mod tests {
             KeyKind::Used
         );
         assert_eq!(LITELLM.classify("telemetri"), KeyKind::Unknown);
+        for k in crate::observe::metrics::LITELLM_KEYS {
+            assert_eq!(LITELLM.classify(k), KeyKind::Used, "{k}");
+        }
+        for k in crate::observe::metrics::TOLLGATE_KEYS {
+            assert_eq!(TOLLGATE.classify(k), KeyKind::Used, "{k}");
+        }
         assert_eq!(TOLLGATE.classify("telemetry"), KeyKind::Unknown);
     }
 }

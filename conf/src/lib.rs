@@ -6,6 +6,7 @@ mod deployment;
 mod diag;
 mod keys;
 pub mod model;
+pub mod observe;
 mod params;
 mod provider;
 mod raw;

@@ -49,6 +49,8 @@ pub struct Config {
     pub router: RouterConfig,
     /// `tollgate_settings`.
     pub tollgate: TollgateSettings,
+    /// Prometheus metrics (`litellm_settings` keys and `tollgate_settings.metrics*`).
+    pub metrics: crate::observe::MetricsSettings,
     /// The file this was loaded from (`None` for the embedded default).
     pub source: Option<PathBuf>,
 }

@@ -47,6 +47,11 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
     crate::refs::tags(&entries, router.enable_tag_filtering, d);
     let router_settings = router_raw.cloned().unwrap_or_default();
     let tollgate = tollgate(section(&raw.root, "tollgate_settings", d), d);
+    let metrics = crate::observe::metrics::parse(
+        section(&raw.root, "litellm_settings", d),
+        section(&raw.root, "tollgate_settings", d),
+        d,
+    );
 
     if d.error_count() > before {
         return None;
@@ -58,6 +63,7 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
         router_settings,
         router,
         tollgate,
+        metrics,
         source: source.map(Path::to_path_buf),
     })
 }

@@ -1,0 +1,7 @@
+//! Observability settings: what `litellm_settings` / `general_settings` say about metrics,
+//! logging callbacks, alerting and logs. One file per concern; `metrics.rs` owns the
+//! Prometheus settings.
+
+pub mod metrics;
+
+pub use metrics::{MetricGroup, MetricsSettings};
