@@ -20,6 +20,7 @@ mod tests;
 
 pub use keys::{is_secret_key, looks_like_openai};
 pub use model::*;
+pub use observe::{MetricGroup, MetricsSettings};
 pub use params::{looks_like_secret, SECRET_PREFIXES};
 /// The closest of some known names to a misspelled one ("did you mean"), as config keys use it.
 pub use suggest::closest as closest_name;

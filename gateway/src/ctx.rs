@@ -112,6 +112,8 @@ pub struct RequestCtx {
     /// The last attempt was answered by the request's own mock (`mock_response`,
     /// `mock_timeout`): nothing was called or spent, and no deployment failed.
     pub mocked: bool,
+    /// What the metrics note on the way (first token, provider rate-limit headers, …).
+    pub observe: crate::observe::notes::Notes,
 }
 
 impl RequestCtx {

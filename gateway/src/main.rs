@@ -15,7 +15,7 @@ mod import;
 mod lifecycle;
 mod load;
 mod logging;
-mod metrics;
+mod observe;
 mod pricing;
 mod proxy;
 mod region;

@@ -70,7 +70,8 @@ impl Default for MetricsSettings {
     }
 }
 
-/// The `litellm_settings` keys read here.
+/// The `litellm_settings` keys read here (the key lists in `keys.rs` hold them too).
+#[cfg(test)]
 pub(crate) const LITELLM_KEYS: &[&str] = &[
     "callbacks",
     "success_callback",
@@ -85,7 +86,9 @@ pub(crate) const LITELLM_KEYS: &[&str] = &[
 ];
 
 /// The `tollgate_settings` keys read here.
-pub(crate) const TOLLGATE_KEYS: &[&str] = &["metrics", "metrics_max_series", "metrics_idle_seconds"];
+#[cfg(test)]
+pub(crate) const TOLLGATE_KEYS: &[&str] =
+    &["metrics", "metrics_max_series", "metrics_idle_seconds"];
 
 /// The metric settings of `litellm_settings` and `tollgate_settings`.
 pub(crate) fn parse(
@@ -214,7 +217,10 @@ fn callbacks(m: &Map<String, Value>, key: &str, d: &mut Diag) {
             ),
             None => d.warn(
                 &index(&path, i),
-                format_args!("expected a callback name, got {}, ignored", show(&path, item)),
+                format_args!(
+                    "expected a callback name, got {}, ignored",
+                    show(&path, item)
+                ),
             ),
         }
     }
@@ -249,7 +255,10 @@ fn groups(v: &Value, d: &mut Diag) -> Option<Vec<MetricGroup>> {
     let Some(list) = v.as_array() else {
         d.error(
             path,
-            format_args!("expected a list of {{group, metrics, include_labels}}, got {}", show(path, v)),
+            format_args!(
+                "expected a list of {{group, metrics, include_labels}}, got {}",
+                show(path, v)
+            ),
         );
         return None;
     };
@@ -351,6 +360,10 @@ prometheus_metrics_config:
             "{}",
         );
         assert_eq!(d.errors.len(), 2, "{:?}", d.errors);
-        assert!(d.errors[0].contains("prometheus_latency_buckets[1]"), "{:?}", d.errors);
+        assert!(
+            d.errors[0].contains("prometheus_latency_buckets[1]"),
+            "{:?}",
+            d.errors
+        );
     }
 }

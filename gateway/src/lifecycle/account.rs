@@ -8,6 +8,7 @@ use crate::ctx::RequestCtx;
 use crate::state::AppState;
 
 pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) {
+    crate::observe::account(state, path, ctx);
     if let Some(mut adm) = ctx.admission.take() {
         let cost = match ctx.cost {
             Some(c) => c,

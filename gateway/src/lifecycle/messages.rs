@@ -31,6 +31,7 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
         ctx.body_bytes = raw.len();
         let (mut view, parsed) = passthrough::read(&raw).map_err(GatewayError::Invalid)?;
         admit::control(state, &runtime, session, ctx, caller, &mut view).await?;
+        crate::observe::request_metadata(&runtime.config.metrics, ctx, &view.body);
         ctx.model_group = Some(view.model.clone());
         ctx.stream = view.stream;
         ctx.front = Front::Anthropic {

@@ -40,6 +40,7 @@ pub async fn serve(
         let caller = auth::authenticate(&state.control, &runtime, session.req_header())?;
         let mut req = admit::admit(&runtime, session, ctx, endpoint).await?;
         admit::control(state, &runtime, session, ctx, caller, &mut req).await?;
+        crate::observe::request_metadata(&runtime.config.metrics, ctx, &req.body);
         ctx.model_group = Some(req.model.clone());
         ctx.stream = req.stream;
         if req.stream && !req.include_usage && endpoint != Endpoint::Embeddings {

@@ -73,6 +73,7 @@ pub async fn run(
                 .await
             }
         };
+        crate::observe::fallback(state, ctx, &first, &group, result.as_ref().err());
         let err = match result {
             Ok(()) => return Ok(()),
             Err(e) => e,
@@ -360,6 +361,7 @@ async fn try_group(
         };
         let failure = router::classify(&e);
         let class = router::error_class(&e);
+        crate::observe::attempt_failed(state, ctx, &dep, &e);
         if !ctx.mocked {
             count_failure(state, cfg, deployments.len(), &dep, &e);
         }
@@ -484,6 +486,7 @@ fn note_failure(
         .health
         .record_failure(crate::clock::now_ms(), allowed, cooldown)
     {
+        crate::observe::cooled_down(dep, class);
         log::warn!(
             "deployment {} ({}) cooling down for {cooldown:?} after repeated failures",
             dep.conf.id,

@@ -46,6 +46,7 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
         ctx.body_bytes = raw.len() + history_bytes;
         let mut req = admission_view(&view, &parsed);
         admit::control(state, &runtime, session, ctx, caller, &mut req).await?;
+        crate::observe::request_metadata(&runtime.config.metrics, ctx, &req.body);
         ctx.model_group = Some(view.model.clone());
         ctx.stream = view.stream;
         let mut door = door::responses::Door {

@@ -1,0 +1,185 @@
+//! Observability. Metrics: LiteLLM's Prometheus families (`family.rs`), recorded by one call
+//! per request from the account stage into a bounded table of atomic rows (`series.rs`), by
+//! event hooks (`events.rs`: attempts, cooldowns, fallbacks, callbacks, services in
+//! `services.rs`), and read from the gateway's state at scrape (`gauges.rs`), all written
+//! out by `expose.rs` for `GET /metrics`. The hooks below are what the lifecycle calls, one
+//! line each.
+
+pub mod events;
+pub mod expose;
+pub mod family;
+pub mod gauges;
+pub mod labels;
+pub mod notes;
+pub mod series;
+pub mod services;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::OnceLock;
+
+use crate::ctx::RequestCtx;
+use crate::deployment::DeploymentRt;
+use crate::error::GatewayError;
+use crate::state::AppState;
+
+/// The process's metric tables.
+pub struct Metrics {
+    pub requests: series::Table,
+    pub events: events::Events,
+}
+
+static METRICS: OnceLock<Metrics> = OnceLock::new();
+static ENABLED: AtomicBool = AtomicBool::new(true);
+static CAP: AtomicUsize = AtomicUsize::new(10_000);
+
+/// The tables; the first call fixes the histogram buckets (`prometheus_latency_buckets` of the
+/// configuration the process started with).
+pub fn metrics() -> &'static Metrics {
+    METRICS.get_or_init(|| Metrics::new(family::LATENCY_BUCKETS))
+}
+
+impl Metrics {
+    pub fn new(bounds: &[f64]) -> Metrics {
+        Metrics {
+            requests: series::Table::new(bounds, 0),
+            events: events::Events::new(bounds),
+        }
+    }
+}
+
+/// Applies the configuration's metric settings, at start (`server.rs`).
+pub fn configure(s: &conf::MetricsSettings) {
+    METRICS.get_or_init(|| {
+        Metrics::new(
+            s.latency_buckets
+                .as_deref()
+                .unwrap_or(family::LATENCY_BUCKETS),
+        )
+    });
+    ENABLED.store(s.enabled, Relaxed);
+    CAP.store(s.max_series, Relaxed);
+}
+
+/// Whether request metrics are recorded.
+pub fn enabled() -> bool {
+    ENABLED.load(Relaxed)
+}
+
+pub(crate) fn cap() -> usize {
+    CAP.load(Relaxed)
+}
+
+/// Stage 6: counts the request (every LLM request, refused ones included) in its row.
+pub fn account(state: &AppState, path: &str, ctx: &mut RequestCtx) {
+    if enabled() && !ctx.call_type.is_empty() {
+        labels::record(state, path, ctx);
+    }
+}
+
+/// An attempt at `dep` failed with `e` (retried, fallen back from, or final).
+pub fn attempt_failed(state: &AppState, ctx: &RequestCtx, dep: &DeploymentRt, e: &GatewayError) {
+    if enabled() {
+        labels::attempt_failed(state, ctx, dep, e);
+    }
+}
+
+/// `dep` entered a cooldown after failures of `class`.
+pub fn cooled_down(dep: &DeploymentRt, class: Option<conf::ErrorClass>) {
+    if enabled() {
+        labels::cooled_down(dep, class);
+    }
+}
+
+/// The model group `group` tried for a request that asked for `first` ended with `err`: a
+/// successful or failed fallback when the two differ.
+pub fn fallback(
+    state: &AppState,
+    ctx: &mut RequestCtx,
+    first: &str,
+    group: &str,
+    err: Option<&GatewayError>,
+) {
+    if group != first && enabled() {
+        labels::fallback(state, ctx, first, group, err);
+    }
+}
+
+/// The provider's `x-ratelimit-remaining-*` headers, kept for the account stage.
+pub fn provider_headers(ctx: &mut RequestCtx, headers: &http::HeaderMap) {
+    for (slot, name) in ctx.observe.remaining.iter_mut().zip([
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-remaining-tokens",
+    ]) {
+        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
+            *slot = v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .or_else(|| v.trim().parse::<f64>().ok().map(|f| f.max(0.0) as u64));
+        }
+    }
+}
+
+/// The first streamed bytes went to the client.
+pub fn first_token(ctx: &mut RequestCtx) {
+    if ctx.observe.first_token.is_none() {
+        ctx.observe.first_token = ctx.start.map(|s| s.elapsed());
+    }
+}
+
+/// Reads the request's `metadata` values named by `custom_prometheus_metadata_labels`.
+pub fn request_metadata(
+    s: &conf::MetricsSettings,
+    ctx: &mut RequestCtx,
+    body: &serde_json::Map<String, serde_json::Value>,
+) {
+    if !s.metadata_labels.is_empty() {
+        ctx.observe.metadata = labels::metadata_values(&s.metadata_labels, body);
+    }
+}
+
+/// A logging callback dropped or failed to deliver `n` events
+/// (`litellm_callback_logging_failures_metric`). Called by the logging callbacks' sinks.
+#[allow(dead_code)]
+pub fn callback_failed(callback: &str, n: u64) {
+    let f = family_index::CALLBACK_FAILURES.get();
+    metrics().events.add(f, &[callback], n, cap());
+}
+
+/// Indexes of the event families, looked up once.
+pub(crate) mod family_index {
+    use std::sync::OnceLock;
+
+    pub struct Lazy(&'static str, OnceLock<usize>);
+
+    impl Lazy {
+        pub fn get(&self) -> usize {
+            *self.1.get_or_init(|| super::family::index_of(self.0))
+        }
+    }
+
+    const fn lazy(name: &'static str) -> Lazy {
+        Lazy(name, OnceLock::new())
+    }
+
+    #[allow(dead_code)]
+    pub static CALLBACK_FAILURES: Lazy = lazy("litellm_callback_logging_failures_metric");
+    pub static DEP_FAILURES: Lazy = lazy("litellm_deployment_failure_responses");
+    pub static DEP_TOTAL: Lazy = lazy("litellm_deployment_total_requests");
+    pub static LLM_FAILED: Lazy = lazy("litellm_llm_api_failed_requests_metric");
+    pub static COOLED: Lazy = lazy("litellm_deployment_cooled_down");
+    pub static FALLBACK_OK: Lazy = lazy("litellm_deployment_successful_fallbacks");
+    pub static FALLBACK_FAILED: Lazy = lazy("litellm_deployment_failed_fallbacks");
+    pub static SELF_LATENCY: Lazy = lazy("litellm_self_latency");
+    pub static SELF_TOTAL: Lazy = lazy("litellm_self_total_requests");
+    pub static SELF_FAILED: Lazy = lazy("litellm_self_failed_requests");
+    pub static REDIS_LATENCY: Lazy = lazy("litellm_redis_latency");
+    pub static REDIS_TOTAL: Lazy = lazy("litellm_redis_total_requests");
+    pub static REDIS_FAILED: Lazy = lazy("litellm_redis_failed_requests");
+    pub static DB_LATENCY: Lazy = lazy("litellm_postgres_latency");
+    pub static DB_TOTAL: Lazy = lazy("litellm_postgres_total_requests");
+    pub static DB_FAILED: Lazy = lazy("litellm_postgres_failed_requests");
+    pub static BATCH_LATENCY: Lazy = lazy("litellm_batch_write_to_db_latency");
+    pub static BATCH_TOTAL: Lazy = lazy("litellm_batch_write_to_db_total_requests");
+    pub static BATCH_FAILED: Lazy = lazy("litellm_batch_write_to_db_failed_requests");
+}
