@@ -28,6 +28,7 @@ mod forward;
 mod front_door;
 mod import_litellm;
 mod master_key;
+mod metrics;
 mod provider_table;
 mod providers;
 mod raw_http;

@@ -370,7 +370,8 @@ pub static FAMILIES: &[Family] = &[
     // Services (LiteLLM's `prometheus_system`).
     ev("litellm_redis_latency", H, "Latency for redis service", &[], &[("redis", "redis")]),
     ev("litellm_redis_total_requests", C, "Total requests for redis service", &[], &[("redis", "redis")]),
-    ev("litellm_redis_failed_requests", C, "Total failed_requests for redis service", SERVICE_FAILED, &[("redis", "redis")]),
+    // Without the `redis` label LiteLLM's service counters carry: Tollgate has written it so since before this table.
+    ev("litellm_redis_failed_requests", C, "Total failed_requests for redis service", SERVICE_FAILED, &[]),
     ev("litellm_postgres_latency", H, "Latency for postgres service (the spend database, PostgreSQL or SQLite)", &[], &[("postgres", "postgres")]),
     ev("litellm_postgres_total_requests", C, "Total requests for postgres service", &[], &[("postgres", "postgres")]),
     ev("litellm_postgres_failed_requests", C, "Total failed_requests for postgres service", SERVICE_FAILED, &[("postgres", "postgres")]),
