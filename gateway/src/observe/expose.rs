@@ -36,6 +36,7 @@ pub const UNIVERSE: &[&str] = &[
     "exception_status",
     "exception_class",
     "route",
+    "reason",
 ];
 
 /// A family's accumulated value for one output label set.
@@ -233,6 +234,7 @@ fn project(agg: &mut Agg, vals: &[&str], row: &Row, v: Value) {
         Value::Failures => {}
         Value::Succeeded | Value::DeploymentSuccess if called => agg.add(vals, n(&row.succeeded)),
         Value::Spend if called => agg.add(vals, row.spend()),
+        Value::ZeroCost if row.zero_cost.load(Relaxed) > 0 => agg.add(vals, n(&row.zero_cost)),
         Value::InputTokens if called => agg.add(vals, n(&row.input)),
         Value::OutputTokens if called => agg.add(vals, n(&row.output)),
         Value::TotalTokens if called => agg.add(vals, n(&row.input) + n(&row.output)),

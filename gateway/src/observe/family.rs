@@ -47,6 +47,8 @@ pub enum Value {
     CacheCreationTokens,
     /// A histogram of the row (index into `series::HISTS`).
     Hist(usize),
+    /// Billable requests (with usage) priced at $0.
+    ZeroCost,
     /// The provider's `x-ratelimit-remaining-requests` / `-tokens`, most recent.
     RemainingRequests,
     RemainingTokens,
@@ -312,6 +314,15 @@ pub static FAMILIES: &[Family] = &[
     req("litellm_input_cache_creation_tokens_metric", C, "Input tokens written to the provider's prompt cache", TOKENS, Value::CacheCreationTokens),
     req("litellm_provider_cache_read_input_tokens_metric", C, "Input tokens the provider reported as read from its prompt cache", CACHE, Value::CachedTokens),
     req("litellm_provider_cache_creation_input_tokens_metric", C, "Input tokens the provider reported as written to its prompt cache", CACHE, Value::CacheCreationTokens),
+    Family {
+        name: "litellm_zero_cost_requests",
+        kind: C,
+        help: "Requests with usage that priced to $0 on a deployment that is not free (reason: missing_pricing_key, pricing_not_applied)",
+        labels: &["requested_model", "model", "model_id", "api_provider", "reason"],
+        fixed: &[],
+        source: Source::Request(Value::ZeroCost),
+        custom: false,
+    },
     // Latency.
     req("litellm_request_total_latency_metric", H, "Total latency (seconds) for a request to LiteLLM", TOTAL_LATENCY, Value::Hist(H_TOTAL)),
     req("litellm_llm_api_latency_metric", H, "Total latency (seconds) for a models LLM API call", LLM_LATENCY, Value::Hist(H_LLM)),

@@ -115,6 +115,13 @@ impl<'a> Resolver<'a> {
             String::new()
         });
         out.push(id(series::ROUTE));
+        // Why a request priced to $0 (`litellm_zero_cost_requests`): no price, or a price
+        // with rates that did not apply.
+        out.push(match dep {
+            Some(d) if d.price_for(wildcard).is_none() => "missing_pricing_key".into(),
+            Some(_) => "pricing_not_applied".into(),
+            None => String::new(),
+        });
         out.extend(r.ids[series::N_IDS..].iter().map(|s| s.to_string()));
         out
     }

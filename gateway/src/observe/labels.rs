@@ -28,13 +28,23 @@ pub(super) fn record(state: &AppState, path: &str, ctx: &mut RequestCtx) {
     let ok = ctx.status < 400 && ctx.failure.is_none();
     let overhead = total.saturating_sub(ctx.upstream_time).as_secs_f64();
     let llm = ctx.upstream_time.as_secs_f64();
+    let spend = ctx.cost.unwrap_or(0.0);
+    let zero_cost = called
+        && ok
+        && spend == 0.0
+        && ctx.prompt_tokens + ctx.completion_tokens > 0
+        && dep.is_some_and(|d| {
+            d.price_for(ctx.wildcard_match.as_deref())
+                .is_none_or(|p| p.input_cost_per_token > 0.0 || p.output_cost_per_token > 0.0)
+        });
     let obs = Obs {
         succeeded: ok && dep.is_some(),
+        zero_cost,
         input: ctx.prompt_tokens,
         output: ctx.completion_tokens,
         cached: ctx.cache_read_tokens,
         cache_creation: ctx.cache_write_tokens,
-        spend: ctx.cost.unwrap_or(0.0),
+        spend,
         hists: [
             Some(total.as_secs_f64()),
             called.then_some(llm),

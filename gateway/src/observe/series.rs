@@ -68,6 +68,8 @@ pub struct Ids<'a> {
 pub struct Obs {
     /// A deployment answered and the client got a success.
     pub succeeded: bool,
+    /// A billable request (usage, a deployment that is not free) priced at $0.
+    pub zero_cost: bool,
     pub input: u64,
     pub output: u64,
     pub cached: u64,
@@ -88,6 +90,7 @@ pub struct Row {
     pub seen_ms: AtomicU64,
     pub requests: AtomicU64,
     pub succeeded: AtomicU64,
+    pub zero_cost: AtomicU64,
     pub input: AtomicU64,
     pub output: AtomicU64,
     pub cached: AtomicU64,
@@ -115,6 +118,7 @@ impl Row {
             seen_ms: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             succeeded: AtomicU64::new(0),
+            zero_cost: AtomicU64::new(0),
             input: AtomicU64::new(0),
             output: AtomicU64::new(0),
             cached: AtomicU64::new(0),
@@ -147,6 +151,9 @@ impl Row {
         self.requests.fetch_add(1, Relaxed);
         if obs.succeeded {
             self.succeeded.fetch_add(1, Relaxed);
+        }
+        if obs.zero_cost {
+            self.zero_cost.fetch_add(1, Relaxed);
         }
         for (cell, n) in [
             (&self.input, obs.input),
