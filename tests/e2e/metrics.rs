@@ -17,14 +17,6 @@ pub async fn scrape(gw: &Gateway, path: &str, key: Option<&str>) -> (u16, String
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-/// The value of the one sample of `text` whose line starts with `series` (name and labels, in
-/// full), if any.
-pub fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map(|v| v.parse().unwrap())
-}
-
 /// The sum of the samples of family `name` whose labels contain every `label="value"` pair.
 pub fn sum(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     text.lines()

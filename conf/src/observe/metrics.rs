@@ -312,6 +312,17 @@ mod tests {
     }
 
     #[test]
+    fn the_keys_read_here_are_known_as_used() {
+        use crate::keys::{KeyKind, LITELLM, TOLLGATE};
+        for k in LITELLM_KEYS {
+            assert_eq!(LITELLM.classify(k), KeyKind::Used, "{k}");
+        }
+        for k in TOLLGATE_KEYS {
+            assert_eq!(TOLLGATE.classify(k), KeyKind::Used, "{k}");
+        }
+    }
+
+    #[test]
     fn defaults_are_on_without_auth() {
         let (s, d) = parse_yaml("{}", "{}");
         assert!(s.enabled && !s.require_auth && s.groups.is_none());

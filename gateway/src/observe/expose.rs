@@ -5,39 +5,16 @@
 //! the custom labels apply here. Runs on the scraping request's task; requests never wait on it
 //! beyond a shard's brief lock while idle rows are dropped.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt::Write;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
 
 use super::family::{Family, Source, Type, Value, FAMILIES};
+use super::gauges::{self, UNIVERSE};
 use super::series::{self, Row};
-use super::{family_index as fi, gauges, labels, metrics};
+use super::{family_index as fi, metrics};
 use crate::state::AppState;
-
-/// The labels a request row resolves to, in this order, then the custom labels.
-pub const UNIVERSE: &[&str] = &[
-    "end_user",
-    "hashed_api_key",
-    "api_key_alias",
-    "team",
-    "team_alias",
-    "user",
-    "user_email",
-    "requested_model",
-    "model",
-    "model_id",
-    "model_group",
-    "litellm_model_name",
-    "api_base",
-    "api_provider",
-    "status_code",
-    "exception_status",
-    "exception_class",
-    "route",
-    "reason",
-];
 
 /// A family's accumulated value for one output label set.
 enum Acc {
@@ -337,20 +314,4 @@ pub fn num(v: f64) -> String {
     } else {
         format!("{v}")
     }
-}
-
-/// The distinct ids of a row position among the rows (for the state gauges).
-pub(super) fn distinct(rows: &[Arc<Row>], at: usize) -> Vec<String> {
-    let mut seen = HashSet::new();
-    rows.iter()
-        .map(|r| &*r.ids[at])
-        .filter(|id| !id.is_empty() && *id != "other" && *id != series::MASTER)
-        .filter(|id| seen.insert(*id))
-        .map(str::to_string)
-        .collect()
-}
-
-/// Used by `state::Resolver`.
-pub(super) fn exception(status: u16, upstream: bool, provider: Option<&str>) -> String {
-    labels::exception_class(status, provider.filter(|_| upstream))
 }

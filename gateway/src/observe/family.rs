@@ -432,4 +432,16 @@ mod tests {
         }
         assert!(LATENCY_BUCKETS.windows(2).all(|w| w[0] < w[1]));
     }
+
+    #[test]
+    fn every_family_is_documented() {
+        let doc = include_str!("../../../docs/observability.md");
+        for f in FAMILIES {
+            assert!(
+                doc.contains(&format!("`{}`", f.name)),
+                "{} is not in docs/observability.md",
+                f.name
+            );
+        }
+    }
 }

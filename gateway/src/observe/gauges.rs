@@ -3,16 +3,38 @@
 //! budgets and rate limits of the keys/teams/users/organizations/end users seen in the metrics
 //! window (never all 100,000 keys of a big install), in-flight requests, queue sizes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::expose::{distinct, exception, UNIVERSE};
-use super::labels::{api_base, litellm_model_name, master_hash};
+use super::labels::{api_base, exception_class, litellm_model_name, master_hash};
 use super::series::{self, Row};
 use crate::control::entity::{Entity, Kind};
 use crate::deployment::DeploymentRt;
 use crate::runtime::Runtime;
 use crate::state::AppState;
+
+/// The labels a request row resolves to, in this order, then the custom labels.
+pub const UNIVERSE: &[&str] = &[
+    "end_user",
+    "hashed_api_key",
+    "api_key_alias",
+    "team",
+    "team_alias",
+    "user",
+    "user_email",
+    "requested_model",
+    "model",
+    "model_id",
+    "model_group",
+    "litellm_model_name",
+    "api_base",
+    "api_provider",
+    "status_code",
+    "exception_status",
+    "exception_class",
+    "route",
+    "reason",
+];
 
 /// Resolves row ids for one scrape.
 pub struct Resolver<'a> {
@@ -110,7 +132,10 @@ impl<'a> Resolver<'a> {
             String::new()
         });
         out.push(if failed {
-            exception(r.status, r.upstream, dep.map(|d| d.conf.provider.prefix()))
+            exception_class(
+                r.status,
+                dep.map(|d| d.conf.provider.prefix()).filter(|_| r.upstream),
+            )
         } else {
             String::new()
         });
@@ -304,4 +329,15 @@ fn key_model_limits(name: &str, state: &AppState, rows: &[Arc<Row>], now: u64) -
         ));
     }
     out
+}
+
+/// The distinct ids of a row position among the rows (for the state gauges).
+pub(super) fn distinct(rows: &[Arc<Row>], at: usize) -> Vec<String> {
+    let mut seen = HashSet::new();
+    rows.iter()
+        .map(|r| &*r.ids[at])
+        .filter(|id| !id.is_empty() && *id != "other" && *id != series::MASTER)
+        .filter(|id| seen.insert(*id))
+        .map(str::to_string)
+        .collect()
 }
