@@ -181,6 +181,7 @@ pub(crate) const TOLLGATE: Section = Section {
         "responses_store_ttl_seconds",
         "metrics",
         "metrics_max_series",
+        "metrics_max_histogram_series",
         "metrics_idle_seconds",
     ],
     litellm: "",

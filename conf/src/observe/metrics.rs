@@ -45,9 +45,13 @@ pub struct MetricsSettings {
     pub tags: Vec<String>,
     /// `disable_end_user_cost_tracking_prometheus_only`: the `end_user` label stays empty.
     pub drop_end_user: bool,
-    /// `tollgate_settings.metrics_max_series`: label sets kept per request table before new
-    /// ones are counted under `other`.
+    /// `tollgate_settings.metrics_max_series`: label sets kept per table before new ones are
+    /// counted under `other`.
     pub max_series: usize,
+    /// `tollgate_settings.metrics_max_histogram_series`: request label sets with latency
+    /// histograms of their own (a histogram is ~38 series per label set); later ones are
+    /// observed under `other`.
+    pub max_histogram_series: usize,
     /// `tollgate_settings.metrics_idle_seconds`: a label set unseen this long is dropped, and
     /// only keys/teams/users/organizations/end users seen this recently get budget gauges.
     pub idle: Duration,
@@ -64,7 +68,8 @@ impl Default for MetricsSettings {
             metadata_labels: Vec::new(),
             tags: Vec::new(),
             drop_end_user: false,
-            max_series: 10_000,
+            max_series: 1_000,
+            max_histogram_series: 100,
             idle: Duration::from_secs(3600),
         }
     }
@@ -87,8 +92,12 @@ pub(crate) const LITELLM_KEYS: &[&str] = &[
 
 /// The `tollgate_settings` keys read here.
 #[cfg(test)]
-pub(crate) const TOLLGATE_KEYS: &[&str] =
-    &["metrics", "metrics_max_series", "metrics_idle_seconds"];
+pub(crate) const TOLLGATE_KEYS: &[&str] = &[
+    "metrics",
+    "metrics_max_series",
+    "metrics_max_histogram_series",
+    "metrics_idle_seconds",
+];
 
 /// The metric settings of `litellm_settings` and `tollgate_settings`.
 pub(crate) fn parse(
@@ -112,6 +121,12 @@ pub(crate) fn parse(
                 Some(0) => d.error(path, "must be at least 1"),
                 Some(n) => out.max_series = n as usize,
                 None => {}
+            }
+        }
+        if let Some(v) = field(m, "metrics_max_histogram_series") {
+            let path = "tollgate_settings.metrics_max_histogram_series";
+            if let Some(n) = count(path, v, d) {
+                out.max_histogram_series = n as usize;
             }
         }
         if let Some(v) = field(m, "metrics_idle_seconds") {
@@ -326,7 +341,7 @@ mod tests {
     fn defaults_are_on_without_auth() {
         let (s, d) = parse_yaml("{}", "{}");
         assert!(s.enabled && !s.require_auth && s.groups.is_none());
-        assert_eq!(s.max_series, 10_000);
+        assert_eq!((s.max_series, s.max_histogram_series), (1_000, 100));
         assert!(d.warnings.is_empty() && d.errors.is_empty());
     }
 
@@ -346,14 +361,14 @@ prometheus_metrics_config:
     metrics: [litellm_input_tokens_metric]
     include_labels: [model]
 "#,
-            "{metrics: false, metrics_max_series: 50, metrics_idle_seconds: 60}",
+            "{metrics: false, metrics_max_series: 50, metrics_max_histogram_series: 0, metrics_idle_seconds: 60}",
         );
         assert!(s.require_auth && !s.enabled);
         assert_eq!(s.exclude_labels, ["end_user", "user_agent"]);
         assert_eq!(s.tags, ["prod", "beta"]);
         assert_eq!(s.metadata_labels, ["metadata.team_name"]);
         assert_eq!(s.latency_buckets, Some(vec![0.1, 1.0, 10.0]));
-        assert_eq!(s.max_series, 50);
+        assert_eq!((s.max_series, s.max_histogram_series), (50, 0));
         assert_eq!(s.idle, Duration::from_secs(60));
         let g = s.groups.unwrap();
         assert_eq!(g[0].metrics, ["litellm_input_tokens_metric"]);

@@ -218,9 +218,10 @@ fn project(agg: &mut Agg, vals: &[&str], row: &Row, v: Value) {
         Value::CachedTokens if called => agg.add(vals, n(&row.cached)),
         Value::CacheCreationTokens if called => agg.add(vals, n(&row.cache_creation)),
         Value::Hist(i) => {
-            let h = &row.hists[i];
-            if h.buckets.iter().any(|b| b.load(Relaxed) > 0) {
-                agg.hist(vals, h);
+            if let Some(h) = row.hists.as_ref().map(|h| &h[i]) {
+                if h.buckets.iter().any(|b| b.load(Relaxed) > 0) {
+                    agg.hist(vals, h);
+                }
             }
         }
         Value::RemainingRequests | Value::RemainingTokens => {

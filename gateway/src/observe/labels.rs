@@ -101,7 +101,8 @@ pub(super) fn record(state: &AppState, path: &str, ctx: &mut RequestCtx) {
         extra: &extra,
     };
     let m = metrics();
-    m.requests.record(&row, &obs, now, s.max_series);
+    m.requests
+        .record(&row, &obs, now, s.max_series, s.max_histogram_series);
     // LiteLLM's `self` service: the gateway's own time per request.
     m.events
         .observe(fi::SELF_LATENCY.get(), &[], overhead, cap());

@@ -30,7 +30,7 @@ pub struct Metrics {
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
 static ENABLED: AtomicBool = AtomicBool::new(true);
-static CAP: AtomicUsize = AtomicUsize::new(10_000);
+static CAP: AtomicUsize = AtomicUsize::new(1_000);
 
 /// The tables; the first call fixes the histogram buckets (`prometheus_latency_buckets` of the
 /// configuration the process started with).

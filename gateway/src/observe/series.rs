@@ -3,8 +3,10 @@
 //! map and updated without a lock held beyond the shard's read guard. Every request family is
 //! a projection of these rows at scrape time (`expose.rs`), so a request pays one lookup however
 //! many families it feeds. Rows are bounded: past `metrics_max_series` new label sets count
-//! under one `other` row, and a row unseen for `metrics_idle_seconds` is dropped at the next
-//! scrape. Ids are stored (a key's SHA-256, team id, …); aliases are looked up at scrape.
+//! under one `other` row, only the first `metrics_max_histogram_series` rows keep histograms of
+//! their own (the others observe into `other`'s: a histogram is ~38 series per label set), and a
+//! row unseen for `metrics_idle_seconds` is dropped at the next scrape. Ids are stored (a key's
+//! SHA-256, team id, …); aliases are looked up at scrape.
 
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -100,11 +102,12 @@ pub struct Row {
     /// `u64::MAX` until a provider sent the header.
     pub remaining: [AtomicU64; 2],
     pub remaining_at: AtomicU64,
-    pub hists: [Hist; N_HISTS],
+    /// `None`: this row observes into the `other` row's histograms.
+    pub hists: Option<Box<[Hist; N_HISTS]>>,
 }
 
 impl Row {
-    fn new(ids: &Ids<'_>, bounds: usize) -> Row {
+    fn new(ids: &Ids<'_>, bounds: usize, hists: bool) -> Row {
         Row {
             ids: ids
                 .ids
@@ -126,7 +129,7 @@ impl Row {
             spend_nano: AtomicU64::new(0),
             remaining: [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)],
             remaining_at: AtomicU64::new(0),
-            hists: std::array::from_fn(|_| Hist::new(bounds)),
+            hists: hists.then(|| Box::new(std::array::from_fn(|_| Hist::new(bounds)))),
         }
     }
 
@@ -146,7 +149,7 @@ impl Row {
                 .all(|(a, b)| &**a == b)
     }
 
-    fn add(&self, obs: &Obs, bounds: &[f64], now_ms: u64) {
+    fn add(&self, obs: &Obs, bounds: &[f64], now_ms: u64, other: &Row) {
         self.seen_ms.store(now_ms, Relaxed);
         self.requests.fetch_add(1, Relaxed);
         if obs.succeeded {
@@ -169,7 +172,8 @@ impl Row {
             self.spend_nano
                 .fetch_add((obs.spend * 1e9).round() as u64, Relaxed);
         }
-        for (h, v) in self.hists.iter().zip(obs.hists) {
+        let hists = self.hists.as_deref().or(other.hists.as_deref());
+        for (h, v) in hists.into_iter().flatten().zip(obs.hists) {
             if let Some(v) = v {
                 h.observe(bounds, v);
             }
@@ -212,6 +216,8 @@ impl Hasher for Precomputed {
 pub struct Table {
     rows: DashMap<u64, Arc<Row>, BuildHasherDefault<Precomputed>>,
     len: AtomicUsize,
+    /// Rows with histograms of their own.
+    hist_rows: AtomicUsize,
     /// Where label sets past the cap (or a hash collision) are counted.
     pub other: Arc<Row>,
     hasher: ahash::RandomState,
@@ -230,7 +236,8 @@ impl Table {
         Table {
             rows: DashMap::with_hasher(BuildHasherDefault::default()),
             len: AtomicUsize::new(0),
-            other: Arc::new(Row::new(&other_ids, bounds.len())),
+            hist_rows: AtomicUsize::new(0),
+            other: Arc::new(Row::new(&other_ids, bounds.len(), true)),
             hasher: ahash::RandomState::with_seeds(0x7011, 0x6a7e, 0x3e7a, 0x1c5),
             bounds: bounds.into(),
         }
@@ -253,31 +260,37 @@ impl Table {
     }
 
     /// Adds one request: a read-locked lookup of its row; a new label set is inserted while
-    /// fewer than `cap` rows exist, else counted under `other`.
-    pub fn record(&self, ids: &Ids<'_>, obs: &Obs, now_ms: u64, cap: usize) {
+    /// fewer than `cap` rows exist (with histograms while fewer than `hist_cap` have them), else
+    /// counted under `other`.
+    pub fn record(&self, ids: &Ids<'_>, obs: &Obs, now_ms: u64, cap: usize, hist_cap: usize) {
+        let other = &*self.other;
         let h = self.hash(ids);
         if let Some(row) = self.rows.get(&h) {
             if row.matches(ids) {
-                row.add(obs, &self.bounds, now_ms);
+                row.add(obs, &self.bounds, now_ms, other);
                 return;
             }
             drop(row);
-            self.other.add(obs, &self.bounds, now_ms);
+            other.add(obs, &self.bounds, now_ms, other);
             return;
         }
         if self.len.load(Relaxed) >= cap {
-            self.other.add(obs, &self.bounds, now_ms);
+            other.add(obs, &self.bounds, now_ms, other);
             return;
         }
         let entry = self.rows.entry(h).or_insert_with(|| {
             self.len.fetch_add(1, Relaxed);
-            Arc::new(Row::new(ids, self.bounds.len()))
+            let hists = self.hist_rows.load(Relaxed) < hist_cap;
+            if hists {
+                self.hist_rows.fetch_add(1, Relaxed);
+            }
+            Arc::new(Row::new(ids, self.bounds.len(), hists))
         });
         if entry.matches(ids) {
-            entry.add(obs, &self.bounds, now_ms);
+            entry.add(obs, &self.bounds, now_ms, other);
         } else {
             drop(entry);
-            self.other.add(obs, &self.bounds, now_ms);
+            other.add(obs, &self.bounds, now_ms, other);
         }
     }
 
@@ -291,6 +304,9 @@ impl Table {
                 out.push(row.clone());
             } else {
                 self.len.fetch_sub(1, Relaxed);
+                if row.hists.is_some() {
+                    self.hist_rows.fetch_sub(1, Relaxed);
+                }
             }
             keep
         });
@@ -334,10 +350,10 @@ mod tests {
             ..Obs::default()
         };
         for _ in 0..3 {
-            t.record(&ids("a", 200), &obs, 10, 2);
+            t.record(&ids("a", 200), &obs, 10, 2, 1);
         }
-        t.record(&ids("a", 500), &obs, 10, 2);
-        t.record(&ids("b", 200), &obs, 10, 2);
+        t.record(&ids("a", 500), &obs, 10, 2, 1);
+        t.record(&ids("b", 200), &obs, 10, 2, 1);
         assert_eq!(t.len(), 2, "the cap holds");
         let rows = t.rows(0);
         assert_eq!(rows.len(), 3, "two rows and other");
@@ -349,12 +365,19 @@ mod tests {
         assert_eq!(a.input.load(Relaxed), 9);
         assert!((a.spend() - 0.75).abs() < 1e-9);
         // 0.2 s falls in the (0.1, 0.5] bucket: index 6.
-        assert_eq!(a.hists[0].buckets[6].load(Relaxed), 3);
-        assert_eq!(a.hists[3].buckets[0].load(Relaxed), 3);
+        let own = a.hists.as_ref().expect("the first row has histograms");
+        assert_eq!(own[0].buckets[6].load(Relaxed), 3);
+        assert_eq!(own[3].buckets[0].load(Relaxed), 3);
+        // The second row (a, 500) is past the histogram cap: its one request and b's (past the
+        // row cap) are observed by `other`.
+        let a500 = rows.iter().find(|r| r.status == 500).unwrap();
+        assert!(a500.hists.is_none());
+        let other = t.other.hists.as_ref().unwrap();
+        assert_eq!(other[0].buckets[6].load(Relaxed), 2);
         assert_eq!(t.other.requests.load(Relaxed), 1);
         assert_eq!(&*t.other.ids[KEY], "other");
         // Idle rows go at the next scrape.
-        t.record(&ids("a", 200), &obs, 50, 2);
+        t.record(&ids("a", 200), &obs, 50, 2, 1);
         assert_eq!(t.rows(20).len(), 2);
         assert_eq!(t.len(), 1);
     }
