@@ -107,7 +107,7 @@ async fn error(session: &mut Session, ctx: &mut RequestCtx, e: GatewayError) {
     .await;
 }
 
-/// `GET /metrics` (and `/metrics/`): the Prometheus exposition; with
+/// `GET /metrics` (and `/metrics/`): the Prometheus exposition (`observe::expose`); with
 /// `require_auth_for_metrics_endpoint`, only for the master key or a virtual key (as LiteLLM).
 async fn metrics(
     state: &Arc<AppState>,
@@ -123,8 +123,14 @@ async fn metrics(
             return Ok(());
         }
     }
+    // Rendered on the blocking pool: a large exposition never holds up the requests this
+    // worker thread serves meanwhile.
+    let rendering = state.clone();
+    let body = tokio::task::spawn_blocking(move || crate::observe::expose::render(&rendering))
+        .await
+        .unwrap_or_default();
     ctx.status = 200;
-    let body = Bytes::from(crate::observe::expose::render(state));
+    let body = Bytes::from(body);
     respond(
         session,
         200,
