@@ -36,7 +36,8 @@ impl Events {
         }
     }
 
-    fn cell(&self, family: usize, labels: &[&str], cap: usize) -> Arc<Cell> {
+    /// The cell of a label set (created if new), for a hook that updates it on every request.
+    pub fn cell(&self, family: usize, labels: &[&str], cap: usize) -> Arc<Cell> {
         let mut key = String::with_capacity(labels.iter().map(|l| l.len() + 1).sum());
         for l in labels {
             key.push_str(l);

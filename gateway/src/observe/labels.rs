@@ -104,9 +104,12 @@ pub(super) fn record(state: &AppState, path: &str, ctx: &mut RequestCtx) {
     m.requests
         .record(&row, &obs, now, s.max_series, s.max_histogram_series);
     // LiteLLM's `self` service: the gateway's own time per request.
-    m.events
-        .observe(fi::SELF_LATENCY.get(), &[], overhead, cap());
-    m.events.add(fi::SELF_TOTAL.get(), &[], 1, cap());
+    if let Some(h) = &m.self_latency.hist {
+        h.observe(m.events.bounds(), overhead);
+    }
+    m.self_total
+        .count
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     if ctx.status >= 500 && !row.upstream {
         let class = exception_class(ctx.status, None);
         m.events

@@ -26,6 +26,10 @@ use crate::state::AppState;
 pub struct Metrics {
     pub requests: series::Table,
     pub events: events::Events,
+    /// `litellm_self_latency` / `litellm_self_total_requests` (one label set each), held so
+    /// that a request updates them without a lookup.
+    pub self_latency: std::sync::Arc<events::Cell>,
+    pub self_total: std::sync::Arc<events::Cell>,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -40,9 +44,12 @@ pub fn metrics() -> &'static Metrics {
 
 impl Metrics {
     pub fn new(bounds: &[f64]) -> Metrics {
+        let events = events::Events::new(bounds);
         Metrics {
             requests: series::Table::new(bounds, 0),
-            events: events::Events::new(bounds),
+            self_latency: events.cell(family::index_of("litellm_self_latency"), &[], 1),
+            self_total: events.cell(family::index_of("litellm_self_total_requests"), &[], 1),
+            events,
         }
     }
 }
@@ -170,8 +177,6 @@ pub(crate) mod family_index {
     pub static COOLED: Lazy = lazy("litellm_deployment_cooled_down");
     pub static FALLBACK_OK: Lazy = lazy("litellm_deployment_successful_fallbacks");
     pub static FALLBACK_FAILED: Lazy = lazy("litellm_deployment_failed_fallbacks");
-    pub static SELF_LATENCY: Lazy = lazy("litellm_self_latency");
-    pub static SELF_TOTAL: Lazy = lazy("litellm_self_total_requests");
     pub static SELF_FAILED: Lazy = lazy("litellm_self_failed_requests");
     pub static REDIS_LATENCY: Lazy = lazy("litellm_redis_latency");
     pub static REDIS_TOTAL: Lazy = lazy("litellm_redis_total_requests");
