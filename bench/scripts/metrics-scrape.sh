@@ -34,7 +34,7 @@ YAML
 TOLLGATE_LOG=warn "$BIN" -c "$D/cfg.yaml" > "$D/gw.log" 2>&1 &
 GPID=$!
 python3 - "$PORT" "$KEYS_FILE" "$NKEYS" <<'PY'
-import http.client, json, statistics, sys, threading, time
+import http.client, json, multiprocessing, sys, time
 port, keys, n = int(sys.argv[1]), open(sys.argv[2]).read().split()[: int(sys.argv[3])], int(sys.argv[3])
 body = json.dumps({"model": "bench-model", "max_tokens": 16,
                    "messages": [{"role": "user", "content": "Say hello."}]})
@@ -59,15 +59,17 @@ def latencies(seconds):
         out.append(call(c, keys[len(out) % len(keys)]))
     return out
 quiet = latencies(3)
-stop, scrapes, size = False, [], [0]
-def scraper():
-    s = conn()
-    while not stop:
-        t = time.perf_counter(); s.request("GET", "/metrics"); r = s.getresponse(); b = r.read()
-        scrapes.append(time.perf_counter() - t); size[0] = len(b)
-th = threading.Thread(target=scraper); th.start()
+def scraper(stop, out):
+    # Its own process: reading megabytes must not hold the client's interpreter.
+    s, times, size = conn(), [], 0
+    while not stop.is_set():
+        t = time.perf_counter(); s.request("GET", "/metrics"); r = s.getresponse(); size = len(r.read())
+        times.append(time.perf_counter() - t)
+    out.put((times, size))
+stop, out = multiprocessing.Event(), multiprocessing.Queue()
+proc = multiprocessing.Process(target=scraper, args=(stop, out)); proc.start()
 busy = latencies(3)
-stop = True; th.join()
+stop.set(); scrapes, size = out.get(); proc.join(); size = [size]
 q = lambda xs, p: sorted(xs)[int(p * (len(xs) - 1))] * 1000
 print(f"keys {n}: exposition {size[0] / 1e6:.2f} MB, {len(scrapes)} scrapes, "
       f"scrape p50 {q(scrapes, .5):.1f} ms max {max(scrapes) * 1000:.1f} ms; "
