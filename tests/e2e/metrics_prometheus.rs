@@ -51,7 +51,6 @@ pub const NOT_BUILT: &[(&str, &str)] = &[
     ("litellm_check_batch_cost_jobs_processed_total", "the batches API is not built yet"),
     ("litellm_check_batch_cost_errors_total", "the batches API is not built yet"),
     ("litellm_check_batch_cost_last_run_timestamp", "the batches API is not built yet"),
-    ("litellm_team_members_metric", "team member counts are not exported yet"),
     ("litellm_callback_logging_failures_metric_total", "logging callbacks are another branch of issue 14; the family is exposed (observe::callback_failed) once a callback drops an event"),
     ("litellm_redis_circuit_breaker_state", "no Redis circuit breaker: redis_failure_mode and tollgate_redis_up instead"),
     ("litellm_redis_circuit_breaker_transitions_total", "no Redis circuit breaker: redis_failure_mode and tollgate_redis_up instead"),
@@ -362,9 +361,9 @@ async fn litellm_dashboards_read_tollgate_through_a_real_prometheus() {
     )
     .await;
     let org_id = org["organization_id"].as_str().unwrap().to_string();
-    let team = admin(&gw, "/team/new", json!({"team_alias": "search", "organization_id": org_id, "max_budget": 50, "budget_duration": "7d", "rpm_limit": 100000, "tpm_limit": 100000000})).await;
-    let team_id = team["team_id"].as_str().unwrap().to_string();
     admin(&gw, "/user/new", json!({"user_id": "u-1", "user_email": "u1@example.com", "max_budget": 20, "budget_duration": "1d", "auto_create_key": false})).await;
+    let team = admin(&gw, "/team/new", json!({"team_alias": "search", "organization_id": org_id, "max_budget": 50, "budget_duration": "7d", "rpm_limit": 100000, "tpm_limit": 100000000, "members_with_roles": [{"user_id": "u-1", "role": "user"}]})).await;
+    let team_id = team["team_id"].as_str().unwrap().to_string();
     admin(
         &gw,
         "/customer/new",

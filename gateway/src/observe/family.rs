@@ -370,6 +370,7 @@ pub static FAMILIES: &[Family] = &[
     st("litellm_api_key_rate_limit_used_metric", "Requests / tokens the api key used this minute", KEY_RATE),
     st("litellm_team_rate_limit_allowed_metric", "The team's rpm / tpm limit", TEAM_RATE),
     st("litellm_team_rate_limit_used_metric", "Requests / tokens the team used this minute", TEAM_RATE),
+    st("litellm_team_members_metric", "Members of the team", TEAM),
     // Process.
     st("litellm_in_flight_requests", "Requests being served by this process", &[]),
     st("litellm_total_users", "Users known to the proxy", &[]),

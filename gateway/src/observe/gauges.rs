@@ -206,6 +206,23 @@ pub fn gauge(
         "litellm_in_memory_daily_spend_update_queue_size" => {
             vec![(vec![], control.pending().1 as f64)]
         }
+        "litellm_team_members_metric" => {
+            let members = control.list(Kind::Member);
+            distinct(rows, series::TEAM)
+                .into_iter()
+                .filter_map(|team| {
+                    let t = control.get(Kind::Team, &team)?;
+                    let n = members
+                        .iter()
+                        .filter(|m| m.id.split_once('/').is_some_and(|(of, _)| of == team))
+                        .count();
+                    Some((
+                        vec![team.clone(), t.alias().unwrap_or("").to_string()],
+                        n as f64,
+                    ))
+                })
+                .collect()
+        }
         "litellm_remaining_api_key_requests_for_model"
         | "litellm_remaining_api_key_tokens_for_model" => key_model_limits(name, state, rows, now),
         _ => budgets_and_limits(name, state, rows, now),
