@@ -60,15 +60,9 @@ pub const NOT_BUILT: &[(&str, &str)] = &[
     ("litellm_spend_log_cleanup_rows_remaining", "spend log retention is not built yet"),
     ("litellm_spend_log_cleanup_batch_duration_seconds", "spend log retention is not built yet"),
     ("litellm_spend_log_cleanup_batch_failures_total", "spend log retention is not built yet"),
-    ("litellm_auth_latency", "auth, pre-call and routing run inline in microseconds; not timed as services"),
-    ("litellm_auth_total_requests_total", "auth, pre-call and routing run inline in microseconds; not timed as services"),
-    ("litellm_auth_failed_requests_total", "auth, pre-call and routing run inline in microseconds; not timed as services"),
-    ("litellm_proxy_pre_call_latency", "auth, pre-call and routing run inline in microseconds; not timed as services"),
-    ("litellm_proxy_pre_call_total_requests_total", "auth, pre-call and routing run inline in microseconds; not timed as services"),
-    ("litellm_proxy_pre_call_failed_requests_total", "auth, pre-call and routing run inline in microseconds; not timed as services"),
-    ("litellm_router_latency", "auth, pre-call and routing run inline in microseconds; not timed as services"),
-    ("litellm_router_total_requests_total", "auth, pre-call and routing run inline in microseconds; not timed as services"),
-    ("litellm_router_failed_requests_total", "auth, pre-call and routing run inline in microseconds; not timed as services"),
+    ("litellm_router_latency", "routing runs inline in microseconds; not timed as a service"),
+    ("litellm_router_total_requests_total", "routing runs inline in microseconds; not timed as a service"),
+    ("litellm_router_failed_requests_total", "routing runs inline in microseconds; not timed as a service"),
     ("litellm_reset_budget_job_latency", "budgets reset lazily per window: there is no reset job"),
     ("litellm_reset_budget_job_total_requests_total", "budgets reset lazily per window: there is no reset job"),
     ("litellm_reset_budget_job_failed_requests_total", "budgets reset lazily per window: there is no reset job"),
@@ -298,7 +292,7 @@ async fn admin(gw: &Gateway, path: &str, body: Value) -> Value {
 }
 
 /// One round of every kind of request the dashboards chart.
-async fn round(base: &str, key: &str) {
+async fn round(base: &str, key: &str, limited: &str) {
     let url = format!("{base}/v1/chat/completions");
     let send = |body: Value, k: &str| {
         client()
@@ -319,6 +313,8 @@ async fn round(base: &str, key: &str) {
         (chat("m-dead", false), key),
         (chat("m-unpriced", false), key),
         (chat("m-down", false), key),
+        // Refused at admission: the key may call m-good only.
+        (chat("m-unpriced", false), limited),
         (chat("m-good", false), MASTER_KEY),
         (chat("m-good", false), "sk-not-a-key"),
     ] {
@@ -384,9 +380,10 @@ async fn litellm_dashboards_read_tollgate_through_a_real_prometheus() {
     let traffic = {
         let (stop, base) = (stop.clone(), gw.url(""));
         let key = key.clone();
+        let limited = generate_key(&gw, json!({"models": ["m-good"]})).await;
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                round(&base, &key).await;
+                round(&base, &key, &limited).await;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         })

@@ -380,6 +380,12 @@ pub static FAMILIES: &[Family] = &[
     st("litellm_in_memory_daily_spend_update_queue_size", "Spend counter updates waiting for the batch writer", &[]),
     ev("litellm_callback_logging_failures_metric", C, "Total number of failures when emitting logs to callbacks", &["callback_name"], &[]),
     // Services (LiteLLM's `prometheus_system`).
+    ev("litellm_auth_latency", H, "Latency for auth service (key check)", &[], &[("auth", "auth")]),
+    ev("litellm_auth_total_requests", C, "Total requests for auth service", &[], &[("auth", "auth")]),
+    ev("litellm_auth_failed_requests", C, "Total failed_requests for auth service", SERVICE_FAILED, &[("auth", "auth")]),
+    ev("litellm_proxy_pre_call_latency", H, "Latency for proxy_pre_call service (admission: access, budgets, limits)", &[], &[("proxy_pre_call", "proxy_pre_call")]),
+    ev("litellm_proxy_pre_call_total_requests", C, "Total requests for proxy_pre_call service", &[], &[("proxy_pre_call", "proxy_pre_call")]),
+    ev("litellm_proxy_pre_call_failed_requests", C, "Total failed_requests for proxy_pre_call service", SERVICE_FAILED, &[("proxy_pre_call", "proxy_pre_call")]),
     ev("litellm_redis_latency", H, "Latency for redis service", &[], &[("redis", "redis")]),
     ev("litellm_redis_total_requests", C, "Total requests for redis service", &[], &[("redis", "redis")]),
     // Without the `redis` label LiteLLM's service counters carry: Tollgate has written it so since before this table.

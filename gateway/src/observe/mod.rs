@@ -30,6 +30,8 @@ pub struct Metrics {
     /// that a request updates them without a lookup.
     pub self_latency: std::sync::Arc<events::Cell>,
     pub self_total: std::sync::Arc<events::Cell>,
+    /// The `auth` and `proxy_pre_call` services' latency and total cells, likewise.
+    pub stages: [[std::sync::Arc<events::Cell>; 2]; 2],
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -49,8 +51,63 @@ impl Metrics {
             requests: series::Table::new(bounds, 0),
             self_latency: events.cell(family::index_of("litellm_self_latency"), &[], 1),
             self_total: events.cell(family::index_of("litellm_self_total_requests"), &[], 1),
+            stages: [Stage::Auth, Stage::PreCall].map(|s| {
+                let [latency, total, _] = s.families();
+                [
+                    events.cell(family::index_of(latency), &[], 1),
+                    events.cell(family::index_of(total), &[], 1),
+                ]
+            }),
             events,
         }
+    }
+}
+
+/// A stage LiteLLM times as a service.
+#[derive(Debug, Clone, Copy)]
+pub enum Stage {
+    /// The key check (`lifecycle::auth`).
+    Auth = 0,
+    /// Admission: access, budgets, limits (`lifecycle::admit::control`).
+    PreCall = 1,
+}
+
+impl Stage {
+    fn families(self) -> [&'static str; 3] {
+        match self {
+            Stage::Auth => [
+                "litellm_auth_latency",
+                "litellm_auth_total_requests",
+                "litellm_auth_failed_requests",
+            ],
+            Stage::PreCall => [
+                "litellm_proxy_pre_call_latency",
+                "litellm_proxy_pre_call_total_requests",
+                "litellm_proxy_pre_call_failed_requests",
+            ],
+        }
+    }
+}
+
+/// A stage started at `started` ended with `result` (its failures by exception class).
+pub fn stage<T>(stage: Stage, started: std::time::Instant, result: &Result<T, GatewayError>) {
+    if !enabled() {
+        return;
+    }
+    let m = metrics();
+    let [latency, total] = &m.stages[stage as usize];
+    if let Some(h) = &latency.hist {
+        h.observe(m.events.bounds(), started.elapsed().as_secs_f64());
+    }
+    total.count.fetch_add(1, Relaxed);
+    if let Err(e) = result {
+        let class = labels::exception_class(e.to_api_error().status, None);
+        let function = match stage {
+            Stage::Auth => "user_api_key_auth",
+            Stage::PreCall => "pre_call_checks",
+        };
+        let failed = family::index_of(stage.families()[2]);
+        m.events.add(failed, &[&class, function], 1, cap());
     }
 }
 
