@@ -1,4 +1,5 @@
-//! `RequestCtx`: the per-request state carried between lifecycle stages and read by account.
+//! `RequestCtx`: the per-request state carried between lifecycle stages and read by account,
+//! grouped by the stage that writes it (the table on [`RequestCtx`]).
 
 use std::time::Instant;
 
@@ -22,8 +23,8 @@ pub enum Front {
     /// Anthropic clients served by an Anthropic deployment: the provider's bytes, unchanged.
     AnthropicNative,
     /// Responses API clients (`/v1/responses`): passed through to deployments that speak it,
-    /// bridged from canonical chat for the others (see `lifecycle::responses`).
-    Responses(Box<crate::lifecycle::responses::shape::Shape>),
+    /// bridged from canonical chat for the others (see `lifecycle::front::responses`).
+    Responses(Box<crate::lifecycle::front::responses_out::Shape>),
 }
 
 impl Front {
@@ -33,86 +34,112 @@ impl Front {
     }
 }
 
-/// What the request turned out to be, for logs and accounting.
+/// The per-request state, grouped by the stage that writes it (see docs/lifecycle.md). Later
+/// stages and `account` read what earlier ones wrote; nothing writes a group it does not own,
+/// except the outcome, which every stage that answers the client writes through `reply` or
+/// the relay.
+///
+/// | group | written by | read by |
+/// |---|---|---|
+/// | request | `proxy::request_filter` | `reply` (call id, durations), account |
+/// | front | `lifecycle::front` (`open`, `read`, `admitted`; per attempt: `ctx.front`) | relay, stream, `reply` (error shape), route (size estimate), account |
+/// | admission | stages 1–2 (`auth`, `admit`) | route (tags, region, fallback access and cover), `reply` (headers), account (settle, spend log) |
+/// | routing | stage 3 (`route::plan`, fallbacks entered) | attempt, forward, relay (cost), account |
+/// | attempt | stage 4 (`attempt`, `forward`) | attempt (retries, cooldown marks), `reply` (headers), account |
+/// | outcome | stage 5 (relay, stream) and `reply` | account (spend, logs), `reply` (cost headers) |
+/// | observe | forward (provider headers), stream (first token), attempt (fallbacks), front (metadata) | account (`observe::account`) |
 #[derive(Default)]
 pub struct RequestCtx {
+    // ── request: identity and timing (proxy::request_filter) ───────────────────────────────
     pub start: Option<Instant>,
+    /// Wall-clock start (Unix ms), for the spend log.
+    pub started_at_ms: i64,
     /// `x-litellm-call-id`, a UUID-like hex id.
     pub call_id: String,
-    /// The `id` of the answer the client got (`chatcmpl-…`, `msg_…`), set by relay when the
-    /// first bytes go out; the spend log's `request_id`.
-    pub response_id: Option<String>,
-    /// Model group asked for.
-    pub model_group: Option<String>,
-    /// The deployment that served it (or failed last).
-    pub served_by: Option<std::sync::Arc<crate::deployment::DeploymentRt>>,
-    pub stream: bool,
-    /// Status sent to the client.
-    pub status: u16,
-    /// Status the provider answered with, when one was called.
-    pub upstream_status: Option<u16>,
-    /// Tokens reported by the provider (or the mock).
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    /// Why the request ended abnormally, if it did (client disconnect, upstream failure).
-    pub failure: Option<String>,
-    /// The provider's stream failed after bytes had reached the client (relayed as an error
-    /// event, so it cannot be retried): routing still counts it against the deployment.
-    pub broken_stream: Option<adapters::ApiError>,
-    /// The API shape the client speaks.
+    /// Keeps the request counted as in flight until the context drops.
+    pub inflight: Option<InflightGuard>,
+
+    // ── front: the client's API and request (lifecycle::front) ─────────────────────────────
+    /// The API shape the client speaks (set again by each attempt behind a door: passed
+    /// through or translated).
     pub front: Front,
-    /// Retries made inside model groups, and fallback groups tried.
-    pub attempted_retries: u32,
-    pub attempted_fallbacks: u32,
+    /// Which API the request called, for the spend log's `call_type`.
+    pub call_type: &'static str,
+    /// Size of the request body, for the pre-call token estimate.
+    pub body_bytes: usize,
+    pub stream: bool,
+    /// The gateway asked upstream for stream usage the client did not ask for: drop the
+    /// usage-only chunk on the way out.
+    pub strip_usage: bool,
+
+    // ── admission: who called and what they may spend (stages 1–2: auth, admit) ────────────
+    /// Who called (stage 1), and what their budgets and limits admitted (stage 2); settled by
+    /// the account stage.
+    pub caller: Option<crate::control::enforce::Caller>,
+    pub admission: Option<crate::control::enforce::Admission>,
+    /// The per-completion output bound admission lowered the request to, so that its budgets
+    /// can pay the worst case (`budget_enforcement: clamp`); what goes upstream.
+    pub clamped_max_tokens: Option<u64>,
+
+    // ── routing: where the request may go (stage 3: route; fallbacks entered by attempt) ────
+    /// Model group asked for, then the group serving it (front door, then each group tried).
+    pub model_group: Option<String>,
+    /// The request's own routing and test controls (`timeout`, `num_retries`, `mock_*`, …);
+    /// `None` when it sets none (read them with [`RequestCtx::controls`]).
+    pub controls: Option<Box<crate::lifecycle::controls::Controls>>,
+    /// `include_cost_in_streaming_usage`, from the request or `litellm_settings`.
+    pub include_cost: bool,
     /// What the `*` of a wildcard model group stood for (`gpt-4o` for `openai/*`).
     pub wildcard_match: Option<String>,
     /// In a group of `model: "*"` deployments: the provider the requested model belongs to.
     pub any_provider: Option<adapters::provider::Provider>,
     /// The request's tags (tag filtering).
     pub request_tags: Vec<String>,
-    /// Size of the request body, for the pre-call token estimate.
-    pub body_bytes: usize,
-    /// Time spent waiting on providers (for `x-litellm-overhead-duration-ms`).
-    pub upstream_time: std::time::Duration,
+    /// The end user's `allowed_model_region` (from admission): routing stays in it.
+    pub region: Option<crate::region::Region>,
+
+    // ── attempt: the calls made (stage 4: attempt, forward) ────────────────────────────────
+    /// The deployment that served it (or failed last).
+    pub served_by: Option<std::sync::Arc<crate::deployment::DeploymentRt>>,
+    /// Retries made inside model groups, and fallback groups tried.
+    pub attempted_retries: u32,
+    pub attempted_fallbacks: u32,
     /// The provider's `retry-after` on its last error, honoured by the next retry.
     pub provider_retry_after: Option<std::time::Duration>,
-    /// Keeps the request counted as in flight until the context drops.
-    pub inflight: Option<InflightGuard>,
-    /// Who called (stage 1), and what their budgets and limits admitted (stage 2); settled by
-    /// the account stage.
-    pub caller: Option<crate::control::enforce::Caller>,
-    pub admission: Option<crate::control::enforce::Admission>,
+    /// The last attempt was answered by the request's own mock (`mock_response`,
+    /// `mock_timeout`): nothing was called or spent, and no deployment failed.
+    pub mocked: bool,
+    /// Status the provider answered with, when one was called.
+    pub upstream_status: Option<u16>,
+    /// Time spent waiting on providers (for `x-litellm-overhead-duration-ms`).
+    pub upstream_time: std::time::Duration,
+    /// The provider's stream failed after bytes had reached the client (relayed as an error
+    /// event, so it cannot be retried): routing still counts it against the deployment.
+    pub broken_stream: Option<adapters::ApiError>,
+
+    // ── outcome: what the client got (stage 5: relay, stream; `reply`) ─────────────────────
+    /// Status sent to the client.
+    pub status: u16,
+    /// Why the request ended abnormally, if it did (client disconnect, upstream failure).
+    pub failure: Option<String>,
+    /// The `id` of the answer the client got (`chatcmpl-…`, `msg_…`), set by relay when the
+    /// first bytes go out; the spend log's `request_id`.
+    pub response_id: Option<String>,
+    /// Tokens reported by the provider (or the mock).
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
     /// Prompt tokens read from / written to the provider's prompt cache (part of
     /// `prompt_tokens`).
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
     /// Whether the provider reported usage; if not, tokens are estimated.
     pub usage_seen: bool,
-    /// The gateway asked upstream for stream usage the client did not ask for: drop the
-    /// usage-only chunk on the way out.
-    pub strip_usage: bool,
     /// Content events relayed, for the token estimate when a stream ends without usage.
     pub streamed_events: u64,
     /// The request's cost in USD once known (before the response header for whole bodies).
     pub cost: Option<f64>,
-    /// Wall-clock start (Unix ms), for the spend log.
-    pub started_at_ms: i64,
-    /// Which API the request called, for the spend log's `call_type`.
-    pub call_type: &'static str,
-    /// The per-completion output bound admission lowered the request to, so that its budgets
-    /// can pay the worst case (`budget_enforcement: clamp`); what goes upstream.
-    pub clamped_max_tokens: Option<u64>,
-    /// The request's own routing and test controls (`timeout`, `num_retries`, `mock_*`, …);
-    /// `None` when it sets none (read them with [`RequestCtx::controls`]).
-    pub controls: Option<Box<crate::lifecycle::controls::Controls>>,
-    /// `include_cost_in_streaming_usage`, from the request or `litellm_settings`.
-    pub include_cost: bool,
-    /// The end user's `allowed_model_region` (stage 2): routing stays in it.
-    pub region: Option<crate::region::Region>,
-    /// The last attempt was answered by the request's own mock (`mock_response`,
-    /// `mock_timeout`): nothing was called or spent, and no deployment failed.
-    pub mocked: bool,
-    /// What the metrics note on the way (first token, provider rate-limit headers, …).
+
+    // ── metrics: what the stages note for `observe` (provider headers, first token, …) ─────
     pub observe: crate::observe::notes::Notes,
 }
 

@@ -1,10 +1,7 @@
-//! Gateway errors and the one place an error response is written to a client.
+//! Gateway errors: everything that ends a request early, and the client error (`ApiError`,
+//! OpenAI-shaped) each one is. `reply.rs` writes it.
 
 use adapters::ApiError;
-use bytes::Bytes;
-use http::HeaderValue;
-use pingora::http::ResponseHeader;
-use pingora::proxy::Session;
 
 /// Everything that ends a request early, each mapped to one OpenAI-shaped client error.
 #[derive(Debug, thiserror::Error)]
@@ -178,39 +175,6 @@ impl GatewayError {
     }
 }
 
-/// Writes `err` as the complete response, in the client's API shape (OpenAI's, or Anthropic's
-/// for `/v1/messages`). Returns the status written. A write failure means the client is gone;
-/// there is no one left to tell, so it is only logged.
-pub async fn respond_error(
-    session: &mut Session,
-    err: &ApiError,
-    call_id: &str,
-    anthropic: bool,
-    mut extra: Vec<(&'static str, HeaderValue)>,
-) -> u16 {
-    let body = Bytes::from(if anthropic {
-        adapters::anthropic::front::error_body(err)
-    } else {
-        err.to_json()
-    });
-    if err.status == 405 {
-        extra.push(("allow", HeaderValue::from_static("POST")));
-    }
-    if let Err(e) = respond(
-        session,
-        err.status,
-        "application/json",
-        body,
-        call_id,
-        &extra,
-    )
-    .await
-    {
-        log::debug!("client went away before the error response was written: {e}");
-    }
-    err.status
-}
-
 /// A complete HTTP/1.1 response refusing a connection before any request was read (so there
 /// is no session to write through), closing it: `e`'s OpenAI-shaped error.
 pub fn connection_refusal(e: &GatewayError) -> Vec<u8> {
@@ -228,31 +192,4 @@ pub fn connection_refusal(e: &GatewayError) -> Vec<u8> {
     .into_bytes();
     out.extend_from_slice(body.as_ref());
     out
-}
-
-/// Writes a complete (non-streaming) response with `content-length`.
-pub async fn respond(
-    session: &mut Session,
-    status: u16,
-    content_type: &str,
-    body: Bytes,
-    call_id: &str,
-    extra_headers: &[(&'static str, HeaderValue)],
-) -> pingora::Result<()> {
-    let mut resp = ResponseHeader::build_no_case(status, Some(4 + extra_headers.len()))?;
-    resp.insert_header("content-type", content_type)?;
-    resp.insert_header("content-length", body.len())?;
-    if !call_id.is_empty() {
-        resp.insert_header("x-litellm-call-id", call_id)?;
-    }
-    for (name, value) in extra_headers {
-        resp.insert_header(*name, value.clone())?;
-    }
-    session
-        .write_response_header(Box::new(resp), body.is_empty())
-        .await?;
-    if !body.is_empty() {
-        session.write_response_body(Some(body), true).await?;
-    }
-    Ok(())
 }

@@ -19,6 +19,7 @@ mod observe;
 mod pricing;
 mod proxy;
 mod region;
+mod reply;
 mod routes;
 mod routing;
 mod runtime;

@@ -49,7 +49,8 @@ use self::error::AdminError;
 use self::request::Req;
 use self::spec::{RouteId, RouteSpec};
 use crate::ctx::RequestCtx;
-use crate::error::{respond, respond_error, GatewayError};
+use crate::error::GatewayError;
+use crate::reply::{self, respond, Served};
 use crate::state::AppState;
 
 /// Whether `path` (without query) is a management route; used by the route table.
@@ -121,9 +122,7 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
             }
         }
         Err(e) => {
-            let err = e.to_api_error();
-            ctx.failure = Some(err.message.clone());
-            ctx.status = respond_error(session, &err, &ctx.call_id, false, Vec::new()).await;
+            reply::api_error(session, ctx, &e.to_api_error(), Served::Route).await;
         }
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use crate::admin::spec::{self, Access};
 use crate::ctx::RequestCtx;
-use crate::error::respond;
+use crate::reply::respond;
 use crate::routes::table::{Auth, SERVED};
 
 /// The docs page.

@@ -29,7 +29,8 @@ use crate::control::enforce::Caller;
 use crate::control::Kind;
 use crate::ctx::RequestCtx;
 use crate::deployment::DeploymentRt;
-use crate::error::{respond, respond_error, GatewayError};
+use crate::error::GatewayError;
+use crate::reply::{self, respond, Served};
 use crate::runtime::Runtime;
 use crate::state::AppState;
 
@@ -174,9 +175,7 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
             respond(session, status, "application/json", body, "", extra).await
         }
         Err(e) => {
-            ctx.failure = Some(e.to_string());
-            ctx.status =
-                respond_error(session, &e.to_api_error(), &ctx.call_id, false, Vec::new()).await;
+            reply::fail(session, ctx, e, Served::Route).await;
             Ok(())
         }
     };

@@ -1,10 +1,10 @@
-//! Stage 2, admit: read the body under the size cap and a deadline, parse it once into the
-//! canonical request, then check model access, rate limits and budgets (reserving the worst
+//! Stage 2, admit: read the body under the size cap and a deadline (the front door parses it
+//! once, in its API), then check model access, rate limits and budgets (reserving the worst
 //! case) from memory.
 
 use std::time::Duration;
 
-use adapters::{CanonicalRequest, Endpoint};
+use adapters::CanonicalRequest;
 use bytes::BytesMut;
 use pingora::proxy::Session;
 
@@ -16,18 +16,6 @@ use crate::state::AppState;
 
 /// A client gets this long to deliver the whole request body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
-
-pub async fn admit(
-    runtime: &Runtime,
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    endpoint: Endpoint,
-) -> Result<CanonicalRequest, GatewayError> {
-    let max = runtime.config.general.max_request_bytes();
-    let body = read_body(session, max).await?;
-    ctx.body_bytes = body.len();
-    Ok(CanonicalRequest::parse(endpoint, &body)?)
-}
 
 /// The control-plane half of admission (see `control::enforce::admit`); the admission rides in
 /// the context until the account stage settles it. Only when this replica's budget leases ran

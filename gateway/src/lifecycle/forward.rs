@@ -18,7 +18,7 @@ use tokio::time::timeout_at;
 
 use super::controls::Mock;
 use super::relay::{self, client_gone, release, CLIENT_CLOSED, COALESCE_BODY};
-use super::translate;
+use super::{stream, translate};
 use crate::ctx::RequestCtx;
 use crate::deployment::DeploymentRt;
 use crate::error::GatewayError;
@@ -179,15 +179,19 @@ pub async fn forward(
         };
         // A provider that ignored `stream` and answered with one JSON body is relayed as such.
         if translator.is_some() || content_type.starts_with("text/event-stream") {
-            let out = relay::StreamOut {
+            let streamed = stream::Streamed {
+                up,
+                peer: &peer,
                 status,
                 content_type: if translator.is_some() {
                     "text/event-stream"
                 } else {
                     &content_type
                 },
+                translator,
+                deadline,
             };
-            return relay::stream(state, session, ctx, up, &peer, out, translator, deadline).await;
+            return stream::stream(state, session, ctx, streamed).await;
         }
     }
 

@@ -1,7 +1,9 @@
-//! Stage 3, route — and the attempt loop around stages 4–5: the model group (aliases resolved),
-//! the order its deployments are tried in, retries with backoff on retryable failures
-//! (preferring another deployment), cooldowns, then fallback groups. Every decision is made
-//! before the first byte goes to the client.
+//! Stage 3, route: the model group the request names (aliases and wildcards resolved), the
+//! request's routing inputs (its controls, tags, the end user's region), and the plan the
+//! attempts follow — each group's deployments in routing order (strategy, cooldowns, tags,
+//! region, context window, capacity), and the fallback chain after it, every group entered
+//! access-checked and its worst case covered by the budgets. Every decision is made before the
+//! first byte goes to the client; `attempt.rs` runs the plan.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,9 +12,8 @@ use adapters::provider::Provider;
 use adapters::CanonicalRequest;
 use pingora::proxy::Session;
 
-use super::controls::{Controls, TagSources};
-use super::door::Door;
-use super::{forward, images, translate};
+use super::controls::TagSources;
+use super::front::Request;
 use crate::ctx::RequestCtx;
 use crate::deployment::DeploymentRt;
 use crate::error::GatewayError;
@@ -21,79 +22,82 @@ use crate::routing::select::{self as router, Failure, Unavailable};
 use crate::runtime::Runtime;
 use crate::state::AppState;
 
-/// Serves `req` from its model group, retrying and falling back as configured. `door` is the
-/// client's own request behind the `/v1/messages` or `/v1/responses` door (`req` is then its
-/// minimal view): sent as it is to deployments that speak its API, translated for the others.
-pub async fn run(
-    state: &Arc<AppState>,
+/// How a request is served: its first group, its deadline, and the fallback chain after it.
+pub struct Plan {
+    /// The group the request names (aliases and wildcards resolved), tried first.
+    pub first: String,
+    /// When the whole request must be done (`request_timeout` from routing).
+    pub deadline: Instant,
+    /// The request's own `fallbacks`, which replace the configured chain.
+    fallbacks: Option<Vec<String>>,
+    /// The request's `disable_fallbacks`.
+    disable_fallbacks: bool,
+    /// The groups tried so far.
+    tried: Vec<String>,
+}
+
+/// Plans the request: takes its controls (LiteLLM's fields and headers, used here and never
+/// sent upstream), resolves the group it names, and sets the tags and region routing goes by.
+pub fn plan(
     runtime: &Runtime,
-    session: &mut Session,
+    session: &Session,
     ctx: &mut RequestCtx,
-    req: &mut CanonicalRequest,
-    mut door: Option<Door<'_>>,
-) -> Result<(), GatewayError> {
+    request: &mut Request,
+) -> Result<Plan, GatewayError> {
     let request_timeout = runtime.config.litellm.request_timeout;
     let deadline = Instant::now() + request_timeout;
-    let cfg = &runtime.config.router;
-    // The request's own controls (LiteLLM's fields and headers): used here, never sent upstream.
-    let (controls, tag_sources) = match door.as_mut() {
-        Some(door) => (
-            door.take_controls(session.req_header(), request_timeout)?,
-            TagSources::any(session.req_header()),
-        ),
-        None => Controls::take(&mut req.body, session.req_header(), request_timeout)?,
-    };
+    let (controls, tag_sources) = request.take_controls(session.req_header(), request_timeout)?;
     ctx.controls = controls;
     ctx.include_cost =
         ctx.controls().include_cost || runtime.config.litellm.include_cost_in_streaming_usage;
+    let req = &mut request.view;
     let target = resolve::target(runtime, &req.model)?;
     let first = target.group.to_string();
     ctx.wildcard_match = target.wildcard;
     ctx.any_provider = target.provider;
-    let request_fallbacks = ctx.controls.as_mut().and_then(|c| c.fallbacks.take());
+    let fallbacks = ctx.controls.as_mut().and_then(|c| c.fallbacks.take());
     let disable_fallbacks = ctx.controls().disable_fallbacks;
     route_tags_and_region(ctx, req, tag_sources);
-    let mut tried = vec![first.clone()];
-    let mut group = first.clone();
-    loop {
-        let result = match ctx.controls().fail_group {
-            // `mock_testing_*`: the requested group fails before any call.
-            Some(f) if group == first => Err(f.error(&group)),
-            _ => {
-                try_group(
-                    state,
-                    runtime,
-                    session,
-                    ctx,
-                    req,
-                    door.as_mut().map(Door::reborrow),
-                    &group,
-                    deadline,
-                )
-                .await
-            }
-        };
-        crate::observe::fallback(state, ctx, &first, &group, result.as_ref().err());
-        let err = match result {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        let failure = match &err {
+    Ok(Plan {
+        tried: vec![first.clone()],
+        first,
+        deadline,
+        fallbacks,
+        disable_fallbacks,
+    })
+}
+
+impl Plan {
+    /// The fallback group to try after `group` failed with `err`, entered (counted in
+    /// `ctx.attempted_fallbacks`, its provider and wildcard match set); `None` when the chain
+    /// for that failure has no group left that the caller may call and the budgets can cover,
+    /// or fallbacks are off, used up or out of time.
+    pub async fn fallback(
+        &mut self,
+        state: &AppState,
+        runtime: &Runtime,
+        ctx: &mut RequestCtx,
+        req: &CanonicalRequest,
+        group: &str,
+        err: &GatewayError,
+    ) -> Option<String> {
+        let cfg = &runtime.config.router;
+        let failure = match err {
             GatewayError::AllCooling { .. } | GatewayError::NoRegionDeployment { .. } => {
                 Failure::Retryable
             }
             e => router::classify(e),
         };
-        if disable_fallbacks
+        if self.disable_fallbacks
             || ctx.attempted_fallbacks as usize >= cfg.max_fallbacks
-            || Instant::now() >= deadline
+            || Instant::now() >= self.deadline
         {
-            return Err(err);
+            return None;
         }
-        let list = match (&request_fallbacks, failure) {
+        let list = match (&self.fallbacks, failure) {
             (_, Failure::Final) => &[][..],
             (Some(list), _) => list.as_slice(),
-            (None, _) => router::fallbacks(cfg, &first, failure),
+            (None, _) => router::fallbacks(cfg, &self.first, failure),
         };
         // The next group of the list not tried yet that the caller may call (a fallback never
         // answers from a group the caller's model lists — key, team, user, organization —
@@ -104,7 +108,7 @@ pub async fn run(
             let Some(hop) = fallback_hop(runtime, ctx, name, &req.model) else {
                 continue;
             };
-            if tried.contains(&hop.group) {
+            if self.tried.contains(&hop.group) {
                 continue;
             }
             if let Some(e) = ctx
@@ -139,18 +143,16 @@ pub async fn run(
             next = Some(hop);
             break;
         }
-        let Some(hop) = next else {
-            return Err(err);
-        };
+        let hop = next?;
         log::debug!(
             "model group {group} failed ({err}); falling back to {}",
             hop.group
         );
         ctx.attempted_fallbacks += 1;
-        tried.push(hop.group.clone());
-        group = hop.group;
+        self.tried.push(hop.group.clone());
         ctx.any_provider = hop.provider;
         ctx.wildcard_match = hop.wildcard;
+        Some(hop.group)
     }
 }
 
@@ -251,25 +253,34 @@ fn request_tags(req: &mut CanonicalRequest, sources: TagSources<'_>, count: bool
         .unwrap_or_default()
 }
 
-/// Tries one group: its deployments in routing order, `1 + num_retries` attempts.
-#[allow(clippy::too_many_arguments)]
-async fn try_group(
-    state: &Arc<AppState>,
-    runtime: &Runtime,
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    req: &mut CanonicalRequest,
-    mut door: Option<Door<'_>>,
+/// A group's deployments in the order this request tries them.
+pub struct Candidates<'g> {
+    /// The group's deployments that may serve the request (in a `*` group, the model's
+    /// provider's).
+    pub deployments: &'g [Arc<DeploymentRt>],
+    /// Routing order, one entry per attempt the retries allow (a deployment may repeat).
+    pub order: Vec<Arc<DeploymentRt>>,
+    /// The request's `num_retries` (else the router's).
+    pub num_retries: u32,
+}
+
+/// Orders the deployments of group `name` for this request (`model`: the model it asked for):
+/// as many as `1 + num_retries` attempts (the most any `retry_policy` class allows) can use.
+/// Refused when none can serve it now: all cooling, at capacity, none in the end user's
+/// region, none with the request's tags, none with a large enough context window.
+pub fn candidates<'g>(
+    runtime: &'g Runtime,
+    ctx: &RequestCtx,
     name: &str,
-    deadline: Instant,
-) -> Result<(), GatewayError> {
+    model: &str,
+) -> Result<Candidates<'g>, GatewayError> {
     let cfg = &runtime.config.router;
     let group = &runtime.groups[name];
     let deployments = group.serving(ctx.any_provider);
     if deployments.is_empty() {
         // A fallback into a `*` group that has no deployment for the model's provider.
         let why = format!("model group {name} has no deployment for it");
-        return Err(resolve::unknown(runtime, &req.model, Some(why)));
+        return Err(resolve::unknown(runtime, model, Some(why)));
     }
     let num_retries = ctx.controls().num_retries.unwrap_or(cfg.num_retries);
     let most_retries = cfg
@@ -325,91 +336,18 @@ async fn try_group(
             ));
         }
     };
-    ctx.model_group = Some(name.to_string());
-    // Attempts made (after the first), and the deployments they went to.
-    let mut n: u32 = 0;
-    let mut dep = order[0].clone();
-    let mut tried: Vec<Arc<DeploymentRt>> = Vec::new();
-    loop {
-        let e = match attempt(
-            state,
-            runtime,
-            session,
-            ctx,
-            req,
-            door.as_mut().map(Door::reborrow),
-            &dep,
-            deadline,
-        )
-        .await
-        {
-            Ok(()) => {
-                // A stream that broke after bytes went out is the client's answer (with an
-                // error event), but the deployment failed all the same.
-                if let Some(broken) = ctx.broken_stream.take() {
-                    count_failure(
-                        state,
-                        cfg,
-                        deployments.len(),
-                        &dep,
-                        &GatewayError::Upstream(broken),
-                    );
-                }
-                return Ok(());
-            }
-            Err(e) => e,
-        };
-        let failure = router::classify(&e);
-        let class = router::error_class(&e);
-        crate::observe::attempt_failed(state, ctx, &dep, &e);
-        if !ctx.mocked {
-            count_failure(state, cfg, deployments.len(), &dep, &e);
-        }
-        tried.push(dep.clone());
-        // Failover: nothing reached the client yet, so a retryable failure moves at once to a
-        // healthy deployment of the group this request has not tried, whatever `num_retries`
-        // says (such a move counts as a retry, but the retries left never stop it).
-        if failure == Failure::Retryable && Instant::now() < deadline {
-            if let Some(next) = untried(deployments, &tried, selection(cfg, ctx)) {
-                log::debug!(
-                    "deployment {} of model group {name} failed ({e}); trying {} at once",
-                    dep.conf.id,
-                    next.conf.id
-                );
-                n += 1;
-                ctx.attempted_retries += 1;
-                ctx.provider_retry_after = None;
-                dep = next;
-                continue;
-            }
-        }
-        // `retry_policy` decides per error class; otherwise retryable failures get
-        // `num_retries` and the rest none.
-        let retries = class
-            .and_then(|c| cfg.retry_policy.get(&c).copied())
-            .unwrap_or(if failure == Failure::Retryable {
-                num_retries
-            } else {
-                0
-            });
-        if n >= retries {
-            return Err(e);
-        }
-        n += 1;
-        let wait = router::backoff(n, cfg, ctx.provider_retry_after.take());
-        if Instant::now() + wait >= deadline {
-            return Err(e);
-        }
-        tokio::time::sleep(wait).await;
-        ctx.attempted_retries += 1;
-        // Each retry goes to the next deployment in routing order, so a failing one is not
-        // hit twice in a row when the group has others.
-        dep = order[n as usize % order.len()].clone();
-    }
+    Ok(Candidates {
+        deployments,
+        order,
+        num_retries,
+    })
 }
 
 /// What the request asks of the deployments it may use (see `router::candidates`).
-fn selection<'a>(cfg: &conf::RouterConfig, ctx: &'a RequestCtx) -> router::Selection<'a> {
+pub(super) fn selection<'a>(
+    cfg: &conf::RouterConfig,
+    ctx: &'a RequestCtx,
+) -> router::Selection<'a> {
     router::Selection {
         strategy: cfg.routing_strategy,
         tags: cfg
@@ -426,7 +364,7 @@ fn selection<'a>(cfg: &conf::RouterConfig, ctx: &'a RequestCtx) -> router::Selec
 /// The first deployment in routing order, among those usable now (not cooling, not full,
 /// matching the request's tags and context), that `tried` does not hold. Computed only after
 /// a failure: the common path never pays for it.
-fn untried(
+pub(super) fn untried(
     deployments: &[Arc<DeploymentRt>],
     tried: &[Arc<DeploymentRt>],
     sel: router::Selection<'_>,
@@ -438,145 +376,4 @@ fn untried(
         .ok()?
         .into_iter()
         .find(|d| !tried.iter().any(|t| Arc::ptr_eq(t, d)))
-}
-
-/// Counts `e` toward `dep`'s cooldown when it is a retryable failure, or of a class
-/// `allowed_fails_policy` names; a deployment at capacity has not failed.
-fn count_failure(
-    state: &AppState,
-    cfg: &conf::RouterConfig,
-    group_size: usize,
-    dep: &DeploymentRt,
-    e: &GatewayError,
-) {
-    let class = router::error_class(e);
-    let counted = router::classify(e) == Failure::Retryable
-        || class.is_some_and(|c| cfg.allowed_fails_policy.contains_key(&c));
-    if counted && !matches!(e, GatewayError::AtCapacity { .. }) {
-        note_failure(state, cfg, group_size, dep, class);
-    }
-}
-
-/// Counts a retryable failure toward the deployment's cooldown (never in a group of one); a
-/// cooldown entered is shared with the other replicas when Redis is configured.
-fn note_failure(
-    state: &AppState,
-    cfg: &conf::RouterConfig,
-    group_size: usize,
-    dep: &DeploymentRt,
-    class: Option<conf::ErrorClass>,
-) {
-    if cfg.disable_cooldowns || group_size < 2 {
-        return;
-    }
-    let cooldown = dep
-        .conf
-        .internal_params
-        .get("cooldown_time")
-        .and_then(|v| v.as_f64())
-        .map(std::time::Duration::from_secs_f64)
-        .unwrap_or(cfg.cooldown_time);
-    if cooldown.is_zero() {
-        return;
-    }
-    let allowed = class
-        .and_then(|c| cfg.allowed_fails_policy.get(&c).copied())
-        .unwrap_or(cfg.allowed_fails);
-    if let Some(until_ms) = dep
-        .health
-        .record_failure(crate::clock::now_ms(), allowed, cooldown)
-    {
-        crate::observe::cooled_down(dep, class);
-        log::warn!(
-            "deployment {} ({}) cooling down for {cooldown:?} after repeated failures",
-            dep.conf.id,
-            dep.conf.model_name
-        );
-        if let Some(shared) = state.shared.get() {
-            shared.publish(crate::routing::cluster::Cooldown {
-                deployment_id: dep.conf.id.clone(),
-                until_ms,
-            });
-        }
-    }
-}
-
-/// One call to one deployment. A door's request goes as it is to a deployment that speaks its
-/// API, translated (once, on first need) for any other.
-#[allow(clippy::too_many_arguments)]
-async fn attempt(
-    state: &Arc<AppState>,
-    runtime: &Runtime,
-    session: &mut Session,
-    ctx: &mut RequestCtx,
-    req: &mut CanonicalRequest,
-    door: Option<Door<'_>>,
-    dep: &Arc<DeploymentRt>,
-    deadline: Instant,
-) -> Result<(), GatewayError> {
-    ctx.served_by = Some(dep.clone());
-    ctx.mocked = false;
-    // The request's own mocks answer without the deployment: no slot, no usage counted.
-    let mocked =
-        ctx.controls().mocks() || (ctx.controls().mock_timeout && ctx.attempted_fallbacks == 0);
-    let _slot = if mocked {
-        None
-    } else {
-        dep.load.add_request(crate::clock::now_ms());
-        Some(
-            dep.slots
-                .acquire()
-                .ok_or_else(|| GatewayError::AtCapacity {
-                    group: dep.conf.model_name.clone(),
-                    deployment: dep.conf.id.clone(),
-                    limit: dep.slots.limit.unwrap_or_default(),
-                })?,
-        )
-    };
-    let mut native = None;
-    let req = match (&dep.upstream, door) {
-        (Some(up), Some(mut door))
-            if door.native_for(dep.conf.provider)
-                && dep.conf.mock_response.is_none()
-                && !ctx.controls().mocks() =>
-        {
-            let model =
-                crate::deployment::upstream_model(&dep.conf.model, ctx.wildcard_match.as_deref());
-            native = Some(door.native(dep, up, session.req_header(), &model, ctx)?);
-            req
-        }
-        (_, Some(door)) => {
-            let drop_params = translate::target(
-                dep,
-                runtime.config.litellm.drop_params || ctx.controls().drop_params,
-            )
-            .drop_params;
-            door.translated(req, dep.conf.provider, drop_params, ctx)?
-        }
-        (_, None) => req,
-    };
-    if native.is_none()
-        && images::needs_bytes(dep.conf.provider)
-        && dep.conf.mock_response.is_none()
-        && !mocked
-    {
-        images::inline(
-            state,
-            req,
-            runtime.config.tollgate.image_fetch_allow_private,
-        )
-        .await?;
-    }
-    let translated = matches!(ctx.front, crate::ctx::Front::Anthropic { .. });
-    let call = forward::Call {
-        req,
-        dep,
-        deadline,
-        native,
-    };
-    let r = forward::forward(state, runtime, session, ctx, call).await;
-    if translated {
-        return r.map_err(super::door::anthropic::explain);
-    }
-    r
 }

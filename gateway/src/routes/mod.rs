@@ -1,6 +1,7 @@
 //! Dispatch: the handler for each route of the table (`table.rs`: which route a method + path
 //! is, `SERVED`, which `/routes` and `/openapi.json` list too; the management routes have
-//! their own table, `admin::spec`), and the small non-LLM handlers (model list, readiness). LLM routes go to the lifecycle.
+//! their own table, `admin::spec`), and the small non-LLM handlers (model list, readiness; stored responses in `responses.rs`).
+//! LLM routes go to the lifecycle.
 
 use std::sync::Arc;
 
@@ -8,10 +9,13 @@ use bytes::Bytes;
 use pingora::proxy::Session;
 
 use crate::ctx::RequestCtx;
-use crate::error::{respond, respond_error, GatewayError};
+use crate::error::GatewayError;
 use crate::lifecycle;
+use crate::lifecycle::front::Api;
+use crate::reply::{self, respond, Served};
 use crate::state::AppState;
 
+pub mod responses;
 pub mod table;
 
 use table::{classify, Route};
@@ -23,31 +27,31 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
     let route = classify(&method, &path);
     let result = match route {
         Route::Llm(endpoint) => {
-            lifecycle::serve(state, session, ctx, endpoint).await;
+            lifecycle::serve(state, session, ctx, Api::OpenAi(endpoint)).await;
             return;
         }
         Route::Messages => {
-            lifecycle::messages::serve(state, session, ctx).await;
+            lifecycle::serve(state, session, ctx, Api::Anthropic).await;
             return;
         }
         Route::CountTokens => {
-            lifecycle::messages::count_tokens(state, session, ctx).await;
+            lifecycle::front::anthropic::count_tokens(state, session, ctx).await;
             return;
         }
         Route::Responses => {
-            lifecycle::responses::serve(state, session, ctx).await;
+            lifecycle::serve(state, session, ctx, Api::Responses).await;
             return;
         }
         Route::ResponseGet => {
-            lifecycle::responses::get(state, session, ctx).await;
+            responses::get(state, session, ctx).await;
             return;
         }
         Route::ResponseDelete => {
-            lifecycle::responses::delete(state, session, ctx).await;
+            responses::delete(state, session, ctx).await;
             return;
         }
         Route::ResponseInputItems => {
-            lifecycle::responses::input_items(state, session, ctx).await;
+            responses::input_items(state, session, ctx).await;
             return;
         }
         Route::Admin => {
@@ -97,14 +101,7 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
 }
 
 async fn error(session: &mut Session, ctx: &mut RequestCtx, e: GatewayError) {
-    ctx.status = respond_error(
-        session,
-        &e.to_api_error(),
-        &ctx.call_id,
-        ctx.front.anthropic(),
-        Vec::new(),
-    )
-    .await;
+    reply::fail(session, ctx, e, Served::Route).await;
 }
 
 /// `GET /metrics` (and `/metrics/`): the Prometheus exposition (`observe::expose`); with

@@ -1,11 +1,12 @@
-//! The Anthropic Messages door: the client's request as the attempts use it, the pass-through
-//! request for an Anthropic deployment, and refusals told in Anthropic's terms.
+//! The Anthropic Messages door, `POST /v1/messages` and `/v1/messages/count_tokens`: Claude
+//! Code and the Anthropic SDK reach any model group. Before routing only the few fields
+//! admission needs are read (`passthrough::read`); an Anthropic deployment gets the client's
+//! body as sent (only `model` replaced), any other deployment a canonical translation made when
+//! it is first attempted, and the answer goes back in Anthropic's shape (`front::whole`,
+//! `front::encode`). Refusals of translated parameters are told in Anthropic's terms.
 
-use crate::deployment::DeploymentRt;
-use crate::error::GatewayError;
-use crate::lifecycle::controls::Controls;
-use crate::lifecycle::translate;
-use crate::upstream::Upstream;
+use std::sync::Arc;
+
 use adapters::anthropic::front::{self, Translation};
 use adapters::anthropic::passthrough;
 use adapters::dialect::ProviderRequest;
@@ -13,7 +14,18 @@ use adapters::provider::Provider;
 use adapters::CanonicalRequest;
 use bytes::Bytes;
 use pingora::http::RequestHeader;
+use pingora::proxy::Session;
 use serde_json::{Map, Value};
+
+use super::Request;
+use crate::ctx::RequestCtx;
+use crate::deployment::DeploymentRt;
+use crate::error::GatewayError;
+use crate::lifecycle::controls::Controls;
+use crate::lifecycle::{admit, auth, translate};
+use crate::reply::{respond, Served};
+use crate::state::AppState;
+use crate::upstream::Upstream;
 
 /// The `anthropic-version` sent when the client named none.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -183,4 +195,58 @@ pub(crate) fn native_request(
         body,
     };
     translate::frame(upstream, pr, &dep.conf.model_name)
+}
+
+/// Reads an Anthropic request: the client's bytes as sent, and the canonical view of the few
+/// fields admission and routing need.
+pub(super) async fn read(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    max: usize,
+) -> Result<Request, GatewayError> {
+    let raw = admit::read_body(session, max).await?.freeze();
+    ctx.body_bytes = raw.len();
+    let (view, parsed) = passthrough::read(&raw).map_err(GatewayError::Invalid)?;
+    Ok(Request {
+        view,
+        door: Some(super::Door::Anthropic(Box::new(Door {
+            raw,
+            parsed: Some(parsed),
+            translated: None,
+        }))),
+    })
+}
+
+/// `POST /v1/messages/count_tokens`: an estimate, computed locally (see
+/// `adapters::anthropic::passthrough::count_tokens`).
+pub async fn count_tokens(state: &Arc<AppState>, session: &mut Session, ctx: &mut RequestCtx) {
+    ctx.front = crate::ctx::Front::Anthropic {
+        model: String::new(),
+        stream: None,
+    };
+    let runtime = state.runtime();
+    let result = async {
+        auth::authenticate(&state.control, &runtime, session.req_header())?;
+        let raw = admit::read_body(session, runtime.config.general.max_request_bytes()).await?;
+        passthrough::count_tokens(&raw).map_err(GatewayError::Invalid)
+    }
+    .await;
+    match result {
+        Ok(body) => {
+            ctx.status = 200;
+            if let Err(e) = respond(
+                session,
+                200,
+                "application/json",
+                Bytes::from(body),
+                &ctx.call_id,
+                &[],
+            )
+            .await
+            {
+                ctx.failure = Some(format!("client went away: {e}"));
+            }
+        }
+        Err(e) => crate::reply::fail(session, ctx, e, Served::Llm).await,
+    }
 }

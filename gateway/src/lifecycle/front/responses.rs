@@ -1,21 +1,36 @@
-//! The Responses door: the client's request as the attempts use it — passed through to a
-//! deployment that speaks Responses, translated to canonical chat for any other.
+//! The OpenAI Responses door, `POST /v1/responses`: Codex CLI and the OpenAI SDK's
+//! `responses.create` reach any model group. Before routing only the few fields admission
+//! needs are read (`adapters::responses::front::read`); a `previous_response_id` is expanded
+//! from the stored conversation (`crate::stored`; unknown, expired or another key's: 404). A
+//! deployment that speaks Responses (OpenAI, Azure) gets the client's body with only `model`,
+//! the conversation and the budget's `max_output_tokens` changed, and its answer is relayed as
+//! it is; any other gets a canonical chat translation made when it is first attempted, and the
+//! answer is bridged back (`responses_out.rs`). The response is queued for storage (unless
+//! `store: false`) once it is complete, before its last bytes go out. `GET`/`DELETE
+//! /v1/responses/{id}` and `…/input_items` are in `routes/responses.rs`.
 
+use std::sync::Arc;
+
+use adapters::dialect::ProviderRequest;
+use adapters::provider::Provider;
+use adapters::responses::front::{self, View};
+use adapters::responses::request;
+use adapters::{ApiError, CanonicalRequest, Endpoint};
+use bytes::Bytes;
+use pingora::http::RequestHeader;
+use pingora::proxy::Session;
+use serde_json::{Map, Value};
+
+use super::responses_out::{Keep, Shape};
+use super::Request;
+use crate::control::enforce::Caller;
+use crate::ctx::RequestCtx;
 use crate::deployment::DeploymentRt;
 use crate::error::GatewayError;
 use crate::lifecycle::controls::Controls;
-use crate::lifecycle::responses::shape::{Keep, Shape};
-use crate::lifecycle::translate;
+use crate::lifecycle::{admit, translate};
+use crate::state::AppState;
 use crate::upstream::Upstream;
-use adapters::dialect::ProviderRequest;
-use adapters::provider::Provider;
-use adapters::responses::front::{self};
-use adapters::responses::request;
-use adapters::CanonicalRequest;
-use bytes::Bytes;
-use pingora::http::RequestHeader;
-use serde_json::{Map, Value};
-use std::sync::Arc;
 
 /// Azure's Responses API needs at least this `api-version`; a deployment configured with an
 /// older one (the chat default is 2024-10-21) is called with this one instead.
@@ -28,6 +43,9 @@ const NOT_SENT: [&str; 1] = ["tags"];
 /// (for the pass-through body), the conversation it continues, and its canonical translation,
 /// made on the first attempt that needs one.
 pub struct Door {
+    /// The model the client asked for (before a key's alias): the model group until routing
+    /// names the group it serves the request from.
+    pub(crate) model: String,
     pub(crate) raw: Bytes,
     /// The parsed body, until a translation consumes it.
     pub(crate) parsed: Option<Map<String, Value>>,
@@ -43,6 +61,8 @@ pub struct Door {
     pub(crate) clamp: Option<u64>,
     /// Where the response is stored (`None`: `store: false`, or storage off).
     pub(crate) keep: Option<Arc<Keep>>,
+    /// The request's `store` (default true).
+    pub(crate) store: bool,
 }
 
 impl Door {
@@ -209,5 +229,119 @@ impl Door {
     /// The translation made by [`Door::translate`].
     pub fn translated_mut(&mut self) -> &mut CanonicalRequest {
         self.translated.as_mut().expect("translated first")
+    }
+}
+
+/// Reads a Responses request: the client's bytes as sent, the conversation it continues, and
+/// the canonical view admission and routing read.
+pub(super) async fn read(
+    state: &AppState,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    max: usize,
+    caller: &Caller,
+) -> Result<Request, GatewayError> {
+    let raw = admit::read_body(session, max).await?.freeze();
+    let (view, parsed) = front::read(&raw).map_err(GatewayError::Invalid)?;
+    let (history, history_bytes) = match &view.previous_response_id {
+        Some(id) => conversation(state, caller, id).await?,
+        None => (Arc::new(Vec::new()), 0),
+    };
+    ctx.body_bytes = raw.len() + history_bytes;
+    let req = admission_view(&view, &parsed);
+    let door = Door {
+        model: view.model,
+        raw,
+        parsed: Some(parsed),
+        history,
+        id: String::new(),
+        created_at: crate::clock::unix_now(),
+        echo: None,
+        translated: None,
+        clamp: None,
+        keep: None,
+        store: view.store,
+    };
+    Ok(Request {
+        view: req,
+        door: Some(super::Door::Responses(Box::new(door))),
+    })
+}
+
+impl Door {
+    /// After admission: the budget clamp, and where (and as whose) the response is stored.
+    pub(super) fn admitted(&mut self, state: &AppState, ctx: &mut RequestCtx, stream: bool) {
+        ctx.model_group = Some(self.model.clone());
+        ctx.stream = stream;
+        if let Some(max_tokens) = ctx.clamped_max_tokens {
+            self.clamp(max_tokens);
+        }
+        if self.store && state.responses.enabled() {
+            self.keep = Some(Arc::new(Keep {
+                store: state.responses.clone(),
+                owner: crate::stored::owner_of(ctx.caller.as_ref()),
+                created_at_ms: ctx.started_at_ms,
+                request: self.raw.clone(),
+                history: self.history.clone(),
+            }));
+        }
+    }
+}
+
+/// The conversation `previous_response_id` continues — the stored response's input items, then
+/// its output items — and its size in bytes (for the prompt estimate). A 404 in OpenAI's words
+/// when there is none the caller may see.
+async fn conversation(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(Arc<Vec<Value>>, usize), GatewayError> {
+    let found = state
+        .responses
+        .get(id)
+        .await
+        .map_err(|e| GatewayError::StateUnavailable(format!("stored responses: {e}")))?;
+    match found.filter(|f| crate::stored::visible(caller, &f.owner)) {
+        Some(f) => {
+            let bytes = f.response.len() + f.input_items.len();
+            Ok((Arc::new(f.conversation()), bytes))
+        }
+        None => Err(GatewayError::Invalid(
+            ApiError::new(
+                404,
+                "invalid_request_error",
+                format!("Previous response with id '{id}' not found."),
+            )
+            .with_param("previous_response_id"),
+        )),
+    }
+}
+
+/// The canonical view admission and routing read: `model`, `max_tokens` (from
+/// `max_output_tokens`, for the budgets' worst case), `stream`, `user` (the end user), and
+/// LiteLLM's routing fields.
+fn admission_view(view: &View, parsed: &Map<String, Value>) -> CanonicalRequest {
+    let mut body = Map::with_capacity(8);
+    body.insert("model".into(), Value::String(view.model.clone()));
+    if let Some(n) = view.max_output_tokens {
+        body.insert("max_tokens".into(), n.into());
+    }
+    if view.stream {
+        body.insert("stream".into(), Value::Bool(true));
+    }
+    if let Some(user) = &view.user {
+        body.insert("user".into(), Value::String(user.clone()));
+    }
+    for key in ["metadata", "tags", "fallbacks", "disable_fallbacks"] {
+        if let Some(v) = parsed.get(key) {
+            body.insert(key.into(), v.clone());
+        }
+    }
+    CanonicalRequest {
+        endpoint: Endpoint::ChatCompletions,
+        model: view.model.clone(),
+        stream: view.stream,
+        include_usage: view.stream,
+        body,
     }
 }

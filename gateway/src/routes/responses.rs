@@ -10,8 +10,9 @@ use pingora::proxy::Session;
 use serde_json::{json, Value};
 
 use crate::ctx::RequestCtx;
-use crate::error::{respond, GatewayError};
+use crate::error::GatewayError;
 use crate::lifecycle::auth;
+use crate::reply::{respond, Served};
 use crate::state::AppState;
 use crate::stored::Found;
 
@@ -55,7 +56,7 @@ async fn answer(session: &mut Session, ctx: &mut RequestCtx, result: Result<Byte
                 ctx.failure = Some(format!("client went away: {e}"));
             }
         }
-        Err(e) => super::super::fail(session, ctx, e).await,
+        Err(e) => crate::reply::fail(session, ctx, e, Served::Llm).await,
     }
 }
 
