@@ -8,15 +8,15 @@ use crate::ctx::RequestCtx;
 use crate::state::AppState;
 
 pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) {
-    crate::observe::account(state, path, ctx);
-    if let Some(mut adm) = ctx.admission.take() {
+    let mut admission = ctx.admission.take();
+    if let Some(adm) = admission.as_mut() {
         let cost = match ctx.cost {
             Some(c) => c,
             None => ctx.compute_cost(),
         };
-        let log = spend_log(ctx, &adm, cost);
+        let log = spend_log(ctx, adm, cost);
         state.control.settle(
-            &mut adm,
+            adm,
             Spent {
                 cost,
                 prompt_tokens: ctx.prompt_tokens,
@@ -25,6 +25,9 @@ pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) 
             Some(log),
         );
     }
+    // After the settle, so the budgets are free of this request as soon as possible.
+    crate::observe::account(state, path, ctx, admission.as_ref());
+    drop(admission);
     // Tokens count toward the deployment's minute (usage-based routing, rpm/tpm checks).
     if let Some(dep) = &ctx.served_by {
         let tokens = ctx.prompt_tokens + ctx.completion_tokens;

@@ -15,7 +15,12 @@ use crate::error::GatewayError;
 use crate::state::AppState;
 
 /// The request's row: who called, which model and deployment, the status and route.
-pub(super) fn record(state: &AppState, path: &str, ctx: &mut RequestCtx) {
+pub(super) fn record(
+    state: &AppState,
+    path: &str,
+    ctx: &mut RequestCtx,
+    adm: Option<&crate::control::enforce::Admission>,
+) {
     if ctx.cost.is_none() && ctx.served_by.is_some() {
         ctx.compute_cost();
     }
@@ -55,7 +60,6 @@ pub(super) fn record(state: &AppState, path: &str, ctx: &mut RequestCtx) {
         remaining: ctx.observe.remaining,
     };
     let mut ids = [""; N_IDS];
-    let adm = ctx.admission.as_ref();
     ids[series::KEY] = match (adm.and_then(|a| a.key.as_deref()), &ctx.caller) {
         (Some(k), _) => &k.id,
         (None, Some(Caller::Key(k))) => &k.id,

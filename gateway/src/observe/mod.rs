@@ -134,9 +134,14 @@ pub(crate) fn cap() -> usize {
 }
 
 /// Stage 6: counts the request (every LLM request, refused ones included) in its row.
-pub fn account(state: &AppState, path: &str, ctx: &mut RequestCtx) {
+pub fn account(
+    state: &AppState,
+    path: &str,
+    ctx: &mut RequestCtx,
+    admission: Option<&crate::control::enforce::Admission>,
+) {
     if enabled() && !ctx.call_type.is_empty() {
-        labels::record(state, path, ctx);
+        labels::record(state, path, ctx, admission);
     }
 }
 
