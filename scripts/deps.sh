@@ -9,6 +9,9 @@ command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v make >/dev/null 2>&1 || need+=(make)
 # The SDK tests (tests/sdk) run the official Python clients in a virtualenv.
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3 python3-venv)
+# The metrics e2e test (tests/e2e/metrics_prometheus.rs) scrapes Tollgate with a real Prometheus
+# and checks the exposition with promtool.
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "tollgate: installing build dependencies: ${need[*]}" >&2
   if [ "$(id -u)" -eq 0 ]; then SUDO=(); else SUDO=(sudo); fi

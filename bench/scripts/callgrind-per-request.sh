@@ -11,6 +11,12 @@
 #   `litellm_settings:` with callbacks), for A/B of a feature against the same binary.
 #   e.g. bench/scripts/callgrind-per-request.sh target/release/tollgate \
 #          target/release/mock-provider /tmp/cg-a 300 2300
+# Optional environment:
+#   CG_DB=FILE        start each run from a copy of this SQLite database (e.g. 100,000 keys made
+#                     by bench/scripts/make-keys-db.py)
+#   CG_KEYS=FILE      one virtual key a line: request i uses line i (mod the count) instead of
+#                     the master key
+#   CG_TOLLGATE=LINES extra `tollgate_settings` lines (e.g. "  metrics: false")
 set -euo pipefail
 BIN=$1; MOCK=$2; D=$3; N1=$4; N2=$5; STREAM=${6:-false}
 rm -rf "$D"; mkdir -p "$D"
@@ -22,10 +28,12 @@ MADDR=$(grep -o "listening on [0-9.:]*" "$D/mock.out" | awk '{print $3}')
 cat > "$D/client.py" <<'PY'
 import json, socket, sys, time
 port, n, stream = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "true"
+keys = open(sys.argv[4]).read().split() if len(sys.argv) > 4 and sys.argv[4] else ["sk-bench"]
 body = json.dumps({"model": "bench-model", "max_tokens": 16, "stream": stream,
                    "messages": [{"role": "user", "content": "Say hello."}]}).encode()
-req = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-bench\r\n"
-       f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+reqs = [(f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {k}\r\n"
+         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+        for k in keys[:n + 1]]
 deadline = time.time() + 300
 while True:
     try:
@@ -34,8 +42,8 @@ while True:
         if time.time() > deadline: raise
         time.sleep(0.2)
 f = s.makefile("rb")
-for _ in range(n + 1):  # +1: a warm-up request in both runs
-    s.sendall(req)
+for i in range(n + 1):  # +1: a warm-up request in both runs
+    s.sendall(reqs[i % len(reqs)])
     status = f.readline()
     assert status.startswith(b"HTTP/1.1 200"), status
     headers = {}
@@ -66,13 +74,15 @@ tollgate_settings:
   port: $port
   threads: 1
   database_path: $D/db-$n.sqlite
+${CG_TOLLGATE:-}
 YAML
+  if [ -n "${CG_DB:-}" ]; then cp "$CG_DB" "$D/db-$n.sqlite"; fi
   printf '%s\n' "${CG_EXTRA_YAML:-}" >> "$D/cfg-$n.yaml"
   TOLLGATE_LOG=info valgrind --tool=callgrind --separate-threads=yes \
     --callgrind-out-file="$D/cg-$n.out" "$BIN" -c "$D/cfg-$n.yaml" > "$D/gw-$n.log" 2>&1 &
   local gpid=$!
   for _ in $(seq 1200); do grep -q "listening on" "$D/gw-$n.log" && break; sleep 0.1; done
-  python3 "$D/client.py" "$port" "$n" "$STREAM"
+  python3 "$D/client.py" "$port" "$n" "$STREAM" "${CG_KEYS:-}"
   kill -INT $gpid; wait $gpid || true
 }
 run "$N1"; run "$N2"

@@ -30,6 +30,8 @@ pub struct Config {
     pub callbacks: crate::observe::callbacks::Callbacks,
     /// `general_settings.alerting` and its settings.
     pub alerting: crate::observe::alerting::Alerting,
+    /// Prometheus metrics (`litellm_settings` keys and `tollgate_settings.metrics*`).
+    pub metrics: crate::observe::MetricsSettings,
     /// The file this was loaded from (`None` for the embedded default).
     pub source: Option<PathBuf>,
 }

@@ -148,6 +148,14 @@ pub(crate) const LITELLM: Section = Section {
         "turn_off_message_logging",
         "json_logs",
         "set_verbose",
+        // Metrics (`observe::metrics`).
+        "prometheus_metrics_config",
+        "prometheus_exclude_labels",
+        "prometheus_latency_buckets",
+        "custom_prometheus_metadata_labels",
+        "custom_prometheus_tags",
+        "require_auth_for_metrics_endpoint",
+        "disable_end_user_cost_tracking_prometheus_only",
     ],
     litellm: "litellm_settings",
 };
@@ -182,6 +190,10 @@ pub(crate) const TOLLGATE: Section = Section {
         "responses_store_max_count",
         "responses_store_max_bytes",
         "responses_store_ttl_seconds",
+        "metrics",
+        "metrics_max_series",
+        "metrics_max_histogram_series",
+        "metrics_idle_seconds",
     ],
     litellm: "",
 };
@@ -326,6 +338,7 @@ mod tests {
             KeyKind::Used
         );
         assert_eq!(LITELLM.classify("telemetri"), KeyKind::Unknown);
+
         assert_eq!(TOLLGATE.classify("telemetry"), KeyKind::Unknown);
     }
 }

@@ -20,7 +20,8 @@ mod validate;
 mod tests;
 
 pub use config::*;
-pub use keys::is_secret_key;
+pub use keys::{is_secret_key, looks_like_openai};
+pub use observe::{MetricGroup, MetricsSettings};
 pub use params::{looks_like_secret, SECRET_PREFIXES};
 pub use provider::bare_model_provider;
 /// The closest of some known names to a misspelled one ("did you mean"), as config keys use it.

@@ -60,6 +60,11 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
     if litellm.json_logs {
         tollgate.log_format = LogFormat::Json;
     }
+    let metrics = crate::observe::metrics::parse(
+        section(&raw.root, "litellm_settings", d),
+        section(&raw.root, "tollgate_settings", d),
+        d,
+    );
 
     if d.error_count() > before {
         return None;
@@ -73,6 +78,7 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
         tollgate,
         callbacks,
         alerting,
+        metrics,
         source: source.map(Path::to_path_buf),
     })
 }

@@ -47,6 +47,7 @@ impl Front {
 /// | routing | stage 3 (`route::plan`, fallbacks entered) | attempt, forward, relay (cost), account |
 /// | attempt | stage 4 (`attempt`, `forward`) | attempt (retries, cooldown marks), `reply` (headers), account |
 /// | outcome | stage 5 (relay, stream) and `reply` | account (spend, logs), `reply` (cost headers) |
+/// | metrics | forward (provider headers), stream (first token), attempt (fallbacks), front (metadata) | account (`observe::account`) |
 #[derive(Default)]
 pub struct RequestCtx {
     // ── request: identity and timing (proxy::request_filter) ───────────────────────────────
@@ -140,6 +141,9 @@ pub struct RequestCtx {
     pub streamed_events: u64,
     /// The request's cost in USD once known (before the response header for whole bodies).
     pub cost: Option<f64>,
+
+    // ── metrics: what the stages note for `observe` (provider headers, first token, …) ─────
+    pub metrics: crate::observe::notes::Notes,
 }
 
 impl RequestCtx {

@@ -101,6 +101,16 @@ impl Health {
         (until > now).then(|| Duration::from_millis(until - now))
     }
 
+    /// Failures counted in the current minute (the metrics' "partial outage").
+    pub fn failures_this_minute(&self, now: u64) -> u32 {
+        let w = self.window.lock().expect("health lock");
+        if w.0 == now / 60_000 {
+            w.1
+        } else {
+            0
+        }
+    }
+
     /// Applies a cooldown learned from another replica (or keeps a later one already set).
     pub fn cool_until(&self, until_ms: u64) {
         self.cooldown_until.fetch_max(until_ms, Ordering::Relaxed);

@@ -15,7 +15,6 @@ mod import;
 mod lifecycle;
 mod load;
 mod logging;
-mod metrics;
 mod observe;
 mod pricing;
 mod proxy;

@@ -86,6 +86,7 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
         "price table: {} models",
         crate::runtime::price_table(&config).len()
     );
+    crate::observe::configure(&config.metrics);
     crate::observe::start(&config, &control_rt);
     let state = AppState::new(Runtime::new(config), connector, control.clone());
     crate::control::sync::start(&control, &state.runtime().config);

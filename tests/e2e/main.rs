@@ -31,6 +31,8 @@ mod forward;
 mod front_door;
 mod import_litellm;
 mod master_key;
+mod metrics;
+mod metrics_prometheus;
 mod provider_table;
 mod providers;
 mod raw_http;

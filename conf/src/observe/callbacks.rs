@@ -141,8 +141,8 @@ pub enum GenericFormat {
 }
 
 /// Callback names LiteLLM knows that are not logging sinks here: `prometheus` is the metrics
-/// endpoint (`/metrics`, always served).
-const METRICS_ONLY: &[&str] = &["prometheus"];
+/// endpoint (`/metrics`, on by default: `observe::metrics`).
+const METRICS_ONLY: &[&str] = &["prometheus", "prometheus_system"];
 
 /// Reads the callback lists and settings. `root` is the merged document.
 pub(crate) fn callbacks(

@@ -1,4 +1,9 @@
-//! Observability settings: logging callbacks (`callbacks.rs`) and alerting (`alerting.rs`).
+//! Observability settings: what `litellm_settings` / `general_settings` say about metrics,
+//! logging callbacks, alerting and logs. One file per concern: `metrics.rs` owns the
+//! Prometheus settings, `callbacks.rs` the logging callbacks, `alerting.rs` the alerts.
 
 pub mod alerting;
 pub mod callbacks;
+pub mod metrics;
+
+pub use metrics::{MetricGroup, MetricsSettings};

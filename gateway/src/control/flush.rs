@@ -187,6 +187,7 @@ impl Control {
         }
         let deltas = batch.delta_rows();
         let store = self.store().clone();
+        let started = std::time::Instant::now();
         let (logs, result) = self
             .db(async move {
                 let rows: Vec<&SpendLog> = batch.log_rows().collect();
@@ -207,6 +208,7 @@ impl Control {
             })
             .await;
         let batch = logs;
+        crate::observe::services::db_write(started, &result);
         match result {
             Ok(()) => Ok(batch.rows),
             Err(e) => {

@@ -190,11 +190,11 @@ impl Leases {
                 *con = None;
                 self.down_until
                     .store(now_ms_i64() + DOWN_FOR_MS, Ordering::Relaxed);
-                crate::metrics::lease_request("failed");
+                crate::observe::services::lease_request("failed");
                 let e = match failed {
                     Ok(Err(e)) => {
-                        crate::metrics::redis_failed(
-                            crate::metrics::RedisUse::Control,
+                        crate::observe::services::redis_failed(
+                            crate::observe::services::RedisUse::Control,
                             "budget_lease",
                             &e,
                         );
@@ -213,7 +213,7 @@ impl Leases {
             .and_then(|v| redis::from_redis_value(v).ok())
             .ok_or("lease script: empty reply")?;
         if flag == 0 {
-            crate::metrics::lease_request("refused");
+            crate::observe::services::lease_request("refused");
             let i: usize = reply
                 .get(1)
                 .and_then(|v| redis::from_redis_value(v).ok())
@@ -238,7 +238,7 @@ impl Leases {
                 },
             )));
         }
-        crate::metrics::lease_request("granted");
+        crate::observe::services::lease_request("granted");
         let until = started + LEASE_TTL_MS - LEASE_MARGIN_MS;
         for (i, ((e, _), (basis, _))) in short.iter().zip(&plan).enumerate() {
             let granted = reply

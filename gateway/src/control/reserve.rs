@@ -487,7 +487,7 @@ impl Control {
         } else {
             "open"
         };
-        crate::metrics::lease_fallback(mode);
+        crate::observe::services::lease_fallback(mode);
         if self.settings.redis_fail_closed {
             return Err(Refusal::Unavailable(
                 "Budgets cannot be checked: Redis is unreachable and tollgate_settings.redis_failure_mode is closed".into(),

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use super::lease::{lease_key, spend_key, spend_ttl_ms, Leases, IDLE_MS, LEASE_TTL_MS};
 use super::{Control, Entity, Kind};
 use crate::clock::now_ms_i64;
-use crate::metrics::{redis_failed, redis_ok, RedisUse};
+use crate::observe::services::{redis_failed, redis_ok, RedisUse};
 
 const ENTITY_CHANNEL: &str = "tollgate:entity";
 const COUNTER_CHANNEL: &str = "tollgate:counters";
@@ -157,6 +157,7 @@ async fn counter_loop(client: redis::Client, control: Arc<Control>) {
             }
         }
         let Some(c) = con.as_mut() else { continue };
+        let started = std::time::Instant::now();
         let shared = tokio::time::timeout(REDIS_TIMEOUT, share(c, &control, false))
             .await
             .unwrap_or_else(|_| {
@@ -167,7 +168,7 @@ async fn counter_loop(client: redis::Client, control: Arc<Control>) {
             });
         match shared {
             Ok(()) => {
-                redis_ok(RedisUse::Control);
+                redis_ok(RedisUse::Control, started);
                 if !control.redis_ok.swap(true, Ordering::Relaxed) {
                     log::info!("redis reachable again; counters shared");
                 }

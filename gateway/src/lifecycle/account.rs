@@ -10,19 +10,20 @@ use crate::state::AppState;
 
 pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) {
     let mut who: (Option<String>, Option<String>) = (None, None);
-    if let Some(mut adm) = ctx.admission.take() {
+    let mut admission = ctx.admission.take();
+    if let Some(adm) = admission.as_mut() {
         let cost = match ctx.cost {
             Some(c) => c,
             None => ctx.compute_cost(),
         };
-        let log = spend_log(ctx, &adm, cost);
+        let log = spend_log(ctx, adm, cost);
         // Callbacks and alerts: one event, queued for their senders.
-        crate::observe::request_done(&state.control, ctx, &adm, &log);
+        crate::observe::request_done(&state.control, ctx, adm, &log);
         if crate::logging::json() {
             who = (log.key_alias.clone(), log.team_id.clone());
         }
         state.control.settle(
-            &mut adm,
+            adm,
             Spent {
                 cost,
                 prompt_tokens: ctx.prompt_tokens,
@@ -31,6 +32,9 @@ pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) 
             Some(log),
         );
     }
+    // After the settle, so the budgets are free of this request as soon as possible.
+    crate::observe::account(state, path, ctx, admission.as_ref());
+    drop(admission);
     // Tokens count toward the deployment's minute (usage-based routing, rpm/tpm checks).
     if let Some(dep) = &ctx.served_by {
         let tokens = ctx.prompt_tokens + ctx.completion_tokens;

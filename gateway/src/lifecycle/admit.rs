@@ -19,8 +19,23 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The control-plane half of admission (see `control::enforce::admit`); the admission rides in
 /// the context until the account stage settles it. Only when this replica's budget leases ran
-/// short does it wait, once, for Redis (`control::lease`).
+/// short does it wait, once, for Redis (`control::lease`). Timed as LiteLLM's `proxy_pre_call`
+/// service.
 pub async fn control(
+    state: &AppState,
+    runtime: &Runtime,
+    session: &Session,
+    ctx: &mut RequestCtx,
+    caller: Caller,
+    req: &mut CanonicalRequest,
+) -> Result<(), GatewayError> {
+    let started = std::time::Instant::now();
+    let admitted = checks(state, runtime, session, ctx, caller, req).await;
+    crate::observe::stage(crate::observe::Stage::PreCall, started, &admitted);
+    admitted
+}
+
+async fn checks(
     state: &AppState,
     runtime: &Runtime,
     session: &Session,

@@ -38,6 +38,7 @@ pub async fn run(
             Some(f) if group == plan.first => Err(f.error(&group)),
             _ => try_group(state, runtime, session, ctx, request, &group, plan.deadline).await,
         };
+        crate::observe::fallback(state, ctx, &plan.first, &group, result.as_ref().err());
         let err = match result {
             Ok(()) => return Ok(()),
             Err(e) => e,
@@ -93,6 +94,7 @@ async fn try_group(
         };
         let failure = router::classify(&e);
         let class = router::error_class(&e);
+        crate::observe::attempt_failed(state, ctx, &dep, &e);
         if !ctx.mocked {
             count_failure(state, cfg, deployments.len(), &dep, &e);
         }
@@ -185,6 +187,7 @@ fn note_failure(
         .health
         .record_failure(crate::clock::now_ms(), allowed, cooldown)
     {
+        crate::observe::cooled_down(dep, class);
         log::warn!(
             "deployment {} ({}) cooling down for {cooldown:?} after repeated failures",
             dep.conf.id,

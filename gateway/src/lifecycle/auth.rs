@@ -55,6 +55,17 @@ pub fn authenticate(
     runtime: &Runtime,
     req: &RequestHeader,
 ) -> Result<Caller, GatewayError> {
+    let started = std::time::Instant::now();
+    let caller = check(control, runtime, req);
+    crate::observe::stage(crate::observe::Stage::Auth, started, &caller);
+    caller
+}
+
+fn check(
+    control: &Control,
+    runtime: &Runtime,
+    req: &RequestHeader,
+) -> Result<Caller, GatewayError> {
     let Some(master) = runtime.master_key_hash.as_ref() else {
         return Ok(Caller::Open);
     };

@@ -145,6 +145,7 @@ pub async fn forward(
         .expect("read_response_header succeeded");
     let status = resp.status.as_u16();
     ctx.upstream_status = Some(status);
+    crate::observe::provider_headers(ctx, &resp.headers);
     let content_type = resp
         .headers
         .get(http::header::CONTENT_TYPE)

@@ -41,6 +41,7 @@ pub async fn serve(
         //    access, limits and budgets (the worst case reserved).
         let mut request = front::read(state, &runtime, session, ctx, api, &caller).await?;
         admit::control(state, &runtime, session, ctx, caller, &mut request.view).await?;
+        crate::observe::request_metadata(&runtime.config.metrics, ctx, &request.view.body);
         request.admitted(state, ctx);
         // 3. route: the group, its deployments in order, the fallback chain.
         let plan = route::plan(&runtime, session, ctx, &mut request)?;

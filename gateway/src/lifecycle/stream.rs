@@ -255,6 +255,7 @@ pub async fn stream(
                 return client_left(ctx, up, "before the stream started").await;
             }
             started = true;
+            crate::observe::first_token(ctx);
             out = std::mem::take(&mut held);
         }
         if let Some(err) = failure {

@@ -38,6 +38,9 @@ pub struct Alert {
     pub webhook: Value,
 }
 
+/// The process's alerts, set once at start (`Alerts::start`); read by the hooks below.
+static ALERTS: std::sync::OnceLock<Arc<Alerts>> = std::sync::OnceLock::new();
+
 /// The alerting state of the process.
 pub struct Alerts {
     conf: Alerting,
@@ -90,6 +93,7 @@ impl Alerts {
             }
         }
         let _ = crate::control::flush::ON_WRITE_FAILED.set(spend_write_failed);
+        let _ = ALERTS.set(a.clone());
         Some(a)
     }
 
@@ -521,7 +525,7 @@ fn shown_id(k: Kind, id: &str) -> String {
 
 /// `control::flush`'s hook: the spend writer failed.
 fn spend_write_failed(why: &str) {
-    if let Some(a) = super::get().and_then(|o| o.alerts.as_ref()) {
+    if let Some(a) = ALERTS.get() {
         let why = crate::logging::redact::text(why).into_owned();
         a.raise(
             alert(
@@ -544,7 +548,7 @@ fn spend_write_failed(why: &str) {
 
 /// Routing's hook: a deployment started cooling down.
 pub fn cooled_down(deployment: &str, group: &str, model: &str, secs: f64) {
-    if let Some(a) = super::get().and_then(|o| o.alerts.as_ref()) {
+    if let Some(a) = ALERTS.get() {
         a.cooled_down(deployment, group, model, secs);
     }
 }

@@ -47,7 +47,7 @@ impl Event {
 
     /// Whether `sink` gets this event.
     pub fn for_sink(&self, name: &str, on_success: bool, on_failure: bool) -> bool {
-        super::allowed(&self.only, name, on_success, on_failure, self.ok)
+        allowed(&self.only, name, on_success, on_failure, self.ok)
     }
 
     pub fn trace_id_hex(&self) -> String {
@@ -194,5 +194,28 @@ pub fn error_class(status: u16) -> &'static str {
         503 => "ServiceUnavailableError",
         _ if status >= 500 => "InternalServerError",
         _ => "APIError",
+    }
+}
+
+/// Whether a sink gets an event: its own success/failure switches, narrowed by the key's or
+/// team's `logging` list (`only`) when one is set.
+pub(crate) fn allowed(
+    only: &Option<Vec<(String, bool, bool)>>,
+    name: &str,
+    on_success: bool,
+    on_failure: bool,
+    ok: bool,
+) -> bool {
+    let (s, f) = match only {
+        None => (on_success, on_failure),
+        Some(list) => match list.iter().find(|(n, ..)| n == name) {
+            Some((_, s, f)) => (on_success && *s, on_failure && *f),
+            None => (false, false),
+        },
+    };
+    if ok {
+        s
+    } else {
+        f
     }
 }

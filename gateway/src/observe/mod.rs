@@ -1,10 +1,23 @@
-//! Observability off the request path: logging callbacks (Langfuse, OTLP, generic webhook) fed
-//! one event per finished request from the account stage, each sink behind its own bounded
-//! queue (`queue.rs`) and sender task on the control runtime; the request capture (`capture.rs`:
-//! trace ids, metadata, text only when wanted); and alerting (`alerting.rs`). Set up once at
-//! start ([`start`]); every hook is a no-op costing one atomic load when nothing is configured.
+//! Observability. Metrics: LiteLLM's Prometheus families (`family.rs`), recorded by one call
+//! per request from the account stage into a bounded table of atomic rows (`series.rs`), by
+//! event hooks (`events.rs`: attempts, cooldowns, fallbacks, callbacks, services in
+//! `services.rs`), and read from the gateway's state at scrape (`gauges.rs`), all written
+//! out by `expose.rs` for `GET /metrics`. The hooks below are what the lifecycle calls, one
+//! line each. Logging callbacks and alerting: `callbacks.rs` (re-exported here), fed one event
+//! per finished request from the account stage through bounded per-sink queues.
 
+pub mod events;
+pub mod expose;
+pub mod family;
+pub mod gauges;
+pub mod labels;
+pub mod notes;
+pub mod series;
+pub mod services;
+
+// Logging callbacks and alerting (`callbacks.rs` is their entry point).
 pub mod alerting;
+pub mod callbacks;
 pub mod capture;
 pub mod event;
 pub mod generic;
@@ -14,358 +27,246 @@ pub mod logs;
 pub mod otlp;
 pub mod queue;
 
-use std::sync::{Arc, OnceLock};
+pub use callbacks::{
+    callback_failures, callback_names, flush, on_admit, on_stream, on_whole, request_done, start,
+    upstream_traceparent,
+};
 
-use conf::observe::callbacks::SinkKind;
-use conf::Config;
-use pingora::connectors::http::Connector;
-use serde_json::{Map, Value};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::OnceLock;
 
-use crate::control::enforce::Admission;
-use crate::control::Kind;
 use crate::ctx::RequestCtx;
-use event::Event;
-use queue::{FailureCounts, Sink};
+use crate::deployment::DeploymentRt;
+use crate::error::GatewayError;
+use crate::state::AppState;
 
-/// The process's callbacks, set at start.
-pub struct Observe {
-    pub sinks: Vec<Arc<Sink>>,
-    /// Some sink exports prompt and completion text (and message logging is on).
-    text: bool,
-    forward_traceparent: bool,
-    pub alerts: Option<Arc<alerting::Alerts>>,
-    connector: Arc<Connector>,
+/// The process's metric tables.
+pub struct Metrics {
+    pub requests: series::Table,
+    pub events: events::Events,
+    /// `litellm_self_latency` / `litellm_self_total_requests` (one label set each), held so
+    /// that a request updates them without a lookup.
+    pub self_latency: std::sync::Arc<events::Cell>,
+    pub self_total: std::sync::Arc<events::Cell>,
+    /// The `auth` and `proxy_pre_call` services' latency and total cells, likewise.
+    pub stages: [[std::sync::Arc<events::Cell>; 2]; 2],
 }
 
-static OBSERVE: OnceLock<Observe> = OnceLock::new();
-static FAILURES: OnceLock<FailureCounts> = OnceLock::new();
+static METRICS: OnceLock<Metrics> = OnceLock::new();
+static ENABLED: AtomicBool = AtomicBool::new(true);
+static CAP: AtomicUsize = AtomicUsize::new(1_000);
 
-/// The configured callbacks, if any were set up.
-pub fn get() -> Option<&'static Observe> {
-    OBSERVE.get()
+/// The tables; the first call fixes the histogram buckets (`prometheus_latency_buckets` of the
+/// configuration the process started with).
+pub fn metrics() -> &'static Metrics {
+    METRICS.get_or_init(|| Metrics::new(family::LATENCY_BUCKETS))
 }
 
-/// Counts one failed or dropped callback delivery for `sink`
-/// (`litellm_callback_logging_failures_metric{callback_name}`).
-pub fn callback_failed(sink: &str) {
-    FAILURES.get_or_init(FailureCounts::default).add(sink);
+impl Metrics {
+    pub fn new(bounds: &[f64]) -> Metrics {
+        let events = events::Events::new(bounds);
+        Metrics {
+            requests: series::Table::new(bounds, 0),
+            self_latency: events.cell(family::index_of("litellm_self_latency"), &[], 1),
+            self_total: events.cell(family::index_of("litellm_self_total_requests"), &[], 1),
+            stages: [Stage::Auth, Stage::PreCall].map(|s| {
+                let [latency, total, _] = s.families();
+                [
+                    events.cell(family::index_of(latency), &[], 1),
+                    events.cell(family::index_of(total), &[], 1),
+                ]
+            }),
+            events,
+        }
+    }
 }
 
-/// Failed or dropped deliveries per sink so far.
-pub fn callback_failures() -> Vec<(String, u64)> {
-    FAILURES
-        .get()
-        .map(FailureCounts::snapshot)
-        .unwrap_or_default()
+/// A stage LiteLLM times as a service.
+#[derive(Debug, Clone, Copy)]
+pub enum Stage {
+    /// The key check (`lifecycle::auth`).
+    Auth = 0,
+    /// Admission: access, budgets, limits (`lifecycle::admit::control`).
+    PreCall = 1,
 }
 
-/// Names of the configured callbacks (`/health/readiness` `success_callbacks`).
-pub fn callback_names() -> Vec<String> {
-    get()
-        .map(|o| o.sinks.iter().map(|s| s.name.clone()).collect())
-        .unwrap_or_default()
+impl Stage {
+    fn families(self) -> [&'static str; 3] {
+        match self {
+            Stage::Auth => [
+                "litellm_auth_latency",
+                "litellm_auth_total_requests",
+                "litellm_auth_failed_requests",
+            ],
+            Stage::PreCall => [
+                "litellm_proxy_pre_call_latency",
+                "litellm_proxy_pre_call_total_requests",
+                "litellm_proxy_pre_call_failed_requests",
+            ],
+        }
+    }
 }
 
-/// Builds the sinks and alerting of `config` and starts their sender tasks on `rt`. Called once
-/// at start; the sinks stay as they are across reloads (restart to change them).
-pub fn start(config: &Config, rt: &tokio::runtime::Handle) {
-    let cb = &config.callbacks;
-    let connector = Arc::new(Connector::new(None));
-    let mut sinks = Vec::new();
-    for s in &cb.sinks {
-        let wants_text = !cb.turn_off_message_logging;
-        let built = match &s.kind {
-            SinkKind::Langfuse {
-                host,
-                public_key,
-                secret_key,
-            } => {
-                use base64::Engine as _;
-                let auth = base64::engine::general_purpose::STANDARD.encode(format!(
-                    "{}:{}",
-                    public_key.expose(),
-                    secret_key.expose()
-                ));
-                Sink::new(
-                    s,
-                    &format!("{host}/api/public/ingestion"),
-                    vec![("authorization".into(), format!("Basic {auth}"))],
-                    Box::new(langfuse::Langfuse),
-                    wants_text,
-                )
-            }
-            SinkKind::Otlp {
-                endpoint,
-                protocol,
-                headers,
-                service_name,
-            } => Sink::new(
-                s,
-                endpoint,
-                expose(headers),
-                Box::new(otlp::Otlp {
-                    protocol: *protocol,
-                    service_name: service_name.clone(),
-                }),
-                wants_text,
-            ),
-            SinkKind::Generic {
-                endpoint,
-                headers,
-                log_format,
-            } => Sink::new(
-                s,
-                endpoint,
-                expose(headers),
-                Box::new(generic::Generic(*log_format)),
-                wants_text,
-            ),
+/// A stage started at `started` ended with `result` (its failures by exception class).
+pub fn stage<T>(stage: Stage, started: std::time::Instant, result: &Result<T, GatewayError>) {
+    if !enabled() {
+        return;
+    }
+    let m = metrics();
+    let [latency, total] = &m.stages[stage as usize];
+    if let Some(h) = &latency.hist {
+        h.observe(m.events.bounds(), started.elapsed().as_secs_f64());
+    }
+    total.count.fetch_add(1, Relaxed);
+    if let Err(e) = result {
+        let class = labels::exception_class(e.to_api_error().status, None);
+        let function = match stage {
+            Stage::Auth => "user_api_key_auth",
+            Stage::PreCall => "pre_call_checks",
         };
-        match built {
-            Ok(sink) => {
-                let sink = Arc::new(sink);
-                rt.spawn(sink.clone().run(connector.clone()));
-                log::info!("callback {}: on", sink.name);
-                sinks.push(sink);
-            }
-            Err(e) => log::error!("callback {}: {e}; off", s.name),
-        }
+        let failed = family::index_of(stage.families()[2]);
+        m.events.add(failed, &[&class, function], 1, cap());
     }
-    let alerts = alerting::Alerts::start(&config.alerting, connector.clone(), rt);
-    let text = sinks.iter().any(|s| s.wants_text);
-    let _ = OBSERVE.set(Observe {
-        sinks,
-        text,
-        forward_traceparent: cb.forward_traceparent,
-        alerts,
-        connector,
+}
+
+/// Applies the configuration's metric settings, at start (`server.rs`).
+pub fn configure(s: &conf::MetricsSettings) {
+    METRICS.get_or_init(|| {
+        Metrics::new(
+            s.latency_buckets
+                .as_deref()
+                .unwrap_or(family::LATENCY_BUCKETS),
+        )
     });
+    ENABLED.store(s.enabled, Relaxed);
+    CAP.store(s.max_series, Relaxed);
 }
 
-/// At shutdown: sends what the sinks and alerting still hold, for at most `within`.
-pub fn flush(rt: &tokio::runtime::Handle, within: std::time::Duration) {
-    let Some(o) = get() else { return };
-    let queued: usize = o.sinks.iter().map(|s| s.queued()).sum();
-    // The timer is made inside the runtime (the caller is the main thread, outside it).
-    let done = rt.block_on(async {
-        tokio::time::timeout(within, async {
-            for s in &o.sinks {
-                s.send_queued(&o.connector).await;
-            }
-            if let Some(a) = &o.alerts {
-                a.send_queued(&o.connector).await;
-            }
-        })
-        .await
-    });
-    if done.is_err() {
-        log::warn!(
-            "callbacks: not every queued event was delivered within {}s at shutdown ({queued} were queued)",
-            within.as_secs()
-        );
-    }
+/// Whether request metrics are recorded.
+pub fn enabled() -> bool {
+    ENABLED.load(Relaxed)
 }
 
-fn expose(h: &[(String, conf::Secret)]) -> Vec<(String, String)> {
-    h.iter()
-        .map(|(k, v)| (k.clone(), v.expose().to_string()))
-        .collect()
+pub(crate) fn cap() -> usize {
+    CAP.load(Relaxed)
 }
 
-/// Stage 2 hook (admit): captures the trace context, the request's metadata and — only when a
-/// sink exports it — its prompt.
-pub fn on_admit(
-    traceparent: Option<&::http::HeaderValue>,
-    body: &Map<String, Value>,
+/// Stage 6: counts the request (every LLM request, refused ones included) in its row.
+pub fn account(
+    state: &AppState,
+    path: &str,
     ctx: &mut RequestCtx,
+    admission: Option<&crate::control::enforce::Admission>,
 ) {
-    let Some(o) = get() else { return };
-    if o.sinks.is_empty() && !o.forward_traceparent {
-        return;
-    }
-    ctx.observe = Some(Box::new(capture::capture_from(traceparent, body, o.text)));
-}
-
-/// The `traceparent` the provider gets (`forward_traceparent_to_llm_api`).
-pub fn upstream_traceparent(ctx: &RequestCtx) -> Option<String> {
-    let o = get()?;
-    if !o.forward_traceparent {
-        return None;
-    }
-    ctx.observe.as_ref().map(|c| c.upstream_traceparent())
-}
-
-/// Relay hook: a whole canonical answer went out.
-pub fn on_whole(ctx: &mut RequestCtx, body: &[u8]) {
-    if let Some(c) = ctx.observe.as_deref_mut() {
-        c.first_byte_ms.get_or_insert_with(crate::clock::now_ms_i64);
-        capture::note_whole(c, body);
+    if enabled() && !ctx.call_type.is_empty() {
+        labels::record(state, path, ctx, admission);
     }
 }
 
-/// Relay hook: canonical stream events went out.
-pub fn on_stream(ctx: &mut RequestCtx, events: &[u8]) {
-    if let Some(c) = ctx.observe.as_deref_mut() {
-        capture::note_stream(c, events);
+/// An attempt at `dep` failed with `e` (retried, fallen back from, or final).
+pub fn attempt_failed(state: &AppState, ctx: &RequestCtx, dep: &DeploymentRt, e: &GatewayError) {
+    if enabled() {
+        labels::attempt_failed(state, ctx, dep, e);
     }
 }
 
-/// Stage 6 hook (account): the request's event for every sink that takes it, and its alerts.
-/// `log` is the request's spend log row.
-pub fn request_done(
-    control: &crate::control::Control,
+/// `dep` entered a cooldown after failures of `class`.
+pub fn cooled_down(dep: &DeploymentRt, class: Option<conf::ErrorClass>) {
+    if enabled() {
+        labels::cooled_down(dep, class);
+    }
+}
+
+/// The model group `group` tried for a request that asked for `first` ended with `err`: a
+/// successful or failed fallback when the two differ.
+pub fn fallback(
+    state: &AppState,
     ctx: &mut RequestCtx,
-    adm: &Admission,
-    log: &store::SpendLog,
+    first: &str,
+    group: &str,
+    err: Option<&GatewayError>,
 ) {
-    let Some(o) = get() else { return };
-    if let Some(a) = &o.alerts {
-        a.request_done(control, ctx, adm, log);
+    if group != first && enabled() {
+        labels::fallback(state, ctx, first, group, err);
     }
-    if o.sinks.is_empty() {
-        return;
-    }
-    let ok = log.status == "success";
-    let team = adm
-        .holds
-        .iter()
-        .map(|(e, _)| e)
-        .find(|e| e.kind == Kind::Team);
-    let prefs = prefs(adm.key.as_deref(), team.map(|t| &**t));
-    if !o
-        .sinks
-        .iter()
-        .any(|s| allowed(&prefs.only, &s.name, s.on_success, s.on_failure, ok))
-    {
-        return;
-    }
-    let capture = ctx
-        .observe
-        .take()
-        .map(|c| *c)
-        .unwrap_or_else(|| capture::capture_from(None, &Map::new(), false));
-    let mut e = Event {
-        log: log.clone(),
-        ok,
-        stream: ctx.stream,
-        status: ctx.status,
-        upstream_status: ctx.upstream_status,
-        error: ctx.failure.clone(),
-        key_alias: log.key_alias.clone(),
-        team_alias: team.and_then(|t| t.alias()).map(str::to_string),
-        text: o.text && !prefs.no_text,
-        capture,
-        only: prefs.only,
-        size: 0,
-    };
-    e.size = e.reckon(ctx.body_bytes);
-    let e = Arc::new(e);
-    for s in &o.sinks {
-        if e.for_sink(&s.name, s.on_success, s.on_failure) {
-            s.push(&e);
+}
+
+/// The provider's `x-ratelimit-remaining-*` headers, kept for the account stage.
+pub fn provider_headers(ctx: &mut RequestCtx, headers: &::http::HeaderMap) {
+    // Names built once: a lookup by `&str` parses the name every time (~500 instructions).
+    static NAMES: [::http::HeaderName; 2] = [
+        ::http::HeaderName::from_static("x-ratelimit-remaining-requests"),
+        ::http::HeaderName::from_static("x-ratelimit-remaining-tokens"),
+    ];
+    for (slot, name) in ctx.metrics.remaining.iter_mut().zip(&NAMES) {
+        if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
+            *slot = v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .or_else(|| v.trim().parse::<f64>().ok().map(|f| f.max(0.0) as u64));
         }
     }
 }
 
-pub(crate) fn allowed(
-    only: &Option<Vec<(String, bool, bool)>>,
-    name: &str,
-    on_success: bool,
-    on_failure: bool,
-    ok: bool,
-) -> bool {
-    let (s, f) = match only {
-        None => (on_success, on_failure),
-        Some(list) => match list.iter().find(|(n, ..)| n == name) {
-            Some((_, s, f)) => (on_success && *s, on_failure && *f),
-            None => (false, false),
-        },
-    };
-    if ok {
-        s
-    } else {
-        f
+/// The first streamed bytes went to the client.
+pub fn first_token(ctx: &mut RequestCtx) {
+    if ctx.metrics.first_token.is_none() {
+        ctx.metrics.first_token = ctx.start.map(|s| s.elapsed());
     }
 }
 
-/// A key's or team's logging settings.
-#[derive(Default)]
-struct Prefs {
-    /// `metadata.logging` / team `metadata.callback_settings`: only these callbacks, with
-    /// (success, failure).
-    only: Option<Vec<(String, bool, bool)>>,
-    /// `turn_off_message_logging` in the key's or team's metadata or `callback_vars`.
-    no_text: bool,
+/// Reads the request's `metadata` values named by `custom_prometheus_metadata_labels`.
+pub fn request_metadata(
+    s: &conf::MetricsSettings,
+    ctx: &mut RequestCtx,
+    body: &serde_json::Map<String, serde_json::Value>,
+) {
+    if !s.metadata_labels.is_empty() {
+        ctx.metrics.metadata = labels::metadata_values(&s.metadata_labels, body);
+    }
 }
 
-fn prefs(key: Option<&crate::control::Entity>, team: Option<&crate::control::Entity>) -> Prefs {
-    let mut p = Prefs::default();
-    // Team first, the key's own settings win.
-    for e in [team, key].into_iter().flatten() {
-        let raw = e.raw_doc();
-        if !(raw.contains("\"logging\"")
-            || raw.contains("\"callback_settings\"")
-            || raw.contains("turn_off_message_logging"))
-        {
-            continue;
-        }
-        let doc = e.doc();
-        let Some(Value::Object(meta)) = doc.get("metadata") else {
-            continue;
-        };
-        if meta.get("turn_off_message_logging") == Some(&Value::Bool(true)) {
-            p.no_text = true;
-        }
-        if let Some(Value::Array(list)) = meta.get("logging") {
-            let mut only = Vec::new();
-            for item in list {
-                let Some(name) = item.get("callback_name").and_then(Value::as_str) else {
-                    continue;
-                };
-                let (s, f) = match item.get("callback_type").and_then(Value::as_str) {
-                    Some("success") => (true, false),
-                    Some("failure") => (false, true),
-                    _ => (true, true),
-                };
-                if item.pointer("/callback_vars/turn_off_message_logging")
-                    == Some(&Value::Bool(true))
-                {
-                    p.no_text = true;
-                }
-                only.push((name.to_string(), s, f));
-            }
-            p.only = Some(only);
-        }
-        if let Some(Value::Object(cs)) = meta.get("callback_settings") {
-            let names = |k: &str| -> Vec<String> {
-                cs.get(k)
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
-            if cs.contains_key("success_callback") || cs.contains_key("failure_callback") {
-                let (succ, fail) = (names("success_callback"), names("failure_callback"));
-                let mut only: Vec<(String, bool, bool)> = Vec::new();
-                for n in succ.iter().chain(&fail) {
-                    if !only.iter().any(|(o, ..)| o == n) {
-                        only.push((n.clone(), succ.contains(n), fail.contains(n)));
-                    }
-                }
-                p.only = Some(only);
-            }
-            if cs
-                .get("callback_vars")
-                .and_then(|v| v.get("turn_off_message_logging"))
-                == Some(&Value::Bool(true))
-            {
-                p.no_text = true;
-            }
+/// A logging callback dropped or failed to deliver `n` events
+/// (`litellm_callback_logging_failures_metric`). Called by the logging callbacks' sinks
+/// (`callbacks::callback_failed`).
+pub fn callback_failed(callback: &str, n: u64) {
+    let f = family_index::CALLBACK_FAILURES.get();
+    metrics().events.add(f, &[callback], n, cap());
+}
+
+/// Indexes of the event families, looked up once.
+pub(crate) mod family_index {
+    use std::sync::OnceLock;
+
+    pub struct Lazy(&'static str, OnceLock<usize>);
+
+    impl Lazy {
+        pub fn get(&self) -> usize {
+            *self.1.get_or_init(|| super::family::index_of(self.0))
         }
     }
-    p
+
+    const fn lazy(name: &'static str) -> Lazy {
+        Lazy(name, OnceLock::new())
+    }
+
+    #[allow(dead_code)]
+    pub static CALLBACK_FAILURES: Lazy = lazy("litellm_callback_logging_failures_metric");
+    pub static DEP_FAILURES: Lazy = lazy("litellm_deployment_failure_responses");
+    pub static DEP_TOTAL: Lazy = lazy("litellm_deployment_total_requests");
+    pub static LLM_FAILED: Lazy = lazy("litellm_llm_api_failed_requests_metric");
+    pub static COOLED: Lazy = lazy("litellm_deployment_cooled_down");
+    pub static FALLBACK_OK: Lazy = lazy("litellm_deployment_successful_fallbacks");
+    pub static FALLBACK_FAILED: Lazy = lazy("litellm_deployment_failed_fallbacks");
+    pub static SELF_FAILED: Lazy = lazy("litellm_self_failed_requests");
+    pub static REDIS_LATENCY: Lazy = lazy("litellm_redis_latency");
+    pub static REDIS_TOTAL: Lazy = lazy("litellm_redis_total_requests");
+    pub static REDIS_FAILED: Lazy = lazy("litellm_redis_failed_requests");
+    pub static DB_LATENCY: Lazy = lazy("litellm_postgres_latency");
+    pub static DB_TOTAL: Lazy = lazy("litellm_postgres_total_requests");
+    pub static DB_FAILED: Lazy = lazy("litellm_postgres_failed_requests");
+    pub static BATCH_LATENCY: Lazy = lazy("litellm_batch_write_to_db_latency");
+    pub static BATCH_TOTAL: Lazy = lazy("litellm_batch_write_to_db_total_requests");
+    pub static BATCH_FAILED: Lazy = lazy("litellm_batch_write_to_db_failed_requests");
 }

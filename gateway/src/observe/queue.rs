@@ -86,7 +86,7 @@ impl Sink {
         if p.items.len() >= self.settings.max_entries || p.bytes + size > self.settings.max_bytes {
             drop(p);
             self.dropped.fetch_add(1, Ordering::Relaxed);
-            super::callback_failed(&self.name);
+            callback_failed(&self.name);
             return false;
         }
         p.items.push_back(e.clone());
@@ -150,7 +150,7 @@ impl Sink {
                     }
                     Err(e) => {
                         self.failed.fetch_add(events as u64, Ordering::Relaxed);
-                        super::callback_failed(&self.name);
+                        callback_failed(&self.name);
                         log::warn!("callback {}: {events} events not delivered: {e}", self.name);
                     }
                 }
@@ -206,4 +206,21 @@ impl FailureCounts {
     pub fn snapshot(&self) -> Vec<(String, u64)> {
         self.0.lock().expect("failure counts lock").clone()
     }
+}
+
+static FAILURES: std::sync::OnceLock<FailureCounts> = std::sync::OnceLock::new();
+
+/// Counts one failed or dropped callback delivery for `sink`
+/// (`litellm_callback_logging_failures_metric{callback_name}`).
+pub fn callback_failed(sink: &str) {
+    FAILURES.get_or_init(FailureCounts::default).add(sink);
+    super::callback_failed(sink, 1);
+}
+
+/// Failed or dropped deliveries per sink so far.
+pub fn callback_failures() -> Vec<(String, u64)> {
+    FAILURES
+        .get()
+        .map(FailureCounts::snapshot)
+        .unwrap_or_default()
 }

@@ -80,11 +80,7 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
         Route::Listing => crate::apidocs::route_list(session, ctx).await,
         Route::OpenApi => crate::apidocs::openapi(session, ctx).await,
         Route::Docs => crate::apidocs::docs(session, ctx).await,
-        Route::Metrics => {
-            ctx.status = 200;
-            let body = Bytes::from(crate::metrics::render());
-            respond(session, 200, "text/plain; version=0.0.4", body, "", &[]).await
-        }
+        Route::Metrics => metrics(state, session, ctx).await,
         Route::WrongMethod => {
             error(
                 session,
@@ -106,6 +102,41 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
 
 async fn error(session: &mut Session, ctx: &mut RequestCtx, e: GatewayError) {
     reply::fail(session, ctx, e, Served::Route).await;
+}
+
+/// `GET /metrics` (and `/metrics/`): the Prometheus exposition (`observe::expose`); with
+/// `require_auth_for_metrics_endpoint`, only for the master key or a virtual key (as LiteLLM).
+async fn metrics(
+    state: &Arc<AppState>,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> pingora::Result<()> {
+    let runtime = state.runtime();
+    if runtime.config.metrics.require_auth {
+        if let Err(e) =
+            lifecycle::auth::authenticate(&state.control, &runtime, session.req_header())
+        {
+            error(session, ctx, e).await;
+            return Ok(());
+        }
+    }
+    // Rendered on the blocking pool: a large exposition never holds up the requests this
+    // worker thread serves meanwhile.
+    let rendering = state.clone();
+    let body = tokio::task::spawn_blocking(move || crate::observe::expose::render(&rendering))
+        .await
+        .unwrap_or_default();
+    ctx.status = 200;
+    let body = Bytes::from(body);
+    respond(
+        session,
+        200,
+        "text/plain; version=0.0.4; charset=utf-8",
+        body,
+        "",
+        &[],
+    )
+    .await
 }
 
 async fn models(

@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use crate::clock::now_ms;
-use crate::metrics::{redis_failed, redis_ok, RedisUse};
+use crate::observe::services::{redis_failed, redis_ok, RedisUse};
 use crate::runtime::Live;
 
 /// Pub/sub channel and key prefix.
@@ -128,9 +128,10 @@ async fn usage_loop(client: redis::Client, state: Arc<Live>) {
         let Some(connection) = con.as_mut() else {
             continue;
         };
+        let started = std::time::Instant::now();
         match sync_usage(connection, &state).await {
             Ok(()) => {
-                redis_ok(RedisUse::Router);
+                redis_ok(RedisUse::Router, started);
                 warned = false;
             }
             Err(e) => {

@@ -1,12 +1,17 @@
-//! Prometheus `/metrics`: process-wide counters and gauges in the text exposition format. For
-//! now the health of the Redis connections — the router's (shared cooldowns, usage, latency)
-//! and the control plane's (shared budgets and limits) — and the budget leases, so that a
-//! replica degraded to local state shows on a dashboard, not only in its log.
+//! Service metrics (LiteLLM's `prometheus_system`): Redis and database calls — latency,
+//! totals and failures — plus Tollgate's own health of the Redis connections (the router's:
+//! shared cooldowns, usage, latency; the control plane's: shared budgets and limits) and the
+//! budget leases, so that a replica degraded to local state shows on a dashboard, not only in
+//! its log.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
+use std::time::Instant;
+
+use super::family_index as fi;
+use super::{cap, metrics};
 
 /// What a Redis connection serves.
 #[derive(Debug, Clone, Copy)]
@@ -21,8 +26,6 @@ const USES: [&str; 2] = ["router", "control"];
 const UNUSED: u8 = 2;
 
 static REDIS_UP: [AtomicU8; 2] = [AtomicU8::new(UNUSED), AtomicU8::new(UNUSED)];
-/// (error class, function) → failures.
-static REDIS_FAILURES: Mutex<BTreeMap<(&str, &str), u64>> = Mutex::new(BTreeMap::new());
 
 /// Budget lease requests by result (`granted`, `refused`, `failed`).
 static LEASE_REQUESTS: Mutex<BTreeMap<&str, u64>> = Mutex::new(BTreeMap::new());
@@ -47,17 +50,51 @@ pub fn lease_fallback(mode: &'static str) {
         .or_insert(0) += 1;
 }
 
-/// A Redis call for `what` succeeded.
-pub fn redis_ok(what: RedisUse) {
+/// A Redis call for `what`, started at `started`, succeeded.
+pub fn redis_ok(what: RedisUse, started: Instant) {
     REDIS_UP[what as usize].store(1, Ordering::Relaxed);
+    let m = metrics();
+    m.events.add(fi::REDIS_TOTAL.get(), &[], 1, cap());
+    m.events.observe(
+        fi::REDIS_LATENCY.get(),
+        &[],
+        started.elapsed().as_secs_f64(),
+        cap(),
+    );
 }
 
 /// A Redis call for `what` (in `function`) failed: the replica runs on local state until one
 /// succeeds again.
 pub fn redis_failed(what: RedisUse, function: &'static str, e: &redis::RedisError) {
     REDIS_UP[what as usize].store(0, Ordering::Relaxed);
-    let mut failures = REDIS_FAILURES.lock().expect("metrics lock");
-    *failures.entry((error_class(e), function)).or_insert(0) += 1;
+    let m = metrics();
+    m.events.add(fi::REDIS_TOTAL.get(), &[], 1, cap());
+    m.events.add(
+        fi::REDIS_FAILED.get(),
+        &[error_class(e), function],
+        1,
+        cap(),
+    );
+}
+
+/// A batch write of spend to the database, started at `started`, ended with `result`
+/// (LiteLLM's `postgres` and `batch_write_to_db` services; SQLite counts too).
+pub fn db_write<T, E: std::fmt::Debug>(started: Instant, result: &Result<T, E>) {
+    let secs = started.elapsed().as_secs_f64();
+    let m = metrics();
+    for (total, latency, failed) in [
+        (&fi::DB_TOTAL, &fi::DB_LATENCY, &fi::DB_FAILED),
+        (&fi::BATCH_TOTAL, &fi::BATCH_LATENCY, &fi::BATCH_FAILED),
+    ] {
+        m.events.add(total.get(), &[], 1, cap());
+        m.events.observe(latency.get(), &[], secs, cap());
+        if let Err(e) = result {
+            let class = format!("{e:?}");
+            let class = class.split(['(', ' ', '{']).next().unwrap_or("StoreError");
+            m.events
+                .add(failed.get(), &[class, "flush_spend"], 1, cap());
+        }
+    }
 }
 
 fn error_class(e: &redis::RedisError) -> &'static str {
@@ -70,19 +107,8 @@ fn error_class(e: &redis::RedisError) -> &'static str {
     }
 }
 
-/// The exposition text.
-pub fn render() -> String {
-    let mut out = String::with_capacity(1024);
-    out.push_str(
-        "# HELP litellm_redis_failed_requests_total Failed calls to Redis\n\
-         # TYPE litellm_redis_failed_requests_total counter\n",
-    );
-    for ((class, function), n) in REDIS_FAILURES.lock().expect("metrics lock").iter() {
-        let _ = writeln!(
-            out,
-            "litellm_redis_failed_requests_total{{error_class=\"{class}\",function_name=\"{function}\"}} {n}"
-        );
-    }
+/// Tollgate's own service families, appended to the exposition.
+pub fn render(out: &mut String) {
     out.push_str(
         "# HELP tollgate_redis_up 1 while Redis is shared with the other replicas, 0 while this replica runs on local state\n\
          # TYPE tollgate_redis_up gauge\n",
@@ -113,8 +139,7 @@ pub fn render() -> String {
             "tollgate_budget_lease_fallbacks_total{{mode=\"{mode}\"}} {n}"
         );
     }
-    crate::conn::render_metrics(&mut out);
-    out
+    crate::conn::render_metrics(out);
 }
 
 #[cfg(test)]
@@ -125,18 +150,29 @@ mod tests {
     fn failures_are_counted_by_class_and_function_and_flip_the_gauge() {
         let refused =
             redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-        redis_ok(RedisUse::Router);
-        assert!(render().contains("tollgate_redis_up{use=\"router\"} 1"));
+        let text = || {
+            let mut out = String::new();
+            render(&mut out);
+            out
+        };
+        let failures = || {
+            metrics()
+                .events
+                .cells(fi::REDIS_FAILED.get())
+                .iter()
+                .filter(|c| &*c.labels[0] == "ConnectionError" && &*c.labels[1] == "test_sync")
+                .map(|c| c.count.load(Ordering::Relaxed))
+                .sum::<u64>()
+        };
+        redis_ok(RedisUse::Router, Instant::now());
+        assert!(text().contains("tollgate_redis_up{use=\"router\"} 1"));
         redis_failed(RedisUse::Router, "test_sync", &refused);
         redis_failed(RedisUse::Router, "test_sync", &refused);
-        let text = render();
+        let text = text();
         assert!(
             text.contains("tollgate_redis_up{use=\"router\"} 0"),
             "{text}"
         );
-        assert!(
-            text.contains("litellm_redis_failed_requests_total{error_class=\"ConnectionError\",function_name=\"test_sync\"} 2"),
-            "{text}"
-        );
+        assert_eq!(failures(), 2);
     }
 }
