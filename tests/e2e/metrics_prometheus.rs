@@ -274,9 +274,9 @@ general_settings:
   proxy_batch_write_at: 1
 litellm_settings:
   callbacks: [\"prometheus\", \"dead_hook\"]
+  fallbacks: [{{\"m-broken\": [\"m-good\"]}}, {{\"m-dead\": [\"m-broken\"]}}]
 callback_settings:
   dead_hook: {{callback_type: generic_api, endpoint: \"http://127.0.0.1:9/hook\", flush_interval: 0.2}}
-  fallbacks: [{{\"m-broken\": [\"m-good\"]}}, {{\"m-dead\": [\"m-broken\"]}}]
 router_settings:
   num_retries: 0
   allowed_fails: 0
