@@ -61,12 +61,23 @@ impl Proc {
     }
 
     /// Threads of the proxy service (Pingora names them after the service).
+    /// Threads named after the process (the proxy workers and the main thread): the fewest
+    /// seen over a second, since a short-lived helper thread (started unnamed by a library
+    /// while the machine is loaded) also carries the process's name while it runs.
     fn proxy_threads(&self) -> usize {
-        std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
+        (0..10)
+            .map(|i| {
+                if i > 0 {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                std::fs::read_dir(format!("/proc/{}/task", self.child.id()))
+                    .unwrap()
+                    .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
+                    .filter(|name| name.trim() == "tollgate")
+                    .count()
+            })
+            .min()
             .unwrap()
-            .filter_map(|t| std::fs::read_to_string(t.unwrap().path().join("comm")).ok())
-            .filter(|name| name.trim() == "tollgate")
-            .count()
     }
 }
 

@@ -372,11 +372,13 @@ async fn previous_response_id_carries_the_conversation_across_both_paths() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_budget_clamp_lowers_max_output_tokens_on_both_paths() {
     let (gw, mock) = start("").await;
-    let key = generate_key(&gw, json!({"max_budget": 1.0})).await;
     for (group, path, field) in [
         ("gpt-r", "/v1/responses", "max_output_tokens"),
         ("claude-r", "/v1/messages", "max_tokens"),
     ] {
+        // A key per path: the previous request's reservation is settled after its response
+        // (the account stage), which a loaded machine can run after the next request arrives.
+        let key = generate_key(&gw, json!({"max_budget": 1.0})).await;
         let r = create_with(
             &gw,
             &key,
