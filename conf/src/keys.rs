@@ -134,6 +134,8 @@ pub(crate) const LITELLM: Section = Section {
         "budget_duration",
         "max_end_user_budget",
         "timezone",
+        "cache",
+        "cache_params",
     ],
     litellm: "litellm_settings",
 };
@@ -141,7 +143,7 @@ pub(crate) const LITELLM: Section = Section {
 /// `router_settings` (its routing keys are read by `router.rs`).
 pub(crate) const ROUTER: Section = Section {
     routing: true,
-    used: &[],
+    used: &["cache_responses", "cache_kwargs"],
     litellm: "router_settings",
 };
 

@@ -1,6 +1,7 @@
 //! Configuration: the LiteLLM `config.yaml` schema, loading (includes, `os.environ/`), pure
 //! validation, and the validated types the gateway runs on.
 
+pub mod cache;
 mod cloud;
 mod deployment;
 mod diag;
@@ -17,6 +18,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use cache::{CacheConfig, CacheKind, CacheScope};
 pub use keys::{is_secret_key, looks_like_openai};
 pub use model::*;
 pub use params::{looks_like_secret, SECRET_PREFIXES};

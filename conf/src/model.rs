@@ -49,6 +49,8 @@ pub struct Config {
     pub router: RouterConfig,
     /// `tollgate_settings`.
     pub tollgate: TollgateSettings,
+    /// Response caching (`litellm_settings.cache`, `cache_params`, `cache_responses`).
+    pub cache: crate::cache::CacheConfig,
     /// The file this was loaded from (`None` for the embedded default).
     pub source: Option<PathBuf>,
 }

@@ -47,6 +47,16 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
     crate::refs::tags(&entries, router.enable_tag_filtering, d);
     let router_settings = router_raw.cloned().unwrap_or_default();
     let tollgate = tollgate(section(&raw.root, "tollgate_settings", d), d);
+    let mut cache = crate::cache::cache(litellm_raw, router_raw, d);
+    if cache.enabled && cache.kind == crate::cache::CacheKind::Redis(None) {
+        match &router.redis_url {
+            Some(url) => cache.kind = crate::cache::CacheKind::Redis(Some(url.clone())),
+            None => d.error(
+                "litellm_settings.cache_params",
+                "type redis needs host (port, password) or redis_url here or in router_settings",
+            ),
+        }
+    }
 
     if d.error_count() > before {
         return None;
@@ -58,6 +68,7 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
         router_settings,
         router,
         tollgate,
+        cache,
         source: source.map(Path::to_path_buf),
     })
 }

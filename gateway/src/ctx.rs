@@ -43,7 +43,7 @@ impl Front {
 /// |---|---|---|
 /// | request | `proxy::request_filter` | `reply` (call id, durations), account |
 /// | front | `lifecycle::front` (`open`, `read`, `admitted`; per attempt: `ctx.front`) | relay, stream, `reply` (error shape), route (size estimate), account |
-/// | admission | stages 1–2 (`auth`, `admit`) | route (tags, region, fallback access and cover), `reply` (headers), account (settle, spend log) |
+/// | admission | stages 1–2 (`auth`, `admit`; `cache` also by relay and stream, which store the answer) | route (tags, region, fallback access and cover), `reply` (headers), account (settle, spend log) |
 /// | routing | stage 3 (`route::plan`, fallbacks entered) | attempt, forward, relay (cost), account |
 /// | attempt | stage 4 (`attempt`, `forward`) | attempt (retries, cooldown marks), `reply` (headers), account |
 /// | outcome | stage 5 (relay, stream) and `reply` | account (spend, logs), `reply` (cost headers) |
@@ -79,6 +79,9 @@ pub struct RequestCtx {
     /// The per-completion output bound admission lowered the request to, so that its budgets
     /// can pay the worst case (`budget_enforcement: clamp`); what goes upstream.
     pub clamped_max_tokens: Option<u64>,
+    /// The response cache's key for this request, and whether it was a hit (stage 2); a
+    /// streamed answer being put together for it (stage 5).
+    pub cache: Option<Box<crate::cache::Pending>>,
 
     // ── routing: where the request may go (stage 3: route; fallbacks entered by attempt) ────
     /// Model group asked for, then the group serving it (front door, then each group tried).

@@ -19,15 +19,17 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The control-plane half of admission (see `control::enforce::admit`); the admission rides in
 /// the context until the account stage settles it. Only when this replica's budget leases ran
-/// short does it wait, once, for Redis (`control::lease`).
+/// short does it wait, once, for Redis (`control::lease`). A response cache hit (looked up after
+/// access and limits, before budgets) is returned: it reserves nothing and costs nothing.
 pub async fn control(
     state: &AppState,
     runtime: &Runtime,
     session: &Session,
     ctx: &mut RequestCtx,
     caller: Caller,
-    req: &mut CanonicalRequest,
-) -> Result<(), GatewayError> {
+    request: &mut super::front::Request,
+) -> Result<Option<crate::cache::Entry>, GatewayError> {
+    let req = &mut request.view;
     crate::control::output::check(req)?;
     let who = crate::control::enforce::aliased(&state.control, &caller, req);
     // The group the (aliased) name resolves to: admission's access groups and worst case are
@@ -42,6 +44,22 @@ pub async fn control(
         req,
         session.req_header(),
     )?;
+    if state.cache.is_some() {
+        let group = target.as_ref().map_or(req.model.as_str(), |t| t.group);
+        let (body, raw) = match &request.door {
+            None => (Some(&mut req.body), None),
+            Some(super::front::Door::Anthropic(d)) => (None, Some(d.raw())),
+            Some(super::front::Door::Responses(_)) => (None, None),
+        };
+        let header = session.req_header().headers.get("cache-control");
+        let hit =
+            crate::cache::lookup(state.cache.as_ref(), ctx, &adm, group, body, raw, header).await;
+        if hit.is_some() {
+            ctx.caller = Some(caller);
+            ctx.admission = Some(adm);
+            return Ok(hit);
+        }
+    }
     let cost = crate::control::reserve::Cost::of(
         runtime,
         target,
@@ -59,7 +77,7 @@ pub async fn control(
     }
     ctx.caller = Some(caller);
     ctx.admission = Some(adm);
-    Ok(())
+    Ok(None)
 }
 
 /// Sends `max_tokens` per completion upstream instead of what the client asked for (the budget
