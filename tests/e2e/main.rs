@@ -18,6 +18,7 @@ mod agents_codex;
 mod auth;
 mod budget_modes;
 mod budgets;
+mod cache;
 mod cli;
 mod cluster;
 mod config;

@@ -26,8 +26,38 @@ pub struct Cache {
     pub cfg: CacheConfig,
     local: local::Local,
     pub redis: Option<redis::Redis>,
-    pub hits: AtomicU64,
-    pub misses: AtomicU64,
+}
+
+/// Lookups that found an entry, lookups that did not, and Redis calls that failed (the
+/// requests went on without the cache), for `/metrics`.
+pub static HITS: AtomicU64 = AtomicU64::new(0);
+pub static MISSES: AtomicU64 = AtomicU64::new(0);
+pub static REDIS_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+/// The cache's counters in Prometheus text.
+pub fn render(out: &mut String) {
+    for (name, help, v) in [
+        (
+            "tollgate_cache_hits_total",
+            "Requests answered from the response cache",
+            &HITS,
+        ),
+        (
+            "tollgate_cache_misses_total",
+            "Cacheable requests not found in the response cache",
+            &MISSES,
+        ),
+        (
+            "tollgate_cache_redis_errors_total",
+            "Response cache calls to Redis that failed (served without the cache)",
+            &REDIS_ERRORS,
+        ),
+    ] {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+            v.load(Ordering::Relaxed)
+        ));
+    }
 }
 
 impl Cache {
@@ -43,8 +73,6 @@ impl Cache {
             cfg: cfg.clone(),
             local: local::Local::new(cfg.max_entries, cfg.max_bytes),
             redis,
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
         }))
     }
 
@@ -112,9 +140,7 @@ impl Cache {
 
     /// Redis calls that failed (the requests went on without the cache).
     pub fn redis_errors(&self) -> u64 {
-        self.redis
-            .as_ref()
-            .map_or(0, |r| r.errors.load(Ordering::Relaxed))
+        REDIS_ERRORS.load(Ordering::Relaxed)
     }
 }
 
@@ -180,9 +206,9 @@ pub async fn lookup(
         })
     };
     if found.is_some() {
-        cache.hits.fetch_add(1, Ordering::Relaxed);
+        HITS.fetch_add(1, Ordering::Relaxed);
     } else {
-        cache.misses.fetch_add(1, Ordering::Relaxed);
+        MISSES.fetch_add(1, Ordering::Relaxed);
     }
     ctx.cache = Some(Box::new(Pending {
         cache: cache.clone(),

@@ -2,7 +2,7 @@
 //! PX`), shared by every replica. Every call is bounded by a short deadline; Redis down or slow
 //! is a miss (or a store not made) counted in `errors`, never a failed request.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -17,8 +17,6 @@ const DEADLINE: Duration = Duration::from_millis(250);
 pub struct Redis {
     client: Option<redis::Client>,
     con: Mutex<Option<MultiplexedConnection>>,
-    /// Calls that failed (Redis down, slow or refusing): the requests went on without it.
-    pub errors: AtomicU64,
 }
 
 impl Redis {
@@ -33,7 +31,6 @@ impl Redis {
         Redis {
             client,
             con: Mutex::new(None),
-            errors: AtomicU64::new(0),
         }
     }
 
@@ -63,7 +60,7 @@ impl Redis {
             Err(_) => "timed out".to_string(),
         };
         *self.con.lock().expect("redis slot") = None;
-        let n = self.errors.fetch_add(1, Ordering::Relaxed);
+        let n = super::REDIS_ERRORS.fetch_add(1, Ordering::Relaxed);
         if n.is_power_of_two() || n == 0 {
             log::warn!("response cache: Redis {what} failed ({err}); serving without the cache ({} failures so far)", n + 1);
         }

@@ -15,6 +15,7 @@ use crate::lifecycle::front::Api;
 use crate::reply::{self, respond, Served};
 use crate::state::AppState;
 
+pub mod cache;
 pub mod responses;
 pub mod table;
 
@@ -56,6 +57,10 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
         }
         Route::Admin => {
             crate::admin::serve(state, session, ctx).await;
+            return;
+        }
+        Route::Cache(op) => {
+            cache::serve(state, session, ctx, op).await;
             return;
         }
         Route::Models => models(state, session, ctx).await,

@@ -1,0 +1,320 @@
+//! Response caching (`litellm_settings.cache`): a hit never reaches the provider (the mock
+//! counts its calls), costs 0 and says so in its headers; streamed and whole answers replay as
+//! each other; per-request controls; team scope; Redis down is a miss, never a failure.
+
+use bench::mock::{MockConfig, MockServer};
+use serde_json::{json, Value};
+
+use crate::budgets::generate_key;
+use crate::support::*;
+
+fn cache_config(api_base: &str, params: &str) -> String {
+    config_for(
+        api_base,
+        "      input_cost_per_token: 0.001\n      output_cost_per_token: 0.002",
+        &format!("litellm_settings:\n  cache: true\n  cache_params:\n{params}"),
+    )
+}
+
+fn chat(text: &str) -> Value {
+    json!({"model": "test-model", "messages": [{"role": "user", "content": text}]})
+}
+
+async fn send(gw: &Gateway, key: &str, body: &Value) -> reqwest::Response {
+    client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn content(v: &Value) -> String {
+    v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The data of each event of an SSE body.
+fn events(text: &str) -> Vec<String> {
+    text.split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_identical_request_is_served_from_the_cache_at_no_cost() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = Gateway::start(&cache_config(&mock.url(), "    type: local\n")).await;
+    let first = post(&gw, "/v1/chat/completions", &chat("hello cache")).await;
+    assert_eq!(first.status(), 200);
+    let key = header(&first, "x-litellm-cache-key");
+    assert_eq!(key.len(), 64, "a hex SHA-256: {key}");
+    assert!(first.headers().get("x-litellm-cache-hit").is_none());
+    assert_ne!(header(&first, "x-litellm-response-cost"), "0");
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(mock.requests().len(), 1);
+
+    // Same request, another `user` and `metadata`: not part of the key.
+    let mut again = chat("hello cache");
+    again["user"] = json!("someone-else");
+    again["metadata"] = json!({"trace": 1});
+    let second = post(&gw, "/v1/chat/completions", &again).await;
+    assert_eq!(second.status(), 200);
+    assert_eq!(header(&second, "x-litellm-cache-key"), key);
+    assert_eq!(header(&second, "x-litellm-cache-hit"), "True");
+    assert_eq!(header(&second, "x-litellm-response-cost"), "0");
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(
+        mock.requests().len(),
+        1,
+        "the hit never reached the provider"
+    );
+    assert_eq!(second, first, "the kept answer as it was");
+
+    // What changes the answer changes the key.
+    let mut warmer = chat("hello cache");
+    warmer["temperature"] = json!(0.9);
+    let third = post(&gw, "/v1/chat/completions", &warmer).await;
+    assert_ne!(header(&third, "x-litellm-cache-key"), key);
+    assert_eq!(mock.requests().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_and_whole_answers_replay_as_each_other() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = Gateway::start(&cache_config(&mock.url(), "    type: local\n")).await;
+
+    // Whole first, then streamed: a well-formed stream of the same answer.
+    let whole: Value = post(&gw, "/v1/chat/completions", &chat("one"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut streamed = chat("one");
+    streamed["stream"] = json!(true);
+    let r = post(&gw, "/v1/chat/completions", &streamed).await;
+    assert_eq!(r.status(), 200);
+    assert!(header(&r, "content-type").starts_with("text/event-stream"));
+    assert_eq!(header(&r, "x-litellm-cache-hit"), "True");
+    let evs = events(&r.text().await.unwrap());
+    assert_eq!(evs.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = evs[..evs.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert_eq!(text, content(&whole));
+    assert!(chunks
+        .iter()
+        .any(|c| c["choices"][0]["finish_reason"].as_str() == Some("stop")));
+    assert!(chunks.last().unwrap()["usage"]["total_tokens"].as_u64() > Some(0));
+    assert_eq!(mock.requests().len(), 1);
+
+    // Streamed first (stored once complete), then whole.
+    let mut s2 = chat("two");
+    s2["stream"] = json!(true);
+    let r = post(&gw, "/v1/chat/completions", &s2).await;
+    let evs = events(&r.text().await.unwrap());
+    let streamed_text: String = evs
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+        .filter_map(|c| {
+            c["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(mock.requests().len(), 2);
+    let r = post(&gw, "/v1/chat/completions", &chat("two")).await;
+    assert_eq!(header(&r, "x-litellm-cache-hit"), "True");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(content(&v), streamed_text);
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(mock.requests().len(), 2, "the streamed answer was kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_request_controls_as_litellm_implements_them() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = Gateway::start(&cache_config(&mock.url(), "    type: local\n")).await;
+    let calls = || mock.requests().len();
+    let with = |text: &str, cache: Value| {
+        let mut b = chat(text);
+        b["cache"] = cache;
+        b
+    };
+    // no-store: answered, not kept (the next one is a miss); the provider never sees `cache`.
+    post(
+        &gw,
+        "/v1/chat/completions",
+        &with("a", json!({"no-store": true})),
+    )
+    .await;
+    assert!(mock.requests()[0].json().unwrap().get("cache").is_none());
+    post(&gw, "/v1/chat/completions", &chat("a")).await;
+    assert_eq!(calls(), 2);
+    // no-cache: not looked up (LiteLLM's implementation), but stored.
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        &with("a", json!({"no-cache": true})),
+    )
+    .await;
+    assert!(r.headers().get("x-litellm-cache-hit").is_none());
+    assert_eq!(calls(), 3);
+    // s-maxage: an entry older than that is a miss.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        &with("a", json!({"s-maxage": 1})),
+    )
+    .await;
+    assert!(r.headers().get("x-litellm-cache-hit").is_none());
+    assert_eq!(calls(), 4);
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        &with("a", json!({"s-maxage": 60})),
+    )
+    .await;
+    assert_eq!(header(&r, "x-litellm-cache-hit"), "True");
+    // namespace: its own entries, its name in the key.
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        &with("a", json!({"namespace": "ns1"})),
+    )
+    .await;
+    assert!(header(&r, "x-litellm-cache-key").starts_with("ns1:"));
+    assert_eq!(calls(), 5);
+    // ttl: gone after it.
+    post(&gw, "/v1/chat/completions", &with("b", json!({"ttl": 1}))).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    post(&gw, "/v1/chat/completions", &chat("b")).await;
+    assert_eq!(calls(), 7);
+    // The same directives in `cache-control`.
+    let r = client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(MASTER_KEY)
+        .header("cache-control", "no-cache")
+        .json(&chat("b"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("x-litellm-cache-hit").is_none());
+    assert_eq!(calls(), 8);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_off_caches_only_what_asks_for_it() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = Gateway::start(&cache_config(&mock.url(), "    mode: default_off\n")).await;
+    let mut opted = chat("x");
+    opted["cache"] = json!({"use-cache": true});
+    post(&gw, "/v1/chat/completions", &chat("x")).await;
+    let r = post(&gw, "/v1/chat/completions", &chat("x")).await;
+    assert!(r.headers().get("x-litellm-cache-key").is_none());
+    assert_eq!(mock.requests().len(), 2);
+    post(&gw, "/v1/chat/completions", &opted).await;
+    let r = post(&gw, "/v1/chat/completions", &opted).await;
+    assert_eq!(header(&r, "x-litellm-cache-hit"), "True");
+    assert_eq!(mock.requests().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_scoped_entry_is_never_served_to_another_team() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = Gateway::start(&cache_config(&mock.url(), "    scope: team\n")).await;
+    for t in ["t1", "t2"] {
+        assert_eq!(
+            post(&gw, "/team/new", &json!({"team_id": t}))
+                .await
+                .status(),
+            200
+        );
+    }
+    let a1 = generate_key(&gw, json!({"team_id": "t1"})).await;
+    let a2 = generate_key(&gw, json!({"team_id": "t1"})).await;
+    let b = generate_key(&gw, json!({"team_id": "t2"})).await;
+    let first = send(&gw, &a1, &chat("secret plans")).await;
+    assert_eq!(first.status(), 200);
+    let r = send(&gw, &b, &chat("secret plans")).await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers().get("x-litellm-cache-hit").is_none(),
+        "other team"
+    );
+    assert_eq!(mock.requests().len(), 2);
+    let r = send(&gw, &a2, &chat("secret plans")).await;
+    assert_eq!(
+        header(&r, "x-litellm-cache-hit"),
+        "True",
+        "same team, other key"
+    );
+    assert_eq!(mock.requests().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_sends_requests_to_the_provider_and_fails_nothing() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let dead = free_port();
+    let gw = Gateway::start(&cache_config(
+        &mock.url(),
+        &format!("    type: redis\n    host: 127.0.0.1\n    port: {dead}\n    default_in_memory_ttl: 0.001\n"),
+    ))
+    .await;
+    for _ in 0..2 {
+        let r = post(&gw, "/v1/chat/completions", &chat("redis down")).await;
+        assert_eq!(r.status(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        mock.requests().len(),
+        2,
+        "no cache: both reached the provider"
+    );
+    let metrics = client()
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("tollgate_cache_redis_errors_total "))
+        .unwrap_or_else(|| panic!("no redis error counter in {metrics}"));
+    let n: f64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(n >= 2.0, "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_share_entries_through_redis() {
+    let Ok(url) = std::env::var("REDIS_URL") else {
+        panic!("REDIS_URL must point at the test Redis");
+    };
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let ns = format!("e2e-{}", free_port());
+    let yaml = cache_config(
+        &mock.url(),
+        &format!("    type: redis\n    redis_url: {url}\n    namespace: {ns}\n"),
+    );
+    let one = Gateway::start(&yaml).await;
+    let two = Gateway::start(&yaml).await;
+    let r = post(&one, "/v1/chat/completions", &chat("shared")).await;
+    assert_eq!(r.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let r = post(&two, "/v1/chat/completions", &chat("shared")).await;
+    assert_eq!(header(&r, "x-litellm-cache-hit"), "True");
+    assert_eq!(mock.requests().len(), 1);
+}
