@@ -7,7 +7,16 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::diag::{boolean, count, seconds, show, string, Diag};
-use crate::model::Secret;
+
+/// A Redis URL (it may hold a password): Debug never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(pub String);
+
+impl std::fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedisUrl(***)")
+    }
+}
 
 /// Where cached answers live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +24,7 @@ pub enum CacheKind {
     /// In this process only (`type: local`).
     Local,
     /// In Redis (`type: redis`), shared by every replica; `None`: the router's `redis_url`.
-    Redis(Option<Secret>),
+    Redis(Option<RedisUrl>),
 }
 
 /// Whose requests may share an entry (Tollgate's `cache_params.scope`; LiteLLM shares).
@@ -301,7 +310,7 @@ fn params(p: &Map<String, Value>, out: &mut CacheConfig, d: &mut Diag) {
 fn redis_if(out: &CacheConfig, url: Option<String>) -> CacheKind {
     match out.kind {
         CacheKind::Local => CacheKind::Local,
-        CacheKind::Redis(_) => CacheKind::Redis(url.map(Secret::new)),
+        CacheKind::Redis(_) => CacheKind::Redis(url.map(RedisUrl)),
     }
 }
 

@@ -18,7 +18,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use cache::{CacheConfig, CacheKind, CacheScope};
+pub use cache::{CacheConfig, CacheKind, CacheScope, RedisUrl};
 pub use keys::{is_secret_key, looks_like_openai};
 pub use model::*;
 pub use params::{looks_like_secret, SECRET_PREFIXES};

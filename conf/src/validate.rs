@@ -50,7 +50,11 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
     let mut cache = crate::cache::cache(litellm_raw, router_raw, d);
     if cache.enabled && cache.kind == crate::cache::CacheKind::Redis(None) {
         match &router.redis_url {
-            Some(url) => cache.kind = crate::cache::CacheKind::Redis(Some(url.clone())),
+            Some(url) => {
+                cache.kind = crate::cache::CacheKind::Redis(Some(crate::cache::RedisUrl(
+                    url.expose().to_string(),
+                )))
+            }
             None => d.error(
                 "litellm_settings.cache_params",
                 "type redis needs host (port, password) or redis_url here or in router_settings",

@@ -81,7 +81,7 @@ pub struct RequestCtx {
     pub clamped_max_tokens: Option<u64>,
     /// The response cache's key for this request, and whether it was a hit (stage 2); a
     /// streamed answer being put together for it (stage 5).
-    pub cache: Option<Box<crate::cache::Pending>>,
+    pub cache: Option<Box<crate::cache::pending::Pending>>,
 
     // ── routing: where the request may go (stage 3: route; fallbacks entered by attempt) ────
     /// Model group asked for, then the group serving it (front door, then each group tried).

@@ -73,7 +73,6 @@ fn error_class(e: &redis::RedisError) -> &'static str {
 /// The exposition text.
 pub fn render() -> String {
     let mut out = String::with_capacity(1024);
-    crate::cache::render(&mut out);
     out.push_str(
         "# HELP litellm_redis_failed_requests_total Failed calls to Redis\n\
          # TYPE litellm_redis_failed_requests_total counter\n",

@@ -34,7 +34,7 @@ pub struct AppState {
     /// Stored Responses API responses (bounds read at start).
     pub responses: Arc<crate::stored::StoredResponses>,
     /// The response cache (`litellm_settings.cache`), when on.
-    pub cache: Option<Arc<crate::cache::Cache>>,
+    pub cache: Option<Arc<crate::cache::store::Cache>>,
 }
 
 impl AppState {
@@ -50,7 +50,7 @@ impl AppState {
         );
         Arc::new(AppState {
             responses,
-            cache: crate::cache::Cache::new(&runtime.config.cache),
+            cache: crate::cache::store::Cache::new(&runtime.config.cache),
             runtime: Arc::new(ArcSwap::from_pointee(runtime)),
             shared: std::sync::OnceLock::new(),
             inflight: Inflight::default(),

@@ -2,7 +2,7 @@
 //! PX`), shared by every replica. Every call is bounded by a short deadline; Redis down or slow
 //! is a miss (or a store not made) counted in `errors`, never a failed request.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -13,6 +13,9 @@ use super::local::Entry;
 
 /// A Redis call slower than this counts as Redis down.
 const DEADLINE: Duration = Duration::from_millis(250);
+
+/// Response cache calls to Redis that failed (the requests went on without the cache).
+pub static REDIS_ERRORS: AtomicU64 = AtomicU64::new(0);
 
 pub struct Redis {
     client: Option<redis::Client>,
@@ -60,7 +63,7 @@ impl Redis {
             Err(_) => "timed out".to_string(),
         };
         *self.con.lock().expect("redis slot") = None;
-        let n = super::REDIS_ERRORS.fetch_add(1, Ordering::Relaxed);
+        let n = REDIS_ERRORS.fetch_add(1, Ordering::Relaxed);
         if n.is_power_of_two() || n == 0 {
             log::warn!("response cache: Redis {what} failed ({err}); serving without the cache ({} failures so far)", n + 1);
         }

@@ -27,9 +27,9 @@ pub async fn control(
     session: &Session,
     ctx: &mut RequestCtx,
     caller: Caller,
-    request: &mut super::front::Request,
+    req: &mut CanonicalRequest,
+    door_raw: Option<&bytes::Bytes>,
 ) -> Result<Option<crate::cache::Entry>, GatewayError> {
-    let req = &mut request.view;
     crate::control::output::check(req)?;
     let who = crate::control::enforce::aliased(&state.control, &caller, req);
     // The group the (aliased) name resolves to: admission's access groups and worst case are
@@ -46,10 +46,11 @@ pub async fn control(
     )?;
     if state.cache.is_some() {
         let group = target.as_ref().map_or(req.model.as_str(), |t| t.group);
-        let (body, raw) = match &request.door {
+        // A door's own request (Anthropic) is keyed by its body as sent, the OpenAI door's by
+        // the canonical body.
+        let (body, raw) = match door_raw {
             None => (Some(&mut req.body), None),
-            Some(super::front::Door::Anthropic(d)) => (None, Some(d.raw())),
-            Some(super::front::Door::Responses(_)) => (None, None),
+            Some(raw) => (None, Some(raw)),
         };
         let header = session.req_header().headers.get("cache-control");
         let hit =

@@ -40,7 +40,19 @@ pub async fn serve(
         // 2. admit: the body read under the cap and parsed in the client's API, then model
         //    access, limits and budgets (the worst case reserved).
         let mut request = front::read(state, &runtime, session, ctx, api, &caller).await?;
-        let cached = admit::control(state, &runtime, session, ctx, caller, &mut request).await?;
+        let cached = {
+            let raw = request.door.as_ref().and_then(front::Door::raw);
+            admit::control(
+                state,
+                &runtime,
+                session,
+                ctx,
+                caller,
+                &mut request.view,
+                raw,
+            )
+            .await?
+        };
         request.admitted(state, ctx);
         if let Some(entry) = cached {
             // A response cache hit: no route, no provider, no spend.

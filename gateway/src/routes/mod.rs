@@ -87,7 +87,9 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
         Route::Docs => crate::apidocs::docs(session, ctx).await,
         Route::Metrics => {
             ctx.status = 200;
-            let body = Bytes::from(crate::metrics::render());
+            let mut text = crate::metrics::render();
+            crate::cache::store::render(&mut text);
+            let body = Bytes::from(text);
             respond(session, 200, "text/plain; version=0.0.4", body, "", &[]).await
         }
         Route::WrongMethod => {
