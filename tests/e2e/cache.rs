@@ -318,3 +318,98 @@ async fn replicas_share_entries_through_redis() {
     assert_eq!(header(&r, "x-litellm-cache-hit"), "True");
     assert_eq!(mock.requests().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_completions_embeddings_and_messages_are_cached() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = Gateway::start(&cache_config(&mock.url(), "    type: local\n")).await;
+    let calls = || mock.requests().len();
+    let cases = [
+        (
+            "/v1/completions",
+            json!({"model": "test-model", "prompt": "once upon"}),
+        ),
+        (
+            "/v1/embeddings",
+            json!({"model": "test-model", "input": ["a", "b"]}),
+        ),
+    ];
+    for (n, (path, body)) in cases.iter().enumerate() {
+        let first = post(&gw, path, body).await;
+        assert_eq!(first.status(), 200, "{path}");
+        let first: Value = first.json().await.unwrap();
+        let again = post(&gw, path, body).await;
+        assert_eq!(header(&again, "x-litellm-cache-hit"), "True", "{path}");
+        assert_eq!(again.json::<Value>().await.unwrap(), first, "{path}");
+        assert_eq!(calls(), n + 1, "{path}");
+    }
+
+    // /v1/messages: the answer in Anthropic's shape, whole and streamed, from one entry.
+    let msg = json!({"model": "test-model", "max_tokens": 50, "messages": [{"role": "user", "content": "hi claude"}]});
+    let first = post(&gw, "/v1/messages", &msg).await;
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["type"], "message");
+    let again = post(&gw, "/v1/messages", &msg).await;
+    assert_eq!(header(&again, "x-litellm-cache-hit"), "True");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["type"], "message");
+    assert_eq!(again["content"], first["content"]);
+    let mut streamed = msg.clone();
+    streamed["stream"] = json!(true);
+    let r = post(&gw, "/v1/messages", &streamed).await;
+    assert_eq!(header(&r, "x-litellm-cache-hit"), "True");
+    let text = r.text().await.unwrap();
+    for event in [
+        "message_start",
+        "content_block_delta",
+        "message_delta",
+        "message_stop",
+    ] {
+        assert!(
+            text.contains(&format!("event: {event}")),
+            "{event} in {text}"
+        );
+    }
+    assert_eq!(calls(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_routes_delete_flush_and_ping_for_the_master_key() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = Gateway::start(&cache_config(&mock.url(), "    type: local\n")).await;
+    let r = post(&gw, "/v1/chat/completions", &chat("del")).await;
+    let key = header(&r, "x-litellm-cache-key");
+    let ping: Value = client()
+        .get(gw.url("/cache/ping"))
+        .bearer_auth(MASTER_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ping["status"], "healthy");
+    assert_eq!(ping["in_memory_entries"], 1);
+    let r = post(&gw, "/cache/delete", &json!({"keys": [key]})).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["deleted"], 1);
+    post(&gw, "/v1/chat/completions", &chat("del")).await;
+    assert_eq!(mock.requests().len(), 2, "deleted: a miss");
+    assert_eq!(post(&gw, "/cache/flushall", &json!({})).await.status(), 200);
+    post(&gw, "/v1/chat/completions", &chat("del")).await;
+    assert_eq!(mock.requests().len(), 3, "flushed: a miss");
+    // A virtual key may not.
+    let k = generate_key(&gw, json!({})).await;
+    let r = client()
+        .post(gw.url("/cache/flushall"))
+        .bearer_auth(&k)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        post(&gw, "/cache/redis/info", &json!({})).await.status(),
+        405
+    );
+}
