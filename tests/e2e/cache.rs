@@ -12,7 +12,9 @@ fn cache_config(api_base: &str, params: &str) -> String {
     config_for(
         api_base,
         "      input_cost_per_token: 0.001\n      output_cost_per_token: 0.002",
-        &format!("litellm_settings:\n  cache: true\n  cache_params:\n{params}"),
+        &format!(
+            "  proxy_batch_write_at: 1\nlitellm_settings:\n  cache: true\n  cache_params:\n{params}"
+        ),
     )
 }
 
@@ -67,6 +69,7 @@ async fn a_second_identical_request_is_served_from_the_cache_at_no_cost() {
     assert_eq!(header(&second, "x-litellm-cache-key"), key);
     assert_eq!(header(&second, "x-litellm-cache-hit"), "True");
     assert_eq!(header(&second, "x-litellm-response-cost"), "0");
+    let call_id = header(&second, "x-litellm-call-id");
     let second: Value = second.json().await.unwrap();
     assert_eq!(
         mock.requests().len(),
@@ -81,6 +84,30 @@ async fn a_second_identical_request_is_served_from_the_cache_at_no_cost() {
     let third = post(&gw, "/v1/chat/completions", &warmer).await;
     assert_ne!(header(&third, "x-litellm-cache-key"), key);
     assert_eq!(mock.requests().len(), 2);
+
+    // The spend log row of the hit: cache_hit, no spend, the key.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let row = loop {
+        let rows: Value = client()
+            .get(gw.url(&format!(
+                "/spend/logs?request_id={call_id}&summarize=false"
+            )))
+            .bearer_auth(MASTER_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(r) = rows.as_array().and_then(|a| a.first()).cloned() {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "no spend log row");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(row["cache_hit"], "True", "{row}");
+    assert_eq!(row["spend"].as_f64(), Some(0.0), "{row}");
+    assert_eq!(row["metadata"]["cache_key"], key.as_str(), "{row}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
