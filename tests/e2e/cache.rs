@@ -89,9 +89,7 @@ async fn a_second_identical_request_is_served_from_the_cache_at_no_cost() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let row = loop {
         let rows: Value = client()
-            .get(gw.url(&format!(
-                "/spend/logs?request_id={call_id}&summarize=false"
-            )))
+            .get(gw.url(&format!("/spend/logs?request_id={call_id}&summarize=false")))
             .bearer_auth(MASTER_KEY)
             .send()
             .await
@@ -438,5 +436,46 @@ async fn cache_routes_delete_flush_and_ping_for_the_master_key() {
     assert_eq!(
         post(&gw, "/cache/redis/info", &json!({})).await.status(),
         405
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_mid_run_is_a_miss_and_requests_still_succeed() {
+    let port = free_port();
+    let dir = scratch_dir();
+    let mut redis = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = Gateway::start(&cache_config(
+        &mock.url(),
+        &format!("    type: redis\n    redis_url: redis://127.0.0.1:{port}\n    default_in_memory_ttl: 0.001\n"),
+    ))
+    .await;
+    post(&gw, "/v1/chat/completions", &chat("kill")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let r = post(&gw, "/v1/chat/completions", &chat("kill")).await;
+    assert_eq!(header(&r, "x-litellm-cache-hit"), "True", "from Redis");
+    assert_eq!(mock.requests().len(), 1);
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+    let r = post(&gw, "/v1/chat/completions", &chat("kill")).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-litellm-cache-hit").is_none());
+    assert_eq!(
+        mock.requests().len(),
+        2,
+        "Redis gone: the provider answered"
     );
 }
