@@ -6,6 +6,10 @@
 # worker is the busiest thread; the control-plane threads (spend writer, SQLite) come next.
 # Deterministic to about ±0.2% on the proxy thread; alternate two binaries to compare.
 #
+# Environment: CACHE=on turns the response cache on (`litellm_settings.cache: true`, local);
+# UNIQUE=1 makes every request's prompt different (a counter), so that with the cache on each
+# one is a miss (compare with CACHE=off UNIQUE=1: the same bodies, no cache).
+#
 # usage: bench/scripts/callgrind-per-request.sh BIN MOCK_PROVIDER_BIN OUTDIR N1 N2 [stream]
 #   e.g. bench/scripts/callgrind-per-request.sh target/release/tollgate \
 #          target/release/mock-provider /tmp/cg-a 300 2300
@@ -20,10 +24,13 @@ MADDR=$(grep -o "listening on [0-9.:]*" "$D/mock.out" | awk '{print $3}')
 cat > "$D/client.py" <<'PY'
 import json, socket, sys, time
 port, n, stream = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "true"
-body = json.dumps({"model": "bench-model", "max_tokens": 16, "stream": stream,
-                   "messages": [{"role": "user", "content": "Say hello."}]}).encode()
-req = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-bench\r\n"
-       f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+unique = len(sys.argv) > 4 and sys.argv[4] == "1"
+def request(i):
+    text = f"Say hello. {i:08d}" if unique else "Say hello."
+    body = json.dumps({"model": "bench-model", "max_tokens": 16, "stream": stream,
+                       "messages": [{"role": "user", "content": text}]}).encode()
+    return (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-bench\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 deadline = time.time() + 300
 while True:
     try:
@@ -32,8 +39,8 @@ while True:
         if time.time() > deadline: raise
         time.sleep(0.2)
 f = s.makefile("rb")
-for _ in range(n + 1):  # +1: a warm-up request in both runs
-    s.sendall(req)
+for i in range(n + 1):  # +1: a warm-up request in both runs
+    s.sendall(request(i))
     status = f.readline()
     assert status.startswith(b"HTTP/1.1 200"), status
     headers = {}
@@ -65,11 +72,14 @@ tollgate_settings:
   threads: 1
   database_path: $D/db-$n.sqlite
 YAML
+  if [ "${CACHE:-off}" = on ]; then
+    printf 'litellm_settings:\n  cache: true\n  cache_params:\n    type: local\n' >> "$D/cfg-$n.yaml"
+  fi
   TOLLGATE_LOG=info valgrind --tool=callgrind --separate-threads=yes \
     --callgrind-out-file="$D/cg-$n.out" "$BIN" -c "$D/cfg-$n.yaml" > "$D/gw-$n.log" 2>&1 &
   local gpid=$!
   for _ in $(seq 1200); do grep -q "listening on" "$D/gw-$n.log" && break; sleep 0.1; done
-  python3 "$D/client.py" "$port" "$n" "$STREAM"
+  python3 "$D/client.py" "$port" "$n" "$STREAM" "${UNIQUE:-0}"
   kill -INT $gpid; wait $gpid || true
 }
 run "$N1"; run "$N2"
