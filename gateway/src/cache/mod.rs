@@ -96,7 +96,7 @@ pub fn keep(ctx: &RequestCtx, status: u16, body: &Bytes) {
     let Some(p) = ctx.cache.as_deref() else {
         return;
     };
-    if p.hit || !p.store || status >= 300 || ctx.mocked || !canonical(&ctx.front) {
+    if p.hit || !p.store || status >= 300 || !storable(ctx) {
         return;
     }
     p.cache.put(p.key.clone(), body.clone(), p.ttl);
@@ -105,10 +105,11 @@ pub fn keep(ctx: &RequestCtx, status: u16, body: &Bytes) {
 /// Stage 5, a stream: canonical SSE bytes on their way out; at the end (`done`, nothing
 /// failed) the answer put together is kept.
 pub fn collect(ctx: &mut RequestCtx, canonical_sse: &[u8], done: bool) {
+    let ok = storable(ctx);
     let Some(p) = ctx.cache.as_deref_mut() else {
         return;
     };
-    if p.hit || !p.store || ctx.mocked || !canonical(&ctx.front) {
+    if p.hit || !p.store || !ok {
         return;
     }
     p.stream
@@ -122,8 +123,13 @@ pub fn collect(ctx: &mut RequestCtx, canonical_sse: &[u8], done: bool) {
     }
 }
 
-fn canonical(front: &Front) -> bool {
-    matches!(front, Front::OpenAi | Front::Anthropic { .. })
+/// Whether the answer may be kept: in the canonical shape (not a passed-through Anthropic or
+/// Responses body), not a mock, and not cut short by a budget clamp of `max_tokens` (the key is
+/// the request as the client sent it, which asked for more).
+fn storable(ctx: &RequestCtx) -> bool {
+    matches!(ctx.front, Front::OpenAi | Front::Anthropic { .. })
+        && !ctx.mocked
+        && ctx.clamped_max_tokens.is_none()
 }
 
 /// LiteLLM's cache headers: the key on every cacheable response, and on a hit that it was one.
