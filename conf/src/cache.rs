@@ -229,6 +229,17 @@ fn params(p: &Map<String, Value>, out: &mut CacheConfig, d: &mut Diag) {
             out.kind = redis_if(out, Some(format!("redis://{auth}{host}:{port}")));
         }
     }
+    if !semantic
+        && out.kind == CacheKind::Local
+        && ["redis_url", "url", "host"]
+            .iter()
+            .any(|k| p.contains_key(*k))
+    {
+        d.warn(
+            &path("type"),
+            "a Redis address is given but type is local (LiteLLM's default): the cache stays in this process; set type: redis to use it",
+        );
+    }
     if let Some(v) = p.get("namespace") {
         out.namespace = string(&path("namespace"), v, d).filter(|s| !s.is_empty());
     }
