@@ -479,3 +479,55 @@ async fn redis_killed_mid_run_is_a_miss_and_requests_still_succeed() {
         "Redis gone: the provider answered"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_stream_is_never_stored() {
+    let mock = MockServer::start(MockConfig {
+        chunks: 5,
+        content: "a b c d e".into(),
+        fail_after_chunks: Some(2),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let gw = Gateway::start(&cache_config(&mock.url(), "    type: local\n")).await;
+    let mut body = chat("broken");
+    body["stream"] = json!(true);
+    for n in 1..=2 {
+        let r = post(&gw, "/v1/chat/completions", &body).await;
+        let _ = r.text().await;
+        assert_eq!(
+            mock.requests().len(),
+            n,
+            "nothing kept: each one reached the provider"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_tool_call_is_replayed_whole() {
+    let mock = MockServer::start(MockConfig {
+        tool_call: Some(bench::mock::MockToolCall::new(
+            "get_weather",
+            "{\"city\":\"Paris\"}",
+        )),
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let gw = Gateway::start(&cache_config(&mock.url(), "    type: local\n")).await;
+    let mut body = chat("weather?");
+    body["tools"] = json!([{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]);
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let r = post(&gw, "/v1/chat/completions", &streamed).await;
+    let _ = r.text().await.unwrap();
+    let r = post(&gw, "/v1/chat/completions", &body).await;
+    assert_eq!(header(&r, "x-litellm-cache-hit"), "True");
+    let v: Value = r.json().await.unwrap();
+    let call = &v["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "get_weather", "{v}");
+    assert_eq!(call["function"]["arguments"], "{\"city\":\"Paris\"}", "{v}");
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(mock.requests().len(), 1);
+}
