@@ -2,9 +2,73 @@
 //! `chat.completion` / `text_completion` body the cache keeps, and a kept body replayed as a
 //! well-formed canonical stream (role, content, tool calls, finish, usage, `[DONE]`).
 
+use std::borrow::Cow;
+
 use adapters::sse::{event_data, SseSplitter};
 use bytes::{Bytes, BytesMut};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
+
+/// The parts of a canonical chunk the assembler reads, borrowed from the event (a typed parse:
+/// a `Value` per event cost more than the rest of the stream's relay).
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    object: Option<Cow<'a, str>>,
+    created: Option<u64>,
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    system_fingerprint: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    choices: Vec<ChunkChoice<'a>>,
+    error: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice<'a> {
+    #[serde(default)]
+    index: usize,
+    #[serde(borrow)]
+    delta: Option<Delta<'a>>,
+    #[serde(borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(borrow)]
+    role: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    tool_calls: Option<Vec<ToolFrag<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct ToolFrag<'a> {
+    index: Option<usize>,
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    function: Option<FnFrag<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FnFrag<'a> {
+    #[serde(borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    arguments: Option<Cow<'a, str>>,
+}
 
 /// A streamed answer being put together, choice by choice.
 #[derive(Default)]
@@ -22,8 +86,16 @@ struct Choice {
     role: Option<String>,
     content: String,
     reasoning: String,
-    tool_calls: Vec<Value>,
-    finish: Value,
+    tool_calls: Vec<Call>,
+    finish: Option<String>,
+}
+
+#[derive(Default, Clone)]
+struct Call {
+    id: Option<String>,
+    kind: Option<String>,
+    name: String,
+    arguments: String,
 }
 
 impl Assembler {
@@ -37,31 +109,34 @@ impl Assembler {
                 self.done = true;
                 continue;
             }
-            match serde_json::from_slice::<Map<String, Value>>(&data) {
+            match serde_json::from_slice::<Chunk>(&data) {
                 Ok(chunk) => self.chunk(chunk),
                 Err(_) => self.broken = true,
             }
         }
     }
 
-    fn chunk(&mut self, mut chunk: Map<String, Value>) {
-        if chunk.contains_key("error") {
+    fn chunk(&mut self, chunk: Chunk) {
+        if chunk.error.is_some() {
             self.broken = true;
             return;
         }
         if self.head.is_empty() {
-            for k in ["id", "created", "model", "system_fingerprint"] {
-                if let Some(v) = chunk.get(k) {
-                    self.head.insert(k.into(), v.clone());
+            let text = |v: &Option<Cow<str>>| v.as_deref().map(|s| Value::String(s.to_string()));
+            for (k, v) in [
+                ("id", text(&chunk.id)),
+                ("created", chunk.created.map(Value::from)),
+                ("model", text(&chunk.model)),
+                ("system_fingerprint", text(&chunk.system_fingerprint)),
+            ] {
+                if let Some(v) = v {
+                    self.head.insert(k.into(), v);
                 }
             }
-            self.text = chunk.get("object").and_then(Value::as_str) == Some("text_completion");
+            self.text = chunk.object.as_deref() == Some("text_completion");
         }
-        let Some(Value::Array(choices)) = chunk.remove("choices") else {
-            return;
-        };
-        for c in choices {
-            let i = c["index"].as_u64().unwrap_or(0) as usize;
+        for c in chunk.choices {
+            let i = c.index;
             if i > 64 {
                 self.broken = true;
                 return;
@@ -70,23 +145,25 @@ impl Assembler {
                 self.choices.resize(i + 1, Choice::default());
             }
             let ch = &mut self.choices[i];
-            let d = &c["delta"];
-            if let Some(r) = d["role"].as_str() {
-                ch.role = Some(r.to_string());
-            }
-            if let Some(t) = d["content"].as_str().or(c["text"].as_str()) {
+            if let Some(t) = &c.text {
                 ch.content.push_str(t);
             }
-            if let Some(t) = d["reasoning_content"].as_str() {
-                ch.reasoning.push_str(t);
-            }
-            if let Some(calls) = d["tool_calls"].as_array() {
-                for call in calls {
-                    merge_call(&mut ch.tool_calls, call);
+            if let Some(d) = c.delta {
+                if let Some(r) = d.role {
+                    ch.role = Some(r.into_owned());
+                }
+                if let Some(t) = d.content {
+                    ch.content.push_str(&t);
+                }
+                if let Some(t) = d.reasoning_content {
+                    ch.reasoning.push_str(&t);
+                }
+                for frag in d.tool_calls.into_iter().flatten() {
+                    merge_call(&mut ch.tool_calls, frag);
                 }
             }
-            if !c["finish_reason"].is_null() {
-                ch.finish = c["finish_reason"].clone();
+            if let Some(f) = c.finish_reason {
+                ch.finish = Some(f.into_owned());
             }
         }
     }
@@ -98,7 +175,7 @@ impl Assembler {
         if self.broken
             || !self.done
             || self.choices.is_empty()
-            || self.choices.iter().any(|c| c.finish.is_null())
+            || self.choices.iter().any(|c| c.finish.is_none())
         {
             return None;
         }
@@ -118,7 +195,12 @@ impl Assembler {
                     msg["reasoning_content"] = Value::String(c.reasoning);
                 }
                 if !c.tool_calls.is_empty() {
-                    msg["tool_calls"] = Value::Array(c.tool_calls);
+                    let calls = c.tool_calls.into_iter().map(|t| json!({
+                        "id": t.id,
+                        "type": t.kind.unwrap_or_else(|| "function".into()),
+                        "function": {"name": t.name, "arguments": t.arguments},
+                    }));
+                    msg["tool_calls"] = Value::Array(calls.collect());
                 }
                 json!({"index": i, "message": msg, "finish_reason": c.finish})
             })
@@ -143,25 +225,24 @@ impl Assembler {
 
 /// Streamed tool-call fragments merged by `index`: the first carries `id`, `type` and the
 /// function's name, the rest pieces of `arguments`.
-fn merge_call(calls: &mut Vec<Value>, frag: &Value) {
-    let i = frag["index"].as_u64().unwrap_or(calls.len() as u64) as usize;
-    while calls.len() <= i {
-        calls.push(
-            json!({"id": null, "type": "function", "function": {"name": "", "arguments": ""}}),
-        );
+fn merge_call(calls: &mut Vec<Call>, frag: ToolFrag) {
+    let i = frag.index.unwrap_or(calls.len()).min(64);
+    if calls.len() <= i {
+        calls.resize(i + 1, Call::default());
     }
     let call = &mut calls[i];
-    if let Some(id) = frag.get("id").filter(|v| !v.is_null()) {
-        call["id"] = id.clone();
+    if let Some(id) = frag.id {
+        call.id = Some(id.into_owned());
     }
-    if let Some(t) = frag["type"].as_str() {
-        call["type"] = json!(t);
+    if let Some(k) = frag.kind {
+        call.kind = Some(k.into_owned());
     }
-    let f = &frag["function"];
-    for k in ["name", "arguments"] {
-        if let Some(s) = f[k].as_str() {
-            let cur = call["function"][k].as_str().unwrap_or("").to_string();
-            call["function"][k] = json!(cur + s);
+    if let Some(f) = frag.function {
+        if let Some(n) = f.name {
+            call.name.push_str(&n);
+        }
+        if let Some(a) = f.arguments {
+            call.arguments.push_str(&a);
         }
     }
 }
