@@ -531,3 +531,38 @@ async fn a_streamed_tool_call_is_replayed_whole() {
     assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
     assert_eq!(mock.requests().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_answer_replays_to_a_stream_with_its_usage() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = Gateway::start(&cache_config(&mock.url(), "    type: local\n")).await;
+    let mut body = chat("stream twice");
+    body["stream"] = json!(true);
+    // The first client did not ask for usage; the second does, and gets it.
+    let first = post(&gw, "/v1/chat/completions", &body)
+        .await
+        .text()
+        .await
+        .unwrap();
+    body["stream_options"] = json!({"include_usage": true});
+    let r = post(&gw, "/v1/chat/completions", &body).await;
+    assert_eq!(header(&r, "x-litellm-cache-hit"), "True");
+    let second = r.text().await.unwrap();
+    assert_eq!(mock.requests().len(), 1);
+    let text = |sse: &str| -> String {
+        events(sse)
+            .iter()
+            .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+            .filter_map(|c| {
+                c["choices"][0]["delta"]["content"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect()
+    };
+    assert_eq!(text(&second), text(&first));
+    let evs = events(&second);
+    assert_eq!(evs.last().unwrap(), "[DONE]");
+    let usage: Value = serde_json::from_str(&evs[evs.len() - 2]).unwrap();
+    assert!(usage["usage"]["total_tokens"].as_u64() > Some(0), "{usage}");
+}

@@ -102,25 +102,102 @@ pub fn keep(ctx: &RequestCtx, status: u16, body: &Bytes) {
     p.cache.put(p.key.clone(), body.clone(), p.ttl);
 }
 
-/// Stage 5, a stream: canonical SSE bytes on their way out; at the end (`done`, nothing
-/// failed) the answer put together is kept.
+/// Stage 5, a stream: canonical SSE bytes on their way out, copied (not parsed: a hit from a
+/// streaming client replays them as they are; a whole client's hit puts them together then). At
+/// the end (`done`, nothing failed, `[DONE]` sent) they are kept, with a usage chunk from the
+/// provider's report when the client's stream had none.
 pub fn collect(ctx: &mut RequestCtx, canonical_sse: &[u8], done: bool) {
     let ok = storable(ctx);
+    let text = ctx.call_type == "atext_completion";
+    let usage = ctx
+        .usage_seen
+        .then_some((ctx.prompt_tokens, ctx.completion_tokens));
+    let id = ctx.response_id.clone();
     let Some(p) = ctx.cache.as_deref_mut() else {
         return;
     };
     if p.hit || !p.store || !ok {
         return;
     }
-    p.stream
-        .get_or_insert_with(Default::default)
-        .push(canonical_sse);
-    if done {
-        let usage = (ctx.prompt_tokens, ctx.completion_tokens);
-        if let Some(body) = p.stream.take().and_then(|a| a.finish(usage)) {
-            p.cache.put(p.key.clone(), body, p.ttl);
+    let buf = p.stream.get_or_insert_with(bytes::BytesMut::new);
+    buf.extend_from_slice(canonical_sse);
+    if !done {
+        return;
+    }
+    let Some(mut buf) = p.stream.take() else {
+        return;
+    };
+    const DONE: &[u8] = b"data: [DONE]\n\n";
+    if !buf.ends_with(DONE) {
+        return;
+    }
+    if let Some((prompt, completion)) = usage {
+        if memchr::memmem::find(&buf, b"\"usage\":{").is_none() {
+            buf.truncate(buf.len() - DONE.len());
+            let chunk = serde_json::json!({
+                "id": id,
+                "object": if text { "text_completion" } else { "chat.completion.chunk" },
+                "choices": [],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+            });
+            buf.extend_from_slice(b"data: ");
+            buf.extend_from_slice(&serde_json::to_vec(&chunk).unwrap_or_default());
+            buf.extend_from_slice(b"\n\n");
+            buf.extend_from_slice(DONE);
         }
     }
+    p.cache.put(p.key.clone(), buf.freeze(), p.ttl);
+}
+
+/// A kept answer as the client takes it: `Events` (canonical SSE) for a streaming client,
+/// `Whole` (a canonical body) otherwise; kept events are put together into a body, a kept body
+/// replayed as events. An entry that cannot be turned around (an embedding list asked for as
+/// a stream) is answered whole.
+pub enum Answer {
+    Whole(Bytes),
+    Events(Bytes),
+}
+
+pub fn answer(entry: Entry, stream: bool) -> Answer {
+    let events = entry.body.first() == Some(&b'd');
+    match (events, stream) {
+        (true, true) | (false, false) => {
+            if events {
+                Answer::Events(entry.body)
+            } else {
+                Answer::Whole(entry.body)
+            }
+        }
+        (false, true) => match assemble::replay(&entry.body) {
+            Some(sse) => Answer::Events(sse),
+            None => Answer::Whole(entry.body),
+        },
+        (true, false) => {
+            let mut a = assemble::Assembler::default();
+            a.push(&entry.body);
+            let usage =
+                sse_usage(&entry.body).map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
+            match a.finish(usage) {
+                Some(body) => Answer::Whole(body),
+                None => Answer::Events(entry.body),
+            }
+        }
+    }
+}
+
+/// The usage reported in canonical SSE events (the last usage chunk).
+pub fn sse_usage(sse: &[u8]) -> Option<adapters::openai::response::Usage> {
+    let mut splitter = adapters::sse::SseSplitter::new();
+    splitter.push(sse);
+    let mut usage = None;
+    while let Some(event) = splitter.next_event() {
+        if let adapters::openai::stream::StreamEvent::Chunk { usage: Some(u) } =
+            adapters::openai::stream::classify(&event)
+        {
+            usage = Some(u);
+        }
+    }
+    usage
 }
 
 /// Whether the answer may be kept: in the canonical shape (not a passed-through Anthropic or

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::assemble::Assembler;
 use super::store::Cache;
 
 /// A cacheable request's cache state, in `RequestCtx` from admission on.
@@ -15,6 +14,6 @@ pub struct Pending {
     pub hit: bool,
     pub(super) store: bool,
     pub(super) ttl: Option<Duration>,
-    /// A streamed answer being put together, stored when it completes.
-    pub(super) stream: Option<Box<Assembler>>,
+    /// A streamed answer's canonical events as they went out, stored when it completes.
+    pub(super) stream: Option<bytes::BytesMut>,
 }

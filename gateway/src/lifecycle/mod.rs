@@ -77,17 +77,17 @@ async fn replay(
     ctx: &mut RequestCtx,
     entry: crate::cache::Entry,
 ) -> Result<(), crate::error::GatewayError> {
-    if !ctx.stream {
-        relay::whole(session, ctx, 200, "application/json", entry.body).await;
-        return Ok(());
-    }
-    if let Some(u) = adapters::openai::response::usage_of(&entry.body) {
-        ctx.note_usage(&u);
-    }
-    ctx.cost = Some(0.0);
-    match crate::cache::assemble::replay(&entry.body) {
-        Some(sse) => relay::events(session, ctx, vec![sse]).await,
-        None => relay::whole(session, ctx, 200, "application/json", entry.body).await,
+    match crate::cache::answer(entry, ctx.stream) {
+        crate::cache::Answer::Whole(body) => {
+            relay::whole(session, ctx, 200, "application/json", body).await
+        }
+        crate::cache::Answer::Events(sse) => {
+            if let Some(u) = crate::cache::sse_usage(&sse) {
+                ctx.note_usage(&u);
+            }
+            ctx.cost = Some(0.0);
+            relay::events(session, ctx, vec![sse]).await
+        }
     }
     Ok(())
 }
