@@ -6,6 +6,10 @@
 # worker is the busiest thread; the control-plane threads (spend writer, SQLite) come next.
 # Deterministic to about ±0.2% on the proxy thread; alternate two binaries to compare.
 #
+# Environment: CACHE=on turns the response cache on (`litellm_settings.cache: true`, local);
+# UNIQUE=1 makes every request's prompt different (a counter), so that with the cache on each
+# one is a miss (compare with CACHE=off UNIQUE=1: the same bodies, no cache).
+#
 # usage: bench/scripts/callgrind-per-request.sh BIN MOCK_PROVIDER_BIN OUTDIR N1 N2 [stream]
 #   CG_EXTRA_YAML (optional): YAML appended to the generated config (top-level sections such as
 #   `litellm_settings:` with callbacks), for A/B of a feature against the same binary.
@@ -29,11 +33,13 @@ cat > "$D/client.py" <<'PY'
 import json, socket, sys, time
 port, n, stream = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "true"
 keys = open(sys.argv[4]).read().split() if len(sys.argv) > 4 and sys.argv[4] else ["sk-bench"]
-body = json.dumps({"model": "bench-model", "max_tokens": 16, "stream": stream,
-                   "messages": [{"role": "user", "content": "Say hello."}]}).encode()
-reqs = [(f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {k}\r\n"
-         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
-        for k in keys[:n + 1]]
+unique = len(sys.argv) > 5 and sys.argv[5] == "1"
+def request(i):
+    text = f"Say hello. {i:08d}" if unique else "Say hello."
+    body = json.dumps({"model": "bench-model", "max_tokens": 16, "stream": stream,
+                       "messages": [{"role": "user", "content": text}]}).encode()
+    return (f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {keys[i % len(keys)]}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 deadline = time.time() + 300
 while True:
     try:
@@ -43,7 +49,7 @@ while True:
         time.sleep(0.2)
 f = s.makefile("rb")
 for i in range(n + 1):  # +1: a warm-up request in both runs
-    s.sendall(reqs[i % len(reqs)])
+    s.sendall(request(i))
     status = f.readline()
     assert status.startswith(b"HTTP/1.1 200"), status
     headers = {}
@@ -78,11 +84,14 @@ ${CG_TOLLGATE:-}
 YAML
   if [ -n "${CG_DB:-}" ]; then cp "$CG_DB" "$D/db-$n.sqlite"; fi
   printf '%s\n' "${CG_EXTRA_YAML:-}" >> "$D/cfg-$n.yaml"
+  if [ "${CACHE:-off}" = on ]; then
+    printf 'litellm_settings:\n  cache: true\n  cache_params:\n    type: local\n' >> "$D/cfg-$n.yaml"
+  fi
   TOLLGATE_LOG=info valgrind --tool=callgrind --separate-threads=yes \
     --callgrind-out-file="$D/cg-$n.out" "$BIN" -c "$D/cfg-$n.yaml" > "$D/gw-$n.log" 2>&1 &
   local gpid=$!
   for _ in $(seq 1200); do grep -q "listening on" "$D/gw-$n.log" && break; sleep 0.1; done
-  python3 "$D/client.py" "$port" "$n" "$STREAM" "${CG_KEYS:-}"
+  python3 "$D/client.py" "$port" "$n" "$STREAM" "${CG_KEYS:-}" "${UNIQUE:-0}"
   kill -INT $gpid; wait $gpid || true
 }
 run "$N1"; run "$N2"

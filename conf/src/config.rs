@@ -32,6 +32,8 @@ pub struct Config {
     pub alerting: crate::observe::alerting::Alerting,
     /// Prometheus metrics (`litellm_settings` keys and `tollgate_settings.metrics*`).
     pub metrics: crate::observe::MetricsSettings,
+    /// Response caching (`litellm_settings.cache`, `cache_params`, `cache_responses`).
+    pub cache: crate::cache::CacheConfig,
     /// The file this was loaded from (`None` for the embedded default).
     pub source: Option<PathBuf>,
 }

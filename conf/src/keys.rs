@@ -156,6 +156,8 @@ pub(crate) const LITELLM: Section = Section {
         "custom_prometheus_tags",
         "require_auth_for_metrics_endpoint",
         "disable_end_user_cost_tracking_prometheus_only",
+        "cache",
+        "cache_params",
     ],
     litellm: "litellm_settings",
 };
@@ -163,7 +165,7 @@ pub(crate) const LITELLM: Section = Section {
 /// `router_settings` (its routing keys are read by `router.rs`).
 pub(crate) const ROUTER: Section = Section {
     routing: true,
-    used: &[],
+    used: &["cache_responses", "cache_kwargs"],
     litellm: "router_settings",
 };
 

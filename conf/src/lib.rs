@@ -1,6 +1,7 @@
 //! Configuration: the LiteLLM `config.yaml` schema, loading (includes, `os.environ/`), pure
 //! validation, and the validated types the gateway runs on.
 
+pub mod cache;
 mod cloud;
 pub mod config;
 mod deployment;
@@ -19,6 +20,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use cache::{CacheConfig, CacheKind, CacheScope, RedisUrl};
 pub use config::*;
 pub use keys::{is_secret_key, looks_like_openai};
 pub use observe::{MetricGroup, MetricsSettings};

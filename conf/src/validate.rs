@@ -65,6 +65,20 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
         section(&raw.root, "tollgate_settings", d),
         d,
     );
+    let mut cache = crate::cache::cache(litellm_raw, router_raw, d);
+    if cache.enabled && cache.kind == crate::cache::CacheKind::Redis(None) {
+        match &router.redis_url {
+            Some(url) => {
+                cache.kind = crate::cache::CacheKind::Redis(Some(crate::cache::RedisUrl(
+                    url.expose().to_string(),
+                )))
+            }
+            None => d.error(
+                "litellm_settings.cache_params",
+                "type redis needs host (port, password) or redis_url here or in router_settings",
+            ),
+        }
+    }
 
     if d.error_count() > before {
         return None;
@@ -79,6 +93,7 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
         callbacks,
         alerting,
         metrics,
+        cache,
         source: source.map(Path::to_path_buf),
     })
 }

@@ -43,7 +43,7 @@ impl Front {
 /// |---|---|---|
 /// | request | `proxy::request_filter` | `reply` (call id, durations), account |
 /// | front | `lifecycle::front` (`open`, `read`, `admitted`; per attempt: `ctx.front`) | relay, stream, `reply` (error shape), route (size estimate), account |
-/// | admission | stages 1–2 (`auth`, `admit`) | route (tags, region, fallback access and cover), `reply` (headers), relay and stream (callback capture), account (settle, spend log, callbacks) |
+/// | admission | stages 1–2 (`auth`, `admit`; `cache` also by relay and stream, which store the answer) | route (tags, region, fallback access and cover), `reply` (headers), relay and stream (callback capture), account (settle, spend log, callbacks) |
 /// | routing | stage 3 (`route::plan`, fallbacks entered) | attempt, forward, relay (cost), account |
 /// | attempt | stage 4 (`attempt`, `forward`) | attempt (retries, cooldown marks), `reply` (headers), account |
 /// | outcome | stage 5 (relay, stream) and `reply` | account (spend, logs), `reply` (cost headers) |
@@ -83,6 +83,9 @@ pub struct RequestCtx {
     /// What the logging callbacks capture (trace ids, metadata, text; written at admission,
     /// read by relay, stream and account); `None` when no callback is on (`observe::on_admit`).
     pub observe: Option<Box<crate::observe::capture::Capture>>,
+    /// The response cache's key for this request, and whether it was a hit (stage 2); a
+    /// streamed answer being put together for it (stage 5).
+    pub cache: Option<Box<crate::cache::pending::Pending>>,
 
     // ── routing: where the request may go (stage 3: route; fallbacks entered by attempt) ────
     /// Model group asked for, then the group serving it (front door, then each group tried).

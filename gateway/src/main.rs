@@ -3,6 +3,7 @@
 
 mod admin;
 mod apidocs;
+mod cache;
 mod clock;
 mod conn;
 mod control;

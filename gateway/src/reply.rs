@@ -162,7 +162,8 @@ pub async fn respond(
 /// LiteLLM's response headers describing how an LLM request was served (on its answer, its
 /// stream and its errors alike).
 pub fn litellm_headers(ctx: &RequestCtx) -> Vec<(&'static str, HeaderValue)> {
-    let mut h = Vec::with_capacity(7);
+    let mut h = Vec::with_capacity(8);
+    crate::cache::headers(ctx, &mut h);
     if let Some(dep) = &ctx.served_by {
         h.extend(dep.headers.iter().cloned());
     }

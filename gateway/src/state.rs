@@ -33,6 +33,8 @@ pub struct AppState {
     pub control: Arc<crate::control::Control>,
     /// Stored Responses API responses (bounds read at start).
     pub responses: Arc<crate::stored::StoredResponses>,
+    /// The response cache (`litellm_settings.cache`), when on.
+    pub cache: Option<Arc<crate::cache::store::Cache>>,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
         );
         Arc::new(AppState {
             responses,
+            cache: crate::cache::store::Cache::new(&runtime.config.cache),
             runtime: Arc::new(ArcSwap::from_pointee(runtime)),
             shared: std::sync::OnceLock::new(),
             inflight: Inflight::default(),

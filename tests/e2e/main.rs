@@ -18,6 +18,7 @@ mod agents_codex;
 mod auth;
 mod budget_modes;
 mod budgets;
+mod cache;
 mod callbacks;
 mod callbacks_privacy;
 mod callbacks_receiver;

@@ -2,6 +2,7 @@
 //! names unique to the test (`TOLLGATE_T_<TEST>_…`) so parallel tests never race on them.
 
 mod access;
+mod cache;
 mod deployments;
 mod lenient;
 mod loading;

@@ -22,12 +22,14 @@ pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) 
         if crate::logging::json() {
             who = (log.key_alias.clone(), log.team_id.clone());
         }
+        // A cache hit counts as a request, never as tokens (nothing was generated).
+        let hit = crate::cache::hit(ctx);
         state.control.settle(
             adm,
             Spent {
                 cost,
-                prompt_tokens: ctx.prompt_tokens,
-                completion_tokens: ctx.completion_tokens,
+                prompt_tokens: if hit { 0 } else { ctx.prompt_tokens },
+                completion_tokens: if hit { 0 } else { ctx.completion_tokens },
             },
             Some(log),
         );
@@ -115,13 +117,14 @@ fn spend_log(
         organization_id: adm.org_id.clone(),
         end_user: adm.end_user.clone(),
         status: if ok { "success" } else { "failure" }.to_string(),
-        cache_hit: false,
+        cache_hit: crate::cache::hit(ctx),
         request_tags: ctx.request_tags.clone(),
         metadata: serde_json::json!({
             "status_code": ctx.status,
             "attempted_retries": ctx.attempted_retries,
             "attempted_fallbacks": ctx.attempted_fallbacks,
             "usage_estimated": !ctx.usage_seen && ctx.completion_tokens > 0,
+            "cache_key": ctx.cache.as_ref().map(|p| p.key.as_str()),
         }),
         response_id: ctx.response_id.clone(),
     }

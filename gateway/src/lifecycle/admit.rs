@@ -19,8 +19,9 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The control-plane half of admission (see `control::enforce::admit`); the admission rides in
 /// the context until the account stage settles it. Only when this replica's budget leases ran
-/// short does it wait, once, for Redis (`control::lease`). Timed as LiteLLM's `proxy_pre_call`
-/// service.
+/// short does it wait, once, for Redis (`control::lease`). A response cache hit (looked up after
+/// access and limits, before budgets) is returned: it reserves nothing and costs nothing. Timed
+/// as LiteLLM's `proxy_pre_call` service.
 pub async fn control(
     state: &AppState,
     runtime: &Runtime,
@@ -28,9 +29,10 @@ pub async fn control(
     ctx: &mut RequestCtx,
     caller: Caller,
     req: &mut CanonicalRequest,
-) -> Result<(), GatewayError> {
+    door_raw: Option<&bytes::Bytes>,
+) -> Result<Option<crate::cache::Entry>, GatewayError> {
     let started = std::time::Instant::now();
-    let admitted = checks(state, runtime, session, ctx, caller, req).await;
+    let admitted = checks(state, runtime, session, ctx, caller, req, door_raw).await;
     crate::observe::stage(crate::observe::Stage::PreCall, started, &admitted);
     admitted
 }
@@ -42,7 +44,8 @@ async fn checks(
     ctx: &mut RequestCtx,
     caller: Caller,
     req: &mut CanonicalRequest,
-) -> Result<(), GatewayError> {
+    door_raw: Option<&bytes::Bytes>,
+) -> Result<Option<crate::cache::Entry>, GatewayError> {
     crate::control::output::check(req)?;
     let who = crate::control::enforce::aliased(&state.control, &caller, req);
     // The group the (aliased) name resolves to: admission's access groups and worst case are
@@ -57,6 +60,28 @@ async fn checks(
         req,
         session.req_header(),
     )?;
+    if state.cache.is_some() {
+        let group = resolved.as_ref().map_or(req.model.as_str(), |t| t.group);
+        // A door's own request (Anthropic) is keyed by its body as sent, the OpenAI door's by
+        // the canonical body.
+        let (body, raw) = match door_raw {
+            None => (Some(&mut req.body), None),
+            Some(raw) => (None, Some(raw)),
+        };
+        let header = session.req_header().headers.get("cache-control");
+        let hit =
+            crate::cache::lookup(state.cache.as_ref(), ctx, &adm, group, body, raw, header).await;
+        if hit.is_some() {
+            ctx.caller = Some(caller);
+            ctx.admission = Some(adm);
+            crate::observe::on_admit(
+                session.req_header().headers.get("traceparent"),
+                &req.body,
+                ctx,
+            );
+            return Ok(hit);
+        }
+    }
     let cost = crate::control::reserve::Cost::of(
         runtime,
         resolved,
@@ -79,7 +104,7 @@ async fn checks(
         &req.body,
         ctx,
     );
-    Ok(())
+    Ok(None)
 }
 
 /// Sends `max_tokens` per completion upstream instead of what the client asked for (the budget

@@ -40,9 +40,25 @@ pub async fn serve(
         // 2. admit: the body read under the cap and parsed in the client's API, then model
         //    access, limits and budgets (the worst case reserved).
         let mut request = front::read(state, &runtime, session, ctx, api, &caller).await?;
-        admit::control(state, &runtime, session, ctx, caller, &mut request.view).await?;
+        let cached = {
+            let raw = request.door.as_ref().and_then(front::Door::raw);
+            admit::control(
+                state,
+                &runtime,
+                session,
+                ctx,
+                caller,
+                &mut request.view,
+                raw,
+            )
+            .await?
+        };
         crate::observe::request_metadata(&runtime.config.metrics, ctx, &request.view.body);
         request.admitted(state, ctx);
+        if let Some(entry) = cached {
+            // A response cache hit: no route, no provider, no spend.
+            return replay(session, ctx, entry).await;
+        }
         // 3. route: the group, its deployments in order, the fallback chain.
         let plan = route::plan(&runtime, session, ctx, &mut request)?;
         // 4–5. attempt: translate → forward → relay, with retries, fallbacks and cooldown
@@ -53,4 +69,26 @@ pub async fn serve(
     if let Err(e) = result {
         reply::fail(session, ctx, e, Served::Llm).await;
     }
+}
+
+/// Answers from a response cache entry in the client's API: the kept body, or, to a streaming
+/// client, the body replayed as a stream. It cost nothing.
+async fn replay(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    entry: crate::cache::Entry,
+) -> Result<(), crate::error::GatewayError> {
+    match crate::cache::answer(entry, ctx.stream) {
+        crate::cache::Answer::Whole(body) => {
+            relay::whole(session, ctx, 200, "application/json", body).await
+        }
+        crate::cache::Answer::Events(sse) => {
+            if let Some(u) = crate::cache::sse_usage(&sse) {
+                ctx.note_usage(&u);
+            }
+            ctx.cost = Some(0.0);
+            relay::events(session, ctx, vec![sse]).await
+        }
+    }
+    Ok(())
 }

@@ -54,6 +54,7 @@ pub async fn whole(
     content_type: &str,
     body: Bytes,
 ) {
+    crate::cache::keep(ctx, status, &body);
     let (content_type, body) = if status < 300 {
         match front::whole(ctx, content_type, body) {
             Ok(answer) => answer,

@@ -273,6 +273,7 @@ pub async fn stream(
         if !done && out.is_empty() {
             continue;
         }
+        crate::cache::collect(ctx, &out, done);
         let body = front::encode(ctx, out, done);
         if ctx.response_id.is_none() {
             ctx.response_id = super::translate::first_id(&body);

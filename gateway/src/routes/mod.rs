@@ -15,6 +15,7 @@ use crate::lifecycle::front::Api;
 use crate::reply::{self, respond, Served};
 use crate::state::AppState;
 
+pub mod cache;
 pub mod responses;
 pub mod table;
 
@@ -56,6 +57,10 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
         }
         Route::Admin => {
             crate::admin::serve(state, session, ctx).await;
+            return;
+        }
+        Route::Cache(op) => {
+            cache::serve(state, session, ctx, op).await;
             return;
         }
         Route::Models => models(state, session, ctx).await,
@@ -123,9 +128,13 @@ async fn metrics(
     // Rendered on the blocking pool: a large exposition never holds up the requests this
     // worker thread serves meanwhile.
     let rendering = state.clone();
-    let body = tokio::task::spawn_blocking(move || crate::observe::expose::render(&rendering))
-        .await
-        .unwrap_or_default();
+    let body = tokio::task::spawn_blocking(move || {
+        let mut text = crate::observe::expose::render(&rendering);
+        crate::cache::store::render(&mut text);
+        text
+    })
+    .await
+    .unwrap_or_default();
     ctx.status = 200;
     let body = Bytes::from(body);
     respond(

@@ -36,6 +36,8 @@ pub enum Route {
     Docs,
     /// The LiteLLM management API (`/key/*`, `/team/*`, `/spend/*`, …).
     Admin,
+    /// `/cache/ping`, `/cache/delete`, `/cache/flushall`, `/cache/redis/info` (master key).
+    Cache(crate::routes::cache::Op),
     /// A known path with the wrong method.
     WrongMethod,
     NotFound,
@@ -241,6 +243,42 @@ pub const SERVED: &[Served] = &[
         "Ready for traffic (503 while draining)",
         "health",
         Auth::None,
+    ),
+    served(
+        "GET",
+        "/cache/ping",
+        false,
+        Route::Cache(crate::routes::cache::Op::Ping),
+        "Whether the response cache answers (master key)",
+        "cache",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/cache/delete",
+        false,
+        Route::Cache(crate::routes::cache::Op::Delete),
+        "Delete response cache entries: {\"keys\": [...]} (master key)",
+        "cache",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/cache/flushall",
+        false,
+        Route::Cache(crate::routes::cache::Op::Flush),
+        "Empty the response cache (its namespace in Redis; master key)",
+        "cache",
+        Auth::Key,
+    ),
+    served(
+        "GET",
+        "/cache/redis/info",
+        false,
+        Route::Cache(crate::routes::cache::Op::RedisInfo),
+        "Redis INFO of the response cache (master key)",
+        "cache",
+        Auth::Key,
     ),
     served(
         "GET",

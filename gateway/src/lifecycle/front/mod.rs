@@ -175,6 +175,15 @@ impl Door {
         }
     }
 
+    /// The client's own request body as sent (the Anthropic door's; the response cache keys
+    /// it), or `None`.
+    pub fn raw(&self) -> Option<&Bytes> {
+        match self {
+            Door::Anthropic(d) => Some(d.raw()),
+            Door::Responses(_) => None,
+        }
+    }
+
     /// Whether a `provider` deployment takes the client's request as it is.
     pub fn native_for(&self, provider: Provider) -> bool {
         match self {

@@ -1,0 +1,222 @@
+//! The cache key of a request (what changes the answer, hashed) and the request's own cache
+//! controls (LiteLLM's body `cache` object, and the same directives in `cache-control`).
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// Body fields that do not change the answer, left out of the key: who asks (`user`,
+/// `metadata`), how it is delivered (`stream`, `stream_options`), and LiteLLM's own controls.
+const NOT_IN_KEY: &[&str] = &[
+    "model",
+    "user",
+    "stream",
+    "stream_options",
+    "metadata",
+    "litellm_metadata",
+    "cache",
+    "tags",
+    "fallbacks",
+    "context_window_fallbacks",
+    "disable_fallbacks",
+    "num_retries",
+    "timeout",
+    "stream_timeout",
+    "request_timeout",
+    "mock_response",
+    "mock_timeout",
+    "mock_testing_fallbacks",
+    "mock_testing_context_fallbacks",
+    "mock_testing_content_policy_fallbacks",
+    "mock_testing_rate_limit_error",
+    "drop_params",
+    "api_key",
+    "api_base",
+    "base_url",
+    "include_cost_in_streaming_usage",
+    "proxy_server_request",
+    "secret_fields",
+];
+
+/// The key of a request: `namespace:` (when set) then the hex SHA-256 of the call type, the
+/// scope (team or key, when scoped), the model group and every body field that changes the
+/// answer, in sorted order (serde_json's maps are sorted).
+pub fn key(
+    namespace: Option<&str>,
+    call_type: &str,
+    scope: &str,
+    group: &str,
+    body: &Map<String, Value>,
+) -> String {
+    let mut h = Sha256::new();
+    h.update(call_type.as_bytes());
+    h.update([0]);
+    h.update(scope.as_bytes());
+    h.update([0]);
+    h.update(group.as_bytes());
+    h.update([0]);
+    let mut w = HashWriter(&mut h);
+    for (k, v) in body {
+        if NOT_IN_KEY.contains(&k.as_str()) {
+            continue;
+        }
+        w.0.update(k.as_bytes());
+        w.0.update([b'=']);
+        // Writing into the hasher cannot fail.
+        let _ = serde_json::to_writer(&mut w, v);
+        w.0.update([0]);
+    }
+    let digest = h.finalize();
+    let mut out = String::with_capacity(namespace.map_or(0, |n| n.len() + 1) + 64);
+    if let Some(ns) = namespace {
+        out.push_str(ns);
+        out.push(':');
+    }
+    for b in digest {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 15) as usize] as char);
+    }
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A request's cache controls.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Controls {
+    /// `no-cache`: do not look up (LiteLLM's implementation; its docs say "will not store").
+    pub no_cache: bool,
+    /// `no-store`: do not store the answer.
+    pub no_store: bool,
+    /// `ttl`: how long the answer is kept.
+    pub ttl: Option<Duration>,
+    /// `s-maxage`: an entry older than this is a miss.
+    pub max_age: Option<Duration>,
+    /// `namespace`: the key's prefix instead of `cache_params.namespace`.
+    pub namespace: Option<String>,
+    /// `use-cache`: with `mode: default_off`, this request uses the cache.
+    pub use_cache: bool,
+}
+
+impl Controls {
+    /// Reads the body's `cache` object (taken out of the body: the provider never sees it) and
+    /// the `cache-control` header's directives; the body wins.
+    pub fn read(body: &mut Map<String, Value>, header: Option<&[u8]>) -> Controls {
+        let mut c = Controls::default();
+        if let Some(h) = header.and_then(|h| std::str::from_utf8(h).ok()) {
+            for part in h.split(',') {
+                let (name, value) = match part.split_once('=') {
+                    Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
+                    None => (part.trim(), None),
+                };
+                c.set(
+                    &name.to_ascii_lowercase(),
+                    &value.map_or(Value::Bool(true), |v| Value::String(v.to_string())),
+                );
+            }
+        }
+        if let Some(Value::Object(o)) = body.remove("cache") {
+            for (k, v) in &o {
+                c.set(k, v);
+            }
+        }
+        c
+    }
+
+    fn set(&mut self, name: &str, v: &Value) {
+        let flag = || match v {
+            Value::Bool(b) => *b,
+            Value::String(s) => s.is_empty() || s.eq_ignore_ascii_case("true"),
+            _ => false,
+        };
+        let secs = || {
+            v.as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.parse::<f64>().ok()))
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(Duration::from_secs_f64)
+        };
+        match name {
+            "no-cache" => self.no_cache = flag(),
+            "no-store" => self.no_store = flag(),
+            "use-cache" => self.use_cache = flag(),
+            "ttl" => self.ttl = secs(),
+            "s-maxage" | "s-max-age" => self.max_age = secs(),
+            "namespace" => self.namespace = v.as_str().map(str::to_string),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn key_ignores_who_and_how_but_not_what() {
+        let base = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2});
+        let k = key(None, "acompletion", "", "g", &body(base.clone()));
+        let mut other = base.clone();
+        other["user"] = json!("alice");
+        other["stream"] = json!(true);
+        other["metadata"] = json!({"x": 1});
+        assert_eq!(key(None, "acompletion", "", "g", &body(other)), k);
+        for (field, value) in [
+            ("temperature", json!(0.3)),
+            ("max_tokens", json!(5)),
+            ("seed", json!(1)),
+            ("tools", json!([])),
+            ("stop", json!(["x"])),
+            ("n", json!(2)),
+        ] {
+            let mut changed = base.clone();
+            changed[field] = value;
+            assert_ne!(
+                key(None, "acompletion", "", "g", &body(changed)),
+                k,
+                "{field}"
+            );
+        }
+        assert_ne!(key(None, "acompletion", "", "g2", &body(base.clone())), k);
+        assert_ne!(key(None, "aembedding", "", "g", &body(base.clone())), k);
+        assert_ne!(
+            key(None, "acompletion", "team:t1", "g", &body(base.clone())),
+            k
+        );
+        let ns = key(Some("ns"), "acompletion", "", "g", &body(base));
+        assert!(ns.starts_with("ns:") && ns.ends_with(&k));
+    }
+
+    #[test]
+    fn controls_from_body_and_header() {
+        let mut b = body(
+            json!({"cache": {"no-cache": true, "ttl": 5, "s-maxage": "10", "namespace": "a"}}),
+        );
+        let c = Controls::read(&mut b, Some(b"no-store, use-cache"));
+        assert!(c.no_cache && c.no_store && c.use_cache);
+        assert_eq!(c.ttl, Some(Duration::from_secs(5)));
+        assert_eq!(c.max_age, Some(Duration::from_secs(10)));
+        assert_eq!(c.namespace.as_deref(), Some("a"));
+        assert!(!b.contains_key("cache"), "taken out of the body");
+        let c = Controls::read(&mut Map::new(), Some(b"s-maxage=0, namespace=\"x\""));
+        assert_eq!(c.max_age, Some(Duration::ZERO));
+        assert_eq!(c.namespace.as_deref(), Some("x"));
+    }
+}

@@ -1,0 +1,227 @@
+//! Response caching (LiteLLM's `cache: true`): exact-match answers kept in process (`local`)
+//! or in Redis (`redis`, with this process's LRU in front), looked up in stage 2 after access
+//! checks and before budgets are reserved, stored in stage 5 only for complete 2xx answers. A
+//! hit costs nothing and calls no provider. These are the lifecycle's hooks; the cache itself
+//! is `store.rs`. See docs/caching.md.
+
+pub mod assemble;
+pub mod key;
+pub mod local;
+pub mod pending;
+pub mod redis;
+pub mod store;
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use conf::CacheScope;
+use http::HeaderValue;
+use serde_json::{Map, Value};
+
+use crate::control::enforce::Admission;
+use crate::ctx::{Front, RequestCtx};
+pub use local::Entry;
+use pending::Pending;
+use store::{Cache, HITS, MISSES};
+
+/// Stage 2: when the request's call type is cached (and the request did not opt out), its key
+/// and, if there is a live entry, the entry. `body`: the request's body (the OpenAI door's
+/// canonical body, its `cache` object taken out; `None` for a door's own request, read from
+/// `raw`).
+pub async fn lookup(
+    cache: Option<&Arc<Cache>>,
+    ctx: &mut RequestCtx,
+    adm: &Admission,
+    group: &str,
+    body: Option<&mut Map<String, Value>>,
+    raw: Option<&Bytes>,
+    header: Option<&HeaderValue>,
+) -> Option<Entry> {
+    let cache = cache?;
+    if !cache.cfg.call_types.contains(&ctx.call_type) {
+        return None;
+    }
+    let mut parsed;
+    let body = match (body, raw) {
+        (Some(b), _) => b,
+        (None, Some(raw)) => {
+            parsed = serde_json::from_slice::<Map<String, Value>>(raw).ok()?;
+            &mut parsed
+        }
+        (None, None) => return None,
+    };
+    let c = key::Controls::read(body, header.map(HeaderValue::as_bytes));
+    if cache.cfg.default_off && !c.use_cache {
+        return None;
+    }
+    let scope = match cache.cfg.scope {
+        CacheScope::Shared => String::new(),
+        CacheScope::Team => format!("team:{}", adm.team_id.as_deref().unwrap_or("")),
+        CacheScope::Key => format!(
+            "key:{}",
+            adm.key.as_ref().map(|k| k.id.as_str()).unwrap_or("")
+        ),
+    };
+    let ns = c.namespace.as_deref().or(cache.cfg.namespace.as_deref());
+    let key = key::key(ns, ctx.call_type, &scope, group, body);
+    let found = if c.no_cache {
+        None
+    } else {
+        let now = crate::clock::now_ms_i64();
+        cache.get(&key).await.filter(|e| {
+            c.max_age
+                .is_none_or(|age| now - e.made_ms <= age.as_millis() as i64)
+        })
+    };
+    if found.is_some() {
+        HITS.fetch_add(1, Ordering::Relaxed);
+    } else {
+        MISSES.fetch_add(1, Ordering::Relaxed);
+    }
+    ctx.cache = Some(Box::new(Pending {
+        cache: cache.clone(),
+        key,
+        hit: found.is_some(),
+        store: !c.no_store,
+        ttl: c.ttl,
+        stream: None,
+    }));
+    found
+}
+
+/// Stage 5, a whole answer: kept when it is a 2xx in the canonical API (not a mock, not a
+/// passed-through Anthropic or Responses body).
+pub fn keep(ctx: &RequestCtx, status: u16, body: &Bytes) {
+    let Some(p) = ctx.cache.as_deref() else {
+        return;
+    };
+    if p.hit || !p.store || status >= 300 || !storable(ctx) {
+        return;
+    }
+    p.cache.put(p.key.clone(), body.clone(), p.ttl);
+}
+
+/// Stage 5, a stream: canonical SSE bytes on their way out, copied (not parsed: a hit from a
+/// streaming client replays them as they are; a whole client's hit puts them together then). At
+/// the end (`done`, nothing failed, `[DONE]` sent) they are kept, with a usage chunk from the
+/// provider's report when the client's stream had none.
+pub fn collect(ctx: &mut RequestCtx, canonical_sse: &[u8], done: bool) {
+    let ok = storable(ctx);
+    let text = ctx.call_type == "atext_completion";
+    let usage = ctx
+        .usage_seen
+        .then_some((ctx.prompt_tokens, ctx.completion_tokens));
+    let id = ctx.response_id.clone();
+    let Some(p) = ctx.cache.as_deref_mut() else {
+        return;
+    };
+    if p.hit || !p.store || !ok {
+        return;
+    }
+    let buf = p.stream.get_or_insert_with(bytes::BytesMut::new);
+    buf.extend_from_slice(canonical_sse);
+    if !done {
+        return;
+    }
+    let Some(mut buf) = p.stream.take() else {
+        return;
+    };
+    const DONE: &[u8] = b"data: [DONE]\n\n";
+    if !buf.ends_with(DONE) {
+        return;
+    }
+    if let Some((prompt, completion)) = usage {
+        if memchr::memmem::find(&buf, b"\"usage\":{").is_none() {
+            buf.truncate(buf.len() - DONE.len());
+            let chunk = serde_json::json!({
+                "id": id,
+                "object": if text { "text_completion" } else { "chat.completion.chunk" },
+                "choices": [],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+            });
+            buf.extend_from_slice(b"data: ");
+            buf.extend_from_slice(&serde_json::to_vec(&chunk).unwrap_or_default());
+            buf.extend_from_slice(b"\n\n");
+            buf.extend_from_slice(DONE);
+        }
+    }
+    p.cache.put(p.key.clone(), buf.freeze(), p.ttl);
+}
+
+/// A kept answer as the client takes it: `Events` (canonical SSE) for a streaming client,
+/// `Whole` (a canonical body) otherwise; kept events are put together into a body, a kept body
+/// replayed as events. An entry that cannot be turned around (an embedding list asked for as
+/// a stream) is answered whole.
+pub enum Answer {
+    Whole(Bytes),
+    Events(Bytes),
+}
+
+pub fn answer(entry: Entry, stream: bool) -> Answer {
+    let events = entry.body.first() == Some(&b'd');
+    match (events, stream) {
+        (true, true) | (false, false) => {
+            if events {
+                Answer::Events(entry.body)
+            } else {
+                Answer::Whole(entry.body)
+            }
+        }
+        (false, true) => match assemble::replay(&entry.body) {
+            Some(sse) => Answer::Events(sse),
+            None => Answer::Whole(entry.body),
+        },
+        (true, false) => {
+            let mut a = assemble::Assembler::default();
+            a.push(&entry.body);
+            let usage =
+                sse_usage(&entry.body).map_or((0, 0), |u| (u.prompt_tokens, u.completion_tokens));
+            match a.finish(usage) {
+                Some(body) => Answer::Whole(body),
+                None => Answer::Events(entry.body),
+            }
+        }
+    }
+}
+
+/// The usage reported in canonical SSE events (the last usage chunk).
+pub fn sse_usage(sse: &[u8]) -> Option<adapters::openai::response::Usage> {
+    let mut splitter = adapters::sse::SseSplitter::new();
+    splitter.push(sse);
+    let mut usage = None;
+    while let Some(event) = splitter.next_event() {
+        if let adapters::openai::stream::StreamEvent::Chunk { usage: Some(u) } =
+            adapters::openai::stream::classify(&event)
+        {
+            usage = Some(u);
+        }
+    }
+    usage
+}
+
+/// Whether the answer may be kept: in the canonical shape (not a passed-through Anthropic or
+/// Responses body), not a mock, and not cut short by a budget clamp of `max_tokens` (the key is
+/// the request as the client sent it, which asked for more).
+fn storable(ctx: &RequestCtx) -> bool {
+    matches!(ctx.front, Front::OpenAi | Front::Anthropic { .. })
+        && !ctx.mocked
+        && ctx.clamped_max_tokens.is_none()
+}
+
+/// LiteLLM's cache headers: the key on every cacheable response, and on a hit that it was one.
+pub fn headers(ctx: &RequestCtx, h: &mut Vec<(&'static str, HeaderValue)>) {
+    if let Some(p) = ctx.cache.as_deref() {
+        if let Ok(v) = HeaderValue::from_str(&p.key) {
+            h.push(("x-litellm-cache-key", v));
+        }
+        if p.hit {
+            h.push(("x-litellm-cache-hit", HeaderValue::from_static("True")));
+        }
+    }
+}
+
+/// Whether the request was served from the cache.
+pub fn hit(ctx: &RequestCtx) -> bool {
+    ctx.cache.as_deref().is_some_and(|p| p.hit)
+}
