@@ -36,9 +36,6 @@ pub const NOT_BUILT: &[(&str, &str)] = &[
     ("litellm_output_reasoning_tokens_metric_total", "reasoning tokens are not counted apart yet"),
     ("litellm_images_generated_metric_total", "image generation is not built yet"),
     ("litellm_video_duration_seconds_metric_total", "video generation is not built yet"),
-    ("litellm_cache_hits_metric_total", "the response cache is not built yet"),
-    ("litellm_cache_misses_metric_total", "the response cache is not built yet"),
-    ("litellm_cached_tokens_metric_total", "the response cache is not built yet"),
     ("litellm_provider_remaining_budget_metric", "provider budgets are not built yet"),
     ("litellm_mcp_tool_calls_total", "MCP is not built yet"),
     ("litellm_mcp_tool_call_spend_metric_total", "MCP is not built yet"),
@@ -275,6 +272,8 @@ general_settings:
 litellm_settings:
   callbacks: [\"prometheus\", \"dead_hook\"]
   fallbacks: [{{\"m-broken\": [\"m-good\"]}}, {{\"m-dead\": [\"m-broken\"]}}]
+  cache: true
+  cache_params: {{type: local, mode: default_off}}
 callback_settings:
   dead_hook: {{callback_type: generic_api, endpoint: \"http://127.0.0.1:9/hook\", flush_interval: 0.2}}
 router_settings:
@@ -293,6 +292,9 @@ async fn admin(gw: &Gateway, path: &str, body: Value) -> Value {
 }
 
 /// One round of every kind of request the dashboards chart.
+/// Rounds sent so far (a new prompt per round for a cache miss).
+static ROUND: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 async fn round(base: &str, key: &str, limited: &str) {
     let url = format!("{base}/v1/chat/completions");
     let send = |body: Value, k: &str| {
@@ -301,6 +303,11 @@ async fn round(base: &str, key: &str, limited: &str) {
             .bearer_auth(k.to_string())
             .json(&body)
             .send()
+    };
+    let round = ROUND.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let cached = |text: &str| {
+        json!({"model": "m-good", "cache": {"use-cache": true},
+               "messages": [{"role": "user", "content": text}]})
     };
     let chat = |model: &str, stream: bool| {
         json!({"model": model, "stream": stream, "user": "cust-1",
@@ -318,6 +325,10 @@ async fn round(base: &str, key: &str, limited: &str) {
         (chat("m-unpriced", false), limited),
         (chat("m-good", false), MASTER_KEY),
         (chat("m-good", false), "sk-not-a-key"),
+        // The response cache (on for requests that ask): a new prompt each round misses, the
+        // same one hits from the second round on.
+        (cached(&format!("cache me {round}")), key),
+        (cached("cache me"), key),
     ] {
         let r = send(body, k).await.unwrap();
         let _ = r.bytes().await;

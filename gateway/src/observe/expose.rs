@@ -217,6 +217,13 @@ fn project(agg: &mut Agg, vals: &[&str], row: &Row, v: Value) {
         Value::TotalTokens if called => agg.add(vals, n(&row.input) + n(&row.output)),
         Value::CachedTokens if called => agg.add(vals, n(&row.cached)),
         Value::CacheCreationTokens if called => agg.add(vals, n(&row.cache_creation)),
+        Value::CacheHits if row.cache_hits.load(Relaxed) > 0 => agg.add(vals, n(&row.cache_hits)),
+        Value::CacheMisses if row.cache_misses.load(Relaxed) > 0 => {
+            agg.add(vals, n(&row.cache_misses))
+        }
+        Value::CacheTokens if row.cache_hits.load(Relaxed) > 0 => {
+            agg.add(vals, n(&row.cache_tokens))
+        }
         Value::Hist(i) => {
             if let Some(h) = row.hists.as_ref().map(|h| &h[i]) {
                 if h.buckets.iter().any(|b| b.load(Relaxed) > 0) {

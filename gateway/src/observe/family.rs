@@ -52,6 +52,11 @@ pub enum Value {
     /// The provider's `x-ratelimit-remaining-requests` / `-tokens`, most recent.
     RemainingRequests,
     RemainingTokens,
+    /// Cacheable requests answered from the response cache / not found in it, and the tokens
+    /// (prompt + completion) the hits served.
+    CacheHits,
+    CacheMisses,
+    CacheTokens,
 }
 
 /// Histograms of a request row.
@@ -314,6 +319,9 @@ pub static FAMILIES: &[Family] = &[
     req("litellm_input_cache_creation_tokens_metric", C, "Input tokens written to the provider's prompt cache", TOKENS, Value::CacheCreationTokens),
     req("litellm_provider_cache_read_input_tokens_metric", C, "Input tokens the provider reported as read from its prompt cache", CACHE, Value::CachedTokens),
     req("litellm_provider_cache_creation_input_tokens_metric", C, "Input tokens the provider reported as written to its prompt cache", CACHE, Value::CacheCreationTokens),
+    req("litellm_cache_hits_metric", C, "Total number of LiteLLM cache hits", CACHE, Value::CacheHits),
+    req("litellm_cache_misses_metric", C, "Total number of LiteLLM cache misses", CACHE, Value::CacheMisses),
+    req("litellm_cached_tokens_metric", C, "Total tokens served from LiteLLM cache", CACHE, Value::CacheTokens),
     Family {
         name: "litellm_zero_cost_requests",
         kind: C,

@@ -58,6 +58,7 @@ pub(super) fn record(
             (called && ctx.completion_tokens > 0).then(|| llm / ctx.completion_tokens as f64),
         ],
         remaining: ctx.metrics.remaining,
+        cache_hit: ctx.cache.as_deref().map(|c| c.hit),
     };
     let mut ids = [""; N_IDS];
     ids[series::KEY] = match (adm.and_then(|a| a.key.as_deref()), &ctx.caller) {

@@ -81,6 +81,8 @@ pub struct Obs {
     pub hists: [Option<f64>; N_HISTS],
     /// Provider `x-ratelimit-remaining-requests` / `-tokens`.
     pub remaining: [Option<u64>; 2],
+    /// The response cache: `None` when the request was not looked up, else whether it hit.
+    pub cache_hit: Option<bool>,
 }
 
 /// One label set's counters.
@@ -97,6 +99,10 @@ pub struct Row {
     pub output: AtomicU64,
     pub cached: AtomicU64,
     pub cache_creation: AtomicU64,
+    /// Response cache hits and misses, and the tokens the hits served.
+    pub cache_hits: AtomicU64,
+    pub cache_misses: AtomicU64,
+    pub cache_tokens: AtomicU64,
     /// USD × 10⁹.
     pub spend_nano: AtomicU64,
     /// `u64::MAX` until a provider sent the header.
@@ -126,6 +132,9 @@ impl Row {
             output: AtomicU64::new(0),
             cached: AtomicU64::new(0),
             cache_creation: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
+            cache_misses: AtomicU64::new(0),
+            cache_tokens: AtomicU64::new(0),
             spend_nano: AtomicU64::new(0),
             remaining: [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)],
             remaining_at: AtomicU64::new(0),
@@ -157,6 +166,16 @@ impl Row {
         }
         if obs.zero_cost {
             self.zero_cost.fetch_add(1, Relaxed);
+        }
+        match obs.cache_hit {
+            Some(true) => {
+                self.cache_hits.fetch_add(1, Relaxed);
+                self.cache_tokens.fetch_add(obs.input + obs.output, Relaxed);
+            }
+            Some(false) => {
+                self.cache_misses.fetch_add(1, Relaxed);
+            }
+            None => {}
         }
         for (cell, n) in [
             (&self.input, obs.input),
