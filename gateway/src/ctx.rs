@@ -86,6 +86,9 @@ pub struct RequestCtx {
     /// The response cache's key for this request, and whether it was a hit (stage 2); a
     /// streamed answer being put together for it (stage 5).
     pub cache: Option<Box<crate::cache::pending::Pending>>,
+    /// In the registry of requests without an answer (`llm_requests_hanging` alerts) from
+    /// admission until the answer starts; `None` when those alerts are off.
+    pub hanging: Option<crate::observe::hanging::Watch>,
 
     // ── routing: where the request may go (stage 3: route; fallbacks entered by attempt) ────
     /// Model group asked for, then the group serving it (front door, then each group tried).

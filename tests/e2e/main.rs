@@ -15,6 +15,7 @@ mod admin_users_teams;
 mod admit;
 mod agents_claude;
 mod agents_codex;
+mod alerts_hanging;
 mod auth;
 mod budget_modes;
 mod budgets;

@@ -19,7 +19,8 @@ pub struct Alerting {
     /// The alert types sent (`alert_types`; default: every type Tollgate raises except the
     /// management events, as LiteLLM).
     pub types: Vec<AlertType>,
-    /// `alerting_threshold`: a request slower than this is a slow-request alert. Default 300 s.
+    /// `alerting_threshold`: a request slower than this is a slow-request alert, and one still
+    /// without an answer after it a hanging-request alert. Default 300 s.
     pub threshold: Duration,
     /// `alert_to_webhook_url`: Slack webhooks per alert type, replacing the default one.
     pub per_type: Vec<(AlertType, Vec<Secret>)>,
@@ -96,6 +97,7 @@ pub enum Channel {
 pub enum AlertType {
     LlmExceptions,
     LlmTooSlow,
+    LlmRequestsHanging,
     BudgetAlerts,
     CooldownDeployment,
     OutageAlerts,
@@ -111,6 +113,7 @@ impl AlertType {
     pub const DEFAULT: &'static [AlertType] = &[
         AlertType::LlmExceptions,
         AlertType::LlmTooSlow,
+        AlertType::LlmRequestsHanging,
         AlertType::BudgetAlerts,
         AlertType::CooldownDeployment,
         AlertType::OutageAlerts,
@@ -125,6 +128,7 @@ impl AlertType {
         match self {
             AlertType::LlmExceptions => "llm_exceptions",
             AlertType::LlmTooSlow => "llm_too_slow",
+            AlertType::LlmRequestsHanging => "llm_requests_hanging",
             AlertType::BudgetAlerts => "budget_alerts",
             AlertType::CooldownDeployment => "cooldown_deployment",
             AlertType::OutageAlerts => "outage_alerts",
@@ -143,7 +147,6 @@ impl AlertType {
 
 /// LiteLLM alert types Tollgate does not raise (accepted with a warning each).
 const NOT_RAISED: &[&str] = &[
-    "llm_requests_hanging",
     "region_outage_alerts",
     "new_model_added",
     "new_virtual_key_created",

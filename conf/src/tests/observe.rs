@@ -113,7 +113,7 @@ fn alerting_channels_types_and_args() {
             ok(&format!(
                 "{ONE_MOCK}general_settings:
   alerting: [slack, webhook]
-  alert_types: [budget_alerts, cooldown_deployment, llm_requests_hanging]
+  alert_types: [budget_alerts, cooldown_deployment, region_outage_alerts]
   alerting_threshold: 10
   alerting_args: {{budget_alert_ttl: 5, major_outage_alert_threshold: 3}}
   spend_report_frequency: 7d
@@ -134,7 +134,7 @@ fn alerting_channels_types_and_args() {
     assert_eq!(a.major_outage_threshold, 3);
     assert_eq!(a.spend_report_frequency.as_secs(), 7 * 86_400);
     assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
-    assert!(l.warnings[0].contains("llm_requests_hanging"));
+    assert!(l.warnings[0].contains("region_outage_alerts"));
     assert!(!format!("{a:?}").contains("slack-secret"));
 }
 

@@ -104,6 +104,7 @@ async fn checks(
         &req.body,
         ctx,
     );
+    ctx.hanging = crate::observe::hanging::watch(ctx.started_at_ms, &ctx.call_id, &req.model);
     Ok(None)
 }
 

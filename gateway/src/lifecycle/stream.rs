@@ -248,6 +248,8 @@ pub async fn stream(
                 continue;
             }
             ctx.status = status;
+            // The answer has started: no longer a hanging request.
+            ctx.hanging = None;
             if stream_header(session, status, content_type, ctx)
                 .await
                 .is_err()

@@ -92,6 +92,10 @@ impl Alerts {
                 rt.spawn(a.clone().report_loop(t, every));
             }
         }
+        if conf.wants(AlertType::LlmRequestsHanging) {
+            super::hanging::enable();
+            rt.spawn(a.clone().hanging_loop());
+        }
         let _ = crate::control::flush::ON_WRITE_FAILED.set(spend_write_failed);
         let _ = ALERTS.set(a.clone());
         Some(a)
@@ -127,6 +131,33 @@ impl Alerts {
             q.push(alert);
         } else {
             log::warn!("alert queue full; alert dropped: {}", alert.message);
+        }
+    }
+
+    /// Every quarter of the threshold (0.25–30 s): one alert per request still without an
+    /// answer after `alerting_threshold`.
+    async fn hanging_loop(self: Arc<Self>) {
+        let threshold = self.conf.threshold;
+        let every = (threshold / 4).clamp(Duration::from_millis(250), Duration::from_secs(30));
+        loop {
+            tokio::time::sleep(every).await;
+            let now = crate::clock::now_ms_i64();
+            for o in super::hanging::overdue(threshold.as_millis() as i64, now) {
+                self.raise(
+                    alert(
+                        AlertType::LlmRequestsHanging,
+                        "Medium",
+                        format!(
+                            "`Requests are hanging - {:.2}s+ request time > Alerting threshold: {}s`\nRequest Model: `{}`\nCall id: `{}`",
+                            o.waited_ms as f64 / 1000.0,
+                            threshold.as_secs_f64(),
+                            o.group,
+                            o.call_id,
+                        ),
+                    ),
+                    Some((format!("hanging:{}", o.call_id), threshold.max(REPEAT_AFTER))),
+                );
+            }
         }
     }
 

@@ -21,6 +21,7 @@ pub mod callbacks;
 pub mod capture;
 pub mod event;
 pub mod generic;
+pub mod hanging;
 pub mod http;
 pub mod langfuse;
 pub mod logs;
