@@ -23,6 +23,7 @@ mod cache;
 mod callbacks;
 mod callbacks_privacy;
 mod callbacks_receiver;
+mod callbacks_refused;
 mod cli;
 mod cluster;
 mod config;

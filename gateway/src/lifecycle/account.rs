@@ -33,6 +33,10 @@ pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) 
             },
             Some(log),
         );
+    } else if !ctx.call_type.is_empty() && ctx.status >= 400 {
+        // An LLM request refused before admission completed (bad key, bad body, too large,
+        // a limit): a failure event for the callbacks.
+        crate::observe::request_refused(&state.control, ctx);
     }
     // After the settle, so the budgets are free of this request as soon as possible.
     crate::observe::account(state, path, ctx, admission.as_ref());

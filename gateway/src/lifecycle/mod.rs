@@ -37,10 +37,11 @@ pub async fn serve(
     let result = async {
         // 1. auth: who calls.
         let caller = auth::authenticate(&state.control, &runtime, session.req_header())?;
+        crate::observe::on_caller(ctx, &caller);
         // 2. admit: the body read under the cap and parsed in the client's API, then model
         //    access, limits and budgets (the worst case reserved).
         let mut request = front::read(state, &runtime, session, ctx, api, &caller).await?;
-        let cached = {
+        let admitted = {
             let raw = request.door.as_ref().and_then(front::Door::raw);
             admit::control(
                 state,
@@ -51,7 +52,14 @@ pub async fn serve(
                 &mut request.view,
                 raw,
             )
-            .await?
+            .await
+        };
+        let cached = match admitted {
+            Ok(cached) => cached,
+            Err(e) => {
+                crate::observe::on_refused(ctx, &request.view.model);
+                return Err(e);
+            }
         };
         crate::observe::request_metadata(&runtime.config.metrics, ctx, &request.view.body);
         request.admitted(state, ctx);

@@ -25,6 +25,8 @@ pub struct Observe {
     /// Some sink exports prompt and completion text (and message logging is on).
     text: bool,
     forward_traceparent: bool,
+    /// Some sink takes failure events.
+    failures: bool,
     pub alerts: Option<Arc<alerting::Alerts>>,
     connector: Arc<Connector>,
 }
@@ -110,7 +112,9 @@ pub fn start(config: &Config, rt: &tokio::runtime::Handle) {
     }
     let alerts = alerting::Alerts::start(&config.alerting, connector.clone(), rt);
     let text = sinks.iter().any(|s| s.wants_text);
+    let failures = sinks.iter().any(|s| s.on_failure);
     let _ = OBSERVE.set(Observe {
+        failures,
         sinks,
         text,
         forward_traceparent: cb.forward_traceparent,
@@ -236,6 +240,91 @@ pub fn request_done(
         size: 0,
     };
     e.size = e.reckon(ctx.body_bytes);
+    let e = Arc::new(e);
+    for s in &o.sinks {
+        if e.for_sink(&s.name, s.on_success, s.on_failure) {
+            s.push(&e);
+        }
+    }
+}
+
+/// What a request refused before admission completed is known by (see [`request_refused`]).
+#[derive(Default)]
+pub struct Refusable {
+    key: Option<Arc<crate::control::Entity>>,
+    group: Option<String>,
+}
+
+/// Stage 1 hook (auth): keeps the caller's key for [`request_refused`], only while some sink
+/// takes failures.
+pub fn on_caller(ctx: &mut RequestCtx, caller: &crate::control::enforce::Caller) {
+    if get().is_some_and(|o| o.failures) {
+        ctx.refusable = Some(Box::new(Refusable {
+            key: caller.key().cloned(),
+            group: None,
+        }));
+    }
+}
+
+/// Stage 2 hook: admission refused a request for `model` (kept for [`request_refused`]).
+pub fn on_refused(ctx: &mut RequestCtx, model: &str) {
+    if let Some(r) = ctx.refusable.as_deref_mut() {
+        r.group = Some(model.to_string());
+    }
+}
+
+/// Stage 6 hook for an LLM request refused before admission completed (401, 400, 413, 429 …):
+/// a failure event with what is known — call id, status, error, the model group once the body
+/// was read, the key's hash, alias and team once it was authenticated (never the key).
+pub fn request_refused(control: &crate::control::Control, ctx: &mut RequestCtx) {
+    let Some(o) = get() else { return };
+    if !o.failures {
+        return;
+    }
+    let known = ctx.refusable.take().map(|r| *r).unwrap_or_default();
+    let key = known.key;
+    let team = key
+        .as_ref()
+        .and_then(|k| k.team_id.as_deref())
+        .and_then(|t| control.get(Kind::Team, t));
+    let prefs = prefs(key.as_deref(), team.as_deref());
+    if !o
+        .sinks
+        .iter()
+        .any(|s| super::event::allowed(&prefs.only, &s.name, s.on_success, s.on_failure, false))
+    {
+        return;
+    }
+    let log = store::SpendLog {
+        request_id: ctx.call_id.clone(),
+        call_type: ctx.call_type.to_string(),
+        api_key: key.as_ref().map(|k| k.id.clone()).unwrap_or_default(),
+        key_alias: key.as_ref().and_then(|k| k.alias()).map(str::to_string),
+        start_time: ctx.started_at_ms,
+        end_time: crate::clock::now_ms_i64(),
+        model_group: ctx.model_group.clone().or(known.group).unwrap_or_default(),
+        user: key.as_ref().and_then(|k| k.user_id.clone()),
+        team_id: key.as_ref().and_then(|k| k.team_id.clone()),
+        organization_id: key.as_ref().and_then(|k| k.org_id.clone()),
+        status: "failure".to_string(),
+        metadata: serde_json::json!({"status_code": ctx.status}),
+        ..store::SpendLog::default()
+    };
+    let mut e = Event {
+        key_alias: log.key_alias.clone(),
+        log,
+        ok: false,
+        stream: ctx.stream,
+        status: ctx.status,
+        upstream_status: None,
+        error: ctx.failure.clone(),
+        team_alias: team.as_ref().and_then(|t| t.alias()).map(str::to_string),
+        text: false,
+        capture: capture::capture_from(None, &Map::new(), false),
+        only: prefs.only,
+        size: 0,
+    };
+    e.size = e.reckon(0);
     let e = Arc::new(e);
     for s in &o.sinks {
         if e.for_sink(&s.name, s.on_success, s.on_failure) {

@@ -29,8 +29,8 @@ pub mod otlp;
 pub mod queue;
 
 pub use callbacks::{
-    callback_failures, callback_names, flush, on_admit, on_stream, on_whole, request_done, start,
-    upstream_traceparent,
+    callback_failures, callback_names, flush, on_admit, on_caller, on_refused, on_stream, on_whole,
+    request_done, request_refused, start, upstream_traceparent,
 };
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
