@@ -80,7 +80,7 @@ pub struct RequestCtx {
     /// The caller's key and the model asked for, kept between auth and admission only while a
     /// failure callback is on (`observe::on_caller`): the failure event of a request refused
     /// before admission completed names them.
-    pub refusable: Option<Box<crate::observe::callbacks::Refusable>>,
+    pub refusable: Option<Box<crate::observe::capture::Refusable>>,
     /// The per-completion output bound admission lowered the request to, so that its budgets
     /// can pay the worst case (`budget_enforcement: clamp`); what goes upstream.
     pub clamped_max_tokens: Option<u64>,

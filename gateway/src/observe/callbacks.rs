@@ -248,18 +248,11 @@ pub fn request_done(
     }
 }
 
-/// What a request refused before admission completed is known by (see [`request_refused`]).
-#[derive(Default)]
-pub struct Refusable {
-    key: Option<Arc<crate::control::Entity>>,
-    group: Option<String>,
-}
-
 /// Stage 1 hook (auth): keeps the caller's key for [`request_refused`], only while some sink
 /// takes failures.
 pub fn on_caller(ctx: &mut RequestCtx, caller: &crate::control::enforce::Caller) {
     if get().is_some_and(|o| o.failures) {
-        ctx.refusable = Some(Box::new(Refusable {
+        ctx.refusable = Some(Box::new(capture::Refusable {
             key: caller.key().cloned(),
             group: None,
         }));

@@ -199,6 +199,14 @@ fn delta_content(data: &[u8]) -> Option<String> {
         .ok()
 }
 
+/// What a request refused before admission completed is known by (the caller's key, the model
+/// asked for), kept while a failure callback is on (`callbacks::request_refused`).
+#[derive(Default)]
+pub struct Refusable {
+    pub key: Option<std::sync::Arc<crate::control::Entity>>,
+    pub group: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
