@@ -11,6 +11,7 @@ use conf::Config;
 use pingora::connectors::http::Connector;
 use serde_json::{Map, Value};
 
+use super::dynamic::{Creds, Dynamic};
 use super::event::Event;
 pub use super::queue::callback_failures;
 use super::queue::Sink;
@@ -29,6 +30,8 @@ pub struct Observe {
     failures: bool,
     pub alerts: Option<Arc<alerting::Alerts>>,
     connector: Arc<Connector>,
+    /// Sinks for keys' and teams' own Langfuse credentials.
+    dynamic: Dynamic,
 }
 
 static OBSERVE: OnceLock<Observe> = OnceLock::new();
@@ -113,6 +116,19 @@ pub fn start(config: &Config, rt: &tokio::runtime::Handle) {
     let alerts = alerting::Alerts::start(&config.alerting, connector.clone(), rt);
     let text = sinks.iter().any(|s| s.wants_text);
     let failures = sinks.iter().any(|s| s.on_failure);
+    // Keys' own Langfuse projects queue like the configured Langfuse sink (else the defaults).
+    let queue = cb
+        .sinks
+        .iter()
+        .find(|s| matches!(s.kind, SinkKind::Langfuse { .. }))
+        .map(|s| s.queue)
+        .unwrap_or_default();
+    let dynamic = Dynamic::new(
+        queue,
+        !cb.turn_off_message_logging,
+        rt.clone(),
+        connector.clone(),
+    );
     let _ = OBSERVE.set(Observe {
         failures,
         sinks,
@@ -120,6 +136,7 @@ pub fn start(config: &Config, rt: &tokio::runtime::Handle) {
         forward_traceparent: cb.forward_traceparent,
         alerts,
         connector,
+        dynamic,
     });
 }
 
@@ -130,7 +147,7 @@ pub fn flush(rt: &tokio::runtime::Handle, within: std::time::Duration) {
     // The timer is made inside the runtime (the caller is the main thread, outside it).
     let done = rt.block_on(async {
         tokio::time::timeout(within, async {
-            for s in &o.sinks {
+            for s in o.sinks.iter().chain(&o.dynamic.all()) {
                 s.send_queued(&o.connector).await;
             }
             if let Some(a) = &o.alerts {
@@ -212,14 +229,16 @@ pub fn request_done(
         .iter()
         .map(|(e, _)| e)
         .find(|e| e.kind == Kind::Team);
-    let prefs = prefs(adm.key.as_deref(), team.map(|t| &**t));
-    if !o
-        .sinks
-        .iter()
-        .any(|s| super::event::allowed(&prefs.only, &s.name, s.on_success, s.on_failure, ok))
+    let mut prefs = prefs(adm.key.as_deref(), team.map(|t| &**t));
+    if prefs.creds.is_empty()
+        && !o
+            .sinks
+            .iter()
+            .any(|s| super::event::allowed(&prefs.only, &s.name, s.on_success, s.on_failure, ok))
     {
         return;
     }
+    let creds = std::mem::take(&mut prefs.creds);
     let capture = ctx
         .observe
         .take()
@@ -240,10 +259,24 @@ pub fn request_done(
         size: 0,
     };
     e.size = e.reckon(ctx.body_bytes);
-    let e = Arc::new(e);
+    deliver(o, &creds, Arc::new(e));
+}
+
+/// Queues `e` on every sink that takes it: the configured ones, except those a key's or team's
+/// own credentials replace (`creds`), whose own sinks get it instead.
+fn deliver(o: &Observe, creds: &[Creds], e: Arc<Event>) {
     for s in &o.sinks {
-        if e.for_sink(&s.name, s.on_success, s.on_failure) {
+        if !creds.iter().any(|c| c.name == s.name)
+            && e.for_sink(&s.name, s.on_success, s.on_failure)
+        {
             s.push(&e);
+        }
+    }
+    for c in creds {
+        if e.for_sink(&c.name, true, true) {
+            if let Some(s) = o.dynamic.sink(c) {
+                s.push(&e);
+            }
         }
     }
 }
@@ -280,14 +313,16 @@ pub fn request_refused(control: &crate::control::Control, ctx: &mut RequestCtx) 
         .as_ref()
         .and_then(|k| k.team_id.as_deref())
         .and_then(|t| control.get(Kind::Team, t));
-    let prefs = prefs(key.as_deref(), team.as_deref());
-    if !o
-        .sinks
-        .iter()
-        .any(|s| super::event::allowed(&prefs.only, &s.name, s.on_success, s.on_failure, false))
+    let mut prefs = prefs(key.as_deref(), team.as_deref());
+    if prefs.creds.is_empty()
+        && !o
+            .sinks
+            .iter()
+            .any(|s| super::event::allowed(&prefs.only, &s.name, s.on_success, s.on_failure, false))
     {
         return;
     }
+    let creds = std::mem::take(&mut prefs.creds);
     let log = store::SpendLog {
         request_id: ctx.call_id.clone(),
         call_type: ctx.call_type.to_string(),
@@ -318,12 +353,7 @@ pub fn request_refused(control: &crate::control::Control, ctx: &mut RequestCtx) 
         size: 0,
     };
     e.size = e.reckon(0);
-    let e = Arc::new(e);
-    for s in &o.sinks {
-        if e.for_sink(&s.name, s.on_success, s.on_failure) {
-            s.push(&e);
-        }
-    }
+    deliver(o, &creds, Arc::new(e));
 }
 
 /// A key's or team's logging settings.
@@ -334,6 +364,8 @@ struct Prefs {
     only: Option<Vec<(String, bool, bool)>>,
     /// `turn_off_message_logging` in the key's or team's metadata or `callback_vars`.
     no_text: bool,
+    /// `metadata.logging` entries with their own Langfuse credentials (`callback_vars`).
+    creds: Vec<Creds>,
 }
 
 fn prefs(key: Option<&crate::control::Entity>, team: Option<&crate::control::Entity>) -> Prefs {
@@ -356,6 +388,7 @@ fn prefs(key: Option<&crate::control::Entity>, team: Option<&crate::control::Ent
         }
         if let Some(Value::Array(list)) = meta.get("logging") {
             let mut only = Vec::new();
+            p.creds.clear();
             for item in list {
                 let Some(name) = item.get("callback_name").and_then(Value::as_str) else {
                     continue;
@@ -369,6 +402,9 @@ fn prefs(key: Option<&crate::control::Entity>, team: Option<&crate::control::Ent
                     == Some(&Value::Bool(true))
                 {
                     p.no_text = true;
+                }
+                if let Some(c) = Creds::of(item, name) {
+                    p.creds.push(c);
                 }
                 only.push((name.to_string(), s, f));
             }
@@ -394,6 +430,12 @@ fn prefs(key: Option<&crate::control::Entity>, team: Option<&crate::control::Ent
                         only.push((n.clone(), succ.contains(n), fail.contains(n)));
                     }
                 }
+                // `/team/{id}/callback`'s shape: the Langfuse keys in `callback_vars`.
+                p.creds = only
+                    .iter()
+                    .filter(|(n, ..)| n.starts_with("langfuse") && n != "langfuse_otel")
+                    .filter_map(|(n, ..)| Creds::of(&Value::Object(cs.clone()), n))
+                    .collect();
                 p.only = Some(only);
             }
             if cs

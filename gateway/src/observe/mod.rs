@@ -19,6 +19,7 @@ pub mod services;
 pub mod alerting;
 pub mod callbacks;
 pub mod capture;
+pub mod dynamic;
 pub mod event;
 pub mod generic;
 pub mod hanging;
