@@ -24,6 +24,7 @@ mod callbacks;
 mod callbacks_privacy;
 mod callbacks_receiver;
 mod callbacks_refused;
+mod callbacks_team_logging;
 mod cli;
 mod cluster;
 mod config;

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::langfuse::Langfuse;
 use super::queue::Sink;
 
-/// Distinct Langfuse projects keys and teams may log to; more are refused (logged once each).
+/// Distinct Langfuse projects keys and teams may log to; more are refused (warned once).
 pub const MAX_SINKS: usize = 256;
 /// Langfuse's host when `langfuse_host` is not given (LiteLLM's default).
 const DEFAULT_HOST: &str = "https://cloud.langfuse.com";
@@ -55,9 +55,14 @@ impl Creds {
     }
 }
 
+/// (host, public key) → its sink (`None`: could not be built, or over [`MAX_SINKS`]).
+type Sinks = HashMap<(String, String), Option<Arc<Sink>>>;
+
 /// The sinks built for keys' and teams' own credentials.
 pub struct Dynamic {
-    sinks: Mutex<HashMap<(String, String), Option<Arc<Sink>>>>,
+    sinks: Mutex<Sinks>,
+    /// [`MAX_SINKS`] reached (warned once).
+    full: std::sync::atomic::AtomicBool,
     queue: QueueSettings,
     wants_text: bool,
     rt: tokio::runtime::Handle,
@@ -73,6 +78,7 @@ impl Dynamic {
     ) -> Dynamic {
         Dynamic {
             sinks: Mutex::default(),
+            full: Default::default(),
             queue,
             wants_text,
             rt,
@@ -89,12 +95,12 @@ impl Dynamic {
             return s.clone();
         }
         if sinks.len() >= MAX_SINKS {
-            log::warn!(
-                "callback {}: more than {MAX_SINKS} key/team Langfuse projects; events for {} dropped",
-                c.name,
-                c.host
-            );
-            sinks.insert(id, None);
+            if !self.full.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                log::warn!(
+                    "callback {}: more than {MAX_SINKS} key/team Langfuse projects; the events of further ones are dropped",
+                    c.name
+                );
+            }
             return None;
         }
         let conf = conf::observe::callbacks::Sink {
