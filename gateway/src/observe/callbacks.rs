@@ -284,9 +284,9 @@ fn deliver(o: &Observe, creds: &[Creds], e: Arc<Event>) {
 /// Stage 1 hook (auth): keeps the caller's key for [`request_refused`], only while some sink
 /// takes failures.
 pub fn on_caller(ctx: &mut RequestCtx, caller: &crate::control::enforce::Caller) {
-    if get().is_some_and(|o| o.failures) {
+    if let Some(key) = caller.key().filter(|_| get().is_some_and(|o| o.failures)) {
         ctx.refusable = Some(Box::new(capture::Refusable {
-            key: caller.key().cloned(),
+            key: Some(key.clone()),
             group: None,
         }));
     }
@@ -294,8 +294,8 @@ pub fn on_caller(ctx: &mut RequestCtx, caller: &crate::control::enforce::Caller)
 
 /// Stage 2 hook: admission refused a request for `model` (kept for [`request_refused`]).
 pub fn on_refused(ctx: &mut RequestCtx, model: &str) {
-    if let Some(r) = ctx.refusable.as_deref_mut() {
-        r.group = Some(model.to_string());
+    if get().is_some_and(|o| o.failures) {
+        ctx.refusable.get_or_insert_default().group = Some(model.to_string());
     }
 }
 
