@@ -112,3 +112,32 @@ impl Upstream {
         peer
     }
 }
+
+/// Writes one whole request (header, then body) on `s` and reads the answer's header, past any
+/// informational (1xx) one: its status. For the gateway's own small calls (callbacks, alerts,
+/// token endpoints); the caller reads the body as it needs.
+pub async fn send(
+    s: &mut pingora::protocols::http::client::HttpSession,
+    header: pingora::http::RequestHeader,
+    body: bytes::Bytes,
+) -> Result<u16, String> {
+    s.write_request_header(Box::new(header))
+        .await
+        .map_err(|e| format!("writing request: {e}"))?;
+    s.write_request_body(body, true)
+        .await
+        .map_err(|e| format!("writing request: {e}"))?;
+    s.finish_request_body()
+        .await
+        .map_err(|e| format!("writing request: {e}"))?;
+    loop {
+        s.read_response_header()
+            .await
+            .map_err(|e| format!("reading response: {e}"))?;
+        match s.response_header() {
+            Some(h) if h.status.is_informational() => continue,
+            Some(h) => return Ok(h.status.as_u16()),
+            None => return Err("reading response: no response header".to_string()),
+        }
+    }
+}

@@ -98,25 +98,7 @@ pub(super) async fn exchange(
         for (name, value) in headers {
             h.insert_header(name, value).map_err(|e| e.to_string())?;
         }
-        s.write_request_header(Box::new(h))
-            .await
-            .map_err(|e| format!("writing request: {e}"))?;
-        s.write_request_body(body, true)
-            .await
-            .map_err(|e| format!("writing request: {e}"))?;
-        s.finish_request_body()
-            .await
-            .map_err(|e| format!("writing request: {e}"))?;
-        let status = loop {
-            s.read_response_header()
-                .await
-                .map_err(|e| format!("reading response: {e}"))?;
-            match s.response_header() {
-                Some(h) if h.status.is_informational() => continue,
-                Some(h) => break h.status.as_u16(),
-                None => return Err("reading response: no response header".to_string()),
-            }
-        };
+        let status = crate::upstream::send(&mut s, h, body).await?;
         let mut buf = BytesMut::new();
         while let Some(chunk) = s
             .read_response_body()

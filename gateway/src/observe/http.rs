@@ -128,25 +128,7 @@ async fn exchange(
             .map_err(|e| format!("header {k}: {e}"))?;
     }
     let result = async {
-        s.write_request_header(Box::new(h))
-            .await
-            .map_err(|e| format!("writing request: {e}"))?;
-        s.write_request_body(body, true)
-            .await
-            .map_err(|e| format!("writing request: {e}"))?;
-        s.finish_request_body()
-            .await
-            .map_err(|e| format!("writing request: {e}"))?;
-        let status = loop {
-            s.read_response_header()
-                .await
-                .map_err(|e| format!("reading answer: {e}"))?;
-            match s.response_header() {
-                Some(h) if h.status.is_informational() => continue,
-                Some(h) => break h.status.as_u16(),
-                None => return Err("no answer header".to_string()),
-            }
-        };
+        let status = crate::upstream::send(&mut s, h, body).await?;
         let mut read = 0;
         while let Some(chunk) = s
             .read_response_body()
