@@ -11,9 +11,9 @@ use serde_json::{Map, Value};
 
 use crate::diag::{boolean, count, field, join, seconds, show, string, Diag};
 use crate::raw::Env;
-use crate::secret::Secret;
 
 use super::sinks::sink_kind;
+pub use super::sinks::{GenericFormat, OtlpProtocol, SinkKind};
 
 /// Every logging callback the configuration turns on.
 #[derive(Debug, Clone, Default)]
@@ -93,53 +93,6 @@ impl Default for QueueSettings {
             max_bytes: 64 << 20,
         }
     }
-}
-
-/// What a sink speaks.
-#[derive(Debug, Clone)]
-pub enum SinkKind {
-    /// Langfuse's public ingestion API (`{host}/api/public/ingestion`), basic auth.
-    Langfuse {
-        host: String,
-        public_key: Secret,
-        secret_key: Secret,
-    },
-    /// OTLP/HTTP traces (`otel`, `langfuse_otel`): spans with GenAI semantic conventions.
-    Otlp {
-        /// The full traces URL (`…/v1/traces`).
-        endpoint: String,
-        protocol: OtlpProtocol,
-        /// Extra request headers (`OTEL_HEADERS`; Langfuse's basic auth).
-        headers: Vec<(String, Secret)>,
-        /// `service.name` of the resource. Default `litellm`, as LiteLLM.
-        service_name: String,
-    },
-    /// A generic JSON webhook (`callback_type: generic_api`): LiteLLM's `StandardLoggingPayload`.
-    Generic {
-        endpoint: String,
-        headers: Vec<(String, Secret)>,
-        log_format: GenericFormat,
-    },
-}
-
-/// OTLP/HTTP body encoding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OtlpProtocol {
-    /// `http/protobuf` (default, as LiteLLM's `otlp_http`).
-    Protobuf,
-    /// `http/json`.
-    Json,
-}
-
-/// `log_format` of a generic webhook.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GenericFormat {
-    /// One JSON array per batch (default).
-    JsonArray,
-    /// One JSON object per line per batch.
-    Ndjson,
-    /// One request per event.
-    Single,
 }
 
 /// Callback names LiteLLM knows that are not logging sinks here: `prometheus` is the metrics
