@@ -7,7 +7,7 @@
 //!
 //! This file is the dispatch. The folder is flat: one file per resource (`keys`, `teams`,
 //! `team_members`, `users`, `orgs`, `org_members`, `customers`, `budgets`, `spend`,
-//! `model_groups`), which never import each other, and the shared modules they use: `request`
+//! `model_groups`, `config`), which never import each other, and the shared modules they use: `request`
 //! (reading a request), `validate` (field values and references), `documents` (stored
 //! documents), `responses` (what routes answer with), `entity_ops` and `membership_ops` (what
 //! one resource needs of another's entities), `access` and `key_scope` (who may do what),
@@ -16,6 +16,7 @@
 
 mod access;
 mod budgets;
+mod config;
 mod customers;
 mod documents;
 mod entity_ops;
@@ -66,6 +67,7 @@ pub fn is_admin_path(path: &str) -> bool {
         "/spend/",
         "/global/spend",
         "/model_group/",
+        "/config/",
     ];
     PREFIXES.iter().any(|p| path.starts_with(p))
 }
@@ -190,6 +192,7 @@ async fn route(
         GlobalSpend => spend::global(c, req).await,
         GlobalSpendReport => spend::report(c, req).await,
         ModelGroupInfo => model_groups::info(c, rt, who, req),
+        ConfigReload => config::reload(state).await,
     }
 }
 

@@ -72,6 +72,7 @@ pub enum RouteId {
     GlobalSpend,
     GlobalSpendReport,
     ModelGroupInfo,
+    ConfigReload,
 }
 
 /// One management route.
@@ -381,6 +382,7 @@ pub static ROUTES: &[RouteSpec] = &[
         f("customer_id", Ty::Text, Acted),
     ]),
     route(ModelGroupInfo, GET, "/model_group/info", "Model groups the caller may use, with providers, prices and limits", AnyKey, &[f("model_group", Ty::Text, Acted)]),
+    route(ConfigReload, POST, "/config/reload", "Re-read config.yaml (and its include: files), validate it and swap it in; answers the validation errors, the old configuration serving on", Admin, &[]),
 ];
 
 #[cfg(test)]
