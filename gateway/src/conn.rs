@@ -80,6 +80,19 @@ where
             }
             _ => None,
         };
+        // During a drain Pingora may shut its service down (after handing the listeners to a
+        // new process), dropping every connection still waiting for a request: wait for a new
+        // connection's first byte here, so that a client accepted before the listeners closed
+        // is served rather than cut. (Outside a drain this costs nothing.)
+        let mut stream = stream;
+        if draining() {
+            let mut first = [0u8; 1];
+            let peek =
+                tokio::time::timeout(self.limits.header_timeout, stream.try_peek(&mut first));
+            if !matches!(peek.await, Ok(Ok(_))) {
+                return None;
+            }
+        }
         let h2c = self.app.server_options().is_some_and(|o| o.h2c);
         if h2c || matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             // HTTP/2 multiplexes requests on one connection: Pingora's own loop serves it.
@@ -130,6 +143,19 @@ pub fn request_started(session: &pingora::proxy::Session) {
             w.conn.set(Phase::Serving);
         }
     }
+}
+
+static DRAINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a drain has started (signals.rs starts it): readiness answers 503, responses carry
+/// `Connection: close`, new connections are read before Pingora sees them.
+pub fn draining() -> bool {
+    DRAINING.load(Ordering::Relaxed)
+}
+
+/// Starts the drain (signals.rs).
+pub fn start_draining() {
+    DRAINING.store(true, Ordering::Relaxed);
 }
 
 /// Requests whose header is arriving: accepted clients that expect an answer (the drain waits

@@ -15,7 +15,6 @@
 //! the server runs with [`Signals`] as its shutdown watch: Pingora only hears "stop now", once
 //! the drain is over, or "upgrade" for the hand-over.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,11 +25,9 @@ use tokio::sync::watch;
 
 use crate::state::AppState;
 
-static DRAINING: AtomicBool = AtomicBool::new(false);
-
 /// Whether a drain has started: readiness answers 503 and responses carry `Connection: close`.
 pub fn draining() -> bool {
-    DRAINING.load(Ordering::Relaxed)
+    crate::conn::draining()
 }
 
 /// How the drain behaves (`tollgate_settings`).
@@ -167,7 +164,7 @@ async fn watch_signals(
             _ = h.hup.recv() => hup(&state),
         }
     };
-    DRAINING.store(true, Ordering::Relaxed);
+    crate::conn::start_draining();
     let start = Instant::now();
     let min = if handed_over {
         drain.delay.max(HANDOVER)

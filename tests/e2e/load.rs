@@ -1,6 +1,7 @@
 //! A small load generator for the reload and upgrade tests: `c` clients, half of them
 //! streaming, each sending chat completions back to back until told to stop, counting every
 //! answer that is not a complete 200 (status, body, or a stream without `[DONE]`) as a failure.
+//! Each client has its own connection (as `wrk`'s), reconnecting when the gateway closes it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -58,16 +59,16 @@ impl Load {
     pub fn start(port: u16, c: usize, model: &str, key: &str) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let tally = Arc::new(Tally::default());
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(c)
-            .build()
-            .unwrap();
         let url = format!("http://127.0.0.1:{port}/v1/chat/completions");
+        let started = std::time::Instant::now();
         let tasks = (0..c)
             .map(|i| {
-                let (client, url, stop, tally) =
-                    (client.clone(), url.clone(), stop.clone(), tally.clone());
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(30))
+                    .pool_max_idle_per_host(1)
+                    .build()
+                    .unwrap();
+                let (url, stop, tally) = (url.clone(), stop.clone(), tally.clone());
                 let (model, key) = (model.to_string(), key.to_string());
                 tokio::spawn(async move {
                     let stream = i % 2 == 1;
@@ -84,7 +85,16 @@ impl Load {
                                     tally.streamed.fetch_add(1, Ordering::Relaxed);
                                 }
                             }
-                            Err(e) => tally.fail(e),
+                            Err(e) => tally.fail(format!(
+                                "at {:.3} s (wall :{:.3}): {e}",
+                                started.elapsed().as_secs_f64(),
+                                (std::time::SystemTime::now()
+                                    .duration_since(std::time::UNIX_EPOCH)
+                                    .unwrap()
+                                    .as_millis()
+                                    % 60_000) as f64
+                                    / 1000.0
+                            )),
                         }
                     }
                 })

@@ -28,6 +28,7 @@ async fn upgrade_under_load_hands_the_listener_over_without_a_failed_request() {
     let load = Load::start(old.port, 64, "test-model", MASTER_KEY);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = load.tally.ok();
+    eprintln!("upgrade starts at 1 s");
     let new = old.upgrade().await;
     let status = old
         .wait_exit(Duration::from_secs(25))
@@ -59,6 +60,13 @@ async fn upgrade_under_load_hands_the_listener_over_without_a_failed_request() {
         .await
         .unwrap();
     let rows = rows.as_array().map_or(0, Vec::len) as u64;
-    assert_eq!(rows, tally.ok(), "{}", tally.summary());
+    assert_eq!(
+        rows,
+        tally.ok(),
+        "{}\n--- old ---\n{}\n--- new ---\n{}",
+        tally.summary(),
+        old.logs(),
+        new.logs()
+    );
     eprintln!("upgrade under load: {}", tally.summary());
 }

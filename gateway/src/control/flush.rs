@@ -12,6 +12,9 @@ use super::enforce::Admission;
 use super::{Control, Entity, Kind};
 use crate::clock::now_ms_i64;
 
+/// Held while a batch is written.
+static FLUSHING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Spend waiting for the database.
 #[derive(Debug, Default)]
 pub struct Queue {
@@ -174,6 +177,9 @@ impl Control {
     /// [`Control::flush`], abandoned (the transaction rolls back, the batch stays queued) when
     /// the database takes longer than `limit`.
     pub async fn flush_within(&self, limit: Option<Duration>) -> Result<usize, store::StoreError> {
+        // One flush at a time: the final flush at shutdown waits for a periodic one still
+        // writing (the process ends right after; its batch would be lost with it).
+        let _one = FLUSHING.lock().await;
         let mut batch = std::mem::take(&mut *self.queue.lock().expect("spend queue lock"));
         if batch.dropped > 0 {
             log::error!(
