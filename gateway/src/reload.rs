@@ -9,7 +9,8 @@
 //!   control-plane settings), builds the runtime with [`Runtime::build`] (deployments keep
 //!   cooldown, failure counts, latency, usage, in-flight slots and Google tokens by
 //!   [`crate::deployment::identity`]; upstream hosts keep their DNS answers) and swaps it in.
-//!   One reload runs at a time. Requests already running keep the `Arc<Runtime>` (and
+//!   One reload runs at a time. It is synchronous (a price table file may be read): from
+//!   async code, call it on a blocking thread. Requests already running keep the `Arc<Runtime>` (and
 //!   `Arc<DeploymentRt>`) they started with and finish on it. Keys, teams, budgets, spend
 //!   counters and rate windows live in `control`, outside the runtime, and are not touched.
 //! - [`from_files`] (blocking) / [`from_files_async`]: re-read `config.yaml`, its `include:`

@@ -223,44 +223,52 @@ async fn reload_every_100ms_under_load_fails_no_request_and_loses_no_spend_row()
     reload_under_load(4).await;
 }
 
-/// The long version (issue #17's numbers): 30 s under load, then 1,000 reloads with the
-/// resident memory measured after the first 100 and at the end.
+/// The long version (issue #17's numbers): 30 s under load, then 1,000 reloads (`RELOADS=N`
+/// for more) with the resident memory sampled every 100.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "long: 30 s under load plus 1,000 reloads"]
 async fn reload_under_load_30s_and_memory_across_1000_reloads() {
     reload_under_load(30).await;
-    memory_across_reloads(1000).await;
+    let n = std::env::var("RELOADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000);
+    memory_across_reloads(n, 6 * 1024).await;
 }
 
-/// Reloads `n` times between the two configurations; resident memory must not keep growing.
-async fn memory_across_reloads(n: u64) -> (u64, u64) {
+/// Reloads `n` times between the two configurations (a request after each); resident memory,
+/// sampled every `n / 10` reloads, must level off: the last half may add at most `max_kib`
+/// (measured: about 88 MiB after 1,500 reloads and still 88 MiB after 3,000; the allocator's
+/// caches and the process's first requests account for the early growth).
+async fn memory_across_reloads(n: u64, max_kib: u64) -> Vec<u64> {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let url = mock.url();
     let gw = Gateway::start(&config(&url, false, "")).await;
     let file = gw.dir().join("config.yaml");
-    let mut after_warmup = 0;
-    for i in 0..n {
+    let mut samples = vec![rss_kib(gw.pid())];
+    for i in 1..=n {
         std::fs::write(&file, config(&url, i % 2 == 0, "")).unwrap();
         let (status, v) = reload(&gw, MASTER_KEY).await;
         assert_eq!(status, 200, "{v}");
         assert_eq!(chat(&gw, MASTER_KEY, "m").await, 200);
-        if i == n / 10 {
-            after_warmup = rss_kib(gw.pid());
+        if i % (n / 10) == 0 {
+            samples.push(rss_kib(gw.pid()));
         }
     }
-    let end = rss_kib(gw.pid());
     eprintln!(
-        "RSS after {} reloads: {after_warmup} KiB; after {n}: {end} KiB",
+        "RSS (KiB) at start and every {} reloads: {samples:?}",
         n / 10
     );
+    let (half, end) = (samples[5], samples[10]);
     assert!(
-        end < after_warmup + 16 * 1024,
-        "RSS grew from {after_warmup} KiB to {end} KiB over {n} reloads"
+        end < half + max_kib,
+        "RSS kept growing: {half} KiB after {} reloads, {end} KiB after {n}",
+        n / 2
     );
-    (after_warmup, end)
+    samples
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_does_not_grow_across_300_reloads() {
-    memory_across_reloads(300).await;
+    memory_across_reloads(300, 8 * 1024).await;
 }
