@@ -272,3 +272,19 @@ async fn memory_across_reloads(n: u64, max_kib: u64) -> Vec<u64> {
 async fn memory_does_not_grow_across_300_reloads() {
     memory_across_reloads(300, 8 * 1024).await;
 }
+
+/// With `store_model_in_db` a reload re-reads the stored models too (from a blocking thread:
+/// the database is read on a runtime of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_with_store_model_in_db_reads_the_database_too() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let yaml = config(&mock.url(), false, "").replace(
+        "general_settings:\n",
+        "general_settings:\n  store_model_in_db: true\n",
+    );
+    let gw = Gateway::start(&yaml).await;
+    let (status, v) = reload(&gw, MASTER_KEY).await;
+    assert_eq!(status, 200, "{v}\n{}", gw.logs());
+    assert_eq!(v["kept"], 3, "{v}");
+    assert_eq!(chat(&gw, MASTER_KEY, "m").await, 200);
+}
