@@ -13,6 +13,7 @@
 //!   async code, call it on a blocking thread. Requests already running keep the `Arc<Runtime>` (and
 //!   `Arc<DeploymentRt>`) they started with and finish on it. Keys, teams, budgets, spend
 //!   counters and rate windows live in `control`, outside the runtime, and are not touched.
+//! - [`follow_tokens`]: Google token renewal follows the deployments (called by [`apply`]).
 //! - [`from_files`] (blocking) / [`from_files_async`]: re-read `config.yaml`, its `include:`
 //!   files and — with `store_model_in_db` — the stored models, then [`apply`]. A configuration
 //!   that does not load returns every error and the running one keeps serving.
@@ -127,9 +128,51 @@ pub fn apply(state: &AppState, config: Config) -> Result<Report, Errors> {
         warnings: Vec::new(),
         needs_restart,
     };
-    state.live().store(Arc::new(runtime));
+    let runtime = Arc::new(runtime);
+    state.live().store(runtime.clone());
     drop(prev);
+    follow_tokens(&runtime);
     Ok(report)
+}
+
+/// One background renewal loop per Google token source of the current runtime, by the source's
+/// address; dropping an entry's sender stops its loop.
+type TokenLoops = std::collections::HashMap<
+    usize,
+    (
+        Arc<crate::gcp_auth::TokenSource>,
+        tokio::sync::watch::Sender<bool>,
+    ),
+>;
+
+static TOKEN_LOOPS: Mutex<Option<TokenLoops>> = Mutex::new(None);
+
+/// Renews the Google OAuth tokens of `runtime`'s deployments in the background (on the calling
+/// tokio runtime): starts a loop for each token source not followed yet and stops the loops of
+/// sources the runtime no longer has. Called at start and after each reload.
+pub fn follow_tokens(runtime: &Runtime) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        log::warn!("Google token renewal not started: no async runtime");
+        return;
+    };
+    let mut loops = TOKEN_LOOPS.lock().unwrap_or_else(|p| p.into_inner());
+    let loops = loops.get_or_insert_with(Default::default);
+    let current: Vec<&Arc<crate::gcp_auth::TokenSource>> = runtime
+        .groups
+        .values()
+        .flat_map(|g| g.deployments.iter().filter_map(|d| d.gcp.as_ref()))
+        .collect();
+    loops.retain(|addr, _| current.iter().any(|t| Arc::as_ptr(t) as usize == *addr));
+    for tokens in current {
+        let addr = Arc::as_ptr(tokens) as usize;
+        if loops.contains_key(&addr) {
+            continue;
+        }
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let t = tokens.clone();
+        handle.spawn(async move { t.refresh_loop(rx).await });
+        loops.insert(addr, (tokens.clone(), tx));
+    }
 }
 
 /// Re-reads the configuration file(s) and stored models, then [`apply`]. Blocking (file and

@@ -26,15 +26,9 @@ impl BackgroundService for Background {
             let _ = self.state.shared.set(publisher);
             log::info!("router: sharing cooldowns through Redis");
         }
-        // Vertex AI tokens are renewed ahead of expiry, off the request path.
-        for group in self.state.runtime().groups.values() {
-            for dep in &group.deployments {
-                if let Some(tokens) = dep.gcp.clone() {
-                    let stop = shutdown.clone();
-                    tokio::spawn(async move { tokens.refresh_loop(stop).await });
-                }
-            }
-        }
+        // Vertex AI tokens are renewed ahead of expiry, off the request path (reloads start
+        // and stop the renewals of the deployments they add and remove).
+        crate::reload::follow_tokens(&self.state.runtime());
         loop {
             let runtime = self.state.runtime();
             for up in runtime.upstreams.iter().filter(|u| u.wanted()) {

@@ -496,3 +496,42 @@ fn cloud_settings_are_checked_at_load() {
         "{err}"
     );
 }
+
+/// A Vertex AI deployment a config reload adds gets its OAuth token renewed in the background,
+/// as one present at start does: the token is fetched before any request needs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vertex_deployment_added_by_a_reload_fetches_its_token_in_the_background() {
+    let mock = MockServer::start(MockConfig {
+        require_oauth_token: true,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let openai = FAMILIES.iter().find(|f| f.name != "vertex_ai").unwrap();
+    let vertex = FAMILIES.iter().find(|f| f.name == "vertex_ai").unwrap();
+    let gw = Gateway::start(&config(openai, &mock)).await;
+    std::fs::write(gw.dir().join("config.yaml"), config(vertex, &mock)).unwrap();
+    let r = client()
+        .post(gw.url("/config/reload"))
+        .bearer_auth(MASTER_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while mock.token_requests() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no token fetched in the background\n{}",
+            gw.logs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        post(&gw, "/v1/chat/completions", &chat(false))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(mock.token_requests(), 1);
+}
