@@ -37,6 +37,7 @@ mod import_litellm;
 mod master_key;
 mod metrics;
 mod metrics_prometheus;
+mod models;
 mod provider_table;
 mod providers;
 mod raw_http;
