@@ -379,9 +379,17 @@ fn google_tokens(
 mod tests {
     use super::*;
 
+    fn runtime(yaml: &str) -> Runtime {
+        Runtime::new(
+            conf::load_str(yaml, None, conf::LoadOptions::default())
+                .unwrap()
+                .config,
+        )
+    }
+
     #[test]
     fn team_deployments_serve_their_team_first_and_nobody_else() {
-        let rt = crate::routing::resolve::tests::runtime(
+        let rt = runtime(
             "model_list:
   - model_name: g
     litellm_params: {model: openai/a, api_key: k}
