@@ -30,12 +30,13 @@ pub struct DeploymentRt {
     pub upstream: Option<Arc<Upstream>>,
     /// Vertex AI: the OAuth token source for the deployment's service account.
     pub gcp: Option<Arc<TokenSource>>,
-    /// Recent failures and cooldown.
-    pub health: Health,
+    /// Recent failures and cooldown (shared with the same deployment in the runtime a reload
+    /// builds: see [`identity`]).
+    pub health: Arc<Health>,
     /// In-flight requests against `max_parallel_requests`.
     pub slots: Arc<Slots>,
-    /// Recent latency and this minute's usage.
-    pub load: Load,
+    /// Recent latency and this minute's usage (carried over by a reload, as `health`).
+    pub load: Arc<Load>,
     /// Routing inputs read once: tier (`order`), share (`weight`/`rpm`/`tpm`), price, tags,
     /// context window.
     pub route_order: u64,
@@ -142,7 +143,9 @@ impl Health {
 /// In-flight requests on a deployment, against its `max_parallel_requests`.
 #[derive(Debug, Default)]
 pub struct Slots {
-    inflight: std::sync::atomic::AtomicUsize,
+    /// Shared with the same deployment's slots in a reloaded runtime ([`Slots::carry`]), so
+    /// requests still running on the old runtime count against the new limit.
+    inflight: Arc<std::sync::atomic::AtomicUsize>,
     /// `max_parallel_requests` (or the router default); `None` = unlimited.
     pub limit: Option<usize>,
 }
@@ -151,6 +154,14 @@ impl Slots {
     pub fn new(limit: Option<usize>) -> Self {
         Slots {
             inflight: Default::default(),
+            limit,
+        }
+    }
+
+    /// Slots with limit `limit` counting the same in-flight requests as these.
+    pub fn carry(&self, limit: Option<usize>) -> Self {
+        Slots {
+            inflight: self.inflight.clone(),
             limit,
         }
     }
@@ -222,6 +233,64 @@ pub fn weight(d: &Deployment) -> f64 {
     } else {
         f64::MIN_POSITIVE
     }
+}
+
+/// `litellm_params` keys that tune how a deployment is routed or priced rather than which
+/// upstream it is: changing them keeps the deployment's identity (and its live state).
+fn tuning_key(k: &str) -> bool {
+    matches!(
+        k,
+        "weight" | "order" | "tags" | "max_parallel_requests" | "rpm" | "tpm"
+    ) || k.contains("cost")
+}
+
+/// What makes deployments of two successive configurations the same one, whose live state
+/// (cooldown and failure count, latency, usage, in-flight slots) a reload carries over: its
+/// `model_info.id` when set, else a SHA-256 of its group and `litellm_params` without the
+/// routing and pricing knobs ([`tuning_key`]) — re-pricing or re-weighting a deployment keeps
+/// its state, pointing it elsewhere (model, `api_base`, key, other parameters) does not.
+pub fn identity(d: &Deployment) -> String {
+    use sha2::{Digest, Sha256};
+    if d.model_info.get("id").is_some() {
+        return format!("id:{}", d.id);
+    }
+    let mut h = Sha256::new();
+    let mut part = |s: &[u8]| {
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s);
+    };
+    part(d.model_name.as_bytes());
+    part(d.provider.prefix().as_bytes());
+    part(d.model.as_bytes());
+    part(
+        d.api_base
+            .as_ref()
+            .map_or("", |b| b.url.as_str())
+            .as_bytes(),
+    );
+    part(d.api_version.as_deref().unwrap_or("").as_bytes());
+    part(&[u8::from(d.any_provider)]);
+    match &d.api_key {
+        Some(k) => part(&Sha256::digest(k.expose().as_bytes())),
+        None => part(b""),
+    }
+    part(d.mock_response.as_deref().unwrap_or("").as_bytes());
+    for params in [&d.extra_params, &d.internal_params] {
+        let mut keys: Vec<&String> = params.keys().filter(|k| !tuning_key(k)).collect();
+        keys.sort();
+        for k in keys {
+            part(k.as_bytes());
+            part(params[k].to_string().as_bytes());
+        }
+        part(b"|");
+    }
+    let digest = h.finalize();
+    let mut out = String::with_capacity(68);
+    out.push_str("sha:");
+    for b in &digest[..16] {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
 }
 
 #[cfg(test)]

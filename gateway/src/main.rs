@@ -21,6 +21,7 @@ mod observe;
 mod pricing;
 mod proxy;
 mod region;
+mod reload;
 mod reply;
 mod routes;
 mod routing;
@@ -74,6 +75,14 @@ struct Cli {
     /// --detailed_debug). TOLLGATE_LOG, if set, wins.
     #[arg(long = "detailed_debug", alias = "detailed-debug")]
     detailed_debug: bool,
+    /// Graceful binary upgrade: take the listening socket from the running gateway (send it
+    /// SIGQUIT once this process waits; see docs/operations.md) instead of binding it.
+    #[arg(long)]
+    upgrade: bool,
+    /// The unix socket the listening sockets are handed over on (default
+    /// /tmp/tollgate-upgrade-PORT.sock); the old and the new process must agree.
+    #[arg(long = "upgrade-sock", alias = "upgrade_sock", value_name = "PATH")]
+    upgrade_sock: Option<String>,
     /// Accepted for LiteLLM compatibility and ignored: Tollgate sends no telemetry.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
           value_parser = parse_bool)]
@@ -260,17 +269,33 @@ fn main() -> ExitCode {
         );
     }
     log_config(&config);
+    let port = cli.port.unwrap_or(config.tollgate.port);
     let listen = server::Listen {
         host: cli
             .host
             .clone()
             .unwrap_or_else(|| config.tollgate.host.clone()),
-        port: cli.port.unwrap_or(config.tollgate.port),
+        port,
+        upgrade: cli.upgrade,
+        upgrade_sock: cli
+            .upgrade_sock
+            .clone()
+            .unwrap_or_else(|| server::Listen::default_upgrade_sock(port)),
     };
     match config.general.master_key_source {
         Some(from) => log::info!("auth: master key from {from}"),
         None => log::error!("{}", no_master_key(Some(&listen))),
     }
+    reload::set_source(
+        reload::Source {
+            path: cli.config.clone(),
+            strict: cli.strict,
+            host_flag: cli.host.is_some(),
+            port_flag: cli.port.is_some(),
+            threads_flag: cli.num_workers.is_some(),
+        },
+        &config,
+    );
     match server::run(config, listen) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -13,9 +13,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::control::output::Output;
-use crate::deployment::{DeploymentRt, Health, Slots};
+use crate::deployment::{DeploymentRt, Slots};
 use crate::gcp_auth::{ServiceAccount, TokenSource};
-use crate::load::Load;
 use crate::pricing::{ModelPrice, PriceTable};
 use crate::upstream::Upstream;
 
@@ -205,7 +204,29 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(config: Config) -> Runtime {
+        Runtime::build(config, None).0
+    }
+
+    /// The runtime of `config`; with `prev` (a reload), each deployment the previous runtime
+    /// also had — same [`crate::deployment::identity`] — keeps its live state (cooldown,
+    /// failure count, latency, usage, in-flight count, Google tokens) and each upstream host
+    /// its resolved addresses. Returns the runtime and how many deployments kept their state.
+    pub fn build(config: Config, prev: Option<&Runtime>) -> (Runtime, usize) {
         let prices = price_table(&config);
+        let mut carried = 0;
+        let mut before: HashMap<String, std::collections::VecDeque<&Arc<DeploymentRt>>> =
+            HashMap::new();
+        for g in prev
+            .iter()
+            .flat_map(|p| p.group_names.iter().map(|n| &p.groups[n]))
+        {
+            for d in &g.deployments {
+                before
+                    .entry(crate::deployment::identity(&d.conf))
+                    .or_default()
+                    .push_back(d);
+            }
+        }
         let mut upstreams: Vec<Arc<Upstream>> = Vec::new();
         let mut groups: HashMap<String, Group> = HashMap::new();
         let mut group_names = Vec::new();
@@ -224,7 +245,14 @@ impl Runtime {
                 {
                     Some(u) => u.clone(),
                     None => {
-                        let u = Arc::new(Upstream::new(base));
+                        let u = prev
+                            .and_then(|p| {
+                                p.upstreams.iter().find(|u| {
+                                    u.host == base.host && u.port == base.port && u.tls == base.tls
+                                })
+                            })
+                            .cloned()
+                            .unwrap_or_else(|| Arc::new(Upstream::new(base)));
                         upstreams.push(u.clone());
                         u
                     }
@@ -235,7 +263,20 @@ impl Runtime {
                 }
                 u
             });
-            let gcp = google_tokens(d, &mut gcp_connector);
+            let old = before
+                .get_mut(&crate::deployment::identity(d))
+                .and_then(|same| same.pop_front());
+            carried += usize::from(old.is_some());
+            let gcp = match old {
+                Some(old) if old.gcp.is_some() => old.gcp.clone(),
+                _ => google_tokens(d, &mut gcp_connector),
+            };
+            let limit = d
+                .internal_params
+                .get("max_parallel_requests")
+                .and_then(|v| v.as_u64())
+                .map(|n| n as usize)
+                .or(config.router.default_max_parallel_requests);
             let price = crate::pricing::for_deployment(
                 &prices,
                 d.provider.prefix(),
@@ -247,15 +288,12 @@ impl Runtime {
                 conf: d.clone(),
                 upstream,
                 gcp,
-                health: Health::default(),
-                slots: Arc::new(Slots::new(
-                    d.internal_params
-                        .get("max_parallel_requests")
-                        .and_then(|v| v.as_u64())
-                        .map(|n| n as usize)
-                        .or(config.router.default_max_parallel_requests),
-                )),
-                load: Load::default(),
+                health: old.map_or_else(Arc::default, |o| o.health.clone()),
+                slots: Arc::new(match old {
+                    Some(o) => o.slots.carry(limit),
+                    None => Slots::new(limit),
+                }),
+                load: old.map_or_else(Arc::default, |o| o.load.clone()),
                 route_order: crate::deployment::order(d),
                 route_weight: crate::deployment::weight(d),
                 route_cost: price
@@ -295,7 +333,7 @@ impl Runtime {
             .master_key
             .as_ref()
             .map(|k| Sha256::digest(k.expose().as_bytes()).into());
-        Runtime {
+        let runtime = Runtime {
             config,
             groups,
             group_names,
@@ -303,7 +341,8 @@ impl Runtime {
             models_body,
             master_key_hash,
             prices,
-        }
+        };
+        (runtime, carried)
     }
 }
 

@@ -1,6 +1,7 @@
 //! Server assembly: the Pingora server, the proxy service on its listener (behind the
 //! connection front, conn.rs), background services, and the process's signals (signals.rs:
-//! SIGTERM drains, SIGINT stops at once, SIGHUP is ignored), then the final spend flush.
+//! SIGTERM drains, SIGINT stops at once, SIGHUP reloads the configuration, SIGQUIT hands the
+//! listeners to a new `tollgate --upgrade`), then the final spend flush.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -26,9 +27,20 @@ use crate::state::AppState;
 pub struct Listen {
     pub host: String,
     pub port: u16,
+    /// `--upgrade`: take the listening socket from the running process (graceful binary
+    /// upgrade) instead of binding it.
+    pub upgrade: bool,
+    /// Pingora's `upgrade_sock` (`--upgrade-sock`, default [`Listen::default_upgrade_sock`]).
+    pub upgrade_sock: String,
 }
 
 impl Listen {
+    /// The upgrade socket of a gateway on `port`: one per port, so that gateways on one host
+    /// do not take each other's listeners.
+    pub fn default_upgrade_sock(port: u16) -> String {
+        format!("/tmp/tollgate-upgrade-{port}.sock")
+    }
+
     pub fn addr(&self) -> String {
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
@@ -45,7 +57,10 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
     let sock: SocketAddr = addr
         .parse()
         .map_err(|e| format!("invalid listen address {addr}: {e}"))?;
-    TcpListener::bind(sock).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    // (With --upgrade the running process holds the address: its socket is handed over.)
+    if !listen.upgrade {
+        TcpListener::bind(sock).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    }
 
     let t = &config.tollgate;
     let drain = Drain {
@@ -63,14 +78,22 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
                 .map(|n| n.get())
                 .unwrap_or(1)
         }),
-        // The drain is signals.rs's; Pingora is only told to stop once it is over.
-        grace_period_seconds: Some(0),
+        // The drain is signals.rs's; Pingora is only told to stop once it is over — except
+        // after handing the listeners to a new process, when it waits out the grace period
+        // (signals.rs ends the process as soon as the drain is over).
+        grace_period_seconds: Some(t.grace_period.as_secs().max(1)),
         graceful_shutdown_timeout_seconds: Some(1),
+        upgrade_sock: listen.upgrade_sock.clone(),
+        // A new process waits this many seconds for the old one's SIGQUIT.
+        upgrade_sock_connect_accept_max_retries: Some(UPGRADE_WAIT_SECONDS),
         upstream_keepalive_pool_size: 1024,
         ..ServerConf::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None, server_conf);
-    server.bootstrap();
+    let opt = pingora::server::configuration::Opt {
+        upgrade: listen.upgrade,
+        ..Default::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(Some(opt), server_conf);
 
     let connector = Connector::new(Some(ConnectorOptions::from_server_conf(
         &server.configuration,
@@ -115,7 +138,24 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
     ));
 
     let responses = state.responses.clone();
-    let signals = crate::signals::start(&control_rt, state, drain)?;
+    let finish = {
+        let (control, rt, once) = (control.clone(), control_rt.clone(), std::sync::Once::new());
+        Arc::new(move || once.call_once(|| finish(&control, &rt, &responses)))
+    };
+    let upgrade = crate::signals::Upgrade {
+        sock: listen.upgrade_sock.clone(),
+        finish: finish.clone(),
+    };
+    let signals = crate::signals::start(&control_rt, state, drain, upgrade)?;
+    if listen.upgrade {
+        log::info!(
+            "--upgrade: waiting up to {UPGRADE_WAIT_SECONDS} s on {} for the running process's listening socket (send it SIGQUIT)",
+            listen.upgrade_sock
+        );
+    }
+    // With --upgrade this waits for the old process's sockets; everything else is ready, so
+    // the new process serves as soon as it has them.
+    server.bootstrap();
     log::info!(
         "tollgate {} listening on http://{addr} ({deployments} deployments in {groups} model groups)",
         env!("CARGO_PKG_VERSION")
@@ -123,13 +163,25 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
     server.run(RunArgs {
         shutdown_signal: Box::new(signals),
     });
-    final_flush(&control, &control_rt);
-    crate::observe::flush(&control_rt, Duration::from_secs(5));
-    if let Err(e) = control_rt.block_on(responses.flush(Duration::from_secs(5))) {
+    finish();
+    Ok(())
+}
+
+/// Seconds a `tollgate --upgrade` waits for the running process to hand its listeners over.
+const UPGRADE_WAIT_SECONDS: usize = 30;
+
+/// What the process writes before it ends: spend, callbacks, stored responses.
+fn finish(
+    control: &crate::control::Control,
+    rt: &tokio::runtime::Handle,
+    responses: &crate::stored::StoredResponses,
+) {
+    final_flush(control, rt);
+    crate::observe::flush(rt, Duration::from_secs(5));
+    if let Err(e) = rt.block_on(responses.flush(Duration::from_secs(5))) {
         log::error!("stored responses not written at shutdown: {e}");
     }
     log::info!("tollgate stopped");
-    Ok(())
 }
 
 /// Starts the control plane's runtime (database, spend writer, Redis sharing) and opens the

@@ -1,6 +1,7 @@
 //! Process lifecycle: SIGTERM drains — the listener keeps accepting and serving, readiness
 //! answers 503, every response closes its connection — and the process exits as soon as nothing
-//! is in flight (not before `shutdown_delay_seconds`); SIGINT stops at once; SIGHUP is ignored.
+//! is in flight (not before `shutdown_delay_seconds`); SIGINT stops at once; SIGHUP reloads the
+//! configuration without stopping (reload.rs has the rest).
 
 use std::time::{Duration, Instant};
 
@@ -137,7 +138,7 @@ async fn shutdown_delay_keeps_readiness_at_503_before_exiting() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sighup_is_ignored_and_a_later_sigterm_still_flushes_spend() {
+async fn sighup_reloads_without_stopping_and_a_later_sigterm_still_flushes_spend() {
     let db = scratch_dir().join("spend.db");
     let yaml = format!(
         "model_list:
@@ -166,7 +167,11 @@ tollgate_settings:
     for _ in 0..2 {
         assert_eq!(post(&gw, "/v1/chat/completions", &chat).await.status(), 200);
     }
-    assert!(gw.logs().contains("SIGHUP"), "{}", gw.logs());
+    assert!(
+        gw.logs().contains("SIGHUP: configuration reloaded"),
+        "{}",
+        gw.logs()
+    );
 
     gw.signal(libc::SIGTERM);
     let status = gw

@@ -176,6 +176,72 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// Graceful binary upgrade: starts a second `tollgate --upgrade` on this gateway's port,
+    /// config file and directory, sends this one SIGQUIT once the new one waits on the upgrade
+    /// socket, and returns the new one once it answers readiness.
+    pub async fn upgrade(&self) -> Gateway {
+        let sock = format!("/tmp/tollgate-upgrade-{}.sock", self.port);
+        let _ = std::fs::remove_file(&sock);
+        let dir = self.dir().to_path_buf();
+        let log = dir.join(format!("tollgate-{}-upgraded.log", self.port));
+        let mut cmd = Command::new(tollgate_bin());
+        let config = dir.join("config.yaml");
+        if config.exists() {
+            cmd.arg("-c").arg(&config);
+        }
+        let child = cmd
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .arg("--upgrade")
+            .current_dir(&dir)
+            .env_remove("DATABASE_URL")
+            .env_remove("LITELLM_MASTER_KEY")
+            .env_remove("LITELLM_SALT_KEY")
+            .env("TOLLGATE_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("spawn tollgate --upgrade");
+        let mut new = Gateway {
+            child,
+            port: self.port,
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !Path::new(&sock).exists() {
+            if let Some(status) = new.child.try_wait().unwrap() {
+                panic!("tollgate --upgrade exited with {status}\n{}", new.logs());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no upgrade socket\n{}",
+                new.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.signal(libc::SIGQUIT);
+        let client = reqwest::Client::new();
+        loop {
+            if let Some(status) = new.child.try_wait().unwrap() {
+                panic!("tollgate --upgrade exited with {status}\n{}", new.logs());
+            }
+            if let Ok(r) = client.get(new.url("/health/readiness")).send().await {
+                let v: serde_json::Value = r.json().await.unwrap_or_default();
+                if v["pid"].as_u64() == Some(u64::from(new.child.id())) {
+                    return new;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the new process never answered\n{}",
+                new.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -7,7 +7,7 @@
 //!
 //! This file is the dispatch. The folder is flat: one file per resource (`keys`, `teams`,
 //! `team_members`, `users`, `orgs`, `org_members`, `customers`, `budgets`, `spend`,
-//! `model_groups`, `models`), which never import each other, and the shared modules they use: `request`
+//! `model_groups`, `models`, `config`), which never import each other, and the shared modules they use: `request`
 //! (reading a request), `validate` (field values and references), `documents` (stored
 //! documents), `responses` (what routes answer with), `entity_ops` and `membership_ops` (what
 //! one resource needs of another's entities), `access` and `key_scope` (who may do what),
@@ -16,6 +16,7 @@
 
 mod access;
 mod budgets;
+mod config;
 mod customers;
 mod documents;
 mod entity_ops;
@@ -70,6 +71,7 @@ pub fn is_admin_path(path: &str) -> bool {
         "/model/",
         "/v1/model/",
         "/v2/model/",
+        "/config/",
     ];
     PREFIXES.iter().any(|p| path.starts_with(p))
 }
@@ -206,6 +208,7 @@ async fn route(
         ModelDelete => models::delete(state, req).await,
         ModelInfo => models::info(state, rt, who, req),
         ModelInfoV2 => models::info_v2(state, rt, who, req),
+        ConfigReload => config::reload(state).await,
     }
 }
 

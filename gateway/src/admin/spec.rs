@@ -78,6 +78,7 @@ pub enum RouteId {
     ModelDelete,
     ModelInfo,
     ModelInfoV2,
+    ConfigReload,
 }
 
 /// One management route.
@@ -410,6 +411,7 @@ pub static ROUTES: &[RouteSpec] = &[
         f("sortOrder", Ty::Text, Empty),
     ]),
     route(ModelGroupInfo, GET, "/model_group/info", "Model groups the caller may use, with providers, prices and limits", AnyKey, &[f("model_group", Ty::Text, Acted)]),
+    route(ConfigReload, POST, "/config/reload", "Re-read config.yaml (and its include: files), validate it and swap it in; answers the validation errors, the old configuration serving on", Admin, &[]),
 ];
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //! (`/key/<key>/regenerate`) before a path is logged.
 
 use std::borrow::Cow;
-use std::sync::OnceLock;
+use std::sync::RwLock;
 
 const MASK: &str = "***";
 
@@ -39,23 +39,25 @@ fn prefixes() -> impl Iterator<Item = &'static str> {
 
 /// Secrets from the configuration (master key, salt key, provider keys and credentials,
 /// database and Redis URLs): masked wherever they appear, whatever their shape.
-static KNOWN: OnceLock<Vec<String>> = OnceLock::new();
+static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
 /// Registers the configuration's secrets (values under 8 characters are too short to mask
-/// without mangling ordinary text and are skipped). The first call wins.
+/// without mangling ordinary text and are skipped). Each call (start, every config reload)
+/// adds to the ones known: a secret a reload removed stays masked.
 pub fn register(secrets: impl IntoIterator<Item = String>) {
-    let mut v: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 8).collect();
+    let mut known = KNOWN.write().unwrap_or_else(|p| p.into_inner());
+    known.extend(secrets.into_iter().filter(|s| s.len() >= 8));
     // Longest first, so a secret containing another is masked whole.
-    v.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    v.dedup();
-    let _ = KNOWN.set(v);
+    known.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    known.dedup();
 }
 
 /// `text` with every credential masked; borrowed when there was nothing to mask.
 pub fn text(text: &str) -> Cow<'_, str> {
     let mut out = collapse_dumps(text);
-    if let Some(known) = KNOWN.get() {
-        for s in known {
+    {
+        let known = KNOWN.read().unwrap_or_else(|p| p.into_inner());
+        for s in known.iter() {
             if out.contains(s.as_str()) {
                 out = Cow::Owned(out.replace(s.as_str(), MASK));
             }

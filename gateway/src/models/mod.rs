@@ -5,7 +5,8 @@
 //! with a periodic re-read of the table's version as the safety net). The management routes
 //! are `admin::models`.
 //!
-//! A change rebuilds the runtime and swaps it in whole: requests already routed keep the
+//! A change rebuilds the runtime through `reload::apply` (deployments that stay keep their
+//! cooldowns, latency and usage) and swaps it in whole: requests already routed keep the
 //! runtime (and deployment) they started on until they finish.
 
 pub mod compose;
@@ -18,7 +19,6 @@ use std::sync::{Arc, RwLock};
 use store::ModelsVersion;
 
 use self::compose::Base;
-use crate::runtime::Runtime;
 use crate::state::AppState;
 
 /// The file's configuration as last read (set at start, and again by a configuration reload).
@@ -50,12 +50,18 @@ pub fn started_at(v: ModelsVersion) {
     }
 }
 
-/// Rebuilds and swaps the runtime if the stored models changed since it was built (or always,
-/// with `force`); whether it did.
-pub async fn refresh(state: &AppState, force: bool) -> Result<bool, String> {
-    let Some(base) = base().filter(|b| b.enabled) else {
+/// Held while a configuration is composed from the base and swapped in (here, and by a file
+/// reload, `reload::from_files`): a refresh composed from an older base never lands after a
+/// reload, nor a reload's after a newer refresh.
+pub static SWAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Rebuilds and swaps the runtime (`reload::apply`: deployments that stay keep their live
+/// state) if the stored models changed since it was built (or always, with `force`); whether
+/// it did.
+pub async fn refresh(state: &Arc<AppState>, force: bool) -> Result<bool, String> {
+    if !enabled() {
         return Ok(false);
-    };
+    }
     let mut applied = APPLIED.lock().await;
     let store = state.control.store();
     let version = store.models_version().await.map_err(|e| e.to_string())?;
@@ -63,29 +69,32 @@ pub async fn refresh(state: &AppState, force: bool) -> Result<bool, String> {
         return Ok(false);
     }
     let rows = store.load_models().await.map_err(|e| e.to_string())?;
-    let (loaded, notes) = tokio::task::spawn_blocking(move || base.compose(&rows))
-        .await
-        .map_err(|e| e.to_string())??;
+    let st = state.clone();
+    let (report, notes) = tokio::task::spawn_blocking(move || {
+        let _one = SWAP.lock().unwrap_or_else(|p| p.into_inner());
+        let base = base().ok_or("no configuration to add stored models to")?;
+        let (loaded, notes) = base.compose(&rows)?;
+        let mut config = loaded.config;
+        // Settings the command line overrode, and that cannot change while running.
+        config.tollgate.threads = st.runtime().config.tollgate.threads;
+        let report = crate::reload::apply(&st, config).map_err(|e| e.to_string())?;
+        Ok::<_, String>((report, notes))
+    })
+    .await
+    .map_err(|e| e.to_string())??;
     for n in notes {
         log::info!("{n}");
     }
-    swap(state, loaded.config);
+    log::info!(
+        "models: stored models changed: now serving {} deployments in {} model groups ({} kept their state, {} added, {} removed)",
+        report.deployments,
+        report.model_groups,
+        report.kept,
+        report.added,
+        report.removed
+    );
     *applied = Some(version);
     Ok(true)
-}
-
-/// Serves `config` from now on: a new runtime, swapped in whole.
-fn swap(state: &AppState, mut config: conf::Config) {
-    let old = state.runtime();
-    // Settings the command line overrode, and that cannot change while running.
-    config.tollgate.threads = old.config.tollgate.threads;
-    let rt = Runtime::new(config);
-    log::info!(
-        "models: now serving {} deployments in {} model groups",
-        rt.config.model_list.len(),
-        rt.group_names.len()
-    );
-    state.live().store(Arc::new(rt));
 }
 
 /// After a write on this replica: live here at once (rebuilt on the control runtime, where

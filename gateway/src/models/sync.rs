@@ -24,12 +24,9 @@ pub fn announce() {
     }
 }
 
-/// Starts polling (and, with Redis, announcing and listening) on the control runtime, when
-/// stored models are on.
+/// Starts polling (and, with Redis, announcing and listening) on the control runtime. While
+/// stored models are off (a reload may turn them on) a poll costs nothing: no query is made.
 pub fn start(state: &Arc<AppState>) {
-    if !super::enabled() {
-        return;
-    }
     let rt = state.control.runtime_handle().clone();
     let redis = state
         .runtime()
@@ -52,7 +49,8 @@ pub fn start(state: &Arc<AppState>) {
         rt.spawn(subscribe_loop(client, state.clone()));
     }
     log::info!(
-        "models: stored models on; changes polled every {} s{}",
+        "models: stored models {}; changes polled every {} s{}",
+        if super::enabled() { "on" } else { "off" },
         every.as_secs(),
         if ANNOUNCER.get().is_some() {
             " and announced through Redis"
@@ -108,7 +106,7 @@ async fn subscribe_loop(client: redis::Client, state: Arc<AppState>) {
     }
 }
 
-async fn subscribe_once(client: &redis::Client, state: &AppState) -> redis::RedisResult<()> {
+async fn subscribe_once(client: &redis::Client, state: &Arc<AppState>) -> redis::RedisResult<()> {
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.subscribe(CHANNEL).await?;
     // Changes announced while this replica was not listening.
