@@ -403,3 +403,42 @@ async fn without_store_model_in_db_models_are_listed_but_not_added() {
     assert_eq!(v["data"][0]["model_info"]["id"], "file-1");
     assert!(!v.to_string().contains("sk-file-secret"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_reload_keeps_stored_models_and_later_changes_merge_into_the_new_file() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let yaml = config(&mock, "");
+    let gw = Gateway::start(&yaml).await;
+    let r = post(
+        &gw,
+        "/model/new",
+        &json!({"model_name": "stored", "litellm_params": {"model": "openai/s", "api_base": mock.url(), "api_key": "k"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    // The file gains a model; a reload serves both it and the stored one.
+    let grown = yaml.replace(
+        "general_settings:",
+        &format!(
+            "  - model_name: file-two\n    litellm_params: {{model: openai/f2, api_base: \"{}\", api_key: k}}\ngeneral_settings:",
+            mock.url()
+        ),
+    );
+    std::fs::write(gw.dir().join("config.yaml"), grown).unwrap();
+    let r = post(&gw, "/config/reload", &json!({})).await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    for m in ["file-model", "file-two", "stored"] {
+        assert_eq!(chat_as(&gw, MASTER_KEY, m).await.status(), 200, "{m}");
+    }
+    // A model added after the reload joins the reloaded file, not the one read at start.
+    let r = post(
+        &gw,
+        "/model/new",
+        &json!({"model_name": "later", "litellm_params": {"model": "openai/l", "api_base": mock.url(), "api_key": "k"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    for m in ["file-two", "stored", "later"] {
+        assert_eq!(chat_as(&gw, MASTER_KEY, m).await.status(), 200, "{m}");
+    }
+}
