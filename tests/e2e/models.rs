@@ -442,3 +442,28 @@ async fn a_file_reload_keeps_stored_models_and_later_changes_merge_into_the_new_
         assert_eq!(chat_as(&gw, MASTER_KEY, m).await.status(), 200, "{m}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_redis_the_other_replica_sees_a_new_model_by_polling() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let (url, _db) = store::testing::scratch_postgres(&postgres())
+        .await
+        .expect("DATABASE_URL must point at a reachable PostgreSQL");
+    let yaml = config(&mock, &format!("  database_url: \"{url}\"\n"));
+    let one = Gateway::start(&yaml).await;
+    let two = Gateway::start(&yaml).await;
+    let r = post(
+        &one,
+        "/model/new",
+        &json!({"model_name": "polled", "litellm_params": {"model": "openai/p", "api_base": mock.url(), "api_key": "k"}}),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    // Polled every second: live on two within one poll (plus the request's own time).
+    let took = within(Duration::from_millis(1500), || async {
+        chat_as(&two, MASTER_KEY, "polled").await.status() == 200
+    })
+    .await;
+    assert!(took.is_some(), "not live on two by polling\n{}", two.logs());
+    eprintln!("model added without Redis: live on the other replica after {took:?}");
+}
