@@ -146,8 +146,8 @@ pub fn from_files(state: &AppState) -> Result<Report, Errors> {
     let opts = conf::LoadOptions {
         strict: started.source.strict,
     };
-    // No stored-model refresh composes from the previous file meanwhile (models::SWAP).
-    let _one = crate::models::SWAP
+    // No stored-model refresh composes from the previous file meanwhile.
+    let _one = crate::models::compose::SWAP
         .lock()
         .unwrap_or_else(|p| p.into_inner());
     let loaded = conf::load_file(path, opts).map_err(|e| Errors(e.errors))?;

@@ -16,6 +16,11 @@ use store::{ModelRow, Store};
 
 use super::params::decrypt_params;
 
+/// Held while a configuration is composed from the base and swapped in (by a stored-model
+/// refresh, `models::refresh`, and by a file reload, `reload::from_files`): a refresh composed
+/// from an older base never lands after a reload, nor a reload's after a newer refresh.
+pub static SWAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The configuration file as last read, what stored models are merged into.
 #[derive(Debug, Clone)]
 pub struct Base {

@@ -50,11 +50,6 @@ pub fn started_at(v: ModelsVersion) {
     }
 }
 
-/// Held while a configuration is composed from the base and swapped in (here, and by a file
-/// reload, `reload::from_files`): a refresh composed from an older base never lands after a
-/// reload, nor a reload's after a newer refresh.
-pub static SWAP: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// Rebuilds and swaps the runtime (`reload::apply`: deployments that stay keep their live
 /// state) if the stored models changed since it was built (or always, with `force`); whether
 /// it did.
@@ -71,7 +66,7 @@ pub async fn refresh(state: &Arc<AppState>, force: bool) -> Result<bool, String>
     let rows = store.load_models().await.map_err(|e| e.to_string())?;
     let st = state.clone();
     let (report, notes) = tokio::task::spawn_blocking(move || {
-        let _one = SWAP.lock().unwrap_or_else(|p| p.into_inner());
+        let _one = compose::SWAP.lock().unwrap_or_else(|p| p.into_inner());
         let base = base().ok_or("no configuration to add stored models to")?;
         let (loaded, notes) = base.compose(&rows)?;
         let mut config = loaded.config;
