@@ -127,6 +127,8 @@ pub(crate) const GENERAL: Section = Section {
         "alerting_args",
         "spend_report_frequency",
         "forward_traceparent_to_llm_api",
+        // Read by the gateway (models/compose.rs), which also reads STORE_MODEL_IN_DB.
+        "store_model_in_db",
     ],
     litellm: "general_settings",
 };

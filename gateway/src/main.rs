@@ -16,6 +16,7 @@ mod import;
 mod lifecycle;
 mod load;
 mod logging;
+mod models;
 mod observe;
 mod pricing;
 mod proxy;
@@ -236,16 +237,16 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    // Models stored in the database join the file's (store_model_in_db; import/models.rs).
+    // Models stored in the database join the file's (store_model_in_db; models/compose.rs).
     let opts = LoadOptions { strict: cli.strict };
-    let (loaded, stored) = match import::models::with_db_models(cli.config.as_deref(), loaded, opts)
-    {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("tollgate: {source}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let (loaded, stored) =
+        match models::compose::with_db_models(cli.config.as_deref(), loaded, opts) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("tollgate: {source}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
     logging::redact::register(logging::config_secrets(&loaded.config));
     logging::init(
         loaded.config.tollgate.log_format,

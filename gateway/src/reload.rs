@@ -190,8 +190,12 @@ pub fn from_files(state: &AppState) -> Result<Report, Errors> {
     let opts = conf::LoadOptions {
         strict: started.source.strict,
     };
+    // No stored-model refresh composes from the previous file meanwhile.
+    let _one = crate::models::compose::SWAP
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let loaded = conf::load_file(path, opts).map_err(|e| Errors(e.errors))?;
-    let (loaded, notes) = crate::import::models::with_db_models(Some(path), loaded, opts)
+    let (loaded, notes) = crate::models::compose::with_db_models(Some(path), loaded, opts)
         .map_err(|e| Errors(vec![e]))?;
     let mut config = loaded.config;
     // The command line's thread count keeps applying (as at start).

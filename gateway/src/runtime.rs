@@ -30,6 +30,46 @@ pub struct Group {
     pub access_groups: Vec<String>,
     /// The most expensive prices of its deployments, for budget reservations.
     pub worst: Option<ModelPrice>,
+    /// Whether some deployment belongs to one team (`model_info.team_id`).
+    pub team_scoped: bool,
+}
+
+/// The team a deployment is reserved to (`model_info.team_id`): only that team's keys may use
+/// it (and the master key, when the group has nothing else).
+pub fn team_of(d: &DeploymentRt) -> Option<&str> {
+    d.conf
+        .model_info
+        .get("team_id")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+}
+
+/// Of `deps` (one group's), those a caller may use: a team's own deployments when it has some,
+/// else the ones of no team; for the master key (`admin`), all when none is of no team. Borrowed
+/// (no cost) when no deployment belongs to a team.
+pub fn scoped<'d>(
+    deps: &'d [Arc<DeploymentRt>],
+    team: Option<&str>,
+    admin: bool,
+) -> std::borrow::Cow<'d, [Arc<DeploymentRt>]> {
+    use std::borrow::Cow;
+    if deps.iter().all(|d| team_of(d).is_none()) {
+        return Cow::Borrowed(deps);
+    }
+    let pick = |t: Option<&str>| -> Vec<Arc<DeploymentRt>> {
+        deps.iter().filter(|d| team_of(d) == t).cloned().collect()
+    };
+    if let Some(t) = team {
+        let own = pick(Some(t));
+        if !own.is_empty() {
+            return Cow::Owned(own);
+        }
+    }
+    let public = pick(None);
+    if public.is_empty() && admin {
+        return Cow::Borrowed(deps);
+    }
+    Cow::Owned(public)
 }
 
 /// Output tokens reserved for when neither the request nor the price table bounds them.
@@ -98,6 +138,7 @@ impl Group {
     }
 
     fn add(&mut self, d: &Arc<DeploymentRt>) {
+        self.team_scoped |= team_of(d).is_some();
         if d.conf.any_provider {
             if self.by_provider.is_empty() {
                 self.others = self.deployments.clone();
@@ -275,12 +316,18 @@ impl Runtime {
                     others: Vec::new(),
                     access_groups: Vec::new(),
                     worst: None,
+                    team_scoped: false,
                 }
             });
             group.add(&rt);
             group.deployments.push(rt);
         }
-        let models_body = models_list(group_names.iter());
+        // Groups only a team may use are listed to that team's keys alone (`/v1/models`).
+        let models_body = models_list(
+            group_names
+                .iter()
+                .filter(|g| !scoped(&groups[*g].deployments, None, false).is_empty()),
+        );
         let master_key_hash = config
             .general
             .master_key
@@ -364,5 +411,53 @@ fn google_tokens(
             );
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime(yaml: &str) -> Runtime {
+        Runtime::new(
+            conf::load_str(yaml, None, conf::LoadOptions::default())
+                .unwrap()
+                .config,
+        )
+    }
+
+    #[test]
+    fn team_deployments_serve_their_team_first_and_nobody_else() {
+        let rt = runtime(
+            "model_list:
+  - model_name: g
+    litellm_params: {model: openai/a, api_key: k}
+    model_info: {id: pub}
+  - model_name: g
+    litellm_params: {model: openai/b, api_key: k}
+    model_info: {id: a1, team_id: A}
+  - model_name: only-b
+    litellm_params: {model: openai/c, api_key: k}
+    model_info: {id: b1, team_id: B}
+",
+        );
+        let ids = |team: Option<&str>, admin: bool, g: &str| -> Vec<String> {
+            scoped(&rt.groups[g].deployments, team, admin)
+                .iter()
+                .map(|d| d.conf.id.clone())
+                .collect()
+        };
+        assert_eq!(ids(Some("A"), false, "g"), ["a1"]);
+        assert_eq!(ids(Some("B"), false, "g"), ["pub"]);
+        assert_eq!(ids(None, false, "g"), ["pub"]);
+        assert_eq!(ids(None, true, "g"), ["pub"]);
+        assert!(ids(Some("A"), false, "only-b").is_empty());
+        assert!(ids(None, false, "only-b").is_empty());
+        assert_eq!(ids(None, true, "only-b"), ["b1"]);
+        assert_eq!(ids(Some("B"), false, "only-b"), ["b1"]);
+        assert!(rt.groups["g"].team_scoped);
+        // `/v1/models` for keys of no team lists no group only a team may use.
+        let body = String::from_utf8(rt.models_body.to_vec()).unwrap();
+        assert!(body.contains("\"g\"") && !body.contains("only-b"), "{body}");
     }
 }

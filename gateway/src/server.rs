@@ -113,6 +113,7 @@ pub fn run(config: Config, listen: Listen) -> Result<(), String> {
     crate::observe::start(&config, &control_rt);
     let state = AppState::new(Runtime::new(config), connector, control.clone());
     crate::control::sync::start(&control, &state.runtime().config);
+    crate::models::sync::start(&state);
 
     let proxy = http_proxy(
         &server.configuration,

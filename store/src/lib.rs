@@ -18,6 +18,7 @@
 mod entities;
 mod litellm;
 pub mod litellm_views;
+mod models;
 mod query;
 mod responses;
 pub mod schema;
@@ -35,7 +36,8 @@ use sqlx::AnyConnection;
 use sqlx::{AnyPool, Connection, Executor};
 
 pub use entities::EntityRow;
-pub use litellm::{DailyRow, LiteLlmSource, ModelRow};
+pub use litellm::{DailyRow, LiteLlmSource};
+pub use models::{ModelRow, ModelsVersion};
 pub use query::{Dim, LogFilter, SpendGroup};
 pub use responses::{ResponseBounds, StoredResponse};
 pub use spend::{SpendDelta, SpendLog};

@@ -154,22 +154,6 @@ fn where_sql(filter: Option<(&str, &str)>) -> String {
         .unwrap_or_default()
 }
 
-/// One row of `tollgate_models`: a model stored in the database (LiteLLM's
-/// `LiteLLM_ProxyModelTable`). `litellm_params` is JSON text whose string values are encrypted
-/// by the caller; the store never sees credentials in clear.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModelRow {
-    pub model_id: String,
-    pub model_name: String,
-    pub litellm_params: String,
-    pub model_info: String,
-    pub blocked: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub created_by: Option<String>,
-    pub updated_by: Option<String>,
-}
-
 /// One row of LiteLLM's daily spend tables (`kind`: `user`, `team`, `org`, `end_user`, `tag`).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DailyRow {
@@ -226,63 +210,6 @@ impl Store {
                     .bind(now_ms);
             }
             q.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Every row of `tollgate_models`, by `model_id`.
-    pub async fn load_models(&self) -> Result<Vec<ModelRow>> {
-        let rows = sqlx::query(
-            "SELECT model_id, model_name, litellm_params, model_info, blocked, created_at,
-                    updated_at, created_by, updated_by
-             FROM tollgate_models ORDER BY model_id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(ModelRow {
-                    model_id: r.try_get(0)?,
-                    model_name: r.try_get(1)?,
-                    litellm_params: r.try_get(2)?,
-                    model_info: r.try_get(3)?,
-                    blocked: r.try_get::<i64, _>(4)? != 0,
-                    created_at: r.try_get(5)?,
-                    updated_at: r.try_get(6)?,
-                    created_by: r.try_get(7)?,
-                    updated_by: r.try_get(8)?,
-                })
-            })
-            .collect::<sqlx::Result<_>>()
-            .map_err(StoreError::Db)
-    }
-
-    /// Inserts or replaces models (by `model_id`) in one transaction.
-    pub async fn put_models(&self, rows: &[ModelRow]) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        for m in rows {
-            sqlx::query(
-                "INSERT INTO tollgate_models (model_id, model_name, litellm_params, model_info,
-                    blocked, created_at, updated_at, created_by, updated_by)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                 ON CONFLICT (model_id) DO UPDATE SET model_name = excluded.model_name,
-                    litellm_params = excluded.litellm_params, model_info = excluded.model_info,
-                    blocked = excluded.blocked, created_at = excluded.created_at,
-                    updated_at = excluded.updated_at, created_by = excluded.created_by,
-                    updated_by = excluded.updated_by",
-            )
-            .bind(m.model_id.as_str())
-            .bind(m.model_name.as_str())
-            .bind(m.litellm_params.as_str())
-            .bind(m.model_info.as_str())
-            .bind(i32::from(m.blocked))
-            .bind(m.created_at)
-            .bind(m.updated_at)
-            .bind(m.created_by.as_deref())
-            .bind(m.updated_by.as_deref())
-            .execute(&mut *tx)
-            .await?;
         }
         tx.commit().await?;
         Ok(())

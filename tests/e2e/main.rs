@@ -38,6 +38,7 @@ mod load;
 mod master_key;
 mod metrics;
 mod metrics_prometheus;
+mod models;
 mod provider_table;
 mod providers;
 mod raw_http;

@@ -2,16 +2,17 @@
 //! `proxy_admin_viewer` users every route that only reads, `internal_user` users their own keys
 //! (minted within their team's limits), and every virtual key its own key, user and team. The
 //! route-level check is here; the scope checks (whose key, which team) are the helpers the key,
-//! user and team handlers call.
+//! user and team handlers call, and which model groups a key may see (`visible`).
 
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::error::AdminError;
-use crate::control::enforce::Caller;
+use crate::control::enforce::{allowed, Caller};
 use crate::control::{Control, Entity, Kind};
 use crate::error::GatewayError;
+use crate::runtime::{scoped, Runtime};
 
 /// What the caller may do, from its key's user's `user_role`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +181,32 @@ pub fn may_manage_key(c: &Control, who: &Who, key: &Entity) -> bool {
 /// Whether the caller may read `key`'s info: [`may_manage_key`], or the caller's own key.
 pub fn may_read_key(c: &Control, who: &Who, key: &Entity) -> bool {
     who.key().is_some_and(|k| k.id == key.id) || may_manage_key(c, who, key)
+}
+
+/// The groups (config order) `key` may call: every one for the master key, else those its own
+/// and its team's `models` lists allow, and not those reserved to other teams
+/// (`model_info.team_id`).
+pub fn visible<'a>(c: &Control, rt: &'a Runtime, key: Option<&Entity>) -> Vec<&'a String> {
+    let lists: Vec<Vec<String>> = key
+        .map(|k| {
+            let team = k.team_id.as_deref().and_then(|t| c.get(Kind::Team, t));
+            [Some(k.models.clone()), team.map(|t| t.models.clone())]
+                .into_iter()
+                .flatten()
+                .filter(|m| !m.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let team = key.and_then(|k| k.team_id.as_deref());
+    rt.group_names
+        .iter()
+        .filter(|g| lists.iter().all(|l| allowed(l, g, rt)))
+        .filter(|g| {
+            rt.groups.get(*g).is_some_and(|grp| {
+                !grp.team_scoped || !scoped(&grp.deployments, team, key.is_none()).is_empty()
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

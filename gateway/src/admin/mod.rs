@@ -7,7 +7,7 @@
 //!
 //! This file is the dispatch. The folder is flat: one file per resource (`keys`, `teams`,
 //! `team_members`, `users`, `orgs`, `org_members`, `customers`, `budgets`, `spend`,
-//! `model_groups`, `config`), which never import each other, and the shared modules they use: `request`
+//! `model_groups`, `models`, `config`), which never import each other, and the shared modules they use: `request`
 //! (reading a request), `validate` (field values and references), `documents` (stored
 //! documents), `responses` (what routes answer with), `entity_ops` and `membership_ops` (what
 //! one resource needs of another's entities), `access` and `key_scope` (who may do what),
@@ -27,6 +27,7 @@ mod key_secrets;
 mod keys;
 mod membership_ops;
 pub mod model_groups;
+mod models;
 mod org_members;
 mod orgs;
 mod request;
@@ -67,6 +68,9 @@ pub fn is_admin_path(path: &str) -> bool {
         "/spend/",
         "/global/spend",
         "/model_group/",
+        "/model/",
+        "/v1/model/",
+        "/v2/model/",
         "/config/",
     ];
     PREFIXES.iter().any(|p| path.starts_with(p))
@@ -86,9 +90,11 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
             .path()
             .trim_end_matches('/')
             .to_string();
-        // `/end_user/*` is LiteLLM's older name of `/customer/*`.
+        // `/end_user/*` is LiteLLM's older name of `/customer/*`; `/v1/model/info` is
+        // `/model/info`.
         let canonical = match path.strip_prefix("/end_user/") {
             Some(rest) => format!("/customer/{rest}"),
+            None if path == "/v1/model/info" => "/model/info".to_string(),
             None => path.clone(),
         };
         let spec = match spec::find(&method, &canonical) {
@@ -192,6 +198,16 @@ async fn route(
         GlobalSpend => spend::global(c, req).await,
         GlobalSpendReport => spend::report(c, req).await,
         ModelGroupInfo => model_groups::info(c, rt, who, req),
+        ModelNew => models::new(state, who, req).await,
+        ModelUpdate => models::update(state, who, req, None).await,
+        ModelPatch => {
+            let p = req.path.as_str();
+            let id = &p["/model/".len()..p.len() - "/update".len()];
+            models::update(state, who, req, Some(id)).await
+        }
+        ModelDelete => models::delete(state, req).await,
+        ModelInfo => models::info(state, rt, who, req),
+        ModelInfoV2 => models::info_v2(state, rt, who, req),
         ConfigReload => config::reload(state).await,
     }
 }

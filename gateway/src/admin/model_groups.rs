@@ -8,28 +8,10 @@ use serde_json::{json, Value};
 use super::access::Who;
 use super::error::AdminError;
 use super::request::Req;
-use crate::control::enforce::allowed;
-use crate::control::{Control, Entity, Kind};
+use crate::control::Control;
 use crate::runtime::{Group, Runtime};
 
-/// The groups (config order) `key` may call: every one for the master key, else those its own
-/// and its team's `models` lists allow.
-pub fn visible<'a>(c: &Control, rt: &'a Runtime, key: Option<&Entity>) -> Vec<&'a String> {
-    let lists: Vec<Vec<String>> = key
-        .map(|k| {
-            let team = k.team_id.as_deref().and_then(|t| c.get(Kind::Team, t));
-            [Some(k.models.clone()), team.map(|t| t.models.clone())]
-                .into_iter()
-                .flatten()
-                .filter(|m| !m.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    rt.group_names
-        .iter()
-        .filter(|g| lists.iter().all(|l| allowed(l, g, rt)))
-        .collect()
-}
+pub use super::access::visible;
 
 /// The `model_info.access_groups` of `groups`, each once, in order.
 pub fn access_groups(rt: &Runtime, groups: &[&String]) -> Vec<String> {

@@ -72,6 +72,12 @@ pub enum RouteId {
     GlobalSpend,
     GlobalSpendReport,
     ModelGroupInfo,
+    ModelNew,
+    ModelUpdate,
+    ModelPatch,
+    ModelDelete,
+    ModelInfo,
+    ModelInfoV2,
     ConfigReload,
 }
 
@@ -263,6 +269,11 @@ const POST: &[&str] = &["POST"];
 const GET: &[&str] = &["GET"];
 const GET_POST: &[&str] = &["GET", "POST"];
 const LIMITS_ONLY: &[&[(&str, Ty)]] = &[LIMITS];
+const MODEL_FIELDS: &[Field] = &[
+    f("model_name", Ty::Text, Support::Acted),
+    f("litellm_params", Ty::Object, Support::Acted),
+    f("model_info", Ty::Object, Support::Acted),
+];
 
 use Access::{Admin, AnyKey, InternalUser, Own};
 use RouteId::*;
@@ -380,6 +391,24 @@ pub static ROUTES: &[RouteSpec] = &[
         f("internal_user_id", Ty::Text, Acted),
         f("team_id", Ty::Text, Acted),
         f("customer_id", Ty::Text, Acted),
+    ]),
+    route(ModelNew, POST, "/model/new", "Add a model (stored in the database, live on every replica; store_model_in_db)", Admin, MODEL_FIELDS),
+    route(ModelUpdate, POST, "/model/update", "Change a stored model (model_info.id names it; given values replace, null removes)", Admin, MODEL_FIELDS),
+    route(ModelPatch, &["PATCH"], "/model/{id}/update", "Change a stored model (the id in the path)", Admin, MODEL_FIELDS),
+    route(ModelDelete, POST, "/model/delete", "Delete a stored model", Admin, &[f("id", Ty::Text, Acted)]),
+    route(ModelInfo, GET, "/model/info", "Deployments the caller may use, credentials left out (also /v1/model/info)", AnyKey, &[f("litellm_model_id", Ty::Text, Acted)]),
+    route(ModelInfoV2, GET, "/v2/model/info", "Deployments the caller may use, filtered and paged", AnyKey, &[
+        f("model", Ty::Text, Acted),
+        f("modelId", Ty::Text, Acted),
+        f("teamId", Ty::Text, Acted),
+        f("search", Ty::Text, Acted),
+        f("page", Ty::Count, Acted),
+        f("size", Ty::Count, Acted),
+        f("user_models_only", Ty::Flag, Empty),
+        f("include_team_models", Ty::Flag, Ignored("the list holds the team models the caller may use")),
+        f("debug", Ty::Flag, Ignored("no debug fields are added")),
+        f("sortBy", Ty::Text, Empty),
+        f("sortOrder", Ty::Text, Empty),
     ]),
     route(ModelGroupInfo, GET, "/model_group/info", "Model groups the caller may use, with providers, prices and limits", AnyKey, &[f("model_group", Ty::Text, Acted)]),
     route(ConfigReload, POST, "/config/reload", "Re-read config.yaml (and its include: files), validate it and swap it in; answers the validation errors, the old configuration serving on", Admin, &[]),

@@ -12,7 +12,6 @@
 //! start), `logs` (spend logs and daily tables), `crypto` (LiteLLM's credential encryption),
 //! `report` (counts, skipped rows, caveats, progress).
 
-mod crypto;
 mod logs;
 mod map;
 pub mod models;
@@ -458,7 +457,7 @@ async fn import(args: &Args, config: &conf::Config) -> Result<Report, String> {
     let dst_key = config.general.credential_encryption_key();
     let src_key = match &args.source_salt_key_env {
         Some(var) => match std::env::var(var) {
-            Ok(v) if !v.is_empty() => Some(crypto::key_from_secret(&v)),
+            Ok(v) if !v.is_empty() => Some(crate::models::crypto::key_from_secret(&v)),
             _ => {
                 return Err(format!(
                     "--source-salt-key-env {var}: the variable is not set"

@@ -103,7 +103,7 @@ async fn try_group(
         // healthy deployment of the group this request has not tried, whatever `num_retries`
         // says (such a move counts as a retry, but the retries left never stop it).
         if failure == Failure::Retryable && Instant::now() < deadline {
-            if let Some(next) = route::untried(deployments, &tried, route::selection(cfg, ctx)) {
+            if let Some(next) = route::untried(&deployments, &tried, route::selection(cfg, ctx)) {
                 log::debug!(
                     "deployment {} of model group {name} failed ({e}); trying {} at once",
                     dep.conf.id,

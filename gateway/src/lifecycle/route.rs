@@ -257,7 +257,7 @@ fn request_tags(req: &mut CanonicalRequest, sources: TagSources<'_>, count: bool
 pub struct Candidates<'g> {
     /// The group's deployments that may serve the request (in a `*` group, the model's
     /// provider's).
-    pub deployments: &'g [Arc<DeploymentRt>],
+    pub deployments: std::borrow::Cow<'g, [Arc<DeploymentRt>]>,
     /// Routing order, one entry per attempt the retries allow (a deployment may repeat).
     pub order: Vec<Arc<DeploymentRt>>,
     /// The request's `num_retries` (else the router's).
@@ -277,6 +277,18 @@ pub fn candidates<'g>(
     let cfg = &runtime.config.router;
     let group = &runtime.groups[name];
     let deployments = group.serving(ctx.any_provider);
+    // Deployments reserved to a team (`model_info.team_id`) serve that team's keys only.
+    let scoped = if group.team_scoped {
+        let caller = ctx.caller.as_ref();
+        let team = caller
+            .and_then(|c| c.key())
+            .and_then(|k| k.team_id.as_deref());
+        let admin = !matches!(caller, Some(crate::control::enforce::Caller::Key(_)));
+        crate::runtime::scoped(deployments, team, admin)
+    } else {
+        std::borrow::Cow::Borrowed(deployments)
+    };
+    let deployments: &[Arc<DeploymentRt>] = &scoped;
     if deployments.is_empty() {
         // A fallback into a `*` group that has no deployment for the model's provider.
         let why = format!("model group {name} has no deployment for it");
@@ -337,7 +349,7 @@ pub fn candidates<'g>(
         }
     };
     Ok(Candidates {
-        deployments,
+        deployments: scoped,
         order,
         num_retries,
     })

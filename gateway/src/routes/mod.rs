@@ -176,7 +176,9 @@ async fn models(
         flag("include_model_access_groups"),
     );
     let restricted = caller.key().is_some_and(|k| {
-        !k.models.is_empty()
+        // A team may have models of its own (`model_info.team_id`).
+        (k.team_id.is_some() && runtime.groups.values().any(|g| g.team_scoped))
+            || !k.models.is_empty()
             || k.team_id
                 .as_deref()
                 .and_then(|t| state.control.get(crate::control::Kind::Team, t))

@@ -157,10 +157,22 @@ pub fn provider_of<'n>(prices: &PriceTable, name: &'n str) -> Option<(Provider, 
 
 /// The error for a name no group serves (`why`: what the matching group could not do).
 pub fn unknown(runtime: &Runtime, model: &str, why: Option<String>) -> GatewayError {
-    let mut available = if runtime.group_names.is_empty() {
+    // Groups reserved to a team are not named to others.
+    let names: Vec<&str> = runtime
+        .group_names
+        .iter()
+        .filter(|g| {
+            runtime.groups.get(*g).is_none_or(|grp| {
+                !grp.team_scoped
+                    || !crate::runtime::scoped(&grp.deployments, None, false).is_empty()
+            })
+        })
+        .map(String::as_str)
+        .collect();
+    let mut available = if names.is_empty() {
         "(none configured)".to_string()
     } else {
-        runtime.group_names.join(", ")
+        names.join(", ")
     };
     if let Some(why) = why {
         available = format!("{available} ({why})");

@@ -3,6 +3,7 @@
 //! fails the test instead of skipping it. This file holds the harness and the open/entity tests.
 
 mod litellm;
+mod models;
 mod responses;
 mod spend;
 
