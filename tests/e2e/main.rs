@@ -17,6 +17,7 @@ mod agents_claude;
 mod agents_codex;
 mod alerts_hanging;
 mod auth;
+mod azure_door;
 mod budget_modes;
 mod budgets;
 mod cache;

@@ -257,3 +257,26 @@ def test_anthropic_count_tokens_and_errors(gateway, claude):
             model="gpt-mock", max_tokens=5, messages=[{"role": "user", "content": "x"}])
     with pytest.raises(anthropic.BadRequestError):
         claude.messages.create(model="no-such-model", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+
+
+@pytest.mark.parametrize("model", ["gpt-mock", "claude-mock"])
+def test_azure_openai_client_on_deployment_paths(gateway, model):
+    """`AzureOpenAI` sends `/openai/deployments/{model}/…?api-version=…` with the key in
+    `api-key`: served from the model group the deployment names."""
+    az = openai.AzureOpenAI(azure_endpoint=gateway, api_key=KEY, api_version="2024-10-21", max_retries=0)
+    r = az.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=20)
+    assert r.choices[0].message.content == TEXT
+    chunks = list(az.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}],
+                                             max_tokens=20, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == TEXT
+    fixed = openai.AzureOpenAI(azure_endpoint=gateway, azure_deployment=model, api_key=KEY,
+                               api_version="2024-10-21", max_retries=0)
+    assert fixed.chat.completions.create(model="ignored", messages=[{"role": "user", "content": "hi"}],
+                                         max_tokens=20).choices[0].message.content == TEXT
+    if model == "gpt-mock":
+        e = az.embeddings.create(model=model, input=["a", "b"])
+        assert len(e.data) == 2
+    with pytest.raises(openai.AuthenticationError):
+        openai.AzureOpenAI(azure_endpoint=gateway, api_key="sk-wrong", api_version="2024-10-21",
+                           max_retries=0).chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=5)

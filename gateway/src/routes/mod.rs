@@ -31,6 +31,10 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
             lifecycle::serve(state, session, ctx, Api::OpenAi(endpoint)).await;
             return;
         }
+        Route::Deployment(endpoint) => {
+            lifecycle::serve(state, session, ctx, Api::Deployment(endpoint)).await;
+            return;
+        }
         Route::Messages => {
             lifecycle::serve(state, session, ctx, Api::Anthropic).await;
             return;
@@ -298,5 +302,25 @@ mod tests {
         assert_eq!(classify("GET", "/v1/health/readiness"), Route::NotFound);
         assert_eq!(classify("POST", "/v1"), Route::NotFound);
         assert_eq!(classify("POST", "/v1x/chat/completions"), Route::NotFound);
+        for (p, e) in [
+            ("/openai/deployments/gpt-4o/chat/completions", Endpoint::ChatCompletions),
+            ("/openai/deployments/azure/gpt-4o/chat/completions", Endpoint::ChatCompletions),
+            ("/openai/deployments/gpt-4o/completions", Endpoint::Completions),
+            ("/openai/deployments/gpt-4o/embeddings/", Endpoint::Embeddings),
+        ] {
+            assert_eq!(classify("POST", p), Route::Deployment(e), "{p}");
+        }
+        assert_eq!(
+            classify("POST", "/openai/deployments//chat/completions"),
+            Route::NotFound
+        );
+        assert_eq!(
+            classify("POST", "/openai/deployments/chat/completions"),
+            Route::Deployment(Endpoint::Completions)
+        );
+        assert_eq!(
+            classify("GET", "/openai/deployments/x/embeddings"),
+            Route::WrongMethod
+        );
     }
 }
