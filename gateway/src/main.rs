@@ -17,6 +17,7 @@ mod lifecycle;
 mod load;
 mod logging;
 mod observe;
+mod passthrough;
 mod pricing;
 mod proxy;
 mod region;

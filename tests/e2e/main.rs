@@ -38,6 +38,7 @@ mod import_litellm;
 mod master_key;
 mod metrics;
 mod metrics_prometheus;
+mod passthrough;
 mod provider_table;
 mod providers;
 mod raw_http;

@@ -63,6 +63,10 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
             crate::admin::serve(state, session, ctx).await;
             return;
         }
+        Route::PassThrough(provider) => {
+            crate::passthrough::serve(state, session, ctx, provider).await;
+            return;
+        }
         Route::Cache(op) => {
             cache::serve(state, session, ctx, op).await;
             return;

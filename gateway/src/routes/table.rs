@@ -40,6 +40,9 @@ pub enum Route {
     Admin,
     /// `/cache/ping`, `/cache/delete`, `/cache/flushall`, `/cache/redis/info` (master key).
     Cache(crate::routes::cache::Op),
+    /// A provider's own API under its pass-through prefix (`/anthropic/*`, `/gemini/*`, …;
+    /// `adapters::passthrough::ROUTES`), any method.
+    PassThrough(adapters::provider::Provider),
     /// A known path with the wrong method.
     WrongMethod,
     NotFound,
@@ -172,7 +175,7 @@ pub const SERVED: &[Served] = &[
         false,
         Route::Deployment(Endpoint::ChatCompletions),
         "Chat completions, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
-        "azure",
+        "openai",
         Auth::Key,
     ),
     served(
@@ -181,7 +184,7 @@ pub const SERVED: &[Served] = &[
         false,
         Route::Deployment(Endpoint::Completions),
         "Legacy completions, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
-        "azure",
+        "openai",
         Auth::Key,
     ),
     served(
@@ -190,7 +193,7 @@ pub const SERVED: &[Served] = &[
         false,
         Route::Deployment(Endpoint::Embeddings),
         "Embeddings, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
-        "azure",
+        "openai",
         Auth::Key,
     ),
     served(
@@ -398,6 +401,8 @@ pub fn classify(method: &str, path: &str) -> Route {
     }
     if known {
         Route::WrongMethod
+    } else if let Some((provider, _)) = adapters::passthrough::route_of(trimmed) {
+        Route::PassThrough(provider)
     } else if crate::admin::is_admin_path(trimmed) {
         Route::Admin
     } else {
