@@ -108,7 +108,10 @@ pub fn read(path: &str, body: &[u8]) -> Native {
             .and_then(Value::as_str)
             .map(str::to_string)
     });
-    let model = f.model.filter(|m| !m.is_empty()).or_else(|| path_model(path));
+    let model = f
+        .model
+        .filter(|m| !m.is_empty())
+        .or_else(|| path_model(path));
     Native {
         model,
         max_tokens,
@@ -230,8 +233,8 @@ fn merge(u: &mut Usage, v: &Value) -> bool {
         // Anthropic counts cached prompt tokens apart from `input_tokens`.
         let cache_read = n(us, "cache_read_input_tokens");
         let cache_write = n(us, "cache_creation_input_tokens");
-        let anthropic_in = n(us, "input_tokens")
-            .map(|i| i + cache_read.unwrap_or(0) + cache_write.unwrap_or(0));
+        let anthropic_in =
+            n(us, "input_tokens").map(|i| i + cache_read.unwrap_or(0) + cache_write.unwrap_or(0));
         let cohere = us.get("tokens").or_else(|| us.get("billed_units"));
         raise(
             &mut u.prompt_tokens,
@@ -318,8 +321,14 @@ mod tests {
         );
         assert_eq!(route_of("/gemini"), Some((Provider::Gemini, "/")));
         assert_eq!(route_of("/vertex-ai/x"), None);
-        assert_eq!(upstream_path("/v1", "/v1/chat/completions"), "/v1/chat/completions");
-        assert_eq!(upstream_path("/v1", "/chat/completions"), "/v1/chat/completions");
+        assert_eq!(
+            upstream_path("/v1", "/v1/chat/completions"),
+            "/v1/chat/completions"
+        );
+        assert_eq!(
+            upstream_path("/v1", "/chat/completions"),
+            "/v1/chat/completions"
+        );
         assert_eq!(upstream_path("", "/v1/messages"), "/v1/messages");
         assert_eq!(upstream_path("/v1", "/v1beta/models"), "/v1/v1beta/models");
     }
@@ -327,21 +336,52 @@ mod tests {
     #[test]
     fn the_model_from_the_body_or_the_path() {
         let model = |path: &str, body: &[u8]| read(path, body).model;
-        let r = read("/v1/messages", br#"{"model":"claude-x","max_tokens":9,"metadata":{"user_id":"u"}}"#);
-        assert_eq!(r, Native { model: Some("claude-x".into()), max_tokens: Some(9), user: Some("u".into()) });
-        let g = read("/v1beta/models/gemini-2.0-flash:streamGenerateContent", br#"{"generationConfig":{"maxOutputTokens":5}}"#);
-        assert_eq!((g.model.as_deref(), g.max_tokens), (Some("gemini-2.0-flash"), Some(5)));
-        assert_eq!(model("/model/anthropic.claude-v2%3A1/converse", b"").as_deref(), Some("anthropic.claude-v2:1"));
-        assert_eq!(model("/openai/deployments/gpt4/chat/completions", b"{}").as_deref(), Some("gpt4"));
+        let r = read(
+            "/v1/messages",
+            br#"{"model":"claude-x","max_tokens":9,"metadata":{"user_id":"u"}}"#,
+        );
+        assert_eq!(
+            r,
+            Native {
+                model: Some("claude-x".into()),
+                max_tokens: Some(9),
+                user: Some("u".into())
+            }
+        );
+        let g = read(
+            "/v1beta/models/gemini-2.0-flash:streamGenerateContent",
+            br#"{"generationConfig":{"maxOutputTokens":5}}"#,
+        );
+        assert_eq!(
+            (g.model.as_deref(), g.max_tokens),
+            (Some("gemini-2.0-flash"), Some(5))
+        );
+        assert_eq!(
+            model("/model/anthropic.claude-v2%3A1/converse", b"").as_deref(),
+            Some("anthropic.claude-v2:1")
+        );
+        assert_eq!(
+            model("/openai/deployments/gpt4/chat/completions", b"{}").as_deref(),
+            Some("gpt4")
+        );
         assert_eq!(model("/v1/models", b""), None);
         assert_eq!(model("/v1/models/", b"not json"), None);
     }
 
     #[test]
     fn credentials_by_dialect() {
-        assert_eq!(credential(Provider::Anthropic, Some("k")), Credential::Header("x-api-key", "k".into()));
-        assert_eq!(credential(Provider::Gemini, Some("k")), Credential::Header("x-goog-api-key", "k".into()));
-        assert_eq!(credential(Provider::Mistral, Some("k")), Credential::Header("authorization", "Bearer k".into()));
+        assert_eq!(
+            credential(Provider::Anthropic, Some("k")),
+            Credential::Header("x-api-key", "k".into())
+        );
+        assert_eq!(
+            credential(Provider::Gemini, Some("k")),
+            Credential::Header("x-goog-api-key", "k".into())
+        );
+        assert_eq!(
+            credential(Provider::Mistral, Some("k")),
+            Credential::Header("authorization", "Bearer k".into())
+        );
         assert_eq!(credential(Provider::Bedrock, None), Credential::Signature);
         assert_eq!(credential(Provider::OpenAi, None), Credential::None);
     }
@@ -350,8 +390,14 @@ mod tests {
     fn usage_in_every_shape() {
         let u = usage_of(br#"{"usage":{"prompt_tokens":3,"completion_tokens":4}}"#).unwrap();
         assert_eq!((u.prompt_tokens, u.completion_tokens), (3, 4));
-        let u = usage_of(br#"{"usage":{"input_tokens":3,"output_tokens":4,"cache_read_input_tokens":10}}"#).unwrap();
-        assert_eq!((u.prompt_tokens, u.completion_tokens, u.cache_read_tokens), (13, 4, 10));
+        let u = usage_of(
+            br#"{"usage":{"input_tokens":3,"output_tokens":4,"cache_read_input_tokens":10}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.cache_read_tokens),
+            (13, 4, 10)
+        );
         let u = usage_of(br#"{"usageMetadata":{"promptTokenCount":5,"candidatesTokenCount":6,"thoughtsTokenCount":1}}"#).unwrap();
         assert_eq!((u.prompt_tokens, u.completion_tokens), (5, 7));
         let u = usage_of(br#"{"usage":{"inputTokens":2,"outputTokens":9}}"#).unwrap();

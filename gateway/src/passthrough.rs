@@ -131,9 +131,12 @@ async fn run(
             .conf
             .timeout
             .unwrap_or(runtime.config.litellm.request_timeout);
-    let (header, body) = upstream_request(session, &dep, provider, &provider_path, &query, body)
-        .await?;
-    let upstream = dep.upstream.as_ref().expect("deployment() picks one with an upstream");
+    let (header, body) =
+        upstream_request(session, &dep, provider, &provider_path, &query, body).await?;
+    let upstream = dep
+        .upstream
+        .as_ref()
+        .expect("deployment() picks one with an upstream");
     let connect_timeout = runtime.config.tollgate.connect_timeout;
     let started = Instant::now();
     let exchanged = timeout_at(
@@ -286,12 +289,17 @@ async fn upstream_request(
     h.insert_header("content-length", body.len())
         .map_err(framing)?;
     let token = match &dep.gcp {
-        Some(tokens) => Some(tokens.token().await.map_err(|detail| {
-            GatewayError::UpstreamUnreachable {
-                group: group.clone(),
-                detail,
-            }
-        })?),
+        Some(tokens) => {
+            Some(
+                tokens
+                    .token()
+                    .await
+                    .map_err(|detail| GatewayError::UpstreamUnreachable {
+                        group: group.clone(),
+                        detail,
+                    })?,
+            )
+        }
         None => None,
     };
     let key = token
@@ -310,12 +318,12 @@ async fn upstream_request(
             let target = crate::lifecycle::translate::target(dep, false);
             adapters::dialect::sign(&mut pr, &target, &upstream.host_header, crate::clock::now())
                 .map_err(|_| GatewayError::UpstreamProtocol {
-                    group: group.clone(),
-                    detail: format!(
-                        "could not sign the request with the {} deployment's credentials",
-                        provider.prefix()
-                    ),
-                })?;
+                group: group.clone(),
+                detail: format!(
+                    "could not sign the request with the {} deployment's credentials",
+                    provider.prefix()
+                ),
+            })?;
             for (name, value) in pr.headers {
                 h.insert_header(name, value).map_err(framing)?;
             }
@@ -418,7 +426,10 @@ async fn relay_answer(
 
 /// The client's response header: the provider's status and headers, less the connection's own
 /// (the body is re-framed), plus the call id.
-fn response_header(resp: &ResponseHeader, ctx: &RequestCtx) -> pingora::Result<Box<ResponseHeader>> {
+fn response_header(
+    resp: &ResponseHeader,
+    ctx: &RequestCtx,
+) -> pingora::Result<Box<ResponseHeader>> {
     let mut out = ResponseHeader::build_no_case(resp.status, Some(resp.headers.len() + 2))?;
     for (name, value) in resp.headers.iter() {
         let n = name.as_str();

@@ -42,7 +42,13 @@ general_settings:
 
     // No `model` in the body: the path names the group.
     let chat = json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 5});
-    let r = azure(&gw, &key, "/openai/deployments/priced/chat/completions", chat.clone()).await;
+    let r = azure(
+        &gw,
+        &key,
+        "/openai/deployments/priced/chat/completions",
+        chat.clone(),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["object"], "chat.completion", "{v}");
@@ -53,7 +59,13 @@ general_settings:
     // The path wins over the body's `model`, as in LiteLLM: the key may not use `team/other`.
     let mut other = chat.clone();
     other["model"] = json!("priced");
-    let r = azure(&gw, &key, "/openai/deployments/team%2Fother/chat/completions", other.clone()).await;
+    let r = azure(
+        &gw,
+        &key,
+        "/openai/deployments/team%2Fother/chat/completions",
+        other.clone(),
+    )
+    .await;
     let e = expect_error(r, 401).await;
     assert!(e.to_string().contains("team/other"), "{e}");
     // A group name with a slash also arrives unencoded (LiteLLM's `{model:path}`).
@@ -65,19 +77,34 @@ general_settings:
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(mock.requests().last().unwrap().json().unwrap()["model"], "other-up");
+    assert_eq!(
+        mock.requests().last().unwrap().json().unwrap()["model"],
+        "other-up"
+    );
 
     // Streams, and the other two endpoints.
     let mut stream = chat.clone();
     stream["stream"] = json!(true);
-    let r = azure(&gw, &key, "/openai/deployments/priced/chat/completions", stream).await;
+    let r = azure(
+        &gw,
+        &key,
+        "/openai/deployments/priced/chat/completions",
+        stream,
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert!(header(&r, "content-type").starts_with("text/event-stream"));
     let text = r.text().await.unwrap();
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
     assert_eq!(settled_spend(&gw, &key, 2.0 * COST).await, 2.0 * COST);
 
-    let r = azure(&gw, &key, "/openai/deployments/priced/embeddings", json!({"input": "hi"})).await;
+    let r = azure(
+        &gw,
+        &key,
+        "/openai/deployments/priced/embeddings",
+        json!({"input": "hi"}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["object"], "list");
     let r = azure(
@@ -90,7 +117,13 @@ general_settings:
     assert_eq!(r.status(), 200);
 
     // Azure's key header is checked like any other.
-    let r = azure(&gw, "sk-wrong", "/openai/deployments/priced/chat/completions", chat).await;
+    let r = azure(
+        &gw,
+        "sk-wrong",
+        "/openai/deployments/priced/chat/completions",
+        chat,
+    )
+    .await;
     expect_error(r, 401).await;
     let r = client()
         .get(gw.url("/openai/deployments/priced/chat/completions"))

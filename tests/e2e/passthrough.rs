@@ -122,7 +122,11 @@ async fn anthropic_requests_pass_through_with_the_deployments_key_and_spend() {
         .await
         .unwrap();
     expect_error(r, 401).await;
-    assert_eq!(mock.requests().len(), 2, "refused requests never reach the provider");
+    assert_eq!(
+        mock.requests().len(),
+        2,
+        "refused requests never reach the provider"
+    );
     // No key, a wrong key.
     let r = client()
         .post(gw.url("/anthropic/v1/messages"))
@@ -176,7 +180,10 @@ async fn gemini_and_openai_pass_through_with_their_sdks_auth() {
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("data: "), "{text}");
     let sent = &mock.requests()[1];
-    assert_eq!(sent.path, "/v1beta/models/gemini-up:streamGenerateContent?alt=sse");
+    assert_eq!(
+        sent.path,
+        "/v1beta/models/gemini-up:streamGenerateContent?alt=sse"
+    );
     assert_eq!(sent.header("x-goog-api-key"), Some("sk-gemini-upstream"));
     assert_eq!(settled_spend(&gw, &key, 2.0 * COST).await, 2.0 * COST);
 
@@ -191,7 +198,10 @@ async fn gemini_and_openai_pass_through_with_their_sdks_auth() {
     assert_eq!(r.status(), 200);
     let sent = &mock.requests()[2];
     assert_eq!(sent.path, "/v1/chat/completions");
-    assert_eq!(sent.header("authorization"), Some("Bearer sk-openai-upstream"));
+    assert_eq!(
+        sent.header("authorization"),
+        Some("Bearer sk-openai-upstream")
+    );
     assert_eq!(settled_spend(&gw, &key, 3.0 * COST).await, 3.0 * COST);
 
     // A provider with no deployment in the config.

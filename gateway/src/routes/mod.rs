@@ -307,10 +307,22 @@ mod tests {
         assert_eq!(classify("POST", "/v1"), Route::NotFound);
         assert_eq!(classify("POST", "/v1x/chat/completions"), Route::NotFound);
         for (p, e) in [
-            ("/openai/deployments/gpt-4o/chat/completions", Endpoint::ChatCompletions),
-            ("/openai/deployments/azure/gpt-4o/chat/completions", Endpoint::ChatCompletions),
-            ("/openai/deployments/gpt-4o/completions", Endpoint::Completions),
-            ("/openai/deployments/gpt-4o/embeddings/", Endpoint::Embeddings),
+            (
+                "/openai/deployments/gpt-4o/chat/completions",
+                Endpoint::ChatCompletions,
+            ),
+            (
+                "/openai/deployments/azure/gpt-4o/chat/completions",
+                Endpoint::ChatCompletions,
+            ),
+            (
+                "/openai/deployments/gpt-4o/completions",
+                Endpoint::Completions,
+            ),
+            (
+                "/openai/deployments/gpt-4o/embeddings/",
+                Endpoint::Embeddings,
+            ),
         ] {
             assert_eq!(classify("POST", p), Route::Deployment(e), "{p}");
         }

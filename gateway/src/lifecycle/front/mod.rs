@@ -102,10 +102,12 @@ pub async fn read(
             })
         }
         Api::Deployment(endpoint) => {
-            let deployment = deployment_of(session.req_header().uri.path(), endpoint)
-                .ok_or_else(|| GatewayError::NotFound {
-                    method: "POST".into(),
-                    path: session.req_header().uri.path().to_string(),
+            let deployment =
+                deployment_of(session.req_header().uri.path(), endpoint).ok_or_else(|| {
+                    GatewayError::NotFound {
+                        method: "POST".into(),
+                        path: session.req_header().uri.path().to_string(),
+                    }
                 })?;
             let body = admit::read_body(session, max).await?;
             ctx.body_bytes = body.len();
