@@ -2,7 +2,7 @@
 //! the model group the deployment names (whatever the body's `model` says), with the key in
 //! Azure's `api-key` header, the key's model access, and spend on the key.
 
-use bench::mock::{MockConfig, MockServer};
+use bench::mock::MockServer;
 use serde_json::{json, Value};
 
 use crate::budgets::{generate_key, priced_mock, settled_spend, COST};

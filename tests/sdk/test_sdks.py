@@ -312,6 +312,7 @@ def test_google_genai_sdk_on_the_gemini_pass_through(gateway):
     assert r.usage_metadata.candidates_token_count > 0
     streamed = "".join(ch.text or "" for ch in c.models.generate_content_stream(model="gemini-up", contents="hi"))
     assert streamed == TEXT
+    bad = genai.Client(api_key="sk-wrong", http_options=opts)  # kept: a dropped Client closes its connection
     with pytest.raises(genai_errors.ClientError) as e:
-        genai.Client(api_key="sk-wrong", http_options=opts).models.generate_content(model="gemini-up", contents="hi")
+        bad.models.generate_content(model="gemini-up", contents="hi")
     assert e.value.code == 401
