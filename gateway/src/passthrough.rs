@@ -93,7 +93,10 @@ async fn run(
         .freeze();
     ctx.body_bytes = body.len();
     let req = native::read(&provider_path, &body);
-    let (dep, group) = deployment(runtime, provider, req.model.as_deref())?;
+    let (dest, group) = match deployment(runtime, provider, req.model.as_deref()) {
+        Ok((dep, group)) => (Dest::of(dep), group),
+        Err(e) => (from_env(provider).ok_or(e)?, None),
+    };
     let access = match (&group, &req.model) {
         (Some(g), _) => g.clone(),
         (None, Some(m)) => format!("{}/{m}", provider.prefix()),
@@ -112,31 +115,30 @@ async fn run(
         )));
     }
     ctx.model_group = Some(access.clone());
-    ctx.served_by = Some(dep.clone());
+    ctx.served_by = dest.dep.clone();
     // Priced as the deployment, or, when the request names another model (the deployment only
     // lends its address and credential), as that model in the price table.
-    let price = match (&group, &req.model) {
-        (Some(_), _) | (None, None) => dep.price.clone(),
-        (None, Some(m)) => crate::pricing::for_deployment(
+    let price = match (&group, &req.model, &dest.dep) {
+        (Some(_), _, Some(dep)) | (None, None, Some(dep)) => dep.price.clone(),
+        (_, Some(m), _) => crate::pricing::for_deployment(
             &runtime.prices,
             provider.prefix(),
             m,
-            &dep.conf.internal_params,
+            &Map::new(),
             &Map::new(),
         ),
+        _ => None,
     };
     // 3. the provider's request: the client's, with the deployment's address and credential.
     let deadline = Instant::now()
-        + dep
-            .conf
-            .timeout
+        + dest
+            .dep
+            .as_ref()
+            .and_then(|d| d.conf.timeout)
             .unwrap_or(runtime.config.litellm.request_timeout);
     let (header, body) =
-        upstream_request(session, &dep, provider, &provider_path, &query, body).await?;
-    let upstream = dep
-        .upstream
-        .as_ref()
-        .expect("deployment() picks one with an upstream");
+        upstream_request(session, &dest, provider, &provider_path, &query, body).await?;
+    let upstream = &dest.upstream;
     let connect_timeout = runtime.config.tollgate.connect_timeout;
     let started = Instant::now();
     let exchanged = timeout_at(
@@ -222,11 +224,72 @@ fn deployment(
             404,
             "invalid_request_error",
             format!(
-                "No {prefix}/ deployment in the config to pass this request through to: add one \
-                 to model_list (its api_base and key are used for /{prefix}/* requests)",
-                prefix = provider.prefix()
+                "No {prefix}/ deployment in the config to pass this request through to, and no \
+                 key for it in the environment: add one to model_list (its api_base and key are \
+                 used for /{prefix}/* requests) or set {env}",
+                prefix = provider.prefix(),
+                env = match provider.spec().api_key_env {
+                    [] => "its API key variable".to_string(),
+                    names => names.join(" or "),
+                }
             ),
         ))
+    })
+}
+
+/// Where a pass-through request goes: the host, the `api_base` path the provider path goes
+/// below, the credential, and the deployment lending them (none when they come from LiteLLM's
+/// environment variables).
+struct Dest {
+    upstream: Arc<crate::upstream::Upstream>,
+    base_path: String,
+    key: Option<String>,
+    dep: Option<Arc<DeploymentRt>>,
+}
+
+impl Dest {
+    fn of(dep: Arc<DeploymentRt>) -> Dest {
+        Dest {
+            upstream: dep
+                .upstream
+                .clone()
+                .expect("deployment() picks one with an upstream"),
+            base_path: dep
+                .conf
+                .api_base
+                .as_ref()
+                .map_or_else(String::new, |b| b.path.clone()),
+            key: dep.conf.api_key.as_ref().map(|k| k.expose().to_string()),
+            dep: Some(dep),
+        }
+    }
+}
+
+/// With no deployment of `provider` in the config: LiteLLM's environment variables for its
+/// key (`ANTHROPIC_API_KEY`, …; required) and base URL (else the provider's default). The host
+/// is resolved on first use and kept (these variables do not change while the process runs).
+fn from_env(provider: Provider) -> Option<Dest> {
+    static HOSTS: std::sync::OnceLock<dashmap::DashMap<String, Arc<crate::upstream::Upstream>>> =
+        std::sync::OnceLock::new();
+    let spec = provider.spec();
+    let first_set = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+    };
+    let key = first_set(spec.api_key_env)?;
+    let url = first_set(spec.api_base_env).or(spec.default_api_base.map(str::to_string))?;
+    let base = conf::parse_api_base(&url).ok()?;
+    let upstream = HOSTS
+        .get_or_init(Default::default)
+        .entry(base.url.clone())
+        .or_insert_with(|| Arc::new(crate::upstream::Upstream::new(&base)))
+        .clone();
+    Some(Dest {
+        upstream,
+        base_path: base.path.clone(),
+        key: Some(key),
+        dep: None,
     })
 }
 
@@ -255,20 +318,22 @@ fn view_of(access: &str, req: &Native) -> CanonicalRequest {
 /// own, and the deployment's credential.
 async fn upstream_request(
     session: &Session,
-    dep: &DeploymentRt,
+    dest: &Dest,
     provider: Provider,
     provider_path: &str,
     query: &str,
     body: Bytes,
 ) -> Result<(Box<RequestHeader>, Bytes), GatewayError> {
-    let upstream = dep.upstream.as_ref().expect("picked with an upstream");
-    let group = &dep.conf.model_name;
+    let upstream = &dest.upstream;
+    let group = dest.dep.as_ref().map_or_else(
+        || format!("{}/*", provider.prefix()),
+        |d| d.conf.model_name.clone(),
+    );
     let framing = |e: Box<pingora::Error>| GatewayError::UpstreamProtocol {
         group: group.clone(),
         detail: e.to_string(),
     };
-    let base = dep.conf.api_base.as_ref().map_or("", |b| b.path.as_str());
-    let mut path = native::upstream_path(base, provider_path);
+    let mut path = native::upstream_path(&dest.base_path, provider_path);
     if !query.is_empty() {
         path.push('?');
         path.push_str(query);
@@ -288,7 +353,7 @@ async fn upstream_request(
         .map_err(framing)?;
     h.insert_header("content-length", body.len())
         .map_err(framing)?;
-    let token = match &dep.gcp {
+    let token = match dest.dep.as_ref().and_then(|d| d.gcp.as_ref()) {
         Some(tokens) => {
             Some(
                 tokens
@@ -302,9 +367,7 @@ async fn upstream_request(
         }
         None => None,
     };
-    let key = token
-        .as_deref()
-        .or(dep.conf.api_key.as_ref().map(|k| k.expose()));
+    let key = token.as_deref().or(dest.key.as_deref());
     match native::credential(provider, key) {
         Credential::Header(name, value) => {
             h.insert_header(name, value).map_err(framing)?;
@@ -314,6 +377,15 @@ async fn upstream_request(
                 path: path.clone(),
                 headers: Vec::new(),
                 body: body.to_vec(),
+            };
+            let Some(dep) = dest.dep.as_deref() else {
+                return Err(GatewayError::UpstreamProtocol {
+                    group: group.clone(),
+                    detail: format!(
+                        "a {} request needs a deployment's credentials to be signed",
+                        provider.prefix()
+                    ),
+                });
             };
             let target = crate::lifecycle::translate::target(dep, false);
             adapters::dialect::sign(&mut pr, &target, &upstream.host_header, crate::clock::now())

@@ -215,3 +215,42 @@ async fn gemini_and_openai_pass_through_with_their_sdks_auth() {
     let e = expect_error(r, 404).await;
     assert!(e.to_string().contains("cohere/"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_deployment_litellms_environment_variables_carry_the_credential() {
+    let mock = mock().await;
+    let root = mock.url().trim_end_matches("/v1").to_string();
+    let gw = Gateway::start_with(
+        &format!(
+            "model_list:\n  - model_name: gpt-group\n    litellm_params: {{model: openai/gpt-up, api_base: {root}/v1, api_key: sk-x}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n"
+        ),
+        &[
+            ("ANTHROPIC_API_KEY", "sk-from-env"),
+            ("ANTHROPIC_API_BASE", root.as_str()),
+        ],
+    )
+    .await;
+    let r = client()
+        .post(gw.url("/anthropic/v1/messages"))
+        .header("x-api-key", MASTER_KEY)
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({"model": "claude-any", "max_tokens": 5,
+                      "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let sent = &mock.requests()[0];
+    assert_eq!(sent.path, "/v1/messages");
+    assert_eq!(sent.header("x-api-key"), Some("sk-from-env"));
+    // No deployment and no variable: a 404 naming both.
+    let r = client()
+        .post(gw.url("/mistral/v1/chat/completions"))
+        .bearer_auth(MASTER_KEY)
+        .json(&json!({"model": "mistral-small", "messages": []}))
+        .send()
+        .await
+        .unwrap();
+    let e = expect_error(r, 404).await;
+    assert!(e.to_string().contains("MISTRAL_API_KEY"), "{e}");
+}
