@@ -80,6 +80,18 @@ async fn run(
     let provider_path = provider_path.to_string();
     // 1. auth: the key where the provider's SDK sends its own (Gemini's may be `?key=`).
     let (query_key, query) = split_key(session.req_header().uri.query());
+    // An AWS SDK signs its requests with its own credentials: that signature is no key (the
+    // caller's is then in `x-litellm-api-key`), and the gateway signs anew.
+    let aws_signed = session
+        .req_header()
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .is_some_and(|v| v.as_bytes().starts_with(b"AWS4-"));
+    if aws_signed {
+        session
+            .req_header_mut()
+            .remove_header(&http::header::AUTHORIZATION);
+    }
     if auth::presented_key(session.req_header()).is_none() {
         if let Some(k) = query_key {
             let _ = session.req_header_mut().insert_header("x-goog-api-key", k);
@@ -338,12 +350,17 @@ async fn upstream_request(
         path.push('?');
         path.push_str(query);
     }
+    // The caller's own AWS signature headers (date, session token) never go with the gateway's.
+    let signed = native::credential(provider, None) == Credential::Signature;
     let client = session.req_header();
     let mut h = RequestHeader::build_no_case(client.method.as_str(), path.as_bytes(), None)
         .map_err(framing)?;
     for (name, value) in client.headers.iter() {
         let n = name.as_str();
-        if HOP_BY_HOP.contains(&n) || native::CLIENT_KEY_HEADERS.contains(&n) {
+        if HOP_BY_HOP.contains(&n)
+            || native::CLIENT_KEY_HEADERS.contains(&n)
+            || (signed && n.starts_with("x-amz-"))
+        {
             continue;
         }
         h.append_header(name.clone(), value.clone())

@@ -254,3 +254,83 @@ async fn without_a_deployment_litellms_environment_variables_carry_the_credentia
     let e = expect_error(r, 404).await;
     assert!(e.to_string().contains("MISTRAL_API_KEY"), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bedrock_is_signed_anew_and_vertex_gets_the_deployments_oauth_token() {
+    let mock = mock().await;
+    let creds = crate::providers::vertex_credentials(&mock);
+    let gw = Gateway::start(&format!(
+        "model_list:
+  - model_name: b
+    litellm_params:
+      model: bedrock/anthropic.claude-test
+      aws_region_name: us-east-1
+      aws_access_key_id: AKIDEXAMPLE
+      aws_secret_access_key: wJalrXUtnFEMIEXAMPLEKEY
+      api_base: http://{addr}
+  - model_name: v
+    litellm_params:
+      model: vertex_ai/gemini-test
+      vertex_project: proj-1
+      vertex_location: europe-west4
+      vertex_credentials: {creds}
+      api_base: http://{addr}
+general_settings:
+  master_key: {MASTER_KEY}
+",
+        addr = mock.addr
+    ))
+    .await;
+    // An AWS SDK's own signature is dropped (the key is in `x-litellm-api-key`).
+    let r = client()
+        .post(gw.url("/bedrock/model/anthropic.claude-test/converse"))
+        .header("authorization", "AWS4-HMAC-SHA256 Credential=CALLER/20260101/us-east-1/bedrock/aws4_request, SignedHeaders=host, Signature=00")
+        .header("x-amz-security-token", "caller-session")
+        .header("x-litellm-api-key", MASTER_KEY)
+        .json(&json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    let calls: Vec<_> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.path != "/token")
+        .collect();
+    let sent = &calls[0];
+    assert_eq!(sent.path, "/model/anthropic.claude-test/converse");
+    assert!(
+        sent.header("authorization")
+            .unwrap()
+            .starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"),
+        "{:?}",
+        sent.headers
+    );
+    assert_eq!(sent.header("x-amz-security-token"), None);
+
+    let r = client()
+        .post(gw.url("/vertex_ai/v1/projects/proj-1/locations/europe-west4/publishers/google/models/gemini-test:generateContent"))
+        .bearer_auth(MASTER_KEY)
+        .json(&json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    let calls: Vec<_> = mock
+        .requests()
+        .into_iter()
+        .filter(|r| r.path != "/token")
+        .collect();
+    assert!(
+        calls[1]
+            .header("authorization")
+            .unwrap()
+            .starts_with("Bearer ya29.mock-"),
+        "{:?}",
+        calls[1].headers
+    );
+}
