@@ -326,8 +326,25 @@ mod tests {
         ] {
             assert_eq!(classify("POST", p), Route::Deployment(e), "{p}");
         }
+        use adapters::provider::Provider;
+        // What is not the Azure-style door under `/openai/` is OpenAI's pass-through.
         assert_eq!(
             classify("POST", "/openai/deployments//chat/completions"),
+            Route::PassThrough(Provider::OpenAi)
+        );
+        assert_eq!(
+            classify("GET", "/anthropic/v1/models"),
+            Route::PassThrough(Provider::Anthropic)
+        );
+        assert_eq!(
+            classify(
+                "POST",
+                "/vertex_ai/v1/projects/p/locations/l/publishers/google/models/g:generateContent"
+            ),
+            Route::PassThrough(Provider::VertexAi)
+        );
+        assert_eq!(
+            classify("POST", "/v1/anthropic/v1/messages"),
             Route::NotFound
         );
         assert_eq!(
