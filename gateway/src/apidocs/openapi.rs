@@ -315,9 +315,7 @@ fn admin_op(r: &RouteSpec, method: &str) -> Value {
 pub fn document(served: &[Served]) -> Value {
     let mut paths: Map<String, Value> = Map::new();
     for s in served {
-        // OpenAPI has no multi-segment parameter: `{model:path}` is written `{model}`.
-        let path = s.path.replace(":path}", "}");
-        let path = if s.openai { format!("/v1{path}") } else { path };
+        let path = s.listed_path();
         let item = paths.entry(path).or_insert_with(|| json!({}));
         item[s.method.to_ascii_lowercase()] = served_op(s);
     }

@@ -73,6 +73,19 @@ pub struct Served {
     pub auth: Auth,
 }
 
+impl Served {
+    /// The path as `/routes` and `/openapi.json` list it: under `/v1` for an OpenAI route, and
+    /// a `{name:path}` segment written `{name}` (OpenAPI has no multi-segment parameter).
+    pub fn listed_path(&self) -> String {
+        let path = self.path.replace(":path}", "}");
+        if self.openai {
+            format!("/v1{path}")
+        } else {
+            path
+        }
+    }
+}
+
 const fn served(
     method: &'static str,
     path: &'static str,
