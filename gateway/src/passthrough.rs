@@ -445,7 +445,8 @@ async fn relay_answer(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     ctx.stream = sse;
-    let out = match response_header(resp, ctx) {
+    let head = session.req_header().method == http::Method::HEAD;
+    let out = match response_header(resp, ctx, head) {
         Ok(h) => h,
         Err(e) => {
             ctx.failure = Some(format!("provider's response header: {e}"));
@@ -518,19 +519,22 @@ async fn relay_answer(
 fn response_header(
     resp: &ResponseHeader,
     ctx: &RequestCtx,
+    head: bool,
 ) -> pingora::Result<Box<ResponseHeader>> {
+    // An answer without a body (HEAD, 204, 304) keeps the provider's framing headers as they are.
+    let bodiless = head || matches!(resp.status.as_u16(), 204 | 304);
     let mut out = ResponseHeader::build_no_case(resp.status, Some(resp.headers.len() + 2))?;
     for (name, value) in resp.headers.iter() {
         let n = name.as_str();
-        if matches!(
-            n,
-            "connection" | "keep-alive" | "transfer-encoding" | "content-length" | "trailer"
-        ) {
+        let framing = matches!(n, "transfer-encoding" | "content-length") && !bodiless;
+        if framing || matches!(n, "connection" | "keep-alive" | "trailer") {
             continue;
         }
         out.append_header(name.clone(), value.clone())?;
     }
-    out.insert_header("transfer-encoding", "chunked")?;
+    if !bodiless {
+        out.insert_header("transfer-encoding", "chunked")?;
+    }
     out.insert_header("x-litellm-call-id", ctx.call_id.as_str())?;
     Ok(Box::new(out))
 }
