@@ -12,6 +12,7 @@ pub mod mock;
 pub mod ollama;
 pub mod openai;
 pub mod params;
+pub mod passthrough;
 pub mod provider;
 pub mod request;
 pub mod responses;

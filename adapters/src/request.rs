@@ -72,14 +72,28 @@ impl CanonicalRequest {
     /// Parses a request body for `endpoint`. Checks only what routing needs: a JSON object, a
     /// string `model`, the endpoint's required field, and the type of `stream`.
     pub fn parse(endpoint: Endpoint, body: &[u8]) -> Result<Self, RequestError> {
+        Self::parse_for(endpoint, body, None)
+    }
+
+    /// [`parse`](Self::parse), with the model group named outside the body (the Azure-style
+    /// door's `/openai/deployments/{deployment}/…` path): it replaces the body's `model`, as
+    /// LiteLLM does, and the body may then leave `model` out.
+    pub fn parse_for(
+        endpoint: Endpoint,
+        body: &[u8],
+        model: Option<&str>,
+    ) -> Result<Self, RequestError> {
         let value: Value = serde_json::from_slice(body)
             .map_err(|e| RequestError::new(format!("Invalid JSON in request body: {e}"), None))?;
-        let Value::Object(body) = value else {
+        let Value::Object(mut body) = value else {
             return Err(RequestError::new(
                 "Request body must be a JSON object",
                 None,
             ));
         };
+        if let Some(m) = model {
+            body.insert("model".into(), Value::String(m.to_string()));
+        }
         let model = match body.get("model") {
             Some(Value::String(m)) if !m.is_empty() => m.clone(),
             Some(Value::String(_)) | None | Some(Value::Null) => {

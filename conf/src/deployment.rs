@@ -388,7 +388,7 @@ fn map_field(
 }
 
 /// Parses an upstream base URL: http(s), a host, no credentials, no query or fragment.
-pub(crate) fn parse_api_base(s: &str) -> Result<ApiBase, String> {
+pub fn parse_api_base(s: &str) -> Result<ApiBase, String> {
     let s = s.trim();
     let url =
         Url::parse(s).map_err(|e| format!("invalid URL {}: {e}", quote(&redact_userinfo(s))))?;

@@ -22,6 +22,7 @@ mod tests;
 
 pub use cache::{CacheConfig, CacheKind, CacheScope, RedisUrl};
 pub use config::*;
+pub use deployment::parse_api_base;
 pub use keys::{is_secret_key, looks_like_openai};
 pub use observe::{MetricGroup, MetricsSettings};
 pub use params::{looks_like_secret, SECRET_PREFIXES};

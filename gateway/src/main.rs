@@ -18,6 +18,7 @@ mod load;
 mod logging;
 mod models;
 mod observe;
+mod passthrough;
 mod pricing;
 mod proxy;
 mod region;

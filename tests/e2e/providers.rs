@@ -67,7 +67,7 @@ const FAMILIES: &[Family] = &[
 ];
 
 /// A copy of the test-only service-account key whose `token_uri` is the mock's token endpoint.
-fn vertex_credentials(mock: &MockServer) -> String {
+pub(crate) fn vertex_credentials(mock: &MockServer) -> String {
     let fixture = std::path::PathBuf::from(
         std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
     )

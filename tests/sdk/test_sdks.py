@@ -1,7 +1,8 @@
 """The official OpenAI and Anthropic Python SDKs against the real `tollgate` binary, with the
 bench mock provider on 127.0.0.1 speaking OpenAI (chat and Responses) and Anthropic: chat,
 Responses, streams, tool round trips, stored responses, embeddings, and errors raised as each
-SDK's own exception classes."""
+SDK's own exception classes; `AzureOpenAI` on the Azure-style paths; and the Anthropic and
+google-genai SDKs on the provider pass-through routes (`/anthropic`, `/gemini`)."""
 
 import json
 import os
@@ -14,6 +15,9 @@ import urllib.request
 import anthropic
 import openai
 import pytest
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types as genai_types
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
@@ -55,6 +59,8 @@ model_list:
     litellm_params: {{model: anthropic/claude-up, api_base: "http://127.0.0.1:{text_port}", api_key: sk-up}}
   - model_name: claude-tools
     litellm_params: {{model: anthropic/claude-up, api_base: "http://127.0.0.1:{tool_port}", api_key: sk-up}}
+  - model_name: gemini-mock
+    litellm_params: {{model: gemini/gemini-up, api_base: "http://127.0.0.1:{text_port}", api_key: sk-up}}
 general_settings:
   master_key: {KEY}
 tollgate_settings:
@@ -194,7 +200,8 @@ def test_openai_errors_are_the_sdk_exception_classes(gateway, oai):
     with pytest.raises(openai.InternalServerError):
         oai.chat.completions.create(model="gpt-mock", messages=[{"role": "user", "content": "x"}],
                                     extra_body={"mock": {"status": 503}})
-    assert [m.id for m in oai.models.list()] == ["gpt-mock", "gpt-tools", "claude-mock", "claude-tools"]
+    assert [m.id for m in oai.models.list()] == ["gpt-mock", "gpt-tools", "claude-mock", "claude-tools",
+                                                 "gemini-mock"]
 
 
 @pytest.mark.parametrize("model", ["claude-mock", "gpt-mock"])
@@ -257,3 +264,55 @@ def test_anthropic_count_tokens_and_errors(gateway, claude):
             model="gpt-mock", max_tokens=5, messages=[{"role": "user", "content": "x"}])
     with pytest.raises(anthropic.BadRequestError):
         claude.messages.create(model="no-such-model", max_tokens=5, messages=[{"role": "user", "content": "x"}])
+
+
+@pytest.mark.parametrize("model", ["gpt-mock", "claude-mock"])
+def test_azure_openai_client_on_deployment_paths(gateway, model):
+    """`AzureOpenAI` sends `/openai/deployments/{model}/…?api-version=…` with the key in
+    `api-key`: served from the model group the deployment names."""
+    az = openai.AzureOpenAI(azure_endpoint=gateway, api_key=KEY, api_version="2024-10-21", max_retries=0)
+    r = az.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=20)
+    assert r.choices[0].message.content == TEXT
+    chunks = list(az.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}],
+                                             max_tokens=20, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == TEXT
+    fixed = openai.AzureOpenAI(azure_endpoint=gateway, azure_deployment=model, api_key=KEY,
+                               api_version="2024-10-21", max_retries=0)
+    assert fixed.chat.completions.create(model="ignored", messages=[{"role": "user", "content": "hi"}],
+                                         max_tokens=20).choices[0].message.content == TEXT
+    if model == "gpt-mock":
+        e = az.embeddings.create(model=model, input=["a", "b"])
+        assert len(e.data) == 2
+    with pytest.raises(openai.AuthenticationError):
+        openai.AzureOpenAI(azure_endpoint=gateway, api_key="sk-wrong", api_version="2024-10-21",
+                           max_retries=0).chat.completions.create(
+            model=model, messages=[{"role": "user", "content": "hi"}], max_tokens=5)
+
+
+def test_anthropic_sdk_on_the_anthropic_pass_through(gateway):
+    """`base_url=…/anthropic`: the request goes to the Anthropic deployment as sent, with its key."""
+    c = anthropic.Anthropic(base_url=gateway + "/anthropic", api_key=KEY, max_retries=0)
+    msg = [{"role": "user", "content": "hi"}]
+    m = c.messages.create(model="claude-up", max_tokens=20, messages=msg)
+    assert m.content[0].text == TEXT and m.usage.output_tokens > 0
+    with c.messages.stream(model="claude-up", max_tokens=20, messages=msg) as s:
+        assert "".join(s.text_stream) == TEXT
+        assert s.get_final_message().usage.output_tokens > 0
+    with pytest.raises(anthropic.AuthenticationError):
+        anthropic.Anthropic(base_url=gateway + "/anthropic", api_key="sk-wrong", max_retries=0).messages.create(
+            model="claude-up", max_tokens=5, messages=msg)
+
+
+def test_google_genai_sdk_on_the_gemini_pass_through(gateway):
+    """`base_url=…/gemini`: google-genai sends the key as `x-goog-api-key`."""
+    opts = genai_types.HttpOptions(base_url=gateway + "/gemini")
+    c = genai.Client(api_key=KEY, http_options=opts)
+    r = c.models.generate_content(model="gemini-up", contents="hi")
+    assert r.text == TEXT
+    assert r.usage_metadata.candidates_token_count > 0
+    streamed = "".join(ch.text or "" for ch in c.models.generate_content_stream(model="gemini-up", contents="hi"))
+    assert streamed == TEXT
+    bad = genai.Client(api_key="sk-wrong", http_options=opts)  # kept: a dropped Client closes its connection
+    with pytest.raises(genai_errors.ClientError) as e:
+        bad.models.generate_content(model="gemini-up", contents="hi")
+    assert e.value.code == 401

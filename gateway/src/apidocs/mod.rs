@@ -24,11 +24,7 @@ pub fn routes() -> Value {
     let mut out: Vec<Value> = SERVED
         .iter()
         .map(|s| {
-            let path = if s.openai {
-                format!("/v1{}", s.path)
-            } else {
-                s.path.to_string()
-            };
+            let path = s.listed_path();
             json!({
                 "path": path,
                 "methods": [s.method],

@@ -149,6 +149,11 @@ fn json_content(schema: Value) -> Value {
 /// The request and response schemas of a non-management route, by its path.
 fn io(path: &str) -> (Option<Value>, Value) {
     let object = || json!({"type": "object"});
+    // The Azure-style door takes the OpenAI bodies.
+    let path = match path.strip_prefix("/openai/deployments/{model:path}") {
+        Some(endpoint) => endpoint,
+        None => path,
+    };
     match path {
         "/chat/completions" => (
             Some(schema_ref("CreateChatCompletionRequest")),
@@ -211,6 +216,7 @@ fn served_op(s: &Served) -> Value {
         .path
         .split('/')
         .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+        .map(|p| p.strip_suffix(":path").unwrap_or(p))
         .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
         .collect();
     if !params.is_empty() {
@@ -309,11 +315,7 @@ fn admin_op(r: &RouteSpec, method: &str) -> Value {
 pub fn document(served: &[Served]) -> Value {
     let mut paths: Map<String, Value> = Map::new();
     for s in served {
-        let path = if s.openai {
-            format!("/v1{}", s.path)
-        } else {
-            s.path.to_string()
-        };
+        let path = s.listed_path();
         let item = paths.entry(path).or_insert_with(|| json!({}));
         item[s.method.to_ascii_lowercase()] = served_op(s);
     }

@@ -237,7 +237,7 @@ pub async fn forward(
 
 /// Connects (reusing a pooled connection when there is one), sends the request and reads the
 /// response header. A pooled connection the provider already closed is retried on a new one.
-async fn exchange(
+pub(crate) async fn exchange(
     state: &AppState,
     upstream: &Upstream,
     connect_timeout: Duration,

@@ -24,7 +24,7 @@ pub const CLIENT_CLOSED: u16 = 499;
 pub(super) const COALESCE_BODY: usize = 64 * 1024;
 
 /// Returns the connection to the pool if its response was read completely; otherwise drops it.
-pub(super) async fn release(state: &AppState, mut up: HttpSession, peer: &HttpPeer) {
+pub(crate) async fn release(state: &AppState, mut up: HttpSession, peer: &HttpPeer) {
     if up.response_done() {
         state
             .connector

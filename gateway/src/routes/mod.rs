@@ -31,6 +31,10 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
             lifecycle::serve(state, session, ctx, Api::OpenAi(endpoint)).await;
             return;
         }
+        Route::Deployment(endpoint) => {
+            lifecycle::serve(state, session, ctx, Api::Deployment(endpoint)).await;
+            return;
+        }
         Route::Messages => {
             lifecycle::serve(state, session, ctx, Api::Anthropic).await;
             return;
@@ -57,6 +61,10 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
         }
         Route::Admin => {
             crate::admin::serve(state, session, ctx).await;
+            return;
+        }
+        Route::PassThrough(provider) => {
+            crate::passthrough::serve(state, session, ctx, provider).await;
             return;
         }
         Route::Cache(op) => {
@@ -300,5 +308,54 @@ mod tests {
         assert_eq!(classify("GET", "/v1/health/readiness"), Route::NotFound);
         assert_eq!(classify("POST", "/v1"), Route::NotFound);
         assert_eq!(classify("POST", "/v1x/chat/completions"), Route::NotFound);
+        for (p, e) in [
+            (
+                "/openai/deployments/gpt-4o/chat/completions",
+                Endpoint::ChatCompletions,
+            ),
+            (
+                "/openai/deployments/azure/gpt-4o/chat/completions",
+                Endpoint::ChatCompletions,
+            ),
+            (
+                "/openai/deployments/gpt-4o/completions",
+                Endpoint::Completions,
+            ),
+            (
+                "/openai/deployments/gpt-4o/embeddings/",
+                Endpoint::Embeddings,
+            ),
+        ] {
+            assert_eq!(classify("POST", p), Route::Deployment(e), "{p}");
+        }
+        use adapters::provider::Provider;
+        // What is not the Azure-style door under `/openai/` is OpenAI's pass-through.
+        assert_eq!(
+            classify("POST", "/openai/deployments//chat/completions"),
+            Route::PassThrough(Provider::OpenAi)
+        );
+        assert_eq!(
+            classify("GET", "/anthropic/v1/models"),
+            Route::PassThrough(Provider::Anthropic)
+        );
+        assert_eq!(
+            classify(
+                "POST",
+                "/vertex_ai/v1/projects/p/locations/l/publishers/google/models/g:generateContent"
+            ),
+            Route::PassThrough(Provider::VertexAi)
+        );
+        assert_eq!(
+            classify("POST", "/v1/anthropic/v1/messages"),
+            Route::NotFound
+        );
+        assert_eq!(
+            classify("POST", "/openai/deployments/chat/completions"),
+            Route::Deployment(Endpoint::Completions)
+        );
+        assert_eq!(
+            classify("GET", "/openai/deployments/x/embeddings"),
+            Route::WrongMethod
+        );
     }
 }

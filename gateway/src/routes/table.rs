@@ -7,6 +7,8 @@ use adapters::Endpoint;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Llm(Endpoint),
+    /// Azure OpenAI's shape, `/openai/deployments/{model:path}/…`: the model group is the path's.
+    Deployment(Endpoint),
     /// Anthropic Messages front door.
     Messages,
     /// Anthropic `count_tokens`.
@@ -38,6 +40,9 @@ pub enum Route {
     Admin,
     /// `/cache/ping`, `/cache/delete`, `/cache/flushall`, `/cache/redis/info` (master key).
     Cache(crate::routes::cache::Op),
+    /// A provider's own API under its pass-through prefix (`/anthropic/*`, `/gemini/*`, …;
+    /// `adapters::passthrough::ROUTES`), any method.
+    PassThrough(adapters::provider::Provider),
     /// A known path with the wrong method.
     WrongMethod,
     NotFound,
@@ -66,6 +71,19 @@ pub struct Served {
     /// The OpenAPI tag.
     pub tag: &'static str,
     pub auth: Auth,
+}
+
+impl Served {
+    /// The path as `/routes` and `/openapi.json` list it: under `/v1` for an OpenAI route, and
+    /// a `{name:path}` segment written `{name}` (OpenAPI has no multi-segment parameter).
+    pub fn listed_path(&self) -> String {
+        let path = self.path.replace(":path}", "}");
+        if self.openai {
+            format!("/v1{path}")
+        } else {
+            path
+        }
+    }
 }
 
 const fn served(
@@ -102,8 +120,27 @@ const fn has_params(path: &str) -> bool {
     false
 }
 
-/// Whether `path` fits `pattern`, whose `{…}` segments match any one non-empty segment.
+/// Whether `path` fits `pattern`, whose `{…}` segments match any one non-empty segment, and
+/// whose one `{…:path}` segment (LiteLLM's `{model:path}`) matches one or more.
 fn fits(pattern: &str, path: &str) -> bool {
+    if let Some(at) = pattern.find(":path}") {
+        let open = pattern[..at].rfind('{').unwrap_or(0);
+        let (head, tail) = (&pattern[..open], &pattern[at + ":path}".len()..]);
+        let Some(middle) = path
+            .strip_prefix(head)
+            .and_then(|rest| rest.len().checked_sub(tail.len()).map(|n| &rest[..n]))
+        else {
+            return false;
+        };
+        let rest = &path[head.len() + middle.len()..];
+        return !middle.is_empty()
+            && middle.split('/').all(|s| !s.is_empty())
+            && segments_fit(tail, rest);
+    }
+    segments_fit(pattern, path)
+}
+
+fn segments_fit(pattern: &str, path: &str) -> bool {
     let mut want = pattern.split('/');
     let mut got = path.split('/');
     loop {
@@ -142,6 +179,33 @@ pub const SERVED: &[Served] = &[
         true,
         Route::Llm(Endpoint::Embeddings),
         "Embeddings (OpenAI)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/openai/deployments/{model:path}/chat/completions",
+        false,
+        Route::Deployment(Endpoint::ChatCompletions),
+        "Chat completions, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/openai/deployments/{model:path}/completions",
+        false,
+        Route::Deployment(Endpoint::Completions),
+        "Legacy completions, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/openai/deployments/{model:path}/embeddings",
+        false,
+        Route::Deployment(Endpoint::Embeddings),
+        "Embeddings, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
         "openai",
         Auth::Key,
     ),
@@ -350,6 +414,8 @@ pub fn classify(method: &str, path: &str) -> Route {
     }
     if known {
         Route::WrongMethod
+    } else if let Some((provider, _)) = adapters::passthrough::route_of(trimmed) {
+        Route::PassThrough(provider)
     } else if crate::admin::is_admin_path(trimmed) {
         Route::Admin
     } else {

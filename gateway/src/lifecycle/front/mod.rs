@@ -36,6 +36,9 @@ use crate::upstream::Upstream;
 pub enum Api {
     /// `/v1/chat/completions`, `/v1/completions`, `/v1/embeddings`: the canonical API.
     OpenAi(Endpoint),
+    /// The same under Azure OpenAI's paths, `/openai/deployments/{deployment}/…`: the model
+    /// group is the path's deployment (it replaces the body's `model`, as in LiteLLM).
+    Deployment(Endpoint),
     /// `/v1/messages`.
     Anthropic,
     /// `/v1/responses`.
@@ -47,14 +50,16 @@ impl Api {
     /// (`ctx.front`) and the spend log's call type.
     pub fn open(self, ctx: &mut RequestCtx) {
         ctx.call_type = match self {
-            Api::OpenAi(Endpoint::ChatCompletions) => "acompletion",
-            Api::OpenAi(Endpoint::Completions) => "atext_completion",
-            Api::OpenAi(Endpoint::Embeddings) => "aembedding",
+            Api::OpenAi(e) | Api::Deployment(e) => match e {
+                Endpoint::ChatCompletions => "acompletion",
+                Endpoint::Completions => "atext_completion",
+                Endpoint::Embeddings => "aembedding",
+            },
             Api::Anthropic => "anthropic_messages",
             Api::Responses => "aresponses",
         };
         match self {
-            Api::OpenAi(_) => {}
+            Api::OpenAi(_) | Api::Deployment(_) => {}
             Api::Anthropic => {
                 ctx.front = Front::Anthropic {
                     model: String::new(),
@@ -96,9 +101,50 @@ pub async fn read(
                 door: None,
             })
         }
+        Api::Deployment(endpoint) => {
+            let deployment =
+                deployment_of(session.req_header().uri.path(), endpoint).ok_or_else(|| {
+                    GatewayError::NotFound {
+                        method: "POST".into(),
+                        path: session.req_header().uri.path().to_string(),
+                    }
+                })?;
+            let body = admit::read_body(session, max).await?;
+            ctx.body_bytes = body.len();
+            Ok(Request {
+                view: CanonicalRequest::parse_for(endpoint, &body, Some(&deployment))?,
+                door: None,
+            })
+        }
         Api::Anthropic => anthropic::read(session, ctx, max).await,
         Api::Responses => responses::read(state, session, ctx, max, caller).await,
     }
+}
+
+/// The deployment named by an Azure-style path, `/openai/deployments/{deployment}/{endpoint}`
+/// (percent-decoded; it may hold slashes, as LiteLLM's `{model:path}`).
+pub fn deployment_of(path: &str, endpoint: Endpoint) -> Option<String> {
+    let path = path.strip_suffix('/').unwrap_or(path);
+    let name = path
+        .strip_prefix("/openai/deployments/")?
+        .strip_suffix(endpoint.path())?;
+    let mut out = Vec::with_capacity(name.len());
+    let bytes = name.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h)? * 16 + hex(l)?) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok().filter(|n| !n.is_empty())
 }
 
 impl Request {
