@@ -6,6 +6,8 @@ mod cloud;
 pub mod config;
 mod deployment;
 mod diag;
+pub mod guard;
+pub mod guard_patterns;
 mod keys;
 pub mod observe;
 mod params;
