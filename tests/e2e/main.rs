@@ -33,6 +33,7 @@ mod failover;
 mod fallback_access;
 mod forward;
 mod front_door;
+mod guard;
 mod import_litellm;
 mod master_key;
 mod metrics;
