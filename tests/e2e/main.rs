@@ -34,6 +34,7 @@ mod fallback_access;
 mod forward;
 mod front_door;
 mod guard;
+mod guard_external;
 mod import_litellm;
 mod master_key;
 mod metrics;
