@@ -8,6 +8,8 @@
 
 pub mod checks;
 pub mod compiled;
+#[cfg(test)]
+pub mod corpus;
 pub mod detect;
 pub mod external;
 pub mod state;
