@@ -19,6 +19,9 @@ pub enum Check {
     Ipv4,
     /// A random-looking token: letters and digits mixed, Shannon entropy ≥ 4 bits per byte.
     Entropy,
+    /// A PEM header: the match extends to the end of its `-----END … -----` line when the text
+    /// has one.
+    PemBlock,
 }
 
 /// One prebuilt pattern.
@@ -50,8 +53,9 @@ const fn p(
     }
 }
 
-/// Every prebuilt pattern. Every regex is bounded (no unbounded repetition), so a streamed
-/// response need hold back only as many bytes as the longest match can span. Matches must not
+/// Every prebuilt pattern. Long tokens are unbounded (`{32,}`: large counted repetitions would
+/// blow up the DFA of the set); a streamed response holds back at most 512 bytes
+/// (`gateway/src/guard/detect.rs`). Matches must not
 /// touch a letter or digit on either side (checked in code: the `regex` crate has no
 /// look-around).
 pub static PREBUILT: &[Prebuilt] = &[
@@ -60,7 +64,7 @@ pub static PREBUILT: &[Prebuilt] = &[
         "email",
         Some("EMAIL_ADDRESS"),
         "pii",
-        r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,6}\.[A-Za-z]{2,24}",
+        r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+){0,6}\.[A-Za-z]{2,24}",
         Check::None,
     ),
     p(
@@ -68,56 +72,56 @@ pub static PREBUILT: &[Prebuilt] = &[
         Some("PHONE_NUMBER"),
         "pii",
         // (555) 123-4567, 555-123-4567, 555.123.4567, +1 555 123 4567, +44 20 7946 0958.
-        r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{3}\)[ ]?|\d{3}[ .\-])\d{3}[ .\-]\d{4}|\+\d{1,3}[ .\-]\d{1,4}(?:[ .\-]\d{2,4}){2,3}",
+        r"(?:\+[0-9]{1,3}[ .\-]?)?(?:\([0-9]{3}\)[ ]?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}|\+[0-9]{1,3}[ .\-][0-9]{1,4}(?:[ .\-][0-9]{2,4}){2,3}",
         Check::None,
     ),
     p(
         "credit_card",
         Some("CREDIT_CARD"),
         "pii",
-        r"\d{4}(?:[ \-]?\d{4}){2}[ \-]?\d{1,7}|\d{4}[ \-]?\d{6}[ \-]?\d{4,5}",
+        r"[0-9]{4}(?:[ \-]?[0-9]{4}){2}[ \-]?[0-9]{1,7}|[0-9]{4}[ \-]?[0-9]{6}[ \-]?[0-9]{4,5}",
         Check::Card,
     ),
     p(
         "visa",
         Some("CREDIT_CARD"),
         "pii",
-        r"4\d{3}(?:[ \-]?\d{4}){2}[ \-]?\d{1,7}",
+        r"4[0-9]{3}(?:[ \-]?[0-9]{4}){2}[ \-]?[0-9]{1,7}",
         Check::Card,
     ),
     p(
         "mastercard",
         Some("CREDIT_CARD"),
         "pii",
-        r"(?:5[1-5]\d{2}|2[2-7]\d{2})(?:[ \-]?\d{4}){3}",
+        r"(?:5[1-5][0-9]{2}|2[2-7][0-9]{2})(?:[ \-]?[0-9]{4}){3}",
         Check::Card,
     ),
     p(
         "amex",
         Some("CREDIT_CARD"),
         "pii",
-        r"3[47]\d{2}[ \-]?\d{6}[ \-]?\d{5}",
+        r"3[47][0-9]{2}[ \-]?[0-9]{6}[ \-]?[0-9]{5}",
         Check::Card,
     ),
     p(
         "iban",
         Some("IBAN_CODE"),
         "pii",
-        r"[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?",
+        r"[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?",
         Check::Iban,
     ),
     p(
         "us_ssn",
         Some("US_SSN"),
         "pii",
-        r"\d{3}-\d{2}-\d{4}",
+        r"[0-9]{3}-[0-9]{2}-[0-9]{4}",
         Check::Ssn,
     ),
     p(
         "ip_address",
         Some("IP_ADDRESS"),
         "pii",
-        r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}",
+        r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}",
         Check::Ipv4,
     ),
     // Secrets.
@@ -132,28 +136,28 @@ pub static PREBUILT: &[Prebuilt] = &[
         "aws_secret_key",
         None,
         "secret",
-        r#"(?i:aws)[A-Za-z0-9_\-. ]{0,24}(?i:secret|key)[A-Za-z0-9_\-. ]{0,24}["']?\s{0,3}[:=]\s{0,3}["']?[A-Za-z0-9/+]{40}"#,
+        r#"(?i:aws)[A-Za-z0-9_\-. ]{0,24}(?i:secret|key)[A-Za-z0-9_\-. ]{0,24}["']?[ \t\r\n]{0,3}[:=][ \t\r\n]{0,3}["']?[A-Za-z0-9/+]{40}"#,
         Check::None,
     ),
     p(
         "github_token",
         None,
         "secret",
-        r"gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255}",
+        r"gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}",
         Check::None,
     ),
     p(
         "anthropic_api_key",
         None,
         "secret",
-        r"sk-ant-[a-z]{3,8}\d{2}-[A-Za-z0-9_\-]{32,200}",
+        r"sk-ant-[a-z]{3,8}[0-9]{2}-[A-Za-z0-9_\-]{32,}",
         Check::None,
     ),
     p(
         "openai_api_key",
         None,
         "secret",
-        r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,200}",
+        r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}",
         Check::None,
     ),
     p(
@@ -167,42 +171,42 @@ pub static PREBUILT: &[Prebuilt] = &[
         "slack_token",
         None,
         "secret",
-        r"xox[abposr]-[0-9A-Za-z\-]{10,120}",
+        r"xox[abposr]-[0-9A-Za-z\-]{10,}",
         Check::None,
     ),
     p(
         "stripe_key",
         None,
         "secret",
-        r"(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{16,99}",
+        r"(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{16,}",
         Check::None,
     ),
     p(
         "private_key",
         None,
         "secret",
-        r"-----BEGIN [A-Z ]{0,24}PRIVATE KEY(?: BLOCK)?-----(?:[A-Za-z0-9+/=\s:,\-]{0,8192}?-----END [A-Z ]{0,24}PRIVATE KEY(?: BLOCK)?-----)?",
-        Check::None,
+        r"-----BEGIN [A-Z ]{0,24}PRIVATE KEY(?: BLOCK)?-----",
+        Check::PemBlock,
     ),
     p(
         "jwt",
         None,
         "secret",
-        r"eyJ[A-Za-z0-9_\-]{8,1500}\.eyJ[A-Za-z0-9_\-]{8,3000}\.[A-Za-z0-9_\-]{8,1000}",
+        r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
         Check::None,
     ),
     p(
         "password_assignment",
         None,
         "secret",
-        r#"(?i:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?token)["']?\s{0,3}[:=]\s{0,3}["']?[^\s"',;]{6,128}"#,
+        r#"(?i:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?token)["']?[ \t\r\n]{0,3}[:=][ \t\r\n]{0,3}["']?[^ \t\r\n"',;]{6,}"#,
         Check::None,
     ),
     p(
         "high_entropy_token",
         None,
         "secret",
-        r"[A-Za-z0-9+/_\-]{32,256}={0,2}",
+        r"[A-Za-z0-9+/_\-]{32,}={0,2}",
         Check::Entropy,
     ),
 ];

@@ -59,8 +59,8 @@ impl Service {
                                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
                             }
                         }
-                        let body: Value =
-                            serde_json::from_slice(&buf[head_end..head_end + len]).unwrap_or(Value::Null);
+                        let body: Value = serde_json::from_slice(&buf[head_end..head_end + len])
+                            .unwrap_or(Value::Null);
                         buf.drain(..head_end + len);
                         g.lock().unwrap().push((path.clone(), body.clone()));
                         let Some(answer) = handler(&path, &body) else {
@@ -117,12 +117,19 @@ fn presidio(path: &str, body: &Value) -> Option<Value> {
         }
         "/anonymize" => {
             let chars: Vec<char> = text.chars().collect();
-            let mut results: Vec<&Value> = body["analyzer_results"].as_array().unwrap().iter().collect();
+            let mut results: Vec<&Value> = body["analyzer_results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .collect();
             results.sort_by_key(|r| r["start"].as_u64());
             let mut out = String::new();
             let mut at = 0;
             for r in results {
-                let (s, e) = (r["start"].as_u64().unwrap() as usize, r["end"].as_u64().unwrap() as usize);
+                let (s, e) = (
+                    r["start"].as_u64().unwrap() as usize,
+                    r["end"].as_u64().unwrap() as usize,
+                );
                 out.extend(&chars[at..s]);
                 out.push_str(&format!("<{}>", r["entity_type"].as_str().unwrap()));
                 at = e;
@@ -205,19 +212,37 @@ async fn presidio_and_webhook_mask_block_and_fail_as_configured() {
     let gw = Gateway::start(&config_for(&mock.url(), "", &tail)).await;
 
     // Presidio masks the e-mail going out (anonymizer) and coming back (post_call).
-    let r = post(&gw, "/v1/chat/completions", &chat("write to gina@example.com please", &["presidio-pii"])).await;
+    let r = post(
+        &gw,
+        "/v1/chat/completions",
+        &chat("write to gina@example.com please", &["presidio-pii"]),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(v["choices"][0]["message"]["content"], "noted, <EMAIL_ADDRESS>");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "noted, <EMAIL_ADDRESS>"
+    );
     let sent = mock.requests().last().unwrap().json().unwrap();
-    assert_eq!(sent["messages"][0]["content"], "write to <EMAIL_ADDRESS> please");
+    assert_eq!(
+        sent["messages"][0]["content"],
+        "write to <EMAIL_ADDRESS> please"
+    );
     let calls = p.got();
-    assert!(calls.iter().any(|(path, b)| path == "/analyze" && b["language"] == "en"));
+    assert!(calls
+        .iter()
+        .any(|(path, b)| path == "/analyze" && b["language"] == "en"));
     assert!(calls.iter().any(|(path, _)| path == "/anonymize"));
     // An SSN is configured BLOCK.
     let n = mock.requests().len();
     let e = expect_error(
-        post(&gw, "/v1/chat/completions", &chat("ssn 123-45-6789 ok", &["presidio-pii"])).await,
+        post(
+            &gw,
+            "/v1/chat/completions",
+            &chat("ssn 123-45-6789 ok", &["presidio-pii"]),
+        )
+        .await,
         400,
     )
     .await;
@@ -225,16 +250,45 @@ async fn presidio_and_webhook_mask_block_and_fail_as_configured() {
     assert_eq!(mock.requests().len(), n, "no provider call");
 
     // The webhook: allow, block with its reason, rewrite.
-    assert_eq!(post(&gw, "/v1/chat/completions", &chat("hello", &["hook"])).await.status(), 200);
-    let e = expect_error(post(&gw, "/v1/chat/completions", &chat("please drop table users", &["hook"])).await, 400).await;
-    assert!(e["message"].as_str().unwrap().contains("SQL in the prompt"), "{e}");
-    assert_eq!(post(&gw, "/v1/chat/completions", &chat("what colour is it", &["hook"])).await.status(), 200);
+    assert_eq!(
+        post(&gw, "/v1/chat/completions", &chat("hello", &["hook"]))
+            .await
+            .status(),
+        200
+    );
+    let e = expect_error(
+        post(
+            &gw,
+            "/v1/chat/completions",
+            &chat("please drop table users", &["hook"]),
+        )
+        .await,
+        400,
+    )
+    .await;
+    assert!(
+        e["message"].as_str().unwrap().contains("SQL in the prompt"),
+        "{e}"
+    );
+    assert_eq!(
+        post(
+            &gw,
+            "/v1/chat/completions",
+            &chat("what colour is it", &["hook"])
+        )
+        .await
+        .status(),
+        200
+    );
     let sent = mock.requests().last().unwrap().json().unwrap();
     assert_eq!(sent["messages"][0]["content"], "what color is it");
     let (path, body) = w.got().last().unwrap().clone();
     assert_eq!(path, "/beta/litellm_basic_guardrail_api");
     assert_eq!(body["input_type"], "request");
-    assert_eq!(body["additional_provider_specific_params"]["threshold"], 0.8);
+    assert_eq!(
+        body["additional_provider_specific_params"]["threshold"],
+        0.8
+    );
     assert!(body["litellm_call_id"].is_string());
 
     // A service that never answers: fail closed is a 503, fail open lets the request through.
@@ -255,7 +309,8 @@ async fn presidio_and_webhook_mask_block_and_fail_as_configured() {
         .await
         .unwrap();
     assert!(
-        m.lines().any(|l| l.starts_with("litellm_guardrail_errors_total{") && l.contains("dead-open")),
+        m.lines()
+            .any(|l| l.starts_with("litellm_guardrail_errors_total{") && l.contains("dead-open")),
         "{m}"
     );
 }

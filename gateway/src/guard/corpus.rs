@@ -89,7 +89,11 @@ mod tests {
         assert!(r.cases >= 60, "{}", r.cases);
         // Today's numbers (the known limits at the end of the corpus): a change that finds
         // more false positives or misses more fails here.
-        assert!(r.false_positives.len() <= 2, "false positives: {:?}", r.false_positives);
+        assert!(
+            r.false_positives.len() <= 2,
+            "false positives: {:?}",
+            r.false_positives
+        );
         assert!(r.misses.len() <= 3, "misses: {:?}", r.misses);
     }
 }

@@ -111,10 +111,11 @@ impl Detector {
                     .unwrap_or(0),
             );
             Some(
+                // Lower-case keywords against a lower-cased copy of the text (same offsets): the
+                // automaton keeps its SIMD prefilter, which case-insensitive matching loses.
                 AhoCorasickBuilder::new()
-                    .ascii_case_insensitive(true)
                     .match_kind(MatchKind::LeftmostLongest)
-                    .build(word_rules.iter().map(|w| w.keyword.as_str()))
+                    .build(word_rules.iter().map(|w| w.keyword.to_ascii_lowercase()))
                     .map_err(|e| e.to_string())?,
             )
         };
@@ -130,7 +131,9 @@ impl Detector {
     /// The non-overlapping hits in `text`, in order (on overlap, the earlier, then longer, wins).
     pub fn scan(&self, text: &str) -> Vec<Hit> {
         let mut hits = Vec::new();
-        if let Some(set) = &self.set {
+        // Most texts match nothing: a plain (early-exit) pass says so cheaper than the
+        // overlapping pass that names the patterns.
+        if let Some(set) = self.set.as_ref().filter(|s| s.is_match(text)) {
             let b = text.as_bytes();
             for i in set.matches(text).iter() {
                 let p = &self.patterns[i];
@@ -143,6 +146,11 @@ impl Detector {
                         continue;
                     }
                     if checks::passes(p.check, b, s, e) {
+                        let e = if p.check == Check::PemBlock {
+                            pem_end(text, e)
+                        } else {
+                            e
+                        };
                         hits.push(Hit {
                             start: s,
                             end: e,
@@ -155,7 +163,8 @@ impl Detector {
         if let Some(ac) = &self.words {
             let b = text.as_bytes();
             let word = |c: Option<&u8>| c.is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
-            for m in ac.find_iter(text) {
+            let lower = text.to_ascii_lowercase();
+            for m in ac.find_iter(&lower) {
                 let (s, e) = (m.start(), m.end());
                 if (s > 0 && word(b.get(s - 1))) || word(b.get(e)) {
                     continue;
@@ -230,6 +239,25 @@ impl Detector {
         out.push_str(&text[at..]);
         *text = out;
         Outcome::Masked(hits.len())
+    }
+}
+
+/// The end of the `-----END … -----` line after a PEM header ending at `from` (at most 16 KiB
+/// on), else `from`.
+fn pem_end(text: &str, from: usize) -> usize {
+    let window = &text[from..];
+    let mut limit = window.len().min(16 << 10);
+    while !window.is_char_boundary(limit) {
+        limit -= 1;
+    }
+    let window = &window[..limit];
+    let Some(at) = window.find("-----END ") else {
+        return from;
+    };
+    let tail = &window[at + 9..];
+    match tail.find("-----") {
+        Some(close) => from + at + 9 + close + 5,
+        None => from,
     }
 }
 
@@ -310,5 +338,13 @@ mod tests {
         let mut t = "passwords".to_string();
         assert!(matches!(d.apply(&mut t, |a, _| a.into()), Outcome::Clean));
         assert!(d.span >= 12 && d.span <= MAX_HOLD);
+        let pem = Detector::new(&rules(&[("private_key", Action::Mask)], &[])).unwrap();
+        assert_eq!(
+            masked(
+                &pem,
+                "key: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEI\n-----END EC PRIVATE KEY----- done"
+            ),
+            "key: [PRIVATE_KEY_REDACTED] done"
+        );
     }
 }

@@ -404,8 +404,19 @@ pub fn note_post(ctx: &mut RequestCtx, counts: &[usize], refused: Option<&Blocke
     }
 }
 
+/// An answer with masked request values put back (`output_parse_pii`) is never stored in the
+/// response cache: its key is the masked request, which another caller's values mask to alike.
+fn keep_out_of_cache(ctx: &mut RequestCtx) {
+    if ctx.guard.as_ref().is_some_and(|g| !g.unmask.is_empty())
+        && ctx.cache.as_ref().is_some_and(|p| !p.hit)
+    {
+        ctx.cache = None;
+    }
+}
+
 /// A post-call filter for a streamed response, when the request has post checks.
-pub fn stream_filter(ctx: &RequestCtx) -> Option<Box<stream::StreamFilter>> {
+pub fn stream_filter(ctx: &mut RequestCtx) -> Option<Box<stream::StreamFilter>> {
+    keep_out_of_cache(ctx);
     ctx.guard
         .as_ref()
         .filter(|g| !g.post.is_empty() || !g.unmask.is_empty())
@@ -429,6 +440,7 @@ pub async fn post_whole(
     ctx: &mut RequestCtx,
     body: &mut bytes::Bytes,
 ) -> Result<(), adapters::ApiError> {
+    keep_out_of_cache(ctx);
     let Some(gs) = ctx.guard.as_ref().filter(|g| g.has_post()) else {
         return Ok(());
     };
