@@ -452,7 +452,7 @@ fn content_filter(pp: &str, p: &Map<String, Value>, d: &mut Diag) -> LocalRules 
         let prebuilt_name = field(&m, "pattern_name").and_then(Value::as_str);
         match (ty.and_then(Value::as_str), prebuilt_name) {
             (Some("prebuilt") | None, Some(n)) => match pats::prebuilt(n) {
-                Some(b) => out.patterns.push(rule(b, &b.name.to_string(), act, &fmt)),
+                Some(b) => out.patterns.push(rule(b, b.name, act, &fmt)),
                 None => d.error(
                     &join(&path, "pattern_name"),
                     format_args!(

@@ -45,11 +45,7 @@ pub fn request_texts(body: &mut Map<String, Value>) -> Vec<&mut String> {
 
 fn all_strings<'a>(v: &'a mut Value, out: &mut Vec<&'a mut String>) {
     match v {
-        Value::String(s) => {
-            if !s.starts_with("data:") {
-                out.push(s)
-            }
-        }
+        Value::String(s) if !s.starts_with("data:") => out.push(s),
         Value::Array(a) => a.iter_mut().for_each(|v| all_strings(v, out)),
         Value::Object(m) => {
             for (k, v) in m.iter_mut() {
