@@ -7,6 +7,8 @@ pub mod config;
 mod deployment;
 mod diag;
 pub mod guard;
+mod guard_ext;
+mod guard_parse;
 pub mod guard_patterns;
 mod keys;
 pub mod observe;
