@@ -34,6 +34,8 @@ pub struct Config {
     pub metrics: crate::observe::MetricsSettings,
     /// Response caching (`litellm_settings.cache`, `cache_params`, `cache_responses`).
     pub cache: crate::cache::CacheConfig,
+    /// Guardrails (`guardrails:`, `content_policy:`), in config order.
+    pub guardrails: Vec<crate::guard::Guardrail>,
     /// The file this was loaded from (`None` for the embedded default).
     pub source: Option<PathBuf>,
 }

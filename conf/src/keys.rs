@@ -104,6 +104,8 @@ pub(crate) const TOP_LEVEL: Section = Section {
         "environment_variables",
         "include",
         "callback_settings",
+        "guardrails",
+        "content_policy",
     ],
     litellm: "top_level",
 };

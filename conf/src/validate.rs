@@ -80,6 +80,8 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
         }
     }
 
+    let guardrails = crate::guard_parse::guardrails(&raw.root, &raw.env, d);
+
     if d.error_count() > before {
         return None;
     }
@@ -94,6 +96,7 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
         alerting,
         metrics,
         cache,
+        guardrails,
         source: source.map(Path::to_path_buf),
     })
 }

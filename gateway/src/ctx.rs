@@ -90,6 +90,9 @@ pub struct RequestCtx {
     /// The response cache's key for this request, and whether it was a hit (stage 2); a
     /// streamed answer being put together for it (stage 5).
     pub cache: Option<Box<crate::cache::pending::Pending>>,
+    /// Guardrails: which ran and what they did, the response's checks (`guard::pre_call`
+    /// writes; relay and account read).
+    pub guard: Option<Box<crate::guard::state::GuardState>>,
     /// In the registry of requests without an answer (`llm_requests_hanging` alerts) from
     /// admission until the answer starts; `None` when those alerts are off.
     pub hanging: Option<crate::observe::hanging::Watch>,

@@ -90,6 +90,14 @@ pub enum GatewayError {
     /// State needed to enforce limits is unavailable (Redis down, fail-closed): 503.
     #[error("{0}")]
     StateUnavailable(String),
+    /// A guardrail refused the request or the response (400, LiteLLM's "Violated guardrail
+    /// policy"), or could not check it and fails closed (503).
+    #[error("Violated guardrail policy (guardrail {name}): {reason}")]
+    Guardrail {
+        status: u16,
+        name: String,
+        reason: String,
+    },
     /// The client's address has `max_connections_per_ip` connections open: 429, then close.
     #[error("Too many open connections from your address (limit {limit}); reuse or close idle connections and retry")]
     TooManyConnections { limit: usize },
@@ -170,6 +178,12 @@ impl GatewayError {
             }
             GatewayError::TooManyConnections { .. } => {
                 ApiError::new(429, "rate_limit_error", msg).with_code("429")
+            }
+            GatewayError::Guardrail { status: 400, .. } => {
+                ApiError::new(400, "invalid_request_error", msg).with_code("400")
+            }
+            GatewayError::Guardrail { status, .. } => {
+                ApiError::new(*status, "service_unavailable", msg).with_code(status.to_string())
             }
         }
     }

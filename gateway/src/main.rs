@@ -11,6 +11,7 @@ mod ctx;
 mod deployment;
 mod error;
 mod gcp_auth;
+mod guard;
 mod health;
 mod import;
 mod lifecycle;

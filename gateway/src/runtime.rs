@@ -200,6 +200,8 @@ pub struct Runtime {
     pub master_key_hash: Option<[u8; 32]>,
     /// The price table (also names the provider of a bare model name for the `*` group).
     pub prices: Arc<PriceTable>,
+    /// The guardrails, compiled.
+    pub guards: Arc<crate::guard::compiled::Guards>,
 }
 
 impl Runtime {
@@ -333,7 +335,9 @@ impl Runtime {
             .master_key
             .as_ref()
             .map(|k| Sha256::digest(k.expose().as_bytes()).into());
+        let guards = Arc::new(crate::guard::compiled::Guards::new(&config.guardrails));
         let runtime = Runtime {
+            guards,
             config,
             groups,
             group_names,

@@ -375,7 +375,6 @@ async fn litellm_fields_tollgate_does_not_implement_are_refused_by_name_unless_e
     for (field, value) in [
         ("allowed_routes", json!(["/chat/completions"])),
         ("permissions", json!({"get_spend_routes": true})),
-        ("guardrails", json!(["pii"])),
         ("enforced_params", json!(["user"])),
         ("object_permission", json!({"models": ["test-model"]})),
         ("rpm_limit_type", json!("guaranteed_throughput")),

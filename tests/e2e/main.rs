@@ -34,6 +34,8 @@ mod failover;
 mod fallback_access;
 mod forward;
 mod front_door;
+mod guard;
+mod guard_external;
 mod import_litellm;
 mod load;
 mod master_key;

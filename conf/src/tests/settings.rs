@@ -184,7 +184,6 @@ fn unknown_keys_warn_once_each_with_their_path() {
         w,
         vec![
             "general_settings.foo: unknown key, ignored",
-            "guardrails: not supported yet, ignored",
             "litellm_settings.my_flag: unknown key, ignored",
             "model_list[0].unknown_entry_key: unknown key, ignored",
             "router_settings.nonsense: unknown key, ignored",
@@ -206,7 +205,7 @@ fn unknown_keys_warn_once_each_with_their_path() {
 #[test]
 fn strict_turns_every_warning_into_an_error() {
     let errs = errors_opts(DROPIN, LoadOptions { strict: true });
-    assert_eq!(errs.len(), 6, "{errs:#?}");
+    assert_eq!(errs.len(), 5, "{errs:#?}");
     assert!(
         errs.contains(&"general_settings.foo: unknown key (not allowed with --strict)".to_string())
     );

@@ -36,6 +36,10 @@ pub(super) const KEY_FIELDS: &[&[(&str, Ty)]] = &[
         ("organization_id", Ty::Text),
         ("config", Ty::Object),
         ("allowed_cache_controls", Ty::List),
+        // Guardrails (`guard/`): the key's list, kept in `metadata.guardrails` as LiteLLM
+        // does, and `permissions.modify_guardrails`.
+        ("guardrails", Ty::List),
+        ("permissions", Ty::Object),
     ],
 ];
 
@@ -168,6 +172,19 @@ fn read_into(
     read_fields(req, fields, doc)?;
     apply_duration(req, doc, now)?;
     mirror_tags(doc);
+    if let Some(Value::Object(p)) = doc.get("permissions") {
+        if let Some(other) = p.keys().find(|k| *k != "modify_guardrails") {
+            return Err(AdminError::bad(
+                "permissions",
+                format!("permissions.{other} is not supported yet (Tollgate acts on permissions.modify_guardrails only)"),
+            ));
+        }
+    }
+    if let Some(g) = doc.remove("guardrails").filter(Value::is_array) {
+        if let Some(Value::Object(meta)) = doc.get_mut("metadata") {
+            meta.insert("guardrails".into(), g);
+        }
+    }
     Ok(())
 }
 

@@ -129,6 +129,7 @@ fn spend_log(
             "attempted_fallbacks": ctx.attempted_fallbacks,
             "usage_estimated": !ctx.usage_seen && ctx.completion_tokens > 0,
             "cache_key": ctx.cache.as_ref().map(|p| p.key.as_str()),
+            "guardrail_information": ctx.guard.as_ref().map(|g| g.information()),
         }),
         response_id: ctx.response_id.clone(),
     }

@@ -41,18 +41,29 @@ pub async fn serve(
         // 2. admit: the body read under the cap and parsed in the client's API, then model
         //    access, limits and budgets (the worst case reserved).
         let mut request = front::read(state, &runtime, session, ctx, api, &caller).await?;
-        let admitted = {
-            let raw = request.door.as_ref().and_then(front::Door::raw);
-            admit::control(
-                state,
-                &runtime,
-                session,
-                ctx,
-                caller,
-                &mut request.view,
-                raw,
-            )
-            .await
+        // Guardrails (pre-call) before anything is reserved, looked up or sent: a blocked
+        // request costs nothing; a masked one is cached and admitted under its masked text.
+        let guarded =
+            crate::guard::pre_call(state, &runtime.guards, ctx, &caller, request.guard_body())
+                .await;
+        let admitted = match guarded {
+            Err(e) => Err(e),
+            Ok(changed) => {
+                if changed {
+                    request.guarded();
+                }
+                let raw = request.door.as_ref().and_then(front::Door::raw);
+                admit::control(
+                    state,
+                    &runtime,
+                    session,
+                    ctx,
+                    caller,
+                    &mut request.view,
+                    raw,
+                )
+                .await
+            }
         };
         let cached = match admitted {
             Ok(cached) => cached,

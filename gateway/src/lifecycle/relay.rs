@@ -52,8 +52,14 @@ pub async fn whole(
     ctx: &mut RequestCtx,
     status: u16,
     content_type: &str,
-    body: Bytes,
+    mut body: Bytes,
 ) {
+    if status < 300 {
+        if let Err(e) = crate::guard::post_whole(ctx, &mut body).await {
+            reply::api_error(session, ctx, &e, Served::Llm).await;
+            return;
+        }
+    }
     crate::cache::keep(ctx, status, &body);
     let (content_type, body) = if status < 300 {
         match front::whole(ctx, content_type, body) {
@@ -89,6 +95,20 @@ pub async fn events(session: &mut Session, ctx: &mut RequestCtx, events: Vec<Byt
     let mut out = BytesMut::with_capacity(events.iter().map(Bytes::len).sum());
     for e in &events {
         out.extend_from_slice(e);
+    }
+    if let Some(mut f) = crate::guard::stream_filter(ctx) {
+        let started = std::time::Instant::now();
+        let r = f.filter(&out, true);
+        let secs = started.elapsed().as_secs_f64();
+        crate::guard::note_post(ctx, &f.counts, r.as_ref().err(), secs);
+        match r {
+            Ok(o) => out = o,
+            Err(b) => {
+                let e = crate::guard::blocked_error(&b);
+                reply::api_error(session, ctx, &e, Served::Llm).await;
+                return;
+            }
+        }
     }
     let body = front::encode(ctx, out, true);
     ctx.response_id = super::translate::first_id(&body);

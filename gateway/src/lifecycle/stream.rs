@@ -198,6 +198,9 @@ pub async fn stream(
     };
     let mut done = false;
     let mut pending = 0usize;
+    // Post-call guardrails: text held back only as far as a pattern can span.
+    let mut guard = crate::guard::stream_filter(ctx);
+    let mut guard_secs = 0.0;
     while !done {
         let first = tokio::select! {
             r = timeout_at(deadline.into(), up.read_response_body()) => r,
@@ -237,6 +240,31 @@ pub async fn stream(
         {
             let cost = ctx.compute_cost();
             add_cost(&mut out, cost);
+        }
+        if let Some(g) = guard.as_mut() {
+            let t = Instant::now();
+            let r = g.filter(&out, done || failure.is_some());
+            guard_secs += t.elapsed().as_secs_f64();
+            match r {
+                Ok(o) => out = o,
+                Err(b) => {
+                    crate::guard::note_post(ctx, &g.counts, Some(&b), guard_secs);
+                    up.shutdown().await;
+                    let err = crate::guard::blocked_error(&b);
+                    if !started {
+                        reply::api_error(session, ctx, &err, reply::Served::Llm).await;
+                        return Ok(());
+                    }
+                    // Cut off mid-stream: what was released stays, then an error event.
+                    let mut out = BytesMut::new();
+                    reply::stream_error(ctx, &err, &mut out);
+                    let body = front::encode(ctx, out, true);
+                    if session.write_response_body(Some(body), true).await.is_err() {
+                        ctx.status = CLIENT_CLOSED;
+                    }
+                    return Ok(());
+                }
+            }
         }
         if !started {
             held.extend_from_slice(&out);
@@ -296,6 +324,9 @@ pub async fn stream(
             }
             return client_left(ctx, up, "mid-stream").await;
         }
+    }
+    if let Some(g) = guard {
+        crate::guard::note_post(ctx, &g.counts, None, guard_secs);
     }
     release(state, up, peer).await;
     Ok(())

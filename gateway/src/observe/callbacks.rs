@@ -335,7 +335,10 @@ pub fn request_refused(control: &crate::control::Control, ctx: &mut RequestCtx) 
         team_id: key.as_ref().and_then(|k| k.team_id.clone()),
         organization_id: key.as_ref().and_then(|k| k.org_id.clone()),
         status: "failure".to_string(),
-        metadata: serde_json::json!({"status_code": ctx.status}),
+        metadata: serde_json::json!({
+            "status_code": ctx.status,
+            "guardrail_information": ctx.guard.as_ref().map(|g| g.information()),
+        }),
         ..store::SpendLog::default()
     };
     let mut e = Event {

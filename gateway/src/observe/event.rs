@@ -127,7 +127,7 @@ impl Event {
             .first_byte_ms
             .map(Event::secs)
             .unwrap_or(Event::secs(l.end_time));
-        json!({
+        let mut payload = json!({
             "id": l.request_id,
             "trace_id": self.trace_id_hex(),
             "call_type": l.call_type,
@@ -172,7 +172,14 @@ impl Event {
                 "attempted_retries": l.metadata.get("attempted_retries"),
                 "attempted_fallbacks": l.metadata.get("attempted_fallbacks"),
             },
-        })
+        });
+        // Which guardrails ran and what they did (LiteLLM's `guardrail_information`).
+        payload["guardrail_information"] = l
+            .metadata
+            .get("guardrail_information")
+            .cloned()
+            .unwrap_or(Value::Null);
+        payload
     }
 }
 

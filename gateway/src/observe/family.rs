@@ -253,6 +253,8 @@ pub const END_USER: &[&str] = &["end_user"];
 pub const KEY_RATE: &[&str] = &["hashed_api_key", "api_key_alias", "rate_limit_type"];
 pub const TEAM_RATE: &[&str] = &["team", "team_alias", "rate_limit_type"];
 pub const SERVICE_FAILED: &[&str] = &["error_class", "function_name"];
+pub const GUARDRAIL: &[&str] = &["guardrail_name", "status", "hook_type"];
+pub const GUARDRAIL_ERR: &[&str] = &["guardrail_name", "error_type", "hook_type"];
 
 const fn req(
     name: &'static str,
@@ -387,6 +389,10 @@ pub static FAMILIES: &[Family] = &[
     st("litellm_in_memory_spend_update_queue_size", "Spend log rows waiting for the batch writer", &[]),
     st("litellm_in_memory_daily_spend_update_queue_size", "Spend counter updates waiting for the batch writer", &[]),
     ev("litellm_callback_logging_failures_metric", C, "Total number of failures when emitting logs to callbacks", &["callback_name"], &[]),
+    // Guardrails (`guard/`): one per guardrail run on a request or a response.
+    ev("litellm_guardrail_requests", C, "Total number of guardrail runs", GUARDRAIL, &[]),
+    ev("litellm_guardrail_errors", C, "Total number of guardrail runs that failed (the guardrail could not answer)", GUARDRAIL_ERR, &[]),
+    ev("litellm_guardrail_latency_seconds", H, "Latency of a guardrail run in seconds", GUARDRAIL, &[]),
     // Services (LiteLLM's `prometheus_system`).
     ev("litellm_auth_latency", H, "Latency for auth service (key check)", &[], &[("auth", "auth")]),
     ev("litellm_auth_total_requests", C, "Total requests for auth service", &[], &[("auth", "auth")]),

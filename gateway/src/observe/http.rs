@@ -1,7 +1,8 @@
 //! The one HTTP POST every observability sink uses (Langfuse, OTLP, webhooks, Slack): a URL
 //! parsed once into a target, DNS by tokio (never Pingora's blocking resolver), Pingora's pooled
 //! connector with SNI and certificate checks, a deadline on the whole exchange, and the answer's
-//! status (its body read and dropped, at most 64 KiB).
+//! status (its body read and dropped, at most 64 KiB; kept for the external guardrails,
+//! `post_for_answer`).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -83,12 +84,40 @@ pub async fn post(
     body: Bytes,
     timeout: Duration,
 ) -> Result<u16, String> {
-    match tokio::time::timeout(
+    let sent = exchange(
+        connector,
+        target,
+        headers,
+        content_type,
+        body,
         timeout,
-        exchange(connector, target, headers, content_type, body, timeout),
-    )
-    .await
-    {
+        false,
+    );
+    match tokio::time::timeout(timeout, sent).await {
+        Ok(r) => r.map(|(status, _)| status),
+        Err(_) => Err(format!("no answer within {}s", timeout.as_secs_f64())),
+    }
+}
+
+/// [`post`], keeping the answer's body (at most 64 KiB: a longer answer is an error). For
+/// calls whose answer matters (external guardrails).
+pub async fn post_for_answer(
+    connector: &Connector,
+    target: &Target,
+    headers: &[(String, String)],
+    body: Bytes,
+    timeout: Duration,
+) -> Result<(u16, Bytes), String> {
+    let sent = exchange(
+        connector,
+        target,
+        headers,
+        "application/json",
+        body,
+        timeout,
+        true,
+    );
+    match tokio::time::timeout(timeout, sent).await {
         Ok(r) => r,
         Err(_) => Err(format!("no answer within {}s", timeout.as_secs_f64())),
     }
@@ -101,7 +130,8 @@ async fn exchange(
     content_type: &str,
     body: Bytes,
     timeout: Duration,
-) -> Result<u16, String> {
+    keep: bool,
+) -> Result<(u16, Bytes), String> {
     let addr = tokio::net::lookup_host((target.host.as_str(), target.port))
         .await
         .map_err(|e| format!("DNS lookup of {} failed: {e}", target.host))?
@@ -130,6 +160,7 @@ async fn exchange(
     let result = async {
         let status = crate::upstream::send(&mut s, h, body).await?;
         let mut read = 0;
+        let mut answer = bytes::BytesMut::new();
         while let Some(chunk) = s
             .read_response_body()
             .await
@@ -137,21 +168,27 @@ async fn exchange(
         {
             read += chunk.len();
             if read > MAX_ANSWER {
-                return Ok((status, false));
+                if keep {
+                    return Err(format!("answer longer than {MAX_ANSWER} bytes"));
+                }
+                return Ok((status, false, answer));
+            }
+            if keep {
+                answer.extend_from_slice(&chunk);
             }
         }
-        Ok((status, true))
+        Ok((status, true, answer))
     }
     .await;
     match result {
-        Ok((status, true)) => {
+        Ok((status, true, answer)) => {
             // Read to the end: the connection can carry the next batch.
             connector.release_http_session(s, &peer, None).await;
-            Ok(status)
+            Ok((status, answer.freeze()))
         }
-        Ok((status, false)) => {
+        Ok((status, false, answer)) => {
             s.shutdown().await;
-            Ok(status)
+            Ok((status, answer.freeze()))
         }
         Err(e) => {
             s.shutdown().await;

@@ -237,6 +237,28 @@ pub fn callback_failed(callback: &str, n: u64) {
     metrics().events.add(f, &[callback], n, cap());
 }
 
+/// A guardrail ran (`litellm_guardrail_requests_total`, `_latency_seconds`, and
+/// `_errors_total` when it could not answer: `error_type`).
+pub fn guardrail(name: &str, hook: &str, status: &str, error_type: Option<&str>, secs: f64) {
+    let m = metrics();
+    m.events.add(
+        family_index::GUARD_TOTAL.get(),
+        &[name, status, hook],
+        1,
+        cap(),
+    );
+    m.events.observe(
+        family_index::GUARD_LATENCY.get(),
+        &[name, status, hook],
+        secs,
+        cap(),
+    );
+    if let Some(e) = error_type {
+        m.events
+            .add(family_index::GUARD_ERRORS.get(), &[name, e, hook], 1, cap());
+    }
+}
+
 /// Indexes of the event families, looked up once.
 pub(crate) mod family_index {
     use std::sync::OnceLock;
@@ -271,4 +293,7 @@ pub(crate) mod family_index {
     pub static BATCH_LATENCY: Lazy = lazy("litellm_batch_write_to_db_latency");
     pub static BATCH_TOTAL: Lazy = lazy("litellm_batch_write_to_db_total_requests");
     pub static BATCH_FAILED: Lazy = lazy("litellm_batch_write_to_db_failed_requests");
+    pub static GUARD_TOTAL: Lazy = lazy("litellm_guardrail_requests");
+    pub static GUARD_ERRORS: Lazy = lazy("litellm_guardrail_errors");
+    pub static GUARD_LATENCY: Lazy = lazy("litellm_guardrail_latency_seconds");
 }

@@ -181,6 +181,32 @@ impl Request {
         }
     }
 
+    /// The client's body in its API, for the pre-call guardrails (`guard::pre_call`): the
+    /// canonical body behind the OpenAI door, the door's parsed body behind the others.
+    pub fn guard_body(&mut self) -> Option<&mut serde_json::Map<String, serde_json::Value>> {
+        let (parsed, raw) = match &mut self.door {
+            None => return Some(&mut self.view.body),
+            Some(Door::Anthropic(d)) => (&mut d.parsed, &d.raw),
+            Some(Door::Responses(d)) => (&mut d.parsed, &d.raw),
+        };
+        if parsed.is_none() {
+            *parsed = anthropic_front::parse_object(raw).ok();
+        }
+        parsed.as_mut()
+    }
+
+    /// The guardrails changed the body: a door's bytes as sent are made again from it.
+    pub fn guarded(&mut self) {
+        let (parsed, raw) = match &mut self.door {
+            None => return,
+            Some(Door::Anthropic(d)) => (&d.parsed, &mut d.raw),
+            Some(Door::Responses(d)) => (&d.parsed, &mut d.raw),
+        };
+        if let Some(p) = parsed {
+            *raw = Bytes::from(serde_json::to_vec(p).expect("JSON values serialize"));
+        }
+    }
+
     /// Takes the request's controls (LiteLLM's fields and headers) out of the client's
     /// request: routing uses them, the provider never sees them. Also says where the request's
     /// tags may come from.
