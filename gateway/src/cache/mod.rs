@@ -5,11 +5,14 @@
 //! is `store.rs`. See docs/caching.md.
 
 pub mod assemble;
+pub mod embed;
 pub mod key;
 pub mod local;
 pub mod pending;
 pub mod redis;
+pub mod semantic;
 pub mod store;
+pub mod vectors;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,12 +28,21 @@ pub use local::Entry;
 use pending::Pending;
 use store::{Cache, HITS, MISSES};
 
+/// What a lookup needs besides the request: the cache, and for a semantic cache the runtime
+/// and connector its embedding call goes through.
+pub struct Lookup<'a> {
+    pub cache: Option<&'a Arc<Cache>>,
+    pub runtime: &'a crate::runtime::Runtime,
+    pub connector: &'a pingora::connectors::http::Connector,
+}
+
 /// Stage 2: when the request's call type is cached (and the request did not opt out), its key
-/// and, if there is a live entry, the entry. `body`: the request's body (the OpenAI door's
-/// canonical body, its `cache` object taken out; `None` for a door's own request, read from
-/// `raw`).
+/// and, if there is a live entry, the entry: the exact one, else (a semantic cache) the entry
+/// of the most similar prompt in the same partition. `body`: the request's body (the OpenAI
+/// door's canonical body, its `cache` object taken out; `None` for a door's own request, read
+/// from `raw`).
 pub async fn lookup(
-    cache: Option<&Arc<Cache>>,
+    l: Lookup<'_>,
     ctx: &mut RequestCtx,
     adm: &Admission,
     group: &str,
@@ -38,6 +50,7 @@ pub async fn lookup(
     raw: Option<&Bytes>,
     header: Option<&HeaderValue>,
 ) -> Option<Entry> {
+    let cache = l.cache;
     let cache = cache?;
     if !cache.cfg.call_types.contains(&ctx.call_type) {
         return None;
@@ -64,16 +77,47 @@ pub async fn lookup(
         ),
     };
     let ns = c.namespace.as_deref().or(cache.cfg.namespace.as_deref());
-    let key = key::key(ns, ctx.call_type, &scope, group, body);
-    let found = if c.no_cache {
+    let mut key = key::key(ns, ctx.call_type, &scope, group, body);
+    let now = crate::clock::now_ms_i64();
+    let fresh = |e: &Entry| {
+        c.max_age
+            .is_none_or(|age| now - e.made_ms <= age.as_millis() as i64)
+    };
+    let mut found = if c.no_cache {
         None
     } else {
-        let now = crate::clock::now_ms_i64();
-        cache.get(&key).await.filter(|e| {
-            c.max_age
-                .is_none_or(|age| now - e.made_ms <= age.as_millis() as i64)
-        })
+        cache.get(&key).await.filter(fresh)
     };
+    let mut semantic = None;
+    let mut similarity = None;
+    if let (None, Some(sem)) = (&found, &cache.cfg.semantic) {
+        // Embedded only when the answer may be looked up or kept.
+        let parts = (!c.no_cache || !c.no_store)
+            .then(|| key::semantic_parts(ctx.call_type, &scope, group, body))
+            .flatten();
+        if let Some((partition, text)) = parts {
+            if let Some(vec) =
+                embed::embed(l.connector, l.runtime, &sem.embedding_model, &text).await
+            {
+                if !c.no_cache {
+                    if let Some((k, sim)) = cache
+                        .semantic_index()
+                        .filter(|ix| !ix.is_empty())
+                        .and_then(|ix| ix.search(&partition, &vec, &text, sem.threshold, now))
+                    {
+                        found = cache.get(&k).await.filter(fresh);
+                        if found.is_some() {
+                            key = k;
+                            similarity = Some(sim);
+                        }
+                    }
+                }
+                if found.is_none() {
+                    semantic = Some((partition, text, vec.into_boxed_slice()));
+                }
+            }
+        }
+    }
     if found.is_some() {
         HITS.fetch_add(1, Ordering::Relaxed);
     } else {
@@ -86,6 +130,8 @@ pub async fn lookup(
         store: !c.no_store,
         ttl: c.ttl,
         stream: None,
+        semantic,
+        similarity,
     }));
     found
 }
@@ -99,7 +145,7 @@ pub fn keep(ctx: &RequestCtx, status: u16, body: &Bytes) {
     if p.hit || !p.store || status >= 300 || !storable(ctx) {
         return;
     }
-    p.cache.put(p.key.clone(), body.clone(), p.ttl);
+    p.put(body.clone());
 }
 
 /// Stage 5, a stream: canonical SSE bytes on their way out, copied (not parsed: a hit from a
@@ -146,7 +192,7 @@ pub fn collect(ctx: &mut RequestCtx, canonical_sse: &[u8], done: bool) {
             buf.extend_from_slice(DONE);
         }
     }
-    p.cache.put(p.key.clone(), buf.freeze(), p.ttl);
+    p.put(buf.freeze());
 }
 
 /// A kept answer as the client takes it: `Events` (canonical SSE) for a streaming client,
@@ -217,6 +263,11 @@ pub fn headers(ctx: &RequestCtx, h: &mut Vec<(&'static str, HeaderValue)>) {
         }
         if p.hit {
             h.push(("x-litellm-cache-hit", HeaderValue::from_static("True")));
+        }
+        if let Some(sim) = p.similarity {
+            if let Ok(v) = HeaderValue::from_str(&format!("{sim:.4}")) {
+                h.push(("x-tollgate-cache-similarity", v));
+            }
         }
     }
 }

@@ -140,6 +140,19 @@ impl Redis {
         .await
     }
 
+    /// Appends one item to the stream `key`, capped near `maxlen` items (`XADD … MAXLEN ~`).
+    pub async fn xadd(&self, key: String, maxlen: usize, fields: Vec<(&'static str, Vec<u8>)>) {
+        self.run("XADD", |mut c| async move {
+            let mut cmd = redis::cmd("XADD");
+            cmd.arg(&key).arg("MAXLEN").arg("~").arg(maxlen).arg("*");
+            for (k, v) in fields {
+                cmd.arg(k).arg(v);
+            }
+            cmd.query_async::<String>(&mut c).await
+        })
+        .await;
+    }
+
     pub async fn ping(&self) -> bool {
         self.run("PING", |mut c| async move {
             redis::cmd("PING").query_async::<String>(&mut c).await
