@@ -118,7 +118,7 @@ async fn paraphrases_hit_and_nothing_else_does() {
     let sim = ask(&gw, &a, &chat(sys, "What is the height of Mount Everest?"))
         .await
         .expect("a paraphrase is a hit");
-    assert!(sim >= conf::DEFAULT_SIMILARITY && sim < 1.0, "{sim}");
+    assert!((conf::DEFAULT_SIMILARITY..1.0).contains(&sim), "{sim}");
     assert_eq!(mock.requests().len(), 1, "served from the cache");
     // The same question from another team, with another system prompt, or with tools: misses.
     assert_eq!(

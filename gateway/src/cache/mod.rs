@@ -96,6 +96,11 @@ pub async fn lookup(
             .then(|| key::semantic_parts(ctx.call_type, &scope, group, body))
             .flatten();
         if let Some((partition, text)) = parts {
+            // The namespace is the exact key's prefix; it separates partitions too.
+            let partition = match ns {
+                Some(n) => format!("{n}:{partition}"),
+                None => partition,
+            };
             if let Some(vec) =
                 embed::embed(l.connector, l.runtime, &sem.embedding_model, &text).await
             {
@@ -192,7 +197,34 @@ pub fn collect(ctx: &mut RequestCtx, canonical_sse: &[u8], done: bool) {
             buf.extend_from_slice(DONE);
         }
     }
+    zero_cost(&mut buf);
     p.put(buf.freeze());
+}
+
+/// A kept stream's usage chunk says `"cost": 0` (a request with
+/// `include_cost_in_streaming_usage` had the provider call's cost there; a replay costs
+/// nothing).
+fn zero_cost(buf: &mut bytes::BytesMut) {
+    let Some(at) = memchr::memmem::rfind(buf, b"\"usage\":{") else {
+        return;
+    };
+    let window = &buf[at..buf.len().min(at + 1024)];
+    let Some(c) = memchr::memmem::find(window, b"\"cost\":") else {
+        return;
+    };
+    let start = at + c + 7;
+    let len = buf[start..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E' | b' '))
+        .count();
+    if len == 0 {
+        return;
+    }
+    let mut out = bytes::BytesMut::with_capacity(buf.len());
+    out.extend_from_slice(&buf[..start]);
+    out.extend_from_slice(b"0");
+    out.extend_from_slice(&buf[start + len..]);
+    *buf = out;
 }
 
 /// A kept answer as the client takes it: `Events` (canonical SSE) for a streaming client,
@@ -275,4 +307,23 @@ pub fn headers(ctx: &RequestCtx, h: &mut Vec<(&'static str, HeaderValue)>) {
 /// Whether the request was served from the cache.
 pub fn hit(ctx: &RequestCtx) -> bool {
     ctx.cache.as_deref().is_some_and(|p| p.hit)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_kept_stream_says_it_cost_nothing() {
+        let mut b = bytes::BytesMut::from(
+            &b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"cost\":1.5e-5,\"total_tokens\":4}}\n\ndata: [DONE]\n\n"[..],
+        );
+        super::zero_cost(&mut b);
+        assert_eq!(
+            &b[..],
+            &b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"cost\":0,\"total_tokens\":4}}\n\ndata: [DONE]\n\n"[..]
+        );
+        let mut none = bytes::BytesMut::from(&b"data: {\"usage\":{\"prompt_tokens\":3}}\n\n"[..]);
+        let before = none.clone();
+        super::zero_cost(&mut none);
+        assert_eq!(none, before);
+    }
 }

@@ -306,4 +306,62 @@ mod tests {
         let plain: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert!((dot(&a, &b) - plain).abs() < 1e-3);
     }
+
+    /// Lookup cost at 10,000 and 100,000 entries of 384 dimensions (all-MiniLM-L6-v2's), all
+    /// in one partition (the worst case: a partition is one model group, system prompt and
+    /// parameter set). Not in CI: `cargo test --release -p gateway --bin tollgate
+    /// semantic_lookup_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn semantic_lookup_cost() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        };
+        for n in [10_000usize, 100_000] {
+            let ix = Index::new(n);
+            let mut kept = Vec::new();
+            for i in 0..n {
+                let v: Vec<f32> = (0..384).map(|_| rnd()).collect();
+                let v = unit(&v);
+                if i % (n / 100) == 0 {
+                    kept.push((v.clone(), format!("prompt number {i}")));
+                }
+                ix.insert(
+                    "p".into(),
+                    Item {
+                        key: format!("ns:{i:064}"),
+                        vec: v,
+                        text: format!("prompt number {i}").into(),
+                        expires_ms: i64::MAX,
+                    },
+                );
+            }
+            let mut times = Vec::new();
+            for q in 0..400 {
+                // Half near an item (a hit), half random (a miss: the whole partition scanned).
+                let (near, text) = &kept[q / 2 % kept.len()];
+                let v: Vec<f32> = if q % 2 == 0 {
+                    near.iter().map(|x| x + rnd() * 0.001).collect()
+                } else {
+                    (0..384).map(|_| rnd()).collect()
+                };
+                let v = unit(&v);
+                let t = std::time::Instant::now();
+                let r = ix.search("p", &v, text, 0.96, 0);
+                times.push(t.elapsed());
+                assert_eq!(r.is_some(), q % 2 == 0, "query {q}");
+            }
+            times.sort();
+            let p = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+            eprintln!(
+                "semantic lookup, {n} entries x 384 dims, one partition: p50 {:?} p99 {:?}",
+                p(0.5),
+                p(0.99)
+            );
+        }
+    }
 }

@@ -108,8 +108,11 @@ async fn run(weak: &Weak<Cache>, client: &redis::Client, stream: &str) -> redis:
     }
 }
 
+/// A stream entry's fields, names and values.
+type Fields = Vec<(String, Vec<u8>)>;
+
 /// `(id, fields)` of each entry in an XREAD reply.
-fn entries(reply: Value) -> Vec<(String, Vec<(String, Vec<u8>)>)> {
+fn entries(reply: Value) -> Vec<(String, Fields)> {
     let mut out = Vec::new();
     let streams = match reply {
         Value::Array(s) => s,
