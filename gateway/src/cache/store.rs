@@ -18,7 +18,7 @@ pub struct Cache {
     local: local::Local,
     pub redis: Option<redis::Redis>,
     /// The semantic index (`redis-semantic`, `local-semantic`).
-    semantic: Option<Index>,
+    semantic: Option<Arc<Index>>,
 }
 
 /// Lookups that found an entry, lookups that did not, and Redis calls that failed (the
@@ -77,18 +77,22 @@ impl Cache {
             cfg: cfg.clone(),
             local: local::Local::new(cfg.max_entries, cfg.max_bytes),
             redis,
-            semantic: cfg.semantic.as_ref().map(|_| Index::new(cfg.max_entries)),
+            semantic: cfg
+                .semantic
+                .as_ref()
+                .map(|_| Arc::new(Index::new(cfg.max_entries))),
         });
-        if let (Some(_), CacheKind::Redis(Some(url))) = (&cfg.semantic, &cfg.kind) {
+        if let (Some(ix), CacheKind::Redis(Some(url))) = (&cache.semantic, &cfg.kind) {
             let _guard = rt.enter();
-            super::vectors::follow(&cache, url.0.clone());
+            let stream = super::vectors::stream_key(cfg.namespace.as_deref());
+            super::vectors::follow(ix, url.0.clone(), stream);
         }
         Some(cache)
     }
 
     /// The semantic index, when the cache is semantic.
     pub fn semantic_index(&self) -> Option<&Index> {
-        self.semantic.as_ref()
+        self.semantic.as_deref()
     }
 
     /// Adds an embedded prompt to this process's index and, with Redis, to the stream every

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use redis::Value;
 
-use super::semantic::Item;
-use super::store::Cache;
+use super::semantic::{Index, Item};
 
 /// How long one blocking read waits for new items.
 const BLOCK_MS: u64 = 2000;
@@ -42,11 +41,10 @@ pub fn fields(partition: &str, item: &Item) -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-/// Follows the stream into `cache`'s index until the cache is dropped (a reload makes a new
-/// one).
-pub fn follow(cache: &Arc<Cache>, url: String) {
-    let weak = Arc::downgrade(cache);
-    let stream = stream_key(cache.cfg.namespace.as_deref());
+/// Follows `stream` into `index` until the index is dropped (with its cache: a reload makes a
+/// new one).
+pub fn follow(index: &Arc<Index>, url: String, stream: String) {
+    let weak = Arc::downgrade(index);
     tokio::spawn(async move {
         let Ok(client) = redis::Client::open(url) else {
             return;
@@ -70,8 +68,8 @@ pub fn follow(cache: &Arc<Cache>, url: String) {
     });
 }
 
-/// Reads the stream from its start, then blocks for new items; `Ok` when the cache is gone.
-async fn run(weak: &Weak<Cache>, client: &redis::Client, stream: &str) -> redis::RedisResult<()> {
+/// Reads the stream from its start, then blocks for new items; `Ok` when the index is gone.
+async fn run(weak: &Weak<Index>, client: &redis::Client, stream: &str) -> redis::RedisResult<()> {
     // A connection of its own: a blocking read would hold up the shared one.
     let mut con = client.get_multiplexed_async_connection().await?;
     let mut last = "0".to_string();
@@ -90,10 +88,7 @@ async fn run(weak: &Weak<Cache>, client: &redis::Client, stream: &str) -> redis:
             .map_err(|_| {
                 redis::RedisError::from((redis::ErrorKind::IoError, "XREAD timed out"))
             })??;
-        let Some(cache) = weak.upgrade() else {
-            return Ok(());
-        };
-        let Some(index) = cache.semantic_index() else {
+        let Some(index) = weak.upgrade() else {
             return Ok(());
         };
         let now = crate::clock::now_ms_i64();
