@@ -321,8 +321,28 @@ async fn replicas_share_vectors_through_plain_redis() {
         hit.is_some_and(|s| s < 1.0),
         "a replica started later loads the index from Redis: {hit:?}"
     );
+    // flushall: the namespace's entries and stream go, nothing else in Redis does.
+    let cli = |args: &[&str]| {
+        let out = Command::new("redis-cli")
+            .args(["-u", &url])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let stream = format!("{ns}:tollgate:semantic");
+    let other = format!("{ns}-not-the-cache");
+    assert_eq!(cli(&["EXISTS", &stream]), "1");
+    cli(&["SET", &other, "x", "EX", "60"]);
     let r = post(&one, "/cache/flushall", &json!({})).await;
     assert_eq!(r.status(), 200);
+    assert_eq!(cli(&["EXISTS", &stream]), "0");
+    assert_eq!(
+        cli(&["EXISTS", &other]),
+        "1",
+        "a key outside the namespace survives"
+    );
+    cli(&["DEL", &other]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

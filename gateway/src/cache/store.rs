@@ -171,7 +171,10 @@ impl Cache {
             ix.remove(None);
         }
         match &self.redis {
-            Some(r) => r.flush(self.cfg.namespace.as_deref().unwrap_or("")).await,
+            Some(r) => {
+                let ns = self.cfg.namespace.as_deref();
+                r.flush(ns, super::vectors::stream_key(ns)).await
+            }
             None => Some(0),
         }
     }
