@@ -30,6 +30,8 @@ check_service() { # name url default_port
 source scripts/clis.sh
 # LiteLLM's database migrations for the import e2e test (TOLLGATE_LITELLM_MIGRATIONS).
 source scripts/litellm.sh
+# The real embedding model for the semantic cache e2e tests (TOLLGATE_EMBED_PYTHON).
+source scripts/embed.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

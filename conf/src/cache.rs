@@ -61,7 +61,24 @@ pub struct CacheConfig {
     /// `max_bytes_in_memory`).
     pub max_entries: usize,
     pub max_bytes: usize,
+    /// Semantic caching (`type: redis-semantic`, or Tollgate's in-process `local-semantic`).
+    pub semantic: Option<SemanticConfig>,
 }
+
+/// The semantic cache's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SemanticConfig {
+    /// `similarity_threshold`: the least cosine similarity of a hit (default
+    /// [`DEFAULT_SIMILARITY`], chosen from tests/embed/pairs.jsonl; see docs/caching.md).
+    pub threshold: f32,
+    /// `redis_semantic_cache_embedding_model`: a `model_name` from `model_list` (LiteLLM's
+    /// default: `text-embedding-ada-002`).
+    pub embedding_model: String,
+}
+
+/// The default `similarity_threshold` (all-MiniLM-L6-v2 on tests/embed/pairs.jsonl: the least
+/// threshold with no non-paraphrase hit, with the lexical guards).
+pub const DEFAULT_SIMILARITY: f32 = 0.96;
 
 impl Default for CacheConfig {
     fn default() -> Self {
@@ -76,6 +93,7 @@ impl Default for CacheConfig {
             scope: CacheScope::Shared,
             max_entries: 10_000,
             max_bytes: 256 << 20,
+            semantic: None,
         }
     }
 }
@@ -90,9 +108,6 @@ const DEFAULT_CALL_TYPES: &[&str] = &[
 /// `cache_params` keys LiteLLM has that Tollgate does not act on (yet): each one set is a
 /// warning naming it.
 const NOT_YET: &[&str] = &[
-    "similarity_threshold",
-    "redis_semantic_cache_embedding_model",
-    "redis_semantic_cache_index_name",
     "valkey_semantic_cache_index_name",
     "redis_startup_nodes",
     "service_name",
@@ -174,22 +189,31 @@ pub(crate) fn cache(
 
 fn params(p: &Map<String, Value>, out: &mut CacheConfig, d: &mut Diag) {
     let path = |k: &str| format!("litellm_settings.cache_params.{k}");
+    let mut unsupported = false;
     let mut semantic = false;
     if let Some(v) = p.get("type") {
         match string(&path("type"), v, d).as_deref() {
             Some("local") => out.kind = CacheKind::Local,
             Some("redis") => out.kind = CacheKind::Redis(None),
-            Some(t @ ("redis-semantic" | "qdrant-semantic" | "valkey-semantic")) => {
+            Some("redis-semantic") => {
+                out.kind = CacheKind::Redis(None);
                 semantic = true;
+            }
+            Some("local-semantic") => {
+                out.kind = CacheKind::Local;
+                semantic = true;
+            }
+            Some(t @ ("qdrant-semantic" | "valkey-semantic")) => {
+                unsupported = true;
                 d.warn(
                     &path("type"),
                     format_args!(
-                        "`{t}` (semantic caching) is not supported yet: responses are NOT cached at all; use `local` or `redis` for exact caching"
+                        "`{t}` is not supported: responses are NOT cached at all; use `redis-semantic` (plain Redis, no module needed) or `local-semantic`"
                     ),
                 );
             }
             Some(t @ ("s3" | "gcs" | "disk" | "azure-blob")) => {
-                semantic = true;
+                unsupported = true;
                 d.warn(
                     &path("type"),
                     format_args!(
@@ -199,13 +223,53 @@ fn params(p: &Map<String, Value>, out: &mut CacheConfig, d: &mut Diag) {
             }
             Some(t) => d.error(
                 &path("type"),
-                format_args!("unknown cache type {t:?}; expected local or redis"),
+                format_args!("unknown cache type {t:?}; expected local, redis, redis-semantic or local-semantic"),
             ),
             None => {}
         }
     }
-    if semantic {
+    if unsupported {
         out.enabled = false;
+    }
+    if semantic {
+        let threshold = match p.get("similarity_threshold") {
+            None => DEFAULT_SIMILARITY,
+            Some(v) => match v.as_f64() {
+                Some(t) if (0.0..=1.0).contains(&t) => t as f32,
+                _ => {
+                    d.error(
+                        &path("similarity_threshold"),
+                        format_args!(
+                            "expected a number from 0 to 1, got {}",
+                            show("similarity_threshold", v)
+                        ),
+                    );
+                    DEFAULT_SIMILARITY
+                }
+            },
+        };
+        let embedding_model = match p.get("redis_semantic_cache_embedding_model") {
+            Some(v) => {
+                string(&path("redis_semantic_cache_embedding_model"), v, d).unwrap_or_default()
+            }
+            None => "text-embedding-ada-002".to_string(),
+        };
+        out.semantic = Some(SemanticConfig {
+            threshold,
+            embedding_model,
+        });
+    } else {
+        for k in [
+            "similarity_threshold",
+            "redis_semantic_cache_embedding_model",
+        ] {
+            if p.contains_key(k) {
+                d.warn(
+                    &path(k),
+                    "ignored: only used by a semantic cache (type: redis-semantic or local-semantic)",
+                );
+            }
+        }
     }
     // Redis: `redis_url`, or `host` (+ `port`, `password`), as LiteLLM's `Cache(...)` takes them.
     if let Some(v) = p.get("redis_url").or_else(|| p.get("url")) {
@@ -229,7 +293,7 @@ fn params(p: &Map<String, Value>, out: &mut CacheConfig, d: &mut Diag) {
             out.kind = redis_if(out, Some(format!("redis://{auth}{host}:{port}")));
         }
     }
-    if !semantic
+    if !unsupported
         && out.kind == CacheKind::Local
         && ["redis_url", "url", "host"]
             .iter()
@@ -311,7 +375,13 @@ fn params(p: &Map<String, Value>, out: &mut CacheConfig, d: &mut Diag) {
             | "scope"
             | "max_size_in_memory"
             | "max_bytes_in_memory"
-            | "supported_call_types" => {}
+            | "supported_call_types"
+            | "similarity_threshold"
+            | "redis_semantic_cache_embedding_model" => {}
+            "redis_semantic_cache_index_name" => d.warn(
+                &path(k),
+                "ignored: Tollgate keeps the semantic index in process (synced through a Redis stream under the namespace), not in a Redis search index",
+            ),
             k if NOT_YET.contains(&k) => d.warn(&path(k), "not supported yet, ignored"),
             k => d.warn(&path(k), "unknown key, ignored"),
         }

@@ -24,7 +24,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use cache::{CacheConfig, CacheKind, CacheScope, RedisUrl};
+pub use cache::{CacheConfig, CacheKind, CacheScope, RedisUrl, SemanticConfig, DEFAULT_SIMILARITY};
 pub use config::*;
 pub use deployment::parse_api_base;
 pub use keys::{is_secret_key, looks_like_openai};

@@ -79,6 +79,20 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
             ),
         }
     }
+    if let Some(sem) = cache.semantic.as_ref().filter(|_| cache.enabled) {
+        if !model_list
+            .iter()
+            .any(|m| m.model_name == sem.embedding_model)
+        {
+            d.error(
+                "litellm_settings.cache_params.redis_semantic_cache_embedding_model",
+                format_args!(
+                    "{:?} is not a model_name in model_list: the semantic cache embeds prompts through the gateway's own deployment of that group",
+                    sem.embedding_model
+                ),
+            );
+        }
+    }
 
     let guardrails = crate::guard_parse::guardrails(&raw.root, &raw.env, d);
 

@@ -50,7 +50,7 @@ impl AppState {
         );
         Arc::new(AppState {
             responses,
-            cache: crate::cache::store::Cache::new(&runtime.config.cache),
+            cache: crate::cache::store::Cache::new(&runtime.config.cache, control.runtime_handle()),
             runtime: Arc::new(ArcSwap::from_pointee(runtime)),
             shared: std::sync::OnceLock::new(),
             inflight: Inflight::default(),

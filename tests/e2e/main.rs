@@ -21,6 +21,7 @@ mod azure_door;
 mod budget_modes;
 mod budgets;
 mod cache;
+mod cache_semantic;
 mod callbacks;
 mod callbacks_privacy;
 mod callbacks_receiver;

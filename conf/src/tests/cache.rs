@@ -60,24 +60,67 @@ fn router_cache_responses_uses_the_router_redis() {
 #[test]
 fn what_is_not_acted_on_warns_loudly() {
     let l = ok(&format!(
-        "{ONE_MOCK}litellm_settings:\n  cache: true\n  cache_params:\n    type: redis-semantic\n    similarity_threshold: 0.8\n    supported_call_types: [acompletion, atranscription]\n"
+        "{ONE_MOCK}litellm_settings:\n  cache: true\n  cache_params:\n    type: qdrant-semantic\n    similarity_threshold: 0.8\n    supported_call_types: [acompletion, atranscription]\n"
     ));
     assert!(
         !l.config.cache.enabled,
-        "a semantic cache is not a silent exact one"
+        "an unsupported cache is not a silent exact one"
     );
     let all = l.warnings.join("\n");
     assert!(
-        all.contains("redis-semantic") && all.contains("NOT cached"),
-        "{all}"
-    );
-    assert!(
-        all.contains("similarity_threshold: not supported yet"),
+        all.contains("qdrant-semantic") && all.contains("NOT cached"),
         "{all}"
     );
     assert!(all.contains("atranscription"), "{all}");
+    let l = ok(&format!(
+        "{ONE_MOCK}litellm_settings:\n  cache: true\n  cache_params:\n    type: local\n    similarity_threshold: 0.8\n"
+    ));
+    let all = l.warnings.join("\n");
+    assert!(
+        all.contains("similarity_threshold: ignored: only used by a semantic cache"),
+        "{all}"
+    );
     let e = errors(&format!(
         "{ONE_MOCK}litellm_settings:\n  cache: true\n  cache_params:\n    type: redis\n"
     ));
     assert!(e.iter().any(|e| e.contains("redis_url")), "{e:?}");
+}
+
+#[test]
+fn semantic_types_take_a_threshold_and_an_embedding_group_from_model_list() {
+    let l = ok(&format!(
+        "{ONE_MOCK}litellm_settings:\n  cache: true\n  cache_params:\n    type: local-semantic\n    similarity_threshold: 0.9\n    redis_semantic_cache_embedding_model: m\n"
+    ));
+    let c = &l.config.cache;
+    assert!(c.enabled);
+    assert_eq!(c.kind, CacheKind::Local);
+    let s = c.semantic.as_ref().unwrap();
+    assert_eq!((s.threshold, s.embedding_model.as_str()), (0.9, "m"));
+    let l = ok(&format!(
+        "{ONE_MOCK}litellm_settings:\n  cache: true\n  cache_params:\n    type: redis-semantic\n    redis_url: redis://h:1\n    redis_semantic_cache_embedding_model: m\n"
+    ));
+    let c = &l.config.cache;
+    assert_eq!(
+        c.kind,
+        CacheKind::Redis(Some(RedisUrl("redis://h:1".into())))
+    );
+    assert_eq!(
+        c.semantic.as_ref().unwrap().threshold,
+        crate::DEFAULT_SIMILARITY
+    );
+    let e = errors(&format!(
+        "{ONE_MOCK}litellm_settings:\n  cache: true\n  cache_params:\n    type: local-semantic\n"
+    ));
+    assert!(
+        e.iter()
+            .any(|e| e.contains("text-embedding-ada-002") && e.contains("model_list")),
+        "{e:?}"
+    );
+    let e = errors(&format!(
+        "{ONE_MOCK}litellm_settings:\n  cache: true\n  cache_params:\n    type: local-semantic\n    redis_semantic_cache_embedding_model: m\n    similarity_threshold: 2\n"
+    ));
+    assert!(
+        e.iter().any(|e| e.contains("similarity_threshold")),
+        "{e:?}"
+    );
 }

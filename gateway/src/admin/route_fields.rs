@@ -36,7 +36,7 @@ pub const fn f(name: &'static str, ty: Ty, support: Support) -> Field {
 use Support::{Acted, Empty, Ignored, Only};
 
 const BEST_EFFORT: Support = Only("best_effort_throughput");
-const NO_CACHE: &str = "Tollgate has no response cache yet, so there is nothing to control";
+const NO_CACHE: &str = "per-key cache controls are not enforced yet: every key may send any cache control (docs/caching.md)";
 const NO_EMAIL: &str = "Tollgate sends no email";
 const TRACKING: &str = "a label LiteLLM tracks agents by; Tollgate keeps no agent registry";
 

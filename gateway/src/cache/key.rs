@@ -82,6 +82,70 @@ pub fn key(
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// What the semantic cache embeds and where it may match: the text of the request's last
+/// message when it is the user's (a chat or Anthropic `messages` request; a completion's
+/// `prompt` string), and the partition — the key of the request with that text taken out, so
+/// the system prompt, earlier turns, tools and every parameter must be the same for a match.
+/// `None`: not semantically cacheable (embeddings, a conversation ending in a tool result or
+/// the assistant's turn, a message with images or files).
+pub fn semantic_parts(
+    call_type: &str,
+    scope: &str,
+    group: &str,
+    body: &Map<String, Value>,
+) -> Option<(String, String)> {
+    let mut rest = body.clone();
+    let text = match call_type {
+        "acompletion" | "anthropic_messages" => {
+            let Some(Value::Array(msgs)) = rest.get_mut("messages") else {
+                return None;
+            };
+            let last = msgs.last_mut()?;
+            if last.get("role").and_then(Value::as_str) != Some("user") {
+                return None;
+            }
+            let text = message_text(last.get("content")?)?;
+            last["content"] = Value::Null;
+            text
+        }
+        "atext_completion" => match rest.get_mut("prompt")? {
+            p @ Value::String(_) => {
+                let t = p.as_str().unwrap_or_default().to_string();
+                *p = Value::Null;
+                t
+            }
+            _ => return None,
+        },
+        _ => return None,
+    };
+    if text.trim().is_empty() {
+        return None;
+    }
+    let partition = key(Some("semantic"), call_type, scope, group, &rest);
+    Some((partition, text))
+}
+
+/// A message's text: a string, or text parts only (anything else: `None`).
+fn message_text(content: &Value) -> Option<String> {
+    match content {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(parts) => {
+            let mut out = String::new();
+            for p in parts {
+                if p.get("type").and_then(Value::as_str) != Some("text") {
+                    return None;
+                }
+                if !out.is_empty() {
+                    out.push('\n');
+                }
+                out.push_str(p.get("text")?.as_str()?);
+            }
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
 struct HashWriter<'a>(&'a mut Sha256);
 
 impl std::io::Write for HashWriter<'_> {
@@ -202,6 +266,49 @@ mod tests {
         );
         let ns = key(Some("ns"), "acompletion", "", "g", &body(base));
         assert!(ns.starts_with("ns:") && ns.ends_with(&k));
+    }
+
+    #[test]
+    fn semantic_partition_is_everything_but_the_last_user_text() {
+        let chat = |sys: &str, text: &str| {
+            body(json!({"model": "m", "messages": [
+                {"role": "system", "content": sys},
+                {"role": "user", "content": text}], "temperature": 0}))
+        };
+        let (p1, t1) =
+            semantic_parts("acompletion", "", "g", &chat("be brief", "hi there")).unwrap();
+        let (p2, t2) = semantic_parts("acompletion", "", "g", &chat("be brief", "hello")).unwrap();
+        assert_eq!(
+            (p1.as_str(), t1.as_str(), t2.as_str()),
+            (p2.as_str(), "hi there", "hello")
+        );
+        let (p3, _) =
+            semantic_parts("acompletion", "", "g", &chat("be verbose", "hi there")).unwrap();
+        assert_ne!(p1, p3, "another system prompt, another partition");
+        let (p4, _) =
+            semantic_parts("acompletion", "team:a", "g", &chat("be brief", "hi there")).unwrap();
+        assert_ne!(p1, p4, "another team, another partition");
+        let mut tools = chat("be brief", "hi there");
+        tools.insert("tools".into(), json!([{"type": "function"}]));
+        assert_ne!(
+            semantic_parts("acompletion", "", "g", &tools).unwrap().0,
+            p1
+        );
+        let parts = body(
+            json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "image_url", "image_url": {}}]}]}),
+        );
+        assert!(semantic_parts("acompletion", "", "g", &parts).is_none());
+        let tool_turn = body(json!({"messages": [{"role": "tool", "content": "42"}]}));
+        assert!(semantic_parts("acompletion", "", "g", &tool_turn).is_none());
+        assert!(semantic_parts("aembedding", "", "g", &body(json!({"input": "x"}))).is_none());
+        let (_, t) = semantic_parts(
+            "atext_completion",
+            "",
+            "g",
+            &body(json!({"prompt": "once upon"})),
+        )
+        .unwrap();
+        assert_eq!(t, "once upon");
     }
 
     #[test]

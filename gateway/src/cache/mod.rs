@@ -5,11 +5,14 @@
 //! is `store.rs`. See docs/caching.md.
 
 pub mod assemble;
+pub mod embed;
 pub mod key;
 pub mod local;
 pub mod pending;
 pub mod redis;
+pub mod semantic;
 pub mod store;
+pub mod vectors;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,12 +28,21 @@ pub use local::Entry;
 use pending::Pending;
 use store::{Cache, HITS, MISSES};
 
+/// What a lookup needs besides the request: the cache, and for a semantic cache the runtime
+/// and connector its embedding call goes through.
+pub struct Lookup<'a> {
+    pub cache: Option<&'a Arc<Cache>>,
+    pub runtime: &'a crate::runtime::Runtime,
+    pub connector: &'a pingora::connectors::http::Connector,
+}
+
 /// Stage 2: when the request's call type is cached (and the request did not opt out), its key
-/// and, if there is a live entry, the entry. `body`: the request's body (the OpenAI door's
-/// canonical body, its `cache` object taken out; `None` for a door's own request, read from
-/// `raw`).
+/// and, if there is a live entry, the entry: the exact one, else (a semantic cache) the entry
+/// of the most similar prompt in the same partition. `body`: the request's body (the OpenAI
+/// door's canonical body, its `cache` object taken out; `None` for a door's own request, read
+/// from `raw`).
 pub async fn lookup(
-    cache: Option<&Arc<Cache>>,
+    l: Lookup<'_>,
     ctx: &mut RequestCtx,
     adm: &Admission,
     group: &str,
@@ -38,6 +50,7 @@ pub async fn lookup(
     raw: Option<&Bytes>,
     header: Option<&HeaderValue>,
 ) -> Option<Entry> {
+    let cache = l.cache;
     let cache = cache?;
     if !cache.cfg.call_types.contains(&ctx.call_type) {
         return None;
@@ -64,16 +77,52 @@ pub async fn lookup(
         ),
     };
     let ns = c.namespace.as_deref().or(cache.cfg.namespace.as_deref());
-    let key = key::key(ns, ctx.call_type, &scope, group, body);
-    let found = if c.no_cache {
+    let mut key = key::key(ns, ctx.call_type, &scope, group, body);
+    let now = crate::clock::now_ms_i64();
+    let fresh = |e: &Entry| {
+        c.max_age
+            .is_none_or(|age| now - e.made_ms <= age.as_millis() as i64)
+    };
+    let mut found = if c.no_cache {
         None
     } else {
-        let now = crate::clock::now_ms_i64();
-        cache.get(&key).await.filter(|e| {
-            c.max_age
-                .is_none_or(|age| now - e.made_ms <= age.as_millis() as i64)
-        })
+        cache.get(&key).await.filter(fresh)
     };
+    let mut semantic = None;
+    let mut similarity = None;
+    if let (None, Some(sem)) = (&found, &cache.cfg.semantic) {
+        // Embedded only when the answer may be looked up or kept.
+        let parts = (!c.no_cache || !c.no_store)
+            .then(|| key::semantic_parts(ctx.call_type, &scope, group, body))
+            .flatten();
+        if let Some((partition, text)) = parts {
+            // The namespace is the exact key's prefix; it separates partitions too.
+            let partition = match ns {
+                Some(n) => format!("{n}:{partition}"),
+                None => partition,
+            };
+            if let Some(vec) =
+                embed::embed(l.connector, l.runtime, &sem.embedding_model, &text).await
+            {
+                if !c.no_cache {
+                    if let Some((k, sim)) = cache
+                        .semantic_index()
+                        .filter(|ix| !ix.is_empty())
+                        .and_then(|ix| ix.search(&partition, &vec, &text, sem.threshold, now))
+                    {
+                        found = cache.get(&k).await.filter(fresh);
+                        if found.is_some() {
+                            key = k;
+                            similarity = Some(sim);
+                        }
+                    }
+                }
+                if found.is_none() {
+                    semantic = Some((partition, text, vec.into_boxed_slice()));
+                }
+            }
+        }
+    }
     if found.is_some() {
         HITS.fetch_add(1, Ordering::Relaxed);
     } else {
@@ -86,6 +135,8 @@ pub async fn lookup(
         store: !c.no_store,
         ttl: c.ttl,
         stream: None,
+        semantic,
+        similarity,
     }));
     found
 }
@@ -99,7 +150,7 @@ pub fn keep(ctx: &RequestCtx, status: u16, body: &Bytes) {
     if p.hit || !p.store || status >= 300 || !storable(ctx) {
         return;
     }
-    p.cache.put(p.key.clone(), body.clone(), p.ttl);
+    p.put(body.clone());
 }
 
 /// Stage 5, a stream: canonical SSE bytes on their way out, copied (not parsed: a hit from a
@@ -146,7 +197,34 @@ pub fn collect(ctx: &mut RequestCtx, canonical_sse: &[u8], done: bool) {
             buf.extend_from_slice(DONE);
         }
     }
-    p.cache.put(p.key.clone(), buf.freeze(), p.ttl);
+    zero_cost(&mut buf);
+    p.put(buf.freeze());
+}
+
+/// A kept stream's usage chunk says `"cost": 0` (a request with
+/// `include_cost_in_streaming_usage` had the provider call's cost there; a replay costs
+/// nothing).
+fn zero_cost(buf: &mut bytes::BytesMut) {
+    let Some(at) = memchr::memmem::rfind(buf, b"\"usage\":{") else {
+        return;
+    };
+    let window = &buf[at..buf.len().min(at + 1024)];
+    let Some(c) = memchr::memmem::find(window, b"\"cost\":") else {
+        return;
+    };
+    let start = at + c + 7;
+    let len = buf[start..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E' | b' '))
+        .count();
+    if len == 0 {
+        return;
+    }
+    let mut out = bytes::BytesMut::with_capacity(buf.len());
+    out.extend_from_slice(&buf[..start]);
+    out.extend_from_slice(b"0");
+    out.extend_from_slice(&buf[start + len..]);
+    *buf = out;
 }
 
 /// A kept answer as the client takes it: `Events` (canonical SSE) for a streaming client,
@@ -218,10 +296,34 @@ pub fn headers(ctx: &RequestCtx, h: &mut Vec<(&'static str, HeaderValue)>) {
         if p.hit {
             h.push(("x-litellm-cache-hit", HeaderValue::from_static("True")));
         }
+        if let Some(sim) = p.similarity {
+            if let Ok(v) = HeaderValue::from_str(&format!("{sim:.4}")) {
+                h.push(("x-tollgate-cache-similarity", v));
+            }
+        }
     }
 }
 
 /// Whether the request was served from the cache.
 pub fn hit(ctx: &RequestCtx) -> bool {
     ctx.cache.as_deref().is_some_and(|p| p.hit)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_kept_stream_says_it_cost_nothing() {
+        let mut b = bytes::BytesMut::from(
+            &b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"cost\":1.5e-5,\"total_tokens\":4}}\n\ndata: [DONE]\n\n"[..],
+        );
+        super::zero_cost(&mut b);
+        assert_eq!(
+            &b[..],
+            &b"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"cost\":0,\"total_tokens\":4}}\n\ndata: [DONE]\n\n"[..]
+        );
+        let mut none = bytes::BytesMut::from(&b"data: {\"usage\":{\"prompt_tokens\":3}}\n\n"[..]);
+        let before = none.clone();
+        super::zero_cost(&mut none);
+        assert_eq!(none, before);
+    }
 }

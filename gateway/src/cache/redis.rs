@@ -109,10 +109,14 @@ impl Redis {
         .await
     }
 
-    /// Deletes every entry under `prefix` (SCAN + DEL: never `FLUSHALL`, Redis is shared with
-    /// budgets and rate limits).
-    pub async fn flush(&self, prefix: &str) -> Option<u64> {
-        let pattern = format!("{prefix}*");
+    /// Deletes every entry under `namespace` (`namespace:*`), or without one every key shaped
+    /// like a cache key (64 hex digits), and the semantic stream (SCAN + DEL: never `FLUSHALL`,
+    /// nor `*`: Redis is shared with budgets and rate limits).
+    pub async fn flush(&self, namespace: Option<&str>, stream: String) -> Option<u64> {
+        let pattern = match namespace {
+            Some(ns) => format!("{ns}:*"),
+            None => "[0-9a-f]".repeat(64),
+        };
         self.run("SCAN", |mut c| async move {
             let mut cursor: u64 = 0;
             let mut n = 0u64;
@@ -132,12 +136,29 @@ impl Redis {
                         .await?;
                 }
                 if next == 0 {
+                    n += redis::cmd("DEL")
+                        .arg(&stream)
+                        .query_async::<u64>(&mut c)
+                        .await?;
                     return Ok(n);
                 }
                 cursor = next;
             }
         })
         .await
+    }
+
+    /// Appends one item to the stream `key`, capped near `maxlen` items (`XADD … MAXLEN ~`).
+    pub async fn xadd(&self, key: String, maxlen: usize, fields: Vec<(&'static str, Vec<u8>)>) {
+        self.run("XADD", |mut c| async move {
+            let mut cmd = redis::cmd("XADD");
+            cmd.arg(&key).arg("MAXLEN").arg("~").arg(maxlen).arg("*");
+            for (k, v) in fields {
+                cmd.arg(k).arg(v);
+            }
+            cmd.query_async::<String>(&mut c).await
+        })
+        .await;
     }
 
     pub async fn ping(&self) -> bool {

@@ -10,12 +10,15 @@ use conf::{CacheConfig, CacheKind};
 
 use super::local::{self, Entry};
 use super::redis::{self, REDIS_ERRORS};
+use super::semantic::{Index, Item};
 
 /// The cache of this process (`None` in `AppState` when caching is off).
 pub struct Cache {
     pub cfg: CacheConfig,
     local: local::Local,
     pub redis: Option<redis::Redis>,
+    /// The semantic index (`redis-semantic`, `local-semantic`).
+    semantic: Option<Arc<Index>>,
 }
 
 /// Lookups that found an entry, lookups that did not, and Redis calls that failed (the
@@ -41,6 +44,16 @@ pub fn render(out: &mut String) {
             "Response cache calls to Redis that failed (served without the cache)",
             &REDIS_ERRORS,
         ),
+        (
+            "tollgate_cache_embedding_calls_total",
+            "Embedding calls the semantic cache made (not in spend logs)",
+            &super::embed::CALLS,
+        ),
+        (
+            "tollgate_cache_embedding_errors_total",
+            "Semantic cache embedding calls that failed (served without the semantic cache)",
+            &super::embed::ERRORS,
+        ),
     ] {
         out.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
@@ -50,7 +63,9 @@ pub fn render(out: &mut String) {
 }
 
 impl Cache {
-    pub fn new(cfg: &CacheConfig) -> Option<Arc<Cache>> {
+    /// The cache `cfg` describes (`None` when off); a `redis-semantic` cache starts following
+    /// the other replicas' embedded prompts on `rt`.
+    pub fn new(cfg: &CacheConfig, rt: &tokio::runtime::Handle) -> Option<Arc<Cache>> {
         if !cfg.enabled {
             return None;
         }
@@ -58,11 +73,44 @@ impl Cache {
             CacheKind::Redis(Some(url)) => Some(redis::Redis::new(&url.0)),
             _ => None,
         };
-        Some(Arc::new(Cache {
+        let cache = Arc::new(Cache {
             cfg: cfg.clone(),
             local: local::Local::new(cfg.max_entries, cfg.max_bytes),
             redis,
-        }))
+            semantic: cfg
+                .semantic
+                .as_ref()
+                .map(|_| Arc::new(Index::new(cfg.max_entries))),
+        });
+        if let (Some(ix), CacheKind::Redis(Some(url))) = (&cache.semantic, &cfg.kind) {
+            let _guard = rt.enter();
+            let stream = super::vectors::stream_key(cfg.namespace.as_deref());
+            super::vectors::follow(ix, url.0.clone(), stream);
+        }
+        Some(cache)
+    }
+
+    /// The semantic index, when the cache is semantic.
+    pub fn semantic_index(&self) -> Option<&Index> {
+        self.semantic.as_deref()
+    }
+
+    /// Adds an embedded prompt to this process's index and, with Redis, to the stream every
+    /// replica follows (in the background).
+    pub fn put_semantic(self: &Arc<Self>, partition: String, item: Item) {
+        if self.redis.is_some() {
+            let fields = super::vectors::fields(&partition, &item);
+            let stream = super::vectors::stream_key(self.cfg.namespace.as_deref());
+            let me = self.clone();
+            tokio::spawn(async move {
+                if let Some(r) = &me.redis {
+                    r.xadd(stream, me.cfg.max_entries, fields).await;
+                }
+            });
+        }
+        if let Some(ix) = &self.semantic {
+            ix.insert(partition, item);
+        }
     }
 
     /// The entry under `key`: from memory, else from Redis (then kept in memory too).
@@ -107,6 +155,9 @@ impl Cache {
         for k in &keys {
             n += u64::from(self.local.delete(k));
         }
+        if let Some(ix) = &self.semantic {
+            ix.remove(Some(&keys));
+        }
         match &self.redis {
             Some(r) => r.delete(keys).await.map(|m| m.max(n)),
             None => Some(n),
@@ -116,8 +167,14 @@ impl Cache {
     /// Empties this process's cache and, in Redis, every key under the namespace.
     pub async fn flush(&self) -> Option<u64> {
         self.local.clear();
+        if let Some(ix) = &self.semantic {
+            ix.remove(None);
+        }
         match &self.redis {
-            Some(r) => r.flush(self.cfg.namespace.as_deref().unwrap_or("")).await,
+            Some(r) => {
+                let ns = self.cfg.namespace.as_deref();
+                r.flush(ns, super::vectors::stream_key(ns)).await
+            }
             None => Some(0),
         }
     }

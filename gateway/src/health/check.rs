@@ -173,7 +173,7 @@ async fn call(connector: &Connector, rt: &Runtime, dep: &DeploymentRt) -> Result
 }
 
 /// Sends the request and reads the response status (skipping 1xx).
-async fn exchange(
+pub(crate) async fn exchange(
     up: &mut HttpSession,
     header: Box<pingora::http::RequestHeader>,
     body: Bytes,

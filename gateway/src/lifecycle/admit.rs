@@ -69,8 +69,12 @@ async fn checks(
             Some(raw) => (None, Some(raw)),
         };
         let header = session.req_header().headers.get("cache-control");
-        let hit =
-            crate::cache::lookup(state.cache.as_ref(), ctx, &adm, group, body, raw, header).await;
+        let l = crate::cache::Lookup {
+            cache: state.cache.as_ref(),
+            runtime,
+            connector: &state.connector,
+        };
+        let hit = crate::cache::lookup(l, ctx, &adm, group, body, raw, header).await;
         if hit.is_some() {
             ctx.caller = Some(caller);
             ctx.admission = Some(adm);

@@ -55,10 +55,11 @@ async fn answer(
             json!({"status": "unhealthy", "error": "the response cache is not on (litellm_settings.cache)"}),
         ));
     };
-    let kind = if cache.redis.is_some() {
-        "redis"
-    } else {
-        "local"
+    let kind = match (cache.redis.is_some(), cache.cfg.semantic.is_some()) {
+        (true, false) => "redis",
+        (false, false) => "local",
+        (true, true) => "redis-semantic",
+        (false, true) => "local-semantic",
     };
     match op {
         Op::Ping => {
@@ -74,6 +75,7 @@ async fn answer(
                 "in_memory_entries": entries,
                 "in_memory_bytes": bytes,
                 "redis_errors": cache.redis_errors(),
+                "semantic_index_entries": cache.semantic_index().map(|ix| ix.len()),
             });
             Ok((if redis_ok { 200 } else { 503 }, v))
         }
