@@ -55,4 +55,7 @@ mod streaming;
 mod support;
 mod token_budgets;
 mod translate;
+mod ui_sessions;
+mod ui_timings;
+mod ui_usage;
 mod worst_case;
