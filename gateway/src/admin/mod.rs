@@ -7,7 +7,8 @@
 //!
 //! This file is the dispatch. The folder is flat: one file per resource (`keys`, `teams`,
 //! `team_members`, `users`, `orgs`, `org_members`, `customers`, `budgets`, `spend`,
-//! `model_groups`), which never import each other, and the shared modules they use: `request`
+//! `model_groups`; the admin UI's reads: `usage` (daily tables), `logs`, `deployments`), which
+//! never import each other, and the shared modules they use: `log_rows` (spend-log answers), `request`
 //! (reading a request), `validate` (field values and references), `documents` (stored
 //! documents), `responses` (what routes answer with), `entity_ops` and `membership_ops` (what
 //! one resource needs of another's entities), `access` and `key_scope` (who may do what),
