@@ -1,6 +1,6 @@
-//! Admin UI login sessions: the bounded in-memory session table, the `tollgate_session` cookie,
-//! and authenticating a management request by that cookie (with its CSRF check) when it carries
-//! no key. The browser holds only a random id; the table keeps the SHA-256 digest of the key
+//! Admin UI login sessions: the bounded in-memory session table and the `tollgate_session`
+//! cookie (`lifecycle::auth::authenticate_management` authenticates a management request by
+//! it, with its CSRF check). The browser holds only a random id; the table keeps the SHA-256 digest of the key
 //! the session was opened with, so every use re-checks that key (blocked, expired, deleted or
 //! rotated master key end the session at once).
 
@@ -11,13 +11,8 @@ use base64::Engine;
 use pingora::http::RequestHeader;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::clock::now_ms_i64;
-use crate::control::enforce::Caller;
-use crate::control::Control;
-use crate::error::GatewayError;
-use crate::runtime::Runtime;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "tollgate_session";
@@ -133,45 +128,6 @@ pub fn set_cookie(id: &str, max_age_s: i64, secure: bool) -> String {
 /// Whether a method changes state (and so needs the CSRF header under a cookie).
 pub fn changes_state(method: &str) -> bool {
     !matches!(method, "GET" | "HEAD" | "OPTIONS")
-}
-
-/// Authenticates a management or read request: by its key header when it has one (exactly as
-/// before sessions existed), else by its session cookie. A cookie-authenticated state change
-/// must carry the session's CSRF token (else 403).
-pub fn authenticate(
-    sessions: &Sessions,
-    control: &Control,
-    runtime: &Runtime,
-    req: &RequestHeader,
-) -> Result<Caller, GatewayError> {
-    if runtime.master_key_hash.is_none() || crate::lifecycle::auth::presented_key(req).is_some() {
-        return crate::lifecycle::auth::authenticate(control, runtime, req);
-    }
-    let Some(id) = cookie_id(req) else {
-        return Err(GatewayError::MissingKey);
-    };
-    let s = sessions.find(id).ok_or_else(|| {
-        GatewayError::Denied(
-            "Authentication Error - session expired or unknown; log in again".into(),
-        )
-    })?;
-    if changes_state(req.method.as_str()) {
-        let given = req
-            .headers
-            .get(CSRF_HEADER)
-            .map(|v| v.as_bytes())
-            .unwrap_or_default();
-        if !bool::from(given.ct_eq(s.csrf_token.as_bytes())) {
-            return Err(GatewayError::Forbidden(
-                "CSRF token missing or wrong: send the session's csrf_token in x-csrf-token".into(),
-            ));
-        }
-    }
-    let caller = crate::lifecycle::auth::caller_by_digest(control, runtime, &s.key_digest);
-    if caller.is_err() {
-        sessions.close(id);
-    }
-    caller
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 
 use sqlx::{Any, Row, Transaction};
 
-use crate::query::day_string;
 use crate::{placeholder, values_placeholders, Backend, Result, SpendLog, Store};
 
 /// The metric columns of a backfill `SELECT`, in table order after the key columns.
@@ -110,6 +109,21 @@ pub(crate) const STATEMENTS: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS tollgate_spend_logs_model_group ON tollgate_spend_logs (model_group, start_time)",
     "CREATE INDEX IF NOT EXISTS tollgate_spend_logs_status ON tollgate_spend_logs (status, start_time)",
 ];
+
+/// "YYYY-MM-DD" for a day number since 1970-01-01 (proleptic Gregorian, UTC).
+pub(crate) fn day_string(days: i64) -> String {
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
 
 /// Summed usage of some requests.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

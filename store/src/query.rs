@@ -7,6 +7,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Row};
 
+use crate::daily::day_string;
 use crate::spend::{row_to_log, LOG_COLUMNS};
 use crate::{Result, SpendLog, Store};
 
@@ -150,21 +151,6 @@ fn bind_all<'q>(
     q
 }
 
-/// "YYYY-MM-DD" for a day number since 1970-01-01 (proleptic Gregorian, UTC).
-pub(crate) fn day_string(days: i64) -> String {
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 /// Group keys compare element-wise, `None` after every value (the same on both backends,
 /// independent of the PostgreSQL collation).
 fn cmp_keys(a: &[Option<String>], b: &[Option<String>]) -> Ordering {
@@ -200,6 +186,30 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(row_to_log).collect::<sqlx::Result<_>>()?)
+    }
+
+    /// The spend log with this call id (`request_id`, the primary key), else the one whose
+    /// response id it is; an index lookup either way (`api_key`, when given, must match too).
+    pub async fn spend_log_by_id(
+        &self,
+        id: &str,
+        api_key: Option<&str>,
+    ) -> Result<Option<SpendLog>> {
+        for col in ["request_id", "response_id"] {
+            let sql = format!(
+                "SELECT {LOG_COLUMNS} FROM tollgate_spend_logs WHERE {col} = $1 \
+                 AND ($2 = '' OR api_key = $2) LIMIT 1"
+            );
+            let row = sqlx::query(&sql)
+                .bind(id)
+                .bind(api_key.unwrap_or(""))
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(r) = row {
+                return Ok(Some(row_to_log(&r)?));
+            }
+        }
+        Ok(None)
     }
 
     /// Number of spend logs matching the filter (ignores `limit`/`offset`).

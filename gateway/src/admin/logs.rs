@@ -119,21 +119,23 @@ pub async fn one(c: &Control, who: &Who, req: &Req) -> Result<Value, AdminError>
         .strip_prefix("/tollgate/logs/")
         .unwrap_or_default()
         .to_string();
-    let mut f = LogFilter {
-        request_id: Some(id.clone()),
-        limit: Some(1),
-        ..LogFilter::default()
-    };
-    f.api_key = own_key_scope(who)?;
+    let own = own_key_scope(who)?;
     flush(c).await;
     let s = c.store().clone();
-    let rows = c.db(async move { s.spend_logs(&f).await }).await?;
-    match rows.into_iter().next() {
+    let wanted = id.clone();
+    let row = c
+        .db(async move { s.spend_log_by_id(&wanted, own.as_deref()).await })
+        .await?;
+    match row {
         Some(l) => Ok(detail(l)),
-        None => Err(AdminError::from(GatewayError::NotFound {
-            method: "GET".into(),
-            path: format!("/tollgate/logs/{id}"),
-        })),
+        None => Err(AdminError::from(GatewayError::Invalid(
+            adapters::ApiError::new(
+                404,
+                "not_found_error",
+                format!("No spend log with call id or response id {id:?} (rows are written within one flush interval)"),
+            )
+            .with_code("404"),
+        ))),
     }
 }
 

@@ -82,7 +82,7 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
     let runtime = state.runtime();
     let control = state.control.clone();
     let result = async {
-        let caller = crate::sessions::authenticate(
+        let caller = crate::lifecycle::auth::authenticate_management(
             &state.sessions,
             &control,
             &runtime,

@@ -11,6 +11,7 @@ use crate::control::enforce::{hex, Caller};
 use crate::control::{period, Control, Kind};
 use crate::error::GatewayError;
 use crate::runtime::Runtime;
+use crate::sessions::Sessions;
 
 /// Headers a key may arrive in, in the order they are consulted.
 const KEY_HEADERS: &[&str] = &[
@@ -114,6 +115,45 @@ fn by_digest(
         }
     }
     Ok(Caller::Key(entity))
+}
+
+/// Authenticates a management or read request: by its key header when it has one (exactly as
+/// before sessions existed), else by its admin UI session cookie (`crate::sessions`). A
+/// cookie-authenticated state change must carry the session's CSRF token (else 403).
+pub fn authenticate_management(
+    sessions: &Sessions,
+    control: &Control,
+    runtime: &Runtime,
+    req: &RequestHeader,
+) -> Result<Caller, GatewayError> {
+    if runtime.master_key_hash.is_none() || presented_key(req).is_some() {
+        return authenticate(control, runtime, req);
+    }
+    let Some(id) = crate::sessions::cookie_id(req) else {
+        return Err(GatewayError::MissingKey);
+    };
+    let s = sessions.find(id).ok_or_else(|| {
+        GatewayError::Denied(
+            "Authentication Error - session expired or unknown; log in again".into(),
+        )
+    })?;
+    if crate::sessions::changes_state(req.method.as_str()) {
+        let given = req
+            .headers
+            .get(crate::sessions::CSRF_HEADER)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if !bool::from(given.ct_eq(s.csrf_token.as_bytes())) {
+            return Err(GatewayError::Forbidden(
+                "CSRF token missing or wrong: send the session's csrf_token in x-csrf-token".into(),
+            ));
+        }
+    }
+    let caller = caller_by_digest(control, runtime, &s.key_digest);
+    if caller.is_err() {
+        sessions.close(id);
+    }
+    caller
 }
 
 #[cfg(test)]
