@@ -7,6 +7,7 @@ use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Row};
 
+use crate::daily::day_string;
 use crate::spend::{row_to_log, LOG_COLUMNS};
 use crate::{Result, SpendLog, Store};
 
@@ -28,6 +29,9 @@ pub struct LogFilter {
     pub end_ms: Option<i64>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
+    /// Keyset paging: only rows strictly after this `(start_time, request_id)` in the
+    /// newest-first order of [`Store::spend_logs`].
+    pub before: Option<(i64, String)>,
 }
 
 /// A grouping dimension for [`Store::spend_grouped`].
@@ -118,6 +122,15 @@ fn where_clause(f: &LogFilter) -> (String, Vec<Arg>) {
         args.push(Arg::Int(v));
         conds.push(format!("start_time < ${}", args.len()));
     }
+    if let Some((t, id)) = &f.before {
+        args.push(Arg::Int(*t));
+        let tn = args.len();
+        args.push(Arg::Text(id.clone()));
+        let idn = args.len();
+        conds.push(format!(
+            "start_time <= ${tn} AND (start_time < ${tn} OR request_id < ${idn})"
+        ));
+    }
     if conds.is_empty() {
         (String::new(), args)
     } else {
@@ -136,21 +149,6 @@ fn bind_all<'q>(
         };
     }
     q
-}
-
-/// "YYYY-MM-DD" for a day number since 1970-01-01 (proleptic Gregorian, UTC).
-pub(crate) fn day_string(days: i64) -> String {
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// Group keys compare element-wise, `None` after every value (the same on both backends,
@@ -188,6 +186,30 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         Ok(rows.iter().map(row_to_log).collect::<sqlx::Result<_>>()?)
+    }
+
+    /// The spend log with this call id (`request_id`, the primary key), else the one whose
+    /// response id it is; an index lookup either way (`api_key`, when given, must match too).
+    pub async fn spend_log_by_id(
+        &self,
+        id: &str,
+        api_key: Option<&str>,
+    ) -> Result<Option<SpendLog>> {
+        for col in ["request_id", "response_id"] {
+            let sql = format!(
+                "SELECT {LOG_COLUMNS} FROM tollgate_spend_logs WHERE {col} = $1 \
+                 AND ($2 = '' OR api_key = $2) LIMIT 1"
+            );
+            let row = sqlx::query(&sql)
+                .bind(id)
+                .bind(api_key.unwrap_or(""))
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(r) = row {
+                return Ok(Some(row_to_log(&r)?));
+            }
+        }
+        Ok(None)
     }
 
     /// Number of spend logs matching the filter (ignores `limit`/`offset`).

@@ -64,4 +64,7 @@ mod support;
 mod token_budgets;
 mod translate;
 mod upgrade;
+mod ui_sessions;
+mod ui_timings;
+mod ui_usage;
 mod worst_case;

@@ -30,8 +30,16 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The binary under test: cargo's build of this profile, or `TOLLGATE_E2E_BIN` when set (the
+/// timing tests run against a release build that way).
 pub fn tollgate_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_tollgate")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("TOLLGATE_E2E_BIN")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_tollgate").to_string())
+    })
 }
 
 /// Runs `tollgate` with `args` to completion (for `--check`, `--version`).

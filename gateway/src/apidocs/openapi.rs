@@ -170,6 +170,12 @@ fn io(path: &str) -> (Option<Value>, Value) {
         "/models" => (None, schema_ref("ListModelsResponse")),
         "/messages" | "/messages/count_tokens" | "/responses" => (Some(object()), object()),
         "/health/liveliness" | "/health/liveness" => (None, json!({"type": "string"})),
+        "/ui/login" => (
+            Some(
+                json!({"type": "object", "required": ["key"], "properties": {"key": {"type": "string"}}}),
+            ),
+            object(),
+        ),
         _ => (None, object()),
     }
 }

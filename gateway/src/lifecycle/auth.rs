@@ -11,6 +11,7 @@ use crate::control::enforce::{hex, Caller};
 use crate::control::{period, Control, Kind};
 use crate::error::GatewayError;
 use crate::runtime::Runtime;
+use crate::sessions::Sessions;
 
 /// Headers a key may arrive in, in the order they are consulted.
 const KEY_HEADERS: &[&str] = &[
@@ -71,11 +72,32 @@ fn check(
     };
     let key = presented_key(req).ok_or(GatewayError::MissingKey)?;
     let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+    by_digest(control, master, &digest)
+}
+
+/// The caller whose key has this SHA-256 digest (an admin UI session keeps only the digest):
+/// the master key (constant-time compare), or a live virtual key.
+pub fn caller_by_digest(
+    control: &Control,
+    runtime: &Runtime,
+    digest: &[u8; 32],
+) -> Result<Caller, GatewayError> {
+    match runtime.master_key_hash.as_ref() {
+        None => Ok(Caller::Open),
+        Some(master) => by_digest(control, master, digest),
+    }
+}
+
+fn by_digest(
+    control: &Control,
+    master: &[u8; 32],
+    digest: &[u8; 32],
+) -> Result<Caller, GatewayError> {
     if bool::from(digest.ct_eq(master)) {
         return Ok(Caller::Master);
     }
     let entity = control
-        .get(Kind::Key, &hex(&digest))
+        .get(Kind::Key, &hex(digest))
         .ok_or(GatewayError::InvalidKey)?;
     if entity.blocked {
         return Err(GatewayError::Denied(
@@ -93,6 +115,45 @@ fn check(
         }
     }
     Ok(Caller::Key(entity))
+}
+
+/// Authenticates a management or read request: by its key header when it has one (exactly as
+/// before sessions existed), else by its admin UI session cookie (`crate::sessions`). A
+/// cookie-authenticated state change must carry the session's CSRF token (else 403).
+pub fn authenticate_management(
+    sessions: &Sessions,
+    control: &Control,
+    runtime: &Runtime,
+    req: &RequestHeader,
+) -> Result<Caller, GatewayError> {
+    if runtime.master_key_hash.is_none() || presented_key(req).is_some() {
+        return authenticate(control, runtime, req);
+    }
+    let Some(id) = crate::sessions::cookie_id(req) else {
+        return Err(GatewayError::MissingKey);
+    };
+    let s = sessions.find(id).ok_or_else(|| {
+        GatewayError::Denied(
+            "Authentication Error - session expired or unknown; log in again".into(),
+        )
+    })?;
+    if crate::sessions::changes_state(req.method.as_str()) {
+        let given = req
+            .headers
+            .get(crate::sessions::CSRF_HEADER)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if !bool::from(given.ct_eq(s.csrf_token.as_bytes())) {
+            return Err(GatewayError::Forbidden(
+                "CSRF token missing or wrong: send the session's csrf_token in x-csrf-token".into(),
+            ));
+        }
+    }
+    let caller = caller_by_digest(control, runtime, &s.key_digest);
+    if caller.is_err() {
+        sessions.close(id);
+    }
+    caller
 }
 
 #[cfg(test)]

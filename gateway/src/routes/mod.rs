@@ -18,6 +18,7 @@ use crate::state::AppState;
 pub mod cache;
 pub mod responses;
 pub mod table;
+pub mod ui_session;
 
 use table::{classify, Route};
 
@@ -69,6 +70,10 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
         }
         Route::Cache(op) => {
             cache::serve(state, session, ctx, op).await;
+            return;
+        }
+        Route::UiSession(op) => {
+            ui_session::serve(state, session, ctx, op).await;
             return;
         }
         Route::Models => models(state, session, ctx).await,

@@ -35,6 +35,7 @@ const ADMIN_SHARED: &[&str] = &[
     "key_fields",
     "key_scope",
     "key_secrets",
+    "log_rows",
     "membership_ops",
     "request",
     "responses",
