@@ -30,6 +30,9 @@ check_service() { # name url default_port
 source scripts/clis.sh
 # LiteLLM's database migrations for the import e2e test (TOLLGATE_LITELLM_MIGRATIONS).
 source scripts/litellm.sh
+# The admin UI: ui/dist current with ui/ (npm ci + build, no diff), and the browser e2e's
+# Chromium and playwright-core (TOLLGATE_CHROMIUM, TOLLGATE_UI_E2E_DIR).
+source scripts/ui.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

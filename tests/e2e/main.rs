@@ -55,4 +55,6 @@ mod streaming;
 mod support;
 mod token_budgets;
 mod translate;
+mod ui;
+mod ui_browser;
 mod worst_case;

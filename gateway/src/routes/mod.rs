@@ -18,6 +18,7 @@ use crate::state::AppState;
 pub mod cache;
 pub mod responses;
 pub mod table;
+pub mod ui;
 
 use table::{classify, Route};
 
@@ -63,6 +64,7 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
             cache::serve(state, session, ctx, op).await;
             return;
         }
+        Route::Ui => ui::serve(session, ctx, &path).await,
         Route::Models => models(state, session, ctx).await,
         Route::Liveness => {
             ctx.status = 200;
@@ -293,6 +295,10 @@ mod tests {
         assert_eq!(classify("GET", "/routes"), Route::Listing);
         assert_eq!(classify("GET", "/openapi.json"), Route::OpenApi);
         assert_eq!(classify("GET", "/docs"), Route::Docs);
+        assert_eq!(classify("GET", "/ui"), Route::Ui);
+        assert_eq!(classify("GET", "/ui/"), Route::Ui);
+        assert_eq!(classify("GET", "/ui/keys/abc"), Route::Ui);
+        assert_eq!(classify("GET", "/uix"), Route::NotFound);
         assert_eq!(classify("POST", "/health"), Route::WrongMethod);
         assert_eq!(classify("GET", "/model_group/info"), Route::Admin);
         assert_eq!(classify("GET", "/v1/health/readiness"), Route::NotFound);

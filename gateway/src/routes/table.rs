@@ -38,6 +38,8 @@ pub enum Route {
     Admin,
     /// `/cache/ping`, `/cache/delete`, `/cache/flushall`, `/cache/redis/info` (master key).
     Cache(crate::routes::cache::Op),
+    /// The admin web UI's page and files: `/ui` and `/ui/...` (`routes::ui`).
+    Ui,
     /// A known path with the wrong method.
     WrongMethod,
     NotFound,
@@ -318,6 +320,15 @@ pub const SERVED: &[Served] = &[
     ),
     served(
         "GET",
+        "/ui",
+        false,
+        Route::Ui,
+        "The admin web UI (every /ui/... path is one of its pages; docs/ui.md)",
+        "about",
+        Auth::None,
+    ),
+    served(
+        "GET",
         "/docs",
         false,
         Route::Docs,
@@ -350,6 +361,10 @@ pub fn classify(method: &str, path: &str) -> Route {
     }
     if known {
         Route::WrongMethod
+    } else if crate::routes::ui::is_ui_path(trimmed) {
+        // Below /ui (deep links, built files), after the exact routes: the UI's session
+        // routes (/ui/login, …) are in SERVED and win.
+        Route::Ui
     } else if crate::admin::is_admin_path(trimmed) {
         Route::Admin
     } else {
