@@ -36,6 +36,9 @@ pub struct Config {
     pub cache: crate::cache::CacheConfig,
     /// The file this was loaded from (`None` for the embedded default).
     pub source: Option<PathBuf>,
+    /// The config as written (includes merged), secrets redacted and `os.environ/` references
+    /// kept as written: what `GET /tollgate/config` shows.
+    pub shown: Value,
 }
 
 impl Config {
@@ -351,6 +354,11 @@ pub struct TollgateSettings {
     pub responses_store_max_bytes: u64,
     /// How long a stored response is kept. Default 30 days.
     pub responses_store_ttl: Duration,
+    /// How long an admin UI login session lasts (`ui_session_ttl_seconds`). Default 12 h.
+    pub ui_session_ttl: Duration,
+    /// Admin UI sessions kept at most per replica; when full, the one closest to expiry goes.
+    /// Default 10,000.
+    pub ui_max_sessions: u64,
 }
 
 /// `tollgate_settings.budget_enforcement`: what a budget does with a request whose worst-case

@@ -196,6 +196,8 @@ pub(crate) const TOLLGATE: Section = Section {
         "metrics_max_series",
         "metrics_max_histogram_series",
         "metrics_idle_seconds",
+        "ui_session_ttl_seconds",
+        "ui_max_sessions",
     ],
     litellm: "",
 };

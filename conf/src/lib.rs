@@ -14,6 +14,7 @@ mod raw;
 mod refs;
 mod router;
 mod secret;
+pub mod shown;
 mod suggest;
 mod validate;
 

@@ -18,6 +18,9 @@ pub(crate) struct RawConfig {
     /// for an entry that came from an included file.
     pub entry_paths: Vec<String>,
     pub env: Env,
+    /// The merged document before `os.environ/` references were resolved (`model_list`
+    /// included): what `Config::shown` is redacted from.
+    pub unresolved: Map<String, Value>,
 }
 
 /// Environment lookups: `environment_variables:` from the config first, then the process.
@@ -91,6 +94,7 @@ impl Env {
 }
 
 /// One parsed file and the files it includes.
+#[derive(Clone)]
 struct Doc {
     /// Prefix of every path in this file: empty for the main file, `"models.yaml: "` otherwise.
     label: String,
@@ -129,6 +133,7 @@ pub(crate) fn load(
             .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string()))
             .collect(),
     };
+    let unresolved = doc.clone();
     resolve_doc(&mut doc, &env, d);
 
     let mut raw = RawConfig {
@@ -136,8 +141,21 @@ pub(crate) fn load(
         entries: Vec::new(),
         entry_paths: Vec::new(),
         env,
+        unresolved: Map::new(),
     };
     merge(doc, &mut raw, d);
+    // The same merge over the unresolved tree (its problems are already reported above).
+    let mut shown = RawConfig {
+        root: Map::new(),
+        entries: Vec::new(),
+        entry_paths: Vec::new(),
+        env: Env::default(),
+        unresolved: Map::new(),
+    };
+    merge(unresolved, &mut shown, &mut Diag::default());
+    raw.unresolved = shown.root;
+    raw.unresolved
+        .insert("model_list".into(), Value::Array(shown.entries));
     Some(raw)
 }
 

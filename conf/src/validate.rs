@@ -95,6 +95,7 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
         metrics,
         cache,
         source: source.map(Path::to_path_buf),
+        shown: crate::shown::redact(&raw.unresolved),
     })
 }
 
@@ -153,6 +154,8 @@ impl Default for TollgateSettings {
             responses_store_max_count: 10_000,
             responses_store_max_bytes: 256 << 20,
             responses_store_ttl: std::time::Duration::from_secs(30 * 86_400),
+            ui_session_ttl: std::time::Duration::from_secs(12 * 3600),
+            ui_max_sessions: 10_000,
         }
     }
 }
@@ -453,6 +456,16 @@ fn tollgate(m: Option<&Map<String, Value>>, d: &mut Diag) -> TollgateSettings {
     if let Some(v) = field(m, "responses_store_ttl_seconds") {
         if let Some(t) = seconds("tollgate_settings.responses_store_ttl_seconds", v, false, d) {
             out.responses_store_ttl = t;
+        }
+    }
+    if let Some(v) = field(m, "ui_session_ttl_seconds") {
+        if let Some(t) = seconds("tollgate_settings.ui_session_ttl_seconds", v, false, d) {
+            out.ui_session_ttl = t;
+        }
+    }
+    if let Some(v) = field(m, "ui_max_sessions") {
+        if let Some(n) = count("tollgate_settings.ui_max_sessions", v, d) {
+            out.ui_max_sessions = n.max(1);
         }
     }
     if let Some(v) = field(m, "budget_enforcement") {

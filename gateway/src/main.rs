@@ -26,6 +26,7 @@ mod routing;
 mod runtime;
 mod server;
 mod services;
+mod sessions;
 mod signals;
 mod state;
 mod stored;

@@ -35,6 +35,8 @@ pub struct AppState {
     pub responses: Arc<crate::stored::StoredResponses>,
     /// The response cache (`litellm_settings.cache`), when on.
     pub cache: Option<Arc<crate::cache::store::Cache>>,
+    /// Admin UI login sessions (in memory, per replica).
+    pub sessions: crate::sessions::Sessions,
 }
 
 impl AppState {
@@ -56,6 +58,7 @@ impl AppState {
             inflight: Inflight::default(),
             connector,
             control,
+            sessions: crate::sessions::Sessions::default(),
         })
     }
 

@@ -12,9 +12,10 @@
 //! `placeholder`).
 //!
 //! Module map: this file owns [`Store`], opening/closing and errors; [`schema`] the embedded
-//! migrations; `entities` the entity documents; `spend` flushing; `query` the spend log
+//! migrations; `entities` the entity documents; `spend` flushing; `daily` the daily usage tables; `query` the spend log
 //! queries; `responses` the stored Responses API responses; [`testing`] scratch databases for tests.
 
+mod daily;
 mod entities;
 mod litellm;
 pub mod litellm_views;
@@ -34,6 +35,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::AnyConnection;
 use sqlx::{AnyPool, Connection, Executor};
 
+pub use daily::{DailyDim, DailyFilter, DailyGroup, DailyOrder, Usage};
 pub use entities::EntityRow;
 pub use litellm::{DailyRow, LiteLlmSource, ModelRow};
 pub use query::{Dim, LogFilter, SpendGroup};

@@ -382,12 +382,12 @@ impl Store {
     /// Inserts spend log rows imported from LiteLLM (`imported_from = 'litellm'`); rows whose
     /// `request_id` is already stored are skipped. Returns how many were inserted.
     pub async fn import_logs(&self, logs: &[SpendLog]) -> Result<u64> {
-        let mut inserted = 0;
+        let mut new_ids = std::collections::HashSet::new();
         let mut tx = self.begin_write().await?;
         for chunk in logs.chunks(CHUNK / 2) {
             let sql = format!(
                 "INSERT INTO tollgate_spend_logs ({LOG_COLUMNS}, imported_from) VALUES {}
-                 ON CONFLICT (request_id) DO NOTHING",
+                 ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
                 values_placeholders(self.backend, chunk.len(), 26)
             );
             let encoded: Vec<(String, String)> = chunk
@@ -433,10 +433,19 @@ impl Store {
                     .bind(l.response_id.as_deref())
                     .bind("litellm");
             }
-            inserted += q.execute(&mut *tx).await?.rows_affected();
+            for row in q.fetch_all(&mut *tx).await? {
+                new_ids.insert(sqlx::Row::try_get::<String, _>(&row, 0)?);
+            }
         }
+        // Imported rows count in the daily usage tables like the gateway's own.
+        crate::daily::add_logs(
+            &mut tx,
+            self.backend,
+            logs.iter().filter(|l| new_ids.contains(&l.request_id)),
+        )
+        .await?;
         tx.commit().await?;
-        Ok(inserted)
+        Ok(new_ids.len() as u64)
     }
 }
 

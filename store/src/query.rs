@@ -28,6 +28,9 @@ pub struct LogFilter {
     pub end_ms: Option<i64>,
     pub limit: Option<i64>,
     pub offset: Option<i64>,
+    /// Keyset paging: only rows strictly after this `(start_time, request_id)` in the
+    /// newest-first order of [`Store::spend_logs`].
+    pub before: Option<(i64, String)>,
 }
 
 /// A grouping dimension for [`Store::spend_grouped`].
@@ -117,6 +120,15 @@ fn where_clause(f: &LogFilter) -> (String, Vec<Arg>) {
     if let Some(v) = f.end_ms {
         args.push(Arg::Int(v));
         conds.push(format!("start_time < ${}", args.len()));
+    }
+    if let Some((t, id)) = &f.before {
+        args.push(Arg::Int(*t));
+        let tn = args.len();
+        args.push(Arg::Text(id.clone()));
+        let idn = args.len();
+        conds.push(format!(
+            "start_time <= ${tn} AND (start_time < ${tn} OR request_id < ${idn})"
+        ));
     }
     if conds.is_empty() {
         (String::new(), args)

@@ -99,6 +99,11 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         name: "LiteLLM import tables and LiteLLM-shaped views",
         statements: LITELLM_STATEMENTS,
     },
+    Migration {
+        version: 5,
+        name: "daily usage tables (backfilled) and log filter indexes",
+        statements: crate::daily::STATEMENTS,
+    },
 ];
 
 /// Migration 4: the tables, then the views (`litellm_views`).

@@ -1,7 +1,8 @@
 //! Spend flushing: the [`SpendLog`] and [`SpendDelta`] records and [`Store::flush`], which writes a
-//! batch of spend log rows and entity spend deltas in one transaction.
+//! batch of spend log rows, their daily usage sums (`daily`) and entity spend deltas in one
+//! transaction.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::OnceLock;
 
 use sqlx::any::AnyRow;
@@ -155,7 +156,8 @@ fn merge_deltas(deltas: &[SpendDelta]) -> Vec<(&str, &str, f64, i64)> {
 
 fn insert_logs_sql(backend: Backend, rows: usize) -> String {
     format!(
-        "INSERT INTO tollgate_spend_logs ({LOG_COLUMNS}) VALUES {} ON CONFLICT (request_id) DO NOTHING",
+        "INSERT INTO tollgate_spend_logs ({LOG_COLUMNS}) VALUES {} ON CONFLICT (request_id) DO NOTHING \
+         RETURNING request_id",
         values_placeholders(backend, rows, LOG_COLUMN_COUNT)
     )
 }
@@ -227,9 +229,20 @@ impl Store {
         }
         let merged = merge_deltas(deltas);
         let mut tx = self.begin_write().await?;
+        let mut inserted: HashSet<String> = HashSet::new();
         for chunk in logs.chunks(LOG_CHUNK) {
-            insert_logs(&mut tx, self.backend, chunk).await?;
+            inserted.extend(insert_logs(&mut tx, self.backend, chunk).await?);
         }
+        // Only rows inserted now count in the daily tables: a retried flush whose rows are
+        // already stored does not count them twice.
+        crate::daily::add_logs(
+            &mut tx,
+            self.backend,
+            logs.iter()
+                .map(|l| l.borrow())
+                .filter(|l| inserted.contains(&l.request_id)),
+        )
+        .await?;
         for chunk in merged.chunks(DELTA_CHUNK) {
             apply_deltas(&mut tx, self.backend, chunk).await?;
         }
@@ -251,7 +264,7 @@ async fn insert_logs<L: std::borrow::Borrow<SpendLog>>(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     chunk: &[L],
-) -> Result<()> {
+) -> Result<Vec<String>> {
     static FULL: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
     let partial;
     let sql: &str = if chunk.len() == LOG_CHUNK {
@@ -303,8 +316,11 @@ async fn insert_logs<L: std::borrow::Borrow<SpendLog>>(
             .bind(meta.as_str())
             .bind(l.response_id.as_deref());
     }
-    q.execute(&mut **tx).await?;
-    Ok(())
+    let ids = q.fetch_all(&mut **tx).await?;
+    Ok(ids
+        .iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<sqlx::Result<_>>()?)
 }
 
 async fn apply_deltas(

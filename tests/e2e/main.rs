@@ -57,4 +57,7 @@ mod token_budgets;
 mod translate;
 mod ui;
 mod ui_browser;
+mod ui_sessions;
+mod ui_timings;
+mod ui_usage;
 mod worst_case;

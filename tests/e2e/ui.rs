@@ -87,6 +87,22 @@ async fn ui_pages_and_files_are_served_with_a_strict_csp() {
     let post = c.post(gw.url("/ui/keys")).send().await.unwrap();
     assert_eq!(post.status(), 405);
     assert_eq!(header(&post, "allow"), "GET, HEAD");
+    // The session routes are not the UI's pages.
+    let login = c
+        .post(gw.url("/ui/login"))
+        .json(&serde_json::json!({"key": "sk-nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        login.status(),
+        401,
+        "POST /ui/login reaches the session route"
+    );
+    assert_eq!(
+        c.get(gw.url("/ui/session")).send().await.unwrap().status(),
+        401
+    );
     // Not the UI's: a path that only starts with the letters.
     assert_eq!(c.get(gw.url("/uix")).send().await.unwrap().status(), 404);
 }

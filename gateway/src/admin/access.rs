@@ -100,6 +100,17 @@ impl Who {
     }
 }
 
+/// The caller's own key hash when it may see only its own usage (not an admin or viewer).
+pub fn own_key_scope(who: &Who) -> Result<Option<String>, AdminError> {
+    if matches!(who.role, Role::Admin | Role::Viewer) {
+        return Ok(None);
+    }
+    match who.key() {
+        Some(k) => Ok(Some(k.id.clone())),
+        None => Err(forbidden("no key to scope the usage to")),
+    }
+}
+
 /// A 403 `permission_error`.
 pub fn forbidden(message: impl Into<String>) -> AdminError {
     AdminError::from(GatewayError::Forbidden(message.into()))

@@ -17,6 +17,7 @@
 mod access;
 mod budgets;
 mod customers;
+mod deployments;
 mod documents;
 mod entity_ops;
 mod error;
@@ -24,6 +25,8 @@ mod key_fields;
 mod key_scope;
 mod key_secrets;
 mod keys;
+mod log_rows;
+mod logs;
 mod membership_ops;
 pub mod model_groups;
 mod org_members;
@@ -35,6 +38,7 @@ pub mod spec;
 mod spend;
 mod team_members;
 mod teams;
+mod usage;
 mod users;
 mod validate;
 
@@ -66,6 +70,8 @@ pub fn is_admin_path(path: &str) -> bool {
         "/spend/",
         "/global/spend",
         "/model_group/",
+        "/tag/",
+        "/tollgate/",
     ];
     PREFIXES.iter().any(|p| path.starts_with(p))
 }
@@ -75,8 +81,12 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
     let runtime = state.runtime();
     let control = state.control.clone();
     let result = async {
-        let caller =
-            crate::lifecycle::auth::authenticate(&control, &runtime, session.req_header())?;
+        let caller = crate::sessions::authenticate(
+            &state.sessions,
+            &control,
+            &runtime,
+            session.req_header(),
+        )?;
         let method = session.req_header().method.as_str().to_string();
         let path = session
             .req_header()
@@ -111,13 +121,33 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
         } else {
             Some(write_lock().await)
         };
-        route(state, &who, spec, &req).await
+        if spec.id == RouteId::TollgateUsage && req.string("format")?.as_deref() == Some("csv") {
+            let report = usage::report(&state.control, &who, &req).await?;
+            return Ok(Answer::Csv(report.to_csv()));
+        }
+        route(state, &who, spec, &req).await.map(Answer::Json)
     }
     .await;
     match result {
-        Ok(body) => {
+        Ok(Answer::Json(body)) => {
             ctx.status = 200;
             if let Err(e) = reply(session, 200, &body).await {
+                ctx.failure = Some(format!("client went away: {e}"));
+            }
+        }
+        Ok(Answer::Csv(text)) => {
+            ctx.status = 200;
+            let disposition = http::HeaderValue::from_static("attachment; filename=\"usage.csv\"");
+            if let Err(e) = respond(
+                session,
+                200,
+                "text/csv; charset=utf-8",
+                Bytes::from(text),
+                "",
+                &[("content-disposition", disposition)],
+            )
+            .await
+            {
                 ctx.failure = Some(format!("client went away: {e}"));
             }
         }
@@ -190,6 +220,48 @@ async fn route(
         GlobalSpend => spend::global(c, req).await,
         GlobalSpendReport => spend::report(c, req).await,
         ModelGroupInfo => model_groups::info(c, rt, who, req),
+        UserDailyActivity => usage::activity(c, who, req, usage::Activity::User, false).await,
+        UserDailyActivityAggregated => {
+            usage::activity(c, who, req, usage::Activity::User, true).await
+        }
+        TeamDailyActivity => usage::activity(c, who, req, usage::Activity::Team, false).await,
+        TeamDailyActivityAggregated => {
+            usage::activity(c, who, req, usage::Activity::Team, true).await
+        }
+        TagDailyActivity => usage::activity(c, who, req, usage::Activity::Tag, false).await,
+        TagDailyActivityAggregated => {
+            usage::activity(c, who, req, usage::Activity::Tag, true).await
+        }
+        TollgateUsage => Ok(usage::report(c, who, req).await?.to_json()),
+        TollgateLogs => logs::list(c, who, req).await,
+        TollgateLog => logs::one(c, who, req).await,
+        TollgateDeployments => Ok(deployments::list(rt)),
+        TollgateConfig => Ok(deployments::config(rt)),
+    }
+}
+
+/// A management route's answer.
+enum Answer {
+    Json(Value),
+    /// `text/csv` (`/tollgate/usage?format=csv`).
+    Csv(String),
+}
+
+/// What the admin UI shows a logged-in caller: everything, or one key's own view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UiRole {
+    Admin,
+    Key,
+}
+
+/// The UI role of a caller: admin for the master key, no master key, or a `proxy_admin` user's
+/// key; otherwise the key's own view.
+pub fn role_of(c: &crate::control::Control, caller: crate::control::enforce::Caller) -> UiRole {
+    let who = Who::of(c, caller);
+    if matches!(who.role, access::Role::Admin | access::Role::Viewer) {
+        UiRole::Admin
+    } else {
+        UiRole::Key
     }
 }
 

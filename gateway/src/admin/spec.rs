@@ -72,6 +72,17 @@ pub enum RouteId {
     GlobalSpend,
     GlobalSpendReport,
     ModelGroupInfo,
+    UserDailyActivity,
+    UserDailyActivityAggregated,
+    TeamDailyActivity,
+    TeamDailyActivityAggregated,
+    TagDailyActivity,
+    TagDailyActivityAggregated,
+    TollgateUsage,
+    TollgateLogs,
+    TollgateLog,
+    TollgateDeployments,
+    TollgateConfig,
 }
 
 /// One management route.
@@ -381,7 +392,63 @@ pub static ROUTES: &[RouteSpec] = &[
         f("customer_id", Ty::Text, Acted),
     ]),
     route(ModelGroupInfo, GET, "/model_group/info", "Model groups the caller may use, with providers, prices and limits", AnyKey, &[f("model_group", Ty::Text, Acted)]),
+    route(UserDailyActivity, GET, "/user/daily/activity", "Usage per day by user, with breakdowns (daily tables; keys: their own)", AnyKey, ACTIVITY_USER),
+    route(UserDailyActivityAggregated, GET, "/user/daily/activity/aggregated", "Usage per day by user, every day in one answer", AnyKey, ACTIVITY_USER),
+    route(TeamDailyActivity, GET, "/team/daily/activity", "Usage per day by team, with breakdowns (daily tables; keys: their own)", AnyKey, ACTIVITY_TEAM),
+    route(TeamDailyActivityAggregated, GET, "/team/daily/activity/aggregated", "Usage per day by team, every day in one answer", AnyKey, ACTIVITY_TEAM),
+    route(TagDailyActivity, GET, "/tag/daily/activity", "Usage per day by tag, with breakdowns (daily tables; keys: their own)", AnyKey, ACTIVITY_TAG),
+    route(TagDailyActivityAggregated, GET, "/tag/daily/activity/aggregated", "Usage per day by tag, every day in one answer", AnyKey, ACTIVITY_TAG),
+    route(TollgateUsage, GET, "/tollgate/usage", "Usage per day or top-N by key, team, user, model group, model, provider or tag (JSON or CSV; keys: their own)", AnyKey, &[
+        f("group_by", Ty::Text, Acted),
+        f("start_date", Ty::Text, Acted),
+        f("end_date", Ty::Text, Acted),
+        f("api_key", Ty::Text, Acted),
+        f("team_id", Ty::Text, Acted),
+        f("user_id", Ty::Text, Acted),
+        f("model_group", Ty::Text, Acted),
+        f("model", Ty::Text, Acted),
+        f("provider", Ty::Text, Acted),
+        f("tag", Ty::Text, Acted),
+        f("limit", Ty::Count, Acted),
+        f("format", Ty::Text, Acted),
+    ]),
+    route(TollgateLogs, GET, "/tollgate/logs", "Spend log rows, newest first, keyset paged (keys: their own)", AnyKey, &[
+        f("api_key", Ty::Text, Acted),
+        f("team_id", Ty::Text, Acted),
+        f("user_id", Ty::Text, Acted),
+        f("model", Ty::Text, Acted),
+        f("model_group", Ty::Text, Acted),
+        f("status", Ty::Text, Acted),
+        f("start_date", Ty::Text, Acted),
+        f("end_date", Ty::Text, Acted),
+        f("limit", Ty::Count, Acted),
+        f("cursor", Ty::Text, Acted),
+    ]),
+    route(TollgateLog, GET, "/tollgate/logs/{call_id}", "One request in detail: deployment, attempts, tokens, cost, latency, cache hit", AnyKey, &[]),
+    route(TollgateDeployments, GET, "/tollgate/deployments", "Every deployment with its settings and live state (cooldown, latency, error rate)", Admin, &[]),
+    route(TollgateConfig, GET, "/tollgate/config", "The running config, secrets redacted", Admin, &[]),
 ];
+
+/// The fields every daily activity route reads.
+macro_rules! activity_fields {
+    ($($extra:expr),*) => {
+        &[
+            f("start_date", Ty::Text, Acted),
+            f("end_date", Ty::Text, Acted),
+            f("model", Ty::Text, Acted),
+            f("api_key", Ty::Text, Acted),
+            f("page", Ty::Count, Acted),
+            f("page_size", Ty::Count, Acted),
+            $($extra),*
+        ]
+    };
+}
+const ACTIVITY_USER: &[Field] = activity_fields!(f("user_id", Ty::Text, Acted));
+const ACTIVITY_TEAM: &[Field] = activity_fields!(
+    f("team_ids", Ty::List, Acted),
+    f("exclude_team_ids", Ty::List, Acted)
+);
+const ACTIVITY_TAG: &[Field] = activity_fields!(f("tags", Ty::List, Acted));
 
 #[cfg(test)]
 mod tests {

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Map, Value};
-use store::{Dim, LogFilter, SpendGroup, SpendLog};
+use store::{Dim, LogFilter, SpendGroup};
 
-use super::documents::iso_ms;
 use super::error::AdminError;
+use super::log_rows::row;
 use super::request::{page_param, Req};
 use crate::clock::now_ms_i64;
 use crate::control::enforce::hash_key;
@@ -88,47 +88,6 @@ fn day(days: i64) -> String {
 /// UTC day number of a `YYYY-MM-DD` group key.
 fn day_number(s: &str) -> Option<i64> {
     period::parse_instant(s).map(|ms| ms.div_euclid(DAY_MS))
-}
-
-/// One spend log row in LiteLLM's `LiteLLM_SpendLogs` field names.
-fn row(l: SpendLog) -> Value {
-    let mut metadata = match l.metadata {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    if let Some(alias) = l.key_alias {
-        metadata
-            .entry("user_api_key_alias")
-            .or_insert(Value::String(alias));
-    }
-    json!({
-        "request_id": l.response_id.as_deref().unwrap_or(&l.request_id),
-        "call_id": l.request_id,
-        "call_type": l.call_type,
-        "api_key": l.api_key,
-        "spend": l.spend,
-        "total_tokens": l.total_tokens,
-        "prompt_tokens": l.prompt_tokens,
-        "completion_tokens": l.completion_tokens,
-        "startTime": iso_ms(l.start_time),
-        "endTime": iso_ms(l.end_time),
-        "completionStartTime": Value::Null,
-        "model": l.model,
-        "model_id": l.model_id,
-        "model_group": l.model_group,
-        "custom_llm_provider": l.custom_llm_provider,
-        "api_base": l.api_base,
-        "user": l.user.unwrap_or_default(),
-        "metadata": metadata,
-        "cache_hit": if l.cache_hit { "True" } else { "False" },
-        "cache_key": "",
-        "request_tags": l.request_tags,
-        "team_id": l.team_id,
-        "organization_id": l.organization_id,
-        "end_user": l.end_user.unwrap_or_default(),
-        "requester_ip_address": Value::Null,
-        "status": l.status,
-    })
 }
 
 async fn grouped(
@@ -472,22 +431,5 @@ mod tests {
         assert_eq!(days[1]["spend"], 0.0);
         assert_eq!(days[2]["users"]["u2"], 4.0);
         assert_eq!(summary(Vec::new(), 0, DAY_MS), json!([]));
-    }
-
-    #[test]
-    fn rows_use_litellm_names() {
-        let v = row(SpendLog {
-            request_id: "r".into(),
-            key_alias: Some("ci".into()),
-            start_time: 1_700_000_000_123,
-            cache_hit: true,
-            end_user: None,
-            ..SpendLog::default()
-        });
-        assert_eq!(v["startTime"], "2023-11-14T22:13:20.123Z");
-        assert_eq!(v["cache_hit"], "True");
-        assert_eq!(v["end_user"], "");
-        assert_eq!(v["user"], "");
-        assert_eq!(v["metadata"]["user_api_key_alias"], "ci");
     }
 }

@@ -71,11 +71,32 @@ fn check(
     };
     let key = presented_key(req).ok_or(GatewayError::MissingKey)?;
     let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+    by_digest(control, master, &digest)
+}
+
+/// The caller whose key has this SHA-256 digest (an admin UI session keeps only the digest):
+/// the master key (constant-time compare), or a live virtual key.
+pub fn caller_by_digest(
+    control: &Control,
+    runtime: &Runtime,
+    digest: &[u8; 32],
+) -> Result<Caller, GatewayError> {
+    match runtime.master_key_hash.as_ref() {
+        None => Ok(Caller::Open),
+        Some(master) => by_digest(control, master, digest),
+    }
+}
+
+fn by_digest(
+    control: &Control,
+    master: &[u8; 32],
+    digest: &[u8; 32],
+) -> Result<Caller, GatewayError> {
     if bool::from(digest.ct_eq(master)) {
         return Ok(Caller::Master);
     }
     let entity = control
-        .get(Kind::Key, &hex(&digest))
+        .get(Kind::Key, &hex(digest))
         .ok_or(GatewayError::InvalidKey)?;
     if entity.blocked {
         return Err(GatewayError::Denied(

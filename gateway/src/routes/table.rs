@@ -40,6 +40,8 @@ pub enum Route {
     Cache(crate::routes::cache::Op),
     /// The admin web UI's page and files: `/ui` and `/ui/...` (`routes::ui`).
     Ui,
+    /// `/ui/login`, `/ui/logout`, `/ui/session`: the admin UI's login session.
+    UiSession(crate::routes::ui_session::Op),
     /// A known path with the wrong method.
     WrongMethod,
     NotFound,
@@ -316,6 +318,33 @@ pub const SERVED: &[Served] = &[
         Route::OpenApi,
         "This OpenAPI document",
         "about",
+        Auth::None,
+    ),
+    served(
+        "POST",
+        "/ui/login",
+        false,
+        Route::UiSession(crate::routes::ui_session::Op::Login),
+        "Admin UI: log in with a key; sets the HttpOnly session cookie (docs/ui-api.md)",
+        "admin UI",
+        Auth::None,
+    ),
+    served(
+        "POST",
+        "/ui/logout",
+        false,
+        Route::UiSession(crate::routes::ui_session::Op::Logout),
+        "Admin UI: end the session (x-csrf-token required)",
+        "admin UI",
+        Auth::None,
+    ),
+    served(
+        "GET",
+        "/ui/session",
+        false,
+        Route::UiSession(crate::routes::ui_session::Op::Current),
+        "Admin UI: the session's role and CSRF token, or 401",
+        "admin UI",
         Auth::None,
     ),
     served(

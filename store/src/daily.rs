@@ -1,0 +1,489 @@
+//! The daily usage tables (`tollgate_daily_spend`, `tollgate_daily_tag_spend`): their DDL and
+//! backfill (migration 5), the upserts the spend writer runs in its flush transaction
+//! ([`add_logs`]), and the grouped reads the usage routes answer from ([`Store::daily_grouped`]).
+//!
+//! One row per UTC day × key × team × user × model group × model × provider (and × tag in the
+//! tag table). Absent attributes are stored as `""` so they can sit in the primary key. The
+//! usage routes read only these tables, never the spend-log table.
+
+use std::collections::BTreeMap;
+
+use sqlx::{Any, Row, Transaction};
+
+use crate::query::day_string;
+use crate::{placeholder, values_placeholders, Backend, Result, SpendLog, Store};
+
+/// The metric columns of a backfill `SELECT`, in table order after the key columns.
+macro_rules! backfill_metrics {
+    () => {
+        "MAX(key_alias), SUM(spend), COUNT(*), \
+         SUM(CASE WHEN status = 'failure' THEN 0 ELSE 1 END), \
+         SUM(CASE WHEN status = 'failure' THEN 1 ELSE 0 END), \
+         SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens), SUM(cache_hit)"
+    };
+}
+
+/// Migration 5: the tables, their indexes, the backfill from existing spend logs, and the
+/// spend-log indexes the filtered log pages need.
+pub(crate) const STATEMENTS: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS tollgate_daily_spend (
+        date TEXT NOT NULL,
+        api_key TEXT NOT NULL,
+        team_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        model_group TEXT NOT NULL,
+        model TEXT NOT NULL,
+        custom_llm_provider TEXT NOT NULL,
+        key_alias TEXT,
+        spend DOUBLE PRECISION NOT NULL,
+        requests BIGINT NOT NULL,
+        successes BIGINT NOT NULL,
+        failures BIGINT NOT NULL,
+        prompt_tokens BIGINT NOT NULL,
+        completion_tokens BIGINT NOT NULL,
+        cached_tokens BIGINT NOT NULL,
+        cache_hits BIGINT NOT NULL,
+        PRIMARY KEY (date, api_key, team_id, user_id, model_group, model, custom_llm_provider)
+    )",
+    "CREATE INDEX IF NOT EXISTS tollgate_daily_spend_key ON tollgate_daily_spend (api_key, date)",
+    "CREATE INDEX IF NOT EXISTS tollgate_daily_spend_team ON tollgate_daily_spend (team_id, date)",
+    "CREATE INDEX IF NOT EXISTS tollgate_daily_spend_user ON tollgate_daily_spend (user_id, date)",
+    "CREATE INDEX IF NOT EXISTS tollgate_daily_spend_group ON tollgate_daily_spend (model_group, date)",
+    "CREATE TABLE IF NOT EXISTS tollgate_daily_tag_spend (
+        date TEXT NOT NULL,
+        tag TEXT NOT NULL,
+        api_key TEXT NOT NULL,
+        team_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        model_group TEXT NOT NULL,
+        model TEXT NOT NULL,
+        custom_llm_provider TEXT NOT NULL,
+        key_alias TEXT,
+        spend DOUBLE PRECISION NOT NULL,
+        requests BIGINT NOT NULL,
+        successes BIGINT NOT NULL,
+        failures BIGINT NOT NULL,
+        prompt_tokens BIGINT NOT NULL,
+        completion_tokens BIGINT NOT NULL,
+        cached_tokens BIGINT NOT NULL,
+        cache_hits BIGINT NOT NULL,
+        PRIMARY KEY (date, tag, api_key, team_id, user_id, model_group, model, custom_llm_provider)
+    )",
+    "CREATE INDEX IF NOT EXISTS tollgate_daily_tag_spend_tag ON tollgate_daily_tag_spend (tag, date)",
+    // Backfill from the spend logs already stored.
+    concat!(
+        "-- postgres\n",
+        "INSERT INTO tollgate_daily_spend SELECT ",
+        "to_char(TIMESTAMP 'epoch' + start_time * INTERVAL '1 millisecond', 'YYYY-MM-DD') AS d, ",
+        "api_key, COALESCE(team_id, ''), COALESCE(user_id, ''), model_group, model, custom_llm_provider, ",
+        backfill_metrics!(),
+        " FROM tollgate_spend_logs GROUP BY 1, 2, 3, 4, 5, 6, 7"
+    ),
+    concat!(
+        "-- sqlite\n",
+        "INSERT INTO tollgate_daily_spend SELECT ",
+        "strftime('%Y-%m-%d', start_time / 1000, 'unixepoch') AS d, ",
+        "api_key, COALESCE(team_id, ''), COALESCE(user_id, ''), model_group, model, custom_llm_provider, ",
+        backfill_metrics!(),
+        " FROM tollgate_spend_logs GROUP BY 1, 2, 3, 4, 5, 6, 7"
+    ),
+    concat!(
+        "-- postgres\n",
+        "INSERT INTO tollgate_daily_tag_spend SELECT ",
+        "to_char(TIMESTAMP 'epoch' + start_time * INTERVAL '1 millisecond', 'YYYY-MM-DD') AS d, ",
+        "t.tag, api_key, COALESCE(team_id, ''), COALESCE(user_id, ''), model_group, model, custom_llm_provider, ",
+        backfill_metrics!(),
+        " FROM tollgate_spend_logs, jsonb_array_elements_text(CASE WHEN jsonb_typeof(request_tags::jsonb) = 'array' ",
+        "THEN request_tags::jsonb ELSE '[]'::jsonb END) AS t(tag) GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
+    ),
+    concat!(
+        "-- sqlite\n",
+        "INSERT INTO tollgate_daily_tag_spend SELECT ",
+        "strftime('%Y-%m-%d', start_time / 1000, 'unixepoch') AS d, ",
+        "t.value, api_key, COALESCE(team_id, ''), COALESCE(user_id, ''), model_group, model, custom_llm_provider, ",
+        backfill_metrics!(),
+        " FROM tollgate_spend_logs, json_each(CASE WHEN json_valid(request_tags) AND json_type(request_tags) = 'array' ",
+        "THEN request_tags ELSE '[]' END) AS t GROUP BY 1, 2, 3, 4, 5, 6, 7, 8"
+    ),
+    // The log page's filters, each with its time order (`/tollgate/logs`).
+    "CREATE INDEX IF NOT EXISTS tollgate_spend_logs_model ON tollgate_spend_logs (model, start_time)",
+    "CREATE INDEX IF NOT EXISTS tollgate_spend_logs_model_group ON tollgate_spend_logs (model_group, start_time)",
+    "CREATE INDEX IF NOT EXISTS tollgate_spend_logs_status ON tollgate_spend_logs (status, start_time)",
+];
+
+/// Summed usage of some requests.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    pub spend: f64,
+    pub requests: i64,
+    pub successes: i64,
+    pub failures: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cached_tokens: i64,
+    pub cache_hits: i64,
+}
+
+impl Usage {
+    fn add_log(&mut self, l: &SpendLog) {
+        self.spend += if l.spend.is_finite() { l.spend } else { 0.0 };
+        self.requests += 1;
+        if l.status == "failure" {
+            self.failures += 1;
+        } else {
+            self.successes += 1;
+        }
+        self.prompt_tokens += l.prompt_tokens;
+        self.completion_tokens += l.completion_tokens;
+        self.cached_tokens += l.cached_tokens;
+        self.cache_hits += i64::from(l.cache_hit);
+    }
+
+    /// Adds another sum into this one.
+    pub fn merge(&mut self, o: &Usage) {
+        self.spend += o.spend;
+        self.requests += o.requests;
+        self.successes += o.successes;
+        self.failures += o.failures;
+        self.prompt_tokens += o.prompt_tokens;
+        self.completion_tokens += o.completion_tokens;
+        self.cached_tokens += o.cached_tokens;
+        self.cache_hits += o.cache_hits;
+    }
+
+    pub fn total_tokens(&self) -> i64 {
+        self.prompt_tokens + self.completion_tokens
+    }
+}
+
+/// The key columns of `tollgate_daily_spend` after `date` (the tag table adds `tag` first).
+const KEY_COLUMNS: &str = "api_key, team_id, user_id, model_group, model, custom_llm_provider";
+const METRIC_COLUMNS: &str = "key_alias, spend, requests, successes, failures, prompt_tokens, \
+    completion_tokens, cached_tokens, cache_hits";
+
+/// One row's key: (date, tag or "", api_key, team, user, model group, model, provider).
+type RowKey = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+);
+
+/// Rows per upsert statement (at most 17 parameters each).
+const CHUNK: usize = 500;
+
+/// Adds these (newly inserted) spend-log rows to the daily tables, inside the caller's
+/// transaction: summed per table row in memory first, so a flush of N requests touches each
+/// daily row once.
+pub(crate) async fn add_logs<'a>(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    logs: impl Iterator<Item = &'a SpendLog>,
+) -> Result<()> {
+    let mut plain: BTreeMap<RowKey, (Usage, Option<&'a str>)> = BTreeMap::new();
+    let mut tagged: BTreeMap<RowKey, (Usage, Option<&'a str>)> = BTreeMap::new();
+    for l in logs {
+        let day = day_string(l.start_time.div_euclid(86_400_000));
+        let key = |tag: &str| -> RowKey {
+            (
+                day.clone(),
+                tag.to_string(),
+                l.api_key.clone(),
+                l.team_id.clone().unwrap_or_default(),
+                l.user.clone().unwrap_or_default(),
+                l.model_group.clone(),
+                l.model.clone(),
+                l.custom_llm_provider.clone(),
+            )
+        };
+        let e = plain.entry(key("")).or_default();
+        e.0.add_log(l);
+        e.1 = l.key_alias.as_deref().or(e.1);
+        let mut seen: Vec<&str> = Vec::new();
+        for t in &l.request_tags {
+            if seen.contains(&t.as_str()) {
+                continue;
+            }
+            seen.push(t);
+            let e = tagged.entry(key(t)).or_default();
+            e.0.add_log(l);
+            e.1 = l.key_alias.as_deref().or(e.1);
+        }
+    }
+    let rows: Vec<_> = plain.into_iter().collect();
+    for chunk in rows.chunks(CHUNK) {
+        upsert(tx, backend, false, chunk).await?;
+    }
+    let rows: Vec<_> = tagged.into_iter().collect();
+    for chunk in rows.chunks(CHUNK) {
+        upsert(tx, backend, true, chunk).await?;
+    }
+    Ok(())
+}
+
+async fn upsert(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    tag: bool,
+    rows: &[(RowKey, (Usage, Option<&str>))],
+) -> Result<()> {
+    let (table, keys) = if tag {
+        (
+            "tollgate_daily_tag_spend",
+            format!("date, tag, {KEY_COLUMNS}"),
+        )
+    } else {
+        ("tollgate_daily_spend", format!("date, {KEY_COLUMNS}"))
+    };
+    let cols = if tag { 17 } else { 16 };
+    let sum = |c: &str| format!("{c} = {table}.{c} + excluded.{c}");
+    let sql = format!(
+        "INSERT INTO {table} ({keys}, {METRIC_COLUMNS}) VALUES {}
+         ON CONFLICT ({keys}) DO UPDATE SET
+            key_alias = COALESCE(excluded.key_alias, {table}.key_alias), {}",
+        values_placeholders(backend, rows.len(), cols),
+        [
+            "spend",
+            "requests",
+            "successes",
+            "failures",
+            "prompt_tokens",
+            "completion_tokens",
+            "cached_tokens",
+            "cache_hits",
+        ]
+        .map(sum)
+        .join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for ((date, t, key, team, user, group, model, provider), (u, alias)) in rows {
+        q = q.bind(date.as_str());
+        if tag {
+            q = q.bind(t.as_str());
+        }
+        q = q
+            .bind(key.as_str())
+            .bind(team.as_str())
+            .bind(user.as_str())
+            .bind(group.as_str())
+            .bind(model.as_str())
+            .bind(provider.as_str())
+            .bind(*alias)
+            .bind(u.spend)
+            .bind(u.requests)
+            .bind(u.successes)
+            .bind(u.failures)
+            .bind(u.prompt_tokens)
+            .bind(u.completion_tokens)
+            .bind(u.cached_tokens)
+            .bind(u.cache_hits);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// A grouping column of the daily tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DailyDim {
+    Date,
+    ApiKey,
+    Team,
+    User,
+    ModelGroup,
+    Model,
+    Provider,
+    /// Reads the tag table.
+    Tag,
+}
+
+impl DailyDim {
+    fn column(self) -> &'static str {
+        match self {
+            DailyDim::Date => "date",
+            DailyDim::ApiKey => "api_key",
+            DailyDim::Team => "team_id",
+            DailyDim::User => "user_id",
+            DailyDim::ModelGroup => "model_group",
+            DailyDim::Model => "model",
+            DailyDim::Provider => "custom_llm_provider",
+            DailyDim::Tag => "tag",
+        }
+    }
+}
+
+/// Filters of a daily read, ANDed. Dates are `YYYY-MM-DD`, both inclusive. A list filter
+/// matches any of its values; an empty list does not filter.
+#[derive(Debug, Clone, Default)]
+pub struct DailyFilter {
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    pub api_key: Option<String>,
+    pub team_ids: Vec<String>,
+    pub exclude_team_ids: Vec<String>,
+    pub user_id: Option<String>,
+    pub model_group: Option<String>,
+    pub model: Option<String>,
+    pub provider: Option<String>,
+    /// Reads the tag table when not empty.
+    pub tags: Vec<String>,
+}
+
+/// One group of [`Store::daily_grouped`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DailyGroup {
+    /// One per requested dimension, in order.
+    pub keys: Vec<String>,
+    /// The latest key alias seen in the group (only meaningful when grouped by key).
+    pub key_alias: Option<String>,
+    pub usage: Usage,
+}
+
+/// How [`Store::daily_grouped`] orders and cuts its groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DailyOrder {
+    /// By the keys, ascending.
+    Keys,
+    /// By spend, highest first, at most this many groups.
+    TopSpend(i64),
+}
+
+impl Store {
+    /// Usage summed per distinct combination of `by` (an empty `by`: one row, the totals, or
+    /// none when nothing matches). Reads the tag table when grouping by tag or filtering by tags.
+    pub async fn daily_grouped(
+        &self,
+        f: &DailyFilter,
+        by: &[DailyDim],
+        order: DailyOrder,
+    ) -> Result<Vec<DailyGroup>> {
+        let tag_table = !f.tags.is_empty() || by.contains(&DailyDim::Tag);
+        let table = if tag_table {
+            "tollgate_daily_tag_spend"
+        } else {
+            "tollgate_daily_spend"
+        };
+        let mut conds: Vec<String> = Vec::new();
+        let mut args: Vec<String> = Vec::new();
+        let mut push = |conds: &mut Vec<String>, sql: &str, v: &str| {
+            args.push(v.to_string());
+            conds.push(sql.replace('?', &placeholder(Backend::Postgres, args.len())));
+        };
+        if let Some(d) = &f.start_date {
+            push(&mut conds, "date >= ?", d);
+        }
+        if let Some(d) = &f.end_date {
+            push(&mut conds, "date <= ?", d);
+        }
+        for (col, v) in [
+            ("api_key", &f.api_key),
+            ("user_id", &f.user_id),
+            ("model_group", &f.model_group),
+            ("model", &f.model),
+            ("custom_llm_provider", &f.provider),
+        ] {
+            if let Some(v) = v {
+                push(&mut conds, &format!("{col} = ?"), v);
+            }
+        }
+        for (col, list, neg) in [
+            ("team_id", &f.team_ids, false),
+            ("team_id", &f.exclude_team_ids, true),
+            ("tag", &f.tags, false),
+        ] {
+            if list.is_empty() {
+                continue;
+            }
+            let mut ors = Vec::new();
+            for v in list {
+                let mut one = Vec::new();
+                push(&mut one, &format!("{col} = ?"), v);
+                ors.extend(one);
+            }
+            conds.push(if neg {
+                format!("NOT ({})", ors.join(" OR "))
+            } else {
+                format!("({})", ors.join(" OR "))
+            });
+        }
+        let cols: Vec<&str> = by.iter().map(|d| d.column()).collect();
+        let mut select: Vec<String> = cols.iter().map(|c| c.to_string()).collect();
+        select.push(if by.contains(&DailyDim::ApiKey) {
+            "MAX(key_alias)".into()
+        } else {
+            "CAST(NULL AS TEXT)".into()
+        });
+        for m in [
+            "spend",
+            "requests",
+            "successes",
+            "failures",
+            "prompt_tokens",
+            "completion_tokens",
+            "cached_tokens",
+            "cache_hits",
+        ] {
+            select.push(if m == "spend" {
+                "COALESCE(SUM(spend), 0.0)".into()
+            } else {
+                format!("CAST(COALESCE(SUM({m}), 0) AS BIGINT)")
+            });
+        }
+        let mut sql = format!("SELECT {} FROM {table}", select.join(", "));
+        if !conds.is_empty() {
+            sql.push_str(&format!(" WHERE {}", conds.join(" AND ")));
+        }
+        if !cols.is_empty() {
+            sql.push_str(&format!(" GROUP BY {}", cols.join(", ")));
+        }
+        match order {
+            DailyOrder::Keys if !cols.is_empty() => {
+                sql.push_str(&format!(" ORDER BY {}", cols.join(", ")));
+            }
+            DailyOrder::TopSpend(n) if !cols.is_empty() => {
+                // The spend column's position: after the keys and the alias.
+                sql.push_str(&format!(
+                    " ORDER BY {} DESC, {} LIMIT {}",
+                    cols.len() + 2,
+                    cols.join(", "),
+                    n.max(0)
+                ));
+            }
+            _ => {}
+        }
+        let mut q = sqlx::query(&sql);
+        for a in args {
+            q = q.bind(a);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let n = by.len();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut keys = Vec::with_capacity(n);
+            for i in 0..n {
+                keys.push(row.try_get::<String, _>(i)?);
+            }
+            let usage = Usage {
+                spend: row.try_get(n + 1)?,
+                requests: row.try_get(n + 2)?,
+                successes: row.try_get(n + 3)?,
+                failures: row.try_get(n + 4)?,
+                prompt_tokens: row.try_get(n + 5)?,
+                completion_tokens: row.try_get(n + 6)?,
+                cached_tokens: row.try_get(n + 7)?,
+                cache_hits: row.try_get(n + 8)?,
+            };
+            if usage.requests > 0 {
+                out.push(DailyGroup {
+                    keys,
+                    key_alias: row.try_get(n)?,
+                    usage,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
