@@ -72,8 +72,8 @@ const browser = await chromium.launch({
   args: ["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--no-first-run", "--disable-extensions"],
 });
 const problems = [];
-async function newPage(width, height) {
-  const context = await browser.newContext({ viewport: { width, height }, baseURL: BASE });
+async function newPage(width, height, storageState) {
+  const context = await browser.newContext({ viewport: { width, height }, baseURL: BASE, storageState });
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE });
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
@@ -245,7 +245,8 @@ try {
   await noProblems(page, "admin pages");
 
   log("390 px wide: no sideways scrolling of the page, the menu opens");
-  const phone = await newPage(390, 844);
+  // The same session (its HttpOnly cookie) in a phone-sized window.
+  const phone = await newPage(390, 844, await page.context().storageState());
   await phone.goto("/ui/keys");
   await heading(phone, "Virtual keys");
   check((await phone.evaluate(() => document.documentElement.scrollWidth)) <= 390, "page fits 390 px");

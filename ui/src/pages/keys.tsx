@@ -1,7 +1,7 @@
 // Virtual keys: the list (filters by alias, team, user; server-side paging, so 100,000 keys
 // page as fast as 10), create (the new secret shown once, with a copy button), edit,
 // block/unblock, regenerate and delete (each destructive action confirmed).
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api } from "../lib/api";
 import { count, list, text, usd, when } from "../lib/format";
 import { compact, FormError, int, items, num, object, str } from "../lib/forms";
@@ -53,6 +53,7 @@ export function KeysPage() {
   const page = Math.max(1, Number(query.get("page")) || 1);
   const filters = { key_alias: query.get("key_alias") ?? "", team_id: query.get("team_id") ?? "", user_id: query.get("user_id") ?? "" };
   const [draft, setDraft] = useState(filters);
+  useEffect(() => setDraft(filters), [query.toString()]);
   const [editing, setEditing] = useState<Key | "new" | null>(null);
   const [secret, setSecret] = useState<{ key: string; alias: string } | null>(null);
   const [confirm, setConfirm] = useState<{ what: "delete" | "regenerate"; key: Key } | null>(null);
@@ -89,7 +90,7 @@ export function KeysPage() {
         }
       >
         <form class="filters" onSubmit={search} role="search" aria-label="Filter keys">
-          <Field label="Alias" value={draft.key_alias} onInput={(v) => setDraft({ ...draft, key_alias: v })} hint="Exact alias" />
+          <Field label="Alias" value={draft.key_alias} onInput={(v) => setDraft({ ...draft, key_alias: v })} placeholder="exact alias" />
           <Select label="Team" value={draft.team_id} onChange={(v) => setDraft({ ...draft, team_id: v })} options={teamOptions(teams.data)} />
           <Field label="User ID" value={draft.user_id} onInput={(v) => setDraft({ ...draft, user_id: v })} />
           <div class="field end">

@@ -1,7 +1,7 @@
 // Request logs (GET /tollgate/logs): filters by key, team, user, model group, status and time,
 // keyset paging (next page by cursor; previous pages kept in memory), and one request's detail
 // (GET /tollgate/logs/{call_id}). A virtual-key session sees its own key's requests only.
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api } from "../lib/api";
 import { count, ms, text, usd, when } from "../lib/format";
 import { setQuery, useLocation } from "../lib/router";
@@ -24,6 +24,11 @@ export function LogsPage(p: { self?: boolean }) {
   // cursors[i] is the cursor of page i + 1 (page 1 has none).
   const [cursors, setCursors] = useState<string[]>([""]);
   const [page, setPage] = useState(1);
+  useEffect(() => {
+    setDraft(filters);
+    setCursors([""]);
+    setPage(1);
+  }, [query.toString()]);
   const [detail, setDetail] = useState<string | null>(null);
   const fkey = JSON.stringify(filters);
   const logs = useLoad(() => api.get<Logs>("/tollgate/logs", { ...filters, limit: 50, cursor: cursors[page - 1] || undefined }), [fkey, page]);

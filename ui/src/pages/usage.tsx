@@ -2,7 +2,7 @@
 // group or tag; the top keys / teams / users / model groups / tags of the period; the cumulative
 // spend against the soft and hard budget of the key, team or user filtered on; CSV export.
 // Reads only the pre-aggregated daily tables (GET /tollgate/usage), never the spend logs.
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api, withQuery } from "../lib/api";
 import { Bars, Cumulative, fillDays } from "../lib/chart";
 import { count, daysAgo, usd } from "../lib/format";
@@ -42,7 +42,7 @@ const FILTERS = ["api_key", "team_id", "user_id", "model_group", "tag"] as const
 type Filters = Record<(typeof FILTERS)[number], string>;
 const FILTER_OF: Record<string, (typeof FILTERS)[number]> = { key: "api_key", team: "team_id", user: "user_id", model_group: "model_group", tag: "tag" };
 const money = (v: number) => usd(v, 4);
-const num = (v: number) => count(Math.round(v));
+const num = (v: number) => (Number.isInteger(v) ? count(v) : v.toFixed(1));
 
 /// The three daily charts (and the cumulative one with budget lines) for one usage answer.
 export function DailyCharts(p: { usage: Usage; soft?: number | null; hard?: number | null; budgetLabel?: string }) {
@@ -97,6 +97,8 @@ export function UsagePage() {
   const groupBy = query.get("group_by") || "key";
   const filters = Object.fromEntries(FILTERS.map((f) => [f, query.get(f) ?? ""])) as Filters;
   const [draft, setDraft] = useState({ start, end, ...filters });
+  // The form follows the URL (drill-down, presets, back button).
+  useEffect(() => setDraft({ start, end, ...filters }), [query.toString()]);
   const params = { start_date: start, end_date: end, ...filters };
   const key = JSON.stringify(params);
   const daily = useLoad(() => api.get<Usage>("/tollgate/usage", { ...params, group_by: "day" }), [key]);
@@ -110,6 +112,7 @@ export function UsagePage() {
   const drill = (group: string) => setQuery({ ...params, group_by: groupBy === "model_group" ? "key" : "model_group", [FILTER_OF[groupBy]]: group });
   const csv = (by: string) => withQuery("/tollgate/usage", { ...params, group_by: by, format: "csv", limit: 1000 });
   const active = FILTERS.filter((f) => filters[f]);
+  const shown = (f: (typeof FILTERS)[number]) => `${f} ${filters[f].length > 20 ? filters[f].slice(0, 12) + "…" : filters[f]}`;
   return (
     <>
       <h1>Usage</h1>
@@ -136,13 +139,13 @@ export function UsagePage() {
           ))}
           {active.length > 0 && (
             <button type="button" onClick={() => setQuery({ group_by: groupBy, start_date: start, end_date: end })}>
-              Clear filters ({active.map((f) => `${f}=${filters[f]}`).join(", ")})
+              Clear filters ({active.map(shown).join(", ")})
             </button>
           )}
         </div>
       </Section>
       <Section
-        title={active.length ? `Daily usage (${active.map((f) => `${f} ${filters[f]}`).join(", ")})` : "Daily usage, whole proxy"}
+        title={active.length ? `Daily usage (${active.map(shown).join(", ")})` : "Daily usage, whole proxy"}
         actions={
           <a class="button" href={csv("day")} download={`usage-daily-${start}-${end}.csv`}>
             Export CSV
