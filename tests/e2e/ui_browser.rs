@@ -65,6 +65,12 @@ general_settings:
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots"));
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/ui/e2e.mjs");
     std::fs::create_dir_all(&shots).unwrap();
+    // Only this run's screenshots (a failure's are named failure-*.png).
+    for f in std::fs::read_dir(&shots).unwrap().flatten() {
+        if f.path().extension().is_some_and(|e| e == "png") {
+            let _ = std::fs::remove_file(f.path());
+        }
+    }
     let log_path = shots.join("e2e-output.txt");
     let out = std::fs::File::create(&log_path).unwrap();
     let mut child = std::process::Command::new("node")

@@ -92,7 +92,7 @@ function Nav(p: { session: Session; path: string; onLogout: () => void }) {
         </ul>
       </nav>
       <div class="who">
-        <span class="role">{p.session.role === "admin" ? "Admin" : `Key ${p.session.key?.key_alias ?? p.session.key?.key_name ?? ""}`}</span>
+        <span class="role">{p.session.role === "admin" ? "Admin" : `Key ${p.session.key?.key_alias ?? p.session.key?.key_name ?? ""}`.trim()}</span>
         <button type="button" onClick={p.onLogout}>
           Log out
         </button>

@@ -58,11 +58,15 @@ export function Select(p: {
   onChange: (v: string) => void;
   options: (string | [string, string])[];
   name?: string;
+  /// The label only for screen readers (a select inside a table row named by the row).
+  hideLabel?: boolean;
 }) {
   const id = useId("s");
   return (
     <div class="field">
-      <label for={id}>{p.label}</label>
+      <label for={id} class={p.hideLabel ? "sr-only" : undefined}>
+        {p.label}
+      </label>
       <select id={id} name={p.name ?? id} value={p.value} onChange={(e) => p.onChange((e.currentTarget as HTMLSelectElement).value)}>
         {p.options.map((o) => {
           const [v, t] = Array.isArray(o) ? o : [o, o];

@@ -34,12 +34,13 @@ export function ModelsPage() {
               rows={list}
               rowKey={(d, i) => String(d.model_id ?? i)}
               columns={[
-                { label: "Provider / model", cell: (d) => `${text(d.provider)} / ${text(d.model)}` },
+                { label: "Provider / model", cell: (d) => <span class="nowrap">{`${text(d.provider)} / ${text(d.model)}`}</span> },
                 { label: "API base", cell: (d) => <code>{text(d.api_base)}</code> },
-                { label: "Order", num: true, cell: (d) => text(d.order) },
+                // No order is sent as null (or a huge number: "last").
+                { label: "Order", num: true, cell: (d) => (d.order == null || Number(d.order) > 1e12 ? "—" : text(d.order)) },
                 { label: "Tags", cell: (d) => (Array.isArray(d.tags) && d.tags.length ? d.tags.join(", ") : "—") },
                 { label: "RPM / TPM", cell: (d) => `${d.rpm == null ? "–" : count(d.rpm)} / ${d.tpm == null ? "–" : count(d.tpm)}` },
-                { label: "Input / output per 1M tokens", cell: (d) => `${perMillion(d.input_cost_per_token)} / ${perMillion(d.output_cost_per_token)}` },
+                { label: "$ in / out per 1M", cell: (d) => `${perMillion(d.input_cost_per_token)} / ${perMillion(d.output_cost_per_token)}` },
                 {
                   label: "State",
                   cell: (d) =>
@@ -47,7 +48,7 @@ export function ModelsPage() {
                 },
                 { label: "In flight", num: true, cell: (d) => count(d.inflight) },
                 { label: "Latency", num: true, cell: (d) => ms(d.latency_ms) },
-                { label: "Requests / failures this minute", num: true, cell: (d) => `${count(d.requests_this_minute)} / ${count(d.failures_this_minute)}` },
+                { label: "Req. / fail. this min", num: true, cell: (d) => `${count(d.requests_this_minute)} / ${count(d.failures_this_minute)}` },
                 { label: "Error rate", num: true, cell: (d) => (d.error_rate == null ? "—" : `${(Number(d.error_rate) * 100).toFixed(1)}%`) },
               ]}
             />

@@ -15,7 +15,7 @@ export function SelfPage(p: { session: Session }) {
   const k = info.data?.info;
   return (
     <>
-      <h1>My key {text(p.session.key?.key_alias ?? p.session.key?.key_name)}</h1>
+      <h1>My key {text(k?.key_alias ?? k?.key_name ?? p.session.key?.key_alias ?? p.session.key?.key_name ?? "")}</h1>
       <Loading loading={info.loading && !info.data} error={info.error} />
       {k && (
         <Section title="Limits">

@@ -61,6 +61,7 @@ function Members(p: { team: Row; reload: () => void }) {
             cell: (m) => (
               <Select
                 label={`Role of ${name(m)}`}
+                hideLabel
                 value={m.role}
                 options={["user", "admin"]}
                 onChange={(r) => run(() => api.post("/team/member_update", { team_id: id, user_id: m.user_id, user_email: m.user_email, role: r }), `${name(m)} is now ${r}.`)}
