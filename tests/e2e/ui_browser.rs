@@ -86,7 +86,7 @@ general_settings:
         .stderr(out)
         .spawn()
         .expect("run node");
-    let deadline = std::time::Instant::now() + Duration::from_secs(150);
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break Some(s);
@@ -101,7 +101,7 @@ general_settings:
     let output = std::fs::read_to_string(&log_path).unwrap_or_default();
     assert!(
         status.is_some_and(|s| s.success()),
-        "browser e2e failed ({status:?}; None = still running after 150 s):\n{output}\n--- gateway log ---\n{}",
+        "browser e2e failed ({status:?}; None = still running after 240 s):\n{output}\n--- gateway log ---\n{}",
         gw.logs()
     );
     eprintln!("{output}");

@@ -76,7 +76,8 @@ async function newPage(width, height, storageState) {
   const context = await browser.newContext({ viewport: { width, height }, baseURL: BASE, storageState });
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE });
   const page = await context.newPage();
-  page.setDefaultTimeout(10_000);
+  // Generous: under `cargo test --workspace` the machine is busy with other e2e tests.
+  page.setDefaultTimeout(20_000);
   await page.addInitScript(() => {
     window.__csp = [];
     document.addEventListener("securitypolicyviolation", (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
