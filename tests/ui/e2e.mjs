@@ -128,6 +128,8 @@ try {
   await page.getByLabel("Key", { exact: true }).fill(MASTER);
   await page.keyboard.press("Enter");
   await heading(page, "Usage");
+  await page.keyboard.press("Tab");
+  check((await page.evaluate(() => document.activeElement?.textContent)) === "Skip to content", "first Tab stop in the app skips to the content");
   check((await page.evaluate(() => document.cookie)) === "", "the session cookie is HttpOnly (not visible to scripts)");
   check(
     (await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }))) === "{}{}",
@@ -225,6 +227,27 @@ try {
   check(refused[0] === 401 || refused[0] === 403, `blocked key's request: ${refused}`);
   await page.getByRole("button", { name: `Unblock ${XSS}` }).click();
   await page.getByRole("button", { name: `Block ${XSS}` }).waitFor();
+
+  log("regenerate another key (old secret refused, new one works), then delete it (confirmed)");
+  await page.getByRole("button", { name: "Regenerate ui-e2e-other" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Regenerate" }).click();
+  await page.getByRole("heading", { name: "Your new key" }).waitFor();
+  const renewed = await page.locator("#new-secret").inputValue();
+  check(renewed !== other && /^sk-/.test(renewed), "a new secret is shown");
+  await page.getByRole("button", { name: "Done" }).click();
+  check((await chat(other, 1))[0] === 401, "the old secret is refused");
+  check((await chat(renewed, 1))[0] === 200, "the new secret works");
+  await page.getByRole("button", { name: "Delete ui-e2e-other" }).click();
+  await page.getByRole("dialog").getByText("This cannot be undone").waitFor();
+  await page.keyboard.press("Escape");
+  await page.getByRole("dialog").waitFor({ state: "detached" });
+  check((await page.getByRole("button", { name: "Delete ui-e2e-other" }).count()) === 1, "Escape cancels the delete");
+  await page.getByRole("button", { name: "Delete ui-e2e-other" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+  await page.getByText("ui-e2e-other deleted.").waitFor();
+  // Gone from the list once it reloads.
+  await page.getByRole("button", { name: "Delete ui-e2e-other" }).waitFor({ state: "detached" });
+  check((await chat(renewed, 1))[0] === 401, "the deleted key is refused");
 
   log("the other pages render");
   for (const [path, title, name] of [
