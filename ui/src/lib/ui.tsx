@@ -102,29 +102,31 @@ export interface Column<T> {
 export function Table<T>(p: { caption: string; columns: Column<T>[]; rows: T[]; rowKey: (r: T, i: number) => string; empty?: string }) {
   return (
     <div class="table-wrap" tabIndex={0} role="region" aria-label={p.caption}>
-      <table>
+      {/* Explicit roles: at 390 px the rows are laid out as cards (CSS display: block), which
+          would otherwise drop the table semantics in some browsers. */}
+      <table role="table">
         <caption class="sr-only">{p.caption}</caption>
-        <thead>
-          <tr>
+        <thead role="rowgroup">
+          <tr role="row">
             {p.columns.map((c) => (
-              <th scope="col" class={c.num ? "num" : undefined} key={c.label}>
+              <th scope="col" role="columnheader" class={c.num ? "num" : undefined} key={c.label}>
                 {c.label}
               </th>
             ))}
           </tr>
         </thead>
-        <tbody>
+        <tbody role="rowgroup">
           {p.rows.length === 0 ? (
-            <tr>
-              <td colSpan={p.columns.length} class="empty">
+            <tr role="row">
+              <td role="cell" colSpan={p.columns.length} class="empty">
                 {p.empty ?? "Nothing here yet."}
               </td>
             </tr>
           ) : (
             p.rows.map((r, i) => (
-              <tr key={p.rowKey(r, i)}>
+              <tr role="row" key={p.rowKey(r, i)}>
                 {p.columns.map((c) => (
-                  <td class={c.num ? "num" : undefined} key={c.label} data-label={c.label}>
+                  <td role="cell" class={c.num ? "num" : undefined} key={c.label} data-label={c.label}>
                     {c.cell(r)}
                   </td>
                 ))}
