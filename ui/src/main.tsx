@@ -150,6 +150,10 @@ function App() {
     whenUnauthorized(() => apply(null));
     api.get<Session>("/ui/session").then(apply, () => apply(null));
   }, []);
+  // An admin's home is Usage (one URL per page: the menu shows where you are).
+  useEffect(() => {
+    if (session?.role === "admin" && loc.path === "/") navigate("/usage", true);
+  }, [session, loc.path]);
   if (session === undefined) return <p class="loading">Loading…</p>;
   if (session === null) return <Login onLogin={apply} />;
   const logout = async () => {

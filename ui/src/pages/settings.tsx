@@ -19,8 +19,9 @@ export function SettingsPage() {
       {c.data && (
         <Section title="Running config (read-only)">
           <p>
-            From <code>{c.data.path ?? "the embedded default"}</code>, loaded {when(c.data.loaded_at)}. Secrets are redacted; <code>os.environ/NAME</code>
-            references show the variable's name. Change the file and reload to change it.
+            {`From ${c.data.path ?? "the embedded default config"}`}
+            {c.data.loaded_at ? `, loaded ${when(c.data.loaded_at)}` : ""}
+            {". Secrets are redacted; os.environ/NAME references show the variable's name. Change the file and reload to change it."}
           </p>
           <pre class="json" tabIndex={0} aria-label="Running config as JSON">
             {JSON.stringify(c.data.config, null, 2)}
