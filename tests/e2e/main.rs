@@ -6,6 +6,7 @@ mod admin_access;
 mod admin_docs;
 mod admin_fields;
 mod admin_health;
+mod admin_key_list;
 mod admin_keys;
 mod admin_orgs;
 mod admin_shapes;
