@@ -104,7 +104,7 @@ async fn start_with(keys: &[Seeded]) -> Gateway {
     let store = Store::open(path.to_str().unwrap()).await.unwrap();
     load(&store, keys).await;
     store.close().await;
-    Gateway::start(&keys_config(Some(&path))).await
+    Gateway::start_within(&keys_config(Some(&path)), Duration::from_secs(180)).await
 }
 
 fn tokens(list: &Value) -> Vec<String> {

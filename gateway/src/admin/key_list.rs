@@ -13,7 +13,7 @@ use super::key_secrets::is_token;
 use super::request::{page_param, Req};
 use super::responses::key_object;
 use crate::control::enforce::hash_key;
-use crate::control::key_index::{walk, Cursor, Field, KeyIndex, Newest, Set};
+use crate::control::key_index::{walk, Cursor, Field, KeyIndex, Newest, Position, Set};
 use crate::control::{Control, Entity, Kind};
 
 /// The longest `search` accepted.
@@ -30,6 +30,7 @@ const FILTERS: [(&str, Field); 4] = [
 /// `search`: a case-insensitive substring of `key_alias`, or (8+ hex digits) a token prefix.
 struct Search {
     needle: String,
+    finder: memchr::memmem::Finder<'static>,
     token_prefix: bool,
 }
 
@@ -38,6 +39,7 @@ impl Search {
         let needle = s.to_lowercase();
         let token_prefix = needle.len() >= 8 && needle.bytes().all(|b| b.is_ascii_hexdigit());
         Search {
+            finder: memchr::memmem::Finder::new(needle.as_bytes()).into_owned(),
             needle,
             token_prefix,
         }
@@ -45,22 +47,20 @@ impl Search {
 
     fn matches(&self, k: &Entity) -> bool {
         (self.token_prefix && k.id.starts_with(&self.needle))
-            || k.alias().is_some_and(|a| contains_ci(a, &self.needle))
+            || k.alias().is_some_and(|a| self.in_text(a))
     }
-}
 
-/// Whether `hay` contains `needle` (already lower case), ignoring case; no allocation when
-/// both are ASCII.
-fn contains_ci(hay: &str, needle: &str) -> bool {
-    if needle.is_ascii() && hay.is_ascii() {
-        let n = needle.as_bytes();
-        return n.is_empty()
-            || hay
-                .as_bytes()
-                .windows(n.len())
-                .any(|w| w.eq_ignore_ascii_case(n));
+    /// Whether `hay` contains the needle, ignoring case; without allocating for short ASCII.
+    fn in_text(&self, hay: &str) -> bool {
+        let mut buf = [0u8; 128];
+        if hay.is_ascii() && hay.len() <= buf.len() {
+            let low = &mut buf[..hay.len()];
+            low.copy_from_slice(hay.as_bytes());
+            low.make_ascii_lowercase();
+            return self.finder.find(low).is_some();
+        }
+        hay.to_lowercase().contains(&self.needle)
     }
-    hay.to_lowercase().contains(needle)
 }
 
 /// What one call asks for, checked.
@@ -101,25 +101,49 @@ fn parse_cursor(s: &str) -> Result<Cursor, AdminError> {
     }
 }
 
-/// The page: its keys, how many keys match in all, and whether more follow it.
+/// The page: its keys, how many keys match in all, and whether more follow it. Without
+/// filters left to check, the set's size is the count and the walk stops at the page's end;
+/// otherwise one pass counts the matches and picks the page.
 fn run(base: &Set, q: &Query, skip: Option<Field>) -> (Vec<Arc<Entity>>, usize, bool) {
     let residual = q.exact.iter().any(|(f, _)| Some(*f) != skip) || q.search.is_some();
-    let total = if residual {
-        base.iter().filter(|n| q.matches(&n.0, skip)).count()
-    } else {
-        base.len()
-    };
-    let offset = if q.cursor.is_some() {
+    let mut offset = if q.cursor.is_some() {
         0
     } else {
         (q.page - 1).saturating_mul(q.size)
     };
-    let mut page: Vec<Arc<Entity>> = walk(base, q.cursor.as_ref(), q.ascending)
-        .filter(|n| !residual || q.matches(&n.0, skip))
-        .skip(offset)
-        .take(q.size + 1)
-        .map(|n| n.0.clone())
-        .collect();
+    let mut page: Vec<Arc<Entity>> = Vec::with_capacity(q.size + 1);
+    let total = if residual {
+        // Matches before the cursor are counted but not listed.
+        let mut listing = q.cursor.is_none();
+        let mut total = 0;
+        for n in walk(base, None, q.ascending) {
+            if let (false, Some(c)) = (listing, &q.cursor) {
+                let (here, c): (&dyn Position, &dyn Position) = (n, c);
+                listing = if q.ascending { here < c } else { here > c };
+            }
+            if !q.matches(&n.0, skip) {
+                continue;
+            }
+            total += 1;
+            if !listing || page.len() > q.size {
+                continue;
+            }
+            if offset > 0 {
+                offset -= 1;
+            } else {
+                page.push(n.0.clone());
+            }
+        }
+        total
+    } else {
+        page.extend(
+            walk(base, q.cursor.as_ref(), q.ascending)
+                .skip(offset)
+                .take(q.size + 1)
+                .map(|n| n.0.clone()),
+        );
+        base.len()
+    };
     let more = page.len() > q.size;
     page.truncate(q.size);
     (page, total, more)
@@ -296,10 +320,11 @@ mod tests {
     #[test]
     fn search_ignores_case_and_matches_token_prefixes() {
         let s = Search::new("Team-A");
-        assert!(contains_ci("my-team-a-key", &s.needle));
-        assert!(!contains_ci("team-b", &s.needle));
+        assert!(s.in_text("my-TEAM-a-key"));
+        assert!(!s.in_text("team-b"));
         assert!(!s.token_prefix);
-        assert!(contains_ci("ÉQUIPE", &Search::new("équipe").needle));
+        assert!(Search::new("équipe").in_text("ÉQUIPE 1"));
+        assert!(s.in_text(&format!("{}team-a", "x".repeat(300))));
         assert!(Search::new("0123abcd").token_prefix);
         assert!(!Search::new("0123abc").token_prefix);
     }
