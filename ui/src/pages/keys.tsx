@@ -1,5 +1,5 @@
-// Virtual keys: the list (filters by alias, team, user; server-side paging, so 100,000 keys
-// page as fast as 10), create (the new secret shown once, with a copy button), edit,
+// Virtual keys: the list (search by alias or token prefix, filters by team and user; server-side
+// paging from the gateway's ordered key index, so 100,000 keys page as fast as 10), create (the new secret shown once, with a copy button), edit,
 // block/unblock, regenerate and delete (each destructive action confirmed).
 import { useEffect, useState } from "preact/hooks";
 import { api } from "../lib/api";
@@ -51,7 +51,7 @@ export function teamOptions(teams: Team[] | undefined, none = "Any team"): [stri
 export function KeysPage() {
   const { query } = useLocation();
   const page = Math.max(1, Number(query.get("page")) || 1);
-  const filters = { key_alias: query.get("key_alias") ?? "", team_id: query.get("team_id") ?? "", user_id: query.get("user_id") ?? "" };
+  const filters = { search: query.get("search") ?? "", team_id: query.get("team_id") ?? "", user_id: query.get("user_id") ?? "" };
   const [draft, setDraft] = useState(filters);
   useEffect(() => setDraft(filters), [query.toString()]);
   const [editing, setEditing] = useState<Key | "new" | null>(null);
@@ -61,7 +61,7 @@ export function KeysPage() {
   const teams = useLoad(() => api.get<Team[]>("/team/list"), []);
   const keys = useLoad(
     () => api.get<KeyList>("/key/list", { ...filters, page, size: PAGE_SIZE, return_full_object: true }),
-    [page, filters.key_alias, filters.team_id, filters.user_id],
+    [page, filters.search, filters.team_id, filters.user_id],
   );
   const act = async (f: () => Promise<unknown>, ok: string) => {
     setMsg(null);
@@ -90,7 +90,7 @@ export function KeysPage() {
         }
       >
         <form class="filters" onSubmit={search} role="search" aria-label="Filter keys">
-          <Field label="Alias" value={draft.key_alias} onInput={(v) => setDraft({ ...draft, key_alias: v })} placeholder="exact alias" />
+          <Field label="Search" value={draft.search} onInput={(v) => setDraft({ ...draft, search: v })} placeholder="alias contains… or token prefix" />
           <Select label="Team" value={draft.team_id} onChange={(v) => setDraft({ ...draft, team_id: v })} options={teamOptions(teams.data)} />
           <Field label="User ID" value={draft.user_id} onInput={(v) => setDraft({ ...draft, user_id: v })} />
           <div class="field end">
