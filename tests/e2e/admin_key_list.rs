@@ -368,3 +368,52 @@ async fn admin_key_list_timings_100k() {
     }
     eprintln!("100,000 keys: worst {:.1} ms", worst.as_secs_f64() * 1e3);
 }
+
+/// GET `path` with `key`.
+async fn get_as(gw: &Gateway, key: &str, path: &str) -> Value {
+    ok(client()
+        .get(gw.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap())
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_key_list_include_team_keys_adds_the_teams_a_user_administers() {
+    let gw = start_keys().await;
+    ok(post(&gw, "/team/new", &json!({"team_id": "eng"})).await).await;
+    ok(post(&gw, "/team/new", &json!({"team_id": "ops"})).await).await;
+    let mut secrets = Vec::new();
+    for u in ["lead", "alice"] {
+        let k = ok(post(&gw, "/user/new", &json!({"user_id": u})).await).await;
+        secrets.push(secret(&k));
+    }
+    for (u, role) in [("lead", "admin"), ("alice", "user")] {
+        let m = json!({"team_id": "eng", "member": {"user_id": u, "role": role}});
+        ok(post(&gw, "/team/member_add", &m).await).await;
+    }
+    let eng_alice = generate(&gw, json!({"team_id": "eng", "user_id": "alice"})).await;
+    let eng_none = generate(&gw, json!({"team_id": "eng"})).await;
+    generate(&gw, json!({"team_id": "ops"})).await;
+    let (lead, alice) = (&secrets[0], &secrets[1]);
+
+    let own = get_as(&gw, lead, "/key/list").await;
+    assert_eq!(own["total_count"], 1, "{own}");
+    let with_team = get_as(&gw, lead, "/key/list?include_team_keys=true").await;
+    assert_eq!(with_team["total_count"], 3, "{with_team}");
+    let t = tokens(&with_team);
+    for k in [&eng_alice, &eng_none] {
+        assert!(
+            t.contains(&k["token"].as_str().unwrap().to_string()),
+            "{with_team}"
+        );
+    }
+    // The filters still apply within that scope.
+    let searched = get_as(&gw, lead, "/key/list?include_team_keys=true&team_id=eng").await;
+    assert_eq!(searched["total_count"], 2, "{searched}");
+    // A plain member of the team gets its own keys only.
+    let member = get_as(&gw, alice, "/key/list?include_team_keys=true").await;
+    assert_eq!(member["total_count"], 2, "{member}");
+}
