@@ -32,6 +32,9 @@ source scripts/clis.sh
 source scripts/litellm.sh
 # The real embedding model for the semantic cache e2e tests (TOLLGATE_EMBED_PYTHON).
 source scripts/embed.sh
+# The admin UI: ui/dist current with ui/ (npm ci + build, no diff), and the browser e2e's
+# Chromium and playwright-core (TOLLGATE_CHROMIUM, TOLLGATE_UI_E2E_DIR).
+source scripts/ui.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -78,12 +78,30 @@ impl Gateway {
         Self::spawn(Some(&config), &dir, env).await
     }
 
+    /// Like [`Gateway::start`], waiting up to `within` for it to be live (a large database
+    /// loads for longer than the usual 20 s in a debug build).
+    pub async fn start_within(yaml: &str, within: Duration) -> Gateway {
+        let dir = scratch_dir();
+        let config = dir.join("config.yaml");
+        std::fs::write(&config, yaml).unwrap();
+        Self::spawn_within(Some(&config), &dir, &[], within).await
+    }
+
     /// Starts the gateway on its embedded default configuration.
     pub async fn start_default() -> Gateway {
         Self::spawn(None, &scratch_dir(), &[]).await
     }
 
     async fn spawn(config: Option<&Path>, dir: &Path, env: &[(&str, &str)]) -> Gateway {
+        Self::spawn_within(config, dir, env, Duration::from_secs(20)).await
+    }
+
+    async fn spawn_within(
+        config: Option<&Path>,
+        dir: &Path,
+        env: &[(&str, &str)],
+        within: Duration,
+    ) -> Gateway {
         for _ in 0..5 {
             let port = free_port();
             let log = dir.join(format!("tollgate-{port}.log"));
@@ -105,7 +123,7 @@ impl Gateway {
                 .stderr(std::fs::File::create(&log).unwrap());
             let child = cmd.spawn().expect("spawn tollgate");
             let mut gw = Gateway { child, port, log };
-            match gw.wait_live(Duration::from_secs(20)).await {
+            match gw.wait_live(within).await {
                 Ok(()) => return gw,
                 Err(e) if e.starts_with("cannot listen") || gw.logs().contains("cannot listen") => {
                     eprintln!("port {port} taken, retrying: {e}")

@@ -13,6 +13,7 @@ use super::key_fields::NewKey;
 use super::request::Req;
 use super::validate::unset_limits;
 use crate::clock::now_ms_i64;
+use crate::control::key_index::Field;
 use crate::control::{Control, Entity, Kind};
 
 /// A new user document with every field LiteLLM's user row has, at its default.
@@ -74,25 +75,26 @@ pub(super) fn teams_of(c: &Control, user_id: &str) -> Vec<String> {
         .collect()
 }
 
-/// A field `/key/list` filters on, read from the key's typed fields (never its document, which
-/// would be parsed for every key); `None` when unset or empty.
-pub(super) fn key_field<'a>(k: &'a Entity, field: &str) -> Option<&'a str> {
-    let v = match field {
-        "key_alias" => k.alias(),
-        "team_id" => k.team_id.as_deref(),
-        "user_id" => k.user_id.as_deref(),
-        "organization_id" => k.org_id.as_deref(),
-        _ => unreachable!("{field} is not a typed key field"),
-    };
-    v.filter(|s| !s.is_empty())
+/// The key index field named `field` (`key_alias`, `team_id`, `user_id`, `organization_id`).
+fn index_field(field: &str) -> Field {
+    match field {
+        "key_alias" => Field::Alias,
+        "team_id" => Field::Team,
+        "user_id" => Field::User,
+        "organization_id" => Field::Org,
+        _ => unreachable!("{field} is not an indexed key field"),
+    }
 }
 
-/// Every key whose document field `field` equals `value` (`team_id`, `user_id`).
+/// Every key whose field `field` equals `value` (`key_alias`, `team_id`, `user_id`,
+/// `organization_id`), newest first, from the key index (no scan of every key).
 pub(super) fn keys_where(c: &Control, field: &str, value: &str) -> Vec<Arc<Entity>> {
-    c.list(Kind::Key)
-        .into_iter()
-        .filter(|k| key_field(k, field) == Some(value))
-        .collect()
+    let f = index_field(field);
+    c.with_key_index(|ix| {
+        ix.with(f, value)
+            .map(|set| set.iter().map(|n| n.0.clone()).collect())
+            .unwrap_or_default()
+    })
 }
 
 /// Deletes a key and its per-model counters.

@@ -5,7 +5,8 @@
 //! document holds LiteLLM's field names with the value types enforcement reads (see
 //! `control::entity`). This file holds the route handlers; `key_fields.rs` reads and checks a
 //! key document, `key_secrets.rs` makes and finds secrets, `key_scope.rs` limits what an
-//! internal user may do with keys, `responses.rs` holds the key object they answer with.
+//! internal user may do with keys, `key_list.rs` answers `/key/list`, `responses.rs` holds
+//! the key object they answer with.
 
 use std::sync::Arc;
 
@@ -13,15 +14,13 @@ use serde_json::{json, Map, Value};
 
 use super::access::{forbidden, may_manage_key, may_read_key, Role, Who};
 use super::documents::{doc_str, iso_ms};
-use super::entity_ops::{delete_key, ensure_user, key_field, set_blocked, store_key};
+use super::entity_ops::{delete_key, ensure_user, keys_where, set_blocked, store_key};
 use super::error::AdminError;
 use super::key_fields::{check_key_refs, prepare_key, read_key_fields};
 use super::key_scope as scope;
-use super::key_secrets::{
-    find_key, is_token, key_name, key_not_found, new_secret, supplied_secret,
-};
-use super::request::{amount, page_param, Req};
-use super::responses::{generate_response, key_object, newest_first, paginate};
+use super::key_secrets::{find_key, key_name, key_not_found, new_secret, supplied_secret};
+use super::request::{amount, Req};
+use super::responses::{generate_response, key_object};
 use crate::clock::now_ms_i64;
 use crate::control::enforce::hash_key;
 use crate::control::{Control, Entity, Kind};
@@ -134,62 +133,6 @@ pub async fn info(c: &Control, who: &Who, req: &Req) -> Result<Value, AdminError
     Ok(json!({"key": given, "info": key_object(c, &e)}))
 }
 
-/// `GET /key/list`: `page`, `size` (default 10, at most 100), filters `key_alias`, `team_id`,
-/// `user_id`, `organization_id`, `key_hash`; `return_full_object=true` gives key objects,
-/// otherwise tokens. Newest first. An internal user lists its own keys only.
-pub async fn list(c: &Control, who: &Who, req: &Req) -> Result<Value, AdminError> {
-    let page = page_param(req, "page", usize::MAX)?.unwrap_or(1);
-    let size = page_param(req, "size", 100)?.unwrap_or(10);
-    let full = req.boolean("return_full_object")?.unwrap_or(false);
-    let mut filters = Vec::new();
-    for f in ["key_alias", "team_id", "user_id", "organization_id"] {
-        if let Some(v) = req.string(f)?.filter(|v| !v.is_empty()) {
-            filters.push((f, v));
-        }
-    }
-    if !(who.is_admin() || who.role == Role::Viewer) {
-        let me = who.own_user()?.to_string();
-        if let Some((_, other)) = filters.iter().find(|(f, v)| *f == "user_id" && *v != me) {
-            return Err(forbidden(format!(
-                "You are not authorized to check another user's keys. Your user_id={me}, requested user_id={other}"
-            )));
-        }
-        filters.push(("user_id", me));
-    }
-    let key_hash = req.string("key_hash")?.filter(|v| !v.is_empty());
-    let mut keys: Vec<Arc<Entity>> = c
-        .list(Kind::Key)
-        .into_iter()
-        .filter(|k| {
-            filters
-                .iter()
-                .all(|(f, v)| key_field(k, f) == Some(v.as_str()))
-                && key_hash.as_deref().is_none_or(|h| {
-                    k.id == h.to_ascii_lowercase() || (!is_token(h) && k.id == hash_key(h))
-                })
-        })
-        .collect();
-    newest_first(&mut keys);
-    let total = keys.len();
-    let (slice, total_pages) = paginate(&keys, page, size);
-    let items: Vec<Value> = slice
-        .iter()
-        .map(|k| {
-            if full {
-                Value::Object(key_object(c, k))
-            } else {
-                Value::String(k.id.clone())
-            }
-        })
-        .collect();
-    Ok(json!({
-        "keys": items,
-        "total_count": total,
-        "current_page": page,
-        "total_pages": total_pages,
-    }))
-}
-
 /// `POST /key/delete`: `keys` (secrets or tokens) and/or `key_aliases`. Every one must exist
 /// (404 otherwise, and nothing is deleted) and be the caller's to manage (403 otherwise).
 pub async fn delete(c: &Control, who: &Who, req: &Req) -> Result<Value, AdminError> {
@@ -206,11 +149,7 @@ pub async fn delete(c: &Control, who: &Who, req: &Req) -> Result<Value, AdminErr
         targets.push(find_key(c, k).ok_or_else(|| key_not_found(k))?);
     }
     for a in &aliases {
-        let found: Vec<_> = c
-            .list(Kind::Key)
-            .into_iter()
-            .filter(|k| key_field(k, "key_alias") == Some(a.as_str()))
-            .collect();
+        let found = keys_where(c, "key_alias", a);
         if found.is_empty() {
             return Err(AdminError::not_found(format!(
                 "Key not found: key_alias={a}"

@@ -25,6 +25,7 @@ mod documents;
 mod entity_ops;
 mod error;
 mod key_fields;
+mod key_list;
 mod key_scope;
 mod key_secrets;
 mod keys;
@@ -181,7 +182,7 @@ async fn route(
         KeyGenerate => keys::generate(c, rt, who, req).await,
         KeyUpdate => keys::update(c, rt, who, req).await,
         KeyInfo => keys::info(c, who, req).await,
-        KeyList => keys::list(c, who, req).await,
+        KeyList => key_list::list(c, who, req).await,
         KeyDelete => keys::delete(c, who, req).await,
         KeyBlock => keys::block(c, req, true).await,
         KeyUnblock => keys::block(c, req, false).await,

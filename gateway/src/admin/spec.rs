@@ -288,7 +288,7 @@ const MODEL_FIELDS: &[Field] = &[
 
 use Access::{Admin, AnyKey, InternalUser, Own};
 use RouteId::*;
-use Support::{Acted, Empty, Ignored};
+use Support::{Acted, Empty};
 
 /// Every management route.
 #[rustfmt::skip]
@@ -305,10 +305,12 @@ pub static ROUTES: &[RouteSpec] = &[
         f("organization_id", Ty::Text, Acted),
         f("key_hash", Ty::Text, Acted),
         f("return_full_object", Ty::Flag, Acted),
-        f("include_team_keys", Ty::Flag, Ignored("the list already holds every key the caller may see")),
+        f("include_team_keys", Ty::Flag, Acted),
         f("include_created_by_keys", Ty::Flag, Empty),
-        f("sort_by", Ty::Text, Empty),
-        f("sort_order", Ty::Text, Empty),
+        f("sort_by", Ty::Text, Acted),
+        f("sort_order", Ty::Text, Acted),
+        f("search", Ty::Text, Acted),
+        f("cursor", Ty::Text, Acted),
         f("expand", Ty::List, Empty),
         f("status", Ty::Text, Empty),
         f("project_id", Ty::Text, Empty),

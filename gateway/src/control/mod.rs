@@ -6,6 +6,7 @@
 pub mod enforce;
 pub mod entity;
 pub mod flush;
+pub mod key_index;
 pub mod lease;
 pub mod ledger;
 pub mod output;
@@ -125,6 +126,9 @@ type Registry = RwLock<HashSet<ById>>;
 
 pub struct Control {
     maps: Vec<Registry>,
+    /// The keys in list order with their per-team/user/org/alias subsets, changed under the
+    /// key registry's write lock (taken first) so both always hold the same keys.
+    key_index: RwLock<key_index::KeyIndex>,
     store: Store,
     rt: tokio::runtime::Handle,
     pub settings: Settings,
@@ -169,6 +173,7 @@ impl Control {
         .map_err(|e| format!("database: {e}"))?;
         let control = Control {
             maps: Kind::ALL.iter().map(|_| RwLock::default()).collect(),
+            key_index: RwLock::default(),
             store,
             rt,
             settings,
@@ -247,6 +252,9 @@ impl Control {
         }
         let e = Arc::new(Entity::new(kind, id, Map::new(), None));
         map.insert(ById(e.clone()));
+        if kind == Kind::Key {
+            self.key_index.write().expect("key index lock").insert(&e);
+        }
         e
     }
 
@@ -271,8 +279,35 @@ impl Control {
     fn install(&self, kind: Kind, id: &str, doc: Map<String, Value>) -> Arc<Entity> {
         let mut map = self.map(kind).write().expect("registry lock");
         let e = Arc::new(Entity::new(kind, id, doc, map.get(id).map(|e| &*e.0)));
-        map.replace(ById(e.clone()));
+        let old = map.replace(ById(e.clone()));
+        if kind == Kind::Key {
+            let mut ix = self.key_index.write().expect("key index lock");
+            if let Some(old) = old {
+                ix.remove(&old.0);
+            }
+            ix.insert(&e);
+        }
         e
+    }
+
+    /// Removes an entity from memory (not from the database); false if it was not here.
+    fn forget(&self, kind: Kind, id: &str) -> bool {
+        let mut map = self.map(kind).write().expect("registry lock");
+        let Some(old) = map.take(id) else {
+            return false;
+        };
+        if kind == Kind::Key {
+            self.key_index
+                .write()
+                .expect("key index lock")
+                .remove(&old.0);
+        }
+        true
+    }
+
+    /// Reads the keys in list order ([`key_index`]) under its lock.
+    pub fn with_key_index<T>(&self, f: impl FnOnce(&key_index::KeyIndex) -> T) -> T {
+        f(&self.key_index.read().expect("key index lock"))
     }
 
     /// Applies a database row: at start (`restore`: the spend column seeds the counters), or a
@@ -282,10 +317,7 @@ impl Control {
             return;
         };
         if row.deleted {
-            self.map(kind)
-                .write()
-                .expect("registry lock")
-                .remove(row.id.as_str());
+            self.forget(kind, &row.id);
             return;
         }
         let doc = match serde_json::from_str(&row.doc) {
@@ -370,7 +402,7 @@ impl Control {
         let deleted = self
             .db(async move { s.delete_entity(k, &i, now_ms_i64()).await })
             .await?;
-        let here = self.map(kind).write().expect("registry lock").remove(id);
+        let here = self.forget(kind, id);
         self.announce(kind, id);
         if matches!(kind, Kind::Key | Kind::Team | Kind::User) {
             // Its token-budget counter goes with it.
@@ -410,7 +442,7 @@ impl Control {
         match self.db(async move { s.get_entity(k, &i).await }).await? {
             Some(row) => self.apply_row(row, false),
             None => {
-                self.map(kind).write().expect("registry lock").remove(id);
+                self.forget(kind, id);
             }
         }
         Ok(())

@@ -18,6 +18,7 @@ use crate::state::AppState;
 pub mod cache;
 pub mod responses;
 pub mod table;
+pub mod ui;
 pub mod ui_session;
 
 use table::{classify, Route};
@@ -72,6 +73,7 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
             cache::serve(state, session, ctx, op).await;
             return;
         }
+        Route::Ui => ui::serve(session, ctx, &path).await,
         Route::UiSession(op) => {
             ui_session::serve(state, session, ctx, op).await;
             return;
@@ -308,6 +310,20 @@ mod tests {
         assert_eq!(classify("GET", "/routes"), Route::Listing);
         assert_eq!(classify("GET", "/openapi.json"), Route::OpenApi);
         assert_eq!(classify("GET", "/docs"), Route::Docs);
+        assert_eq!(classify("GET", "/ui"), Route::Ui);
+        assert_eq!(classify("GET", "/ui/"), Route::Ui);
+        assert_eq!(classify("GET", "/ui/keys/abc"), Route::Ui);
+        assert_eq!(classify("GET", "/uix"), Route::NotFound);
+        // The session routes are never shadowed by the UI's deep links.
+        assert_eq!(
+            classify("POST", "/ui/login"),
+            Route::UiSession(crate::routes::ui_session::Op::Login)
+        );
+        assert_eq!(
+            classify("GET", "/ui/session"),
+            Route::UiSession(crate::routes::ui_session::Op::Current)
+        );
+        assert_eq!(classify("GET", "/ui/login"), Route::WrongMethod);
         assert_eq!(classify("POST", "/health"), Route::WrongMethod);
         assert_eq!(classify("GET", "/model_group/info"), Route::Admin);
         assert_eq!(classify("GET", "/v1/health/readiness"), Route::NotFound);

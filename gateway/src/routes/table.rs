@@ -43,6 +43,8 @@ pub enum Route {
     /// A provider's own API under its pass-through prefix (`/anthropic/*`, `/gemini/*`, …;
     /// `adapters::passthrough::ROUTES`), any method.
     PassThrough(adapters::provider::Provider),
+    /// The admin web UI's page and files: `/ui` and `/ui/...` (`routes::ui`).
+    Ui,
     /// `/ui/login`, `/ui/logout`, `/ui/session`: the admin UI's login session.
     UiSession(crate::routes::ui_session::Op),
     /// A known path with the wrong method.
@@ -411,6 +413,15 @@ pub const SERVED: &[Served] = &[
     ),
     served(
         "GET",
+        "/ui",
+        false,
+        Route::Ui,
+        "The admin web UI (every /ui/... path is one of its pages; docs/ui.md)",
+        "about",
+        Auth::None,
+    ),
+    served(
+        "GET",
         "/docs",
         false,
         Route::Docs,
@@ -445,6 +456,10 @@ pub fn classify(method: &str, path: &str) -> Route {
         Route::WrongMethod
     } else if let Some((provider, _)) = adapters::passthrough::route_of(trimmed) {
         Route::PassThrough(provider)
+    } else if crate::routes::ui::is_ui_path(trimmed) {
+        // Below /ui (deep links, built files), after the exact routes: the UI's session
+        // routes (/ui/login, …) are in SERVED and win.
+        Route::Ui
     } else if crate::admin::is_admin_path(trimmed) {
         Route::Admin
     } else {
