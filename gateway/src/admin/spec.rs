@@ -288,7 +288,7 @@ const MODEL_FIELDS: &[Field] = &[
 
 use Access::{Admin, AnyKey, InternalUser, Own};
 use RouteId::*;
-use Support::{Acted, Empty};
+use Support::{Acted, Empty, Ignored};
 
 /// Every management route.
 #[rustfmt::skip]
