@@ -127,6 +127,7 @@ pub(crate) const GENERAL: Section = Section {
         "alerting_args",
         "spend_report_frequency",
         "forward_traceparent_to_llm_api",
+        "pass_through_endpoints",
     ],
     litellm: "general_settings",
 };
