@@ -201,6 +201,28 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The custom pass-through paths, against the route table (which conf does not know).
+    let shadowing: Vec<String> = loaded
+        .config
+        .general
+        .pass_through_endpoints
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            routes::table::shadowed(&e.path, e.include_subpath).map(|why| {
+                format!(
+                    "general_settings.pass_through_endpoints[{i}].path: {why}; choose another path"
+                )
+            })
+        })
+        .collect();
+    if !shadowing.is_empty() {
+        eprintln!(
+            "tollgate: {source}: {}",
+            conf::ConfigError { errors: shadowing }
+        );
+        return ExitCode::FAILURE;
+    }
     if cli.check {
         for w in &loaded.warnings {
             eprintln!("warning: {w}");

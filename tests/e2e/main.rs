@@ -39,6 +39,7 @@ mod master_key;
 mod metrics;
 mod metrics_prometheus;
 mod passthrough;
+mod passthrough_custom;
 mod provider_table;
 mod providers;
 mod raw_http;

@@ -103,6 +103,10 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
             .await;
             Ok(())
         }
+        Route::NotFound if state.runtime().custom_route(&path).is_some() => {
+            crate::passthrough::custom::serve(state, session, ctx).await;
+            return;
+        }
         Route::NotFound => {
             error(session, ctx, GatewayError::NotFound { method, path }).await;
             Ok(())
