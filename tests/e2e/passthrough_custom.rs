@@ -169,6 +169,29 @@ async fn an_auth_route_takes_a_key_and_sends_only_its_own_credential() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // A used-up budget refuses the next request before the target is called.
+    let budgeted = generate_key(&gw, json!({"max_budget": 0.4})).await;
+    let r = client()
+        .post(gw.url("/my-llm"))
+        .bearer_auth(&budgeted)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(settled_spend(&gw, &budgeted, 0.5).await, 0.5);
+    let before = mock.requests().len();
+    let r = client()
+        .post(gw.url("/my-llm"))
+        .bearer_auth(&budgeted)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let e: Value = r.json().await.unwrap();
+    assert!(status >= 400 && is_budget_refusal(&e), "{status} {e}");
+    assert_eq!(mock.requests().len(), before);
     // The target's key never shows in the gateway's logs.
     assert!(!gw.logs().contains("sk-target-secret"));
 }

@@ -197,8 +197,8 @@ fn upstream_request(
             continue;
         }
         let keep = if conf.forward_headers {
-            !super::HOP_BY_HOP.contains(&n)
-                && !(conf.auth && native::CLIENT_KEY_HEADERS.contains(&n))
+            let callers_key = conf.auth && native::CLIENT_KEY_HEADERS.contains(&n);
+            !(super::HOP_BY_HOP.contains(&n) || callers_key)
         } else {
             matches!(n, "content-type" | "content-encoding" | "accept")
         };
