@@ -239,6 +239,39 @@ mod tests {
     use super::query;
 
     #[test]
+    fn an_exact_route_wins_then_the_longest_subpath_route() {
+        let rt = crate::routing::resolve::tests::runtime(
+            "model_list:
+  - model_name: m
+    litellm_params: {model: openai/gpt-4o, api_key: k}
+general_settings:
+  pass_through_endpoints:
+    - {path: /a, target: 'http://127.0.0.1:1/one', include_subpath: true}
+    - {path: /a/b, target: 'http://127.0.0.1:1/two', include_subpath: true}
+    - {path: /a/b/c, target: 'http://127.0.0.1:2/three'}
+",
+        );
+        let found = |p: &str| {
+            rt.custom_route(p)
+                .map(|(r, rest)| (r.conf.target.path.clone(), rest.to_string()))
+        };
+        assert_eq!(found("/a"), Some(("/one".into(), String::new())));
+        assert_eq!(found("/a/"), Some(("/one".into(), String::new())));
+        assert_eq!(found("/a/x/y"), Some(("/one".into(), "/x/y".into())));
+        assert_eq!(found("/a/b/x"), Some(("/two".into(), "/x".into())));
+        assert_eq!(found("/a/b/c"), Some(("/three".into(), String::new())));
+        assert_eq!(found("/a/b/c/d"), Some(("/two".into(), "/c/d".into())));
+        assert_eq!(found("/ab"), None);
+        assert_eq!(found("/b"), None);
+        // Two routes on one host share its upstream (resolved in the background).
+        assert_eq!(rt.custom_routes.len(), 3);
+        assert!(std::sync::Arc::ptr_eq(
+            &rt.custom_routes[0].upstream,
+            &rt.custom_routes[1].upstream
+        ));
+    }
+
+    #[test]
     fn the_client_query_is_appended_or_merged_under_the_target_s() {
         assert_eq!(query("", "", false), "");
         assert_eq!(query("api-version=1", "", false), "api-version=1");
