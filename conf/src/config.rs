@@ -246,6 +246,9 @@ pub struct GeneralSettings {
     /// `health_check_details` (default true): `/health` shows each deployment's provider,
     /// `api_base`, limits and error; `false` shows only `model` and `model_id`.
     pub health_check_details: bool,
+    /// `pass_through_endpoints`: custom routes relayed to any URL (`docs/config.md`, "Custom
+    /// pass-through endpoints").
+    pub pass_through_endpoints: Vec<crate::PassThroughEndpoint>,
 }
 
 impl GeneralSettings {

@@ -131,6 +131,7 @@ pub(crate) const GENERAL: Section = Section {
         "forward_traceparent_to_llm_api",
         // Read by the gateway (models/compose.rs), which also reads STORE_MODEL_IN_DB.
         "store_model_in_db",
+        "pass_through_endpoints",
     ],
     litellm: "general_settings",
 };

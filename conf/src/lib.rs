@@ -13,6 +13,7 @@ pub mod guard_patterns;
 mod keys;
 pub mod observe;
 mod params;
+mod passthrough;
 mod provider;
 mod raw;
 mod refs;
@@ -31,6 +32,7 @@ pub use deployment::parse_api_base;
 pub use keys::{is_secret_key, looks_like_openai};
 pub use observe::{MetricGroup, MetricsSettings};
 pub use params::{looks_like_secret, SECRET_PREFIXES};
+pub use passthrough::PassThroughEndpoint;
 pub use provider::bare_model_provider;
 /// The closest of some known names to a misspelled one ("did you mean"), as config keys use it.
 pub use suggest::closest as closest_name;

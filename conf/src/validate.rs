@@ -129,6 +129,7 @@ impl Default for GeneralSettings {
             background_health_checks: false,
             health_check_interval: std::time::Duration::from_secs(300),
             health_check_details: true,
+            pass_through_endpoints: Vec::new(),
         }
     }
 }
@@ -310,6 +311,10 @@ fn general(m: Option<&Map<String, Value>>, env: &Env, d: &mut Diag) -> GeneralSe
         if let Some(b) = boolean("general_settings.health_check_details", v, d) {
             out.health_check_details = b;
         }
+    }
+    // Errors: a route the operator configured must not go missing unnoticed.
+    if let Some(v) = field(m, "pass_through_endpoints") {
+        out.pass_through_endpoints = crate::passthrough::endpoints(v, env, d);
     }
     out
 }

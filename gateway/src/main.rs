@@ -213,6 +213,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The custom pass-through paths, against the route table (which conf does not know).
+    let shadowing = routes::table::shadowing(&loaded.config);
+    if !shadowing.is_empty() {
+        eprintln!(
+            "tollgate: {source}: {}",
+            conf::ConfigError { errors: shadowing }
+        );
+        return ExitCode::FAILURE;
+    }
     if cli.check {
         for w in &loaded.warnings {
             eprintln!("warning: {w}");

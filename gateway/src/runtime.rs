@@ -1,6 +1,7 @@
 //! The runtime derived from one configuration (swapped whole on reload): model groups and their
 //! deployments, the upstream hosts, the price table, the `/v1/models` body, the master key's
-//! digest.
+//! digest, the custom pass-through routes (`general_settings.pass_through_endpoints`) with their
+//! hosts.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -202,6 +203,44 @@ pub struct Runtime {
     pub prices: Arc<PriceTable>,
     /// The guardrails, compiled.
     pub guards: Arc<crate::guard::compiled::Guards>,
+    /// `general_settings.pass_through_endpoints`, in config order (served by
+    /// `passthrough::custom`).
+    pub custom_routes: Vec<CustomRoute>,
+}
+
+/// A custom pass-through route and the host its target is on (resolved off the request path,
+/// with the deployments' hosts).
+#[derive(Debug)]
+pub struct CustomRoute {
+    pub conf: conf::PassThroughEndpoint,
+    pub upstream: Arc<Upstream>,
+}
+
+impl Runtime {
+    /// The custom route serving `path`, and the rest of the path below the route's (empty for
+    /// the route's own path): an exact path first, else the `include_subpath` route with the
+    /// longest path `path` is below.
+    pub fn custom_route<'a>(&self, path: &'a str) -> Option<(&CustomRoute, &'a str)> {
+        if self.custom_routes.is_empty() {
+            return None;
+        }
+        let trimmed = path
+            .strip_suffix('/')
+            .filter(|p| !p.is_empty())
+            .unwrap_or(path);
+        if let Some(r) = self.custom_routes.iter().find(|r| r.conf.path == trimmed) {
+            return Some((r, ""));
+        }
+        self.custom_routes
+            .iter()
+            .filter(|r| r.conf.include_subpath)
+            .filter_map(|r| {
+                path.strip_prefix(r.conf.path.as_str())
+                    .filter(|rest| rest.starts_with('/'))
+                    .map(|rest| (r, rest))
+            })
+            .max_by_key(|(r, _)| r.conf.path.len())
+    }
 }
 
 impl Runtime {
@@ -324,6 +363,38 @@ impl Runtime {
             group.add(&rt);
             group.deployments.push(rt);
         }
+        let custom_routes = config
+            .general
+            .pass_through_endpoints
+            .iter()
+            .map(|e| {
+                let base = &e.target;
+                let upstream = match upstreams
+                    .iter()
+                    .find(|u| u.host == base.host && u.port == base.port && u.tls == base.tls)
+                {
+                    Some(u) => u.clone(),
+                    None => {
+                        // A reload keeps the host (and its DNS answers) of the runtime before.
+                        let u = prev
+                            .and_then(|p| {
+                                p.upstreams.iter().find(|u| {
+                                    u.host == base.host && u.port == base.port && u.tls == base.tls
+                                })
+                            })
+                            .cloned()
+                            .unwrap_or_else(|| Arc::new(Upstream::new(base)));
+                        upstreams.push(u.clone());
+                        u
+                    }
+                };
+                upstream.resolve_eagerly();
+                CustomRoute {
+                    conf: e.clone(),
+                    upstream,
+                }
+            })
+            .collect();
         // Groups only a team may use are listed to that team's keys alone (`/v1/models`).
         let models_body = models_list(
             group_names
@@ -345,6 +416,7 @@ impl Runtime {
             models_body,
             master_key_hash,
             prices,
+            custom_routes,
         };
         (runtime, carried)
     }

@@ -7,6 +7,7 @@ mod deployments;
 mod lenient;
 mod loading;
 mod observe;
+mod passthrough;
 mod providers;
 mod refs;
 mod settings;

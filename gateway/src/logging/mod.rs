@@ -94,6 +94,15 @@ pub fn config_secrets(c: &Config) -> Vec<String> {
     out.extend(passwords);
     out.extend(c.callbacks.secrets());
     out.extend(c.alerting.secrets());
+    // The custom pass-through routes' headers carry the targets' credentials.
+    for e in &c.general.pass_through_endpoints {
+        out.extend(e.headers.iter().map(|(_, v)| v.expose().to_string()));
+        out.extend(
+            e.headers
+                .iter()
+                .filter_map(|(_, v)| v.expose().split_once(' ').map(|(_, t)| t.to_string())),
+        );
+    }
     for d in &c.model_list {
         out.extend(d.api_key.as_ref().map(|k| k.expose().to_string()));
         for (k, v) in d.internal_params.iter().chain(&d.extra_params) {

@@ -110,6 +110,10 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
             .await;
             Ok(())
         }
+        Route::NotFound if state.runtime().custom_route(&path).is_some() => {
+            crate::passthrough::custom::serve(state, session, ctx).await;
+            return;
+        }
         Route::NotFound => {
             error(session, ctx, GatewayError::NotFound { method, path }).await;
             Ok(())
@@ -256,6 +260,22 @@ async fn readiness(
 mod tests {
     use super::*;
     use adapters::Endpoint;
+
+    #[test]
+    fn custom_paths_that_shadow_a_built_in_route_are_named() {
+        use super::table::shadowed;
+        assert_eq!(shadowed("/bria", true), None);
+        assert_eq!(shadowed("/v1/rerank-custom", false), None);
+        assert!(shadowed("/chat/completions", false).is_some());
+        assert!(shadowed("/v1/models", false).is_some());
+        assert!(shadowed("/health/readiness", false).is_some());
+        assert!(shadowed("/gemini", false).is_some());
+        assert!(shadowed("/spend/logs", false).is_some());
+        // Below it: only with include_subpath.
+        assert_eq!(shadowed("/cache", false), None);
+        assert!(shadowed("/cache", true).is_some());
+        assert_eq!(shadowed("/responses-x", true), None);
+    }
 
     #[test]
     fn v1_prefix_is_optional_and_methods_are_checked() {

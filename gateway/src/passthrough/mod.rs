@@ -6,7 +6,8 @@
 //! sent as it is to a deployment of that provider from the config with the deployment's
 //! credential in place of the caller's (a Google OAuth token, or an AWS signature, where the
 //! provider needs one), and the answer is relayed back as the provider sends it, chunk by chunk,
-//! watched for the usage it reports: spend is recorded from it.
+//! watched for the usage it reports: spend is recorded from it. The routes configured in
+//! `general_settings.pass_through_endpoints` are `custom.rs`'s, on the same relay.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,12 +29,14 @@ use crate::reply::{self, Served};
 use crate::runtime::Runtime;
 use crate::state::AppState;
 
+pub mod custom;
+
 /// A whole (not streamed) answer is kept up to this size to read its usage; a larger one is
 /// still relayed, without usage (its spend is then estimated from its size).
 const USAGE_BODY_CAP: usize = 8 << 20;
 
 /// Request headers never passed on: the connection's own, and the caller's key.
-const HOP_BY_HOP: &[&str] = &[
+pub(super) const HOP_BY_HOP: &[&str] = &[
     "host",
     "connection",
     "keep-alive",
@@ -307,7 +310,7 @@ fn from_env(provider: Provider) -> Option<Dest> {
 
 /// The canonical view admission reads: the model name access goes by, the output bound, the
 /// end user.
-fn view_of(access: &str, req: &Native) -> CanonicalRequest {
+pub(super) fn view_of(access: &str, req: &Native) -> CanonicalRequest {
     let mut body = Map::with_capacity(3);
     body.insert("model".into(), Value::String(access.to_string()));
     if let Some(n) = req.max_tokens {
@@ -424,7 +427,7 @@ async fn upstream_request(
 
 /// Relays the provider's answer as it comes — status, headers, body chunk by chunk — noting
 /// the usage it reports and its cost.
-async fn relay_answer(
+pub(super) async fn relay_answer(
     state: &AppState,
     session: &mut Session,
     ctx: &mut RequestCtx,
