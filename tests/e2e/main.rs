@@ -35,6 +35,7 @@ mod forward;
 mod front_door;
 mod guard;
 mod guard_external;
+mod guard_stream;
 mod import_litellm;
 mod master_key;
 mod metrics;

@@ -552,7 +552,11 @@ mod tests {
         for (f, out) in split_runs(&sse) {
             let args: String = datas(&out)
                 .iter()
-                .filter_map(|v| v["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str().map(str::to_string))
+                .filter_map(|v| {
+                    v["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+                        .as_str()
+                        .map(str::to_string)
+                })
                 .collect();
             assert_eq!(args, MASKED);
             assert_eq!(f.counts, [2]);
@@ -568,7 +572,9 @@ mod tests {
                 "delta": {"type": "input_json_delta", "partial_json": c.to_string()}});
             sse.push_str(&format!("event: content_block_delta\ndata: {e}\n\n"));
         }
-        sse.push_str("event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n");
+        sse.push_str(
+            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+        );
         for (_, out) in split_runs(&sse) {
             let vs = datas(&out);
             let args: String = vs
@@ -590,26 +596,47 @@ mod tests {
             let mut v = v;
             v["sequence_number"] = n.into();
             n += 1;
-            sse.push_str(&format!("event: {}\ndata: {v}\n\n", v["type"].as_str().unwrap()));
+            sse.push_str(&format!(
+                "event: {}\ndata: {v}\n\n",
+                v["type"].as_str().unwrap()
+            ));
         };
         for c in text.chars() {
-            ev(&mut sse, json!({"type": "response.output_text.delta", "item_id": "m1",
-                "output_index": 0, "content_index": 0, "delta": c.to_string()}));
+            ev(
+                &mut sse,
+                json!({"type": "response.output_text.delta", "item_id": "m1",
+                "output_index": 0, "content_index": 0, "delta": c.to_string()}),
+            );
         }
-        ev(&mut sse, json!({"type": "response.output_text.done", "item_id": "m1",
-            "output_index": 0, "content_index": 0, "text": text}));
+        ev(
+            &mut sse,
+            json!({"type": "response.output_text.done", "item_id": "m1",
+            "output_index": 0, "content_index": 0, "text": text}),
+        );
         for c in ARGS.chars() {
-            ev(&mut sse, json!({"type": "response.function_call_arguments.delta",
-                "item_id": "fc1", "output_index": 1, "delta": c.to_string()}));
+            ev(
+                &mut sse,
+                json!({"type": "response.function_call_arguments.delta",
+                "item_id": "fc1", "output_index": 1, "delta": c.to_string()}),
+            );
         }
-        ev(&mut sse, json!({"type": "response.function_call_arguments.done", "item_id": "fc1",
-            "output_index": 1, "arguments": ARGS}));
-        ev(&mut sse, json!({"type": "response.completed", "response": {"id": "r", "output": [
+        ev(
+            &mut sse,
+            json!({"type": "response.function_call_arguments.done", "item_id": "fc1",
+            "output_index": 1, "arguments": ARGS}),
+        );
+        ev(
+            &mut sse,
+            json!({"type": "response.completed", "response": {"id": "r", "output": [
             {"type": "message", "id": "m1", "content": [{"type": "output_text", "text": text}]},
-            {"type": "function_call", "id": "fc1", "name": "mail", "arguments": ARGS}]}}));
+            {"type": "function_call", "id": "fc1", "name": "mail", "arguments": ARGS}]}}),
+        );
         for (mut f, out) in split_runs(&sse) {
             let vs = datas(&out);
-            let seq: Vec<u64> = vs.iter().map(|v| v["sequence_number"].as_u64().unwrap()).collect();
+            let seq: Vec<u64> = vs
+                .iter()
+                .map(|v| v["sequence_number"].as_u64().unwrap())
+                .collect();
             assert_eq!(seq, (0..vs.len() as u64).collect::<Vec<_>>());
             let of = |kind: &str| -> String {
                 vs.iter()
@@ -617,9 +644,14 @@ mod tests {
                     .filter_map(|v| v["delta"].as_str().map(str::to_string))
                     .collect()
             };
-            assert_eq!(of("response.output_text.delta"), "write to [EMAIL_REDACTED] today");
+            assert_eq!(
+                of("response.output_text.delta"),
+                "write to [EMAIL_REDACTED] today"
+            );
             assert_eq!(of("response.function_call_arguments.delta"), MASKED);
-            assert!(vs.iter().any(|v| v["text"] == "write to [EMAIL_REDACTED] today"));
+            assert!(vs
+                .iter()
+                .any(|v| v["text"] == "write to [EMAIL_REDACTED] today"));
             assert!(vs.iter().any(|v| v["arguments"] == MASKED));
             assert!(!out.contains("john.smith"), "{out}");
             let fin = f.final_response.take().unwrap();
