@@ -18,6 +18,8 @@ pub(crate) struct RawConfig {
     /// for an entry that came from an included file.
     pub entry_paths: Vec<String>,
     pub env: Env,
+    /// The main file's directory: relative paths in sections (`blocked_words_file`) start here.
+    pub dir: PathBuf,
 }
 
 /// Environment lookups: `environment_variables:` from the config first, then the process.
@@ -136,6 +138,7 @@ pub(crate) fn load(
         entries: Vec::new(),
         entry_paths: Vec::new(),
         env,
+        dir,
     };
     merge(doc, &mut raw, d);
     Some(raw)

@@ -260,3 +260,76 @@ async fn tool_call_arguments_are_checked_in_every_shape() {
         masked
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn team_guardrails_and_a_blocked_words_file() {
+    use crate::admin_support::{get, ok};
+    let dir = std::env::temp_dir().join(format!("tollgate-guard-words-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let words = dir.join("words.yaml");
+    std::fs::write(
+        &words,
+        "blocked_words:\n  - {keyword: project-alpha, action: BLOCK, description: codename}\n  - {keyword: internal, action: MASK}\n",
+    )
+    .unwrap();
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let tail = format!(
+        "  - guardrail_name: words\n    litellm_params:\n      guardrail: litellm_content_filter\n      mode: pre_call\n      blocked_words_file: {}\n",
+        words.display()
+    );
+    let gw = gateway(&mock, &tail).await;
+    // LiteLLM's team field, kept in metadata.guardrails.
+    let team = ok(post(
+        &gw,
+        "/team/new",
+        &json!({"team_alias": "g", "guardrails": ["words"]}),
+    )
+    .await)
+    .await;
+    let team_id = team["team_id"].as_str().unwrap().to_string();
+    let info = ok(get(&gw, &format!("/team/info?team_id={team_id}")).await).await;
+    assert_eq!(
+        info["team_info"]["metadata"]["guardrails"],
+        json!(["words"]),
+        "{info}"
+    );
+    let member = crate::budgets::generate_key(&gw, json!({"team_id": team_id})).await;
+    let outsider = crate::budgets::generate_key(&gw, json!({})).await;
+    let send = |key: &str, text: &str, stream: bool| {
+        client()
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(key)
+            .json(&json!({"model": "gpt", "stream": stream,
+                "messages": [{"role": "user", "content": text}]}))
+            .send()
+    };
+    for stream in [false, true] {
+        // The team's guardrail runs for its key, with the file's words.
+        let e = expect_error(
+            send(&member, "about project-alpha", stream).await.unwrap(),
+            400,
+        )
+        .await;
+        assert!(e["message"].as_str().unwrap().contains("words"), "{e}");
+        let r = send(&member, "an internal memo", stream).await.unwrap();
+        assert_eq!(r.status(), 200);
+        let sent = mock.requests().last().unwrap().json().unwrap();
+        assert_eq!(sent["messages"][0]["content"], "an [KEYWORD_REDACTED] memo");
+        // Not for a key outside the team.
+        let r = send(&outsider, "about project-alpha", stream)
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // /team/update replaces the list.
+    ok(post(
+        &gw,
+        "/team/update",
+        &json!({"team_id": team_id, "guardrails": []}),
+    )
+    .await)
+    .await;
+    let r = send(&member, "about project-alpha", false).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let _ = std::fs::remove_dir_all(&dir);
+}
