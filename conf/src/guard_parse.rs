@@ -87,12 +87,6 @@ fn one(path: &str, g: &Value, env: &Env, dir: &Path, d: &mut Diag) -> Option<Gua
         Some(v) => boolean(&join(&pp, "default_on"), v, d).unwrap_or(false),
         None => false,
     };
-    if modes.contains(&GuardMode::LoggingOnly) {
-        d.warn(
-            &join(&pp, "mode"),
-            "logging_only is not supported yet: the guardrail does not run in that mode (docs/guardrails.md)",
-        );
-    }
     let mut used: Vec<&str> = vec!["guardrail", "mode", "default_on"];
     let kind = match provider.as_str() {
         "litellm_content_filter" | "content_filter" => {
@@ -172,6 +166,12 @@ fn one(path: &str, g: &Value, env: &Env, dir: &Path, d: &mut Diag) -> Option<Gua
         d.warn(
             &join(&pp, "mode"),
             "post_call of an external guardrail checks whole responses only: streamed responses are not sent to it (docs/guardrails.md)",
+        );
+    }
+    if !matches!(kind, GuardKind::Local(_)) && modes.contains(&GuardMode::LoggingOnly) {
+        d.warn(
+            &join(&pp, "mode"),
+            "logging_only is not supported for an external guardrail: it does not run in that mode (built-in guardrails only; docs/guardrails.md)",
         );
     }
     for k in p.keys() {

@@ -333,3 +333,62 @@ async fn team_guardrails_and_a_blocked_words_file() {
     assert_eq!(r.status(), 200);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_only_masks_what_is_logged_not_the_call() {
+    use crate::callbacks_receiver::{payloads, Receiver};
+    let mock = MockServer::start(MockConfig {
+        content: "Sure, I will write to frank@example.com today.".into(),
+        chunks: 6,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let rx = Receiver::start(false).await;
+    let tail = format!(
+        "  - guardrail_name: log-pii\n    litellm_params:\n      guardrail: litellm_content_filter\n      mode: logging_only\n      default_on: true\n      patterns:\n        - {{pattern_type: prebuilt, pattern_name: us_ssn, action: BLOCK}}\n        - {{pattern_type: prebuilt, pattern_name: phone, action: MASK}}\nlitellm_settings:\n  callbacks: [hook]\ncallback_settings:\n  hook: {{callback_type: generic_api, endpoint: \"{}\", flush_interval: 0.1}}\n",
+        rx.url("/hook")
+    );
+    // `pii-out` (post_call) is on too: the phone number and SSN are only logging_only's.
+    let gw = gateway(&mock, &tail).await;
+    let prompt = "call me on +1 415-555-0100, ssn 123-45-6789";
+    for stream in [false, true] {
+        let r = call(
+            &gw,
+            "/v1/chat/completions",
+            json!({"model": "gpt", "stream": stream,
+                "messages": [{"role": "user", "content": prompt}]}),
+        )
+        .await;
+        assert_eq!(
+            r.status(),
+            200,
+            "a BLOCK rule never refuses in logging_only"
+        );
+        let call_id = header(&r, "x-litellm-call-id");
+        let _ = r.text().await.unwrap();
+        // The provider got the original prompt.
+        let sent = mock.requests().last().unwrap().json().unwrap();
+        assert_eq!(sent["messages"][0]["content"], prompt);
+        // The callbacks got it masked, and the run noted.
+        let got = rx
+            .wait("/hook", "the event", |g| {
+                payloads(g).iter().any(|p| p["id"] == call_id)
+            })
+            .await;
+        let events = payloads(&got);
+        let p = events.iter().find(|p| p["id"] == call_id).unwrap();
+        let logged = p["messages"].to_string();
+        assert!(!logged.contains("415-555-0100"), "{logged}");
+        assert!(!logged.contains("123-45-6789"), "{logged}");
+        assert!(logged.contains("[PHONE_REDACTED]"), "{logged}");
+        assert!(logged.contains("[US_SSN_REDACTED]"), "{logged}");
+        let info = p["guardrail_information"].as_array().unwrap();
+        let run = info
+            .iter()
+            .find(|i| i["guardrail_name"] == "log-pii")
+            .unwrap_or_else(|| panic!("{info:?}"));
+        assert_eq!(run["guardrail_mode"], "logging_only");
+        assert_eq!(run["masked_entity_count"], 2, "{run}");
+    }
+}
