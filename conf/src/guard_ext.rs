@@ -1,7 +1,9 @@
 //! The external guardrails' settings (`presidio`, `generic_guardrail_api`: endpoints,
 //! timeouts, `unreachable_fallback`) and the readers the built-in ones share with them (an
-//! action, `pii_entities_config`). Types in `guard.rs`.
+//! action, `pii_entities_config`, the content filter's `blocked_words_file`). Types in
+//! `guard.rs`.
 
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -25,6 +27,87 @@ pub(crate) fn action(path: &str, v: &Value, d: &mut Diag) -> Option<Action> {
             None
         }
     }
+}
+
+/// The largest `blocked_words_file` read.
+pub(crate) const WORDS_FILE_LIMIT: u64 = 1 << 20;
+
+/// `blocked_words_file` (relative to the config file's directory): LiteLLM's YAML,
+/// `blocked_words: [{keyword, action, description}]` (or the list alone; an entry may be a bare
+/// word), read at config load, at most [`WORDS_FILE_LIMIT`] bytes. Entries without an action
+/// block, as inline `blocked_words` do.
+pub(crate) fn words_file(path: &str, v: &Value, dir: &Path, d: &mut Diag) -> Vec<(String, Action)> {
+    let Some(name) = v.as_str().filter(|s| !s.trim().is_empty()) else {
+        d.error(
+            path,
+            format_args!("expected a file path, got {}", show(path, v)),
+        );
+        return Vec::new();
+    };
+    let file = dir.join(name);
+    let shown = file.display();
+    let size = match std::fs::metadata(&file) {
+        Ok(m) => m.len(),
+        Err(e) => {
+            d.error(path, format_args!("cannot read {shown}: {e}"));
+            return Vec::new();
+        }
+    };
+    if size > WORDS_FILE_LIMIT {
+        d.error(
+            path,
+            format_args!("{shown} is {size} bytes, over the {WORDS_FILE_LIMIT}-byte limit"),
+        );
+        return Vec::new();
+    }
+    let parsed = std::fs::read_to_string(&file)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_norway::from_str::<Value>(&t).map_err(|e| e.to_string()));
+    let doc = match parsed {
+        Ok(doc) => doc,
+        Err(e) => {
+            d.error(path, format_args!("{shown}: {e}"));
+            return Vec::new();
+        }
+    };
+    let list = match &doc {
+        Value::Object(m) => m.get("blocked_words").and_then(Value::as_array),
+        Value::Array(a) => Some(a),
+        _ => None,
+    };
+    let Some(list) = list else {
+        d.error(
+            path,
+            format_args!("{shown}: expected blocked_words: [{{keyword, action}}, …]"),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, e) in list.iter().enumerate() {
+        let at = format!("{shown}: blocked_words[{i}]");
+        let (keyword, act) = match e {
+            Value::String(s) => (Some(s.as_str()), Action::Block),
+            Value::Object(m) => (
+                m.get("keyword").and_then(Value::as_str),
+                match m.get("action") {
+                    Some(a) => match action(&format!("{path} ({at}.action)"), a, d) {
+                        Some(a) => a,
+                        None => continue,
+                    },
+                    None => Action::Block,
+                },
+            ),
+            _ => (None, Action::Block),
+        };
+        match keyword.filter(|k| !k.trim().is_empty()) {
+            Some(k) => out.push((k.to_string(), act)),
+            None => d.error(path, format_args!("{at}: expected a keyword")),
+        }
+    }
+    if out.is_empty() {
+        d.warn(path, format_args!("{shown} lists no words"));
+    }
+    out
 }
 
 /// `pii_entities_config` as a list of (entity, action); `None` entries mean "all, masked".

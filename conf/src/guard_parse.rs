@@ -2,23 +2,30 @@
 //! `guardrail` kind and `mode`s, and the built-in kinds' rules (content filter, secret
 //! detection, PII). External kinds are read in `guard_ext.rs`; the types are in `guard.rs`.
 
+use std::path::Path;
+
 use serde_json::{Map, Value};
 
 use crate::diag::{boolean, field, index, join, show, string, Diag};
 use crate::guard::{Action, GuardKind, GuardMode, Guardrail, LocalRules, PatternRule, WordRule};
-use crate::guard_ext::{action, entities, presidio, webhook};
+use crate::guard_ext::{action, entities, presidio, webhook, words_file};
 use crate::guard_patterns::{self as pats, Check, Prebuilt};
 use crate::raw::Env;
 
 /// Reads `guardrails:` and `content_policy:` (top level).
-pub(crate) fn guardrails(root: &Map<String, Value>, env: &Env, d: &mut Diag) -> Vec<Guardrail> {
+pub(crate) fn guardrails(
+    root: &Map<String, Value>,
+    env: &Env,
+    dir: &Path,
+    d: &mut Diag,
+) -> Vec<Guardrail> {
     let mut out = Vec::new();
     match root.get("guardrails") {
         None | Some(Value::Null) => {}
         Some(Value::Array(list)) => {
             for (i, g) in list.iter().enumerate() {
                 let path = index("guardrails", i);
-                if let Some(g) = one(&path, g, env, d) {
+                if let Some(g) = one(&path, g, env, dir, d) {
                     if out.iter().any(|o: &Guardrail| o.name == g.name) {
                         d.error(
                             &join(&path, "guardrail_name"),
@@ -41,7 +48,7 @@ pub(crate) fn guardrails(root: &Map<String, Value>, env: &Env, d: &mut Diag) -> 
     out
 }
 
-fn one(path: &str, g: &Value, env: &Env, d: &mut Diag) -> Option<Guardrail> {
+fn one(path: &str, g: &Value, env: &Env, dir: &Path, d: &mut Diag) -> Option<Guardrail> {
     let Value::Object(m) = g else {
         d.error(path, format_args!("expected a map, got {}", show(path, g)));
         return None;
@@ -80,24 +87,19 @@ fn one(path: &str, g: &Value, env: &Env, d: &mut Diag) -> Option<Guardrail> {
         Some(v) => boolean(&join(&pp, "default_on"), v, d).unwrap_or(false),
         None => false,
     };
-    if modes.contains(&GuardMode::LoggingOnly) {
-        d.warn(
-            &join(&pp, "mode"),
-            "logging_only is not supported yet: the guardrail does not run in that mode (docs/guardrails.md)",
-        );
-    }
     let mut used: Vec<&str> = vec!["guardrail", "mode", "default_on"];
     let kind = match provider.as_str() {
         "litellm_content_filter" | "content_filter" => {
             used.extend([
                 "patterns",
                 "blocked_words",
+                "blocked_words_file",
                 "categories",
                 "pattern_redaction_format",
                 "keyword_redaction_tag",
                 "output_parse_pii",
             ]);
-            GuardKind::Local(content_filter(&pp, p, d))
+            GuardKind::Local(content_filter(&pp, p, dir, d))
         }
         "hide-secrets" | "hide_secrets" | "secret_detection" | "detect_secrets" => {
             used.extend([
@@ -164,6 +166,12 @@ fn one(path: &str, g: &Value, env: &Env, d: &mut Diag) -> Option<Guardrail> {
         d.warn(
             &join(&pp, "mode"),
             "post_call of an external guardrail checks whole responses only: streamed responses are not sent to it (docs/guardrails.md)",
+        );
+    }
+    if !matches!(kind, GuardKind::Local(_)) && modes.contains(&GuardMode::LoggingOnly) {
+        d.warn(
+            &join(&pp, "mode"),
+            "logging_only is not supported for an external guardrail: it does not run in that mode (built-in guardrails only; docs/guardrails.md)",
         );
     }
     for k in p.keys() {
@@ -269,7 +277,7 @@ fn rule(b: &Prebuilt, name: &str, action: Action, fmt: &str) -> PatternRule {
     }
 }
 
-fn content_filter(pp: &str, p: &Map<String, Value>, d: &mut Diag) -> LocalRules {
+fn content_filter(pp: &str, p: &Map<String, Value>, dir: &Path, d: &mut Diag) -> LocalRules {
     let fmt = redaction_format(pp, p, d);
     let kw_tag = match field(p, "keyword_redaction_tag") {
         Some(v) => string(&join(pp, "keyword_redaction_tag"), v, d)
@@ -371,6 +379,16 @@ fn content_filter(pp: &str, p: &Map<String, Value>, d: &mut Diag) -> LocalRules 
             tag: kw_tag.clone(),
             source: "blocked_words",
         });
+    }
+    if let Some(v) = field(p, "blocked_words_file") {
+        for (keyword, action) in words_file(&join(pp, "blocked_words_file"), v, dir, d) {
+            out.words.push(WordRule {
+                keyword,
+                action,
+                tag: kw_tag.clone(),
+                source: "blocked_words",
+            });
+        }
     }
     for (path, m) in list("categories", d) {
         let cat = field(&m, "category").and_then(Value::as_str).unwrap_or("");

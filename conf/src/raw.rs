@@ -21,6 +21,8 @@ pub(crate) struct RawConfig {
     /// The merged document before `os.environ/` references were resolved (`model_list`
     /// included): what `Config::shown` is redacted from.
     pub unresolved: Map<String, Value>,
+    /// The main file's directory: relative paths in sections (`blocked_words_file`) start here.
+    pub dir: PathBuf,
 }
 
 /// Environment lookups: `environment_variables:` from the config first, then the process.
@@ -142,6 +144,7 @@ pub(crate) fn load(
         entry_paths: Vec::new(),
         env,
         unresolved: Map::new(),
+        dir,
     };
     merge(doc, &mut raw, d);
     // The same merge over the unresolved tree (its problems are already reported above).

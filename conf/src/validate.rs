@@ -94,7 +94,7 @@ pub(crate) fn validate(raw: &RawConfig, source: Option<&Path>, d: &mut Diag) -> 
         }
     }
 
-    let guardrails = crate::guard_parse::guardrails(&raw.root, &raw.env, d);
+    let guardrails = crate::guard_parse::guardrails(&raw.root, &raw.env, &raw.dir, d);
 
     if d.error_count() > before {
         return None;

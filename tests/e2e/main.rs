@@ -38,6 +38,7 @@ mod forward;
 mod front_door;
 mod guard;
 mod guard_external;
+mod guard_stream;
 mod import_litellm;
 mod load;
 mod master_key;

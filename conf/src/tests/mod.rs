@@ -4,6 +4,7 @@
 mod access;
 mod cache;
 mod deployments;
+mod guard;
 mod lenient;
 mod loading;
 mod observe;

@@ -102,7 +102,7 @@ macro_rules! team_fields {
             f("team_id", Ty::Text, Acted),
             f("admins", Ty::List, Empty),
             f("members", Ty::List, Empty),
-            f("guardrails", Ty::List, Empty),
+            f("guardrails", Ty::List, Acted),
             f("policies", Ty::List, Empty),
             f("prompts", Ty::List, Empty),
             f("object_permission", Ty::Object, Empty),

@@ -33,8 +33,28 @@ pub(super) const TEAM_FIELDS: &[&[(&str, Ty)]] = &[
         ("model_aliases", Ty::Aliases),
         ("budget_id", Ty::Text),
         ("team_member_permissions", Ty::List),
+        // Guardrails (`guard/`): the team's list, kept in `metadata.guardrails` as on keys.
+        ("guardrails", Ty::List),
     ],
 ];
+
+/// LiteLLM's `guardrails` list goes to `metadata.guardrails`, where `guard/` reads it.
+fn guardrails_into_metadata(doc: &mut Map<String, Value>) {
+    let Some(g) = doc.remove("guardrails").filter(Value::is_array) else {
+        return;
+    };
+    let meta = doc
+        .entry("metadata")
+        .and_modify(|m| {
+            if !m.is_object() {
+                *m = json!({});
+            }
+        })
+        .or_insert_with(|| json!({}));
+    if let Some(m) = meta.as_object_mut() {
+        m.insert("guardrails".into(), g);
+    }
+}
 
 /// A new team document with every field LiteLLM's team row has, at its default.
 fn team_defaults(team_id: &str, now: i64) -> Map<String, Value> {
@@ -86,6 +106,7 @@ pub async fn new(c: &Control, who: &Who, req: &Req) -> Result<Value, AdminError>
     }
     let mut doc = team_defaults(&team_id, now);
     read_fields(req, TEAM_FIELDS, &mut doc)?;
+    guardrails_into_metadata(&mut doc);
     check_team_refs(c, &doc)?;
     let specs = match req.body.get("members_with_roles") {
         None | Some(Value::Null) => Vec::new(),
@@ -139,6 +160,7 @@ pub async fn update(c: &Control, req: &Req) -> Result<Value, AdminError> {
     let team = named_team(c, req)?;
     let mut doc = team.doc();
     read_fields(req, TEAM_FIELDS, &mut doc)?;
+    guardrails_into_metadata(&mut doc);
     check_team_refs(c, &doc)?;
     touch(&mut doc);
     let team = c.put(Kind::Team, &team.id, doc).await?;

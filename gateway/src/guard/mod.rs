@@ -12,6 +12,7 @@ pub mod compiled;
 pub mod corpus;
 pub mod detect;
 pub mod external;
+pub mod logged;
 pub mod state;
 pub mod stream;
 pub mod text;
@@ -238,6 +239,14 @@ pub async fn pre_call(
                     gs.post_external.push(i);
                     gs.guards = Some(guards.clone());
                 }
+            }
+        }
+        if g.conf.runs(GuardMode::LoggingOnly) {
+            if let Some(d) = &g.detector {
+                ctx.guard.get_or_insert_default().logging.push(PostCheck {
+                    name: g.name.clone(),
+                    detector: d.clone(),
+                });
             }
         }
         if !(g.conf.runs(GuardMode::PreCall) || g.conf.runs(GuardMode::DuringCall)) {

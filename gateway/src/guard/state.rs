@@ -46,6 +46,8 @@ pub struct GuardState {
     pub notes: Vec<Note>,
     /// Built-in `post_call` guardrails for the response.
     pub post: Vec<PostCheck>,
+    /// Built-in `logging_only` guardrails, for what is logged (`logged.rs`).
+    pub logging: Vec<PostCheck>,
     /// External `post_call` guardrails (indexes into `guards`).
     pub post_external: Vec<usize>,
     /// The configuration's guardrails, while external post checks are pending.

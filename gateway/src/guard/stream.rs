@@ -1,9 +1,13 @@
-//! `post_call` guardrails on a streamed response: the text deltas of each choice (OpenAI
-//! `choices[i].delta.content`) or content block (Anthropic `content_block_delta`) are held
-//! back only as far as a pattern can span, checked, masked and released; the events keep
-//! their framing (each rewritten event is one whole SSE event), and what is still held when a
-//! choice or block ends goes out in its last event (or one made before its stop event). A
-//! blocking match ends the stream: the caller writes an error event in the client's API.
+//! `post_call` guardrails on a streamed response, in each stream shape the relay writes:
+//! OpenAI chunks (`choices[i].delta.content` and each tool call's `function.arguments`),
+//! Anthropic native events (`content_block_delta` text and `input_json_delta`), and OpenAI
+//! Responses events of a deployment that speaks Responses (`response.output_text.delta`,
+//! `response.refusal.delta`, `response.function_call_arguments.delta`). Each text is held back
+//! only as far as a pattern can span, checked, masked and released; the events keep their
+//! framing (each rewritten event is one whole SSE event), and what is still held when a text
+//! ends goes out in its last event (or one made before its end event). Texts repeated whole at
+//! their end (Responses `.done` events, `response.completed`) are checked whole. A blocking
+//! match ends the stream: the caller writes an error event in the client's API.
 
 use adapters::sse::{event_data, SseSplitter};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -11,18 +15,48 @@ use serde_json::{json, Value};
 
 use super::state::{cut, hits, release, Blocked, GuardState, PostCheck};
 
+/// Which text a held buffer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// OpenAI: a choice's content.
+    Content(usize),
+    /// OpenAI: a choice's tool call's arguments (choice, tool call index).
+    Tool(usize, usize),
+    /// Anthropic: a content block (text, or a tool's input JSON).
+    Block(usize),
+    /// Responses: an output item's text or refusal part (output index, content index).
+    Part(usize, usize),
+    /// Responses: a function call item's arguments (output index).
+    Args(usize),
+}
+
+/// Text held back for one slot, and what is needed to make an event releasing it.
+struct Held {
+    slot: Slot,
+    text: String,
+    /// Anthropic `input_json_delta` (else `text_delta`); Responses `response.refusal.delta`.
+    alt: bool,
+    /// Responses: the item's id.
+    item_id: Value,
+}
+
 /// The filter of one streamed response.
 pub struct StreamFilter {
     post: Vec<PostCheck>,
     unmask: Vec<(String, String)>,
     hold: usize,
     splitter: SseSplitter,
-    /// Held text per choice / content block index.
-    held: Vec<String>,
+    held: Vec<Held>,
     /// Masks made, per post check.
     pub counts: Vec<usize>,
     /// The last OpenAI chunk seen: the template of a chunk made to release held text.
     last: Option<Value>,
+    /// Responses: events added so far (later `sequence_number`s move up by this much).
+    shift: u64,
+    /// Responses: the `sequence_number` of the next event written.
+    seq_next: u64,
+    /// Responses: the final response as the client got it (checked), for storage.
+    pub final_response: Option<Value>,
 }
 
 impl StreamFilter {
@@ -35,19 +69,31 @@ impl StreamFilter {
             held: Vec::new(),
             counts: vec![0; state.post.len()],
             last: None,
+            shift: 0,
+            seq_next: 0,
+            final_response: None,
         }
     }
 
-    fn slot(&mut self, i: usize) -> &mut String {
-        if self.held.len() <= i {
-            self.held.resize(i + 1, String::new());
-        }
-        &mut self.held[i]
+    fn slot(&mut self, slot: Slot) -> &mut Held {
+        let at = match self.held.iter().position(|h| h.slot == slot) {
+            Some(at) => at,
+            None => {
+                self.held.push(Held {
+                    slot,
+                    text: String::new(),
+                    alt: false,
+                    item_id: Value::Null,
+                });
+                self.held.len() - 1
+            }
+        };
+        &mut self.held[at]
     }
 
-    /// Adds `delta` to slot `i` and returns what may go out now (everything when `last`).
-    fn pass(&mut self, i: usize, delta: &str, last: bool) -> Result<String, Blocked> {
-        let mut text = std::mem::take(self.slot(i));
+    /// Adds `delta` to `slot` and returns what may go out now (everything when `last`).
+    fn pass(&mut self, slot: Slot, delta: &str, last: bool) -> Result<String, Blocked> {
+        let mut text = std::mem::take(&mut self.slot(slot).text);
         text.push_str(delta);
         let found = hits(&self.post, &text);
         let upto = if last {
@@ -63,11 +109,29 @@ impl StreamFilter {
             upto,
             &mut self.counts,
         )?;
-        *self.slot(i) = text[upto..].to_string();
+        self.slot(slot).text = text[upto..].to_string();
         Ok(out)
     }
 
-    /// Filters canonical (OpenAI) or Anthropic SSE bytes; `done`: the stream ended.
+    /// Checks a text repeated whole (a `.done` event's); masks are not counted again.
+    fn whole(&self, text: &mut String) -> Result<bool, Blocked> {
+        let found = hits(&self.post, text);
+        if found.is_empty() && !self.unmask.iter().any(|(t, _)| text.contains(t.as_str())) {
+            return Ok(false);
+        }
+        let mut scratch = vec![0; self.post.len()];
+        *text = release(
+            &self.post,
+            &self.unmask,
+            text,
+            &found,
+            text.len(),
+            &mut scratch,
+        )?;
+        Ok(true)
+    }
+
+    /// Filters canonical (OpenAI), Anthropic or Responses SSE bytes; `done`: the stream ended.
     pub fn filter(&mut self, input: &[u8], done: bool) -> Result<BytesMut, Blocked> {
         self.splitter.push(input);
         let mut out = BytesMut::with_capacity(input.len() + 64);
@@ -97,26 +161,12 @@ impl StreamFilter {
             out.extend_from_slice(&event);
             return Ok(());
         };
-        match v.get("type").and_then(Value::as_str) {
-            Some("content_block_delta") => {
-                let i = v["index"].as_u64().unwrap_or(0) as usize;
-                if let Some(t) = v["delta"]["text"].as_str().map(str::to_string) {
-                    let now = self.pass(i, &t, false)?;
-                    v["delta"]["text"] = Value::String(now);
-                    write_anthropic(out, "content_block_delta", &v);
-                    return Ok(());
-                }
-            }
-            Some("content_block_stop") => {
-                let i = v["index"].as_u64().unwrap_or(0) as usize;
-                let rest = self.pass(i, "", true)?;
-                if !rest.is_empty() {
-                    let d = json!({"type": "content_block_delta", "index": i,
-                        "delta": {"type": "text_delta", "text": rest}});
-                    write_anthropic(out, "content_block_delta", &d);
-                }
-            }
-            _ => {}
+        if let Some(kind) = v.get("type").and_then(Value::as_str).map(str::to_string) {
+            return if kind.starts_with("response.") {
+                self.responses(&kind, v, &event, out)
+            } else {
+                self.anthropic(&kind, v, &event, out)
+            };
         }
         let Some(choices) = v.get_mut("choices").and_then(Value::as_array_mut) else {
             out.extend_from_slice(&event);
@@ -124,13 +174,42 @@ impl StreamFilter {
         };
         let mut changed = false;
         for c in choices.iter_mut() {
-            let i = c["index"].as_u64().unwrap_or(0) as usize;
-            let finished = !c["finish_reason"].is_null();
-            let delta = c["delta"]["content"].as_str().map(str::to_string);
-            if delta.is_none() && !finished {
-                continue;
+            changed |= self.choice(c)?;
+        }
+        if changed {
+            write_data(out, &v);
+        } else {
+            out.extend_from_slice(&event);
+        }
+        self.last = Some(v);
+        Ok(())
+    }
+
+    /// One OpenAI choice of a chunk: its content and tool call arguments. Whether it changed.
+    fn choice(&mut self, c: &mut Value) -> Result<bool, Blocked> {
+        let i = c["index"].as_u64().unwrap_or(0) as usize;
+        let finished = !c["finish_reason"].is_null();
+        let mut changed = false;
+        if let Some(calls) = c
+            .get_mut("delta")
+            .and_then(|d| d.get_mut("tool_calls"))
+            .and_then(Value::as_array_mut)
+        {
+            for call in calls {
+                let t = call["index"].as_u64().unwrap_or(0) as usize;
+                let Some(f) = call.get_mut("function") else {
+                    continue;
+                };
+                if let Some(a) = f.get("arguments").and_then(Value::as_str) {
+                    let a = a.to_string();
+                    f["arguments"] = Value::String(self.pass(Slot::Tool(i, t), &a, false)?);
+                    changed = true;
+                }
             }
-            let now = self.pass(i, delta.as_deref().unwrap_or(""), finished)?;
+        }
+        let delta = c["delta"]["content"].as_str().map(str::to_string);
+        if delta.is_some() || finished {
+            let now = self.pass(Slot::Content(i), delta.as_deref().unwrap_or(""), finished)?;
             if delta.is_some() || !now.is_empty() {
                 if !c["delta"].is_object() {
                     c["delta"] = json!({});
@@ -139,42 +218,208 @@ impl StreamFilter {
                 changed = true;
             }
         }
-        if changed {
-            write_data(out, &v);
-        } else {
-            out.extend_from_slice(&event);
+        if finished {
+            // What is held of each tool call goes out with the finish.
+            let tools: Vec<usize> = self
+                .held
+                .iter()
+                .filter_map(|h| match h.slot {
+                    Slot::Tool(ci, t) if ci == i && !h.text.is_empty() => Some(t),
+                    _ => None,
+                })
+                .collect();
+            for t in tools {
+                let rest = self.pass(Slot::Tool(i, t), "", true)?;
+                if !c["delta"].is_object() {
+                    c["delta"] = json!({});
+                }
+                if !c["delta"]["tool_calls"].is_array() {
+                    c["delta"]["tool_calls"] = json!([]);
+                }
+                if let Some(a) = c["delta"]["tool_calls"].as_array_mut() {
+                    a.push(json!({"index": t, "function": {"arguments": rest}}));
+                }
+                changed = true;
+            }
         }
-        if v.get("choices").is_some() {
-            self.last = Some(v);
+        Ok(changed)
+    }
+
+    /// An Anthropic native event.
+    fn anthropic(
+        &mut self,
+        kind: &str,
+        mut v: Value,
+        event: &Bytes,
+        out: &mut BytesMut,
+    ) -> Result<(), Blocked> {
+        let i = v["index"].as_u64().unwrap_or(0) as usize;
+        match kind {
+            "content_block_delta" => {
+                let (field, alt) = match v["delta"]["type"].as_str() {
+                    Some("input_json_delta") => ("partial_json", true),
+                    _ => ("text", false),
+                };
+                if let Some(t) = v["delta"][field].as_str().map(str::to_string) {
+                    self.slot(Slot::Block(i)).alt = alt;
+                    v["delta"][field] = Value::String(self.pass(Slot::Block(i), &t, false)?);
+                    write_named(out, kind, &v);
+                    return Ok(());
+                }
+            }
+            "content_block_stop" => self.release_slot(Slot::Block(i), out)?,
+            _ => {}
+        }
+        out.extend_from_slice(event);
+        Ok(())
+    }
+
+    /// A Responses event (a deployment that speaks Responses, passed through).
+    fn responses(
+        &mut self,
+        kind: &str,
+        mut v: Value,
+        event: &Bytes,
+        out: &mut BytesMut,
+    ) -> Result<(), Blocked> {
+        let o = v["output_index"].as_u64().unwrap_or(0) as usize;
+        let c = v["content_index"].as_u64().unwrap_or(0) as usize;
+        let mut changed = false;
+        match kind {
+            "response.output_text.delta"
+            | "response.refusal.delta"
+            | "response.function_call_arguments.delta" => {
+                let slot = match kind {
+                    "response.function_call_arguments.delta" => Slot::Args(o),
+                    _ => Slot::Part(o, c),
+                };
+                if let Some(d) = v["delta"].as_str().map(str::to_string) {
+                    let h = self.slot(slot);
+                    h.alt = kind == "response.refusal.delta";
+                    h.item_id = v["item_id"].clone();
+                    v["delta"] = Value::String(self.pass(slot, &d, false)?);
+                    changed = true;
+                }
+            }
+            "response.output_text.done"
+            | "response.refusal.done"
+            | "response.function_call_arguments.done" => {
+                let (slot, field) = match kind {
+                    "response.output_text.done" => (Slot::Part(o, c), "text"),
+                    "response.refusal.done" => (Slot::Part(o, c), "refusal"),
+                    _ => (Slot::Args(o), "arguments"),
+                };
+                self.release_slot(slot, out)?;
+                if let Some(Value::String(s)) = v.get_mut(field) {
+                    changed |= self.whole(s)?;
+                }
+            }
+            "response.content_part.added" | "response.content_part.done" => {
+                changed |= self.whole_texts(&mut v["part"])?
+            }
+            "response.output_item.added" | "response.output_item.done" => {
+                changed |= self.whole_texts(&mut v["item"])?
+            }
+            "response.completed" | "response.incomplete" | "response.failed" => {
+                self.flush_all(out)?;
+                changed |= self.whole_texts(&mut v["response"])?;
+                self.final_response = Some(v["response"].clone());
+            }
+            _ => {}
+        }
+        if let Some(n) = v["sequence_number"].as_u64() {
+            if self.shift > 0 {
+                v["sequence_number"] = (n + self.shift).into();
+                changed = true;
+            }
+            self.seq_next = n + self.shift + 1;
+        }
+        if changed {
+            write_named(out, kind, &v);
+        } else {
+            out.extend_from_slice(event);
         }
         Ok(())
     }
 
-    /// Releases every held text (the stream ended without a finish event for it).
+    /// Checks every generated text of a response object or item whole. Whether one changed.
+    fn whole_texts(&self, v: &mut Value) -> Result<bool, Blocked> {
+        let mut changed = false;
+        for t in super::text::response_texts(v) {
+            changed |= self.whole(t)?;
+        }
+        Ok(changed)
+    }
+
+    /// Releases what `slot` still holds, in an event of its stream's shape.
+    fn release_slot(&mut self, slot: Slot, out: &mut BytesMut) -> Result<(), Blocked> {
+        let rest = self.pass(slot, "", true)?;
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let h = self.slot(slot);
+        let (alt, item_id) = (h.alt, h.item_id.clone());
+        match slot {
+            Slot::Content(i) => self.write_chunk(
+                out,
+                json!({"index": i, "delta": {"content": rest}, "finish_reason": null}),
+            ),
+            Slot::Tool(i, t) => self.write_chunk(
+                out,
+                json!({"index": i, "delta": {"tool_calls": [{"index": t,
+                    "function": {"arguments": rest}}]}, "finish_reason": null}),
+            ),
+            Slot::Block(i) => {
+                let d = if alt {
+                    json!({"type": "input_json_delta", "partial_json": rest})
+                } else {
+                    json!({"type": "text_delta", "text": rest})
+                };
+                let e = json!({"type": "content_block_delta", "index": i, "delta": d});
+                write_named(out, "content_block_delta", &e);
+            }
+            Slot::Part(o, _) | Slot::Args(o) => {
+                let kind = match slot {
+                    Slot::Args(_) => "response.function_call_arguments.delta",
+                    _ if alt => "response.refusal.delta",
+                    _ => "response.output_text.delta",
+                };
+                let mut e = json!({"type": kind, "sequence_number": self.seq_next,
+                    "item_id": item_id, "output_index": o, "delta": rest});
+                if let Slot::Part(_, c) = slot {
+                    e["content_index"] = c.into();
+                }
+                self.seq_next += 1;
+                self.shift += 1;
+                write_named(out, kind, &e);
+            }
+        }
+        Ok(())
+    }
+
+    /// An OpenAI chunk carrying one choice, made from the last chunk seen (no usage).
+    fn write_chunk(&self, out: &mut BytesMut, choice: Value) {
+        let mut t = self
+            .last
+            .clone()
+            .unwrap_or_else(|| json!({"object": "chat.completion.chunk"}));
+        t["choices"] = json!([choice]);
+        if let Some(o) = t.as_object_mut() {
+            o.remove("usage");
+        }
+        write_data(out, &t);
+    }
+
+    /// Releases every held text (the stream ended without an end event for it).
     fn flush_all(&mut self, out: &mut BytesMut) -> Result<(), Blocked> {
-        for i in 0..self.held.len() {
-            if self.held[i].is_empty() {
-                continue;
-            }
-            let rest = self.pass(i, "", true)?;
-            if rest.is_empty() {
-                continue;
-            }
-            match self.last.clone() {
-                Some(mut t) => {
-                    t["choices"] =
-                        json!([{"index": i, "delta": {"content": rest}, "finish_reason": null}]);
-                    if let Some(o) = t.as_object_mut() {
-                        o.remove("usage");
-                    }
-                    write_data(out, &t);
-                }
-                None => {
-                    let d = json!({"type": "content_block_delta", "index": i,
-                        "delta": {"type": "text_delta", "text": rest}});
-                    write_anthropic(out, "content_block_delta", &d);
-                }
-            }
+        let slots: Vec<Slot> = self
+            .held
+            .iter()
+            .filter(|h| !h.text.is_empty())
+            .map(|h| h.slot)
+            .collect();
+        for s in slots {
+            self.release_slot(s, out)?;
         }
         Ok(())
     }
@@ -186,7 +431,8 @@ fn write_data(out: &mut BytesMut, v: &Value) {
     out.put_slice(b"\n\n");
 }
 
-fn write_anthropic(out: &mut BytesMut, name: &str, v: &Value) {
+/// An event with its name line (Anthropic, Responses).
+fn write_named(out: &mut BytesMut, name: &str, v: &Value) {
     out.put_slice(b"event: ");
     out.put_slice(name.as_bytes());
     out.put_slice(b"\n");
@@ -194,76 +440,5 @@ fn write_anthropic(out: &mut BytesMut, name: &str, v: &Value) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::guard::detect::Detector;
-    use conf::guard::{Action, LocalRules, PatternRule};
-    use std::sync::Arc;
-
-    fn state() -> GuardState {
-        let b = conf::guard_patterns::prebuilt("email").unwrap();
-        let rules = LocalRules {
-            patterns: vec![PatternRule {
-                name: "email".into(),
-                regex: b.regex.into(),
-                check: b.check,
-                action: Action::Mask,
-                tag: "[EMAIL_REDACTED]".into(),
-            }],
-            words: vec![],
-            unmask: false,
-        };
-        GuardState {
-            post: vec![PostCheck {
-                name: "pii".into(),
-                detector: Arc::new(Detector::new(&rules).unwrap()),
-            }],
-            ..GuardState::default()
-        }
-    }
-
-    fn chunk(text: &str) -> String {
-        format!(
-            "data: {}\n\n",
-            json!({"id": "c", "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": null}]})
-        )
-    }
-
-    fn content(sse: &[u8]) -> String {
-        let mut s = SseSplitter::new();
-        s.push(sse);
-        let mut out = String::new();
-        while let Some(e) = s.next_event() {
-            let d = event_data(&e).unwrap();
-            if d.as_ref() == b"[DONE]" {
-                continue;
-            }
-            let v: Value = serde_json::from_slice(&d).unwrap();
-            out.push_str(v["choices"][0]["delta"]["content"].as_str().unwrap_or(""));
-        }
-        out
-    }
-
-    #[test]
-    fn masks_across_chunks_split_anywhere() {
-        let text = "write to john.smith@example.com today, or jane@corp.io.";
-        let whole: String = format!(
-            "{}data: [DONE]\n\n",
-            text.chars()
-                .map(|c| chunk(&c.to_string()))
-                .collect::<String>()
-        );
-        // Every byte split of the event stream gives the same, masked, text.
-        for at in (0..whole.len()).step_by(13) {
-            let mut f = StreamFilter::new(&state());
-            let mut out = f.filter(&whole.as_bytes()[..at], false).unwrap();
-            out.extend_from_slice(&f.filter(&whole.as_bytes()[at..], true).unwrap());
-            assert_eq!(
-                content(&out),
-                "write to [EMAIL_REDACTED] today, or [EMAIL_REDACTED].",
-                "split at {at}"
-            );
-            assert!(out.ends_with(b"data: [DONE]\n\n"));
-        }
-    }
-}
+#[path = "stream_tests.rs"]
+mod tests;

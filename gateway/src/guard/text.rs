@@ -43,6 +43,13 @@ pub fn request_texts(body: &mut Map<String, Value>) -> Vec<&mut String> {
     out
 }
 
+/// Every text string of a request value (`messages`, `input` or `prompt`), as logged.
+pub fn value_texts(v: &mut Value) -> Vec<&mut String> {
+    let mut out = Vec::new();
+    all_strings(v, &mut out);
+    out
+}
+
 fn all_strings<'a>(v: &'a mut Value, out: &mut Vec<&'a mut String>) {
     match v {
         Value::String(s) if !s.starts_with("data:") => out.push(s),

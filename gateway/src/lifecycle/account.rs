@@ -16,6 +16,8 @@ pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) 
             Some(c) => c,
             None => ctx.compute_cost(),
         };
+        // `logging_only` guardrails mask what is logged (and are noted in the row).
+        crate::guard::logged::logging_only(ctx);
         let log = spend_log(ctx, adm, cost);
         // Callbacks and alerts: one event, queued for their senders.
         crate::observe::request_done(&state.control, ctx, adm, &log);

@@ -312,7 +312,12 @@ pub async fn stream(
             // Stored before the last bytes go out: a client that continues the conversation
             // the moment the stream ends finds it.
             let passed = match &mut pipeline {
-                Pipeline::Responses(p) => p.take_final(),
+                // Post-call guardrails checked the final response the client got: that one
+                // is stored.
+                Pipeline::Responses(p) => guard
+                    .as_mut()
+                    .and_then(|g| g.final_response.take())
+                    .or_else(|| p.take_final()),
                 _ => None,
             };
             keep_final(ctx, passed);
