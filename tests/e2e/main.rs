@@ -35,6 +35,7 @@ mod forward;
 mod front_door;
 mod import_litellm;
 mod master_key;
+mod media;
 mod metrics;
 mod metrics_prometheus;
 mod provider_table;

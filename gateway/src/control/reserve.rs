@@ -117,13 +117,19 @@ impl<'a> Cost<'a> {
         let Some(g) = self.group else {
             return Worst::default();
         };
-        Worst {
-            usd: g.worst_case_for(
+        let usd = if self.endpoint == Endpoint::ImageGenerations && g.worst_image > 0.0 {
+            // `n` images at the dearest image price of the group.
+            g.worst_image * out.completions as f64
+        } else {
+            g.worst_case_for(
                 self.provider,
                 self.wildcard.as_deref(),
                 self.prompt_tokens,
                 out,
-            ),
+            )
+        };
+        Worst {
+            usd,
             tokens: if tokens {
                 self.tokens_with(g, out) as f64
             } else {
@@ -143,9 +149,9 @@ impl<'a> Cost<'a> {
         self.prompt_tokens.saturating_add(out.tokens(limit))
     }
 
-    /// Whether the output can be bounded (not for embeddings).
+    /// Whether the output can be bounded with `max_tokens` (not for embeddings or images).
     pub fn bounded(&self) -> bool {
-        self.endpoint != Endpoint::Embeddings
+        self.endpoint.bounds_tokens()
     }
 
     /// The largest per-completion `max_tokens`, up to what was asked, whose worst case on the

@@ -145,6 +145,16 @@ pub const SERVED: &[Served] = &[
         "openai",
         Auth::Key,
     ),
+    // ── media: images (and, below them as they come, audio) ──
+    served(
+        "POST",
+        "/images/generations",
+        true,
+        Route::Llm(Endpoint::ImageGenerations),
+        "Image generation (OpenAI; OpenAI-compatible and Azure OpenAI deployments)",
+        "openai",
+        Auth::Key,
+    ),
     served(
         "GET",
         "/models",

@@ -50,6 +50,7 @@ impl Api {
             Api::OpenAi(Endpoint::ChatCompletions) => "acompletion",
             Api::OpenAi(Endpoint::Completions) => "atext_completion",
             Api::OpenAi(Endpoint::Embeddings) => "aembedding",
+            Api::OpenAi(Endpoint::ImageGenerations) => "aimage_generation",
             Api::Anthropic => "anthropic_messages",
             Api::Responses => "aresponses",
         };
@@ -111,6 +112,14 @@ impl Request {
             None => {
                 ctx.model_group = Some(req.model.clone());
                 ctx.stream = req.stream;
+                if req.endpoint == Endpoint::ImageGenerations {
+                    let text = |k: &str| req.body.get(k).and_then(|v| v.as_str()).map(String::from);
+                    ctx.images = Some(Box::new(crate::ctx::ImageAsk {
+                        size: text("size"),
+                        quality: text("quality"),
+                        made: 0,
+                    }));
+                }
                 if req.stream && !req.include_usage && req.endpoint != Endpoint::Embeddings {
                     // Spend needs the provider's usage: ask for it, and drop it on the way out.
                     req.body.insert(
@@ -277,6 +286,9 @@ pub fn whole<'a>(
     };
     if let Some(u) = usage {
         ctx.note_usage(&u);
+    }
+    if let Some(images) = ctx.images.as_deref_mut() {
+        images.made = adapters::openai::response::images_of(&body);
     }
     ctx.compute_cost();
     crate::observe::on_whole(ctx, &body);
