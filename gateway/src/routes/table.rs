@@ -145,16 +145,6 @@ pub const SERVED: &[Served] = &[
         "openai",
         Auth::Key,
     ),
-    // ── media: images (and, below them as they come, audio) ──
-    served(
-        "POST",
-        "/images/generations",
-        true,
-        Route::Llm(Endpoint::ImageGenerations),
-        "Image generation (OpenAI; OpenAI-compatible and Azure OpenAI deployments)",
-        "openai",
-        Auth::Key,
-    ),
     served(
         "GET",
         "/models",
@@ -215,6 +205,16 @@ pub const SERVED: &[Served] = &[
         true,
         Route::ResponseInputItems,
         "The input items of a stored response, history included (order, limit, after)",
+        "openai",
+        Auth::Key,
+    ),
+    // ── media: images (the media rows stay together here) ──
+    served(
+        "POST",
+        "/images/generations",
+        true,
+        Route::Llm(Endpoint::ImageGenerations),
+        "Image generation (OpenAI; OpenAI-compatible and Azure OpenAI deployments)",
         "openai",
         Auth::Key,
     ),
