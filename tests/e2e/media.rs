@@ -171,12 +171,16 @@ async fn image_generation_access_budget_errors_and_retries() {
     .await;
     assert!(e["message"].as_str().unwrap().contains("dalle"), "{e}");
 
-    // The budget reserves the dearest image (hd 1792x1024 ≈ 0.12) per image asked for.
-    let poor = generate_key(&gw, json!({"max_budget": 0.2})).await;
-    let r = generate(&gw, &poor, json!({"model": "dalle", "prompt": "x", "n": 2})).await;
+    // The budget reserves `n` images of the size and quality asked: hd 1792x1024 (≈ 0.12)
+    // does not fit in 0.1, 1024x1024 standard (≈ 0.04) does; 3 of them (≈ 0.12) do not.
+    let poor = generate_key(&gw, json!({"max_budget": 0.1})).await;
+    let hd = json!({"model": "dalle", "prompt": "x", "size": "1792x1024", "quality": "hd"});
+    let r = generate(&gw, &poor, hd).await;
     assert!(r.status().is_client_error());
     let v: Value = r.json().await.unwrap();
     assert!(crate::support::is_budget_refusal(&v), "{v}");
+    let three = generate(&gw, &poor, json!({"model": "dalle", "prompt": "x", "n": 3})).await;
+    assert!(three.status().is_client_error());
     assert_eq!(
         generate(&gw, &poor, json!({"model": "dalle", "prompt": "x"}))
             .await
