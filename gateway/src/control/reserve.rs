@@ -121,7 +121,7 @@ impl<'a> Cost<'a> {
             .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))));
         match each {
             Some(c) => Some(c * images as f64),
-            None => (g.worst_image > 0.0).then(|| g.worst_image * images as f64),
+            None => (g.worst_image > 0.0).then_some(g.worst_image * images as f64),
         }
     }
 
@@ -146,14 +146,13 @@ impl<'a> Cost<'a> {
         let Some(g) = self.group else {
             return Worst::default();
         };
-        let image = (self.endpoint == Endpoint::ImageGenerations)
-            .then(|| self.image_worst(g, out.completions))
-            .flatten()
-            .or_else(|| {
-                // Without the request's size (a caller that did not pass it): the dearest image.
-                (self.endpoint == Endpoint::ImageGenerations && g.worst_image > 0.0)
-                    .then(|| g.worst_image * out.completions as f64)
-            });
+        let image = if self.endpoint == Endpoint::ImageGenerations {
+            // Without the request's size (a caller that did not pass it): the dearest image.
+            self.image_worst(g, out.completions)
+                .or((g.worst_image > 0.0).then_some(g.worst_image * out.completions as f64))
+        } else {
+            None
+        };
         let usd = match image {
             Some(usd) => usd,
             None => g.worst_case_for(
