@@ -16,7 +16,21 @@ pub use crate::translator::ToOpenAiStream;
 
 /// Builds the provider request for `req`.
 pub fn build_request(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, ApiError> {
-    match t.provider.dialect() {
+    let dialect = t.provider.dialect();
+    if req.endpoint.openai_only() && !matches!(dialect, Dialect::OpenAi | Dialect::Azure) {
+        return Err(ApiError::new(
+            400,
+            "invalid_request_error",
+            format!(
+                "model {} ({}/) does not serve {}: only OpenAI-compatible and Azure OpenAI \
+                 deployments do",
+                t.model,
+                t.provider.prefix(),
+                req.endpoint.path()
+            ),
+        ));
+    }
+    match dialect {
         // LiteLLM turns chat messages into a prompt for `text-completion-openai/`; Tollgate
         // does not, so a chat request to such a deployment is refused, never sent to a
         // chat endpoint the model does not have.

@@ -27,6 +27,7 @@ fn prompt_tokens(req: &CanonicalRequest) -> u64 {
         Endpoint::ChatCompletions => "messages",
         Endpoint::Completions => "prompt",
         Endpoint::Embeddings => "input",
+        Endpoint::ImageGenerations => "prompt",
     };
     estimate_tokens(
         req.body
@@ -64,6 +65,17 @@ pub fn response(req: &CanonicalRequest, meta: MockMeta<'_>, content: &str) -> Ve
                 .collect();
             json!({"object": "list", "data": data, "model": meta.model,
                    "usage": {"prompt_tokens": prompt, "total_tokens": prompt}})
+        }
+        Endpoint::ImageGenerations => {
+            // `content` stands for the image: its URL.
+            let n = req
+                .body
+                .get("n")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .clamp(1, 10);
+            let data: Vec<Value> = (0..n).map(|_| json!({"url": content})).collect();
+            json!({"created": meta.created, "data": data})
         }
     };
     serde_json::to_vec(&body).expect("serializing JSON values cannot fail")

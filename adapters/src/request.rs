@@ -9,6 +9,9 @@ pub enum Endpoint {
     ChatCompletions,
     Completions,
     Embeddings,
+    /// `POST /images/generations`: served by OpenAI-shaped image APIs only
+    /// ([`Endpoint::openai_only`]); the body is passed through with the deployment's model.
+    ImageGenerations,
 }
 
 impl Endpoint {
@@ -18,6 +21,7 @@ impl Endpoint {
             Endpoint::ChatCompletions => "/chat/completions",
             Endpoint::Completions => "/completions",
             Endpoint::Embeddings => "/embeddings",
+            Endpoint::ImageGenerations => "/images/generations",
         }
     }
 
@@ -27,12 +31,25 @@ impl Endpoint {
             Endpoint::ChatCompletions => "messages",
             Endpoint::Completions => "prompt",
             Endpoint::Embeddings => "input",
+            Endpoint::ImageGenerations => "prompt",
         }
     }
 
     /// Whether the endpoint can stream (`"stream": true`).
     pub fn can_stream(self) -> bool {
-        !matches!(self, Endpoint::Embeddings)
+        !matches!(self, Endpoint::Embeddings | Endpoint::ImageGenerations)
+    }
+
+    /// Whether only OpenAI-shaped APIs (OpenAI, Azure OpenAI and OpenAI-compatible servers)
+    /// serve the endpoint: the other dialects refuse it with a 400 naming the deployment.
+    pub fn openai_only(self) -> bool {
+        matches!(self, Endpoint::ImageGenerations)
+    }
+
+    /// Whether the endpoint generates tokens a budget bounds with `max_tokens` (chat and
+    /// legacy completions; not embeddings, not images).
+    pub fn bounds_tokens(self) -> bool {
+        matches!(self, Endpoint::ChatCompletions | Endpoint::Completions)
     }
 }
 
@@ -152,6 +169,17 @@ impl CanonicalRequest {
             body,
         })
     }
+}
+
+/// The error of a dialect asked for an endpoint it does not serve (`dialect::build_request`
+/// refuses those before any dialect is called; this keeps each dialect's match total).
+pub(crate) fn not_served(endpoint: Endpoint) -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        400,
+        "invalid_request_error",
+        format!("this deployment does not serve {}", endpoint.path()),
+    )
+    .with_code("unsupported_endpoint")
 }
 
 fn required_param(endpoint: Endpoint) -> &'static str {

@@ -154,6 +154,7 @@ pub(crate) fn load(
         entry_paths: Vec::new(),
         env: Env::default(),
         unresolved: Map::new(),
+        dir: raw.dir.clone(),
     };
     merge(unresolved, &mut shown, &mut Diag::default());
     raw.unresolved = shown.root;

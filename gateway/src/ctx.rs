@@ -154,9 +154,21 @@ pub struct RequestCtx {
     pub streamed_events: u64,
     /// The request's cost in USD once known (before the response header for whole bodies).
     pub cost: Option<f64>,
+    /// An image request's size and quality, and the images its answer carried (priced per
+    /// image, not per token, when the price table has an image price).
+    pub images: Option<Box<ImageAsk>>,
 
     // ── metrics: what the stages note for `observe` (provider headers, first token, …) ─────
     pub metrics: crate::observe::notes::Notes,
+}
+
+/// What an image request asked for and got, for its price.
+#[derive(Debug, Default)]
+pub struct ImageAsk {
+    pub size: Option<String>,
+    pub quality: Option<String>,
+    /// Images in the answer.
+    pub made: u64,
 }
 
 impl RequestCtx {
@@ -196,6 +208,12 @@ impl RequestCtx {
             .as_ref()
             .and_then(|d| d.price_for(self.wildcard_match.as_deref()))
             .map(|p| {
+                let per_image = self.images.as_deref().and_then(|i| {
+                    crate::pricing::image_cost(&p, i.size.as_deref(), i.quality.as_deref(), i.made)
+                });
+                if let Some(c) = per_image {
+                    return c;
+                }
                 crate::pricing::cost(
                     &p,
                     &crate::pricing::Usage {

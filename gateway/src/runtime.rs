@@ -31,6 +31,9 @@ pub struct Group {
     pub access_groups: Vec<String>,
     /// The most expensive prices of its deployments, for budget reservations.
     pub worst: Option<ModelPrice>,
+    /// The dearest single image of its deployments (`pricing::image_worst`), for an image
+    /// request's reservation; 0 when none has an image price.
+    pub worst_image: f64,
     /// Whether some deployment belongs to one team (`model_info.team_id`).
     pub team_scoped: bool,
 }
@@ -159,6 +162,7 @@ impl Group {
             }
         }
         if let Some(p) = &d.price {
+            self.worst_image = self.worst_image.max(crate::pricing::image_worst(p));
             let w = self.worst.get_or_insert_with(ModelPrice::default);
             w.input_cost_per_token = w.input_cost_per_token.max(p.input_cost_per_token);
             w.output_cost_per_token = w.output_cost_per_token.max(p.output_cost_per_token);
@@ -358,6 +362,7 @@ impl Runtime {
                     access_groups: Vec::new(),
                     worst: None,
                     team_scoped: false,
+                    worst_image: 0.0,
                 }
             });
             group.add(&rt);

@@ -42,6 +42,7 @@ mod guard_stream;
 mod import_litellm;
 mod load;
 mod master_key;
+mod media;
 mod metrics;
 mod metrics_prometheus;
 mod models;

@@ -1,6 +1,6 @@
 """The official OpenAI and Anthropic Python SDKs against the real `tollgate` binary, with the
 bench mock provider on 127.0.0.1 speaking OpenAI (chat and Responses) and Anthropic: chat,
-Responses, streams, tool round trips, stored responses, embeddings, and errors raised as each
+Responses, streams, tool round trips, stored responses, embeddings, images, and errors raised as each
 SDK's own exception classes; `AzureOpenAI` on the Azure-style paths; and the Anthropic and
 google-genai SDKs on the provider pass-through routes (`/anthropic`, `/gemini`)."""
 
@@ -186,6 +186,18 @@ def test_openai_embeddings(oai):
     r = oai.embeddings.create(model="gpt-mock", input=["a", "b"])
     assert [d.index for d in r.data] == [0, 1]
     assert len(r.data[0].embedding) > 0
+
+
+def test_openai_images_generate(oai):
+    r = oai.images.generate(model="gpt-mock", prompt="a cat", n=2, size="1024x1024", quality="hd")
+    assert len(r.data) == 2
+    assert r.data[0].url.startswith("https://")
+    # The mock echoes what reached it: the client's size and quality, untouched.
+    assert "size=1024x1024 quality=hd" in r.data[0].revised_prompt
+    b = oai.images.generate(model="gpt-mock", prompt="a cat", response_format="b64_json")
+    assert b.data[0].b64_json
+    with pytest.raises(openai.BadRequestError):
+        oai.images.generate(model="claude-mock", prompt="a cat")
 
 
 def test_openai_errors_are_the_sdk_exception_classes(gateway, oai):

@@ -65,6 +65,7 @@ pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, 
     let params = Params::new(&req.body, t.defaults);
     let (path, body) = match req.endpoint {
         Endpoint::Embeddings => ("/api/embed", embed_body(t, &params)?),
+        Endpoint::ImageGenerations => return Err(crate::request::not_served(req.endpoint)),
         Endpoint::ChatCompletions if t.provider == Provider::OllamaChat => {
             ("/api/chat", chat_body(req, t, &params)?)
         }

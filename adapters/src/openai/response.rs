@@ -33,9 +33,10 @@ struct WithUsage {
 /// `cache_creation_input_tokens` as the gateway's canonical output carries it).
 #[derive(Deserialize)]
 pub(crate) struct UsageWire {
-    #[serde(default)]
+    /// `input_tokens` in an image response (gpt-image-1).
+    #[serde(default, alias = "input_tokens")]
     prompt_tokens: u64,
-    #[serde(default)]
+    #[serde(default, alias = "output_tokens")]
     completion_tokens: u64,
     #[serde(default)]
     total_tokens: u64,
@@ -75,9 +76,30 @@ pub fn usage_of(body: &[u8]) -> Option<Usage> {
         .map(Usage::from)
 }
 
+#[derive(Deserialize)]
+struct Images {
+    #[serde(default)]
+    data: Vec<serde::de::IgnoredAny>,
+}
+
+/// The images an image response (`/images/generations`, `/images/edits`) carries: the length
+/// of its `data` (each item skipped, not kept); 0 when the body is not such a response.
+pub fn images_of(body: &[u8]) -> u64 {
+    serde_json::from_slice::<Images>(body).map_or(0, |r| r.data.len() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_images_and_reads_image_usage() {
+        let body = br#"{"created":1,"data":[{"url":"u"},{"b64_json":"aGk="}],"usage":{"input_tokens":7,"output_tokens":272,"total_tokens":279}}"#;
+        assert_eq!(images_of(body), 2);
+        let u = usage_of(body).unwrap();
+        assert_eq!((u.prompt_tokens, u.completion_tokens), (7, 272));
+        assert_eq!(images_of(b"{\"error\":{}}"), 0);
+    }
 
     #[test]
     fn reads_usage_and_ignores_the_rest() {

@@ -51,6 +51,8 @@ pub(crate) enum OpenAiKind {
     Chat,
     Text,
     Embeddings,
+    /// `/images/generations`.
+    Images,
 }
 
 /// Gemini `models/{model}:{method}` methods.
@@ -79,7 +81,8 @@ pub(crate) enum Route<'a> {
     Stats,
     /// `GET /models`.
     Models,
-    /// `/chat/completions`, `/completions`, `/embeddings` (with or without `/v1`).
+    /// `/chat/completions`, `/completions`, `/embeddings`, `/images/generations` (with or
+    /// without `/v1`).
     OpenAi(OpenAiKind),
     /// `/openai/deployments/{deployment}/…?api-version=…`.
     Azure {
@@ -121,6 +124,7 @@ impl Route<'_> {
                 "chat/completions" => OpenAiKind::Chat,
                 "completions" => OpenAiKind::Text,
                 "embeddings" => OpenAiKind::Embeddings,
+                "images/generations" => OpenAiKind::Images,
                 _ => return None,
             };
             return (!deployment.is_empty()).then_some(Route::Azure { deployment, kind });
@@ -189,6 +193,7 @@ impl Route<'_> {
             "/chat/completions" => Route::OpenAi(OpenAiKind::Chat),
             "/completions" => Route::OpenAi(OpenAiKind::Text),
             "/embeddings" => Route::OpenAi(OpenAiKind::Embeddings),
+            "/images/generations" => Route::OpenAi(OpenAiKind::Images),
             "/responses" => Route::Responses { azure: false },
             "/messages" => Route::Anthropic {
                 count_tokens: false,

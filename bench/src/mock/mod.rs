@@ -19,6 +19,7 @@
 //!   `function_call` item), or with `"stream": true` the typed event sequence ending in
 //!   `response.completed` (see `responses.rs`); usage as for chat.
 //! - `POST /embeddings`: one deterministic unit vector per input (floats or base64).
+//! - `POST /images/generations`: `n` image URLs (or `b64_json`), see `openai.rs`.
 //! - `GET /models`: [`MockConfig::models`].
 //! - `GET /__mock/stats`: the counters as JSON (for out-of-process users of the binary).
 //!

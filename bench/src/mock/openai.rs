@@ -22,6 +22,7 @@ pub(crate) fn respond(ctx: &Ctx, kind: OpenAiKind, model: &str) -> Response<Mock
         },
         OpenAiKind::Text => completion(ctx, false, model),
         OpenAiKind::Embeddings => embeddings(ctx, model),
+        OpenAiKind::Images => images(ctx),
     }
 }
 
@@ -231,4 +232,66 @@ fn embeddings(ctx: &Ctx, model: &str) -> Response<MockBody> {
         StatusCode::OK,
         render::embeddings(model, &inputs, dims, base64, ctx.prompt_tokens),
     )
+}
+
+/// `/images/generations`: `n` images (1 to 10, as OpenAI allows), each a URL (or with
+/// `response_format: "b64_json"` a tiny base64 PNG header); with the request's `size` and
+/// `quality` echoed in `revised_prompt` so tests can see what arrived. `usage` (as gpt-image-1
+/// reports it) only with [`MockConfig::completion_tokens`](super::MockConfig) set.
+fn images(ctx: &Ctx) -> Response<MockBody> {
+    let body: Value = serde_json::from_slice(ctx.body).unwrap_or(Value::Null);
+    let Some(prompt) = body.get("prompt").and_then(Value::as_str) else {
+        return error(
+            Dialect::OpenAi,
+            StatusCode::BAD_REQUEST,
+            "'prompt' is a required property",
+        );
+    };
+    let n = match ctx.req.n.as_ref() {
+        None => 1,
+        Some(v) => match v.as_u64() {
+            Some(n @ 1..=10) => n,
+            _ => {
+                return error(
+                    Dialect::OpenAi,
+                    StatusCode::BAD_REQUEST,
+                    "'n' must be an integer from 1 to 10",
+                )
+            }
+        },
+    };
+    let text = |k: &str| {
+        body.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .to_owned()
+    };
+    let b64 = body.get("response_format").and_then(Value::as_str) == Some("b64_json");
+    let seq = ctx.seq();
+    let data: Vec<Value> = (0..n)
+        .map(|i| {
+            let revised = format!(
+                "{prompt} [size={} quality={}]",
+                text("size"),
+                text("quality")
+            );
+            if b64 {
+                serde_json::json!({"b64_json": "iVBORw0KGgo=", "revised_prompt": revised})
+            } else {
+                serde_json::json!({
+                    "url": format!("https://mock.invalid/images/{seq}-{i}.png"),
+                    "revised_prompt": revised,
+                })
+            }
+        })
+        .collect();
+    let mut out = serde_json::json!({"created": unix_now(), "data": data});
+    if let Some(tokens) = ctx.plan.completion_tokens {
+        out["usage"] = serde_json::json!({
+            "input_tokens": ctx.prompt_tokens,
+            "output_tokens": tokens * n,
+            "total_tokens": ctx.prompt_tokens + tokens * n,
+        });
+    }
+    full(StatusCode::OK, Bytes::from(out.to_string()))
 }

@@ -55,6 +55,8 @@ pub struct Cost<'a> {
     /// The group's output limit per completion, read only for a token budget (with a
     /// wildcard it means pricing every deployment).
     output_limit: OnceLock<u64>,
+    /// An image request's `size` and `quality` (see [`Cost::images`]).
+    image: Option<(Option<String>, Option<String>)>,
 }
 
 impl<'a> Cost<'a> {
@@ -93,6 +95,33 @@ impl<'a> Cost<'a> {
             out,
             endpoint,
             output_limit: OnceLock::new(),
+            image: None,
+        }
+    }
+
+    /// For an image request, reserve what its `size` and `quality` cost at the dearest
+    /// deployment of the group (not the dearest image of any size). Other requests unchanged.
+    pub fn images(mut self, req: &adapters::CanonicalRequest) -> Self {
+        if req.endpoint == Endpoint::ImageGenerations {
+            let text = |k: &str| req.body.get(k).and_then(|v| v.as_str()).map(String::from);
+            self.image = Some((text("size"), text("quality")));
+        }
+        self
+    }
+
+    /// `n` images at the dearest deployment's price for the size and quality asked (else the
+    /// dearest image of the group); `None` when no deployment has an image price.
+    fn image_worst(&self, g: &Group, images: u64) -> Option<f64> {
+        let (size, quality) = self.image.as_ref()?;
+        let each = g
+            .deployments
+            .iter()
+            .filter_map(|d| d.price_for(self.wildcard.as_deref()))
+            .filter_map(|p| crate::pricing::image_cost(&p, size.as_deref(), quality.as_deref(), 1))
+            .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))));
+        match each {
+            Some(c) => Some(c * images as f64),
+            None => (g.worst_image > 0.0).then_some(g.worst_image * images as f64),
         }
     }
 
@@ -117,13 +146,24 @@ impl<'a> Cost<'a> {
         let Some(g) = self.group else {
             return Worst::default();
         };
-        Worst {
-            usd: g.worst_case_for(
+        let image = if self.endpoint == Endpoint::ImageGenerations {
+            // Without the request's size (a caller that did not pass it): the dearest image.
+            self.image_worst(g, out.completions)
+                .or((g.worst_image > 0.0).then_some(g.worst_image * out.completions as f64))
+        } else {
+            None
+        };
+        let usd = match image {
+            Some(usd) => usd,
+            None => g.worst_case_for(
                 self.provider,
                 self.wildcard.as_deref(),
                 self.prompt_tokens,
                 out,
             ),
+        };
+        Worst {
+            usd,
             tokens: if tokens {
                 self.tokens_with(g, out) as f64
             } else {
@@ -143,9 +183,9 @@ impl<'a> Cost<'a> {
         self.prompt_tokens.saturating_add(out.tokens(limit))
     }
 
-    /// Whether the output can be bounded (not for embeddings).
+    /// Whether the output can be bounded with `max_tokens` (not for embeddings or images).
     pub fn bounded(&self) -> bool {
-        self.endpoint != Endpoint::Embeddings
+        self.endpoint.bounds_tokens()
     }
 
     /// The largest per-completion `max_tokens`, up to what was asked, whose worst case on the

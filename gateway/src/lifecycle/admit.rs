@@ -92,7 +92,8 @@ async fn checks(
         req.endpoint,
         adapters::tokens::estimate_tokens(ctx.body_bytes),
         crate::control::output::requested(req),
-    );
+    )
+    .images(req);
     if let Some(max_tokens) = state.control.reserve(&mut adm, &cost).await? {
         clamp_output(req, max_tokens);
         ctx.clamped_max_tokens = Some(max_tokens);

@@ -129,7 +129,8 @@ impl Plan {
                 req.endpoint,
                 adapters::tokens::estimate_tokens(ctx.body_bytes),
                 crate::control::output::requested(req),
-            );
+            )
+            .images(req);
             if let Some(adm) = ctx.admission.as_mut() {
                 if let Err(why) = state.control.cover(adm, &cost, &hop.name).await {
                     log::warn!(

@@ -181,6 +181,7 @@ fn route(call_type: &str) -> &'static str {
         "aembedding" | "embedding" => "/v1/embeddings",
         "anthropic_messages" => "/v1/messages",
         "aresponses" | "responses" => "/v1/responses",
+        "aimage_generation" | "image_generation" => "/v1/images/generations",
         _ => "/v1/chat/completions",
     }
 }

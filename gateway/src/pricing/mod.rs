@@ -34,6 +34,21 @@ pub struct ModelPrice {
     pub input_cost_per_second: Option<f64>,
     #[serde(deserialize_with = "table::de::opt_cost")]
     pub output_cost_per_second: Option<f64>,
+    /// Per image generated (LiteLLM's `output_cost_per_image`).
+    #[serde(deserialize_with = "table::de::opt_cost")]
+    pub output_cost_per_image: Option<f64>,
+    /// Per image (LiteLLM's `input_cost_per_image`); for image generation, used when
+    /// `output_cost_per_image` is not set.
+    #[serde(deserialize_with = "table::de::opt_cost")]
+    pub input_cost_per_image: Option<f64>,
+    /// Per pixel of an image generated (LiteLLM's `input_cost_per_pixel`, as its DALL·E entries
+    /// price images: width × height × this).
+    #[serde(deserialize_with = "table::de::opt_cost")]
+    pub input_cost_per_pixel: Option<f64>,
+    /// The image prices by size and quality: the table's `{quality}/{W}-x-{H}/{model}` and
+    /// `{W}-x-{H}/{model}` entries of this model (filled by [`for_deployment`]).
+    #[serde(skip)]
+    pub image_sizes: Vec<SizedImage>,
     #[serde(deserialize_with = "table::de::opt_tokens")]
     pub max_tokens: Option<u64>,
     #[serde(deserialize_with = "table::de::opt_tokens")]
@@ -42,6 +57,90 @@ pub struct ModelPrice {
     pub max_output_tokens: Option<u64>,
     pub litellm_provider: Option<String>,
     pub mode: Option<String>,
+}
+
+/// The price of one image of a size (and quality), from a `{quality}/{W}-x-{H}/{model}` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SizedImage {
+    pub quality: Option<String>,
+    pub width: u64,
+    pub height: u64,
+    /// Per image, else per pixel.
+    pub per_image: Option<f64>,
+    pub per_pixel: Option<f64>,
+}
+
+impl SizedImage {
+    fn cost(&self) -> f64 {
+        self.per_image
+            .or(self
+                .per_pixel
+                .map(|p| p * (self.width * self.height) as f64))
+            .unwrap_or(0.0)
+    }
+}
+
+/// The size priced when a request names none (or `auto`): OpenAI's default.
+const DEFAULT_IMAGE_SIZE: (u64, u64) = (1024, 1024);
+/// The largest size an OpenAI image model generates, for a per-pixel worst case.
+const LARGEST_IMAGE_SIZE: (u64, u64) = (1792, 1024);
+
+/// Reads `"1024x1792"` as (1024, 1792); `None`/`auto`/unreadable → [`DEFAULT_IMAGE_SIZE`].
+fn image_size(size: Option<&str>) -> (u64, u64) {
+    size.and_then(|s| {
+        let (w, h) = s.split_once('x')?;
+        Some((w.trim().parse().ok()?, h.trim().parse().ok()?))
+    })
+    .unwrap_or(DEFAULT_IMAGE_SIZE)
+}
+
+/// The cost of `images` images of `size` and `quality` at `price`, as LiteLLM prices them: the
+/// table entry for that quality and size (a request without a quality, or `auto`, takes the
+/// entry without one, else `standard`, else the dearest of that size), else the model's
+/// `output_cost_per_image` / `input_cost_per_image`, else `input_cost_per_pixel` × width ×
+/// height. `None` when the price has no image price at all (then the tokens the provider
+/// reports are priced, as for gpt-image-1).
+pub fn image_cost(
+    price: &ModelPrice,
+    size: Option<&str>,
+    quality: Option<&str>,
+    images: u64,
+) -> Option<f64> {
+    let (w, h) = image_size(size);
+    let quality = quality.filter(|q| *q != "auto");
+    let of_size = || {
+        price
+            .image_sizes
+            .iter()
+            .filter(|s| s.width == w && s.height == h)
+    };
+    let sized = match quality {
+        Some(q) => of_size().find(|s| s.quality.as_deref() == Some(q)),
+        None => of_size()
+            .find(|s| s.quality.is_none())
+            .or_else(|| of_size().find(|s| s.quality.as_deref() == Some("standard"))),
+    }
+    .map(SizedImage::cost)
+    .or_else(|| of_size().map(SizedImage::cost).reduce(f64::max));
+    let each = sized
+        .or(price.output_cost_per_image)
+        .or(price.input_cost_per_image)
+        .or(price.input_cost_per_pixel.map(|p| p * (w * h) as f64))?;
+    Some(each * images as f64)
+}
+
+/// The dearest single image at `price` (any size and quality), for a budget reservation; 0
+/// when it has no image price.
+pub fn image_worst(price: &ModelPrice) -> f64 {
+    let (w, h) = LARGEST_IMAGE_SIZE;
+    price
+        .image_sizes
+        .iter()
+        .map(SizedImage::cost)
+        .chain(price.output_cost_per_image)
+        .chain(price.input_cost_per_image)
+        .chain(price.input_cost_per_pixel.map(|p| p * (w * h) as f64))
+        .fold(0.0, f64::max)
 }
 
 /// Token counts for one request. `cache_read_tokens` and `cache_creation_tokens` are PART of
@@ -95,13 +194,16 @@ pub fn worst_case(price: &ModelPrice, prompt_tokens: u64, max_output_tokens: u64
 }
 
 /// Cost keys a deployment may set in `litellm_params` or `model_info`.
-const COST_KEYS: [&str; 6] = [
+const COST_KEYS: [&str; 9] = [
     "input_cost_per_token",
     "output_cost_per_token",
     "cache_read_input_token_cost",
     "cache_creation_input_token_cost",
     "input_cost_per_second",
     "output_cost_per_second",
+    "output_cost_per_image",
+    "input_cost_per_image",
+    "input_cost_per_pixel",
 ];
 
 /// Limit keys a deployment may set in `model_info`.
@@ -136,6 +238,11 @@ pub fn for_deployment(
         .or_else(|| table.lookup(provider_prefix, model));
     let mut known = from_table.is_some();
     let mut price = from_table.cloned().unwrap_or_default();
+    price.image_sizes = table.image_sizes(provider_prefix, base_model.unwrap_or(model));
+    if price.image_sizes.is_empty() && base_model.is_some() {
+        price.image_sizes = table.image_sizes(provider_prefix, model);
+    }
+    known |= !price.image_sizes.is_empty();
 
     for (source, map) in [
         ("model_info", model_info),
@@ -191,6 +298,9 @@ fn set_cost(price: &mut ModelPrice, key: &str, v: f64) {
         "cache_creation_input_token_cost" => price.cache_creation_input_token_cost = Some(v),
         "input_cost_per_second" => price.input_cost_per_second = Some(v),
         "output_cost_per_second" => price.output_cost_per_second = Some(v),
+        "output_cost_per_image" => price.output_cost_per_image = Some(v),
+        "input_cost_per_image" => price.input_cost_per_image = Some(v),
+        "input_cost_per_pixel" => price.input_cost_per_pixel = Some(v),
         _ => {}
     }
 }

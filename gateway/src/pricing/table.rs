@@ -63,6 +63,53 @@ impl PriceTable {
         self.entries.get(model)
     }
 
+    /// The image prices by size (and quality) of `model`: LiteLLM's `{quality}/{W}-x-{H}/{model}`
+    /// and `{W}-x-{H}/{model}` entries, provider-qualified ones (`azure/hd/1024-x-1024/dall-e-3`)
+    /// when there are any, else bare ones. Scans the table: called when deployments are built,
+    /// never per request.
+    pub fn image_sizes(&self, provider_prefix: &str, model: &str) -> Vec<super::SizedImage> {
+        let read = |qualified: bool| -> Vec<super::SizedImage> {
+            let mut out: Vec<_> = self
+                .entries
+                .iter()
+                .filter_map(|(k, p)| {
+                    let k = if qualified {
+                        k.strip_prefix(provider_prefix)?.strip_prefix('/')?
+                    } else {
+                        k.as_str()
+                    };
+                    let head = k.strip_suffix(model)?.strip_suffix('/')?;
+                    let (quality, dims) = match head.split_once('/') {
+                        Some((q, d)) => (Some(q.to_string()), d),
+                        None => (None, head),
+                    };
+                    let (w, h) = dims.split_once("-x-")?;
+                    Some(super::SizedImage {
+                        quality,
+                        width: w.parse().ok()?,
+                        height: h.parse().ok()?,
+                        per_image: p.output_cost_per_image.or(p.input_cost_per_image),
+                        per_pixel: p.input_cost_per_pixel,
+                    })
+                })
+                .collect();
+            out.sort_by(|a, b| {
+                (&a.quality, a.width, a.height).cmp(&(&b.quality, b.width, b.height))
+            });
+            out
+        };
+        let qualified = if provider_prefix.is_empty() {
+            Vec::new()
+        } else {
+            read(true)
+        };
+        if qualified.is_empty() {
+            read(false)
+        } else {
+            qualified
+        }
+    }
+
     /// The entry stored under exactly `key`.
     #[cfg(test)]
     pub fn get(&self, key: &str) -> Option<&ModelPrice> {
@@ -140,6 +187,15 @@ fn apply_fields(price: &mut ModelPrice, fields: &Map<String, Value>) -> Result<(
             }
             "output_cost_per_second" => {
                 price.output_cost_per_second = Some(cost_value(value).map_err(bad)?)
+            }
+            "output_cost_per_image" => {
+                price.output_cost_per_image = Some(cost_value(value).map_err(bad)?)
+            }
+            "input_cost_per_image" => {
+                price.input_cost_per_image = Some(cost_value(value).map_err(bad)?)
+            }
+            "input_cost_per_pixel" => {
+                price.input_cost_per_pixel = Some(cost_value(value).map_err(bad)?)
             }
             "max_tokens" => price.max_tokens = Some(token_value(value).map_err(bad)?),
             "max_input_tokens" => price.max_input_tokens = Some(token_value(value).map_err(bad)?),

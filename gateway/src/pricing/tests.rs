@@ -49,6 +49,15 @@ fn bundled_table_parses_and_is_complete() {
             .mode
             .as_deref()
             .unwrap_or_else(|| panic!("{name}: no mode"));
+        if mode == "image_generation" {
+            // Priced per pixel of a size (`{quality}/{W}-x-{H}/{model}`), not per token.
+            assert!(
+                p.input_cost_per_pixel.is_some_and(|c| c > 0.0 && c < 1e-5),
+                "{name}"
+            );
+            assert!(p.litellm_provider.is_some(), "{name}: no litellm_provider");
+            continue;
+        }
         assert!(
             ["chat", "embedding", "completion"].contains(&mode),
             "{name}: mode {mode}"
@@ -426,4 +435,58 @@ fn with_file_reports_bad_files_with_their_path() {
         err.contains("tollgate-pricing-no-such-file.json") && err.contains("cannot read"),
         "{err}"
     );
+}
+
+#[test]
+fn image_prices_by_size_and_quality_from_the_bundled_table() {
+    let table = PriceTable::bundled();
+    let p = for_deployment(&table, "openai", "dall-e-3", &Map::new(), &Map::new()).unwrap();
+    assert_eq!(p.image_sizes.len(), 6, "{:?}", p.image_sizes);
+    let hd_tall = image_cost(&p, Some("1024x1792"), Some("hd"), 2).unwrap();
+    assert!(close(hd_tall, 2.0 * 6.539e-08 * 1024.0 * 1792.0));
+    // No quality (or `auto`): the `standard` entry; no size: 1024x1024.
+    let std_square = 3.81469e-08 * 1024.0 * 1024.0;
+    assert!(close(image_cost(&p, None, None, 1).unwrap(), std_square));
+    assert!(close(
+        image_cost(&p, Some("auto"), Some("auto"), 1).unwrap(),
+        std_square
+    ));
+    // The dearest single image, for a reservation.
+    assert!(close(image_worst(&p), 6.539e-08 * 1792.0 * 1024.0));
+    // dall-e-2 has sizes without a quality; `azure/` entries win for an Azure deployment.
+    let d2 = for_deployment(&table, "openai", "dall-e-2", &Map::new(), &Map::new()).unwrap();
+    assert!(close(
+        image_cost(&d2, Some("256x256"), None, 1).unwrap(),
+        2.4414e-07 * 256.0 * 256.0
+    ));
+    let az = for_deployment(
+        &table,
+        "azure",
+        "my-dalle",
+        &Map::new(),
+        &obj(json!({"base_model": "dall-e-3"})),
+    )
+    .unwrap();
+    assert_eq!(az.image_sizes.len(), 6);
+    // A model the table has no image price for: `None`, its tokens are priced instead.
+    let chat = for_deployment(&table, "openai", "gpt-4o", &Map::new(), &Map::new()).unwrap();
+    assert!(image_cost(&chat, None, None, 1).is_none());
+    assert_eq!(image_worst(&chat), 0.0);
+}
+
+#[test]
+fn image_prices_from_the_deployment() {
+    let table = PriceTable::bundled();
+    let per_image = obj(json!({"output_cost_per_image": 0.25}));
+    let p = for_deployment(&table, "openai", "unknown-img", &per_image, &Map::new()).unwrap();
+    assert!(close(
+        image_cost(&p, Some("512x512"), None, 3).unwrap(),
+        0.75
+    ));
+    let per_pixel = obj(json!({"input_cost_per_pixel": "1e-8"}));
+    let p = for_deployment(&table, "openai", "unknown-img", &per_pixel, &Map::new()).unwrap();
+    assert!(close(
+        image_cost(&p, Some("512x256"), None, 1).unwrap(),
+        1e-8 * 512.0 * 256.0
+    ));
 }

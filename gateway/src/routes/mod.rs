@@ -298,6 +298,11 @@ mod tests {
             classify("POST", "/v1/embeddings"),
             Route::Llm(Endpoint::Embeddings)
         );
+        assert_eq!(
+            classify("POST", "/v1/images/generations"),
+            Route::Llm(Endpoint::ImageGenerations)
+        );
+        assert_eq!(classify("GET", "/images/generations"), Route::WrongMethod);
         assert_eq!(classify("GET", "/v1/models"), Route::Models);
         assert_eq!(classify("POST", "/v1/messages"), Route::Messages);
         assert_eq!(classify("POST", "/messages"), Route::Messages);

@@ -276,6 +276,25 @@ pub const SERVED: &[Served] = &[
         "openai",
         Auth::Key,
     ),
+    // ── media: images (the media rows stay together here) ──
+    served(
+        "POST",
+        "/images/generations",
+        true,
+        Route::Llm(Endpoint::ImageGenerations),
+        "Image generation (OpenAI; OpenAI-compatible and Azure OpenAI deployments)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/openai/deployments/{model:path}/images/generations",
+        false,
+        Route::Deployment(Endpoint::ImageGenerations),
+        "Image generation, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
+        "openai",
+        Auth::Key,
+    ),
     served(
         "GET",
         "/health",

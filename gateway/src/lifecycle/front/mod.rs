@@ -54,6 +54,7 @@ impl Api {
                 Endpoint::ChatCompletions => "acompletion",
                 Endpoint::Completions => "atext_completion",
                 Endpoint::Embeddings => "aembedding",
+                Endpoint::ImageGenerations => "aimage_generation",
             },
             Api::Anthropic => "anthropic_messages",
             Api::Responses => "aresponses",
@@ -157,6 +158,14 @@ impl Request {
             None => {
                 ctx.model_group = Some(req.model.clone());
                 ctx.stream = req.stream;
+                if req.endpoint == Endpoint::ImageGenerations {
+                    let text = |k: &str| req.body.get(k).and_then(|v| v.as_str()).map(String::from);
+                    ctx.images = Some(Box::new(crate::ctx::ImageAsk {
+                        size: text("size"),
+                        quality: text("quality"),
+                        made: 0,
+                    }));
+                }
                 if req.stream && !req.include_usage && req.endpoint != Endpoint::Embeddings {
                     // Spend needs the provider's usage: ask for it, and drop it on the way out.
                     req.body.insert(
@@ -349,6 +358,9 @@ pub fn whole<'a>(
     };
     if let Some(u) = usage {
         ctx.note_usage(&u);
+    }
+    if let Some(images) = ctx.images.as_deref_mut() {
+        images.made = adapters::openai::response::images_of(&body);
     }
     ctx.compute_cost();
     crate::observe::on_whole(ctx, &body);
