@@ -283,6 +283,7 @@ async fn ui_timings_postgres_small() {
 async fn ui_timings_sqlite_million() {
     let worst = sqlite_run(1_000_000, 11).await;
     eprintln!("sqlite 1M worst {worst:?}");
+    assert!(worst < bound(), "worst {worst:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -290,4 +291,5 @@ async fn ui_timings_sqlite_million() {
 async fn ui_timings_postgres_million() {
     let worst = postgres_run(1_000_000, 11).await;
     eprintln!("postgres 1M worst {worst:?}");
+    assert!(worst < bound(), "worst {worst:?}");
 }
