@@ -12,14 +12,16 @@
 //! `placeholder`).
 //!
 //! Module map: this file owns [`Store`], opening/closing and errors; [`schema`] the embedded
-//! migrations; `entities` the entity documents; `spend` flushing; `daily` the daily usage tables; `query` the spend log
+//! migrations; `entities` the entity documents; `spend` flushing; `daily` the daily usage tables (`daily_read` their reads); `log_indexes` the log page's indexes; `query` the spend log
 //! queries; `responses` the stored Responses API responses; [`testing`] scratch databases for tests.
 
 mod daily;
+mod daily_read;
 mod entities;
 mod litellm;
 pub mod litellm_views;
 mod models;
+mod log_indexes;
 mod query;
 mod responses;
 pub mod schema;
@@ -36,7 +38,8 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::AnyConnection;
 use sqlx::{AnyPool, Connection, Executor};
 
-pub use daily::{DailyDim, DailyFilter, DailyGroup, DailyOrder, Usage};
+pub use daily::Usage;
+pub use daily_read::{DailyDim, DailyEntry, DailyFilter, DailyGroup, DailyOrder};
 pub use entities::EntityRow;
 pub use litellm::{DailyRow, LiteLlmSource};
 pub use models::{ModelRow, ModelsVersion};

@@ -99,13 +99,22 @@ fn where_clause(f: &LogFilter) -> (String, Vec<Arg>) {
         ("organization_id", &f.organization_id),
         ("model", &f.model),
         ("model_group", &f.model_group),
-        ("status", &f.status),
     ];
     for (col, val) in text {
         if let Some(v) = val {
             args.push(Arg::Text(v.clone()));
             conds.push(format!("{col} = ${}", args.len()));
         }
+    }
+    // The two statuses are literals, not parameters: a planner can match a literal to the
+    // partial failure indexes (`log_indexes`), never a bound value.
+    match f.status.as_deref() {
+        Some(s @ ("success" | "failure")) => conds.push(format!("status = '{s}'")),
+        Some(s) => {
+            args.push(Arg::Text(s.to_string()));
+            conds.push(format!("status = ${}", args.len()));
+        }
+        None => {}
     }
     // A request id is the response's id or the call id (`x-litellm-call-id`).
     if let Some(v) = &f.request_id {
@@ -127,9 +136,8 @@ fn where_clause(f: &LogFilter) -> (String, Vec<Arg>) {
         let tn = args.len();
         args.push(Arg::Text(id.clone()));
         let idn = args.len();
-        conds.push(format!(
-            "start_time <= ${tn} AND (start_time < ${tn} OR request_id < ${idn})"
-        ));
+        // A row value: both planners bound the index range by it (an OR would filter rows).
+        conds.push(format!("(start_time, request_id) < (${tn}, ${idn})"));
     }
     if conds.is_empty() {
         (String::new(), args)

@@ -104,6 +104,11 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         name: "daily usage tables (backfilled) and log filter indexes",
         statements: crate::daily::STATEMENTS,
     },
+    Migration {
+        version: 6,
+        name: "spend log indexes in the log page's order",
+        statements: crate::log_indexes::STATEMENTS,
+    },
 ];
 
 /// Migration 4: the tables, then the views (`litellm_views`).
@@ -124,7 +129,7 @@ const LITELLM_STATEMENTS: &[&str] = &{
 };
 
 /// Whether a statement runs on `backend`: unmarked ones run on both.
-fn runs_on(sql: &str, backend: Backend) -> bool {
+pub(crate) fn runs_on(sql: &str, backend: Backend) -> bool {
     match backend {
         Backend::Postgres => !sql.starts_with("-- sqlite"),
         Backend::Sqlite => !sql.starts_with("-- postgres"),

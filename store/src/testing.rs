@@ -176,6 +176,30 @@ pub fn with_database(base_url: &str, name: &str) -> Result<String> {
     ))
 }
 
+/// Runs one SQL statement as is (test data loading, e.g. bulk `INSERT … SELECT` of synthetic
+/// rows); returns the rows affected.
+pub async fn execute(store: &crate::Store, sql: &str) -> Result<u64> {
+    Ok(sqlx::query(sql).execute(&store.pool).await?.rows_affected())
+}
+
+/// Empties the daily usage tables and fills them again from the spend-log rows (migration 5's
+/// backfill), for spend logs a test inserted with [`execute`] rather than through
+/// [`crate::Store::flush`].
+pub async fn rebuild_daily(store: &crate::Store) -> Result<()> {
+    let mut tx = store.pool.begin().await?;
+    tx.execute("DELETE FROM tollgate_daily_spend").await?;
+    tx.execute("DELETE FROM tollgate_daily_tag_spend").await?;
+    // Migration 5's backfill statements: its `INSERT`s, for this backend.
+    let backfill = crate::daily::STATEMENTS.iter().filter(|s| {
+        crate::schema::runs_on(s, store.backend) && s.contains("INSERT INTO tollgate_daily")
+    });
+    for sql in backfill {
+        tx.execute(*sql).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;

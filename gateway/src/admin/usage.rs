@@ -1,11 +1,12 @@
 //! Usage read from the daily usage tables (never the spend-log table): Tollgate's
 //! `GET /tollgate/usage` (top-N or per day, JSON or CSV) and LiteLLM's
 //! `GET /{user,team,tag}/daily/activity[/aggregated]` in LiteLLM's shape. A caller that is not
-//! an admin sees only its own key's usage. Shapes: docs/ui-api.md.
+//! an admin sees only its own key's usage. Shapes: docs/ui-api.md. The daily activity routes
+//! are in `usage::activity`.
 
-use std::collections::BTreeMap;
+mod activity;
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use store::{DailyDim, DailyFilter, DailyGroup, DailyOrder, Usage};
 
 use super::access::{own_key_scope, Who};
@@ -14,6 +15,8 @@ use super::request::{page_param, Req};
 use crate::clock::now_ms_i64;
 use crate::control::enforce::hash_key;
 use crate::control::{period, Control, Kind};
+
+pub use activity::{activity, Activity};
 
 const DAY_MS: i64 = 86_400_000;
 /// Days the usage page covers when no `start_date` is given.
@@ -198,20 +201,9 @@ pub async fn report(c: &Control, who: &Who, req: &Req) -> Result<UsageReport, Ad
         f.start_date.clone().unwrap_or_default(),
         f.end_date.clone().unwrap_or_default(),
     );
-    let groups = read(c, f.clone(), vec![dim], order).await?;
-    let totals = if dim == DailyDim::Tag {
-        let mut t = Usage::default();
-        for g in read(c, f, vec![DailyDim::Tag], DailyOrder::Keys).await? {
-            t.merge(&g.usage);
-        }
-        t
-    } else {
-        read(c, f, vec![], DailyOrder::Keys)
-            .await?
-            .first()
-            .map(|g| g.usage)
-            .unwrap_or_default()
-    };
+    // One grouped read: the rows, and the totals over every group as window sums.
+    let groups = read(c, f, vec![dim], order).await?;
+    let totals = groups.first().map(|g| g.total).unwrap_or_default();
     let rows = groups
         .iter()
         .take(limit)
@@ -289,160 +281,6 @@ fn csv_cell(s: &str) -> String {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
         s
-    }
-}
-
-/// Which LiteLLM daily activity route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Activity {
-    User,
-    Team,
-    Tag,
-}
-
-/// `GET /{user,team,tag}/daily/activity[/aggregated]` in LiteLLM's
-/// `SpendAnalyticsPaginatedResponse` shape; `aggregated` answers every day in one page.
-pub async fn activity(
-    c: &Control,
-    who: &Who,
-    req: &Req,
-    kind: Activity,
-    aggregated: bool,
-) -> Result<Value, AdminError> {
-    let mut f = filter(req, who, true)?;
-    let entity = match kind {
-        Activity::User => {
-            f.user_id = req.string("user_id")?.filter(|s| !s.is_empty());
-            DailyDim::User
-        }
-        Activity::Team => {
-            f.team_ids = req.strings("team_ids")?.unwrap_or_default();
-            f.exclude_team_ids = req.strings("exclude_team_ids")?.unwrap_or_default();
-            DailyDim::Team
-        }
-        Activity::Tag => {
-            f.tags = req.strings("tags")?.unwrap_or_default();
-            DailyDim::Tag
-        }
-    };
-    let page = page_param(req, "page", usize::MAX)?.unwrap_or(1);
-    let page_size = page_param(req, "page_size", MAX_ROWS)?.unwrap_or(50);
-    flush(c).await;
-    // Each breakdown is one grouped query over the range: (date, dimension).
-    let dims = [
-        ("models", DailyDim::Model),
-        ("model_groups", DailyDim::ModelGroup),
-        ("providers", DailyDim::Provider),
-        ("api_keys", DailyDim::ApiKey),
-        ("entities", entity),
-    ];
-    let days = read(c, f.clone(), vec![DailyDim::Date], DailyOrder::Keys).await?;
-    let all_days: Vec<&str> = days.iter().map(|g| g.keys[0].as_str()).collect();
-    let total_pages = if aggregated {
-        1
-    } else {
-        all_days.len().div_ceil(page_size).max(1)
-    };
-    let shown: Vec<&str> = if aggregated {
-        all_days.clone()
-    } else {
-        all_days
-            .iter()
-            .skip((page - 1).saturating_mul(page_size))
-            .take(page_size)
-            .copied()
-            .collect()
-    };
-    let mut results: BTreeMap<&str, (Usage, Map<String, Value>)> = BTreeMap::new();
-    for g in &days {
-        if shown.contains(&g.keys[0].as_str()) {
-            results.insert(g.keys[0].as_str(), (g.usage, Map::new()));
-        }
-    }
-    if let (Some(first), Some(last)) = (shown.first(), shown.last()) {
-        let mut page_filter = f.clone();
-        page_filter.start_date = Some(first.to_string());
-        page_filter.end_date = Some(last.to_string());
-        for (name, dim) in dims {
-            let groups = read(
-                c,
-                page_filter.clone(),
-                vec![DailyDim::Date, dim],
-                DailyOrder::Keys,
-            )
-            .await?;
-            for g in groups {
-                let Some((_, breakdown)) = results.get_mut(g.keys[0].as_str()) else {
-                    continue;
-                };
-                let metadata = breakdown_metadata(c, dim, &g);
-                let slot = breakdown
-                    .entry(name)
-                    .or_insert_with(|| Value::Object(Map::new()));
-                slot[g.keys[1].as_str()] =
-                    json!({"metrics": metrics(&g.usage), "metadata": metadata});
-            }
-        }
-    }
-    let mut total = Usage::default();
-    for g in &days {
-        total.merge(&g.usage);
-    }
-    let results: Vec<Value> = results
-        .into_iter()
-        .map(|(date, (u, mut breakdown))| {
-            for (name, _) in dims {
-                breakdown
-                    .entry(name)
-                    .or_insert_with(|| Value::Object(Map::new()));
-            }
-            json!({"date": date, "metrics": metrics(&u), "breakdown": breakdown})
-        })
-        .collect();
-    Ok(json!({
-        "results": results,
-        "metadata": {
-            "total_spend": total.spend,
-            "total_prompt_tokens": total.prompt_tokens,
-            "total_completion_tokens": total.completion_tokens,
-            "total_tokens": total.total_tokens(),
-            "total_api_requests": total.requests,
-            "total_successful_requests": total.successes,
-            "total_failed_requests": total.failures,
-            "total_cache_read_input_tokens": total.cached_tokens,
-            "total_cache_creation_input_tokens": 0,
-            "page": if aggregated { 1 } else { page },
-            "total_pages": total_pages,
-            "has_more": !aggregated && page < total_pages,
-        }
-    }))
-}
-
-/// LiteLLM's `SpendMetrics`.
-fn metrics(u: &Usage) -> Value {
-    json!({
-        "spend": u.spend,
-        "prompt_tokens": u.prompt_tokens,
-        "completion_tokens": u.completion_tokens,
-        "total_tokens": u.total_tokens(),
-        "cache_read_input_tokens": u.cached_tokens,
-        "cache_creation_input_tokens": 0,
-        "api_requests": u.requests,
-        "successful_requests": u.successes,
-        "failed_requests": u.failures,
-    })
-}
-
-fn breakdown_metadata(c: &Control, dim: DailyDim, g: &DailyGroup) -> Value {
-    let id = g.keys[1].as_str();
-    match dim {
-        DailyDim::ApiKey => json!({
-            "key_alias": label(c, dim, id, g.key_alias.as_ref()),
-            "team_id": c.get(Kind::Key, id).and_then(|k| k.team_id.clone()),
-        }),
-        DailyDim::Team => json!({"team_alias": label(c, dim, id, None)}),
-        DailyDim::User => json!({"user_email": label(c, dim, id, None)}),
-        _ => json!({}),
     }
 }
 
