@@ -20,6 +20,7 @@ mod auth;
 mod budget_modes;
 mod budgets;
 mod cache;
+mod cache_more;
 mod cache_semantic;
 mod callbacks;
 mod callbacks_privacy;
