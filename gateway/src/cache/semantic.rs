@@ -1,9 +1,9 @@
 //! The semantic index of this process: for each partition (everything about a request but its
 //! last user message — scope, model group, system prompt, earlier turns, tools, parameters —
 //! hashed), the embedded prompts of the entries kept, searched by cosine similarity (vectors are
-//! unit length: a dot product). A partition keeps its vectors in flat contiguous arrays: int8
-//! (one scale per vector) for the scan, f32 for the exact score of the few candidates the scan
-//! finds near the threshold. A candidate above the threshold must also pass lexical guards
+//! unit length: a dot product). A partition keeps its vectors in one flat contiguous f32 array
+//! (row `i` is item `i`), scanned in order with a dot product the compiler vectorises (an int8
+//! scan measured 5x slower here: docs/caching.md). A candidate above the threshold must also pass lexical guards
 //! (same numbers, same negations, not a reordering of the same words) that the embedding model
 //! misses (tests/embed/pairs.jsonl). Bounded by entries; expired items are skipped and swept.
 
@@ -17,11 +17,6 @@ pub struct Item {
     pub text: Box<str>,
     pub expires_ms: i64,
 }
-
-/// How far under the threshold an int8 score may be and still be scored exactly. The int8
-/// score of unit vectors of 384 dimensions is within ~0.002 of the f32 one (the rounding errors
-/// are independent); 0.02 is ten times that.
-const MARGIN: f32 = 0.02;
 
 pub struct Index {
     inner: RwLock<Inner>,
@@ -43,10 +38,6 @@ struct Part {
     keys: Vec<String>,
     texts: Vec<Box<str>>,
     expires: Vec<i64>,
-    /// Per item: the int8 row times this is the vector.
-    scales: Vec<f32>,
-    /// `dims` int8 per item.
-    q: Vec<i8>,
     /// `dims` f32 per item.
     f: Vec<f32>,
     pos: HashMap<String, usize>,
@@ -67,12 +58,8 @@ impl Part {
             };
         }
         let d = self.dims;
-        let mut row = Vec::with_capacity(d);
-        let scale = quantize(&item.vec, &mut row);
         if let Some(&i) = self.pos.get(&item.key) {
-            self.q[i * d..(i + 1) * d].copy_from_slice(&row);
             self.f[i * d..(i + 1) * d].copy_from_slice(&item.vec);
-            self.scales[i] = scale;
             self.expires[i] = item.expires_ms;
             self.texts[i] = item.text;
             return false;
@@ -81,8 +68,6 @@ impl Part {
         self.keys.push(item.key);
         self.texts.push(item.text);
         self.expires.push(item.expires_ms);
-        self.scales.push(scale);
-        self.q.extend_from_slice(&row);
         self.f.extend_from_slice(&item.vec);
         true
     }
@@ -92,13 +77,10 @@ impl Part {
         let d = self.dims;
         let last = self.len() - 1;
         if i != last {
-            self.q.copy_within(last * d..(last + 1) * d, i * d);
             self.f.copy_within(last * d..(last + 1) * d, i * d);
             self.pos.insert(self.keys[last].clone(), i);
         }
-        self.q.truncate(last * d);
         self.f.truncate(last * d);
-        self.scales.swap_remove(i);
         self.expires.swap_remove(i);
         self.texts.swap_remove(i);
         let key = self.keys.swap_remove(i);
@@ -172,8 +154,7 @@ impl Index {
     }
 
     /// The key of the most similar live item in `partition` at or above `threshold` that passes
-    /// the guards against `text`, and its similarity. The scan scores every item in int8; those
-    /// within [`MARGIN`] of the threshold are scored again in f32, and that score decides.
+    /// the guards against `text`, and its similarity: one pass over the partition's rows.
     pub fn search(
         &self,
         partition: &str,
@@ -188,23 +169,12 @@ impl Index {
         if d != vec.len() || d == 0 {
             return None;
         }
-        let mut qv = Vec::with_capacity(d);
-        let qs = quantize(vec, &mut qv);
-        if qs == 0.0 {
-            return None;
-        }
-        let cut = threshold - MARGIN;
-        let mut near: Vec<usize> = Vec::new();
-        for (i, (row, scale)) in part.q.chunks_exact(d).zip(&part.scales).enumerate() {
-            if dot_i8(row, &qv) as f32 * (scale * qs) >= cut {
-                near.push(i);
-            }
-        }
-        let mut scored: Vec<(f32, usize)> = near
-            .into_iter()
-            .filter(|&i| part.expires[i] > now_ms)
-            .map(|i| (dot(&part.f[i * d..(i + 1) * d], vec), i))
-            .filter(|(s, _)| *s >= threshold)
+        let mut scored: Vec<(f32, usize)> = part
+            .f
+            .chunks_exact(d)
+            .enumerate()
+            .map(|(i, row)| (dot(row, vec), i))
+            .filter(|&(s, i)| s >= threshold && part.expires[i] > now_ms)
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
         scored
@@ -252,38 +222,6 @@ fn sweep(g: &mut Inner, now_ms: i64) {
         g.len -= gone.len();
         g.order.retain(|(_, k)| !gone.contains(k));
     }
-}
-
-/// `v` as int8 (the largest component is ±127) appended to `out`; returns the scale back
-/// (`out[i] * scale ≈ v[i]`), 0 for a zero vector.
-fn quantize(v: &[f32], out: &mut Vec<i8>) -> f32 {
-    let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
-    if max == 0.0 || !max.is_finite() {
-        out.extend(std::iter::repeat_n(0, v.len()));
-        return 0.0;
-    }
-    let s = 127.0 / max;
-    out.extend(v.iter().map(|x| (x * s).round() as i8));
-    max / 127.0
-}
-
-/// Integer dot product of int8 rows in 32 lanes (the compiler vectorises it: products fit in
-/// i16, pairs are summed into i32).
-fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    let mut acc = [0i32; 32];
-    let (ca, cb) = (a.chunks_exact(32), b.chunks_exact(32));
-    let tail: i32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(&x, &y)| i32::from(x) * i32::from(y))
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..32 {
-            acc[l] += i32::from(i16::from(x[l]) * i16::from(y[l]));
-        }
-    }
-    acc.iter().sum::<i32>() + tail
 }
 
 /// Dot product in 8 lanes (the compiler vectorises it).
@@ -455,7 +393,7 @@ mod tests {
     }
 
     #[test]
-    fn the_int8_scan_finds_what_the_exact_scan_finds() {
+    fn the_flat_scan_finds_the_best_and_survives_removal() {
         let mut seed = 0x2545_F491_4F6C_DD1Du64;
         let mut rnd = move || {
             seed ^= seed << 13;
@@ -515,18 +453,6 @@ mod tests {
                 .map(|r| r.0)
                 != Some("k0".into())
         );
-    }
-
-    #[test]
-    fn dot_i8_matches_the_plain_sum() {
-        let a: Vec<i8> = (0..387).map(|i| ((i * 37) % 255 - 127) as i8).collect();
-        let b: Vec<i8> = (0..387).map(|i| ((i * 91) % 255 - 127) as i8).collect();
-        let plain: i32 = a
-            .iter()
-            .zip(&b)
-            .map(|(&x, &y)| i32::from(x) * i32::from(y))
-            .sum();
-        assert_eq!(dot_i8(&a, &b), plain);
     }
 
     /// Lookup cost at 10,000 and 100,000 entries of 384 dimensions (all-MiniLM-L6-v2's), all
