@@ -1,6 +1,5 @@
-//! Response caching, continued: a key's `allowed_cache_controls` (LiteLLM's 403 for a control
-//! the key may not use), embeddings cached per input item, and `/v1/messages` answers an
-//! Anthropic deployment passes through kept and replayed.
+//! Response caching, continued: a key's `allowed_cache_controls` (LiteLLM's 403 for a body
+//! control the key may not use; header directives outside the list ignored).
 
 use bench::mock::{MockConfig, MockServer};
 use serde_json::{json, Value};
