@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::budgets::generate_key;
 use crate::support::*;
 
-fn cache_config(api_base: &str, params: &str) -> String {
+pub(crate) fn cache_config(api_base: &str, params: &str) -> String {
     config_for(
         api_base,
         "      input_cost_per_token: 0.001\n      output_cost_per_token: 0.002",
@@ -18,11 +18,11 @@ fn cache_config(api_base: &str, params: &str) -> String {
     )
 }
 
-fn chat(text: &str) -> Value {
+pub(crate) fn chat(text: &str) -> Value {
     json!({"model": "test-model", "messages": [{"role": "user", "content": text}]})
 }
 
-async fn send(gw: &Gateway, key: &str, body: &Value) -> reqwest::Response {
+pub(crate) async fn send(gw: &Gateway, key: &str, body: &Value) -> reqwest::Response {
     client()
         .post(gw.url("/v1/chat/completions"))
         .bearer_auth(key)

@@ -241,7 +241,11 @@ pub(super) fn prepare_key(
     let mut doc = key_defaults(now);
     doc.extend(base);
     // `/user/new`: only the key's own settings come from the request.
-    let own: &[&[(&str, Ty)]] = &[&[("key_alias", Ty::Text), ("tags", Ty::List)]];
+    let own: &[&[(&str, Ty)]] = &[&[
+        ("key_alias", Ty::Text),
+        ("tags", Ty::List),
+        ("allowed_cache_controls", Ty::List),
+    ]];
     read_into(
         req,
         if fields_from_request { KEY_FIELDS } else { own },

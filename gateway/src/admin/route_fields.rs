@@ -36,7 +36,6 @@ pub const fn f(name: &'static str, ty: Ty, support: Support) -> Field {
 use Support::{Acted, Empty, Ignored, Only};
 
 const BEST_EFFORT: Support = Only("best_effort_throughput");
-const NO_CACHE: &str = "per-key cache controls are not enforced yet: every key may send any cache control (docs/caching.md)";
 const NO_EMAIL: &str = "Tollgate sends no email";
 const TRACKING: &str = "a label LiteLLM tracks agents by; Tollgate keeps no agent registry";
 
@@ -47,7 +46,7 @@ macro_rules! key_fields {
             f("duration", Ty::Duration, Acted),
             f("spend", Ty::Money, Acted),
             f("config", Ty::Object, Ignored("key-level config overrides are not applied")),
-            f("allowed_cache_controls", Ty::List, Ignored(NO_CACHE)),
+            f("allowed_cache_controls", Ty::List, Acted),
             f("agent_id", Ty::Text, Ignored(TRACKING)),
             f("allowed_routes", Ty::List, Empty),
             f("allowed_passthrough_routes", Ty::List, Empty),
@@ -141,7 +140,6 @@ macro_rules! user_fields {
             f("team_id", Ty::Text, Empty),
             f("agent_id", Ty::Text, Ignored(TRACKING)),
             f("config", Ty::Object, Ignored("key-level config overrides are not applied")),
-            f("allowed_cache_controls", Ty::List, Ignored(NO_CACHE)),
             f("permissions", Ty::Object, Empty),
             f("model_max_budget", Ty::ModelBudget, Empty),
             f("model_rpm_limit", Ty::ModelCount, Empty),
@@ -161,6 +159,7 @@ pub(super) const USER_NEW: &[Field] = user_fields![
     f("key_alias", Ty::Text, Acted),
     f("duration", Ty::Duration, Acted),
     f("tags", Ty::List, Acted),
+    f("allowed_cache_controls", Ty::List, Acted),
     f("teams", Ty::List, Acted),
     f("organizations", Ty::List, Acted),
     f("auto_create_key", Ty::Flag, Acted),
@@ -170,6 +169,11 @@ pub(super) const USER_NEW: &[Field] = user_fields![
 pub(super) const USER_UPDATE: &[Field] = user_fields![
     f("key_alias", Ty::Text, Empty),
     f("duration", Ty::Duration, Empty),
+    f(
+        "allowed_cache_controls",
+        Ty::List,
+        Ignored("cache controls are a key's, not a user's: set them with /key/update")
+    ),
 ];
 
 /// The limit fields of organizations, end users and budgets (`read_limits`) beyond [`LIMITS`].

@@ -146,6 +146,21 @@ fn message_text(content: &Value) -> Option<String> {
     }
 }
 
+/// LiteLLM's `allowed_cache_controls` check: the first name in the body's `cache` object that
+/// a key with a non-empty list may not use (LiteLLM answers 403 "Not allowed to set <name> as a
+/// cache control"). An empty list allows every control.
+pub fn refused<'a>(body: &'a Map<String, Value>, allowed: &[String]) -> Option<&'a str> {
+    if allowed.is_empty() {
+        return None;
+    }
+    let Some(Value::Object(o)) = body.get("cache") else {
+        return None;
+    };
+    o.keys()
+        .map(String::as_str)
+        .find(|k| !allowed.iter().any(|a| a == k))
+}
+
 struct HashWriter<'a>(&'a mut Sha256);
 
 impl std::io::Write for HashWriter<'_> {
@@ -177,8 +192,14 @@ pub struct Controls {
 
 impl Controls {
     /// Reads the body's `cache` object (taken out of the body: the provider never sees it) and
-    /// the `cache-control` header's directives; the body wins.
-    pub fn read(body: &mut Map<String, Value>, header: Option<&[u8]>) -> Controls {
+    /// the `cache-control` header's directives; the body wins. `allowed`: the key's
+    /// `allowed_cache_controls` (empty: all); a header directive outside it is ignored (the body
+    /// object's were refused before, [`refused`]).
+    pub fn read(
+        body: &mut Map<String, Value>,
+        header: Option<&[u8]>,
+        allowed: &[String],
+    ) -> Controls {
         let mut c = Controls::default();
         if let Some(h) = header.and_then(|h| std::str::from_utf8(h).ok()) {
             for part in h.split(',') {
@@ -186,8 +207,12 @@ impl Controls {
                     Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
                     None => (part.trim(), None),
                 };
+                let name = name.to_ascii_lowercase();
+                if !allowed.is_empty() && !allowed.contains(&name) {
+                    continue;
+                }
                 c.set(
-                    &name.to_ascii_lowercase(),
+                    &name,
                     &value.map_or(Value::Bool(true), |v| Value::String(v.to_string())),
                 );
             }
@@ -316,14 +341,33 @@ mod tests {
         let mut b = body(
             json!({"cache": {"no-cache": true, "ttl": 5, "s-maxage": "10", "namespace": "a"}}),
         );
-        let c = Controls::read(&mut b, Some(b"no-store, use-cache"));
+        let c = Controls::read(&mut b, Some(b"no-store, use-cache"), &[]);
         assert!(c.no_cache && c.no_store && c.use_cache);
         assert_eq!(c.ttl, Some(Duration::from_secs(5)));
         assert_eq!(c.max_age, Some(Duration::from_secs(10)));
         assert_eq!(c.namespace.as_deref(), Some("a"));
         assert!(!b.contains_key("cache"), "taken out of the body");
-        let c = Controls::read(&mut Map::new(), Some(b"s-maxage=0, namespace=\"x\""));
+        let c = Controls::read(&mut Map::new(), Some(b"s-maxage=0, namespace=\"x\""), &[]);
         assert_eq!(c.max_age, Some(Duration::ZERO));
         assert_eq!(c.namespace.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn a_key_may_use_only_its_allowed_controls() {
+        let allowed = vec!["no-cache".to_string(), "ttl".to_string()];
+        let b = body(json!({"cache": {"no-cache": true, "ttl": 5}}));
+        assert_eq!(refused(&b, &allowed), None);
+        let b = body(json!({"cache": {"no-cache": true, "no-store": true}}));
+        assert_eq!(refused(&b, &allowed), Some("no-store"));
+        assert_eq!(refused(&b, &[]), None, "an empty list allows all");
+        assert_eq!(refused(&body(json!({"x": 1})), &allowed), None);
+        // Header directives outside the list are ignored, not refused.
+        let c = Controls::read(
+            &mut Map::new(),
+            Some(b"no-store, no-cache, ttl=9"),
+            &allowed,
+        );
+        assert!(c.no_cache && !c.no_store);
+        assert_eq!(c.ttl, Some(Duration::from_secs(9)));
     }
 }

@@ -64,7 +64,8 @@ pub async fn lookup(
         }
         (None, None) => return None,
     };
-    let c = key::Controls::read(body, header.map(HeaderValue::as_bytes));
+    let allowed = adm.key.as_ref().map_or(&[][..], |k| &k.cache_controls[..]);
+    let c = key::Controls::read(body, header.map(HeaderValue::as_bytes), allowed);
     if cache.cfg.default_off && !c.use_cache {
         return None;
     }
@@ -139,6 +140,37 @@ pub async fn lookup(
         similarity,
     }));
     found
+}
+
+/// Stage 2, before the lookup and whether or not a cache is on (LiteLLM's pre-call check): a key
+/// whose `allowed_cache_controls` is not empty may send only those names in the body's `cache`
+/// object; another is refused with 403. `body`: the canonical body, or `raw` a door's own.
+pub fn refuse_controls(
+    adm: &Admission,
+    body: &Map<String, Value>,
+    raw: Option<&Bytes>,
+) -> Result<(), crate::error::GatewayError> {
+    let Some(allowed) = adm.key.as_ref().map(|k| &k.cache_controls[..]) else {
+        return Ok(());
+    };
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    let parsed;
+    let body = match raw {
+        Some(raw) if memchr::memmem::find(raw, b"\"cache\"").is_some() => {
+            parsed = serde_json::from_slice::<Map<String, Value>>(raw).unwrap_or_default();
+            &parsed
+        }
+        Some(_) => return Ok(()),
+        None => body,
+    };
+    match key::refused(body, allowed) {
+        None => Ok(()),
+        Some(name) => Err(crate::error::GatewayError::Forbidden(format!(
+            "Not allowed to set {name} as a cache control. Contact admin to change permissions."
+        ))),
+    }
 }
 
 /// Stage 5, a whole answer: kept when it is a 2xx in the canonical API (not a mock, not a

@@ -201,6 +201,9 @@ pub struct Entity {
     pub allow_client_tags: bool,
     /// End users: `allowed_model_region` (`eu` / `us`).
     pub region: Option<crate::region::Region>,
+    /// Keys: `allowed_cache_controls`, the per-request cache controls the key may send (empty:
+    /// every control, LiteLLM's reading). Enforced by `cache::refuse_controls`.
+    pub cache_controls: Vec<String>,
     pub ledger: Arc<Ledger>,
     pub window: Arc<Window>,
 }
@@ -244,6 +247,7 @@ impl Entity {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
             region: doc_str(&doc, "allowed_model_region").and_then(crate::region::Region::parse),
+            cache_controls: str_list(doc.get("allowed_cache_controls")),
             ledger: prev.map(|p| p.ledger.clone()).unwrap_or_default(),
             window: prev.map(|p| p.window.clone()).unwrap_or_default(),
         }

@@ -60,6 +60,7 @@ async fn checks(
         req,
         session.req_header(),
     )?;
+    crate::cache::refuse_controls(&adm, &req.body, door_raw)?;
     if state.cache.is_some() {
         let group = resolved.as_ref().map_or(req.model.as_str(), |t| t.group);
         // A door's own request (Anthropic) is keyed by its body as sent, the OpenAI door's by
