@@ -284,24 +284,7 @@ impl Runtime {
                 d.api_base.as_ref()
             };
             let upstream = base.map(|base| {
-                let u = match upstreams
-                    .iter()
-                    .find(|u| u.host == base.host && u.port == base.port && u.tls == base.tls)
-                {
-                    Some(u) => u.clone(),
-                    None => {
-                        let u = prev
-                            .and_then(|p| {
-                                p.upstreams.iter().find(|u| {
-                                    u.host == base.host && u.port == base.port && u.tls == base.tls
-                                })
-                            })
-                            .cloned()
-                            .unwrap_or_else(|| Arc::new(Upstream::new(base)));
-                        upstreams.push(u.clone());
-                        u
-                    }
-                };
+                let u = upstream_for(base, &mut upstreams, prev);
                 // Hosts only a `model: "*"` entry stands for are resolved when first used.
                 if !d.any_provider {
                     u.resolve_eagerly();
@@ -373,26 +356,7 @@ impl Runtime {
             .pass_through_endpoints
             .iter()
             .map(|e| {
-                let base = &e.target;
-                let upstream = match upstreams
-                    .iter()
-                    .find(|u| u.host == base.host && u.port == base.port && u.tls == base.tls)
-                {
-                    Some(u) => u.clone(),
-                    None => {
-                        // A reload keeps the host (and its DNS answers) of the runtime before.
-                        let u = prev
-                            .and_then(|p| {
-                                p.upstreams.iter().find(|u| {
-                                    u.host == base.host && u.port == base.port && u.tls == base.tls
-                                })
-                            })
-                            .cloned()
-                            .unwrap_or_else(|| Arc::new(Upstream::new(base)));
-                        upstreams.push(u.clone());
-                        u
-                    }
-                };
+                let upstream = upstream_for(&e.target, &mut upstreams, prev);
                 upstream.resolve_eagerly();
                 CustomRoute {
                     conf: e.clone(),
@@ -425,6 +389,25 @@ impl Runtime {
         };
         (runtime, carried)
     }
+}
+
+/// The upstream host for `base`: one already in `upstreams`, else the runtime before's (a
+/// reload keeps a host and its DNS answers), else a new one; added to `upstreams`.
+fn upstream_for(
+    base: &conf::ApiBase,
+    upstreams: &mut Vec<Arc<Upstream>>,
+    prev: Option<&Runtime>,
+) -> Arc<Upstream> {
+    let same = |u: &&Arc<Upstream>| u.host == base.host && u.port == base.port && u.tls == base.tls;
+    if let Some(u) = upstreams.iter().find(same) {
+        return u.clone();
+    }
+    let u = prev
+        .and_then(|p| p.upstreams.iter().find(same))
+        .cloned()
+        .unwrap_or_else(|| Arc::new(Upstream::new(base)));
+    upstreams.push(u.clone());
+    u
 }
 
 /// A `/v1/models` body listing `names`.
