@@ -8,32 +8,13 @@ use store::LogFilter;
 use super::access::{own_key_scope, Who};
 use super::error::AdminError;
 use super::log_rows::{detail, list_row};
-use super::request::{page_param, Req};
+use super::request::{date_param, page_param, Req};
 use crate::control::enforce::hash_key;
-use crate::control::{period, Control};
+use crate::control::Control;
 use crate::error::GatewayError;
 
-const DAY_MS: i64 = 86_400_000;
 /// Rows per page at most.
 const MAX_LIMIT: usize = 500;
-
-/// A time parameter as Unix ms; an `end` bare date includes its whole day (exclusive end).
-fn instant(req: &Req, name: &str, end: bool) -> Result<Option<i64>, AdminError> {
-    let Some(s) = req.string(name)?.filter(|s| !s.trim().is_empty()) else {
-        return Ok(None);
-    };
-    let ms = period::parse_instant(&s).ok_or_else(|| {
-        AdminError::bad(
-            name,
-            format!("{name} must be a date (YYYY-MM-DD) or an RFC 3339 time, got {s:?}"),
-        )
-    })?;
-    Ok(Some(match (end, s.trim().len() == 10) {
-        (true, true) => ms + DAY_MS,
-        (true, false) => ms + 1,
-        (false, _) => ms,
-    }))
-}
 
 /// `<start_time ms>:<call id>` of the last row of a page.
 fn parse_cursor(s: &str) -> Result<(i64, String), AdminError> {
@@ -62,8 +43,8 @@ pub async fn list(c: &Control, who: &Who, req: &Req) -> Result<Value, AdminError
                 k
             }
         }),
-        start_ms: instant(req, "start_date", false)?,
-        end_ms: instant(req, "end_date", true)?,
+        start_ms: date_param(req, "start_date", false)?,
+        end_ms: date_param(req, "end_date", true)?,
         ..LogFilter::default()
     };
     for (param, slot) in [

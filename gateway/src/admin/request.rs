@@ -237,3 +237,25 @@ pub(super) fn page_param(req: &Req, name: &str, max: usize) -> Result<Option<usi
         },
     ))
 }
+
+/// A date parameter as Unix ms: `YYYY-MM-DD` (UTC midnight) or RFC 3339. An `end` bound
+/// includes the whole day of a bare date (and the instant itself of a timestamp), so the result
+/// is the exclusive end.
+pub(super) fn date_param(req: &Req, name: &str, end: bool) -> Result<Option<i64>, AdminError> {
+    const DAY_MS: i64 = 86_400_000;
+    let Some(s) = req.string(name)?.filter(|s| !s.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let ms = crate::control::period::parse_instant(&s).ok_or_else(|| {
+        AdminError::bad(
+            name,
+            format!("{name} must be a date (YYYY-MM-DD) or an RFC 3339 time, got {s:?}"),
+        )
+    })?;
+    let bare = s.trim().len() == 10;
+    Ok(Some(match (end, bare) {
+        (false, _) => ms,
+        (true, true) => ms + DAY_MS,
+        (true, false) => ms + 1,
+    }))
+}

@@ -11,7 +11,7 @@ use store::{Dim, LogFilter, SpendGroup};
 
 use super::error::AdminError;
 use super::log_rows::row;
-use super::request::{page_param, Req};
+use super::request::{date_param, page_param, Req};
 use crate::clock::now_ms_i64;
 use crate::control::enforce::hash_key;
 use crate::control::{period, Control, Kind};
@@ -25,31 +25,10 @@ async fn flush(c: &Control) {
     }
 }
 
-/// A date parameter as Unix ms: `YYYY-MM-DD` (UTC midnight) or RFC 3339. An `end` bound
-/// includes the whole day of a bare date (and the instant itself of a timestamp), so the result
-/// is the exclusive end.
-fn date(req: &Req, name: &str, end: bool) -> Result<Option<i64>, AdminError> {
-    let Some(s) = req.string(name)?.filter(|s| !s.trim().is_empty()) else {
-        return Ok(None);
-    };
-    let ms = period::parse_instant(&s).ok_or_else(|| {
-        AdminError::bad(
-            name,
-            format!("{name} must be a date (YYYY-MM-DD) or an RFC 3339 time, got {s:?}"),
-        )
-    })?;
-    let bare = s.trim().len() == 10;
-    Ok(Some(match (end, bare) {
-        (false, _) => ms,
-        (true, true) => ms + DAY_MS,
-        (true, false) => ms + 1,
-    }))
-}
-
 /// `start_date` and `end_date` (exclusive end), checked to be in order.
 fn range(req: &Req) -> Result<(Option<i64>, Option<i64>), AdminError> {
-    let start = date(req, "start_date", false)?;
-    let end = date(req, "end_date", true)?;
+    let start = date_param(req, "start_date", false)?;
+    let end = date_param(req, "end_date", true)?;
     if let (Some(s), Some(e)) = (start, end) {
         if e <= s {
             return Err(AdminError::bad(
