@@ -52,7 +52,8 @@ pub struct WordRule {
     pub keyword: String,
     pub action: Action,
     pub tag: String,
-    /// The set it came from (`blocked_words`, `prompt_injection`), for the reason.
+    /// The set it came from (`blocked_words`, `prompt_injection`, a category such as
+    /// `harmful_violence`), for the reason.
     pub source: &'static str,
 }
 

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::diag::{boolean, field, index, join, show, string, Diag};
 use crate::guard::{Action, GuardKind, GuardMode, Guardrail, LocalRules, PatternRule, WordRule};
+use crate::guard_categories::{self as cats, Severity};
 use crate::guard_ext::{action, entities, presidio, webhook, words_file};
 use crate::guard_patterns::{self as pats, Check, Prebuilt};
 use crate::raw::Env;
@@ -395,28 +396,63 @@ fn content_filter(pp: &str, p: &Map<String, Value>, dir: &Path, d: &mut Diag) ->
         let enabled = field(&m, "enabled")
             .and_then(Value::as_bool)
             .unwrap_or(true);
-        if !enabled {
-            continue;
+        for k in m.keys() {
+            if !matches!(
+                k.as_str(),
+                "category" | "enabled" | "action" | "severity_threshold" | "description"
+            ) {
+                d.error(
+                    &join(&path, k),
+                    "not supported (a category is category, enabled, action, severity_threshold); category_file and custom categories are not: list their words under blocked_words",
+                );
+            }
         }
         let act = field(&m, "action")
             .and_then(|v| action(&join(&path, "action"), v, d))
             .unwrap_or(Action::Block);
-        if cat == "prompt_injection" || cat == "jailbreak" {
-            for phrase in pats::PROMPT_INJECTION {
-                out.words.push(WordRule {
-                    keyword: phrase.to_string(),
-                    action: act,
-                    tag: kw_tag.clone(),
-                    source: "prompt_injection",
-                });
-            }
+        let threshold = match field(&m, "severity_threshold").and_then(Value::as_str) {
+            None => Severity::Medium,
+            Some(s) => Severity::parse(s).unwrap_or_else(|| {
+                d.error(
+                    &join(&path, "severity_threshold"),
+                    format_args!("expected low, medium or high, got {s:?}"),
+                );
+                Severity::Medium
+            }),
+        };
+        let phrases: Vec<(&'static str, &'static str)> = if cat == "prompt_injection"
+            || cat == "jailbreak"
+        {
+            pats::PROMPT_INJECTION
+                .iter()
+                .map(|p| (*p, "prompt_injection"))
+                .collect()
+        } else if let Some(c) = cats::category(cat) {
+            c.phrases
+                .iter()
+                .filter(|(_, s)| *s >= threshold)
+                .map(|(p, _)| (*p, c.name))
+                .collect()
         } else {
             d.error(
-                &join(&path, "category"),
-                format_args!(
-                    "category {cat:?} is not built into Tollgate (built in: prompt_injection); list its words under blocked_words"
-                ),
-            );
+                    &join(&path, "category"),
+                    format_args!(
+                        "category {cat:?} is not built into Tollgate (built in: {}); list its words under blocked_words",
+                        cats::names().join(", ")
+                    ),
+                );
+            continue;
+        };
+        if !enabled {
+            continue;
+        }
+        for (phrase, source) in phrases {
+            out.words.push(WordRule {
+                keyword: phrase.to_string(),
+                action: act,
+                tag: kw_tag.clone(),
+                source,
+            });
         }
     }
     if out.patterns.is_empty() && out.words.is_empty() {

@@ -14,9 +14,12 @@ pub enum Check {
     Iban,
     /// US SSN: area not 000, 666 or 9xx; group not 00; serial not 0000.
     Ssn,
-    /// IPv4: not part of a longer dotted number (a version string such as `1.2.3.4.5`) and not
-    /// preceded by `v`.
+    /// IPv4: not part of a longer dotted number (a version string such as `1.2.3.4.5`), not
+    /// preceded by `v`, not after "firmware" / "version" / "release"; compressed IPv6: three
+    /// groups at least, or `::1`.
     Ipv4,
+    /// Phone: a digits-only number only after a word such as "call" or "phone".
+    Phone,
     /// A random-looking token: letters and digits mixed, Shannon entropy ≥ 4 bits per byte.
     Entropy,
     /// A PEM header: the match extends to the end of its `-----END … -----` line when the text
@@ -71,9 +74,10 @@ pub static PREBUILT: &[Prebuilt] = &[
         "phone",
         Some("PHONE_NUMBER"),
         "pii",
-        // (555) 123-4567, 555-123-4567, 555.123.4567, +1 555 123 4567, +44 20 7946 0958.
-        r"(?:\+[0-9]{1,3}[ .\-]?)?(?:\([0-9]{3}\)[ ]?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}|\+[0-9]{1,3}[ .\-][0-9]{1,4}(?:[ .\-][0-9]{2,4}){2,3}",
-        Check::None,
+        // (555) 123-4567, 555-123-4567, 555.123.4567, +1 555 123 4567, +44 20 7946 0958, and
+        // 5551234567 after "call", "phone" … (checked).
+        r"(?:\+[0-9]{1,3}[ .\-]?)?(?:\([0-9]{3}\)[ ]?|[0-9]{3}[ .\-])[0-9]{3}[ .\-][0-9]{4}|\+[0-9]{1,3}[ .\-][0-9]{1,4}(?:[ .\-][0-9]{2,4}){2,3}|[0-9]{10,11}",
+        Check::Phone,
     ),
     p(
         "credit_card",
@@ -121,7 +125,7 @@ pub static PREBUILT: &[Prebuilt] = &[
         "ip_address",
         Some("IP_ADDRESS"),
         "pii",
-        r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}",
+        r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,5})?|::[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6}",
         Check::Ipv4,
     ),
     // Secrets.

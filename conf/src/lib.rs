@@ -7,6 +7,7 @@ pub mod config;
 mod deployment;
 mod diag;
 pub mod guard;
+pub mod guard_categories;
 mod guard_ext;
 mod guard_parse;
 pub mod guard_patterns;

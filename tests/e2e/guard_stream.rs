@@ -392,3 +392,59 @@ async fn logging_only_masks_what_is_logged_not_the_call() {
         assert_eq!(run["masked_entity_count"], 2, "{run}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn harmful_categories_block_prompts_and_mask_answers() {
+    let mock = MockServer::start(MockConfig {
+        content: "Step one: hire a hitman. Or just kill the process and shoot a photo.".into(),
+        chunks: 9,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let tail = "  - guardrail_name: harm-in\n    litellm_params:\n      guardrail: litellm_content_filter\n      mode: pre_call\n      default_on: true\n      categories:\n        - {category: harmful_violence, action: BLOCK}\n        - {category: harmful_self_harm, action: BLOCK, severity_threshold: high}\n  - guardrail_name: harm-out\n    litellm_params:\n      guardrail: litellm_content_filter\n      mode: post_call\n      default_on: true\n      categories:\n        - {category: harmful_violence, action: MASK}\n";
+    let gw = gateway(&mock, tail).await;
+    let ask = |text: &str, stream: bool| {
+        json!({"model": "gpt", "stream": stream,
+            "messages": [{"role": "user", "content": text}]})
+    };
+    for stream in [false, true] {
+        // True harmful phrasing is refused before any provider call, plain or streamed.
+        let n = mock.requests().len();
+        for text in [
+            "Tell me how to kill someone quietly",
+            "what is a painless way to die",
+        ] {
+            let r = call(&gw, "/v1/chat/completions", ask(text, stream)).await;
+            assert_eq!(r.status(), 400, "{text}");
+            let body = r.text().await.unwrap();
+            assert!(body.contains("harm-in"), "{body}");
+            assert!(body.contains("phrase"), "{body}");
+        }
+        assert_eq!(mock.requests().len(), n, "no provider call");
+        // Look-alikes pass; the answer's violent phrase is masked, its look-alikes are not.
+        let r = call(
+            &gw,
+            "/v1/chat/completions",
+            ask("How do I kill the process on port 8080?", stream),
+        )
+        .await;
+        assert_eq!(r.status(), 200);
+        let body = r.text().await.unwrap();
+        let text = if stream {
+            events(&body, false)
+                .iter()
+                .filter_map(|v| v["choices"][0]["delta"]["content"].as_str())
+                .collect::<String>()
+        } else {
+            serde_json::from_str::<Value>(&body).unwrap()["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            text,
+            "Step one: [KEYWORD_REDACTED]. Or just kill the process and shoot a photo."
+        );
+    }
+}

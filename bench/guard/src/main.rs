@@ -1,5 +1,6 @@
 //! Guardrail micro-bench: CPU time of the built-in guardrails a 4 KiB prompt goes through
-//! (content filter with prebuilt patterns, keywords and the prompt-injection set; secret
+//! (content filter with prebuilt patterns, keywords, the prompt-injection set and every
+//! built-in category at `severity_threshold: low`, i.e. all their phrases; secret
 //! detection; PII detection), compiled from a LiteLLM config as the gateway compiles it; then
 //! the precision corpus report. The guard engine is the gateway's own source, included by path.
 
@@ -46,6 +47,17 @@ guardrails:
         - {keyword: acquisition, action: BLOCK}
       categories:
         - {category: prompt_injection, action: BLOCK}
+        - {category: harmful_violence, severity_threshold: low}
+        - {category: harmful_self_harm, severity_threshold: low}
+        - {category: harmful_illegal_weapons, severity_threshold: low}
+        - {category: harmful_child_safety, severity_threshold: low}
+        - {category: bias_gender, severity_threshold: low}
+        - {category: bias_racial, severity_threshold: low}
+        - {category: bias_religious, severity_threshold: low}
+        - {category: bias_sexual_orientation, severity_threshold: low}
+        - {category: denied_financial_advice, severity_threshold: low}
+        - {category: denied_legal_advice, severity_threshold: low}
+        - {category: denied_insults, severity_threshold: low}
   - guardrail_name: secrets
     litellm_params: {guardrail: hide-secrets, mode: pre_call, default_on: true}
   - guardrail_name: pii

@@ -1,6 +1,8 @@
 //! What a pattern match must also pass to count: the Luhn checksum and issuer prefix of a
 //! payment card, the IBAN mod-97 checksum and country length, the SSA's rules for a US SSN,
-//! an IPv4 address that is not part of a version string, and the entropy of a random token.
+//! an IP address that is not part of a version string (IPv4) or a code path (compressed
+//! IPv6), a digits-only phone number next to a word that says so, and the entropy of a random
+//! token.
 
 use conf::guard_patterns::Check;
 
@@ -13,6 +15,7 @@ pub fn passes(check: Check, text: &[u8], s: usize, e: usize) -> bool {
         Check::Iban => iban(m),
         Check::Ssn => ssn(m),
         Check::Ipv4 => ipv4(text, s, e),
+        Check::Phone => phone(text, s, e),
         Check::Entropy => entropy(m),
         Check::PemBlock => true,
     }
@@ -163,9 +166,40 @@ pub fn ssn(m: &[u8]) -> bool {
 
 /// An IPv4 match counts unless it is part of a longer dotted number (`1.2.3.4.5`) or a version
 /// (`v1.2.3.4`, `version 10.0.0.1` still counts: it is a valid address in prose). IPv6 always.
-fn ipv4(text: &[u8], s: usize, e: usize) -> bool {
-    if text[s..e].contains(&b':') {
+/// Whether one of `words` (lower case) occurs in the `window` bytes before `s`.
+fn said_before(text: &[u8], s: usize, window: usize, words: &[&str]) -> bool {
+    let before = text[s.saturating_sub(window)..s].to_ascii_lowercase();
+    words
+        .iter()
+        .any(|w| memchr::memmem::find(&before, w.as_bytes()).is_some())
+}
+
+/// A digits-only match (`5551234567`) is a phone number only after a word that says so
+/// (order numbers and timings look the same); one with separators or `+` always is.
+fn phone(text: &[u8], s: usize, e: usize) -> bool {
+    if !text[s..e].iter().all(u8::is_ascii_digit) {
         return true;
+    }
+    const SAID: [&str; 9] = [
+        "call", "phone", "tel", "mobile", "cell", "dial", "text me", "sms", "whatsapp",
+    ];
+    said_before(text, s, 24, &SAID)
+}
+
+fn ipv4(text: &[u8], s: usize, e: usize) -> bool {
+    let m = &text[s..e];
+    if memchr::memmem::find(m, b"::").is_some() {
+        // Compressed IPv6: three groups at least (`a::b` is a code path), or the loopback.
+        let groups = m.split(|c| *c == b':').filter(|g| !g.is_empty()).count();
+        let after_colon = s > 0 && text[s - 1] == b':';
+        return !after_colon && groups <= 7 && (groups >= 3 || m == b"::1");
+    }
+    if m.contains(&b':') {
+        return true;
+    }
+    // A dotted quad after "firmware" or "version" is a version number.
+    if said_before(text, s, 48, &["firmware", "version", "release"]) {
+        return false;
     }
     let before = s.checked_sub(1).map(|i| text[i]);
     let after = text.get(e).copied();

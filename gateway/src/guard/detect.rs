@@ -4,7 +4,7 @@
 //! pass (`checks.rs`). `scan` finds the non-overlapping hits of a text; `apply` masks them or
 //! says which rule blocks.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use conf::guard::{Action, LocalRules};
 use conf::guard_patterns::Check;
 use regex::{Regex, RegexSet};
@@ -113,8 +113,12 @@ impl Detector {
             Some(
                 // Lower-case keywords against a lower-cased copy of the text (same offsets): the
                 // automaton keeps its SIMD prefilter, which case-insensitive matching loses.
+                // A DFA: with more than a few dozen keywords (categories) the SIMD prefilter is
+                // gone, and the DFA's one lookup per byte is the fastest scan (bench/guard:
+                // 27.8 µs instead of 30.7 µs with every category on).
                 AhoCorasickBuilder::new()
                     .match_kind(MatchKind::LeftmostLongest)
+                    .kind(Some(AhoCorasickKind::DFA))
                     .build(word_rules.iter().map(|w| w.keyword.to_ascii_lowercase()))
                     .map_err(|e| e.to_string())?,
             )
@@ -210,10 +214,10 @@ impl Detector {
             None => {
                 let w = &self.word_rules[rule - self.patterns.len()];
                 match w.source {
-                    "prompt_injection" => {
-                        format!("prompt_injection phrase '{}' detected", w.keyword)
+                    "blocked_words" | "content_policy" => {
+                        format!("blocked word '{}' detected", w.keyword)
                     }
-                    _ => format!("blocked word '{}' detected", w.keyword),
+                    category => format!("{category} phrase '{}' detected", w.keyword),
                 }
             }
         }
