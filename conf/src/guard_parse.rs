@@ -163,18 +163,6 @@ fn one(path: &str, g: &Value, env: &Env, dir: &Path, d: &mut Diag) -> Option<Gua
             return None;
         }
     };
-    if !matches!(kind, GuardKind::Local(_)) && modes.contains(&GuardMode::PostCall) {
-        d.warn(
-            &join(&pp, "mode"),
-            "post_call of an external guardrail checks whole responses only: streamed responses are not sent to it (docs/guardrails.md)",
-        );
-    }
-    if !matches!(kind, GuardKind::Local(_)) && modes.contains(&GuardMode::LoggingOnly) {
-        d.warn(
-            &join(&pp, "mode"),
-            "logging_only is not supported for an external guardrail: it does not run in that mode (built-in guardrails only; docs/guardrails.md)",
-        );
-    }
     for k in p.keys() {
         if !used.contains(&k.as_str()) {
             d.warn(

@@ -14,16 +14,16 @@ use tokio::net::TcpListener;
 
 use crate::support::*;
 
-type Handler = Arc<dyn Fn(&str, &Value) -> Option<Value> + Send + Sync>;
+pub(crate) type Handler = Arc<dyn Fn(&str, &Value) -> Option<Value> + Send + Sync>;
 
 /// A recording JSON service: `handler(path, body)` answers (`None`: never answers).
-struct Service {
+pub(crate) struct Service {
     port: u16,
     got: Arc<Mutex<Vec<(String, Value)>>>,
 }
 
 impl Service {
-    async fn start(handler: Handler) -> Service {
+    pub(crate) async fn start(handler: Handler) -> Service {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
         let got: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
@@ -82,17 +82,17 @@ impl Service {
         Service { port, got }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    fn got(&self) -> Vec<(String, Value)> {
+    pub(crate) fn got(&self) -> Vec<(String, Value)> {
         self.got.lock().unwrap().clone()
     }
 }
 
 /// Presidio's analyzer and anonymizer, for e-mails and SSNs (whitespace-separated words).
-fn presidio(path: &str, body: &Value) -> Option<Value> {
+pub(crate) fn presidio(path: &str, body: &Value) -> Option<Value> {
     let text = body["text"].as_str().unwrap_or("");
     match path {
         "/analyze" => {
@@ -142,7 +142,7 @@ fn presidio(path: &str, body: &Value) -> Option<Value> {
 }
 
 /// The webhook: blocks "drop table", rewrites "colour" to "color", else passes.
-fn webhook(_path: &str, body: &Value) -> Option<Value> {
+pub(crate) fn webhook(_path: &str, body: &Value) -> Option<Value> {
     let texts: Vec<String> = body["texts"]
         .as_array()
         .unwrap()

@@ -39,6 +39,7 @@ mod forward;
 mod front_door;
 mod guard;
 mod guard_external;
+mod guard_external_stream;
 mod guard_stream;
 mod import_litellm;
 mod load;

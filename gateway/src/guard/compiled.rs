@@ -17,10 +17,12 @@ pub struct Guard {
     pub detector: Option<Arc<Detector>>,
 }
 
-/// Every configured guardrail, and the connection pool of the external ones.
+/// Every configured guardrail, and the connection pools of the external ones (one for the
+/// request path, one for `logging_only` runs on the control runtime).
 pub struct Guards {
     pub list: Vec<Guard>,
     pub connector: Connector,
+    pub log_connector: Connector,
 }
 
 impl std::fmt::Debug for Guards {
@@ -59,6 +61,7 @@ impl Guards {
         Guards {
             list,
             connector: Connector::new(None),
+            log_connector: Connector::new(None),
         }
     }
 

@@ -3,7 +3,7 @@
 //! `metadata.guardrails`, the request's own `guardrails` within what the key may change), the
 //! pre-call check of the request (before the cache lookup, budgets and any provider: a blocked
 //! request costs nothing; a masked one is cached under its masked text) and the post-call
-//! check of a whole response (`stream.rs` for a streamed one). Each run is noted for the spend
+//! check of a whole response (`stream.rs` and `stream_ext.rs` for a streamed one). Each run is noted for the spend
 //! log and callbacks and counted in `litellm_guardrail_*`.
 
 pub mod checks;
@@ -15,6 +15,7 @@ pub mod external;
 pub mod logged;
 pub mod state;
 pub mod stream;
+pub mod stream_ext;
 pub mod text;
 
 use std::sync::Arc;
@@ -242,11 +243,16 @@ pub async fn pre_call(
             }
         }
         if g.conf.runs(GuardMode::LoggingOnly) {
-            if let Some(d) = &g.detector {
-                ctx.guard.get_or_insert_default().logging.push(PostCheck {
+            let gs = ctx.guard.get_or_insert_default();
+            match &g.detector {
+                Some(d) => gs.logging.push(PostCheck {
                     name: g.name.clone(),
                     detector: d.clone(),
-                });
+                }),
+                None => {
+                    gs.logging_external.push(i);
+                    gs.guards = Some(guards.clone());
+                }
             }
         }
         if !(g.conf.runs(GuardMode::PreCall) || g.conf.runs(GuardMode::DuringCall)) {
@@ -423,12 +429,13 @@ fn keep_out_of_cache(ctx: &mut RequestCtx) {
     }
 }
 
-/// A post-call filter for a streamed response, when the request has post checks.
+/// A post-call filter for a streamed response, when the request has post checks (external
+/// ones hold the whole stream: `stream_ext.rs`).
 pub fn stream_filter(ctx: &mut RequestCtx) -> Option<Box<stream::StreamFilter>> {
     keep_out_of_cache(ctx);
     ctx.guard
         .as_ref()
-        .filter(|g| !g.post.is_empty() || !g.unmask.is_empty())
+        .filter(|g| g.has_post())
         .map(|g| Box::new(stream::StreamFilter::new(g)))
 }
 

@@ -50,7 +50,9 @@ pub struct GuardState {
     pub logging: Vec<PostCheck>,
     /// External `post_call` guardrails (indexes into `guards`).
     pub post_external: Vec<usize>,
-    /// The configuration's guardrails, while external post checks are pending.
+    /// External `logging_only` guardrails (indexes into `guards`; `logged.rs`).
+    pub logging_external: Vec<usize>,
+    /// The configuration's guardrails, while external checks are pending.
     pub guards: Option<std::sync::Arc<super::compiled::Guards>>,
     /// Masked token → the value it replaced (`output_parse_pii`).
     pub unmask: Vec<(String, String)>,
@@ -75,21 +77,21 @@ impl GuardState {
 
     /// `spend_log.metadata.guardrail_information` / the callbacks' field: one entry per run.
     pub fn information(&self) -> Value {
-        Value::Array(
-            self.notes
-                .iter()
-                .map(|n| {
-                    json!({
-                        "guardrail_name": &*n.name,
-                        "guardrail_mode": n.mode,
-                        "guardrail_status": n.status,
-                        "guardrail_response": n.detail,
-                        "masked_entity_count": n.masked,
-                        "duration": n.seconds,
-                    })
-                })
-                .collect(),
-        )
+        Value::Array(self.notes.iter().map(Note::to_json).collect())
+    }
+}
+
+impl Note {
+    /// One entry of `guardrail_information`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "guardrail_name": &*self.name,
+            "guardrail_mode": self.mode,
+            "guardrail_status": self.status,
+            "guardrail_response": self.detail,
+            "masked_entity_count": self.masked,
+            "duration": self.seconds,
+        })
     }
 }
 

@@ -2,7 +2,9 @@
 //! OpenAI chunks (`choices[i].delta.content` and each tool call's `function.arguments`),
 //! Anthropic native events (`content_block_delta` text and `input_json_delta`), and OpenAI
 //! Responses events of a deployment that speaks Responses (`response.output_text.delta`,
-//! `response.refusal.delta`, `response.function_call_arguments.delta`). Each text is held back
+//! `response.refusal.delta`, `response.function_call_arguments.delta`), and the reasoning text
+//! of each (OpenAI `delta.reasoning_content`, Anthropic `thinking_delta`, Responses
+//! `response.reasoning_text.delta` / `response.reasoning_summary_text.delta`). Each text is held back
 //! only as far as a pattern can span, checked, masked and released; the events keep their
 //! framing (each rewritten event is one whole SSE event), and what is still held when a text
 //! ends goes out in its last event (or one made before its end event). Texts repeated whole at
@@ -22,20 +24,36 @@ enum Slot {
     Content(usize),
     /// OpenAI: a choice's tool call's arguments (choice, tool call index).
     Tool(usize, usize),
+    /// OpenAI: a choice's reasoning text (`reasoning_content`).
+    Reasoning(usize),
     /// Anthropic: a content block (text, or a tool's input JSON).
     Block(usize),
     /// Responses: an output item's text or refusal part (output index, content index).
     Part(usize, usize),
     /// Responses: a function call item's arguments (output index).
     Args(usize),
+    /// Responses: a reasoning item's summary part (output index, summary index).
+    Summary(usize, usize),
+}
+
+/// What kind of text a held slot is, for the event that releases it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Generated text (`text_delta`, `response.output_text.delta`).
+    Text,
+    /// Tool input JSON (`input_json_delta`).
+    Json,
+    /// Reasoning (`thinking_delta`, `response.reasoning_text.delta`).
+    Thinking,
+    /// `response.refusal.delta`.
+    Refusal,
 }
 
 /// Text held back for one slot, and what is needed to make an event releasing it.
 struct Held {
     slot: Slot,
     text: String,
-    /// Anthropic `input_json_delta` (else `text_delta`); Responses `response.refusal.delta`.
-    alt: bool,
+    kind: Kind,
     /// Responses: the item's id.
     item_id: Value,
 }
@@ -57,6 +75,8 @@ pub struct StreamFilter {
     seq_next: u64,
     /// Responses: the final response as the client got it (checked), for storage.
     pub final_response: Option<Value>,
+    /// External `post_call` guardrails: the whole stream is held for them (`stream_ext.rs`).
+    pub(super) external: Option<super::stream_ext::External>,
 }
 
 impl StreamFilter {
@@ -72,6 +92,7 @@ impl StreamFilter {
             shift: 0,
             seq_next: 0,
             final_response: None,
+            external: super::stream_ext::External::of(state),
         }
     }
 
@@ -82,13 +103,19 @@ impl StreamFilter {
                 self.held.push(Held {
                     slot,
                     text: String::new(),
-                    alt: false,
+                    kind: Kind::Text,
                     item_id: Value::Null,
                 });
                 self.held.len() - 1
             }
         };
         &mut self.held[at]
+    }
+
+    fn holds(&self, slot: Slot) -> bool {
+        self.held
+            .iter()
+            .any(|h| h.slot == slot && !h.text.is_empty())
     }
 
     /// Adds `delta` to `slot` and returns what may go out now (everything when `last`).
@@ -132,7 +159,19 @@ impl StreamFilter {
     }
 
     /// Filters canonical (OpenAI), Anthropic or Responses SSE bytes; `done`: the stream ended.
+    /// With external post checks nothing comes out: it is held for [`Self::check_external`].
     pub fn filter(&mut self, input: &[u8], done: bool) -> Result<BytesMut, Blocked> {
+        let out = self.filter_local(input, done)?;
+        Ok(match self.external.as_mut() {
+            Some(x) if x.holding() => {
+                x.held.extend_from_slice(&out);
+                BytesMut::new()
+            }
+            _ => out,
+        })
+    }
+
+    fn filter_local(&mut self, input: &[u8], done: bool) -> Result<BytesMut, Blocked> {
         self.splitter.push(input);
         let mut out = BytesMut::with_capacity(input.len() + 64);
         while let Some(event) = self.splitter.next_event() {
@@ -207,7 +246,21 @@ impl StreamFilter {
                 }
             }
         }
+        let reasoning = c["delta"]["reasoning_content"].as_str().map(str::to_string);
         let delta = c["delta"]["content"].as_str().map(str::to_string);
+        let answering = delta.is_some() || c["delta"]["tool_calls"].is_array();
+        // Reasoning ends where the answer starts: what is held of it goes out then.
+        if reasoning.is_some() || ((answering || finished) && self.holds(Slot::Reasoning(i))) {
+            let last = answering || finished;
+            let now = self.pass(Slot::Reasoning(i), reasoning.as_deref().unwrap_or(""), last)?;
+            if reasoning.is_some() || !now.is_empty() {
+                if !c["delta"].is_object() {
+                    c["delta"] = json!({});
+                }
+                c["delta"]["reasoning_content"] = Value::String(now);
+                changed = true;
+            }
+        }
         if delta.is_some() || finished {
             let now = self.pass(Slot::Content(i), delta.as_deref().unwrap_or(""), finished)?;
             if delta.is_some() || !now.is_empty() {
@@ -256,12 +309,13 @@ impl StreamFilter {
         let i = v["index"].as_u64().unwrap_or(0) as usize;
         match kind {
             "content_block_delta" => {
-                let (field, alt) = match v["delta"]["type"].as_str() {
-                    Some("input_json_delta") => ("partial_json", true),
-                    _ => ("text", false),
+                let (field, k) = match v["delta"]["type"].as_str() {
+                    Some("input_json_delta") => ("partial_json", Kind::Json),
+                    Some("thinking_delta") => ("thinking", Kind::Thinking),
+                    _ => ("text", Kind::Text),
                 };
                 if let Some(t) = v["delta"][field].as_str().map(str::to_string) {
-                    self.slot(Slot::Block(i)).alt = alt;
+                    self.slot(Slot::Block(i)).kind = k;
                     v["delta"][field] = Value::String(self.pass(Slot::Block(i), &t, false)?);
                     write_named(out, kind, &v);
                     return Ok(());
@@ -284,18 +338,24 @@ impl StreamFilter {
     ) -> Result<(), Blocked> {
         let o = v["output_index"].as_u64().unwrap_or(0) as usize;
         let c = v["content_index"].as_u64().unwrap_or(0) as usize;
+        let s = v["summary_index"].as_u64().unwrap_or(0) as usize;
         let mut changed = false;
         match kind {
             "response.output_text.delta"
             | "response.refusal.delta"
-            | "response.function_call_arguments.delta" => {
-                let slot = match kind {
-                    "response.function_call_arguments.delta" => Slot::Args(o),
-                    _ => Slot::Part(o, c),
+            | "response.function_call_arguments.delta"
+            | "response.reasoning_text.delta"
+            | "response.reasoning_summary_text.delta" => {
+                let (slot, k) = match kind {
+                    "response.function_call_arguments.delta" => (Slot::Args(o), Kind::Json),
+                    "response.refusal.delta" => (Slot::Part(o, c), Kind::Refusal),
+                    "response.reasoning_text.delta" => (Slot::Part(o, c), Kind::Thinking),
+                    "response.reasoning_summary_text.delta" => (Slot::Summary(o, s), Kind::Text),
+                    _ => (Slot::Part(o, c), Kind::Text),
                 };
                 if let Some(d) = v["delta"].as_str().map(str::to_string) {
                     let h = self.slot(slot);
-                    h.alt = kind == "response.refusal.delta";
+                    h.kind = k;
                     h.item_id = v["item_id"].clone();
                     v["delta"] = Value::String(self.pass(slot, &d, false)?);
                     changed = true;
@@ -303,18 +363,24 @@ impl StreamFilter {
             }
             "response.output_text.done"
             | "response.refusal.done"
-            | "response.function_call_arguments.done" => {
+            | "response.function_call_arguments.done"
+            | "response.reasoning_text.done"
+            | "response.reasoning_summary_text.done" => {
                 let (slot, field) = match kind {
-                    "response.output_text.done" => (Slot::Part(o, c), "text"),
                     "response.refusal.done" => (Slot::Part(o, c), "refusal"),
-                    _ => (Slot::Args(o), "arguments"),
+                    "response.function_call_arguments.done" => (Slot::Args(o), "arguments"),
+                    "response.reasoning_summary_text.done" => (Slot::Summary(o, s), "text"),
+                    _ => (Slot::Part(o, c), "text"),
                 };
                 self.release_slot(slot, out)?;
                 if let Some(Value::String(s)) = v.get_mut(field) {
                     changed |= self.whole(s)?;
                 }
             }
-            "response.content_part.added" | "response.content_part.done" => {
+            "response.content_part.added"
+            | "response.content_part.done"
+            | "response.reasoning_summary_part.added"
+            | "response.reasoning_summary_part.done" => {
                 changed |= self.whole_texts(&mut v["part"])?
             }
             "response.output_item.added" | "response.output_item.done" => {
@@ -358,7 +424,7 @@ impl StreamFilter {
             return Ok(());
         }
         let h = self.slot(slot);
-        let (alt, item_id) = (h.alt, h.item_id.clone());
+        let (kind, item_id) = (h.kind, h.item_id.clone());
         match slot {
             Slot::Content(i) => self.write_chunk(
                 out,
@@ -369,29 +435,37 @@ impl StreamFilter {
                 json!({"index": i, "delta": {"tool_calls": [{"index": t,
                     "function": {"arguments": rest}}]}, "finish_reason": null}),
             ),
+            Slot::Reasoning(i) => self.write_chunk(
+                out,
+                json!({"index": i, "delta": {"reasoning_content": rest}, "finish_reason": null}),
+            ),
             Slot::Block(i) => {
-                let d = if alt {
-                    json!({"type": "input_json_delta", "partial_json": rest})
-                } else {
-                    json!({"type": "text_delta", "text": rest})
+                let d = match kind {
+                    Kind::Json => json!({"type": "input_json_delta", "partial_json": rest}),
+                    Kind::Thinking => json!({"type": "thinking_delta", "thinking": rest}),
+                    _ => json!({"type": "text_delta", "text": rest}),
                 };
                 let e = json!({"type": "content_block_delta", "index": i, "delta": d});
                 write_named(out, "content_block_delta", &e);
             }
-            Slot::Part(o, _) | Slot::Args(o) => {
-                let kind = match slot {
-                    Slot::Args(_) => "response.function_call_arguments.delta",
-                    _ if alt => "response.refusal.delta",
+            Slot::Part(o, _) | Slot::Args(o) | Slot::Summary(o, _) => {
+                let name = match (slot, kind) {
+                    (Slot::Args(_), _) => "response.function_call_arguments.delta",
+                    (Slot::Summary(..), _) => "response.reasoning_summary_text.delta",
+                    (_, Kind::Refusal) => "response.refusal.delta",
+                    (_, Kind::Thinking) => "response.reasoning_text.delta",
                     _ => "response.output_text.delta",
                 };
-                let mut e = json!({"type": kind, "sequence_number": self.seq_next,
+                let mut e = json!({"type": name, "sequence_number": self.seq_next,
                     "item_id": item_id, "output_index": o, "delta": rest});
-                if let Slot::Part(_, c) = slot {
-                    e["content_index"] = c.into();
+                match slot {
+                    Slot::Part(_, c) => e["content_index"] = c.into(),
+                    Slot::Summary(_, s) => e["summary_index"] = s.into(),
+                    _ => {}
                 }
                 self.seq_next += 1;
                 self.shift += 1;
-                write_named(out, kind, &e);
+                write_named(out, name, &e);
             }
         }
         Ok(())

@@ -222,3 +222,79 @@ fn masks_responses_events_and_renumbers_them() {
         }
     }
 }
+
+#[test]
+fn masks_reasoning_in_every_shape() {
+    // OpenAI `reasoning_content`: what is held of it goes out when the answer starts.
+    let mut sse = String::new();
+    for c in "think of john.smith@example.com first".chars() {
+        let e = json!({"id": "c", "choices": [{"index": 0, "delta":
+            {"reasoning_content": c.to_string()}, "finish_reason": null}]});
+        sse.push_str(&format!("data: {e}\n\n"));
+    }
+    sse.push_str(&chunk("ok"));
+    sse.push_str("data: [DONE]\n\n");
+    for (_, out) in split_runs(&sse) {
+        let vs = datas(&out);
+        let r: String = vs
+            .iter()
+            .filter_map(|v| v["choices"][0]["delta"]["reasoning_content"].as_str())
+            .collect();
+        assert_eq!(r, "think of [EMAIL_REDACTED] first");
+        // All of the reasoning is out before (or with) the first content.
+        let first_content = vs
+            .iter()
+            .position(|v| v["choices"][0]["delta"]["content"].is_string())
+            .unwrap();
+        assert!(vs[first_content + 1..]
+            .iter()
+            .all(|v| v["choices"][0]["delta"]["reasoning_content"].is_null()));
+    }
+    // Anthropic `thinking_delta`, released as thinking at the block's end.
+    let mut sse = String::new();
+    for c in "mail a@b.io".chars() {
+        let e = json!({"type": "content_block_delta", "index": 0,
+            "delta": {"type": "thinking_delta", "thinking": c.to_string()}});
+        sse.push_str(&format!("event: content_block_delta\ndata: {e}\n\n"));
+    }
+    sse.push_str(
+        "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+    );
+    for (_, out) in split_runs(&sse) {
+        let vs = datas(&out);
+        let t: String = vs
+            .iter()
+            .filter_map(|v| v["delta"]["thinking"].as_str())
+            .collect();
+        assert_eq!(t, "mail [EMAIL_REDACTED]");
+        assert!(vs.iter().all(|v| v["delta"]["type"] != "text_delta"));
+    }
+    // Responses reasoning summary text.
+    let mut sse = String::new();
+    let text = "see a@b.io";
+    for (n, c) in text.chars().enumerate() {
+        let e = json!({"type": "response.reasoning_summary_text.delta", "sequence_number": n,
+            "item_id": "rs", "output_index": 0, "summary_index": 0, "delta": c.to_string()});
+        sse.push_str(&format!(
+            "event: {}\ndata: {e}\n\n",
+            e["type"].as_str().unwrap()
+        ));
+    }
+    let e = json!({"type": "response.reasoning_summary_text.done", "sequence_number": text.len(),
+        "item_id": "rs", "output_index": 0, "summary_index": 0, "text": text});
+    sse.push_str(&format!(
+        "event: {}\ndata: {e}\n\n",
+        e["type"].as_str().unwrap()
+    ));
+    for (_, out) in split_runs(&sse) {
+        let vs = datas(&out);
+        let d: String = vs
+            .iter()
+            .filter(|v| v["type"] == "response.reasoning_summary_text.delta")
+            .filter_map(|v| v["delta"].as_str())
+            .collect();
+        assert_eq!(d, "see [EMAIL_REDACTED]");
+        assert!(vs.iter().any(|v| v["text"] == "see [EMAIL_REDACTED]"));
+        assert!(!out.contains("a@b.io"), "{out}");
+    }
+}

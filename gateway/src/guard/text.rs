@@ -23,13 +23,14 @@ const SKIP: [&str; 9] = [
 ];
 
 /// Response keys whose string values are generated text.
-const RESPONSE_KEYS: [&str; 6] = [
+const RESPONSE_KEYS: [&str; 7] = [
     "content",
     "text",
     "arguments",
     "refusal",
     "reasoning_content",
     "partial_json",
+    "thinking",
 ];
 
 /// Every text string of a request body.

@@ -19,8 +19,10 @@ pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) 
         // `logging_only` guardrails mask what is logged (and are noted in the row).
         crate::guard::logged::logging_only(ctx);
         let log = spend_log(ctx, adm, cost);
-        // Callbacks and alerts: one event, queued for their senders.
-        crate::observe::request_done(&state.control, ctx, adm, &log);
+        // Callbacks and alerts: one event, queued for their senders (after the external
+        // `logging_only` guardrails, which run off this path).
+        let later = crate::guard::logged::external(ctx);
+        crate::observe::request_done(&state.control, ctx, adm, &log, later);
         if crate::logging::json() {
             who = (log.key_alias.clone(), log.team_id.clone());
         }

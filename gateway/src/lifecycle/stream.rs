@@ -245,12 +245,25 @@ pub async fn stream(
             let t = Instant::now();
             let r = g.filter(&out, done || failure.is_some());
             guard_secs += t.elapsed().as_secs_f64();
-            match r {
-                Ok(o) => out = o,
+            let r = match r {
                 Err(b) => {
                     crate::guard::note_post(ctx, &g.counts, Some(&b), guard_secs);
+                    Err(crate::guard::blocked_error(&b))
+                }
+                // External post checks held the stream: it goes to their services now.
+                Ok(_) if failure.is_none() && g.external_due(done) => {
+                    let r = g.check_external(ctx).await;
+                    if r.is_err() {
+                        crate::guard::note_post(ctx, &g.counts, None, guard_secs);
+                    }
+                    r
+                }
+                Ok(o) => Ok(o),
+            };
+            match r {
+                Ok(o) => out = o,
+                Err(err) => {
                     up.shutdown().await;
-                    let err = crate::guard::blocked_error(&b);
                     if !started {
                         reply::api_error(session, ctx, &err, reply::Served::Llm).await;
                         return Ok(());

@@ -32,7 +32,15 @@ pub struct Observe {
     connector: Arc<Connector>,
     /// Sinks for keys' and teams' own Langfuse credentials.
     dynamic: Dynamic,
+    /// The control runtime: [`Later`] work runs there.
+    rt: tokio::runtime::Handle,
 }
+
+/// Work on a request's event before it is delivered, run on the control runtime off the
+/// request's path: the external `logging_only` guardrails (`guard::logged`).
+pub type Later = Box<
+    dyn FnOnce(Event) -> std::pin::Pin<Box<dyn std::future::Future<Output = Event> + Send>> + Send,
+>;
 
 static OBSERVE: OnceLock<Observe> = OnceLock::new();
 
@@ -137,6 +145,7 @@ pub fn start(config: &Config, rt: &tokio::runtime::Handle) {
         alerts,
         connector,
         dynamic,
+        rt: rt.clone(),
     });
 }
 
@@ -209,12 +218,14 @@ pub fn on_stream(ctx: &mut RequestCtx, events: &[u8]) {
 }
 
 /// Stage 6 hook (account): the request's event for every sink that takes it, and its alerts.
-/// `log` is the request's spend log row.
+/// `log` is the request's spend log row; `later`: work on the event before it goes out (on
+/// the control runtime, not awaited here).
 pub fn request_done(
     control: &crate::control::Control,
     ctx: &mut RequestCtx,
     adm: &Admission,
     log: &store::SpendLog,
+    later: Option<Later>,
 ) {
     let Some(o) = get() else { return };
     if let Some(a) = &o.alerts {
@@ -259,7 +270,15 @@ pub fn request_done(
         size: 0,
     };
     e.size = e.reckon(ctx.body_bytes);
-    deliver(o, &creds, Arc::new(e));
+    match later {
+        None => deliver(o, &creds, Arc::new(e)),
+        Some(f) => {
+            o.rt.spawn(async move {
+                let e = f(e).await;
+                deliver(o, &creds, Arc::new(e));
+            });
+        }
+    }
 }
 
 /// Queues `e` on every sink that takes it: the configured ones, except those a key's or team's
