@@ -16,7 +16,8 @@ use crate::support::*;
 
 pub(crate) type Handler = Arc<dyn Fn(&str, &Value) -> Option<Value> + Send + Sync>;
 
-/// A recording JSON service: `handler(path, body)` answers (`None`: never answers).
+/// A recording JSON service: `handler(path, body)` answers (`None`: never answers; a string:
+/// that event stream).
 pub(crate) struct Service {
     port: u16,
     got: Arc<Mutex<Vec<(String, Value)>>>,
@@ -67,9 +68,13 @@ impl Service {
                             tokio::time::sleep(Duration::from_secs(3600)).await;
                             return;
                         };
-                        let answer = answer.to_string();
+                        // A string answer is an event stream (a fake provider's).
+                        let (kind, answer) = match answer {
+                            Value::String(s) => ("text/event-stream", s),
+                            v => ("application/json", v.to_string()),
+                        };
                         let out = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{answer}",
+                            "HTTP/1.1 200 OK\r\ncontent-type: {kind}\r\ncontent-length: {}\r\n\r\n{answer}",
                             answer.len()
                         );
                         if s.write_all(out.as_bytes()).await.is_err() {

@@ -301,3 +301,79 @@ callback_settings:
         .collect();
     assert!(kinds.contains(&json!("request")) && kinds.contains(&json!("response")));
 }
+
+/// A provider whose answers carry reasoning (`reasoning_content`), whole and streamed.
+fn reasoning_provider(_path: &str, body: &Value) -> Option<Value> {
+    let reasoning = ["The user is ", "frank@example.com, ", "so greet."];
+    if body["stream"] != true {
+        return Some(
+            json!({"id": "r1", "object": "chat.completion", "created": 1, "model": "x",
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant",
+                "content": "Hello.", "reasoning_content": reasoning.concat()}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8}}),
+        );
+    }
+    let chunk = |delta: Value, finish: Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "r1", "object": "chat.completion.chunk", "created": 1, "model": "x",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        )
+    };
+    let mut sse = String::new();
+    for r in reasoning {
+        sse.push_str(&chunk(json!({"reasoning_content": r}), Value::Null));
+    }
+    sse.push_str(&chunk(json!({"content": "Hello."}), Value::Null));
+    sse.push_str(&chunk(json!({}), json!("stop")));
+    sse.push_str("data: [DONE]\n\n");
+    Some(Value::String(sse))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reasoning_is_checked_post_call_whole_and_streamed() {
+    let provider = Service::start(Arc::new(reasoning_provider)).await;
+    let p = Service::start(Arc::new(presidio)).await;
+    let tail = format!(
+        r#"guardrails:
+  - guardrail_name: filter-out
+    litellm_params:
+      guardrail: litellm_content_filter
+      mode: post_call
+      patterns: [{{pattern_type: prebuilt, pattern_name: email, action: MASK}}]
+  - guardrail_name: p-out
+    litellm_params: {{guardrail: presidio, mode: post_call, presidio_analyzer_api_base: {p}, presidio_anonymizer_api_base: {p}}}
+"#,
+        p = p.url()
+    );
+    let gw = Gateway::start(&format!(
+        "model_list:\n  - model_name: thinker\n    litellm_params:\n      model: openai/thinker\n      api_base: {}\n      api_key: sk-upstream\ngeneral_settings:\n  master_key: {MASTER_KEY}\n{tail}",
+        provider.url()
+    ))
+    .await;
+    for (guard, tag) in [
+        ("filter-out", "[EMAIL_REDACTED]"),
+        ("p-out", "<EMAIL_ADDRESS>"),
+    ] {
+        let want = format!("The user is {tag}, so greet.");
+        let r = call(&gw, "/v1/chat/completions", req("thinker", false, &[guard])).await;
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(
+            v["choices"][0]["message"]["reasoning_content"],
+            want.as_str(),
+            "{v}"
+        );
+        let r = call(&gw, "/v1/chat/completions", req("thinker", true, &[guard])).await;
+        assert_eq!(r.status(), 200);
+        let body = r.text().await.unwrap();
+        assert!(!body.contains("frank@"), "{guard}: {body}");
+        let vs = events(&body);
+        let reasoning: String = vs
+            .iter()
+            .filter_map(|v| v["choices"][0]["delta"]["reasoning_content"].as_str())
+            .collect();
+        assert_eq!(reasoning, want, "{guard}: {body}");
+        assert_eq!(streamed_text(&body), "Hello.");
+    }
+}
