@@ -1,7 +1,8 @@
 //! Post-call guardrails on the streams the first guardrail tests do not cover: the Responses
 //! door in front of a deployment that speaks Responses (its events passed through, masked or
 //! cut off), and tool-call arguments, whole and streamed, in the OpenAI, Anthropic and
-//! Responses shapes.
+//! Responses shapes; team lists, `blocked_words_file`, `logging_only` and the built-in
+//! content-filter categories (harmful phrasing refused or masked, look-alikes let through).
 
 use std::time::Duration;
 

@@ -1,8 +1,9 @@
 //! Where the text of a request or a response is, in any of the APIs the gateway speaks: every
 //! string inside a request's `messages` / `system` / `prompt` / `input` / `instructions` (all
 //! roles, tool-call arguments, tool results, image URLs as text; never `data:` URLs, ids or
-//! roles), and every `content` / `text` / `arguments` / `refusal` string of a response (OpenAI
-//! chat and completions, Anthropic Messages, OpenAI Responses).
+//! roles), and every `content` / `text` / `arguments` / `refusal` string of a response, its
+//! reasoning too (`reasoning_content`, Anthropic `thinking`; OpenAI chat and completions,
+//! Anthropic Messages, OpenAI Responses).
 
 use serde_json::{Map, Value};
 
