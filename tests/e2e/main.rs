@@ -53,6 +53,7 @@ mod provider_table;
 mod providers;
 mod raw_http;
 mod reload;
+mod rerank;
 mod replicas;
 mod request_controls;
 mod responses;
