@@ -92,7 +92,7 @@ pub struct RequestError {
 }
 
 impl RequestError {
-    pub(crate) fn new(message: impl Into<String>, param: Option<&'static str>) -> Self {
+    fn new(message: impl Into<String>, param: Option<&'static str>) -> Self {
         RequestError {
             message: message.into(),
             param,
@@ -149,7 +149,7 @@ impl CanonicalRequest {
             ));
         }
         if endpoint == Endpoint::Rerank {
-            crate::rerank::check(&body)?;
+            crate::rerank::check(&body).map_err(|r| RequestError::new(r.message, Some(r.param)))?;
         }
         if endpoint == Endpoint::ChatCompletions && !body["messages"].is_array() {
             return Err(RequestError::new(

@@ -7,8 +7,6 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::request::RequestError;
-
 /// Most documents one request may rank (Cohere's and Bedrock's limit is 1,000; a larger list is
 /// refused before any provider is called).
 pub const MAX_DOCUMENTS: usize = 10_000;
@@ -17,11 +15,24 @@ pub const MAX_DOCUMENTS: usize = 10_000;
 /// documents as one unit).
 pub const DOCUMENTS_PER_SEARCH_UNIT: u64 = 100;
 
+/// Why a rerank request is refused: the message and the field (the request parser makes its
+/// `RequestError` of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub message: String,
+    pub param: &'static str,
+}
+
 /// The checks a rerank request passes before routing: `query` a string, `documents` a
 /// non-empty array of strings or objects, `top_n` a positive whole number, `return_documents`
 /// a boolean, `rank_fields` an array of strings.
-pub(crate) fn check(body: &Map<String, Value>) -> Result<(), RequestError> {
-    let bad = |message: &str, param: &'static str| Err(RequestError::new(message, Some(param)));
+pub fn check(body: &Map<String, Value>) -> Result<(), Refusal> {
+    let bad = |message: &str, param: &'static str| {
+        Err(Refusal {
+            message: message.to_string(),
+            param,
+        })
+    };
     if !body.get("query").is_some_and(Value::is_string) {
         return bad("Invalid type for 'query': expected a string", "query");
     }
@@ -34,13 +45,13 @@ pub(crate) fn check(body: &Map<String, Value>) -> Result<(), RequestError> {
                 return bad("'documents' must not be empty", "documents");
             }
             if docs.len() > MAX_DOCUMENTS {
-                return Err(RequestError::new(
-                    format!(
+                return Err(Refusal {
+                    message: format!(
                         "'documents' has {} items; at most {MAX_DOCUMENTS} are accepted",
                         docs.len()
                     ),
-                    Some("documents"),
-                ));
+                    param: "documents",
+                });
             }
             if !docs.iter().all(|d| d.is_string() || d.is_object()) {
                 return bad(
@@ -49,14 +60,22 @@ pub(crate) fn check(body: &Map<String, Value>) -> Result<(), RequestError> {
                 );
             }
         }
-        Some(_) => return bad("Invalid type for 'documents': expected an array", "documents"),
+        Some(_) => {
+            return bad(
+                "Invalid type for 'documents': expected an array",
+                "documents",
+            )
+        }
     }
     match body.get("top_n") {
         None | Some(Value::Null) => {}
         Some(v) if v.as_u64().is_some_and(|n| n >= 1) => {}
         Some(_) => return bad("'top_n' must be a positive whole number", "top_n"),
     }
-    if !matches!(body.get("return_documents"), None | Some(Value::Null | Value::Bool(_))) {
+    if !matches!(
+        body.get("return_documents"),
+        None | Some(Value::Null | Value::Bool(_))
+    ) {
         return bad(
             "Invalid type for 'return_documents': expected a boolean",
             "return_documents",
@@ -277,15 +296,24 @@ mod tests {
             (json!({"query": "q", "documents": []}), "documents"),
             (json!({"query": "q", "documents": [1]}), "documents"),
             (json!({"query": "q", "documents": "a"}), "documents"),
-            (json!({"query": "q", "documents": ["a"], "top_n": 0}), "top_n"),
-            (json!({"query": "q", "documents": ["a"], "top_n": "2"}), "top_n"),
+            (
+                json!({"query": "q", "documents": ["a"], "top_n": 0}),
+                "top_n",
+            ),
+            (
+                json!({"query": "q", "documents": ["a"], "top_n": "2"}),
+                "top_n",
+            ),
             (
                 json!({"query": "q", "documents": ["a"], "return_documents": "yes"}),
                 "return_documents",
             ),
-            (json!({"query": "q", "documents": ["a"], "rank_fields": "t"}), "rank_fields"),
+            (
+                json!({"query": "q", "documents": ["a"], "rank_fields": "t"}),
+                "rank_fields",
+            ),
         ] {
-            assert_eq!(check(&body(v.clone())).unwrap_err().param, Some(param), "{v}");
+            assert_eq!(check(&body(v.clone())).unwrap_err().param, param, "{v}");
         }
     }
 
@@ -309,15 +337,30 @@ mod tests {
         let ask = Ask::of(&b, &defaults);
         assert_eq!(ask.top_n, Some(2), "the deployment's default applies");
         let ranked = vec![
-            Ranked { index: 0, relevance_score: 0.1, document: None },
-            Ranked { index: 2, relevance_score: 0.9, document: None },
-            Ranked { index: 1, relevance_score: 0.5, document: Some(json!("B")) },
+            Ranked {
+                index: 0,
+                relevance_score: 0.1,
+                document: None,
+            },
+            Ranked {
+                index: 2,
+                relevance_score: 0.9,
+                document: None,
+            },
+            Ranked {
+                index: 1,
+                relevance_score: 0.5,
+                document: Some(json!("B")),
+            },
         ];
         let out: Value = serde_json::from_slice(&answer(
             "r1",
             &ask,
             ranked,
-            Billed { search_units: Some(1), tokens: None },
+            Billed {
+                search_units: Some(1),
+                tokens: None,
+            },
         ))
         .unwrap();
         assert_eq!(out["results"][0]["index"], 2);
@@ -326,7 +369,13 @@ mod tests {
         assert_eq!(out["results"].as_array().unwrap().len(), 2);
         assert_eq!(out["meta"]["billed_units"]["search_units"], 1);
         let billed = billed_of(&serde_json::to_vec(&out).unwrap());
-        assert_eq!(billed, Billed { search_units: Some(1), tokens: None });
+        assert_eq!(
+            billed,
+            Billed {
+                search_units: Some(1),
+                tokens: None
+            }
+        );
     }
 
     #[test]

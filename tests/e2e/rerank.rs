@@ -166,7 +166,10 @@ async fn rerank_cohere_v2_and_v1_priced_per_search_unit() {
     let body: Value = serde_json::from_slice(&sent[0].body).unwrap();
     assert_eq!(body["model"], "rerank-v3.5");
     assert_eq!(body["top_n"], 2);
-    assert!(body.get("return_documents").is_none(), "v2 has none: {body}");
+    assert!(
+        body.get("return_documents").is_none(),
+        "v2 has none: {body}"
+    );
     // LiteLLM's `rerank-v3.5`: $0.002 per search unit.
     assert!(close(settled_spend(&gw, &key, 0.002).await, 0.002));
     let row = spend_row(&gw, &key).await;
@@ -205,13 +208,21 @@ async fn rerank_openai_compatible_servers_priced_per_token() {
     let mock = MockServer::start(MockConfig::default()).await.unwrap();
     let gw = Gateway::start(&config(&mock, "")).await;
     for (group, upstream_model, auth) in [
-        ("vllm-rerank", "BAAI/bge-reranker-v2-m3", "Bearer vllm-upstream"),
+        (
+            "vllm-rerank",
+            "BAAI/bge-reranker-v2-m3",
+            "Bearer vllm-upstream",
+        ),
         (
             "jina-rerank",
             "jina-reranker-v2-base-multilingual",
             "Bearer jina-upstream",
         ),
-        ("infinity-rerank", "mixedbread-ai/mxbai-rerank-xsmall-v1", ""),
+        (
+            "infinity-rerank",
+            "mixedbread-ai/mxbai-rerank-xsmall-v1",
+            "",
+        ),
     ] {
         mock.reset();
         let key = generate_key(&gw, json!({"max_budget": 10})).await;
@@ -236,10 +247,7 @@ async fn rerank_openai_compatible_servers_priced_per_token() {
             _ => 0.0,
         };
         let want = per_token * tokens as f64;
-        assert!(
-            close(settled_spend(&gw, &key, want).await, want),
-            "{group}"
-        );
+        assert!(close(settled_spend(&gw, &key, want).await, want), "{group}");
     }
 }
 
@@ -254,8 +262,9 @@ async fn rerank_bedrock_signed_and_vertex_with_oauth() {
     assert_ranked(&v);
     let sent = calls(&mock);
     assert_eq!(sent[0].path, "/rerank");
-    assert!(header(&sent[0], "authorization")
-        .starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"));
+    assert!(
+        header(&sent[0], "authorization").starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/")
+    );
     assert!(header(&sent[0], "authorization").contains("/us-west-2/bedrock/aws4_request"));
     let body: Value = serde_json::from_slice(&sent[0].body).unwrap();
     assert_eq!(
@@ -296,10 +305,22 @@ async fn rerank_access_budget_errors_and_retries() {
     // Bad requests: the client's error shape, naming the field; no provider call.
     let key = generate_key(&gw, json!({"max_budget": 10})).await;
     for (body, param) in [
-        (json!({"model": "cohere-rerank", "query": QUERY}), "documents"),
-        (json!({"model": "cohere-rerank", "query": QUERY, "documents": []}), "documents"),
-        (json!({"model": "cohere-rerank", "query": QUERY, "documents": DOCS, "top_n": 0}), "top_n"),
-        (json!({"model": "cohere-rerank", "documents": DOCS}), "query"),
+        (
+            json!({"model": "cohere-rerank", "query": QUERY}),
+            "documents",
+        ),
+        (
+            json!({"model": "cohere-rerank", "query": QUERY, "documents": []}),
+            "documents",
+        ),
+        (
+            json!({"model": "cohere-rerank", "query": QUERY, "documents": DOCS, "top_n": 0}),
+            "top_n",
+        ),
+        (
+            json!({"model": "cohere-rerank", "documents": DOCS}),
+            "query",
+        ),
     ] {
         let e = expect_error(rerank(&gw, "/v1/rerank", &key, body).await, 400).await;
         assert_eq!(e["param"], param, "{e}");
@@ -350,13 +371,25 @@ async fn moderations_openai_azure_and_the_moderation_model() {
     assert_eq!(v["results"][0]["flagged"], false);
     let sent = calls(&mock);
     assert_eq!(sent[0].path, "/v1/moderations");
-    assert_eq!(header(&sent[0], "authorization"), "Bearer sk-upstream-openai");
+    assert_eq!(
+        header(&sent[0], "authorization"),
+        "Bearer sk-upstream-openai"
+    );
     let row = spend_row(&gw, &key).await;
     assert_eq!(row["call_type"], "amoderation", "{row}");
-    assert_eq!(row["spend"].as_f64().unwrap(), 0.0, "moderations are free: {row}");
+    assert_eq!(
+        row["spend"].as_f64().unwrap(),
+        0.0,
+        "moderations are free: {row}"
+    );
 
     mock.reset();
-    let r = moderate(&gw, &key, json!({"model": "azure-moderation", "input": "hi"})).await;
+    let r = moderate(
+        &gw,
+        &key,
+        json!({"model": "azure-moderation", "input": "hi"}),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(
         calls(&mock)[0].path,
@@ -371,7 +404,10 @@ async fn moderations_openai_azure_and_the_moderation_model() {
         400,
     )
     .await;
-    assert!(e["message"].as_str().unwrap().contains("/moderations"), "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("/moderations"),
+        "{e}"
+    );
     drop(gw);
 
     // general_settings.moderation_model: the group of every moderation request.
@@ -381,11 +417,16 @@ async fn moderations_openai_azure_and_the_moderation_model() {
     );
     let gw = Gateway::start(&cfg).await;
     mock.reset();
-    for body in [json!({"input": "hi"}), json!({"model": "omni-moderation-latest", "input": "hi"})] {
+    for body in [
+        json!({"input": "hi"}),
+        json!({"model": "omni-moderation-latest", "input": "hi"}),
+    ] {
         let r = moderate(&gw, MASTER_KEY, body).await;
         assert_eq!(r.status(), 200);
     }
     let sent = calls(&mock);
     assert_eq!(sent.len(), 2);
-    assert!(sent.iter().all(|s| s.path.starts_with("/openai/deployments/my-moderation/")));
+    assert!(sent
+        .iter()
+        .all(|s| s.path.starts_with("/openai/deployments/my-moderation/")));
 }

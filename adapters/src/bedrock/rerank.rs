@@ -150,9 +150,16 @@ mod tests {
         );
         assert_eq!(conf["numberOfResults"], 1);
         assert_eq!(sent["queries"][0]["textQuery"]["text"], "q");
-        assert_eq!(sent["sources"][0]["inlineDocumentSource"]["textDocument"]["text"], "a");
-        assert_eq!(sent["sources"][1]["inlineDocumentSource"]["jsonDocument"]["k"], "v");
-        let reply = br#"{"results":[{"index":1,"relevanceScore":0.8},{"index":0,"relevanceScore":0.1}]}"#;
+        assert_eq!(
+            sent["sources"][0]["inlineDocumentSource"]["textDocument"]["text"],
+            "a"
+        );
+        assert_eq!(
+            sent["sources"][1]["inlineDocumentSource"]["jsonDocument"]["k"],
+            "v"
+        );
+        let reply =
+            br#"{"results":[{"index":1,"relevanceScore":0.8},{"index":0,"relevanceScore":0.1}]}"#;
         let out: Value =
             serde_json::from_slice(&to_canonical(&b, &t, "id-1", reply).unwrap()).unwrap();
         assert_eq!(out["results"].as_array().unwrap().len(), 1);

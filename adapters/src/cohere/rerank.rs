@@ -182,7 +182,10 @@ mod tests {
         assert_eq!(sent(&pr)["return_documents"], true);
         let mut b1 = b.clone();
         b1.insert("max_chunks_per_doc".into(), json!(5));
-        assert_eq!(build(&b1, &target("/v1", &none)).unwrap().path, "/v1/rerank");
+        assert_eq!(
+            build(&b1, &target("/v1", &none)).unwrap().path,
+            "/v1/rerank"
+        );
         assert_eq!(
             build(&b1, &target("/v2/rerank", &none)).unwrap().path,
             "/v2/rerank"

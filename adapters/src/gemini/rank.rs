@@ -142,7 +142,10 @@ mod tests {
             .headers
             .contains(&("authorization", "Bearer ya29.token".to_string())));
         let sent: Value = serde_json::from_slice(&pr.body).unwrap();
-        assert_eq!(sent["records"][1], json!({"id": "1", "content": "b", "title": "T"}));
+        assert_eq!(
+            sent["records"][1],
+            json!({"id": "1", "content": "b", "title": "T"})
+        );
         assert_eq!(sent["topN"], 2);
         assert_eq!(sent["ignoreRecordDetailsInResponse"], false);
         let reply = br#"{"records":[{"id":"0","score":0.2,"content":"a"},{"id":"1","score":0.9,"title":"T","content":"b"}]}"#;

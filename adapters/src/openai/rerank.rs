@@ -80,9 +80,7 @@ pub fn to_canonical(
         }
         None => (None, None),
     };
-    let tokens = meta_tokens.or(r
-        .usage
-        .and_then(|u| u.total_tokens.or(u.prompt_tokens)));
+    let tokens = meta_tokens.or(r.usage.and_then(|u| u.total_tokens.or(u.prompt_tokens)));
     let ranked = r
         .results
         .into_iter()
@@ -168,7 +166,10 @@ mod tests {
             )
             .unwrap();
             assert_eq!(out["results"][0]["index"], 1, "{reply}");
-            assert_eq!(out["meta"]["billed_units"]["total_tokens"], tokens, "{reply}");
+            assert_eq!(
+                out["meta"]["billed_units"]["total_tokens"], tokens,
+                "{reply}"
+            );
             if reply.contains("\"b\"") {
                 assert_eq!(out["results"][0]["document"]["text"], "b", "{reply}");
             }

@@ -303,9 +303,7 @@ impl Route<'_> {
                      call this API.",
                 ));
             }
-            Route::Gemini { vertex: true, .. } | Route::Rerank(RerankKind::Vertex)
-                if !bearer() =>
-            {
+            Route::Gemini { vertex: true, .. } | Route::Rerank(RerankKind::Vertex) if !bearer() => {
                 return Err((
                     StatusCode::UNAUTHORIZED,
                     "Request is missing required authentication credential. Expected OAuth 2 \

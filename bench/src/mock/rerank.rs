@@ -35,10 +35,7 @@ pub(crate) fn respond(ctx: &Ctx, kind: RerankKind) -> Response<MockBody> {
 /// A document's score for `query`: the share of the query's words it contains, plus a small
 /// tie-breaker favouring earlier documents.
 fn score(query: &str, text: &str, index: usize) -> f64 {
-    let words: Vec<String> = query
-        .split_whitespace()
-        .map(|w| w.to_lowercase())
-        .collect();
+    let words: Vec<String> = query.split_whitespace().map(|w| w.to_lowercase()).collect();
     let text = text.to_lowercase();
     let hits = words.iter().filter(|w| text.contains(w.as_str())).count();
     let share = if words.is_empty() {
@@ -125,7 +122,11 @@ fn cohere(ctx: &Ctx, body: &Value, kind: RerankKind) -> Response<MockBody> {
             r
         })
         .collect();
-    let version = if kind == RerankKind::CohereV1 { "1" } else { "2" };
+    let version = if kind == RerankKind::CohereV1 {
+        "1"
+    } else {
+        "2"
+    };
     ok(json!({
         "id": format!("00000000-0000-4000-8000-{:012x}", ctx.seq()),
         "results": results,
@@ -136,7 +137,11 @@ fn cohere(ctx: &Ctx, body: &Value, kind: RerankKind) -> Response<MockBody> {
 
 fn compat(ctx: &Ctx, body: &Value) -> Response<MockBody> {
     let Some(query) = body.get("query").and_then(Value::as_str) else {
-        return error(Dialect::OpenAi, StatusCode::BAD_REQUEST, "query is required");
+        return error(
+            Dialect::OpenAi,
+            StatusCode::BAD_REQUEST,
+            "query is required",
+        );
     };
     let texts = strings(body.get("documents"));
     let results: Vec<Value> = ranked(query, &texts, body.get("top_n").and_then(Value::as_u64))
@@ -159,11 +164,9 @@ fn bedrock(body: &Value) -> Response<MockBody> {
     let arn = conf
         .and_then(|c| c.pointer("/modelConfiguration/modelArn"))
         .and_then(Value::as_str);
-    let (Some(query), Some(_arn), Some(sources)) = (
-        query,
-        arn,
-        body.get("sources").and_then(Value::as_array),
-    ) else {
+    let (Some(query), Some(_arn), Some(sources)) =
+        (query, arn, body.get("sources").and_then(Value::as_array))
+    else {
         return error(
             Dialect::Bedrock,
             StatusCode::BAD_REQUEST,
@@ -215,7 +218,10 @@ fn vertex(body: &Value) -> Response<MockBody> {
                 .to_string()
         })
         .collect();
-    let details = body.get("ignoreRecordDetailsInResponse").and_then(Value::as_bool) != Some(true);
+    let details = body
+        .get("ignoreRecordDetailsInResponse")
+        .and_then(Value::as_bool)
+        != Some(true);
     let out: Vec<Value> = ranked(query, &texts, body.get("topN").and_then(Value::as_u64))
         .into_iter()
         .map(|(i, s)| {

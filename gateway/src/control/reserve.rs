@@ -112,16 +112,24 @@ impl<'a> Cost<'a> {
         if req.endpoint == Endpoint::Rerank {
             // One search unit per 100 documents, as the providers bill; a document longer
             // than Cohere's 500-token chunk counts once per chunk.
-            let chunks: u64 = req
-                .body
-                .get("documents")
-                .and_then(|d| d.as_array())
-                .map_or(0, |docs| {
-                    docs.iter()
-                        .map(|d| adapters::tokens::estimate_tokens(d.to_string().len()).div_ceil(500).max(1))
-                        .sum()
-                });
-            self.searches = Some(chunks.div_ceil(adapters::rerank::DOCUMENTS_PER_SEARCH_UNIT).max(1));
+            let chunks: u64 =
+                req.body
+                    .get("documents")
+                    .and_then(|d| d.as_array())
+                    .map_or(0, |docs| {
+                        docs.iter()
+                            .map(|d| {
+                                adapters::tokens::estimate_tokens(d.to_string().len())
+                                    .div_ceil(500)
+                                    .max(1)
+                            })
+                            .sum()
+                    });
+            self.searches = Some(
+                chunks
+                    .div_ceil(adapters::rerank::DOCUMENTS_PER_SEARCH_UNIT)
+                    .max(1),
+            );
         }
         self
     }

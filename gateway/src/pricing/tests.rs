@@ -512,9 +512,13 @@ fn rerank_is_priced_per_search_unit_else_per_token() {
     assert!((super::rerank_cost(cohere, Some(3), 500) - 0.006).abs() < 1e-12);
     // No search units reported: one, as LiteLLM counts it.
     assert!((super::rerank_cost(cohere, None, 0) - 0.002).abs() < 1e-12);
-    let jina = t.lookup("jina_ai", "jina-reranker-v2-base-multilingual").unwrap();
+    let jina = t
+        .lookup("jina_ai", "jina-reranker-v2-base-multilingual")
+        .unwrap();
     assert!((super::rerank_cost(jina, Some(1), 1000) - 1.8e-5).abs() < 1e-12);
-    let vertex = t.lookup("vertex_ai", "semantic-ranker-default-004").unwrap();
+    let vertex = t
+        .lookup("vertex_ai", "semantic-ranker-default-004")
+        .unwrap();
     assert_eq!(vertex.input_cost_per_query, Some(0.001));
     let bedrock = t.lookup("bedrock", "amazon.rerank-v1:0").unwrap();
     assert_eq!(bedrock.input_cost_per_query, Some(0.001));

@@ -308,7 +308,11 @@ mod tests {
         }
         assert_eq!(classify("POST", "/v2/v1/rerank"), Route::NotFound);
         for p in ["/v1/moderations", "/moderations"] {
-            assert_eq!(classify("POST", p), Route::Llm(Endpoint::Moderations), "{p}");
+            assert_eq!(
+                classify("POST", p),
+                Route::Llm(Endpoint::Moderations),
+                "{p}"
+            );
         }
         assert_eq!(classify("GET", "/v1/models"), Route::Models);
         assert_eq!(classify("POST", "/v1/messages"), Route::Messages);
