@@ -334,6 +334,12 @@ async fn rerank_access_budget_errors_and_retries() {
     let r = rerank(&gw, "/v1/rerank", &key, ask("cohere-rerank")).await;
     assert_eq!(r.status(), 200);
     assert_eq!(calls(&mock).len(), 2);
+    // Rate limits count rerank requests like any other.
+    let limited = generate_key(&gw, json!({"rpm_limit": 1})).await;
+    let r = rerank(&gw, "/v1/rerank", &limited, ask("vllm-rerank")).await;
+    assert_eq!(r.status(), 200);
+    let r = rerank(&gw, "/v1/rerank", &limited, ask("vllm-rerank")).await;
+    expect_error(r, 429).await;
     // A budget smaller than one search unit is refused before the call.
     mock.reset();
     let poor = generate_key(&gw, json!({"max_budget": 0.001})).await;
