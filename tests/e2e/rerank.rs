@@ -350,6 +350,40 @@ async fn rerank_access_budget_errors_and_retries() {
     assert!(calls(&mock).is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rerank_and_moderation_deployments_are_health_checked_in_their_mode() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let gw = Gateway::start(&config(&mock, "")).await;
+    let r = client()
+        .get(gw.url("/health"))
+        .bearer_auth(MASTER_KEY)
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    let healthy = v["healthy_endpoints"].as_array().unwrap();
+    for model in [
+        "cohere/rerank-v3.5",
+        "hosted_vllm/BAAI/bge-reranker-v2-m3",
+        "bedrock/amazon.rerank-v1:0",
+        "openai/omni-moderation-latest",
+    ] {
+        assert!(
+            healthy.iter().any(|e| e["model"] == model),
+            "{model} not healthy: {v}"
+        );
+    }
+    let checked = calls(&mock);
+    assert!(
+        checked.iter().any(|c| c.path == "/v2/rerank"),
+        "a rerank check"
+    );
+    assert!(
+        checked.iter().any(|c| c.path == "/v1/moderations"),
+        "a moderation check"
+    );
+}
+
 async fn moderate(gw: &Gateway, key: &str, body: Value) -> reqwest::Response {
     client()
         .post(gw.url("/v1/moderations"))
