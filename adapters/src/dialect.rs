@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use crate::error::ApiError;
 use crate::openai::wire::ResponseMeta;
 use crate::provider::{Dialect, Provider};
-use crate::request::CanonicalRequest;
+use crate::request::{CanonicalRequest, Endpoint};
 
 // The types every call below takes or gives, defined in leaf modules the providers import (so
 // no provider imports this dispatch); re-exported here, where the gateway names them.
@@ -17,6 +17,9 @@ pub use crate::translator::ToOpenAiStream;
 /// Builds the provider request for `req`.
 pub fn build_request(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, ApiError> {
     let dialect = t.provider.dialect();
+    if req.endpoint == Endpoint::Rerank {
+        return build_rerank(req, t);
+    }
     if req.endpoint.openai_only() && !matches!(dialect, Dialect::OpenAi | Dialect::Azure) {
         return Err(ApiError::new(
             400,
@@ -36,7 +39,7 @@ pub fn build_request(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderR
         // chat endpoint the model does not have.
         Dialect::OpenAi
             if t.provider == Provider::TextCompletionOpenAi
-                && req.endpoint == crate::request::Endpoint::ChatCompletions =>
+                && req.endpoint == Endpoint::ChatCompletions =>
         {
             Err(ApiError::new(
                 400,
@@ -55,6 +58,32 @@ pub fn build_request(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderR
         Dialect::Azure => crate::azure::request::build(req, t),
         Dialect::Bedrock => crate::bedrock::request::build(req, t),
         Dialect::Cohere => crate::cohere::request::build(req, t),
+    }
+}
+
+/// A rerank request (`crate::rerank`) in the provider's API: Cohere, Bedrock, Vertex AI and
+/// OpenAI-compatible rerank servers serve it; the other dialects refuse it with a 400.
+fn build_rerank(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, ApiError> {
+    match t.provider.dialect() {
+        Dialect::OpenAi => Ok(crate::openai::rerank::build(req, t)),
+        Dialect::Cohere => crate::cohere::rerank::build(&req.body, t),
+        Dialect::Bedrock => crate::bedrock::rerank::build(&req.body, t),
+        Dialect::VertexAi => crate::gemini::rank::build(&req.body, t),
+        Dialect::Azure
+        | Dialect::Anthropic
+        | Dialect::Gemini
+        | Dialect::OllamaChat
+        | Dialect::Ollama => Err(ApiError::new(
+            400,
+            "invalid_request_error",
+            format!(
+                "model {} ({}/) does not serve /rerank: Cohere, Bedrock, Vertex AI and \
+                 OpenAI-compatible rerank servers (hosted_vllm/, jina_ai/, infinity/) do",
+                t.model,
+                t.provider.prefix(),
+            ),
+        )
+        .with_code("unsupported_endpoint")),
     }
 }
 
@@ -112,6 +141,17 @@ pub fn translate_response(
     meta: ResponseMeta<'_>,
     body: &[u8],
 ) -> Result<Option<Vec<u8>>, ApiError> {
+    if req.endpoint == Endpoint::Rerank {
+        let b = &req.body;
+        return match t.provider.dialect() {
+            Dialect::OpenAi => crate::openai::rerank::to_canonical(b, t, meta.id, body),
+            Dialect::Cohere => crate::cohere::rerank::to_canonical(b, t, meta.id, body),
+            Dialect::Bedrock => crate::bedrock::rerank::to_canonical(b, t, meta.id, body),
+            Dialect::VertexAi => crate::gemini::rank::to_canonical(b, t, meta.id, body),
+            _ => Err(crate::request::not_served(req.endpoint)),
+        }
+        .map(Some);
+    }
     match t.provider.dialect() {
         Dialect::OpenAi | Dialect::Azure => Ok(None),
         Dialect::Anthropic => crate::anthropic::response::to_openai(req, t, meta, body).map(Some),

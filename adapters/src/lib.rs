@@ -15,6 +15,7 @@ pub mod params;
 pub mod passthrough;
 pub mod provider;
 pub mod request;
+pub mod rerank;
 pub mod responses;
 pub mod sse;
 pub mod target;

@@ -28,6 +28,8 @@ fn prompt_tokens(req: &CanonicalRequest) -> u64 {
         Endpoint::Completions => "prompt",
         Endpoint::Embeddings => "input",
         Endpoint::ImageGenerations => "prompt",
+        Endpoint::Rerank => "documents",
+        Endpoint::Moderations => "input",
     };
     estimate_tokens(
         req.body
@@ -76,6 +78,39 @@ pub fn response(req: &CanonicalRequest, meta: MockMeta<'_>, content: &str) -> Ve
                 .clamp(1, 10);
             let data: Vec<Value> = (0..n).map(|_| json!({"url": content})).collect();
             json!({"created": meta.created, "data": data})
+        }
+        Endpoint::Rerank => {
+            // Every document, in order, at falling scores.
+            let n = req
+                .body
+                .get("documents")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let ranked = (0..n)
+                .map(|i| crate::rerank::Ranked {
+                    index: i as u64,
+                    relevance_score: 1.0 / (i as f64 + 1.0),
+                    document: None,
+                })
+                .collect();
+            let ask = crate::rerank::Ask::of(&req.body, &req.body);
+            let billed = crate::rerank::Billed {
+                search_units: Some(ask.search_units()),
+                tokens: Some(prompt),
+            };
+            return crate::rerank::answer(meta.id, &ask, ranked, billed);
+        }
+        Endpoint::Moderations => {
+            let n = match req.body.get("input") {
+                Some(Value::Array(items)) => items.len().max(1),
+                _ => 1,
+            };
+            let result = json!({"flagged": false, "categories": {"harassment": false, "hate": false,
+                "self-harm": false, "sexual": false, "violence": false},
+                "category_scores": {"harassment": 0.0, "hate": 0.0, "self-harm": 0.0,
+                "sexual": 0.0, "violence": 0.0}});
+            json!({"id": format!("modr-{}", meta.id), "model": meta.model,
+                   "results": vec![result; n]})
         }
     };
     serde_json::to_vec(&body).expect("serializing JSON values cannot fail")

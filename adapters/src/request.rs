@@ -12,6 +12,11 @@ pub enum Endpoint {
     /// `POST /images/generations`: served by OpenAI-shaped image APIs only
     /// ([`Endpoint::openai_only`]); the body is passed through with the deployment's model.
     ImageGenerations,
+    /// `POST /rerank`: Cohere's rerank API (`crate::rerank`), served by Cohere, Bedrock,
+    /// Vertex AI and OpenAI-compatible rerank servers (vLLM, Jina, Infinity).
+    Rerank,
+    /// `POST /moderations`: OpenAI-shaped APIs only; the body is passed through.
+    Moderations,
 }
 
 impl Endpoint {
@@ -22,6 +27,8 @@ impl Endpoint {
             Endpoint::Completions => "/completions",
             Endpoint::Embeddings => "/embeddings",
             Endpoint::ImageGenerations => "/images/generations",
+            Endpoint::Rerank => "/rerank",
+            Endpoint::Moderations => "/moderations",
         }
     }
 
@@ -32,18 +39,26 @@ impl Endpoint {
             Endpoint::Completions => "prompt",
             Endpoint::Embeddings => "input",
             Endpoint::ImageGenerations => "prompt",
+            Endpoint::Rerank => "query",
+            Endpoint::Moderations => "input",
         }
     }
 
     /// Whether the endpoint can stream (`"stream": true`).
     pub fn can_stream(self) -> bool {
-        !matches!(self, Endpoint::Embeddings | Endpoint::ImageGenerations)
+        !matches!(
+            self,
+            Endpoint::Embeddings
+                | Endpoint::ImageGenerations
+                | Endpoint::Rerank
+                | Endpoint::Moderations
+        )
     }
 
     /// Whether only OpenAI-shaped APIs (OpenAI, Azure OpenAI and OpenAI-compatible servers)
     /// serve the endpoint: the other dialects refuse it with a 400 naming the deployment.
     pub fn openai_only(self) -> bool {
-        matches!(self, Endpoint::ImageGenerations)
+        matches!(self, Endpoint::ImageGenerations | Endpoint::Moderations)
     }
 
     /// Whether the endpoint generates tokens a budget bounds with `max_tokens` (chat and
@@ -132,6 +147,9 @@ impl CanonicalRequest {
                 format!("Missing required parameter: '{required}'"),
                 Some(required_param(endpoint)),
             ));
+        }
+        if endpoint == Endpoint::Rerank {
+            crate::rerank::check(&body).map_err(|r| RequestError::new(r.message, Some(r.param)))?;
         }
         if endpoint == Endpoint::ChatCompletions && !body["messages"].is_array() {
             return Err(RequestError::new(

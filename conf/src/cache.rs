@@ -415,7 +415,8 @@ fn call_types(path: &str, v: &Value, out: &mut CacheConfig, d: &mut Diag) {
             "embedding" | "aembedding" => "aembedding",
             "anthropic_messages" | "aanthropic_messages" => "anthropic_messages",
             "transcription" | "atranscription" | "rerank" | "arerank" | "responses"
-            | "aresponses" | "speech" | "aspeech" | "image_generation" | "aimage_generation" => {
+            | "aresponses" | "speech" | "aspeech" | "image_generation" | "aimage_generation"
+            | "moderation" | "amoderation" => {
                 d.warn(
                     path,
                     format_args!("{name:?} is not cached by Tollgate (not supported yet), ignored"),

@@ -14,16 +14,34 @@ use crate::raw::Env;
 /// `aws_secret_access_key`, `aws_session_token`; `vertex_project`, `vertex_location`,
 /// `vertex_credentials_json`). `None` for other providers, or when something is missing (the
 /// error is recorded).
+///
+/// A rerank model (`model` names one: `amazon.rerank-v1:0`, `cohere.rerank-v3-5:0`, or an ARN
+/// of one; `semantic-ranker-*`) is served by another endpoint of the cloud: Bedrock's agent
+/// runtime (`bedrock-agent-runtime.{region}`, as LiteLLM calls it) and Vertex AI's Discovery
+/// Engine (`discoveryengine.googleapis.com`).
 pub(crate) fn derive(
     provider: Provider,
+    model: &str,
     internal: &mut Map<String, Value>,
     env: &Env,
     params_path: &str,
     d: &mut Diag,
 ) -> Option<String> {
     match provider {
-        Provider::Bedrock => bedrock(internal, env, params_path, d),
-        Provider::VertexAi => vertex(internal, env, params_path, d),
+        Provider::Bedrock => bedrock(internal, env, params_path, d).map(|base| {
+            if model.contains("rerank") {
+                base.replacen("bedrock-runtime.", "bedrock-agent-runtime.", 1)
+            } else {
+                base
+            }
+        }),
+        Provider::VertexAi => vertex(internal, env, params_path, d).map(|base| {
+            if model.starts_with("semantic-ranker") {
+                "https://discoveryengine.googleapis.com".to_string()
+            } else {
+                base
+            }
+        }),
         _ => None,
     }
 }

@@ -249,6 +249,9 @@ pub struct GeneralSettings {
     /// `pass_through_endpoints`: custom routes relayed to any URL (`docs/config.md`, "Custom
     /// pass-through endpoints").
     pub pass_through_endpoints: Vec<crate::PassThroughEndpoint>,
+    /// `moderation_model`: the model group every `/v1/moderations` request goes to, whatever
+    /// its body names (LiteLLM's server default); also what a request without `model` uses.
+    pub moderation_model: Option<String>,
 }
 
 impl GeneralSettings {

@@ -207,8 +207,8 @@ fn deployment(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let cloud_base = match &resolved {
-        Some((provider, _)) if mock_response.is_none() => {
-            crate::cloud::derive(*provider, &mut cloud_internal, env, &params_path, d)
+        Some((provider, model)) if mock_response.is_none() => {
+            crate::cloud::derive(*provider, model, &mut cloud_internal, env, &params_path, d)
         }
         _ => None,
     };

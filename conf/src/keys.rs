@@ -132,6 +132,7 @@ pub(crate) const GENERAL: Section = Section {
         // Read by the gateway (models/compose.rs), which also reads STORE_MODEL_IN_DB.
         "store_model_in_db",
         "pass_through_endpoints",
+        "moderation_model",
     ],
     litellm: "general_settings",
 };

@@ -130,6 +130,7 @@ impl Default for GeneralSettings {
             health_check_interval: std::time::Duration::from_secs(300),
             health_check_details: true,
             pass_through_endpoints: Vec::new(),
+            moderation_model: None,
         }
     }
 }
@@ -315,6 +316,15 @@ fn general(m: Option<&Map<String, Value>>, env: &Env, d: &mut Diag) -> GeneralSe
     // Errors: a route the operator configured must not go missing unnoticed.
     if let Some(v) = field(m, "pass_through_endpoints") {
         out.pass_through_endpoints = crate::passthrough::endpoints(v, env, d);
+    }
+    if let Some(v) = field(m, "moderation_model") {
+        match v {
+            Value::String(s) if !s.trim().is_empty() => out.moderation_model = Some(s.clone()),
+            other => d.error(
+                "general_settings.moderation_model",
+                format_args!("expected a model group name, got {other}"),
+            ),
+        }
     }
     out
 }

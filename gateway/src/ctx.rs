@@ -157,6 +157,9 @@ pub struct RequestCtx {
     /// An image request's size and quality, and the images its answer carried (priced per
     /// image, not per token, when the price table has an image price).
     pub images: Option<Box<ImageAsk>>,
+    /// A rerank request's search units billed: `Some(None)` until its answer says (priced per
+    /// search unit when the price has `input_cost_per_query`, else per token).
+    pub search_units: Option<Option<u64>>,
 
     // ── metrics: what the stages note for `observe` (provider headers, first token, …) ─────
     pub metrics: crate::observe::notes::Notes,
@@ -213,6 +216,9 @@ impl RequestCtx {
                 });
                 if let Some(c) = per_image {
                     return c;
+                }
+                if let Some(units) = self.search_units {
+                    return crate::pricing::rerank_cost(&p, units, self.prompt_tokens);
                 }
                 crate::pricing::cost(
                     &p,

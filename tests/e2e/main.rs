@@ -56,6 +56,7 @@ mod raw_http;
 mod reload;
 mod replicas;
 mod request_controls;
+mod rerank;
 mod responses;
 mod responses_drop;
 mod route;

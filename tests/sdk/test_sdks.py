@@ -1,7 +1,8 @@
 """The official OpenAI and Anthropic Python SDKs against the real `tollgate` binary, with the
 bench mock provider on 127.0.0.1 speaking OpenAI (chat and Responses) and Anthropic: chat,
-Responses, streams, tool round trips, stored responses, embeddings, images, and errors raised as each
-SDK's own exception classes; `AzureOpenAI` on the Azure-style paths; and the Anthropic and
+Responses, streams, tool round trips, stored responses, embeddings, images, moderations, and errors
+raised as each SDK's own exception classes; the Cohere SDK (v1 and v2 clients) on `/v1/rerank` and
+`/v2/rerank`; `AzureOpenAI` on the Azure-style paths; and the Anthropic and
 google-genai SDKs on the provider pass-through routes (`/anthropic`, `/gemini`)."""
 
 import json
@@ -13,7 +14,9 @@ import time
 import urllib.request
 
 import anthropic
+import cohere
 import openai
+from cohere.core.api_error import ApiError as CohereApiError
 import pytest
 from google import genai
 from google.genai import errors as genai_errors
@@ -61,6 +64,8 @@ model_list:
     litellm_params: {{model: anthropic/claude-up, api_base: "http://127.0.0.1:{tool_port}", api_key: sk-up}}
   - model_name: gemini-mock
     litellm_params: {{model: gemini/gemini-up, api_base: "http://127.0.0.1:{text_port}", api_key: sk-up}}
+  - model_name: rerank-mock
+    litellm_params: {{model: cohere/rerank-v3.5, api_base: "http://127.0.0.1:{text_port}", api_key: sk-up}}
 general_settings:
   master_key: {KEY}
 tollgate_settings:
@@ -200,6 +205,42 @@ def test_openai_images_generate(oai):
         oai.images.generate(model="claude-mock", prompt="a cat")
 
 
+def test_openai_moderations(oai):
+    r = oai.moderations.create(model="gpt-mock", input=["hello", "there"])
+    assert len(r.results) == 2
+    assert r.results[0].flagged is False
+    with pytest.raises(openai.BadRequestError):
+        oai.moderations.create(model="claude-mock", input="x")
+
+
+RERANK_DOCS = [
+    "Carson City is the capital city of the American state of Nevada.",
+    "Washington, D.C. is the capital of the United States.",
+    "Capital punishment has existed in the United States since before it was a country.",
+]
+
+
+def test_cohere_sdk_rerank_v2_and_v1(gateway):
+    query = "What is the capital of the United States?"
+    v2 = cohere.ClientV2(api_key=KEY, base_url=gateway)
+    r = v2.rerank(model="rerank-mock", query=query, documents=RERANK_DOCS, top_n=2)
+    assert [x.index for x in r.results][0] == 1
+    assert len(r.results) == 2
+    assert r.results[0].relevance_score >= r.results[1].relevance_score
+    assert r.meta.billed_units.search_units == 1
+    v1 = cohere.Client(api_key=KEY, base_url=gateway)
+    r = v1.rerank(model="rerank-mock", query=query, documents=RERANK_DOCS, top_n=1, return_documents=True)
+    assert r.results[0].index == 1
+    assert r.results[0].document.text == RERANK_DOCS[1]
+    with pytest.raises(CohereApiError) as e:
+        v2.rerank(model="gpt-mock-nope", query=query, documents=RERANK_DOCS)
+    assert e.value.status_code in (400, 404)
+    with pytest.raises(CohereApiError) as e:
+        cohere.ClientV2(api_key="sk-wrong", base_url=gateway).rerank(model="rerank-mock", query=query,
+                                                                    documents=RERANK_DOCS)
+    assert e.value.status_code == 401
+
+
 def test_openai_errors_are_the_sdk_exception_classes(gateway, oai):
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=gateway + "/v1", api_key="sk-wrong", max_retries=0).models.list()
@@ -213,7 +254,7 @@ def test_openai_errors_are_the_sdk_exception_classes(gateway, oai):
         oai.chat.completions.create(model="gpt-mock", messages=[{"role": "user", "content": "x"}],
                                     extra_body={"mock": {"status": 503}})
     assert [m.id for m in oai.models.list()] == ["gpt-mock", "gpt-tools", "claude-mock", "claude-tools",
-                                                 "gemini-mock"]
+                                                 "gemini-mock", "rerank-mock"]
 
 
 @pytest.mark.parametrize("model", ["claude-mock", "gpt-mock"])

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod request;
+pub mod rerank;
 pub mod response;
 pub mod sign;
 pub mod stream;

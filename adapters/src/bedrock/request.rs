@@ -61,7 +61,9 @@ pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, 
             let path = format!("{}/model/{model}/invoke", t.base_path);
             (path, body, "application/json")
         }
-        Endpoint::ImageGenerations => return Err(crate::request::not_served(req.endpoint)),
+        Endpoint::ImageGenerations | Endpoint::Rerank | Endpoint::Moderations => {
+            return Err(crate::request::not_served(req.endpoint))
+        }
         Endpoint::Completions => {
             return Err(ApiError::new(
                 400,

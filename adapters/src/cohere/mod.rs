@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod request;
+pub mod rerank;
 pub mod response;
 pub mod stream;
 pub mod wire;

@@ -52,7 +52,9 @@ pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, 
     let params = Params::new(&req.body, t.defaults);
     let (path, body) = match req.endpoint {
         Endpoint::Embeddings => ("/v2/embed", embed_body(t, &params)?),
-        Endpoint::ImageGenerations => return Err(crate::request::not_served(req.endpoint)),
+        Endpoint::ImageGenerations | Endpoint::Rerank | Endpoint::Moderations => {
+            return Err(crate::request::not_served(req.endpoint))
+        }
         Endpoint::ChatCompletions | Endpoint::Completions => {
             ("/v2/chat", chat_body(req, t, &params)?)
         }

@@ -2,6 +2,7 @@
 //! `generateContent` and `streamGenerateContent?alt=sse`.
 
 pub mod error;
+pub mod rank;
 pub mod request;
 pub mod response;
 pub mod stream;

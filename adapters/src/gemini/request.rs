@@ -48,7 +48,9 @@ pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, 
     p.check_unsupported()?;
     let vertex = t.provider == Provider::VertexAi;
     let (method, body) = match req.endpoint {
-        Endpoint::ImageGenerations => return Err(crate::request::not_served(req.endpoint)),
+        Endpoint::ImageGenerations | Endpoint::Rerank | Endpoint::Moderations => {
+            return Err(crate::request::not_served(req.endpoint))
+        }
         Endpoint::Embeddings if vertex => ("predict", vertex_embeddings(&p)?),
         Endpoint::Embeddings => ("batchEmbedContents", studio_embeddings(&p)?),
         Endpoint::ChatCompletions | Endpoint::Completions if req.stream => {

@@ -24,7 +24,9 @@ pub fn to_openai(
     body: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
     match req.endpoint {
-        Endpoint::ImageGenerations => Err(crate::request::not_served(req.endpoint)),
+        Endpoint::ImageGenerations | Endpoint::Rerank | Endpoint::Moderations => {
+            Err(crate::request::not_served(req.endpoint))
+        }
         Endpoint::Embeddings if t.provider == Provider::VertexAi => {
             let r: PredictResponse = parse(body)?;
             let tokens = r

@@ -22,7 +22,9 @@ pub fn to_openai(
     let _ = t;
     match req.endpoint {
         Endpoint::Embeddings => embeddings(meta, body),
-        Endpoint::ImageGenerations => Err(crate::request::not_served(req.endpoint)),
+        Endpoint::ImageGenerations | Endpoint::Rerank | Endpoint::Moderations => {
+            Err(crate::request::not_served(req.endpoint))
+        }
         Endpoint::ChatCompletions => {
             let reply = parse_reply(body)?;
             Ok(chat(meta, &reply))

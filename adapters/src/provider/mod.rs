@@ -145,6 +145,10 @@ pub enum Provider {
     Empower,
     Wandb,
     LitellmProxy,
+    /// Jina AI: embeddings and rerank (`/v1/rerank`).
+    JinaAi,
+    /// Infinity (michaelfeil/infinity): embeddings and rerank servers.
+    Infinity,
     Azure,
     Anthropic,
     Gemini,

@@ -347,6 +347,21 @@ pub const PROVIDERS: &[ProviderSpec] = &[
         &["LITELLM_PROXY_API_BASE"],
         &["LITELLM_PROXY_API_KEY"],
     ),
+    // Rerank (`/rerank`, `adapters::openai::rerank`) and embeddings.
+    openai_compatible(
+        P::JinaAi,
+        "jina_ai",
+        Some("https://api.jina.ai/v1"),
+        &["JINA_AI_API_BASE"],
+        &["JINA_AI_API_KEY", "JINA_API_KEY"],
+    ),
+    openai_compatible(
+        P::Infinity,
+        "infinity",
+        None,
+        &["INFINITY_API_BASE"],
+        &["INFINITY_API_KEY"],
+    ),
     native(
         P::Azure,
         "azure",

@@ -53,6 +53,21 @@ pub(crate) enum OpenAiKind {
     Embeddings,
     /// `/images/generations`.
     Images,
+    /// `/moderations`.
+    Moderations,
+}
+
+/// Rerank APIs (`rerank.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RerankKind {
+    /// Cohere `/v1/rerank`.
+    CohereV1,
+    /// Cohere `/v2/rerank`.
+    CohereV2,
+    /// `/rerank`: vLLM, Jina, Infinity; Bedrock's Rerank API when the body has `queries`.
+    Compat,
+    /// Vertex AI `…/rankingConfigs/{config}:rank`.
+    Vertex,
 }
 
 /// Gemini `models/{model}:{method}` methods.
@@ -110,6 +125,8 @@ pub(crate) enum Route<'a> {
     Bedrock { model: &'a str, op: BedrockOp },
     /// `POST /token`: Google's OAuth 2.0 token endpoint (JWT bearer grant).
     Token,
+    /// A rerank API (`rerank.rs`).
+    Rerank(RerankKind),
 }
 
 impl Route<'_> {
@@ -125,6 +142,7 @@ impl Route<'_> {
                 "completions" => OpenAiKind::Text,
                 "embeddings" => OpenAiKind::Embeddings,
                 "images/generations" => OpenAiKind::Images,
+                "moderations" => OpenAiKind::Moderations,
                 _ => return None,
             };
             return (!deployment.is_empty()).then_some(Route::Azure { deployment, kind });
@@ -149,7 +167,16 @@ impl Route<'_> {
             return (!model.is_empty() && !model.contains('/'))
                 .then_some(Route::Bedrock { model, op });
         }
+        if path.starts_with("/v1/projects/")
+            && path.contains("/rankingConfigs/")
+            && path.ends_with(":rank")
+        {
+            return Some(Route::Rerank(RerankKind::Vertex));
+        }
         match path {
+            "/v1/rerank" => return Some(Route::Rerank(RerankKind::CohereV1)),
+            "/v2/rerank" => return Some(Route::Rerank(RerankKind::CohereV2)),
+            "/rerank" => return Some(Route::Rerank(RerankKind::Compat)),
             "/v2/chat" => return Some(Route::Cohere(CohereKind::Chat)),
             "/v2/embed" => return Some(Route::Cohere(CohereKind::Embed)),
             "/token" => return Some(Route::Token),
@@ -194,6 +221,7 @@ impl Route<'_> {
             "/completions" => Route::OpenAi(OpenAiKind::Text),
             "/embeddings" => Route::OpenAi(OpenAiKind::Embeddings),
             "/images/generations" => Route::OpenAi(OpenAiKind::Images),
+            "/moderations" => Route::OpenAi(OpenAiKind::Moderations),
             "/responses" => Route::Responses { azure: false },
             "/messages" => Route::Anthropic {
                 count_tokens: false,
@@ -216,6 +244,9 @@ impl Route<'_> {
             Route::Cohere(_) => Dialect::Cohere,
             Route::Bedrock { .. } => Dialect::Bedrock,
             Route::Token => Dialect::GoogleOAuth,
+            Route::Rerank(RerankKind::CohereV1 | RerankKind::CohereV2) => Dialect::Cohere,
+            Route::Rerank(RerankKind::Compat) => Dialect::OpenAi,
+            Route::Rerank(RerankKind::Vertex) => Dialect::Gemini,
         }
     }
 
@@ -272,7 +303,7 @@ impl Route<'_> {
                      call this API.",
                 ));
             }
-            Route::Gemini { vertex: true, .. } if !bearer() => {
+            Route::Gemini { vertex: true, .. } | Route::Rerank(RerankKind::Vertex) if !bearer() => {
                 return Err((
                     StatusCode::UNAUTHORIZED,
                     "Request is missing required authentication credential. Expected OAuth 2 \
@@ -294,7 +325,9 @@ impl Route<'_> {
                     ));
                 }
             }
-            Route::Cohere(_) if !bearer() => {
+            Route::Cohere(_) | Route::Rerank(RerankKind::CohereV1 | RerankKind::CohereV2)
+                if !bearer() =>
+            {
                 return Err((StatusCode::UNAUTHORIZED, "no api key supplied"));
             }
             Route::Bedrock { .. } => {

@@ -227,6 +227,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         Route::Ollama(kind) => ollama::respond(&ctx, kind),
         Route::Cohere(kind) => cohere::respond(&ctx, kind),
         Route::Bedrock { op, .. } => bedrock::respond(&ctx, op),
+        Route::Rerank(kind) => super::rerank::respond(&ctx, kind),
         Route::Stats | Route::Models | Route::Token => unreachable!("answered above"),
     };
     with_headers(resp, &plan)

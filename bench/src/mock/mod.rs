@@ -20,6 +20,8 @@
 //!   `response.completed` (see `responses.rs`); usage as for chat.
 //! - `POST /embeddings`: one deterministic unit vector per input (floats or base64).
 //! - `POST /images/generations`: `n` image URLs (or `b64_json`), see `openai.rs`.
+//! - Rerank (Cohere `/v1/rerank` and `/v2/rerank`, `/rerank` for vLLM/Jina/Infinity and
+//!   Bedrock, Vertex AI `:rank`) and `POST /moderations`: see `rerank.rs`.
 //! - `GET /models`: [`MockConfig::models`].
 //! - `GET /__mock/stats`: the counters as JSON (for out-of-process users of the binary).
 //!
@@ -46,6 +48,7 @@ mod handler;
 mod ollama;
 mod openai;
 mod render;
+mod rerank;
 mod responses;
 
 use std::collections::VecDeque;

@@ -23,6 +23,7 @@ pub(crate) fn respond(ctx: &Ctx, kind: OpenAiKind, model: &str) -> Response<Mock
         OpenAiKind::Text => completion(ctx, false, model),
         OpenAiKind::Embeddings => embeddings(ctx, model),
         OpenAiKind::Images => images(ctx),
+        OpenAiKind::Moderations => super::rerank::moderations(ctx, model),
     }
 }
 

@@ -361,6 +361,25 @@ fn bedrock_derives_its_endpoint_from_the_region_and_keeps_credentials() {
 }
 
 #[test]
+fn rerank_models_derive_the_rerank_endpoint_of_their_cloud() {
+    let l = ok(&entry(
+        "      model: bedrock/amazon.rerank-v1:0\n      aws_region_name: us-west-2\n      aws_access_key_id: AKID\n      aws_secret_access_key: SECRET\n",
+    ));
+    assert_eq!(
+        l.config.model_list[0].api_base.as_ref().unwrap().url,
+        "https://bedrock-agent-runtime.us-west-2.amazonaws.com"
+    );
+    let key = r#"{"type":"service_account","project_id":"p","client_email":"a@b.iam.gserviceaccount.com","private_key":"-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n"}"#;
+    let l = ok(&entry(&format!(
+        "      model: vertex_ai/semantic-ranker-default-004\n      vertex_credentials: '{key}'\n"
+    )));
+    assert_eq!(
+        l.config.model_list[0].api_base.as_ref().unwrap().url,
+        "https://discoveryengine.googleapis.com"
+    );
+}
+
+#[test]
 fn vertex_reads_project_and_location_and_checks_the_key() {
     let key = r#"{"type":"service_account","project_id":"p-from-key","client_email":"a@b.iam.gserviceaccount.com","private_key":"-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n"}"#;
     let yaml = entry(&format!("      model: vertex_ai/gemini-pro\n      vertex_location: asia-east1\n      vertex_credentials: '{key}'\n"));

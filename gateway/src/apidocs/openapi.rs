@@ -167,6 +167,31 @@ fn io(path: &str) -> (Option<Value>, Value) {
             Some(schema_ref("CreateEmbeddingRequest")),
             schema_ref("CreateEmbeddingResponse"),
         ),
+        "/rerank" | "/v2/rerank" => (
+            Some(
+                json!({"type": "object", "required": ["model", "query", "documents"],
+                "properties": {"model": {"type": "string"}, "query": {"type": "string"},
+                    "documents": {"type": "array", "items": {"type": ["string", "object"]}},
+                    "top_n": {"type": "integer", "minimum": 1},
+                    "return_documents": {"type": "boolean"},
+                    "rank_fields": {"type": "array", "items": {"type": "string"}},
+                    "max_chunks_per_doc": {"type": "integer"},
+                    "max_tokens_per_doc": {"type": "integer"}}}),
+            ),
+            json!({"type": "object", "required": ["id", "results", "meta"],
+                "properties": {"id": {"type": "string"}, "results": {"type": "array", "items":
+                    {"type": "object", "required": ["index", "relevance_score"], "properties": {
+                        "index": {"type": "integer"}, "relevance_score": {"type": "number"},
+                        "document": {"type": "object"}}}},
+                    "meta": {"type": "object"}}}),
+        ),
+        "/moderations" => (
+            Some(
+                json!({"type": "object", "required": ["input"], "properties": {
+                "model": {"type": "string"}, "input": {}}}),
+            ),
+            object(),
+        ),
         "/models" => (None, schema_ref("ListModelsResponse")),
         "/messages" | "/messages/count_tokens" | "/responses" => (Some(object()), object()),
         "/health/liveliness" | "/health/liveness" => (None, json!({"type": "string"})),

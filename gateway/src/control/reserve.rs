@@ -57,6 +57,8 @@ pub struct Cost<'a> {
     output_limit: OnceLock<u64>,
     /// An image request's `size` and `quality` (see [`Cost::images`]).
     image: Option<(Option<String>, Option<String>)>,
+    /// A rerank request's search units (see [`Cost::images`]).
+    searches: Option<u64>,
 }
 
 impl<'a> Cost<'a> {
@@ -96,6 +98,7 @@ impl<'a> Cost<'a> {
             endpoint,
             output_limit: OnceLock::new(),
             image: None,
+            searches: None,
         }
     }
 
@@ -106,7 +109,40 @@ impl<'a> Cost<'a> {
             let text = |k: &str| req.body.get(k).and_then(|v| v.as_str()).map(String::from);
             self.image = Some((text("size"), text("quality")));
         }
+        if req.endpoint == Endpoint::Rerank {
+            // One search unit per 100 documents, as the providers bill; a document longer
+            // than Cohere's 500-token chunk counts once per chunk.
+            let chunks: u64 =
+                req.body
+                    .get("documents")
+                    .and_then(|d| d.as_array())
+                    .map_or(0, |docs| {
+                        docs.iter()
+                            .map(|d| {
+                                adapters::tokens::estimate_tokens(d.to_string().len())
+                                    .div_ceil(500)
+                                    .max(1)
+                            })
+                            .sum()
+                    });
+            self.searches = Some(
+                chunks
+                    .div_ceil(adapters::rerank::DOCUMENTS_PER_SEARCH_UNIT)
+                    .max(1),
+            );
+        }
         self
+    }
+
+    /// `units` search units at the dearest `input_cost_per_query` of the group's deployments;
+    /// `None` when none is priced per search unit.
+    fn search_worst(&self, g: &Group, units: u64) -> Option<f64> {
+        g.deployments
+            .iter()
+            .filter_map(|d| d.price_for(self.wildcard.as_deref()))
+            .filter_map(|p| p.input_cost_per_query)
+            .reduce(f64::max)
+            .map(|per_query| per_query * units as f64)
     }
 
     /// `n` images at the dearest deployment's price for the size and quality asked (else the
@@ -153,7 +189,8 @@ impl<'a> Cost<'a> {
         } else {
             None
         };
-        let usd = match image {
+        let searched = self.searches.and_then(|units| self.search_worst(g, units));
+        let usd = match image.or(searched) {
             Some(usd) => usd,
             None => g.worst_case_for(
                 self.provider,

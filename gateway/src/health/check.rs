@@ -1,7 +1,7 @@
 //! One deployment health check, as LiteLLM's `ahealth_check` makes it: a tiny real call — a chat
 //! completion (`"What's 1 + 1?"`, `max_tokens` 16, or `model_info.health_check_max_tokens`), a
-//! legacy completion or an embedding, by the deployment's `model_info.mode` (else the price
-//! table's) — through the same translation, credentials and pooled connections requests use,
+//! legacy completion, an embedding, a rerank or a moderation, by the deployment's
+//! `model_info.mode` (else the price table's) — through the same translation, credentials and pooled connections requests use,
 //! bounded by `model_info.health_check_timeout` (default 60 s). Wildcard deployments check
 //! `model_info.health_check_model`. `mock_response` deployments are healthy without a call.
 
@@ -108,6 +108,12 @@ async fn call(connector: &Connector, rt: &Runtime, dep: &DeploymentRt) -> Result
             Endpoint::Embeddings,
             json!({"input": ["test from litellm"]}),
         ),
+        "rerank" => (
+            Endpoint::Rerank,
+            json!({"query": "What is the capital of France?",
+                   "documents": ["Paris is the capital of France.", "Berlin is in Germany."]}),
+        ),
+        "moderation" => (Endpoint::Moderations, json!({"input": "test from litellm"})),
         other => {
             return Err(Failure::new(
                 format!("mode '{other}' is not served by Tollgate, so it is not checked"),
@@ -121,7 +127,7 @@ async fn call(connector: &Connector, rt: &Runtime, dep: &DeploymentRt) -> Result
     let upstream_model = model(dep)?;
     let mut body = body;
     body["model"] = json!(dep.conf.model_name);
-    if endpoint != Endpoint::Embeddings {
+    if endpoint.bounds_tokens() {
         let n =
             info_number(dep, "health_check_max_tokens").map_or(DEFAULT_MAX_TOKENS, |n| n as u64);
         body["max_tokens"] = json!(n);

@@ -182,6 +182,8 @@ fn route(call_type: &str) -> &'static str {
         "anthropic_messages" => "/v1/messages",
         "aresponses" | "responses" => "/v1/responses",
         "aimage_generation" | "image_generation" => "/v1/images/generations",
+        "arerank" | "rerank" => "/v1/rerank",
+        "amoderation" | "moderation" => "/v1/moderations",
         _ => "/v1/chat/completions",
     }
 }

@@ -45,6 +45,10 @@ pub struct ModelPrice {
     /// price images: width × height × this).
     #[serde(deserialize_with = "table::de::opt_cost")]
     pub input_cost_per_pixel: Option<f64>,
+    /// Per search unit of a rerank request (LiteLLM's `input_cost_per_query`: a query of up to
+    /// 100 documents), used instead of the token prices when set.
+    #[serde(deserialize_with = "table::de::opt_cost")]
+    pub input_cost_per_query: Option<f64>,
     /// The image prices by size and quality: the table's `{quality}/{W}-x-{H}/{model}` and
     /// `{W}-x-{H}/{model}` entries of this model (filled by [`for_deployment`]).
     #[serde(skip)]
@@ -143,6 +147,16 @@ pub fn image_worst(price: &ModelPrice) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The cost of a rerank request billed `search_units` (one when the provider reported none,
+/// as LiteLLM counts it) and `tokens`, as LiteLLM prices it: `input_cost_per_query` per search
+/// unit when the price has one, else `input_cost_per_token` per token.
+pub fn rerank_cost(price: &ModelPrice, search_units: Option<u64>, tokens: u64) -> f64 {
+    match price.input_cost_per_query {
+        Some(per_query) => per_query * search_units.unwrap_or(1) as f64,
+        None => price.input_cost_per_token * tokens as f64,
+    }
+}
+
 /// Token counts for one request. `cache_read_tokens` and `cache_creation_tokens` are PART of
 /// `prompt_tokens` (OpenAI convention). `duration_secs` is used only by per-second prices.
 #[derive(Debug, Clone, Copy, Default)]
@@ -194,7 +208,7 @@ pub fn worst_case(price: &ModelPrice, prompt_tokens: u64, max_output_tokens: u64
 }
 
 /// Cost keys a deployment may set in `litellm_params` or `model_info`.
-const COST_KEYS: [&str; 9] = [
+const COST_KEYS: [&str; 10] = [
     "input_cost_per_token",
     "output_cost_per_token",
     "cache_read_input_token_cost",
@@ -204,6 +218,7 @@ const COST_KEYS: [&str; 9] = [
     "output_cost_per_image",
     "input_cost_per_image",
     "input_cost_per_pixel",
+    "input_cost_per_query",
 ];
 
 /// Limit keys a deployment may set in `model_info`.
@@ -301,6 +316,7 @@ fn set_cost(price: &mut ModelPrice, key: &str, v: f64) {
         "output_cost_per_image" => price.output_cost_per_image = Some(v),
         "input_cost_per_image" => price.input_cost_per_image = Some(v),
         "input_cost_per_pixel" => price.input_cost_per_pixel = Some(v),
+        "input_cost_per_query" => price.input_cost_per_query = Some(v),
         _ => {}
     }
 }

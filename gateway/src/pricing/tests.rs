@@ -58,6 +58,19 @@ fn bundled_table_parses_and_is_complete() {
             assert!(p.litellm_provider.is_some(), "{name}: no litellm_provider");
             continue;
         }
+        if mode == "rerank" || mode == "moderation" {
+            // Rerank: per search unit (`input_cost_per_query`) or per token; moderations: free.
+            assert!(p.litellm_provider.is_some(), "{name}: no litellm_provider");
+            assert_eq!(p.output_cost_per_token, 0.0, "{name}");
+            let per_query = p.input_cost_per_query.unwrap_or(0.0);
+            assert!(per_query < 0.01 && p.input_cost_per_token < 1e-6, "{name}");
+            assert_eq!(
+                mode == "moderation",
+                per_query == 0.0 && p.input_cost_per_token == 0.0,
+                "{name}"
+            );
+            continue;
+        }
         assert!(
             ["chat", "embedding", "completion"].contains(&mode),
             "{name}: mode {mode}"
@@ -489,4 +502,26 @@ fn image_prices_from_the_deployment() {
         image_cost(&p, Some("512x256"), None, 1).unwrap(),
         1e-8 * 512.0 * 256.0
     ));
+}
+
+#[test]
+fn rerank_is_priced_per_search_unit_else_per_token() {
+    let t = PriceTable::bundled();
+    let cohere = t.lookup("cohere", "rerank-v3.5").unwrap();
+    assert_eq!(cohere.input_cost_per_query, Some(0.002));
+    assert!((super::rerank_cost(cohere, Some(3), 500) - 0.006).abs() < 1e-12);
+    // No search units reported: one, as LiteLLM counts it.
+    assert!((super::rerank_cost(cohere, None, 0) - 0.002).abs() < 1e-12);
+    let jina = t
+        .lookup("jina_ai", "jina-reranker-v2-base-multilingual")
+        .unwrap();
+    assert!((super::rerank_cost(jina, Some(1), 1000) - 1.8e-5).abs() < 1e-12);
+    let vertex = t
+        .lookup("vertex_ai", "semantic-ranker-default-004")
+        .unwrap();
+    assert_eq!(vertex.input_cost_per_query, Some(0.001));
+    let bedrock = t.lookup("bedrock", "amazon.rerank-v1:0").unwrap();
+    assert_eq!(bedrock.input_cost_per_query, Some(0.001));
+    let moderation = t.lookup("openai", "omni-moderation-latest").unwrap();
+    assert_eq!(super::rerank_cost(moderation, None, 100), 0.0);
 }

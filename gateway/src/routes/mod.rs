@@ -303,6 +303,17 @@ mod tests {
             Route::Llm(Endpoint::ImageGenerations)
         );
         assert_eq!(classify("GET", "/images/generations"), Route::WrongMethod);
+        for p in ["/v1/rerank", "/rerank", "/v2/rerank"] {
+            assert_eq!(classify("POST", p), Route::Llm(Endpoint::Rerank), "{p}");
+        }
+        assert_eq!(classify("POST", "/v2/v1/rerank"), Route::NotFound);
+        for p in ["/v1/moderations", "/moderations"] {
+            assert_eq!(
+                classify("POST", p),
+                Route::Llm(Endpoint::Moderations),
+                "{p}"
+            );
+        }
         assert_eq!(classify("GET", "/v1/models"), Route::Models);
         assert_eq!(classify("POST", "/v1/messages"), Route::Messages);
         assert_eq!(classify("POST", "/messages"), Route::Messages);

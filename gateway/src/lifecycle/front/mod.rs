@@ -55,6 +55,8 @@ impl Api {
                 Endpoint::Completions => "atext_completion",
                 Endpoint::Embeddings => "aembedding",
                 Endpoint::ImageGenerations => "aimage_generation",
+                Endpoint::Rerank => "arerank",
+                Endpoint::Moderations => "amoderation",
             },
             Api::Anthropic => "anthropic_messages",
             Api::Responses => "aresponses",
@@ -97,8 +99,13 @@ pub async fn read(
         Api::OpenAi(endpoint) => {
             let body = admit::read_body(session, max).await?;
             ctx.body_bytes = body.len();
+            // LiteLLM's `moderation_model` is the group of every moderation request.
+            let model = match endpoint {
+                Endpoint::Moderations => runtime.config.general.moderation_model.as_deref(),
+                _ => None,
+            };
             Ok(Request {
-                view: CanonicalRequest::parse(endpoint, &body)?,
+                view: CanonicalRequest::parse_for(endpoint, &body, model)?,
                 door: None,
             })
         }
@@ -165,6 +172,10 @@ impl Request {
                         quality: text("quality"),
                         made: 0,
                     }));
+                }
+                if req.endpoint == Endpoint::Rerank {
+                    // Priced per search unit from the answer's `meta.billed_units`.
+                    ctx.search_units = Some(None);
                 }
                 if req.stream && !req.include_usage && req.endpoint != Endpoint::Embeddings {
                     // Spend needs the provider's usage: ask for it, and drop it on the way out.
@@ -361,6 +372,14 @@ pub fn whole<'a>(
     }
     if let Some(images) = ctx.images.as_deref_mut() {
         images.made = adapters::openai::response::images_of(&body);
+    }
+    if ctx.search_units.is_some() {
+        let billed = adapters::rerank::billed_of(&body);
+        ctx.search_units = Some(billed.search_units);
+        if let Some(tokens) = billed.tokens {
+            ctx.prompt_tokens = tokens;
+            ctx.usage_seen = true;
+        }
     }
     ctx.compute_cost();
     crate::observe::on_whole(ctx, &body);
