@@ -21,6 +21,8 @@
 //! - `POST /embeddings`: one deterministic unit vector per input (floats or base64).
 //! - `POST /images/generations`: `n` image URLs (or `b64_json`), see `openai.rs`.
 //! - `GET /models`: [`MockConfig::models`].
+//! - `/files…` and `/batches…` (also Azure's `/openai/files…`, `/openai/batches…`): the Files
+//!   and Batch APIs in memory, batches completing after a moment (see `batches.rs`).
 //! - `GET /__mock/stats`: the counters as JSON (for out-of-process users of the binary).
 //!
 //! Other dialects (see `dialect.rs` for the routes and auth checks, and the module of each):
@@ -35,6 +37,7 @@
 //! that request only; [`MockServer::fail_next`] fails the next N requests whatever they carry.
 
 mod anthropic;
+mod batches;
 mod bedrock;
 mod body;
 mod cohere;
@@ -116,6 +119,8 @@ pub(crate) struct Shared {
     fail_remaining: AtomicUsize,
     fail_status: AtomicU16,
     pub(crate) seq: AtomicU64,
+    /// Files and batches (`batches.rs`).
+    pub(crate) files: Mutex<batches::Files>,
 }
 
 impl Shared {
@@ -132,6 +137,7 @@ impl Shared {
             fail_remaining: AtomicUsize::new(0),
             fail_status: AtomicU16::new(0),
             seq: AtomicU64::new(1),
+            files: Mutex::default(),
         }
     }
 
