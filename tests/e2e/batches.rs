@@ -187,20 +187,11 @@ async fn batches_are_owned_model_checked_and_spent_once() {
         401,
     )
     .await;
-    assert!(
-        e["message"].as_str().unwrap().contains("gpt-b"),
-        "{e}"
-    );
+    assert!(e["message"].as_str().unwrap().contains("gpt-b"), "{e}");
     // One model per file.
     let mixed = jsonl("gpt-b", 1) + &jsonl("other-b", 1);
     let e = expect_error(upload(&gw, "/v1", "authorization", &a, &mixed).await, 400).await;
-    assert!(
-        e["message"]
-            .as_str()
-            .unwrap()
-            .contains("one model"),
-        "{e}"
-    );
+    assert!(e["message"].as_str().unwrap().contains("one model"), "{e}");
 
     let file = json_of(
         upload(&gw, "/v1", "authorization", &a, &jsonl("gpt-b", 3)).await,
