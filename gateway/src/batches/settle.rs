@@ -1,11 +1,12 @@
 //! A retrieved or cancelled batch: its latest object is kept (the list route answers it), its
-//! output and error files become the owner's, and once the provider says `completed` its spend
-//! is recorded exactly once: the output file is read line by line (bounded memory), its usage
+//! output and error files become the owner's, and once the provider says it is finished
+//! (completed, cancelled, expired) its spend is recorded exactly once: the output file is read line by line (bounded memory), its usage
 //! summed and priced at the batch price (`pricing::batch_cost`), then the batch row's marker is
 //! set by one conditional UPDATE (`Store::settle_batch`): only the request — of every replica on
 //! the database — whose update set it charges the owner's key, team, user and organization and
 //! queues the spend log row. Done inline, before the retrieve is answered (graceful shutdown
-//! waits for it); a failure is logged and retried by the next retrieve.
+//! waits for it). No poller is needed: the output file's id reaches the client only through
+//! such an answer, after the spend is recorded.
 
 use std::sync::Arc;
 
@@ -21,7 +22,14 @@ use crate::deployment::DeploymentRt;
 use crate::error::GatewayError;
 use crate::state::AppState;
 
-/// Keeps what a 2xx batch object says, and records the spend of a completed batch.
+/// The batch statuses after which its output file is final (a cancelled or expired batch's
+/// holds the requests that did complete, and the provider bills them).
+const FINAL: &[&str] = &["completed", "cancelled", "expired"];
+
+/// Keeps what a 2xx batch object says, and records the spend of a finished batch. The output
+/// file's id is made the owner's (and kept for the list route) only once the spend is
+/// recorded: if that fails, so does the request (503), so a client never learns the id of
+/// results whose cost was not counted.
 pub(super) async fn seen(
     state: &Arc<AppState>,
     job: &BatchJob,
@@ -31,6 +39,16 @@ pub(super) async fn seen(
     let Ok(v) = serde_json::from_slice::<Value>(answer) else {
         return Ok(());
     };
+    let status = v.get("status").and_then(Value::as_str).unwrap_or("");
+    let output = v.get("output_file_id").and_then(Value::as_str);
+    if let (true, None, Some(output)) = (FINAL.contains(&status), job.settled_at, output) {
+        settle(state, job, dep, output).await.map_err(|e| {
+            GatewayError::StateUnavailable(format!(
+                "batch {} is {status} but its spend could not be recorded yet ({e}); retrieve it again",
+                job.id
+            ))
+        })?;
+    }
     let db = Db(state.clone());
     let store = db.store();
     let (id, object) = (job.id.clone(), String::from_utf8_lossy(answer).into_owned());
@@ -56,18 +74,7 @@ pub(super) async fn seen(
         }
         Ok(())
     })
-    .await?;
-    let completed = v.get("status").and_then(Value::as_str) == Some("completed");
-    let output = v.get("output_file_id").and_then(Value::as_str);
-    if let (true, None, Some(output)) = (completed, job.settled_at, output) {
-        if let Err(e) = settle(state, job, dep, output).await {
-            log::warn!(
-                "batch {}: spend not recorded yet (the next retrieve tries again): {e}",
-                job.id
-            );
-        }
-    }
-    Ok(())
+    .await
 }
 
 /// Reads the output file, prices it, and — if this call sets the batch's marker — charges it.
