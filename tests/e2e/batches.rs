@@ -413,3 +413,83 @@ async fn azure_files_and_batches_use_the_openai_paths() {
     assert_eq!(listed["data"][0]["status"], "cancelled");
     assert_eq!(listed["has_more"], true);
 }
+
+/// Two replicas on one PostgreSQL database (and Redis): a finished batch retrieved at once, six
+/// times over both, is charged once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_charge_a_batch_once() {
+    let mock = MockServer::start(MockConfig::default()).await.unwrap();
+    let pg = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+    let (url, _db) = store::testing::scratch_postgres(&pg)
+        .await
+        .expect("DATABASE_URL must point at a reachable PostgreSQL");
+    let yaml = config(&mock).replace(
+        "  proxy_batch_write_at: 1\n",
+        &format!(
+            "  proxy_batch_write_at: 1\n  database_url: \"{url}\"\nrouter_settings:\n  redis_url: \"{redis}\"\n"
+        ),
+    );
+    let one = Gateway::start(&yaml).await;
+    let two = Gateway::start(&yaml).await;
+    let key = generate_key(&one, json!({"models": ["gpt-b"]})).await;
+    let file = json_of(
+        upload(&one, "/v1", "authorization", &key, &jsonl("gpt-b", 4)).await,
+        200,
+    )
+    .await;
+    let create = json!({"input_file_id": file["id"], "endpoint": "/v1/chat/completions",
+                        "completion_window": "24h", "metadata": {"mock_complete_ms": "300"}});
+    // Created on one replica, known to the other (the store is shared).
+    let batch = json_of(
+        call(&two, "POST", "/v1/batches", &key, Some(create)).await,
+        200,
+    )
+    .await;
+    let path = format!("/v1/batches/{}", batch["id"].as_str().unwrap());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let retrieves: Vec<_> = (0..6)
+        .map(|i| {
+            let url = if i % 2 == 0 {
+                one.url(&path)
+            } else {
+                two.url(&path)
+            };
+            let key = key.clone();
+            tokio::spawn(async move { client().get(url).bearer_auth(key).send().await.unwrap() })
+        })
+        .collect();
+    let mut output = None;
+    for r in retrieves {
+        let b = json_of(r.await.unwrap(), 200).await;
+        assert_eq!(b["status"], "completed");
+        output = b["output_file_id"].as_str().map(str::to_string);
+    }
+    let r = call(
+        &one,
+        "GET",
+        &format!("/v1/files/{}/content", output.unwrap()),
+        &key,
+        None,
+    )
+    .await;
+    let (prompt, completion) = usage_of(&r.text().await.unwrap());
+    let expected = prompt as f64 * 0.0004 + completion as f64 * 0.001;
+    let id = batch["id"].as_str().unwrap();
+    let rows = spend_rows(&one, id).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!((rows[0]["spend"].as_f64().unwrap() - expected).abs() < 1e-9);
+    // The key's spend, once, as either replica counts it (flushed and synced within seconds).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for gw in [&one, &two] {
+        loop {
+            let s = key_spend(gw, &key).await;
+            if (s - expected).abs() < 1e-9 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "key spend {s} != {expected}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
