@@ -176,7 +176,8 @@ async fn spend_rows(gw: &Gateway, request_id: &str) -> Vec<Value> {
 #[tokio::test]
 async fn batches_are_owned_model_checked_and_spent_once() {
     let (gw, mock) = start().await;
-    let a = generate_key(&gw, json!({"models": ["gpt-b"]})).await;
+    // A budget the batch will overshoot (nothing is reserved for a batch, docs/batches.md).
+    let a = generate_key(&gw, json!({"models": ["gpt-b"], "max_budget": 0.01})).await;
     let b = generate_key(&gw, json!({"models": ["gpt-b"]})).await;
     let c = generate_key(&gw, json!({"models": ["other-b"]})).await;
 
@@ -301,6 +302,75 @@ async fn batches_are_owned_model_checked_and_spent_once() {
     );
     let listed = json_of(call(&gw, "GET", "/v1/batches", &a, None).await, 200).await;
     assert_eq!(listed["data"][0]["status"], "completed");
+
+    // The budget is now used up: another batch, or upload, is refused.
+    assert!(expected > 0.01, "{expected}");
+    let again = json!({"input_file_id": file_id, "endpoint": "/v1/chat/completions",
+                       "completion_window": "24h"});
+    let r = call(&gw, "POST", "/v1/batches", &a, Some(again)).await;
+    let status = r.status().as_u16();
+    let e = r.json::<Value>().await.unwrap();
+    assert!(status >= 400 && is_budget_refusal(&e), "{status} {e}");
+
+    // Another purpose names its model in target_model_names, and is sent unchanged.
+    let plain = "some user data, not JSONL\n";
+    let e = expect_error(
+        client()
+            .post(gw.url("/v1/files"))
+            .bearer_auth(&b)
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(form("user_data", plain))
+            .send()
+            .await
+            .unwrap(),
+        400,
+    )
+    .await;
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("target_model_names"),
+        "{e}"
+    );
+    let mut with_target = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"target_model_names\"\r\n\r\ngpt-b\r\n"
+    )
+    .into_bytes();
+    with_target.extend(form("user_data", plain));
+    let r = client()
+        .post(gw.url("/v1/files"))
+        .bearer_auth(&b)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={BOUNDARY}"),
+        )
+        .body(with_target)
+        .send()
+        .await
+        .unwrap();
+    let other = json_of(r, 200).await;
+    assert_eq!(other["purpose"], "user_data");
+    let sent = mock
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.path == "/v1/files")
+        .unwrap();
+    let sent_body = String::from_utf8_lossy(&sent.body).into_owned();
+    assert!(
+        sent_body.contains(plain) && !sent_body.contains("target_model_names"),
+        "{sent_body}"
+    );
+    let listed = json_of(
+        call(&gw, "GET", "/v1/files?purpose=user_data", &b, None).await,
+        200,
+    )
+    .await;
+    assert_eq!(listed["data"][0]["id"], other["id"]);
 
     // Delete: gone for the owner too.
     json_of(
