@@ -627,7 +627,10 @@ pub fn classify(method: &str, path: &str) -> Route {
         .unwrap_or(trimmed);
     let matching = |s: &&Served| {
         let path = if s.openai { openai } else { trimmed };
-        s.path == path || (s.params && fits(s.path, path))
+        // The first character of the first segment rules out most routes before `fits`
+        // (which splits both paths) runs; a pattern opening with a parameter is always tried.
+        let (want, got) = (s.path.as_bytes().get(1), path.as_bytes().get(1));
+        (want == got || want == Some(&b'{')) && (s.path == path || (s.params && fits(s.path, path)))
     };
     let mut known = false;
     for s in SERVED.iter().filter(matching) {
