@@ -7,6 +7,7 @@ pub mod bedrock;
 pub mod cohere;
 pub mod dialect;
 pub mod error;
+pub mod files;
 pub mod gemini;
 pub mod mock;
 pub mod ollama;

@@ -3,6 +3,7 @@
 
 mod admin;
 mod apidocs;
+mod batches;
 mod cache;
 mod clock;
 mod conn;

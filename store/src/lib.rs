@@ -13,8 +13,9 @@
 //!
 //! Module map: this file owns [`Store`], opening/closing and errors; [`schema`] the embedded
 //! migrations; `entities` the entity documents; `spend` flushing; `daily` the daily usage tables (`daily_read` their reads); `log_indexes` the log page's indexes; `query` the spend log
-//! queries; `responses` the stored Responses API responses; [`testing`] scratch databases for tests.
+//! queries; `responses` the stored Responses API responses; `batches` the owners of files and batches; [`testing`] scratch databases for tests.
 
+mod batches;
 mod daily;
 mod daily_read;
 mod entities;
@@ -38,6 +39,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::AnyConnection;
 use sqlx::{AnyPool, Connection, Executor};
 
+pub use batches::{BatchFile, BatchJob, Page};
 pub use daily::Usage;
 pub use daily_read::{DailyDim, DailyEntry, DailyFilter, DailyGroup, DailyOrder};
 pub use entities::EntityRow;

@@ -109,6 +109,11 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         name: "spend log indexes in the log page's order",
         statements: crate::log_indexes::STATEMENTS,
     },
+    Migration {
+        version: 7,
+        name: "files and batches (owners, deployments, spend marker)",
+        statements: crate::batches::STATEMENTS,
+    },
 ];
 
 /// Migration 4: the tables, then the views (`litellm_views`).

@@ -19,6 +19,7 @@ mod agents_codex;
 mod alerts_hanging;
 mod auth;
 mod azure_door;
+mod batches;
 mod budget_modes;
 mod budgets;
 mod cache;

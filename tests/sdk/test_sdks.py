@@ -369,3 +369,49 @@ def test_google_genai_sdk_on_the_gemini_pass_through(gateway):
     with pytest.raises(genai_errors.ClientError) as e:
         bad.models.generate_content(model="gemini-up", contents="hi")
     assert e.value.code == 401
+
+
+def _new_key(gateway):
+    req = urllib.request.Request(gateway + "/key/generate", data=json.dumps({"models": ["gpt-mock"]}).encode(),
+                                 headers={"authorization": f"Bearer {KEY}", "content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return json.load(r)["key"]
+
+
+def _batch_file(model, n):
+    return "".join(json.dumps({"custom_id": f"r{i}", "method": "POST", "url": "/v1/chat/completions",
+                               "body": {"model": model, "messages": [{"role": "user", "content": f"q{i}"}]}}) + "\n"
+                   for i in range(n)).encode()
+
+
+def test_openai_files_and_batches(gateway):
+    """`files.create/content`, `batches.create/retrieve/list/cancel` with a virtual key; another
+    key gets the SDK's `NotFoundError` for them; `AzureOpenAI` uploads on `/openai/files`."""
+    owner = openai.OpenAI(base_url=gateway + "/v1", api_key=_new_key(gateway), max_retries=0)
+    other = openai.OpenAI(base_url=gateway + "/v1", api_key=_new_key(gateway), max_retries=0)
+    f = owner.files.create(file=("in.jsonl", _batch_file("gpt-mock", 2)), purpose="batch")
+    assert f.id and f.purpose == "batch"
+    b = owner.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h",
+                             metadata={"mock_complete_ms": "200"})
+    for _ in range(100):
+        b = owner.batches.retrieve(b.id)
+        if b.status == "completed":
+            break
+        time.sleep(0.05)
+    assert b.status == "completed" and b.request_counts.completed == 2
+    lines = owner.files.content(b.output_file_id).text.splitlines()
+    assert [json.loads(l)["custom_id"] for l in lines] == ["r0", "r1"]
+    assert b.id in [x.id for x in owner.batches.list()]
+    slow = owner.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h",
+                                metadata={"mock_complete_ms": "60000"})
+    assert owner.batches.cancel(slow.id).status in ("cancelling", "cancelled")
+    for call in (lambda: other.batches.retrieve(b.id), lambda: other.files.content(b.output_file_id),
+                 lambda: other.files.retrieve(f.id), lambda: other.batches.cancel(slow.id)):
+        with pytest.raises(openai.NotFoundError):
+            call()
+    assert [x.id for x in other.batches.list()] == []
+    az = openai.AzureOpenAI(azure_endpoint=gateway, api_key=KEY, api_version="2024-10-21", max_retries=0)
+    assert az.files.create(file=("in.jsonl", _batch_file("gpt-mock", 1)), purpose="batch").id
+    assert az.batches.retrieve(b.id).status == "completed"
+    with pytest.raises(openai.BadRequestError, match="no OpenAI or Azure OpenAI deployment"):
+        az.files.create(file=("in.jsonl", _batch_file("claude-mock", 1)), purpose="batch")

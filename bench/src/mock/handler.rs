@@ -125,6 +125,9 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         });
     }
 
+    if let Some(resp) = super::batches::handle(&shared, &parts, &body) {
+        return resp;
+    }
     let path = parts.uri.path();
     let query = parts.uri.query();
     let Some(route) = Route::parse(path) else {

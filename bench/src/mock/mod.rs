@@ -23,6 +23,8 @@
 //! - Rerank (Cohere `/v1/rerank` and `/v2/rerank`, `/rerank` for vLLM/Jina/Infinity and
 //!   Bedrock, Vertex AI `:rank`) and `POST /moderations`: see `rerank.rs`.
 //! - `GET /models`: [`MockConfig::models`].
+//! - `/files…` and `/batches…` (also Azure's `/openai/files…`, `/openai/batches…`): the Files
+//!   and Batch APIs in memory, batches completing after a moment (see `batches.rs`).
 //! - `GET /__mock/stats`: the counters as JSON (for out-of-process users of the binary).
 //!
 //! Other dialects (see `dialect.rs` for the routes and auth checks, and the module of each):
@@ -37,6 +39,7 @@
 //! that request only; [`MockServer::fail_next`] fails the next N requests whatever they carry.
 
 mod anthropic;
+mod batches;
 mod bedrock;
 mod body;
 mod cohere;
@@ -119,6 +122,8 @@ pub(crate) struct Shared {
     fail_remaining: AtomicUsize,
     fail_status: AtomicU16,
     pub(crate) seq: AtomicU64,
+    /// Files and batches (`batches.rs`).
+    pub(crate) files: Mutex<batches::Files>,
 }
 
 impl Shared {
@@ -135,6 +140,7 @@ impl Shared {
             fail_remaining: AtomicUsize::new(0),
             fail_status: AtomicU16::new(0),
             seq: AtomicU64::new(1),
+            files: Mutex::default(),
         }
     }
 

@@ -53,6 +53,13 @@ pub struct ModelPrice {
     /// `{W}-x-{H}/{model}` entries of this model (filled by [`for_deployment`]).
     #[serde(skip)]
     pub image_sizes: Vec<SizedImage>,
+    /// Per input token of a batch job (LiteLLM's `input_cost_per_token_batches`); unset, half
+    /// of `input_cost_per_token` ([`batch_cost`]).
+    #[serde(deserialize_with = "table::de::opt_cost")]
+    pub input_cost_per_token_batches: Option<f64>,
+    /// Per output token of a batch job (`output_cost_per_token_batches`); likewise.
+    #[serde(deserialize_with = "table::de::opt_cost")]
+    pub output_cost_per_token_batches: Option<f64>,
     #[serde(deserialize_with = "table::de::opt_tokens")]
     pub max_tokens: Option<u64>,
     #[serde(deserialize_with = "table::de::opt_tokens")]
@@ -200,6 +207,20 @@ pub fn cost(price: &ModelPrice, usage: &Usage) -> f64 {
         + usage.completion_tokens as f64 * price.output_cost_per_token
 }
 
+/// The USD cost of a batch job's tokens, as LiteLLM's `batch_cost_calculator`: prompt tokens
+/// at `input_cost_per_token_batches`, completion tokens at `output_cost_per_token_batches`; a
+/// batch price not set is half the standard one (the Batch API's discount). Cached tokens get
+/// no further discount.
+pub fn batch_cost(price: &ModelPrice, prompt_tokens: u64, completion_tokens: u64) -> f64 {
+    let input = price
+        .input_cost_per_token_batches
+        .unwrap_or(price.input_cost_per_token / 2.0);
+    let output = price
+        .output_cost_per_token_batches
+        .unwrap_or(price.output_cost_per_token / 2.0);
+    prompt_tokens as f64 * input + completion_tokens as f64 * output
+}
+
 /// Worst case for a budget reservation: `prompt_tokens * input + max_output_tokens * output`
 /// (cache discounts ignored; per-second prices are not estimated).
 pub fn worst_case(price: &ModelPrice, prompt_tokens: u64, max_output_tokens: u64) -> f64 {
@@ -208,7 +229,7 @@ pub fn worst_case(price: &ModelPrice, prompt_tokens: u64, max_output_tokens: u64
 }
 
 /// Cost keys a deployment may set in `litellm_params` or `model_info`.
-const COST_KEYS: [&str; 10] = [
+const COST_KEYS: [&str; 12] = [
     "input_cost_per_token",
     "output_cost_per_token",
     "cache_read_input_token_cost",
@@ -219,6 +240,8 @@ const COST_KEYS: [&str; 10] = [
     "input_cost_per_image",
     "input_cost_per_pixel",
     "input_cost_per_query",
+    "input_cost_per_token_batches",
+    "output_cost_per_token_batches",
 ];
 
 /// Limit keys a deployment may set in `model_info`.
@@ -317,6 +340,8 @@ fn set_cost(price: &mut ModelPrice, key: &str, v: f64) {
         "input_cost_per_image" => price.input_cost_per_image = Some(v),
         "input_cost_per_pixel" => price.input_cost_per_pixel = Some(v),
         "input_cost_per_query" => price.input_cost_per_query = Some(v),
+        "input_cost_per_token_batches" => price.input_cost_per_token_batches = Some(v),
+        "output_cost_per_token_batches" => price.output_cost_per_token_batches = Some(v),
         _ => {}
     }
 }

@@ -525,3 +525,21 @@ fn rerank_is_priced_per_search_unit_else_per_token() {
     let moderation = t.lookup("openai", "omni-moderation-latest").unwrap();
     assert_eq!(super::rerank_cost(moderation, None, 100), 0.0);
 }
+
+#[test]
+fn batch_cost_uses_the_batch_prices_else_half_the_standard_ones() {
+    let table = PriceTable::bundled();
+    let standard =
+        for_deployment(&table, "openai", "gpt-4o-mini", &Map::new(), &Map::new()).unwrap();
+    assert!(close(
+        batch_cost(&standard, 1_000, 100),
+        (1_000.0 * 1.5e-7 + 100.0 * 6e-7) / 2.0
+    ));
+    let own =
+        obj(json!({"input_cost_per_token_batches": 1e-6, "output_cost_per_token_batches": "2e-6"}));
+    let priced = for_deployment(&table, "openai", "gpt-4o-mini", &own, &Map::new()).unwrap();
+    assert!(close(
+        batch_cost(&priced, 1_000, 100),
+        1_000.0 * 1e-6 + 100.0 * 2e-6
+    ));
+}

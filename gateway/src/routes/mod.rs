@@ -69,6 +69,10 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
             crate::passthrough::serve(state, session, ctx, provider).await;
             return;
         }
+        Route::Files(op) => {
+            crate::batches::serve(state, session, ctx, op).await;
+            return;
+        }
         Route::Cache(op) => {
             cache::serve(state, session, ctx, op).await;
             return;

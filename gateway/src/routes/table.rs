@@ -40,6 +40,8 @@ pub enum Route {
     Admin,
     /// `/cache/ping`, `/cache/delete`, `/cache/flushall`, `/cache/redis/info` (master key).
     Cache(crate::routes::cache::Op),
+    /// `/files…` and `/batches…` (OpenAI's, and Azure's under `/openai/`): `crate::batches`.
+    Files(crate::batches::Op),
     /// A provider's own API under its pass-through prefix (`/anthropic/*`, `/gemini/*`, …;
     /// `adapters::passthrough::ROUTES`), any method.
     PassThrough(adapters::provider::Provider),
@@ -323,6 +325,169 @@ pub const SERVED: &[Served] = &[
         "openai",
         Auth::Key,
     ),
+    // ── files and batches (docs/batches.md) ──
+    served(
+        "POST",
+        "/files",
+        true,
+        Route::Files(crate::batches::Op::FileUpload),
+        "Upload a file (multipart; purpose=batch: one model per file, checked against the key's access, sent to one of its OpenAI/Azure deployments)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "GET",
+        "/files",
+        true,
+        Route::Files(crate::batches::Op::FileList),
+        "The key's files (purpose, limit, after)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "GET",
+        "/files/{file_id}",
+        true,
+        Route::Files(crate::batches::Op::FileGet),
+        "A file of the key's",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "DELETE",
+        "/files/{file_id}",
+        true,
+        Route::Files(crate::batches::Op::FileDelete),
+        "Delete a file of the key's",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "GET",
+        "/files/{file_id}/content",
+        true,
+        Route::Files(crate::batches::Op::FileContent),
+        "A file's content (a batch's output or error file included)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/batches",
+        true,
+        Route::Files(crate::batches::Op::BatchCreate),
+        "Create a batch from a file of the key's (budgets checked; spend recorded when it completes)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "GET",
+        "/batches",
+        true,
+        Route::Files(crate::batches::Op::BatchList),
+        "The key's batches, as last retrieved (limit, after)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "GET",
+        "/batches/{batch_id}",
+        true,
+        Route::Files(crate::batches::Op::BatchGet),
+        "A batch of the key's (records its spend once it is completed)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/batches/{batch_id}/cancel",
+        true,
+        Route::Files(crate::batches::Op::BatchCancel),
+        "Cancel a batch of the key's",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/openai/files",
+        false,
+        Route::Files(crate::batches::Op::FileUpload),
+        "Upload a file (multipart; purpose=batch: one model per file, checked against the key's access, sent to one of its OpenAI/Azure deployments), Azure OpenAI style (`api-version` accepted)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "GET",
+        "/openai/files",
+        false,
+        Route::Files(crate::batches::Op::FileList),
+        "The key's files (purpose, limit, after), Azure OpenAI style (`api-version` accepted)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "GET",
+        "/openai/files/{file_id}",
+        false,
+        Route::Files(crate::batches::Op::FileGet),
+        "A file of the key's, Azure OpenAI style (`api-version` accepted)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "DELETE",
+        "/openai/files/{file_id}",
+        false,
+        Route::Files(crate::batches::Op::FileDelete),
+        "Delete a file of the key's, Azure OpenAI style (`api-version` accepted)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "GET",
+        "/openai/files/{file_id}/content",
+        false,
+        Route::Files(crate::batches::Op::FileContent),
+        "A file's content (a batch's output or error file included), Azure OpenAI style (`api-version` accepted)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/openai/batches",
+        false,
+        Route::Files(crate::batches::Op::BatchCreate),
+        "Create a batch from a file of the key's (budgets checked; spend recorded when it completes), Azure OpenAI style (`api-version` accepted)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "GET",
+        "/openai/batches",
+        false,
+        Route::Files(crate::batches::Op::BatchList),
+        "The key's batches, as last retrieved (limit, after), Azure OpenAI style (`api-version` accepted)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "GET",
+        "/openai/batches/{batch_id}",
+        false,
+        Route::Files(crate::batches::Op::BatchGet),
+        "A batch of the key's (records its spend once it is completed), Azure OpenAI style (`api-version` accepted)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/openai/batches/{batch_id}/cancel",
+        false,
+        Route::Files(crate::batches::Op::BatchCancel),
+        "Cancel a batch of the key's, Azure OpenAI style (`api-version` accepted)",
+        "openai",
+        Auth::Key,
+    ),
     served(
         "GET",
         "/health",
@@ -490,7 +655,10 @@ pub fn classify(method: &str, path: &str) -> Route {
         .unwrap_or(trimmed);
     let matching = |s: &&Served| {
         let path = if s.openai { openai } else { trimmed };
-        s.path == path || (s.params && fits(s.path, path))
+        // The first character of the first segment rules out most routes before `fits`
+        // (which splits both paths) runs; a pattern opening with a parameter is always tried.
+        let (want, got) = (s.path.as_bytes().get(1), path.as_bytes().get(1));
+        (want == got || want == Some(&b'{')) && (s.path == path || (s.params && fits(s.path, path)))
     };
     let mut known = false;
     for s in SERVED.iter().filter(matching) {

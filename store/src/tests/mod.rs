@@ -2,6 +2,7 @@
 //! (a fresh scratch database per test) when `DATABASE_URL` is set — then an unreachable server
 //! fails the test instead of skipping it. This file holds the harness and the open/entity tests.
 
+mod batches;
 mod litellm;
 mod models;
 mod responses;
