@@ -49,6 +49,7 @@ mod metrics_prometheus;
 mod models;
 mod passthrough;
 mod passthrough_custom;
+mod passthrough_stream;
 mod provider_table;
 mod providers;
 mod raw_http;
