@@ -17,13 +17,13 @@ pub use crate::translator::ToOpenAiStream;
 /// Builds the provider request for `req`.
 pub fn build_request(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, ApiError> {
     let dialect = t.provider.dialect();
-    if req.endpoint.openai_only() && !matches!(dialect, Dialect::OpenAi | Dialect::Azure) {
+    if req.endpoint.openai_only() && !dialect.makes_images() {
         return Err(ApiError::new(
             400,
             "invalid_request_error",
             format!(
-                "model {} ({}/) does not serve {}: only OpenAI-compatible and Azure OpenAI \
-                 deployments do",
+                "model {} ({}/) does not serve {}: OpenAI-compatible, Azure OpenAI, Gemini, \
+                 Vertex AI and Bedrock deployments do",
                 t.model,
                 t.provider.prefix(),
                 req.endpoint.path()

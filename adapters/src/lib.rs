@@ -8,6 +8,7 @@ pub mod cohere;
 pub mod dialect;
 pub mod error;
 pub mod gemini;
+pub mod images;
 pub mod json_head;
 pub mod mock;
 pub mod ollama;

@@ -9,8 +9,9 @@ pub enum Endpoint {
     ChatCompletions,
     Completions,
     Embeddings,
-    /// `POST /images/generations`: served by OpenAI-shaped image APIs only
-    /// ([`Endpoint::openai_only`]); the body is passed through with the deployment's model.
+    /// `POST /images/generations`: served by the dialects that make images
+    /// ([`Endpoint::openai_only`], `Dialect::makes_images`): OpenAI-shaped APIs take the body
+    /// with the deployment's model; Imagen and Bedrock's image models get it translated.
     ImageGenerations,
 }
 
@@ -40,8 +41,8 @@ impl Endpoint {
         !matches!(self, Endpoint::Embeddings | Endpoint::ImageGenerations)
     }
 
-    /// Whether only OpenAI-shaped APIs (OpenAI, Azure OpenAI and OpenAI-compatible servers)
-    /// serve the endpoint: the other dialects refuse it with a 400 naming the deployment.
+    /// Whether only some dialects serve the endpoint (`Dialect::makes_images`): the others
+    /// refuse it with a 400 naming the deployment.
     pub fn openai_only(self) -> bool {
         matches!(self, Endpoint::ImageGenerations)
     }

@@ -24,7 +24,7 @@ pub fn to_openai(
     body: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
     match req.endpoint {
-        Endpoint::ImageGenerations => Err(crate::request::not_served(req.endpoint)),
+        Endpoint::ImageGenerations => super::images::to_openai(meta.created, body),
         Endpoint::Embeddings if t.provider == Provider::VertexAi => {
             let r: PredictResponse = parse(body)?;
             let tokens = r
