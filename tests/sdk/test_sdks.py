@@ -1,8 +1,8 @@
 """The official OpenAI and Anthropic Python SDKs against the real `tollgate` binary, with the
 bench mock provider on 127.0.0.1 speaking OpenAI (chat and Responses) and Anthropic: chat,
 Responses, streams, tool round trips, stored responses, embeddings, images (OpenAI's and Imagen's),
-and errors raised as each SDK's own exception classes; `AzureOpenAI` on the Azure-style paths; and the Anthropic and
-google-genai SDKs on the provider pass-through routes (`/anthropic`, `/gemini`)."""
+and errors raised as each SDK's own exception classes; `AzureOpenAI` on the Azure-style paths; and
+the Anthropic and google-genai SDKs on the provider pass-through routes (`/anthropic`, `/gemini`)."""
 
 import json
 import os
