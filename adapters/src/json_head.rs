@@ -54,7 +54,7 @@ impl JsonHead {
             wanted,
             st: St::Start,
             pos: 0,
-            key: Vec::with_capacity(KEY_CAP),
+            key: Vec::new(),
             key_long: false,
             escape: false,
             in_str: false,

@@ -32,13 +32,16 @@ pub async fn fail(session: &mut Session, ctx: &mut RequestCtx, e: GatewayError, 
     fail_as(session, ctx, e, served, None).await;
 }
 
+/// Renders an error body in a shape of its own (a pass-through provider's).
+pub type Shape<'a> = &'a (dyn Fn(&ApiError) -> Vec<u8> + Sync);
+
 /// [`fail`], the body rendered by `shape` (a pass-through route's provider shape) when given.
 pub async fn fail_as(
     session: &mut Session,
     ctx: &mut RequestCtx,
     e: GatewayError,
     served: Served,
-    shape: Option<&(dyn Fn(&ApiError) -> Vec<u8> + Sync)>,
+    shape: Option<Shape<'_>>,
 ) {
     let mut extra = Vec::new();
     if served == Served::Llm {

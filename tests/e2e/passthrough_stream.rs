@@ -24,8 +24,11 @@ struct Counting {
     /// Body bytes received on the wire (chunk framing included), over all requests.
     received: Arc<AtomicUsize>,
     /// Complete requests: their header and body.
-    done: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    done: Done,
 }
+
+/// The complete requests a [`Counting`] provider got: header (lower-cased) and body.
+type Done = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
 impl Counting {
     async fn start() -> Counting {
@@ -61,11 +64,7 @@ impl Counting {
     }
 }
 
-async fn serve(
-    mut sock: TcpStream,
-    received: Arc<AtomicUsize>,
-    done: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
-) {
+async fn serve(mut sock: TcpStream, received: Arc<AtomicUsize>, done: Done) {
     loop {
         let mut buf = Vec::new();
         let mut tmp = vec![0u8; 64 << 10];
