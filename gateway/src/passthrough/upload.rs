@@ -109,6 +109,11 @@ impl Upload {
                         }
                     }
                 }
+                // Read on past the head: to the declared length at once (no doubling, no copy
+                // of what is held).
+                if let Some(len) = declared.filter(|len| *len > buf.capacity()) {
+                    buf.reserve(len - buf.len());
+                }
             }
         };
         let done = match tokio::time::timeout(HEAD_TIMEOUT, read).await {
