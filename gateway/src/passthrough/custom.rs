@@ -114,13 +114,13 @@ async fn run(
         header,
         &conf.path,
     );
-    let (exchanged, sent) = timeout_at(deadline.into(), sending).await.map_err(|_| {
+    let sent = timeout_at(deadline.into(), sending).await.map_err(|_| {
         GatewayError::UpstreamTimeout {
             group: conf.path.clone(),
             secs: deadline.saturating_duration_since(started).as_secs_f64(),
         }
     })??;
-    ctx.body_bytes = sent;
+    let exchanged = sent.noted(ctx);
     ctx.upstream_time += started.elapsed();
     let usage = super::relay_answer(state, session, ctx, exchanged, deadline).await;
     if let Some(u) = usage {

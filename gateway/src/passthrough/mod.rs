@@ -166,13 +166,13 @@ async fn run(
         header,
         &access,
     );
-    let (exchanged, sent) = timeout_at(deadline.into(), sending).await.map_err(|_| {
+    let sent = timeout_at(deadline.into(), sending).await.map_err(|_| {
         GatewayError::UpstreamTimeout {
             group: access.clone(),
             secs: deadline.saturating_duration_since(started).as_secs_f64(),
         }
     })??;
-    ctx.body_bytes = sent;
+    let exchanged = sent.noted(ctx);
     ctx.upstream_time += started.elapsed();
     let usage = relay_answer(state, session, ctx, exchanged, deadline).await;
     // Spend from the usage the answer reported; none reported (a model list, an error), none

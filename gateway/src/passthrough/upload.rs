@@ -158,7 +158,7 @@ impl Upload {
         connect_timeout: Duration,
         header: Box<RequestHeader>,
         group: &str,
-    ) -> Result<((HttpSession, HttpPeer), usize), GatewayError> {
+    ) -> Result<Sent, GatewayError> {
         let unreachable = |detail: String| GatewayError::UpstreamUnreachable {
             group: group.to_string(),
             detail,
@@ -174,7 +174,11 @@ impl Upload {
                 group,
             )
             .await?;
-            return Ok((ex, len));
+            return Ok(Sent {
+                up: ex,
+                bytes: len,
+                cut_short: false,
+            });
         }
         let addr = upstream.addr(connect_timeout).await.map_err(unreachable)?;
         let peer = upstream.peer(addr, connect_timeout);
@@ -228,7 +232,16 @@ impl Upload {
                 // The provider may have answered early (a 4xx) and closed: that answer is
                 // relayed if it can be read.
                 return match response_header(&mut up).await {
-                    Ok(()) => Ok(((up, peer), sent)),
+                    Ok(()) => {
+                        // The rest of the client's body stays unread: its connection ends
+                        // with this answer.
+                        session.set_keepalive(None);
+                        Ok(Sent {
+                            up: (up, peer),
+                            bytes: sent,
+                            cut_short: true,
+                        })
+                    }
                     Err(_) => Err(unreachable(format!("{addr}: sending the body: {e}"))),
                 };
             }
@@ -239,7 +252,33 @@ impl Upload {
         response_header(&mut up)
             .await
             .map_err(|e| unreachable(format!("{addr}: {e}")))?;
-        Ok(((up, peer), sent))
+        Ok(Sent {
+            up: (up, peer),
+            bytes: sent,
+            cut_short: false,
+        })
+    }
+}
+
+/// A request sent and its answer's header read.
+pub struct Sent {
+    /// The provider's connection, its response header read.
+    pub up: (HttpSession, HttpPeer),
+    /// The body bytes sent.
+    pub bytes: usize,
+    /// The provider answered before the body was sent whole: its connection is not reused.
+    pub cut_short: bool,
+}
+
+impl Sent {
+    /// Notes the bytes sent, and a request cut short (the failure keeps its connection out of
+    /// the pool), in `ctx`; the connection, for the relay.
+    pub fn noted(self, ctx: &mut crate::ctx::RequestCtx) -> (HttpSession, HttpPeer) {
+        ctx.body_bytes = self.bytes;
+        if self.cut_short {
+            ctx.failure = Some("the provider answered before the request body was sent".into());
+        }
+        self.up
     }
 }
 
