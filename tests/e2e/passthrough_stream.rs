@@ -436,3 +436,63 @@ async fn a_model_named_last_is_read_up_to_and_the_size_cap_holds_mid_stream() {
         "no complete request reached the provider"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_answering_before_the_body_is_sent_whole_is_relayed() {
+    // A provider that reads the header and a little of the body, then refuses and closes.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 << 10];
+                let mut got = 0;
+                while got < 256 << 10 {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got += n,
+                    }
+                }
+                let body = r#"{"error":{"code":400,"message":"too much for me","status":"INVALID_ARGUMENT"}}"#;
+                let out = format!(
+                    "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(out.as_bytes()).await;
+                // Drain for a while, as servers do, so the answer is not lost to a reset.
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+                while tokio::time::Instant::now() < deadline {
+                    match tokio::time::timeout(Duration::from_millis(100), sock.read(&mut buf))
+                        .await
+                    {
+                        Ok(Ok(0)) | Ok(Err(_)) => return,
+                        _ => {}
+                    }
+                }
+            });
+        }
+    });
+    let gw = Gateway::start(&config(&base)).await;
+    let key = generate_key(&gw, json!({})).await;
+    let body = big_text(2 * MB);
+    let (status, v, _) = send_in_two(
+        gw.port,
+        "/gemini/v1beta/models/gemini-up:generateContent",
+        &[("x-goog-api-key", &key)],
+        body.as_bytes(),
+        MB,
+        true,
+        false,
+        || async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            true
+        },
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(
+        v["error"]["message"], "too much for me",
+        "the provider's own answer"
+    );
+}
