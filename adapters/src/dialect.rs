@@ -20,13 +20,21 @@ pub fn build_request(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderR
     if req.endpoint == Endpoint::Rerank {
         return build_rerank(req, t);
     }
-    if req.endpoint.openai_only() && !matches!(dialect, Dialect::OpenAi | Dialect::Azure) {
+    let who = match req.endpoint {
+        Endpoint::ImageGenerations if !dialect.makes_images() => Some(
+            "OpenAI-compatible, Azure OpenAI, Gemini, Vertex AI and Bedrock deployments do",
+        ),
+        Endpoint::Moderations if !matches!(dialect, Dialect::OpenAi | Dialect::Azure) => {
+            Some("only OpenAI-compatible and Azure OpenAI deployments do")
+        }
+        _ => None,
+    };
+    if let Some(who) = who {
         return Err(ApiError::new(
             400,
             "invalid_request_error",
             format!(
-                "model {} ({}/) does not serve {}: only OpenAI-compatible and Azure OpenAI \
-                 deployments do",
+                "model {} ({}/) does not serve {}: {who}",
                 t.model,
                 t.provider.prefix(),
                 req.endpoint.path()

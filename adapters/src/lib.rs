@@ -9,6 +9,8 @@ pub mod dialect;
 pub mod error;
 pub mod files;
 pub mod gemini;
+pub mod images;
+pub mod json_head;
 pub mod mock;
 pub mod ollama;
 pub mod openai;

@@ -108,14 +108,91 @@ pub fn read(path: &str, body: &[u8]) -> Native {
             .and_then(Value::as_str)
             .map(str::to_string)
     });
-    let model = f
-        .model
-        .filter(|m| !m.is_empty())
-        .or_else(|| path_model(path));
+    // The path's model wins: a request naming one there is sent on before its body is read.
+    let model = path_model(path).or_else(|| f.model.filter(|m| !m.is_empty()));
     Native {
         model,
         max_tokens,
         user,
+    }
+}
+
+/// The top-level body fields [`read`] looks at: all a streamed request's head is scanned for
+/// (`json_head`).
+pub const READ_FIELDS: &[&str] = &[
+    "model",
+    "max_tokens",
+    "max_completion_tokens",
+    "user",
+    "metadata",
+    "generationConfig",
+    "inferenceConfig",
+];
+
+/// Whether the provider path names the model (Gemini and Vertex `models/{m}:…`, Bedrock
+/// `model/{m}/…`, Azure `deployments/{d}/…`): its body need not be read for it.
+pub fn path_names_model(path: &str) -> bool {
+    path_model(path).is_some()
+}
+
+/// Whether a request to `provider` must be read whole before it is sent: an AWS Signature V4
+/// covers the SHA-256 of the payload (Bedrock takes no `UNSIGNED-PAYLOAD`, an S3-only
+/// convention), so the body is hashed before the first byte goes.
+pub fn needs_whole_body(provider: Provider) -> bool {
+    provider.dialect().auth() == Auth::AwsSigV4
+}
+
+/// The gateway's own error (auth, limits, size) on `provider`'s pass-through route, in the
+/// shape that provider's SDK reads — Anthropic's `{"type":"error","error":{type,message}}`,
+/// Google's `{"error":{code,message,status}}`, AWS's top-level `message` — each a superset of
+/// the OpenAI shape `{"error":{message,type,param,code}}` LiteLLM answers with, so clients of
+/// either read it.
+pub fn error_body(provider: Provider, err: &crate::ApiError) -> Vec<u8> {
+    let mut inner = serde_json::json!({
+        "message": err.message,
+        "type": err.kind,
+        "param": err.param,
+        "code": err.code,
+    });
+    let out = match provider.dialect() {
+        Dialect::Anthropic => {
+            inner["type"] = Value::String(anthropic_error_type(err.status).into());
+            serde_json::json!({"type": "error", "error": inner})
+        }
+        Dialect::Gemini | Dialect::VertexAi => {
+            inner["code"] = err.status.into();
+            inner["status"] = Value::String(google_status(err.status).into());
+            serde_json::json!({"error": inner})
+        }
+        Dialect::Bedrock => serde_json::json!({"message": err.message, "error": inner}),
+        _ => serde_json::json!({"error": inner}),
+    };
+    serde_json::to_vec(&out).expect("a JSON value serializes")
+}
+
+fn anthropic_error_type(status: u16) -> &'static str {
+    match status {
+        400 | 405 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        529 | 503 => "overloaded_error",
+        _ => "api_error",
+    }
+}
+
+fn google_status(status: u16) -> &'static str {
+    match status {
+        400 | 405 | 413 | 422 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        429 => "RESOURCE_EXHAUSTED",
+        503 => "UNAVAILABLE",
+        504 => "DEADLINE_EXCEEDED",
+        _ => "INTERNAL",
     }
 }
 
@@ -365,6 +442,16 @@ mod tests {
             Some("gpt4")
         );
         assert_eq!(model("/v1/models", b""), None);
+        assert_eq!(
+            model(
+                "/v1beta/models/g-1:generateContent",
+                br#"{"model":"other"}"#
+            )
+            .as_deref(),
+            Some("g-1"),
+            "the path's model wins"
+        );
+        assert!(path_names_model("/model/m/invoke") && !path_names_model("/v1/messages"));
         assert_eq!(model("/v1/models/", b"not json"), None);
     }
 
@@ -384,6 +471,35 @@ mod tests {
         );
         assert_eq!(credential(Provider::Bedrock, None), Credential::Signature);
         assert_eq!(credential(Provider::OpenAi, None), Credential::None);
+    }
+
+    #[test]
+    fn errors_in_each_provider_s_shape_and_openai_s() {
+        let e = crate::ApiError::new(413, "invalid_request_error", "too big").with_code("413");
+        let v = |p| serde_json::from_slice::<Value>(&error_body(p, &e)).unwrap();
+        let a = v(Provider::Anthropic);
+        assert_eq!(
+            (a["type"].as_str(), a["error"]["type"].as_str()),
+            (Some("error"), Some("request_too_large"))
+        );
+        let g = v(Provider::Gemini);
+        assert_eq!(
+            (g["error"]["code"].as_u64(), g["error"]["status"].as_str()),
+            (Some(413), Some("INVALID_ARGUMENT"))
+        );
+        assert_eq!(v(Provider::Bedrock)["message"], "too big");
+        for p in [
+            Provider::Anthropic,
+            Provider::Gemini,
+            Provider::Bedrock,
+            Provider::OpenAi,
+        ] {
+            let x = v(p);
+            for f in ["message", "type", "param", "code"] {
+                assert!(x["error"].get(f).is_some(), "{p:?} {f}");
+            }
+        }
+        assert!(needs_whole_body(Provider::Bedrock) && !needs_whole_body(Provider::VertexAi));
     }
 
     #[test]

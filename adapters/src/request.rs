@@ -9,8 +9,9 @@ pub enum Endpoint {
     ChatCompletions,
     Completions,
     Embeddings,
-    /// `POST /images/generations`: served by OpenAI-shaped image APIs only
-    /// ([`Endpoint::openai_only`]); the body is passed through with the deployment's model.
+    /// `POST /images/generations`: served by the dialects that make images
+    /// (`Dialect::makes_images`; checked in `dialect::build_request`): OpenAI-shaped APIs take the body
+    /// with the deployment's model; Imagen and Bedrock's image models get it translated.
     ImageGenerations,
     /// `POST /rerank`: Cohere's rerank API (`crate::rerank`), served by Cohere, Bedrock,
     /// Vertex AI and OpenAI-compatible rerank servers (vLLM, Jina, Infinity).
@@ -53,12 +54,6 @@ impl Endpoint {
                 | Endpoint::Rerank
                 | Endpoint::Moderations
         )
-    }
-
-    /// Whether only OpenAI-shaped APIs (OpenAI, Azure OpenAI and OpenAI-compatible servers)
-    /// serve the endpoint: the other dialects refuse it with a 400 naming the deployment.
-    pub fn openai_only(self) -> bool {
-        matches!(self, Endpoint::ImageGenerations | Endpoint::Moderations)
     }
 
     /// Whether the endpoint generates tokens a budget bounds with `max_tokens` (chat and

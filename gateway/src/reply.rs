@@ -29,6 +29,20 @@ pub enum Served {
 
 /// Answers a request that ended early with `e`, in the client's API shape.
 pub async fn fail(session: &mut Session, ctx: &mut RequestCtx, e: GatewayError, served: Served) {
+    fail_as(session, ctx, e, served, None).await;
+}
+
+/// Renders an error body in a shape of its own (a pass-through provider's).
+pub type Shape<'a> = &'a (dyn Fn(&ApiError) -> Vec<u8> + Sync);
+
+/// [`fail`], the body rendered by `shape` (a pass-through route's provider shape) when given.
+pub async fn fail_as(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    e: GatewayError,
+    served: Served,
+    shape: Option<Shape<'_>>,
+) {
     let mut extra = Vec::new();
     if served == Served::Llm {
         if matches!(
@@ -64,7 +78,9 @@ pub async fn fail(session: &mut Session, ctx: &mut RequestCtx, e: GatewayError, 
         }
         _ => {}
     }
-    write(session, ctx, &e.to_api_error(), extra).await;
+    let err = e.to_api_error();
+    let body = shape.map(|render| render(&err));
+    write(session, ctx, &err, extra, body).await;
 }
 
 /// Answers with a client error already made: a provider's answer that could not be put in the
@@ -79,7 +95,7 @@ pub async fn api_error(
         Served::Llm => litellm_headers(ctx),
         Served::Route => Vec::new(),
     };
-    write(session, ctx, err, extra).await;
+    write(session, ctx, err, extra, None).await;
 }
 
 /// Writes `err` as the complete response, in the client's API shape, and records the outcome.
@@ -90,8 +106,11 @@ async fn write(
     ctx: &mut RequestCtx,
     err: &ApiError,
     mut extra: Vec<(&'static str, HeaderValue)>,
+    shaped: Option<Vec<u8>>,
 ) {
-    let body = Bytes::from(if ctx.front.anthropic() {
+    let body = Bytes::from(if let Some(b) = shaped {
+        b
+    } else if ctx.front.anthropic() {
         adapters::anthropic::front::error_body(err)
     } else {
         err.to_json()

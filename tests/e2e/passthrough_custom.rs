@@ -286,3 +286,86 @@ general_settings:
         assert!(!err.contains("pass_through_endpoints[0]"), "{err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_routes_are_listed_in_routes_and_openapi_and_a_reload_updates_them() {
+    let mock = mock().await;
+    let base = mock.url().trim_end_matches("/v1").to_string();
+    let gw =
+        Gateway::start_with(&config(&base), &[("TG_PTE_TARGET_KEY", "sk-target-secret")]).await;
+    let listed = |v: &Value| -> Vec<(String, Value, String)> {
+        v["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r["summary"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("Custom pass-through")
+            })
+            .map(|r| {
+                let path = r["path"].as_str().unwrap().to_string();
+                (
+                    path,
+                    r["methods"].clone(),
+                    r["auth"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let get = |path: &'static str| {
+        let url = gw.url(path);
+        async move {
+            let r = client().get(url).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let text = r.text().await.unwrap();
+            assert!(
+                !text.contains("target-key"),
+                "a target's query is never shown"
+            );
+            serde_json::from_str::<Value>(&text).unwrap()
+        }
+    };
+    assert_eq!(
+        listed(&get("/routes").await),
+        vec![
+            ("/my-llm".to_string(), json!(["POST"]), "key".to_string()),
+            (
+                "/open/{subpath}".to_string(),
+                json!(["GET", "POST", "PUT", "PATCH", "DELETE"]),
+                "none".to_string()
+            ),
+        ]
+    );
+    let doc = get("/openapi.json").await;
+    assert!(
+        doc["paths"]["/my-llm"]["post"]["security"].is_array(),
+        "{}",
+        doc["paths"]["/my-llm"]
+    );
+    assert!(doc["paths"]["/my-llm"].get("get").is_none());
+    assert!(doc["paths"]["/open"]["get"].is_object());
+    assert_eq!(
+        doc["paths"]["/open/{subpath}"]["delete"]["parameters"][0]["name"],
+        "subpath"
+    );
+
+    // A reload with another set of routes: the listing follows it.
+    let changed = config(&base).replace("path: /my-llm", "path: /renamed");
+    std::fs::write(gw.dir().join("config.yaml"), changed).unwrap();
+    let r = client()
+        .post(gw.url("/config/reload"))
+        .bearer_auth(MASTER_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let paths: Vec<String> = listed(&get("/routes").await)
+        .into_iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(paths, ["/renamed", "/open/{subpath}"]);
+    let doc = get("/openapi.json").await;
+    assert!(doc["paths"].get("/my-llm").is_none() && doc["paths"]["/renamed"]["post"].is_object());
+}

@@ -1,9 +1,9 @@
 """The official OpenAI and Anthropic Python SDKs against the real `tollgate` binary, with the
 bench mock provider on 127.0.0.1 speaking OpenAI (chat and Responses) and Anthropic: chat,
-Responses, streams, tool round trips, stored responses, embeddings, images, moderations, and errors
-raised as each SDK's own exception classes; the Cohere SDK (v1 and v2 clients) on `/v1/rerank` and
-`/v2/rerank`; `AzureOpenAI` on the Azure-style paths; and the Anthropic and
-google-genai SDKs on the provider pass-through routes (`/anthropic`, `/gemini`)."""
+Responses, streams, tool round trips, stored responses, embeddings, images (OpenAI's and Imagen's),
+moderations, and errors raised as each SDK's own exception classes; the Cohere SDK (v1 and v2
+clients) on `/v1/rerank` and `/v2/rerank`; `AzureOpenAI` on the Azure-style paths; and the Anthropic
+and google-genai SDKs on the provider pass-through routes (`/anthropic`, `/gemini`)."""
 
 import json
 import os
@@ -66,6 +66,8 @@ model_list:
     litellm_params: {{model: gemini/gemini-up, api_base: "http://127.0.0.1:{text_port}", api_key: sk-up}}
   - model_name: rerank-mock
     litellm_params: {{model: cohere/rerank-v3.5, api_base: "http://127.0.0.1:{text_port}", api_key: sk-up}}
+  - model_name: imagen-mock
+    litellm_params: {{model: gemini/imagen-4.0-generate-001, api_base: "http://127.0.0.1:{text_port}", api_key: sk-up}}
 general_settings:
   master_key: {KEY}
 tollgate_settings:
@@ -239,6 +241,17 @@ def test_cohere_sdk_rerank_v2_and_v1(gateway):
         cohere.ClientV2(api_key="sk-wrong", base_url=gateway).rerank(model="rerank-mock", query=query,
                                                                     documents=RERANK_DOCS)
     assert e.value.status_code == 401
+def test_openai_images_generate_on_imagen(oai):
+    # Imagen's :predict behind the OpenAI API: the SDK's ImagesResponse, base64 images only.
+    r = oai.images.generate(model="imagen-mock", prompt="a fox", n=2, size="1792x1024",
+                            response_format="b64_json")
+    assert [d.b64_json for d in r.data] == ["iVBORw0KGgo=", "iVBORw0KGgo="]
+    assert r.data[0].url is None and r.created > 0
+    # Without response_format (OpenAI's default is url): still b64_json, Imagen makes no URL.
+    assert oai.images.generate(model="imagen-mock", prompt="a fox").data[0].b64_json
+    with pytest.raises(openai.BadRequestError) as e:
+        oai.images.generate(model="imagen-mock", prompt="a fox", size="3000x1000")
+    assert e.value.body["param"] == "size"
 
 
 def test_openai_errors_are_the_sdk_exception_classes(gateway, oai):

@@ -1,7 +1,8 @@
 //! Amazon Bedrock: the Converse and ConverseStream APIs (AWS event-stream framing), and SigV4
-//! request signing.
+//! request signing; `invoke` for Titan embeddings and the image models (`images.rs`).
 
 pub mod error;
+pub mod images;
 pub mod request;
 pub mod rerank;
 pub mod response;

@@ -61,8 +61,14 @@ pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, 
             let path = format!("{}/model/{model}/invoke", t.base_path);
             (path, body, "application/json")
         }
-        Endpoint::ImageGenerations | Endpoint::Rerank | Endpoint::Moderations => {
+        Endpoint::Rerank | Endpoint::Moderations => {
             return Err(crate::request::not_served(req.endpoint))
+        }
+        Endpoint::ImageGenerations => {
+            let body = serde_json::to_vec(&super::images::body(req, t)?)
+                .expect("serializing JSON values cannot fail");
+            let path = format!("{}/model/{model}/invoke", t.base_path);
+            (path, body, "application/json")
         }
         Endpoint::Completions => {
             return Err(ApiError::new(

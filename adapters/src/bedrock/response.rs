@@ -21,6 +21,7 @@ pub fn to_openai(
     let _ = t;
     match req.endpoint {
         Endpoint::Embeddings => embeddings(meta, body),
+        Endpoint::ImageGenerations => super::images::to_openai(meta.created, body),
         _ => chat(meta, body),
     }
 }

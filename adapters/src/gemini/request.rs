@@ -48,9 +48,10 @@ pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, 
     p.check_unsupported()?;
     let vertex = t.provider == Provider::VertexAi;
     let (method, body) = match req.endpoint {
-        Endpoint::ImageGenerations | Endpoint::Rerank | Endpoint::Moderations => {
+        Endpoint::Rerank | Endpoint::Moderations => {
             return Err(crate::request::not_served(req.endpoint))
         }
+        Endpoint::ImageGenerations => ("predict", super::images::body(req, t)?),
         Endpoint::Embeddings if vertex => ("predict", vertex_embeddings(&p)?),
         Endpoint::Embeddings => ("batchEmbedContents", studio_embeddings(&p)?),
         Endpoint::ChatCompletions | Endpoint::Completions if req.stream => {

@@ -24,9 +24,8 @@ pub fn to_openai(
     body: &[u8],
 ) -> Result<Vec<u8>, ApiError> {
     match req.endpoint {
-        Endpoint::ImageGenerations | Endpoint::Rerank | Endpoint::Moderations => {
-            Err(crate::request::not_served(req.endpoint))
-        }
+        Endpoint::Rerank | Endpoint::Moderations => Err(crate::request::not_served(req.endpoint)),
+        Endpoint::ImageGenerations => super::images::to_openai(meta.created, body),
         Endpoint::Embeddings if t.provider == Provider::VertexAi => {
             let r: PredictResponse = parse(body)?;
             let tokens = r

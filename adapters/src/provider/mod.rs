@@ -69,6 +69,16 @@ impl Dialect {
         }
     }
 
+    /// Whether the dialect serves `POST /images/generations`: OpenAI-shaped image APIs, Imagen
+    /// (`:predict`, Gemini API and Vertex AI), Bedrock's image models (`invoke`).
+    pub fn makes_images(self) -> bool {
+        match self {
+            Dialect::OpenAi | Dialect::Azure | Dialect::Gemini | Dialect::VertexAi => true,
+            Dialect::Bedrock => true,
+            Dialect::Anthropic | Dialect::Cohere | Dialect::Ollama | Dialect::OllamaChat => false,
+        }
+    }
+
     /// The internal `litellm_params` key naming the cloud region the provider is called in
     /// (data residency: `region_name` alone is only what the config claims).
     pub fn region_param(self) -> Option<&'static str> {

@@ -2,7 +2,8 @@
 //! `POST /model/{modelId}/converse-stream` (`application/vnd.amazon.eventstream`: binary AWS
 //! event-stream frames, encoded with `aws-smithy-eventstream`, carrying `messageStart`,
 //! [`contentBlockStart` for a tool call], `contentBlockDelta`…, `contentBlockStop`,
-//! `messageStop`, `metadata`) and `POST /model/{modelId}/invoke` (Amazon Titan text embeddings).
+//! `messageStop`, `metadata`) and `POST /model/{modelId}/invoke` (Amazon Titan text embeddings;
+//! the image models' bodies are `images.rs`'s).
 //! Shapes follow the Bedrock API reference (Converse, ConverseStream, Titan Embeddings). Errors
 //! are `{"message"}` with the exception name in `x-amzn-errortype`; an in-stream error is an
 //! `:message-type: exception` frame. SigV4 is checked for shape in `dialect.rs`, never verified.
@@ -247,6 +248,9 @@ struct TitanRequest {
 /// `invoke` with an Amazon Titan text-embeddings body: `{"inputText", "dimensions"?}` →
 /// `{"embedding": [...], "inputTextTokenCount": N}`.
 fn invoke(ctx: &Ctx) -> Response<MockBody> {
+    if let Some(image) = super::images::bedrock(ctx) {
+        return image;
+    }
     let req: TitanRequest = match serde_json::from_slice(ctx.body) {
         Ok(r) => r,
         Err(e) => return invalid(&format!("Malformed input request: {e}")),

@@ -78,6 +78,8 @@ pub(crate) enum GeminiMethod {
     BatchEmbed,
     Embed,
     CountTokens,
+    /// `:predict` (Imagen; Vertex embeddings).
+    Predict,
 }
 
 /// Ollama `/api/*` endpoints.
@@ -352,6 +354,7 @@ fn gemini(model_method: &str, vertex: bool) -> Option<Route<'_>> {
         "batchEmbedContents" => GeminiMethod::BatchEmbed,
         "embedContent" => GeminiMethod::Embed,
         "countTokens" => GeminiMethod::CountTokens,
+        "predict" => GeminiMethod::Predict,
         _ => return None,
     };
     (!model.is_empty() && !model.contains('/')).then_some(Route::Gemini {

@@ -1,7 +1,7 @@
 //! Gemini (AI Studio `v1beta/models/{model}:…` and Vertex `…/publishers/google/models/{model}:…`):
 //! `generateContent` (a GenerateContentResponse), `streamGenerateContent` (with `alt=sse`, SSE
 //! `data: {chunk}\r\n\r\n` events; without it, a streamed JSON array, as Google does),
-//! `batchEmbedContents`, `embedContent` and `countTokens`. Shapes follow the Gemini API
+//! `batchEmbedContents`, `embedContent`, `countTokens`, and Imagen's `predict` (`images.rs`). Shapes follow the Gemini API
 //! reference (GenerateContentResponse, Candidate, UsageMetadata, ContentEmbedding).
 
 use std::time::Duration;
@@ -28,6 +28,8 @@ pub(crate) fn respond(ctx: &Ctx, model: &str, method: GeminiMethod) -> Response<
             full(StatusCode::OK, Bytes::from(body.to_string()))
         }
         GeminiMethod::BatchEmbed | GeminiMethod::Embed => embed(ctx, method),
+        GeminiMethod::Predict => super::images::imagen(ctx)
+            .unwrap_or_else(|| invalid("Only Imagen instances ({\"prompt\"}) are served")),
     }
 }
 

@@ -48,6 +48,7 @@ mod dialect;
 mod gemini;
 mod google_oauth;
 mod handler;
+mod images;
 mod ollama;
 mod openai;
 mod render;

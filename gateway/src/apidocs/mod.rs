@@ -15,6 +15,7 @@ use crate::admin::spec::{self, Access};
 use crate::ctx::RequestCtx;
 use crate::reply::respond;
 use crate::routes::table::{Auth, SERVED};
+use crate::state::AppState;
 
 /// The docs page.
 const PAGE: &str = include_str!("page.html");
@@ -91,20 +92,87 @@ pub async fn root(session: &mut Session, ctx: &mut RequestCtx) -> pingora::Resul
     respond(session, 200, "application/json", body, "", &[]).await
 }
 
-/// `GET /routes`.
-pub async fn route_list(session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<()> {
+/// `GET /routes`: the built-in routes (made once) and the config's custom pass-through routes
+/// (the running config's: a reload changes them).
+pub async fn route_list(
+    state: &AppState,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> pingora::Result<()> {
     static BODY: OnceLock<Bytes> = OnceLock::new();
-    let body = cached(&BODY, routes);
+    let runtime = state.runtime();
+    let body = if runtime.custom_routes.is_empty() {
+        cached(&BODY, routes)
+    } else {
+        let mut v = routes();
+        if let Some(list) = v["routes"].as_array_mut() {
+            list.extend(runtime.custom_routes.iter().map(|r| custom_route(&r.conf)));
+        }
+        Bytes::from(serde_json::to_vec(&v).expect("serializing JSON values cannot fail"))
+    };
     ctx.status = 200;
     respond(session, 200, "application/json", body, "", &[]).await
 }
 
-/// `GET /openapi.json`.
-pub async fn openapi(session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<()> {
+/// `GET /openapi.json`: the built-in routes (made once) and the running config's custom
+/// pass-through routes.
+pub async fn openapi(
+    state: &AppState,
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+) -> pingora::Result<()> {
     static BODY: OnceLock<Bytes> = OnceLock::new();
-    let body = cached(&BODY, || openapi::document(SERVED));
+    let runtime = state.runtime();
+    let body = if runtime.custom_routes.is_empty() {
+        cached(&BODY, || openapi::document(SERVED))
+    } else {
+        let mut doc = openapi::document(SERVED);
+        for r in &runtime.custom_routes {
+            openapi::add_custom(&mut doc, &r.conf);
+        }
+        Bytes::from(serde_json::to_vec(&doc).expect("serializing JSON values cannot fail"))
+    };
     ctx.status = 200;
     respond(session, 200, "application/json", body, "", &[]).await
+}
+
+/// The methods a custom route serves (all, when its config names none).
+fn custom_methods(conf: &conf::PassThroughEndpoint) -> Vec<String> {
+    if conf.methods.is_empty() {
+        ["GET", "POST", "PUT", "PATCH", "DELETE"]
+            .map(String::from)
+            .to_vec()
+    } else {
+        conf.methods.clone()
+    }
+}
+
+/// A custom pass-through route as `/routes` lists it (its target is not shown: its URL may
+/// carry a credential).
+fn custom_route(conf: &conf::PassThroughEndpoint) -> Value {
+    let path = if conf.include_subpath {
+        format!("{}/{{subpath}}", conf.path)
+    } else {
+        conf.path.clone()
+    };
+    json!({
+        "path": path,
+        "methods": custom_methods(conf),
+        "name": name(&conf.path),
+        "summary": custom_summary(conf),
+        "auth": if conf.auth { "key" } else { "none" },
+    })
+}
+
+fn custom_summary(conf: &conf::PassThroughEndpoint) -> String {
+    format!(
+        "Custom pass-through route (general_settings.pass_through_endpoints){}",
+        if conf.include_subpath {
+            ": the path and every path below it"
+        } else {
+            ""
+        }
+    )
 }
 
 /// `GET /docs`.

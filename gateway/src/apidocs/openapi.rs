@@ -372,3 +372,41 @@ pub fn document(served: &[Served]) -> Value {
         "paths": paths,
     })
 }
+
+/// Adds a custom pass-through route (`general_settings.pass_through_endpoints`) to `doc`: its
+/// path (and `{path}/{subpath}` under `include_subpath`), each method it serves, any body, any
+/// answer (the target's).
+pub fn add_custom(doc: &mut Value, conf: &conf::PassThroughEndpoint) {
+    let mut op = Map::new();
+    op.insert("summary".into(), json!(super::custom_summary(conf)));
+    op.insert("tags".into(), json!(["pass-through"]));
+    let auth = if conf.auth { Auth::Key } else { Auth::None };
+    op.insert("security".into(), security(auth));
+    op.insert(
+        "responses".into(),
+        json!({"default": {"description": "The target's answer, relayed as it is"}}),
+    );
+    if conf.auth {
+        errors(&mut op);
+    }
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    let mut listed = vec![(conf.path.clone(), Value::Object(op.clone()))];
+    if conf.include_subpath {
+        let mut below = op;
+        below.insert(
+            "parameters".into(),
+            json!([{"name": "subpath", "in": "path", "required": true,
+                    "description": "Any path below the route's, appended to the target's",
+                    "schema": {"type": "string"}}]),
+        );
+        listed.push((format!("{}/{{subpath}}", conf.path), Value::Object(below)));
+    }
+    for (path, op) in listed {
+        let item = paths.entry(path).or_insert_with(|| json!({}));
+        for m in super::custom_methods(conf) {
+            item[m.to_ascii_lowercase()] = op.clone();
+        }
+    }
+}

@@ -125,7 +125,7 @@ fn clamp_output(req: &mut CanonicalRequest, max_tokens: u64) {
     req.body.insert(field.into(), max_tokens.into());
 }
 
-fn too_large(size: usize, max: usize) -> GatewayError {
+pub(crate) fn too_large(size: usize, max: usize) -> GatewayError {
     GatewayError::TooLarge {
         size_mb: size as f64 / (1024.0 * 1024.0),
         max_mb: max as f64 / (1024.0 * 1024.0),

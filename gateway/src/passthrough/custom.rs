@@ -16,9 +16,10 @@ use pingora::http::RequestHeader;
 use pingora::proxy::Session;
 use tokio::time::timeout_at;
 
+use super::upload::Upload;
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
-use crate::lifecycle::{admit, auth, forward};
+use crate::lifecycle::{admit, auth};
 use crate::reply::{self, Served};
 use crate::runtime::{CustomRoute, Runtime};
 use crate::state::AppState;
@@ -69,12 +70,12 @@ async fn run(
     } else {
         None
     };
-    // 2. the body (under the size cap), and, behind a key, access, limits and budgets.
-    let body = admit::read_body(session, runtime.config.general.max_request_bytes())
-        .await?
-        .freeze();
-    ctx.body_bytes = body.len();
-    let req = native::read(subpath, &body);
+    // 2. the body (under the size cap; read as far as the model behind a key, the rest
+    // streamed on), and, behind a key, access, limits and budgets.
+    let need = super::upload::need(None, subpath, conf.auth);
+    let max = runtime.config.general.max_request_bytes();
+    let (body, req) = Upload::begin(session, max, need, subpath).await?;
+    ctx.body_bytes = body.head.len();
     let access = req.model.clone().unwrap_or_else(|| conf.path.clone());
     if let Some(caller) = caller {
         let mut view = super::view_of(&access, &req);
@@ -98,30 +99,28 @@ async fn run(
         + conf
             .timeout
             .unwrap_or(runtime.config.litellm.request_timeout);
-    let header =
-        upstream_request(session.req_header(), route, subpath, body.len()).map_err(|e| {
-            GatewayError::UpstreamProtocol {
-                group: conf.path.clone(),
-                detail: e.to_string(),
-            }
-        })?;
+    let header = upstream_request(session.req_header(), route, subpath, &body).map_err(|e| {
+        GatewayError::UpstreamProtocol {
+            group: conf.path.clone(),
+            detail: e.to_string(),
+        }
+    })?;
     let started = Instant::now();
-    let exchanged = timeout_at(
-        deadline.into(),
-        forward::exchange(
-            state,
-            &route.upstream,
-            runtime.config.tollgate.connect_timeout,
-            header,
-            body,
-            &conf.path,
-        ),
-    )
-    .await
-    .map_err(|_| GatewayError::UpstreamTimeout {
-        group: conf.path.clone(),
-        secs: deadline.saturating_duration_since(started).as_secs_f64(),
+    let sending = body.exchange(
+        state,
+        session,
+        &route.upstream,
+        runtime.config.tollgate.connect_timeout,
+        header,
+        &conf.path,
+    );
+    let sent = timeout_at(deadline.into(), sending).await.map_err(|_| {
+        GatewayError::UpstreamTimeout {
+            group: conf.path.clone(),
+            secs: deadline.saturating_duration_since(started).as_secs_f64(),
+        }
     })??;
+    let exchanged = sent.noted(ctx);
     ctx.upstream_time += started.elapsed();
     let usage = super::relay_answer(state, session, ctx, exchanged, deadline).await;
     if let Some(u) = usage {
@@ -170,7 +169,7 @@ fn upstream_request(
     client: &RequestHeader,
     route: &CustomRoute,
     subpath: &str,
-    body_len: usize,
+    body: &Upload,
 ) -> pingora::Result<Box<RequestHeader>> {
     let conf = &route.conf;
     let mut path = conf.target.path.clone();
@@ -210,7 +209,7 @@ fn upstream_request(
         h.insert_header(name.clone(), value.expose())?;
     }
     h.insert_header("host", route.upstream.host_header.as_str())?;
-    h.insert_header("content-length", body_len)?;
+    body.frame(&mut h)?;
     Ok(Box::new(h))
 }
 

@@ -15,7 +15,7 @@ use std::time::Instant;
 use adapters::passthrough::{self as native, Credential, Native};
 use adapters::provider::Provider;
 use adapters::{CanonicalRequest, Endpoint};
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 use serde_json::{Map, Value};
@@ -24,12 +24,15 @@ use tokio::time::timeout_at;
 use crate::ctx::RequestCtx;
 use crate::deployment::DeploymentRt;
 use crate::error::GatewayError;
-use crate::lifecycle::{admit, auth, forward, relay};
+use crate::lifecycle::{admit, auth, relay};
 use crate::reply::{self, Served};
 use crate::runtime::Runtime;
 use crate::state::AppState;
 
 pub mod custom;
+pub mod upload;
+
+use upload::Upload;
 
 /// A whole (not streamed) answer is kept up to this size to read its usage; a larger one is
 /// still relayed, without usage (its spend is then estimated from its size).
@@ -62,7 +65,8 @@ pub async fn serve(
     ctx.call_type = "pass_through_endpoint";
     let runtime = state.runtime();
     if let Err(e) = run(state, &runtime, session, ctx, provider).await {
-        reply::fail(session, ctx, e, Served::Llm).await;
+        let shape = |err: &adapters::ApiError| native::error_body(provider, err);
+        reply::fail_as(session, ctx, e, Served::Llm, Some(&shape)).await;
     }
 }
 
@@ -102,12 +106,12 @@ async fn run(
     }
     let caller = auth::authenticate(&state.control, runtime, session.req_header())?;
     crate::observe::on_caller(ctx, &caller);
-    // 2. admit: the body (under the size cap), then access, limits and budgets.
-    let body = admit::read_body(session, runtime.config.general.max_request_bytes())
-        .await?
-        .freeze();
-    ctx.body_bytes = body.len();
-    let req = native::read(&provider_path, &body);
+    // 2. admit: the body as far as the model (under the size cap; the rest is streamed on),
+    // then access, limits and budgets.
+    let need = upload::need(Some(provider), &provider_path, true);
+    let max = runtime.config.general.max_request_bytes();
+    let (body, req) = Upload::begin(session, max, need, &provider_path).await?;
+    ctx.body_bytes = body.head.len();
     let (dest, group) = match deployment(runtime, provider, req.model.as_deref()) {
         Ok((dep, group)) => (Dest::of(dep), group),
         Err(e) => (from_env(provider).ok_or(e)?, None),
@@ -151,20 +155,24 @@ async fn run(
             .as_ref()
             .and_then(|d| d.conf.timeout)
             .unwrap_or(runtime.config.litellm.request_timeout);
-    let (header, body) =
-        upstream_request(session, &dest, provider, &provider_path, &query, body).await?;
-    let upstream = &dest.upstream;
+    let header = upstream_request(session, &dest, provider, &provider_path, &query, &body).await?;
     let connect_timeout = runtime.config.tollgate.connect_timeout;
     let started = Instant::now();
-    let exchanged = timeout_at(
-        deadline.into(),
-        forward::exchange(state, upstream, connect_timeout, header, body, &access),
-    )
-    .await
-    .map_err(|_| GatewayError::UpstreamTimeout {
-        group: access.clone(),
-        secs: deadline.saturating_duration_since(started).as_secs_f64(),
+    let sending = body.exchange(
+        state,
+        session,
+        &dest.upstream,
+        connect_timeout,
+        header,
+        &access,
+    );
+    let sent = timeout_at(deadline.into(), sending).await.map_err(|_| {
+        GatewayError::UpstreamTimeout {
+            group: access.clone(),
+            secs: deadline.saturating_duration_since(started).as_secs_f64(),
+        }
     })??;
+    let exchanged = sent.noted(ctx);
     ctx.upstream_time += started.elapsed();
     let usage = relay_answer(state, session, ctx, exchanged, deadline).await;
     // Spend from the usage the answer reported; none reported (a model list, an error), none
@@ -337,8 +345,8 @@ async fn upstream_request(
     provider: Provider,
     provider_path: &str,
     query: &str,
-    body: Bytes,
-) -> Result<(Box<RequestHeader>, Bytes), GatewayError> {
+    body: &Upload,
+) -> Result<Box<RequestHeader>, GatewayError> {
     let upstream = &dest.upstream;
     let group = dest.dep.as_ref().map_or_else(
         || format!("{}/*", provider.prefix()),
@@ -371,8 +379,7 @@ async fn upstream_request(
     }
     h.insert_header("host", upstream.host_header.as_str())
         .map_err(framing)?;
-    h.insert_header("content-length", body.len())
-        .map_err(framing)?;
+    body.frame(&mut h).map_err(framing)?;
     let token = match dest.dep.as_ref().and_then(|d| d.gcp.as_ref()) {
         Some(tokens) => {
             Some(
@@ -396,7 +403,8 @@ async fn upstream_request(
             let mut pr = adapters::dialect::ProviderRequest {
                 path: path.clone(),
                 headers: Vec::new(),
-                body: body.to_vec(),
+                // A signed request's body was read whole (`upload::need`).
+                body: body.head.to_vec(),
             };
             let Some(dep) = dest.dep.as_deref() else {
                 return Err(GatewayError::UpstreamProtocol {
@@ -422,7 +430,7 @@ async fn upstream_request(
         }
         Credential::None => {}
     }
-    Ok((Box::new(h), body))
+    Ok(Box::new(h))
 }
 
 /// Relays the provider's answer as it comes — status, headers, body chunk by chunk — noting

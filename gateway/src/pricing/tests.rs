@@ -50,9 +50,11 @@ fn bundled_table_parses_and_is_complete() {
             .as_deref()
             .unwrap_or_else(|| panic!("{name}: no mode"));
         if mode == "image_generation" {
-            // Priced per pixel of a size (`{quality}/{W}-x-{H}/{model}`), not per token.
+            // Priced per pixel of a size (`{quality}/{W}-x-{H}/{model}`, DALL·E), or per image
+            // (Imagen, Bedrock's image models), not per token.
             assert!(
-                p.input_cost_per_pixel.is_some_and(|c| c > 0.0 && c < 1e-5),
+                p.input_cost_per_pixel.is_some_and(|c| c > 0.0 && c < 1e-5)
+                    || p.output_cost_per_image.is_some_and(|c| c > 0.0 && c < 1.0),
                 "{name}"
             );
             assert!(p.litellm_provider.is_some(), "{name}: no litellm_provider");

@@ -101,8 +101,8 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
             return;
         }
         Route::Root => crate::apidocs::root(session, ctx).await,
-        Route::Listing => crate::apidocs::route_list(session, ctx).await,
-        Route::OpenApi => crate::apidocs::openapi(session, ctx).await,
+        Route::Listing => crate::apidocs::route_list(state, session, ctx).await,
+        Route::OpenApi => crate::apidocs::openapi(state, session, ctx).await,
         Route::Docs => crate::apidocs::docs(session, ctx).await,
         Route::Metrics => metrics(state, session, ctx).await,
         Route::WrongMethod => {
