@@ -104,6 +104,28 @@ pub fn responses_request(t: &Target<'_>, body: Vec<u8>, stream: bool) -> Provide
     }
 }
 
+/// The head (path and credential headers; no body) of a media request — `path` is
+/// `/audio/transcriptions`, `/audio/translations`, `/audio/speech` or `/images/edits` — whose
+/// body the gateway streams as the client sent it (the model field rewritten). Only
+/// OpenAI-compatible and Azure OpenAI deployments serve these; any other answers a 400 naming
+/// the deployment.
+pub fn media_request(path: &str, t: &Target<'_>) -> Result<ProviderRequest, ApiError> {
+    match t.provider.dialect() {
+        Dialect::OpenAi => Ok(crate::openai::request::media(path, t)),
+        Dialect::Azure => Ok(crate::azure::request::media(path, t)),
+        _ => Err(ApiError::new(
+            400,
+            "invalid_request_error",
+            format!(
+                "model {} ({}/) does not serve {path}: only OpenAI-compatible and Azure OpenAI \
+                 deployments do",
+                t.model,
+                t.provider.prefix(),
+            ),
+        )),
+    }
+}
+
 /// Translates a 2xx response body to the canonical body; `None` means it already is canonical
 /// and is relayed unchanged.
 pub fn translate_response(

@@ -157,6 +157,9 @@ pub struct RequestCtx {
     /// An image request's size and quality, and the images its answer carried (priced per
     /// image, not per token, when the price table has an image price).
     pub images: Option<Box<ImageAsk>>,
+    /// A media request's upload, seconds or characters and what its answer reported (audio
+    /// priced per second, per character, or by its audio tokens; `media::Ask`).
+    pub media: Option<Box<crate::media::Ask>>,
 
     // ── metrics: what the stages note for `observe` (provider headers, first token, …) ─────
     pub metrics: crate::observe::notes::Notes,
@@ -208,6 +211,9 @@ impl RequestCtx {
             .as_ref()
             .and_then(|d| d.price_for(self.wildcard_match.as_deref()))
             .map(|p| {
+                if let Some(c) = self.media.as_deref().and_then(|m| m.cost(&p)) {
+                    return c;
+                }
                 let per_image = self.images.as_deref().and_then(|i| {
                     crate::pricing::image_cost(&p, i.size.as_deref(), i.quality.as_deref(), i.made)
                 });

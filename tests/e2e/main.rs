@@ -44,6 +44,7 @@ mod import_litellm;
 mod load;
 mod master_key;
 mod media;
+mod media_audio;
 mod metrics;
 mod metrics_prometheus;
 mod models;

@@ -1,6 +1,7 @@
 """The official OpenAI and Anthropic Python SDKs against the real `tollgate` binary, with the
 bench mock provider on 127.0.0.1 speaking OpenAI (chat and Responses) and Anthropic: chat,
-Responses, streams, tool round trips, stored responses, embeddings, images, and errors raised as each
+Responses, streams, tool round trips, stored responses, embeddings, images (generate, edit),
+audio (transcriptions, translations, streamed speech), and errors raised as each
 SDK's own exception classes; `AzureOpenAI` on the Azure-style paths; and the Anthropic and
 google-genai SDKs on the provider pass-through routes (`/anthropic`, `/gemini`)."""
 
@@ -198,6 +199,38 @@ def test_openai_images_generate(oai):
     assert b.data[0].b64_json
     with pytest.raises(openai.BadRequestError):
         oai.images.generate(model="claude-mock", prompt="a cat")
+
+
+def wav_bytes(secs):
+    """`secs` seconds of 16 kHz mono 16-bit silence as a WAV file."""
+    import struct
+    data = secs * 32000
+    return (b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
+            + b"data" + struct.pack("<I", data) + b"\0" * data)
+
+
+def test_openai_audio_transcriptions_translations_and_speech(oai):
+    """The SDK's multipart upload (`file` as bytes) and the streamed speech response."""
+    t = oai.audio.transcriptions.create(model="gpt-mock", file=("a.wav", wav_bytes(2), "audio/wav"),
+                                        response_format="verbose_json")
+    assert t.duration == 2.0 and TEXT in t.text
+    plain = oai.audio.transcriptions.create(model="gpt-mock", file=("a.wav", wav_bytes(1), "audio/wav"),
+                                            response_format="text")
+    assert TEXT in plain
+    tr = oai.audio.translations.create(model="gpt-mock", file=("a.wav", wav_bytes(1), "audio/wav"))
+    assert TEXT in tr.text
+    with oai.audio.speech.with_streaming_response.create(model="gpt-mock", voice="alloy", input="Hello there",
+                                                         response_format="wav") as r:
+        assert r.headers["content-type"] == "audio/wav"
+        audio = b"".join(r.iter_bytes())
+    assert audio.startswith(b"RIFF") and len(audio) == len("Hello there") * 100
+    with pytest.raises(openai.BadRequestError):
+        oai.audio.transcriptions.create(model="claude-mock", file=("a.wav", wav_bytes(1), "audio/wav"))
+
+
+def test_openai_images_edit(oai):
+    r = oai.images.edit(model="gpt-mock", image=("cat.png", b"\x89PNG fake", "image/png"), prompt="add a hat", n=2)
+    assert len(r.data) == 2 and "add a hat" in r.data[0].revised_prompt
 
 
 def test_openai_errors_are_the_sdk_exception_classes(gateway, oai):

@@ -20,6 +20,8 @@
 //!   `response.completed` (see `responses.rs`); usage as for chat.
 //! - `POST /embeddings`: one deterministic unit vector per input (floats or base64).
 //! - `POST /images/generations`: `n` image URLs (or `b64_json`), see `openai.rs`.
+//! - `POST /audio/transcriptions`, `/audio/translations`, `/images/edits` (multipart) and
+//!   `POST /audio/speech` (audio streamed back), see `media.rs`.
 //! - `GET /models`: [`MockConfig::models`].
 //! - `GET /__mock/stats`: the counters as JSON (for out-of-process users of the binary).
 //!
@@ -43,6 +45,7 @@ mod dialect;
 mod gemini;
 mod google_oauth;
 mod handler;
+mod media;
 mod ollama;
 mod openai;
 mod render;
@@ -116,6 +119,8 @@ pub(crate) struct Shared {
     fail_remaining: AtomicUsize,
     fail_status: AtomicU16,
     pub(crate) seq: AtomicU64,
+    /// Request body bytes received, counted as they arrive (never reset).
+    pub(crate) body_bytes: AtomicU64,
 }
 
 impl Shared {
@@ -132,6 +137,7 @@ impl Shared {
             fail_remaining: AtomicUsize::new(0),
             fail_status: AtomicU16::new(0),
             seq: AtomicU64::new(1),
+            body_bytes: AtomicU64::new(0),
         }
     }
 
@@ -240,6 +246,12 @@ impl MockServer {
     /// Requests received (all routes), since start or [`MockServer::reset`].
     pub fn request_count(&self) -> usize {
         self.shared.request_count.load(Ordering::Relaxed)
+    }
+
+    /// Request body bytes received on every route since start, counted as each piece arrives
+    /// (before the request is complete): how far an upload has reached the provider.
+    pub fn body_bytes_received(&self) -> u64 {
+        self.shared.body_bytes.load(Ordering::Relaxed)
     }
 
     /// Streamed responses begun (headers sent or about to be).

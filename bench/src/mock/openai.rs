@@ -23,6 +23,10 @@ pub(crate) fn respond(ctx: &Ctx, kind: OpenAiKind, model: &str) -> Response<Mock
         OpenAiKind::Text => completion(ctx, false, model),
         OpenAiKind::Embeddings => embeddings(ctx, model),
         OpenAiKind::Images => images(ctx),
+        OpenAiKind::Speech => super::media::speech(ctx.shared, ctx.plan, ctx.body),
+        OpenAiKind::Transcriptions | OpenAiKind::Translations | OpenAiKind::ImageEdits => {
+            unreachable!("multipart routes are answered by media::multipart")
+        }
     }
 }
 

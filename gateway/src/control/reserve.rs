@@ -57,6 +57,8 @@ pub struct Cost<'a> {
     output_limit: OnceLock<u64>,
     /// An image request's `size` and `quality` (see [`Cost::images`]).
     image: Option<(Option<String>, Option<String>)>,
+    /// A media request's seconds or characters (see [`Cost::media`]).
+    media: Option<crate::media::Ask>,
 }
 
 impl<'a> Cost<'a> {
@@ -96,6 +98,7 @@ impl<'a> Cost<'a> {
             endpoint,
             output_limit: OnceLock::new(),
             image: None,
+            media: None,
         }
     }
 
@@ -107,6 +110,23 @@ impl<'a> Cost<'a> {
             self.image = Some((text("size"), text("quality")));
         }
         self
+    }
+
+    /// For a media request (audio seconds, speech characters), reserve its worst case at the
+    /// dearest deployment of the group (`media::Ask::worst`). Other requests unchanged.
+    pub fn media(mut self, ask: Option<&crate::media::Ask>) -> Self {
+        self.media = ask.copied();
+        self
+    }
+
+    /// The media request's worst case at the dearest deployment that prices it.
+    fn media_worst(&self, g: &Group) -> Option<f64> {
+        let ask = self.media.as_ref()?;
+        g.deployments
+            .iter()
+            .filter_map(|d| d.price_for(self.wildcard.as_deref()))
+            .filter_map(|p| ask.worst(&p))
+            .reduce(f64::max)
     }
 
     /// `n` images at the dearest deployment's price for the size and quality asked (else the
@@ -153,7 +173,7 @@ impl<'a> Cost<'a> {
         } else {
             None
         };
-        let usd = match image {
+        let usd = match image.or_else(|| self.media_worst(g)) {
             Some(usd) => usd,
             None => g.worst_case_for(
                 self.provider,

@@ -7,6 +7,7 @@
 
 // Not every item is called by the gateway yet (the table is wired in separately).
 
+pub mod audio;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -45,6 +46,13 @@ pub struct ModelPrice {
     /// price images: width × height × this).
     #[serde(deserialize_with = "table::de::opt_cost")]
     pub input_cost_per_pixel: Option<f64>,
+    /// Per character of a text-to-speech input (LiteLLM's `input_cost_per_character`, `tts-1`).
+    #[serde(deserialize_with = "table::de::opt_cost")]
+    pub input_cost_per_character: Option<f64>,
+    /// Per audio input token (LiteLLM's `input_cost_per_audio_token`, `gpt-4o-transcribe`);
+    /// audio tokens without it are priced as `input_cost_per_token`.
+    #[serde(deserialize_with = "table::de::opt_cost")]
+    pub input_cost_per_audio_token: Option<f64>,
     /// The image prices by size and quality: the table's `{quality}/{W}-x-{H}/{model}` and
     /// `{W}-x-{H}/{model}` entries of this model (filled by [`for_deployment`]).
     #[serde(skip)]
@@ -194,7 +202,7 @@ pub fn worst_case(price: &ModelPrice, prompt_tokens: u64, max_output_tokens: u64
 }
 
 /// Cost keys a deployment may set in `litellm_params` or `model_info`.
-const COST_KEYS: [&str; 9] = [
+const COST_KEYS: [&str; 11] = [
     "input_cost_per_token",
     "output_cost_per_token",
     "cache_read_input_token_cost",
@@ -204,6 +212,8 @@ const COST_KEYS: [&str; 9] = [
     "output_cost_per_image",
     "input_cost_per_image",
     "input_cost_per_pixel",
+    "input_cost_per_character",
+    "input_cost_per_audio_token",
 ];
 
 /// Limit keys a deployment may set in `model_info`.
@@ -301,6 +311,8 @@ fn set_cost(price: &mut ModelPrice, key: &str, v: f64) {
         "output_cost_per_image" => price.output_cost_per_image = Some(v),
         "input_cost_per_image" => price.input_cost_per_image = Some(v),
         "input_cost_per_pixel" => price.input_cost_per_pixel = Some(v),
+        "input_cost_per_character" => price.input_cost_per_character = Some(v),
+        "input_cost_per_audio_token" => price.input_cost_per_audio_token = Some(v),
         _ => {}
     }
 }

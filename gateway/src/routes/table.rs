@@ -9,6 +9,9 @@ pub enum Route {
     Llm(Endpoint),
     /// Azure OpenAI's shape, `/openai/deployments/{model:path}/…`: the model group is the path's.
     Deployment(Endpoint),
+    /// Audio transcriptions, translations and speech, image edits (`media`), also in Azure's
+    /// shape.
+    Media(crate::media::Door),
     /// Anthropic Messages front door.
     Messages,
     /// Anthropic `count_tokens`.
@@ -292,6 +295,103 @@ pub const SERVED: &[Served] = &[
         false,
         Route::Deployment(Endpoint::ImageGenerations),
         "Image generation, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
+        "openai",
+        Auth::Key,
+    ),
+    // ── media: audio and image edits (media::) ──
+    served(
+        "POST",
+        "/audio/transcriptions",
+        true,
+        Route::Media(crate::media::Door {
+            op: crate::media::Op::Transcriptions,
+            azure: false,
+        }),
+        "Audio transcription (OpenAI; multipart upload streamed to OpenAI-compatible and Azure OpenAI deployments)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/openai/deployments/{model:path}/audio/transcriptions",
+        false,
+        Route::Media(crate::media::Door {
+            op: crate::media::Op::Transcriptions,
+            azure: true,
+        }),
+        "Audio transcription, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/audio/translations",
+        true,
+        Route::Media(crate::media::Door {
+            op: crate::media::Op::Translations,
+            azure: false,
+        }),
+        "Audio translation to English (OpenAI; multipart upload streamed to OpenAI-compatible and Azure OpenAI deployments)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/openai/deployments/{model:path}/audio/translations",
+        false,
+        Route::Media(crate::media::Door {
+            op: crate::media::Op::Translations,
+            azure: true,
+        }),
+        "Audio translation to English, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/audio/speech",
+        true,
+        Route::Media(crate::media::Door {
+            op: crate::media::Op::Speech,
+            azure: false,
+        }),
+        "Text to speech (OpenAI; the audio streamed back as it arrives)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/openai/deployments/{model:path}/audio/speech",
+        false,
+        Route::Media(crate::media::Door {
+            op: crate::media::Op::Speech,
+            azure: true,
+        }),
+        "Text to speech, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/images/edits",
+        true,
+        Route::Media(crate::media::Door {
+            op: crate::media::Op::ImageEdits,
+            azure: false,
+        }),
+        "Image edits (OpenAI; multipart upload streamed, priced as image generation)",
+        "openai",
+        Auth::Key,
+    ),
+    served(
+        "POST",
+        "/openai/deployments/{model:path}/images/edits",
+        false,
+        Route::Media(crate::media::Door {
+            op: crate::media::Op::ImageEdits,
+            azure: true,
+        }),
+        "Image edits, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
         "openai",
         Auth::Key,
     ),
