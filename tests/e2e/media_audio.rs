@@ -66,9 +66,7 @@ fn wav(secs: u32) -> Vec<u8> {
     let mut h = b"RIFF".to_vec();
     h.extend_from_slice(&(36 + data).to_le_bytes());
     h.extend_from_slice(b"WAVEfmt ");
-    for v in [16u32] {
-        h.extend_from_slice(&v.to_le_bytes());
-    }
+    h.extend_from_slice(&16u32.to_le_bytes());
     h.extend_from_slice(&1u16.to_le_bytes());
     h.extend_from_slice(&1u16.to_le_bytes());
     h.extend_from_slice(&16_000u32.to_le_bytes());

@@ -214,9 +214,10 @@ mod tests {
     use super::*;
 
     fn ctx(op: Op) -> RequestCtx {
-        let mut ctx = RequestCtx::default();
-        ctx.media = Some(Box::new(super::super::Ask::new(op)));
-        ctx
+        RequestCtx {
+            media: Some(Box::new(super::super::Ask::new(op))),
+            ..RequestCtx::default()
+        }
     }
 
     #[test]

@@ -182,6 +182,9 @@ fn route(call_type: &str) -> &'static str {
         "anthropic_messages" => "/v1/messages",
         "aresponses" | "responses" => "/v1/responses",
         "aimage_generation" | "image_generation" => "/v1/images/generations",
+        "aimage_edit" | "image_edit" => "/v1/images/edits",
+        "atranscription" | "transcription" => "/v1/audio/transcriptions",
+        "aspeech" | "speech" => "/v1/audio/speech",
         _ => "/v1/chat/completions",
     }
 }
