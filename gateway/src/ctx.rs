@@ -159,7 +159,7 @@ pub struct RequestCtx {
     pub images: Option<Box<ImageAsk>>,
     /// A media request's upload, seconds or characters and what its answer reported (audio
     /// priced per second, per character, or by its audio tokens; `media::Ask`).
-    pub media: Option<Box<crate::media::Ask>>,
+    pub media: Option<Box<crate::media::ask::Ask>>,
 
     // ── metrics: what the stages note for `observe` (provider headers, first token, …) ─────
     pub metrics: crate::observe::notes::Notes,

@@ -58,7 +58,7 @@ pub struct Cost<'a> {
     /// An image request's `size` and `quality` (see [`Cost::images`]).
     image: Option<(Option<String>, Option<String>)>,
     /// A media request's seconds or characters (see [`Cost::media`]).
-    media: Option<crate::media::Ask>,
+    media: Option<crate::media::ask::Ask>,
 }
 
 impl<'a> Cost<'a> {
@@ -114,7 +114,7 @@ impl<'a> Cost<'a> {
 
     /// For a media request (audio seconds, speech characters), reserve its worst case at the
     /// dearest deployment of the group (`media::Ask::worst`). Other requests unchanged.
-    pub fn media(mut self, ask: Option<&crate::media::Ask>) -> Self {
+    pub fn media(mut self, ask: Option<&crate::media::ask::Ask>) -> Self {
         self.media = ask.copied();
         self
     }

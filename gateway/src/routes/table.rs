@@ -11,7 +11,7 @@ pub enum Route {
     Deployment(Endpoint),
     /// Audio transcriptions, translations and speech, image edits (`media`), also in Azure's
     /// shape.
-    Media(crate::media::Door),
+    Media(crate::media::ask::Door),
     /// Anthropic Messages front door.
     Messages,
     /// Anthropic `count_tokens`.
@@ -303,8 +303,8 @@ pub const SERVED: &[Served] = &[
         "POST",
         "/audio/transcriptions",
         true,
-        Route::Media(crate::media::Door {
-            op: crate::media::Op::Transcriptions,
+        Route::Media(crate::media::ask::Door {
+            op: crate::media::ask::Op::Transcriptions,
             azure: false,
         }),
         "Audio transcription (OpenAI; multipart upload streamed to OpenAI-compatible and Azure OpenAI deployments)",
@@ -315,8 +315,8 @@ pub const SERVED: &[Served] = &[
         "POST",
         "/openai/deployments/{model:path}/audio/transcriptions",
         false,
-        Route::Media(crate::media::Door {
-            op: crate::media::Op::Transcriptions,
+        Route::Media(crate::media::ask::Door {
+            op: crate::media::ask::Op::Transcriptions,
             azure: true,
         }),
         "Audio transcription, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
@@ -327,8 +327,8 @@ pub const SERVED: &[Served] = &[
         "POST",
         "/audio/translations",
         true,
-        Route::Media(crate::media::Door {
-            op: crate::media::Op::Translations,
+        Route::Media(crate::media::ask::Door {
+            op: crate::media::ask::Op::Translations,
             azure: false,
         }),
         "Audio translation to English (OpenAI; multipart upload streamed to OpenAI-compatible and Azure OpenAI deployments)",
@@ -339,8 +339,8 @@ pub const SERVED: &[Served] = &[
         "POST",
         "/openai/deployments/{model:path}/audio/translations",
         false,
-        Route::Media(crate::media::Door {
-            op: crate::media::Op::Translations,
+        Route::Media(crate::media::ask::Door {
+            op: crate::media::ask::Op::Translations,
             azure: true,
         }),
         "Audio translation to English, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
@@ -351,8 +351,8 @@ pub const SERVED: &[Served] = &[
         "POST",
         "/audio/speech",
         true,
-        Route::Media(crate::media::Door {
-            op: crate::media::Op::Speech,
+        Route::Media(crate::media::ask::Door {
+            op: crate::media::ask::Op::Speech,
             azure: false,
         }),
         "Text to speech (OpenAI; the audio streamed back as it arrives)",
@@ -363,8 +363,8 @@ pub const SERVED: &[Served] = &[
         "POST",
         "/openai/deployments/{model:path}/audio/speech",
         false,
-        Route::Media(crate::media::Door {
-            op: crate::media::Op::Speech,
+        Route::Media(crate::media::ask::Door {
+            op: crate::media::ask::Op::Speech,
             azure: true,
         }),
         "Text to speech, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
@@ -375,8 +375,8 @@ pub const SERVED: &[Served] = &[
         "POST",
         "/images/edits",
         true,
-        Route::Media(crate::media::Door {
-            op: crate::media::Op::ImageEdits,
+        Route::Media(crate::media::ask::Door {
+            op: crate::media::ask::Op::ImageEdits,
             azure: false,
         }),
         "Image edits (OpenAI; multipart upload streamed, priced as image generation)",
@@ -387,8 +387,8 @@ pub const SERVED: &[Served] = &[
         "POST",
         "/openai/deployments/{model:path}/images/edits",
         false,
-        Route::Media(crate::media::Door {
-            op: crate::media::Op::ImageEdits,
+        Route::Media(crate::media::ask::Door {
+            op: crate::media::ask::Op::ImageEdits,
             azure: true,
         }),
         "Image edits, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
