@@ -54,7 +54,14 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
     let runtime = state.runtime();
     let mut upload_done = true;
     if let Err(e) = run(state, &runtime, session, ctx, door, &mut upload_done).await {
-        if !upload_done {
+        let unreadable = matches!(
+            e,
+            GatewayError::TooLarge { .. } | GatewayError::BodyTimeout | GatewayError::BodyRead(_)
+        );
+        if !upload_done
+            && (unreadable
+                || !upload::drain(session, runtime.config.general.max_request_bytes()).await)
+        {
             // Part of the upload is still unread: the connection cannot carry another request.
             session.set_keepalive(None);
         }

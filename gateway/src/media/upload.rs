@@ -194,6 +194,21 @@ pub enum Pump {
     Provider(String),
 }
 
+/// Reads and discards the rest of an upload refused after its head was read (access, budget, a
+/// missing field, a provider's error mid-upload), up to `max` bytes: a client that sends its
+/// whole body before reading the answer then gets the error, not a broken pipe, and the
+/// connection stays usable. Whether the upload was read to its end.
+pub async fn drain(session: &mut Session, max: usize) -> bool {
+    let mut left = max;
+    loop {
+        match next_chunk(session).await {
+            Ok(None) => return true,
+            Ok(Some(c)) if c.len() <= left => left -= c.len(),
+            _ => return false,
+        }
+    }
+}
+
 async fn next_chunk(session: &mut Session) -> Result<Option<Bytes>, GatewayError> {
     match tokio::time::timeout(IDLE_TIMEOUT, session.read_request_body()).await {
         Err(_) => Err(GatewayError::BodyTimeout),
