@@ -463,6 +463,12 @@ async fn speech_audio_streamed_back_priced_per_character() {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "audio/mpeg");
+    let cost: f64 = r.headers()["x-litellm-response-cost"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(close(cost, input.chars().count() as f64 * 1.5e-5), "{cost}");
     let first = r.chunk().await.unwrap().unwrap();
     let first_at = started.elapsed();
     let mut audio = first.to_vec();
@@ -538,4 +544,50 @@ async fn image_edits_priced_as_image_generation() {
     assert!(close(settled_spend(&gw, &key, want).await, want));
     let row = spend_row(&gw, &key).await;
     assert_eq!(row["call_type"], "aimage_edit", "{row}");
+}
+
+/// The gateway's peak memory (`VmHWM`), in bytes.
+fn peak_rss(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+/// A 64 MiB upload goes through with the gateway's peak memory growing by far less than the
+/// upload: it is never held whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_64_mib_upload_leaves_the_gateway_memory_bounded() {
+    let mock = MockServer::start(MockConfig {
+        record_requests: false,
+        ..MockConfig::default()
+    })
+    .await
+    .unwrap();
+    let gw = Gateway::start(&config(&mock, "  max_request_size_mb: 100\n")).await;
+    // Warm up (connection pools, buffers), then measure one large upload.
+    let body = form(&[("model", "whisper")], "file", &wav(1), false);
+    assert_eq!(
+        upload(&gw, "/v1/audio/transcriptions", MASTER_KEY, body)
+            .await
+            .status(),
+        200
+    );
+    let before = peak_rss(gw.pid());
+    let audio = wav(2_097); // 67 MB
+    let body = form(&[("model", "whisper")], "file", &audio, false);
+    let size = body.len() as u64;
+    let r = upload(&gw, "/v1/audio/transcriptions", MASTER_KEY, body).await;
+    assert_eq!(r.status(), 200);
+    let grown = peak_rss(gw.pid()).saturating_sub(before);
+    eprintln!("peak memory grew by {grown} bytes for a {size}-byte upload");
+    assert!(
+        grown < size / 4,
+        "peak memory grew by {grown} bytes for a {size}-byte upload"
+    );
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["usage"]["seconds"], 2097.0, "{v}");
 }

@@ -75,6 +75,11 @@ pub(crate) async fn relay(
     // Streamed: the audio of a speech request, a text transcript, a transcription's SSE.
     ctx.status = status;
     ctx.stream = content_type.starts_with("text/event-stream");
+    if !ctx.stream {
+        // Speech is priced by its input, a text transcript by the file: known before the body,
+        // so the header carries the cost. A streamed transcription's comes with its last event.
+        ctx.compute_cost();
+    }
     if let Err(e) = relay::stream_header(session, status, &content_type, ctx).await {
         ctx.status = CLIENT_CLOSED;
         ctx.failure = Some(format!("client went away: {e}"));
