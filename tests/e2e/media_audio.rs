@@ -213,6 +213,35 @@ async fn transcription_priced_per_second_model_rewritten_key_injected() {
         + u["input_token_details"]["audio_tokens"].as_f64().unwrap() * 6e-6
         + u["output_tokens"].as_f64().unwrap() * 1e-5;
     assert!(close(settled_spend(&gw, &key3, want).await, want), "{v}");
+
+    // Streamed (`stream=true`): the events relayed as they come, priced from the closing
+    // event's usage.
+    let key4 = generate_key(&gw, json!({"max_budget": 10})).await;
+    let body = form(
+        &[("model", "transcribe"), ("stream", "true")],
+        "file",
+        &wav(2),
+        false,
+    );
+    let r = upload(&gw, "/v1/audio/transcriptions", &key4, body).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let text = r.text().await.unwrap();
+    assert!(text.contains("transcript.text.delta"), "{text}");
+    let done: Value = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|e: &Value| e["type"] == "transcript.text.done")
+        .expect("a done event");
+    let u = &done["usage"];
+    let want = 3.0 * 2.5e-6
+        + u["input_token_details"]["audio_tokens"].as_f64().unwrap() * 6e-6
+        + u["output_tokens"].as_f64().unwrap() * 1e-5;
+    assert!(close(settled_spend(&gw, &key4, want).await, want), "{done}");
 }
 
 fn memfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
