@@ -187,3 +187,62 @@ pub fn stream_translator(
         )))),
     }
 }
+
+#[cfg(test)]
+mod media_tests {
+    use serde_json::Map;
+
+    use super::*;
+
+    fn target<'a>(
+        provider: Provider,
+        base: &'a str,
+        empty: &'a Map<String, serde_json::Value>,
+    ) -> Target<'a> {
+        Target {
+            provider,
+            model: "whisper-1",
+            base_path: base,
+            api_key: Some("sk-1"),
+            api_version: Some("2024-10-21"),
+            defaults: empty,
+            drop_params: false,
+            internal: empty,
+        }
+    }
+
+    #[test]
+    fn media_request_heads_by_dialect() {
+        let empty = Map::new();
+        let r = media_request(
+            "/audio/transcriptions",
+            &target(Provider::OpenAi, "/v1", &empty),
+        )
+        .unwrap();
+        assert_eq!(r.path, "/v1/audio/transcriptions");
+        assert_eq!(
+            r.headers,
+            vec![("authorization", "Bearer sk-1".to_string())]
+        );
+        assert!(r.body.is_empty());
+        let r = media_request(
+            "/audio/speech",
+            &target(Provider::Groq, "/openai/v1", &empty),
+        )
+        .unwrap();
+        assert_eq!(r.path, "/openai/v1/audio/speech");
+        let r = media_request("/images/edits", &target(Provider::Azure, "", &empty)).unwrap();
+        assert_eq!(
+            r.path,
+            "/openai/deployments/whisper-1/images/edits?api-version=2024-10-21"
+        );
+        assert_eq!(r.headers, vec![("api-key", "sk-1".to_string())]);
+        let e = media_request(
+            "/audio/transcriptions",
+            &target(Provider::Anthropic, "", &empty),
+        )
+        .unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("/audio/transcriptions"), "{}", e.message);
+    }
+}
