@@ -53,7 +53,12 @@ pub async fn serve(state: &Arc<AppState>, session: &mut Session, ctx: &mut Reque
     ctx.call_type = door.op.call_type();
     let runtime = state.runtime();
     let mut upload_done = true;
-    if let Err(e) = run(state, &runtime, session, ctx, door, &mut upload_done).await {
+    let result = run(state, &runtime, session, ctx, door, &mut upload_done).await;
+    if result.is_ok() && !upload_done {
+        // A provider that answered before taking the whole upload: the rest is unread.
+        session.set_keepalive(None);
+    }
+    if let Err(e) = result {
         let unreadable = matches!(
             e,
             GatewayError::TooLarge { .. } | GatewayError::BodyTimeout | GatewayError::BodyRead(_)
