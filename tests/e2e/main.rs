@@ -45,6 +45,7 @@ mod load;
 mod master_key;
 mod media;
 mod media_audio;
+mod media_upload;
 mod metrics;
 mod metrics_prometheus;
 mod models;

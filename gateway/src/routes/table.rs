@@ -3,6 +3,8 @@
 
 use adapters::Endpoint;
 
+use crate::media::ask::{Door, Op};
+
 /// What a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -11,7 +13,7 @@ pub enum Route {
     Deployment(Endpoint),
     /// Audio transcriptions, translations and speech, image edits (`media`), also in Azure's
     /// shape.
-    Media(crate::media::ask::Door),
+    Media(Door),
     /// Anthropic Messages front door.
     Messages,
     /// Anthropic `count_tokens`.
@@ -112,6 +114,19 @@ const fn served(
         tag,
         auth,
     }
+}
+
+/// A media route (`media`): under `/v1` too, unless it is the Azure-style door.
+const fn media(path: &'static str, op: Op, azure: bool, summary: &'static str) -> Served {
+    served(
+        "POST",
+        path,
+        !azure,
+        Route::Media(Door { op, azure }),
+        summary,
+        "openai",
+        Auth::Key,
+    )
 }
 
 /// Whether `path` has a `{parameter}` segment.
@@ -299,102 +314,14 @@ pub const SERVED: &[Served] = &[
         Auth::Key,
     ),
     // ── media: audio and image edits (media::) ──
-    served(
-        "POST",
-        "/audio/transcriptions",
-        true,
-        Route::Media(crate::media::ask::Door {
-            op: crate::media::ask::Op::Transcriptions,
-            azure: false,
-        }),
-        "Audio transcription (OpenAI; multipart upload streamed to OpenAI-compatible and Azure OpenAI deployments)",
-        "openai",
-        Auth::Key,
-    ),
-    served(
-        "POST",
-        "/openai/deployments/{model:path}/audio/transcriptions",
-        false,
-        Route::Media(crate::media::ask::Door {
-            op: crate::media::ask::Op::Transcriptions,
-            azure: true,
-        }),
-        "Audio transcription, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
-        "openai",
-        Auth::Key,
-    ),
-    served(
-        "POST",
-        "/audio/translations",
-        true,
-        Route::Media(crate::media::ask::Door {
-            op: crate::media::ask::Op::Translations,
-            azure: false,
-        }),
-        "Audio translation to English (OpenAI; multipart upload streamed to OpenAI-compatible and Azure OpenAI deployments)",
-        "openai",
-        Auth::Key,
-    ),
-    served(
-        "POST",
-        "/openai/deployments/{model:path}/audio/translations",
-        false,
-        Route::Media(crate::media::ask::Door {
-            op: crate::media::ask::Op::Translations,
-            azure: true,
-        }),
-        "Audio translation to English, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
-        "openai",
-        Auth::Key,
-    ),
-    served(
-        "POST",
-        "/audio/speech",
-        true,
-        Route::Media(crate::media::ask::Door {
-            op: crate::media::ask::Op::Speech,
-            azure: false,
-        }),
-        "Text to speech (OpenAI; the audio streamed back as it arrives)",
-        "openai",
-        Auth::Key,
-    ),
-    served(
-        "POST",
-        "/openai/deployments/{model:path}/audio/speech",
-        false,
-        Route::Media(crate::media::ask::Door {
-            op: crate::media::ask::Op::Speech,
-            azure: true,
-        }),
-        "Text to speech, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
-        "openai",
-        Auth::Key,
-    ),
-    served(
-        "POST",
-        "/images/edits",
-        true,
-        Route::Media(crate::media::ask::Door {
-            op: crate::media::ask::Op::ImageEdits,
-            azure: false,
-        }),
-        "Image edits (OpenAI; multipart upload streamed, priced as image generation)",
-        "openai",
-        Auth::Key,
-    ),
-    served(
-        "POST",
-        "/openai/deployments/{model:path}/images/edits",
-        false,
-        Route::Media(crate::media::ask::Door {
-            op: crate::media::ask::Op::ImageEdits,
-            azure: true,
-        }),
-        "Image edits, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored",
-        "openai",
-        Auth::Key,
-    ),
+    media("/audio/transcriptions", Op::Transcriptions, false, "Audio transcription (OpenAI; multipart upload streamed to OpenAI-compatible and Azure OpenAI deployments)"),
+    media("/openai/deployments/{model:path}/audio/transcriptions", Op::Transcriptions, true, "Audio transcription, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored"),
+    media("/audio/translations", Op::Translations, false, "Audio translation to English (OpenAI; multipart upload streamed to OpenAI-compatible and Azure OpenAI deployments)"),
+    media("/openai/deployments/{model:path}/audio/translations", Op::Translations, true, "Audio translation to English, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored"),
+    media("/audio/speech", Op::Speech, false, "Text to speech (OpenAI; the audio streamed back as it arrives)"),
+    media("/openai/deployments/{model:path}/audio/speech", Op::Speech, true, "Text to speech, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored"),
+    media("/images/edits", Op::ImageEdits, false, "Image edits (OpenAI; multipart upload streamed, priced as image generation)"),
+    media("/openai/deployments/{model:path}/images/edits", Op::ImageEdits, true, "Image edits, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored"),
     served(
         "GET",
         "/health",
