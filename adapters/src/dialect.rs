@@ -141,6 +141,28 @@ pub fn responses_request(t: &Target<'_>, body: Vec<u8>, stream: bool) -> Provide
     }
 }
 
+/// The head (path and credential headers; no body) of a media request — `path` is
+/// `/audio/transcriptions`, `/audio/translations`, `/audio/speech` or `/images/edits` — whose
+/// body the gateway streams as the client sent it (the model field rewritten). Only
+/// OpenAI-compatible and Azure OpenAI deployments serve these; any other answers a 400 naming
+/// the deployment.
+pub fn media_request(path: &str, t: &Target<'_>) -> Result<ProviderRequest, ApiError> {
+    match t.provider.dialect() {
+        Dialect::OpenAi => Ok(crate::openai::request::media(path, t)),
+        Dialect::Azure => Ok(crate::azure::request::media(path, t)),
+        _ => Err(ApiError::new(
+            400,
+            "invalid_request_error",
+            format!(
+                "model {} ({}/) does not serve {path}: only OpenAI-compatible and Azure OpenAI \
+                 deployments do",
+                t.model,
+                t.provider.prefix(),
+            ),
+        )),
+    }
+}
+
 /// Translates a 2xx response body to the canonical body; `None` means it already is canonical
 /// and is relayed unchanged.
 pub fn translate_response(
@@ -211,5 +233,64 @@ pub fn stream_translator(
         Dialect::Cohere => Ok(Some(Box::new(crate::cohere::stream::Translator::new(
             req, t, meta,
         )))),
+    }
+}
+
+#[cfg(test)]
+mod media_tests {
+    use serde_json::Map;
+
+    use super::*;
+
+    fn target<'a>(
+        provider: Provider,
+        base: &'a str,
+        empty: &'a Map<String, serde_json::Value>,
+    ) -> Target<'a> {
+        Target {
+            provider,
+            model: "whisper-1",
+            base_path: base,
+            api_key: Some("sk-1"),
+            api_version: Some("2024-10-21"),
+            defaults: empty,
+            drop_params: false,
+            internal: empty,
+        }
+    }
+
+    #[test]
+    fn media_request_heads_by_dialect() {
+        let empty = Map::new();
+        let r = media_request(
+            "/audio/transcriptions",
+            &target(Provider::OpenAi, "/v1", &empty),
+        )
+        .unwrap();
+        assert_eq!(r.path, "/v1/audio/transcriptions");
+        assert_eq!(
+            r.headers,
+            vec![("authorization", "Bearer sk-1".to_string())]
+        );
+        assert!(r.body.is_empty());
+        let r = media_request(
+            "/audio/speech",
+            &target(Provider::Groq, "/openai/v1", &empty),
+        )
+        .unwrap();
+        assert_eq!(r.path, "/openai/v1/audio/speech");
+        let r = media_request("/images/edits", &target(Provider::Azure, "", &empty)).unwrap();
+        assert_eq!(
+            r.path,
+            "/openai/deployments/whisper-1/images/edits?api-version=2024-10-21"
+        );
+        assert_eq!(r.headers, vec![("api-key", "sk-1".to_string())]);
+        let e = media_request(
+            "/audio/transcriptions",
+            &target(Provider::Anthropic, "", &empty),
+        )
+        .unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("/audio/transcriptions"), "{}", e.message);
     }
 }

@@ -160,6 +160,9 @@ pub struct RequestCtx {
     /// A rerank request's search units billed: `Some(None)` until its answer says (priced per
     /// search unit when the price has `input_cost_per_query`, else per token).
     pub search_units: Option<Option<u64>>,
+    /// A media request's upload, seconds or characters and what its answer reported (audio
+    /// priced per second, per character, or by its audio tokens; `media::Ask`).
+    pub media: Option<Box<crate::media::ask::Ask>>,
 
     // ── metrics: what the stages note for `observe` (provider headers, first token, …) ─────
     pub metrics: crate::observe::notes::Notes,
@@ -211,6 +214,9 @@ impl RequestCtx {
             .as_ref()
             .and_then(|d| d.price_for(self.wildcard_match.as_deref()))
             .map(|p| {
+                if let Some(c) = self.media.as_deref().and_then(|m| m.cost(&p)) {
+                    return c;
+                }
                 let per_image = self.images.as_deref().and_then(|i| {
                     crate::pricing::image_cost(&p, i.size.as_deref(), i.quality.as_deref(), i.made)
                 });

@@ -18,6 +18,7 @@ mod import;
 mod lifecycle;
 mod load;
 mod logging;
+mod media;
 mod models;
 mod observe;
 mod passthrough;

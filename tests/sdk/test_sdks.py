@@ -1,9 +1,10 @@
 """The official OpenAI and Anthropic Python SDKs against the real `tollgate` binary, with the
 bench mock provider on 127.0.0.1 speaking OpenAI (chat and Responses) and Anthropic: chat,
-Responses, streams, tool round trips, stored responses, embeddings, images (OpenAI's and Imagen's),
-moderations, and errors raised as each SDK's own exception classes; the Cohere SDK (v1 and v2
-clients) on `/v1/rerank` and `/v2/rerank`; `AzureOpenAI` on the Azure-style paths; and the Anthropic
-and google-genai SDKs on the provider pass-through routes (`/anthropic`, `/gemini`)."""
+Responses, streams, tool round trips, stored responses, embeddings, images (OpenAI's and Imagen's,
+generate and edit), audio (transcriptions, translations, streamed speech), moderations, and errors
+raised as each SDK's own exception classes; the Cohere SDK (v1 and v2 clients) on `/v1/rerank` and
+`/v2/rerank`; `AzureOpenAI` on the Azure-style paths; and the Anthropic and google-genai SDKs on the
+provider pass-through routes (`/anthropic`, `/gemini`)."""
 
 import json
 import os
@@ -241,6 +242,8 @@ def test_cohere_sdk_rerank_v2_and_v1(gateway):
         cohere.ClientV2(api_key="sk-wrong", base_url=gateway).rerank(model="rerank-mock", query=query,
                                                                     documents=RERANK_DOCS)
     assert e.value.status_code == 401
+
+
 def test_openai_images_generate_on_imagen(oai):
     # Imagen's :predict behind the OpenAI API: the SDK's ImagesResponse, base64 images only.
     r = oai.images.generate(model="imagen-mock", prompt="a fox", n=2, size="1792x1024",
@@ -252,6 +255,38 @@ def test_openai_images_generate_on_imagen(oai):
     with pytest.raises(openai.BadRequestError) as e:
         oai.images.generate(model="imagen-mock", prompt="a fox", size="3000x1000")
     assert e.value.body["param"] == "size"
+
+
+def wav_bytes(secs):
+    """`secs` seconds of 16 kHz mono 16-bit silence as a WAV file."""
+    import struct
+    data = secs * 32000
+    return (b"RIFF" + struct.pack("<I", 36 + data) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
+            + b"data" + struct.pack("<I", data) + b"\0" * data)
+
+
+def test_openai_audio_transcriptions_translations_and_speech(oai):
+    """The SDK's multipart upload (`file` as bytes) and the streamed speech response."""
+    t = oai.audio.transcriptions.create(model="gpt-mock", file=("a.wav", wav_bytes(2), "audio/wav"),
+                                        response_format="verbose_json")
+    assert t.duration == 2.0 and TEXT in t.text
+    plain = oai.audio.transcriptions.create(model="gpt-mock", file=("a.wav", wav_bytes(1), "audio/wav"),
+                                            response_format="text")
+    assert TEXT in plain
+    tr = oai.audio.translations.create(model="gpt-mock", file=("a.wav", wav_bytes(1), "audio/wav"))
+    assert TEXT in tr.text
+    with oai.audio.speech.with_streaming_response.create(model="gpt-mock", voice="alloy", input="Hello there",
+                                                         response_format="wav") as r:
+        assert r.headers["content-type"] == "audio/wav"
+        audio = b"".join(r.iter_bytes())
+    assert audio.startswith(b"RIFF") and len(audio) == len("Hello there") * 100
+    with pytest.raises(openai.BadRequestError):
+        oai.audio.transcriptions.create(model="claude-mock", file=("a.wav", wav_bytes(1), "audio/wav"))
+
+
+def test_openai_images_edit(oai):
+    r = oai.images.edit(model="gpt-mock", image=("cat.png", b"\x89PNG fake", "image/png"), prompt="add a hat", n=2)
+    assert len(r.data) == 2 and "add a hat" in r.data[0].revised_prompt
 
 
 def test_openai_errors_are_the_sdk_exception_classes(gateway, oai):

@@ -47,6 +47,34 @@ pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderRequest, 
     })
 }
 
+/// The head of a media request (`/audio/transcriptions`, `/audio/speech`, `/images/edits`, …)
+/// to Azure OpenAI: `{base_path}/openai/deployments/{deployment}{path}?api-version=…`, with
+/// the Entra ID token or the key as chat sends them; the body is the client's, which the
+/// gateway streams.
+pub fn media(path: &str, t: &Target<'_>) -> ProviderRequest {
+    let api_version = t
+        .api_version
+        .filter(|v| !v.is_empty())
+        .or_else(|| internal_str(t, "api_version"))
+        .unwrap_or(DEFAULT_API_VERSION);
+    let mut headers = Vec::with_capacity(1);
+    if let Some(token) = internal_str(t, "azure_ad_token") {
+        headers.push(("authorization", format!("Bearer {token}")));
+    } else if let Some(key) = t.api_key.filter(|k| !k.is_empty()) {
+        headers.push(("api-key", key.to_string()));
+    }
+    ProviderRequest {
+        path: format!(
+            "{}/openai/deployments/{}{path}?api-version={}",
+            t.base_path,
+            encode(t.model),
+            encode(api_version)
+        ),
+        headers,
+        body: Vec::new(),
+    }
+}
+
 /// Azure's Responses API needs at least this `api-version`; a deployment configured with an
 /// older one (the chat default is [`DEFAULT_API_VERSION`]) is called with this one instead.
 pub const RESPONSES_API_VERSION: &str = "2025-03-01-preview";

@@ -66,6 +66,32 @@ pub fn build(req: &CanonicalRequest, t: &Target<'_>) -> ProviderRequest {
     }
 }
 
+/// The head of a media request (`/audio/transcriptions`, `/audio/speech`, `/images/edits`, …)
+/// to an OpenAI-compatible server: `{base_path}{path}` and the key as chat sends it; the body
+/// is the client's, which the gateway streams.
+pub fn media(path: &str, t: &Target<'_>) -> ProviderRequest {
+    let mut headers = Vec::with_capacity(1);
+    if let Some(key) = t.api_key {
+        if t.provider == Provider::AzureAi && t.base_path.ends_with("/models") {
+            headers.push(("api-key", key.to_string()));
+        } else {
+            headers.push(("authorization", format!("Bearer {key}")));
+        }
+    }
+    let mut path = format!("{}{path}", t.base_path);
+    if let (Provider::AzureAi, Some(version)) =
+        (t.provider, t.api_version.filter(|v| !v.is_empty()))
+    {
+        path.push_str("?api-version=");
+        path.push_str(&url_encode(version));
+    }
+    ProviderRequest {
+        path,
+        headers,
+        body: Vec::new(),
+    }
+}
+
 /// A Responses API request passed through to OpenAI: `{base_path}/responses` with
 /// `Authorization: Bearer` and the deployment's key; `body` as the caller made it.
 pub fn responses(t: &Target<'_>, body: Vec<u8>, stream: bool) -> ProviderRequest {

@@ -55,6 +55,40 @@ pub(crate) enum OpenAiKind {
     Images,
     /// `/moderations`.
     Moderations,
+    /// `/audio/transcriptions` (multipart).
+    Transcriptions,
+    /// `/audio/translations` (multipart).
+    Translations,
+    /// `/audio/speech` (JSON in, audio out).
+    Speech,
+    /// `/images/edits` (multipart).
+    ImageEdits,
+}
+
+impl OpenAiKind {
+    /// The endpoint of `op` (the path below `/v1` or the Azure deployment).
+    fn of(op: &str) -> Option<OpenAiKind> {
+        Some(match op {
+            "chat/completions" => OpenAiKind::Chat,
+            "completions" => OpenAiKind::Text,
+            "embeddings" => OpenAiKind::Embeddings,
+            "images/generations" => OpenAiKind::Images,
+            "moderations" => OpenAiKind::Moderations,
+            "audio/transcriptions" => OpenAiKind::Transcriptions,
+            "audio/translations" => OpenAiKind::Translations,
+            "audio/speech" => OpenAiKind::Speech,
+            "images/edits" => OpenAiKind::ImageEdits,
+            _ => return None,
+        })
+    }
+
+    /// Whether its body is `multipart/form-data`.
+    pub(crate) fn multipart(self) -> bool {
+        matches!(
+            self,
+            OpenAiKind::Transcriptions | OpenAiKind::Translations | OpenAiKind::ImageEdits
+        )
+    }
 }
 
 /// Rerank APIs (`rerank.rs`).
@@ -139,14 +173,7 @@ impl Route<'_> {
         }
         if let Some(rest) = path.strip_prefix("/openai/deployments/") {
             let (deployment, op) = rest.split_once('/')?;
-            let kind = match op {
-                "chat/completions" => OpenAiKind::Chat,
-                "completions" => OpenAiKind::Text,
-                "embeddings" => OpenAiKind::Embeddings,
-                "images/generations" => OpenAiKind::Images,
-                "moderations" => OpenAiKind::Moderations,
-                _ => return None,
-            };
+            let kind = OpenAiKind::of(op)?;
             return (!deployment.is_empty()).then_some(Route::Azure { deployment, kind });
         }
         if let Some(op) = path.strip_prefix("/api/") {
@@ -216,14 +243,12 @@ impl Route<'_> {
             Some(rest) if rest.starts_with('/') => rest,
             _ => path,
         };
+        if let Some(kind) = route.strip_prefix('/').and_then(OpenAiKind::of) {
+            return Some(Route::OpenAi(kind));
+        }
         Some(match route {
             "/__mock/stats" => Route::Stats,
             "/models" => Route::Models,
-            "/chat/completions" => Route::OpenAi(OpenAiKind::Chat),
-            "/completions" => Route::OpenAi(OpenAiKind::Text),
-            "/embeddings" => Route::OpenAi(OpenAiKind::Embeddings),
-            "/images/generations" => Route::OpenAi(OpenAiKind::Images),
-            "/moderations" => Route::OpenAi(OpenAiKind::Moderations),
             "/responses" => Route::Responses { azure: false },
             "/messages" => Route::Anthropic {
                 count_tokens: false,

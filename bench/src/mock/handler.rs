@@ -19,7 +19,9 @@ use serde_json::{json, Value};
 use super::body::{MockBody, SseStream, Step};
 use super::config::{MockOverride, Plan};
 use super::dialect::{self, Dialect, OllamaKind, Route};
-use super::{anthropic, bedrock, cohere, gemini, google_oauth, ollama, openai, render, responses};
+use super::{
+    anthropic, bedrock, cohere, gemini, google_oauth, media, ollama, openai, render, responses,
+};
 use super::{RecordedRequest, Shared};
 
 /// The fields of an API request the mock looks at, in any dialect; everything else is skipped
@@ -90,17 +92,31 @@ impl Ctx<'_> {
 /// Handles one request; never fails (errors are dialect-shaped responses).
 pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Response<MockBody> {
     let received_at = Instant::now();
-    let (parts, incoming) = req.into_parts();
-    let body = match incoming.collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) => {
-            return error(
-                Dialect::OpenAi,
-                StatusCode::BAD_REQUEST,
-                &format!("could not read body: {e}"),
-            )
+    let (parts, mut incoming) = req.into_parts();
+    // Read frame by frame, each counted as it arrives (`MockServer::body_bytes_received`): a
+    // test can see an upload reach the provider before its client has sent all of it.
+    let mut collected = bytes::BytesMut::new();
+    loop {
+        match incoming.frame().await {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    shared
+                        .body_bytes
+                        .fetch_add(data.len() as u64, Ordering::Relaxed);
+                    collected.extend_from_slice(&data);
+                }
+            }
+            Some(Err(e)) => {
+                return error(
+                    Dialect::OpenAi,
+                    StatusCode::BAD_REQUEST,
+                    &format!("could not read body: {e}"),
+                )
+            }
         }
-    };
+    }
+    let body = collected.freeze();
     shared.request_count.fetch_add(1, Ordering::Relaxed);
     let cfg = shared.config();
     if cfg.record_requests {
@@ -187,6 +203,25 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         return with_headers(full(StatusCode::OK, body), &plan);
     }
 
+    let multipart = match route {
+        Route::OpenAi(kind) if kind.multipart() => Some((kind, None)),
+        Route::Azure { deployment, kind } if kind.multipart() => Some((kind, Some(deployment))),
+        _ => None,
+    };
+    if let Some((kind, deployment)) = multipart {
+        let plan = Plan::new(&cfg, None, forced);
+        wait(plan.latency).await;
+        if let Some(status) = plan.status {
+            return forced_error(d, &plan, status);
+        }
+        let content_type = parts
+            .headers
+            .get(hyper::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let resp = media::multipart(&shared, &plan, kind, deployment, content_type, &body);
+        return with_headers(resp, &plan);
+    }
     let req: ApiRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {

@@ -22,6 +22,8 @@
 //! - `POST /images/generations`: `n` image URLs (or `b64_json`), see `openai.rs`.
 //! - Rerank (Cohere `/v1/rerank` and `/v2/rerank`, `/rerank` for vLLM/Jina/Infinity and
 //!   Bedrock, Vertex AI `:rank`) and `POST /moderations`: see `rerank.rs`.
+//! - `POST /audio/transcriptions`, `/audio/translations`, `/images/edits` (multipart) and
+//!   `POST /audio/speech` (audio streamed back), see `media.rs`.
 //! - `GET /models`: [`MockConfig::models`].
 //! - `/files…` and `/batches…` (also Azure's `/openai/files…`, `/openai/batches…`): the Files
 //!   and Batch APIs in memory, batches completing after a moment (see `batches.rs`).
@@ -49,6 +51,7 @@ mod gemini;
 mod google_oauth;
 mod handler;
 mod images;
+mod media;
 mod ollama;
 mod openai;
 mod render;
@@ -125,6 +128,8 @@ pub(crate) struct Shared {
     pub(crate) seq: AtomicU64,
     /// Files and batches (`batches.rs`).
     pub(crate) files: Mutex<batches::Files>,
+    /// Request body bytes received, counted as they arrive (never reset).
+    pub(crate) body_bytes: AtomicU64,
 }
 
 impl Shared {
@@ -142,6 +147,7 @@ impl Shared {
             fail_status: AtomicU16::new(0),
             seq: AtomicU64::new(1),
             files: Mutex::default(),
+            body_bytes: AtomicU64::new(0),
         }
     }
 
@@ -250,6 +256,12 @@ impl MockServer {
     /// Requests received (all routes), since start or [`MockServer::reset`].
     pub fn request_count(&self) -> usize {
         self.shared.request_count.load(Ordering::Relaxed)
+    }
+
+    /// Request body bytes received on every route since start, counted as each piece arrives
+    /// (before the request is complete): how far an upload has reached the provider.
+    pub fn body_bytes_received(&self) -> u64 {
+        self.shared.body_bytes.load(Ordering::Relaxed)
     }
 
     /// Streamed responses begun (headers sent or about to be).

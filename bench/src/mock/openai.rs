@@ -24,6 +24,10 @@ pub(crate) fn respond(ctx: &Ctx, kind: OpenAiKind, model: &str) -> Response<Mock
         OpenAiKind::Embeddings => embeddings(ctx, model),
         OpenAiKind::Images => images(ctx),
         OpenAiKind::Moderations => super::rerank::moderations(ctx, model),
+        OpenAiKind::Speech => super::media::speech(ctx.shared, ctx.plan, ctx.body),
+        OpenAiKind::Transcriptions | OpenAiKind::Translations | OpenAiKind::ImageEdits => {
+            unreachable!("multipart routes are answered by media::multipart")
+        }
     }
 }
 

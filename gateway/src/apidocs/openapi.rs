@@ -194,6 +194,10 @@ fn io(path: &str) -> (Option<Value>, Value) {
         ),
         "/models" => (None, schema_ref("ListModelsResponse")),
         "/messages" | "/messages/count_tokens" | "/responses" => (Some(object()), object()),
+        "/audio/speech" => (
+            Some(json!({"type": "object", "required": ["model", "input", "voice"]})),
+            json!({"type": "string", "format": "binary"}),
+        ),
         "/health/liveliness" | "/health/liveness" => (None, json!({"type": "string"})),
         "/ui/login" => (
             Some(
@@ -203,6 +207,26 @@ fn io(path: &str) -> (Option<Value>, Value) {
         ),
         _ => (None, object()),
     }
+}
+
+/// The form of a multipart media route (`media`): the file part and the text fields.
+fn multipart(path: &str) -> Option<Value> {
+    let path = path
+        .strip_prefix("/openai/deployments/{model:path}")
+        .unwrap_or(path);
+    let (file, required): (&str, &[&str]) = match path {
+        "/audio/transcriptions" | "/audio/translations" => ("file", &["file", "model"]),
+        "/images/edits" => ("image", &["image", "prompt", "model"]),
+        _ => return None,
+    };
+    Some(json!({
+        "type": "object",
+        "required": required,
+        "properties": {
+            file: {"type": "string", "format": "binary"},
+            "model": {"type": "string", "description": "The model group; it must come before the file when the upload is over 1 MiB"},
+        },
+    }))
 }
 
 fn security(auth: Auth) -> Value {
@@ -257,6 +281,11 @@ fn served_op(s: &Served) -> Value {
         op.insert(
             "requestBody".into(),
             json!({"required": true, "content": json_content(r)}),
+        );
+    } else if let Some(form) = multipart(s.path) {
+        op.insert(
+            "requestBody".into(),
+            json!({"required": true, "content": {"multipart/form-data": {"schema": form}}}),
         );
     }
     op.insert(

@@ -59,6 +59,8 @@ pub struct Cost<'a> {
     image: Option<(Option<String>, Option<String>)>,
     /// A rerank request's search units (see [`Cost::images`]).
     searches: Option<u64>,
+    /// A media request's seconds or characters (see [`Cost::media`]).
+    media: Option<crate::media::ask::Ask>,
 }
 
 impl<'a> Cost<'a> {
@@ -99,6 +101,7 @@ impl<'a> Cost<'a> {
             output_limit: OnceLock::new(),
             image: None,
             searches: None,
+            media: None,
         }
     }
 
@@ -143,6 +146,23 @@ impl<'a> Cost<'a> {
             .filter_map(|p| p.input_cost_per_query)
             .reduce(f64::max)
             .map(|per_query| per_query * units as f64)
+    }
+
+    /// For a media request (audio seconds, speech characters), reserve its worst case at the
+    /// dearest deployment of the group (`media::Ask::worst`). Other requests unchanged.
+    pub fn media(mut self, ask: Option<&crate::media::ask::Ask>) -> Self {
+        self.media = ask.copied();
+        self
+    }
+
+    /// The media request's worst case at the dearest deployment that prices it.
+    fn media_worst(&self, g: &Group) -> Option<f64> {
+        let ask = self.media.as_ref()?;
+        g.deployments
+            .iter()
+            .filter_map(|d| d.price_for(self.wildcard.as_deref()))
+            .filter_map(|p| ask.worst(&p))
+            .reduce(f64::max)
     }
 
     /// `n` images at the dearest deployment's price for the size and quality asked (else the
@@ -190,7 +210,7 @@ impl<'a> Cost<'a> {
             None
         };
         let searched = self.searches.and_then(|units| self.search_worst(g, units));
-        let usd = match image.or(searched) {
+        let usd = match image.or(searched).or_else(|| self.media_worst(g)) {
             Some(usd) => usd,
             None => g.worst_case_for(
                 self.provider,

@@ -61,7 +61,8 @@ async fn checks(
         session.req_header(),
     )?;
     crate::cache::refuse_controls(&adm, &req.body, door_raw)?;
-    if state.cache.is_some() {
+    // A media request is never looked up: the cache key would not cover its upload.
+    if state.cache.is_some() && ctx.media.is_none() {
         let group = resolved.as_ref().map_or(req.model.as_str(), |t| t.group);
         // A door's own request (Anthropic) is keyed by its body as sent, the OpenAI door's by
         // the canonical body.
@@ -94,7 +95,8 @@ async fn checks(
         adapters::tokens::estimate_tokens(ctx.body_bytes),
         crate::control::output::requested(req),
     )
-    .images(req);
+    .images(req)
+    .media(ctx.media.as_deref());
     if let Some(max_tokens) = state.control.reserve(&mut adm, &cost).await? {
         clamp_output(req, max_tokens);
         ctx.clamped_max_tokens = Some(max_tokens);
@@ -135,6 +137,34 @@ pub(crate) fn too_large(size: usize, max: usize) -> GatewayError {
 /// Reads the whole request body, refusing it (before reading) when `content-length` is over the
 /// cap, and stopping as soon as a chunked body crosses it.
 pub async fn read_body(session: &mut Session, max: usize) -> Result<BytesMut, GatewayError> {
+    let declared = declared_length(session, max).await?;
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(4096).min(max));
+    let read = async {
+        while let Some(chunk) = session
+            .read_request_body()
+            .await
+            .map_err(|e| GatewayError::BodyRead(e.to_string()))?
+        {
+            if buf.len() + chunk.len() > max {
+                return Err(too_large(buf.len() + chunk.len(), max));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(())
+    };
+    match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
+        Ok(r) => r?,
+        Err(_) => return Err(GatewayError::BodyTimeout),
+    }
+    Ok(buf)
+}
+
+/// The request's `content-length`, refused (413) when over `max`; answers an
+/// `Expect: 100-continue` once the request is known to be acceptable. Before any body read.
+pub async fn declared_length(
+    session: &mut Session,
+    max: usize,
+) -> Result<Option<usize>, GatewayError> {
     let declared = session
         .req_header()
         .headers
@@ -159,23 +189,5 @@ pub async fn read_body(session: &mut Session, max: usize) -> Result<BytesMut, Ga
             .await
             .map_err(|e| GatewayError::BodyRead(e.to_string()))?;
     }
-    let mut buf = BytesMut::with_capacity(declared.unwrap_or(4096).min(max));
-    let read = async {
-        while let Some(chunk) = session
-            .read_request_body()
-            .await
-            .map_err(|e| GatewayError::BodyRead(e.to_string()))?
-        {
-            if buf.len() + chunk.len() > max {
-                return Err(too_large(buf.len() + chunk.len(), max));
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        Ok(())
-    };
-    match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
-        Ok(r) => r?,
-        Err(_) => return Err(GatewayError::BodyTimeout),
-    }
-    Ok(buf)
+    Ok(declared)
 }

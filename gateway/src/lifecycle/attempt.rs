@@ -143,7 +143,7 @@ async fn try_group(
 
 /// Counts `e` toward `dep`'s cooldown when it is a retryable failure, or of a class
 /// `allowed_fails_policy` names; a deployment at capacity has not failed.
-fn count_failure(
+pub(crate) fn count_failure(
     state: &AppState,
     cfg: &conf::RouterConfig,
     group_size: usize,

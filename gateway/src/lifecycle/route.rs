@@ -130,7 +130,8 @@ impl Plan {
                 adapters::tokens::estimate_tokens(ctx.body_bytes),
                 crate::control::output::requested(req),
             )
-            .images(req);
+            .images(req)
+            .media(ctx.media.as_deref());
             if let Some(adm) = ctx.admission.as_mut() {
                 if let Err(why) = state.control.cover(adm, &cost, &hop.name).await {
                     log::warn!(
@@ -357,7 +358,7 @@ pub fn candidates<'g>(
 }
 
 /// What the request asks of the deployments it may use (see `router::candidates`).
-pub(super) fn selection<'a>(
+pub(crate) fn selection<'a>(
     cfg: &conf::RouterConfig,
     ctx: &'a RequestCtx,
 ) -> router::Selection<'a> {
@@ -377,7 +378,7 @@ pub(super) fn selection<'a>(
 /// The first deployment in routing order, among those usable now (not cooling, not full,
 /// matching the request's tags and context), that `tried` does not hold. Computed only after
 /// a failure: the common path never pays for it.
-pub(super) fn untried(
+pub(crate) fn untried(
     deployments: &[Arc<DeploymentRt>],
     tried: &[Arc<DeploymentRt>],
     sel: router::Selection<'_>,

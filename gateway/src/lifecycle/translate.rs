@@ -12,7 +12,7 @@ use crate::deployment::DeploymentRt;
 use crate::error::GatewayError;
 use crate::upstream::Upstream;
 
-const USER_AGENT: &str = concat!("tollgate/", env!("CARGO_PKG_VERSION"));
+pub(crate) const USER_AGENT: &str = concat!("tollgate/", env!("CARGO_PKG_VERSION"));
 
 /// What the adapters need to know about the deployment.
 pub fn target(dep: &DeploymentRt, drop_params: bool) -> Target<'_> {

@@ -184,6 +184,9 @@ fn route(call_type: &str) -> &'static str {
         "aimage_generation" | "image_generation" => "/v1/images/generations",
         "arerank" | "rerank" => "/v1/rerank",
         "amoderation" | "moderation" => "/v1/moderations",
+        "aimage_edit" | "image_edit" => "/v1/images/edits",
+        "atranscription" | "transcription" => "/v1/audio/transcriptions",
+        "aspeech" | "speech" => "/v1/audio/speech",
         _ => "/v1/chat/completions",
     }
 }

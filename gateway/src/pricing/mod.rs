@@ -7,6 +7,7 @@
 
 // Not every item is called by the gateway yet (the table is wired in separately).
 
+pub mod audio;
 mod table;
 #[cfg(test)]
 mod tests;
@@ -49,6 +50,13 @@ pub struct ModelPrice {
     /// 100 documents), used instead of the token prices when set.
     #[serde(deserialize_with = "table::de::opt_cost")]
     pub input_cost_per_query: Option<f64>,
+    /// Per character of a text-to-speech input (LiteLLM's `input_cost_per_character`, `tts-1`).
+    #[serde(deserialize_with = "table::de::opt_cost")]
+    pub input_cost_per_character: Option<f64>,
+    /// Per audio input token (LiteLLM's `input_cost_per_audio_token`, `gpt-4o-transcribe`);
+    /// audio tokens without it are priced as `input_cost_per_token`.
+    #[serde(deserialize_with = "table::de::opt_cost")]
+    pub input_cost_per_audio_token: Option<f64>,
     /// The image prices by size and quality: the table's `{quality}/{W}-x-{H}/{model}` and
     /// `{W}-x-{H}/{model}` entries of this model (filled by [`for_deployment`]).
     #[serde(skip)]
@@ -229,7 +237,7 @@ pub fn worst_case(price: &ModelPrice, prompt_tokens: u64, max_output_tokens: u64
 }
 
 /// Cost keys a deployment may set in `litellm_params` or `model_info`.
-const COST_KEYS: [&str; 12] = [
+const COST_KEYS: [&str; 14] = [
     "input_cost_per_token",
     "output_cost_per_token",
     "cache_read_input_token_cost",
@@ -242,6 +250,8 @@ const COST_KEYS: [&str; 12] = [
     "input_cost_per_query",
     "input_cost_per_token_batches",
     "output_cost_per_token_batches",
+    "input_cost_per_character",
+    "input_cost_per_audio_token",
 ];
 
 /// Limit keys a deployment may set in `model_info`.
@@ -342,6 +352,8 @@ fn set_cost(price: &mut ModelPrice, key: &str, v: f64) {
         "input_cost_per_query" => price.input_cost_per_query = Some(v),
         "input_cost_per_token_batches" => price.input_cost_per_token_batches = Some(v),
         "output_cost_per_token_batches" => price.output_cost_per_token_batches = Some(v),
+        "input_cost_per_character" => price.input_cost_per_character = Some(v),
+        "input_cost_per_audio_token" => price.input_cost_per_audio_token = Some(v),
         _ => {}
     }
 }

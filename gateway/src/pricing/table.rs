@@ -200,6 +200,12 @@ fn apply_fields(price: &mut ModelPrice, fields: &Map<String, Value>) -> Result<(
             "input_cost_per_query" => {
                 price.input_cost_per_query = Some(cost_value(value).map_err(bad)?)
             }
+            "input_cost_per_character" => {
+                price.input_cost_per_character = Some(cost_value(value).map_err(bad)?)
+            }
+            "input_cost_per_audio_token" => {
+                price.input_cost_per_audio_token = Some(cost_value(value).map_err(bad)?)
+            }
             "max_tokens" => price.max_tokens = Some(token_value(value).map_err(bad)?),
             "max_input_tokens" => price.max_input_tokens = Some(token_value(value).map_err(bad)?),
             "max_output_tokens" => price.max_output_tokens = Some(token_value(value).map_err(bad)?),

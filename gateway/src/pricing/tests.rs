@@ -73,6 +73,15 @@ fn bundled_table_parses_and_is_complete() {
             );
             continue;
         }
+        if mode == "audio_transcription" || mode == "audio_speech" {
+            // Priced per second, per character or per (audio) token (`pricing::audio`).
+            let priced = crate::pricing::audio::per_second(p).is_some_and(|c| c > 0.0)
+                || p.input_cost_per_character.is_some_and(|c| c > 0.0)
+                || p.input_cost_per_token > 0.0;
+            assert!(priced, "{name}: no audio price");
+            assert!(p.litellm_provider.is_some(), "{name}: no litellm_provider");
+            continue;
+        }
         assert!(
             ["chat", "embedding", "completion"].contains(&mode),
             "{name}: mode {mode}"

@@ -37,6 +37,10 @@ pub async fn dispatch(state: &Arc<AppState>, session: &mut Session, ctx: &mut Re
             lifecycle::serve(state, session, ctx, Api::Deployment(endpoint)).await;
             return;
         }
+        Route::Media(door) => {
+            crate::media::serve(state, session, ctx, door).await;
+            return;
+        }
         Route::Messages => {
             lifecycle::serve(state, session, ctx, Api::Anthropic).await;
             return;

@@ -3,12 +3,17 @@
 
 use adapters::Endpoint;
 
+use crate::media::ask::{Door, Op};
+
 /// What a request asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Llm(Endpoint),
     /// Azure OpenAI's shape, `/openai/deployments/{model:path}/…`: the model group is the path's.
     Deployment(Endpoint),
+    /// Audio transcriptions, translations and speech, image edits (`media`), also in Azure's
+    /// shape.
+    Media(Door),
     /// Anthropic Messages front door.
     Messages,
     /// Anthropic `count_tokens`.
@@ -111,6 +116,19 @@ const fn served(
         tag,
         auth,
     }
+}
+
+/// A media route (`media`): under `/v1` too, unless it is the Azure-style door.
+const fn media(path: &'static str, op: Op, azure: bool, summary: &'static str) -> Served {
+    served(
+        "POST",
+        path,
+        !azure,
+        Route::Media(Door { op, azure }),
+        summary,
+        "openai",
+        Auth::Key,
+    )
 }
 
 /// Whether `path` has a `{parameter}` segment.
@@ -488,6 +506,15 @@ pub const SERVED: &[Served] = &[
         "openai",
         Auth::Key,
     ),
+    // ── media: audio and image edits (media::) ──
+    media("/audio/transcriptions", Op::Transcriptions, false, "Audio transcription (OpenAI; multipart upload streamed to OpenAI-compatible and Azure OpenAI deployments)"),
+    media("/openai/deployments/{model:path}/audio/transcriptions", Op::Transcriptions, true, "Audio transcription, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored"),
+    media("/audio/translations", Op::Translations, false, "Audio translation to English (OpenAI; multipart upload streamed to OpenAI-compatible and Azure OpenAI deployments)"),
+    media("/openai/deployments/{model:path}/audio/translations", Op::Translations, true, "Audio translation to English, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored"),
+    media("/audio/speech", Op::Speech, false, "Text to speech (OpenAI; the audio streamed back as it arrives)"),
+    media("/openai/deployments/{model:path}/audio/speech", Op::Speech, true, "Text to speech, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored"),
+    media("/images/edits", Op::ImageEdits, false, "Image edits (OpenAI; multipart upload streamed, priced as image generation)"),
+    media("/openai/deployments/{model:path}/images/edits", Op::ImageEdits, true, "Image edits, Azure OpenAI style (`AzureOpenAI` clients): the model group is the deployment; `api-version` is accepted and ignored"),
     served(
         "GET",
         "/health",

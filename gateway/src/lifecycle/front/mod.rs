@@ -110,12 +110,10 @@ pub async fn read(
             })
         }
         Api::Deployment(endpoint) => {
-            let deployment =
-                deployment_of(session.req_header().uri.path(), endpoint).ok_or_else(|| {
-                    GatewayError::NotFound {
-                        method: "POST".into(),
-                        path: session.req_header().uri.path().to_string(),
-                    }
+            let deployment = deployment_of(session.req_header().uri.path(), endpoint.path())
+                .ok_or_else(|| GatewayError::NotFound {
+                    method: "POST".into(),
+                    path: session.req_header().uri.path().to_string(),
                 })?;
             let body = admit::read_body(session, max).await?;
             ctx.body_bytes = body.len();
@@ -131,11 +129,11 @@ pub async fn read(
 
 /// The deployment named by an Azure-style path, `/openai/deployments/{deployment}/{endpoint}`
 /// (percent-decoded; it may hold slashes, as LiteLLM's `{model:path}`).
-pub fn deployment_of(path: &str, endpoint: Endpoint) -> Option<String> {
+pub fn deployment_of(path: &str, endpoint: &str) -> Option<String> {
     let path = path.strip_suffix('/').unwrap_or(path);
     let name = path
         .strip_prefix("/openai/deployments/")?
-        .strip_suffix(endpoint.path())?;
+        .strip_suffix(endpoint)?;
     let mut out = Vec::with_capacity(name.len());
     let bytes = name.as_bytes();
     let mut i = 0;
