@@ -21,9 +21,9 @@ pub fn build_request(req: &CanonicalRequest, t: &Target<'_>) -> Result<ProviderR
         return build_rerank(req, t);
     }
     let who = match req.endpoint {
-        Endpoint::ImageGenerations if !dialect.makes_images() => Some(
-            "OpenAI-compatible, Azure OpenAI, Gemini, Vertex AI and Bedrock deployments do",
-        ),
+        Endpoint::ImageGenerations if !dialect.makes_images() => {
+            Some("OpenAI-compatible, Azure OpenAI, Gemini, Vertex AI and Bedrock deployments do")
+        }
         Endpoint::Moderations if !matches!(dialect, Dialect::OpenAi | Dialect::Azure) => {
             Some("only OpenAI-compatible and Azure OpenAI deployments do")
         }
