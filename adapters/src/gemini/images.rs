@@ -80,7 +80,7 @@ struct Prediction {
 
 /// The OpenAI answer for a `:predict` answer.
 pub fn to_openai(created: u64, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let r: PredictResponse = super::response::parse(body)?;
+    let r: PredictResponse = super::wire::parse(body)?;
     Ok(images::openai_body(
         created,
         r.predictions

@@ -52,16 +52,7 @@ pub fn to_openai(
     }
 }
 
-/// Parses a provider body, or a 502 saying it was not what Gemini documents.
-pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(
-            502,
-            "api_error",
-            format!("gemini returned an unreadable response: {e}"),
-        )
-    })
-}
+pub(crate) use super::wire::parse;
 
 /// One translated candidate.
 #[derive(Debug, Clone, PartialEq)]

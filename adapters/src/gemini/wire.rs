@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::error::ApiError;
 use crate::openai::response::Usage;
+use serde::de::DeserializeOwned;
 
 /// One turn: `role` is `user` or `model` (absent in `systemInstruction`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -386,6 +388,17 @@ fn set_type(out: &mut Map<String, Value>, v: &Value) {
             out.insert("anyOf".to_string(), Value::Array(any));
         }
     }
+}
+
+/// Parses a provider body, or a 502 saying it was not what Gemini documents.
+pub(crate) fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            502,
+            "api_error",
+            format!("gemini returned an unreadable response: {e}"),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde_json::{json, Value};
 
 use super::state::{cut, hits, release, Blocked, GuardState, PostCheck};
+use crate::ctx::RequestCtx;
 
 /// Which text a held buffer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,28 @@ pub struct StreamFilter {
 }
 
 impl StreamFilter {
+    /// Whether the stream held for external `post_call` guardrails must be checked now: it
+    /// ended, or it outgrew what is held (`stream_ext.rs`).
+    pub fn external_due(&self, done: bool) -> bool {
+        self.external.as_ref().is_some_and(|x| x.due(done))
+    }
+
+    /// Runs the external post checks on the held stream: the bytes to send, or the client
+    /// error replacing them.
+    pub async fn check_external(
+        &mut self,
+        ctx: &mut RequestCtx,
+    ) -> Result<BytesMut, adapters::ApiError> {
+        let Some(x) = self.external.as_mut() else {
+            return Ok(BytesMut::new());
+        };
+        let (out, fin) = x.check(ctx).await?;
+        if fin.is_some() {
+            self.final_response = fin;
+        }
+        Ok(out)
+    }
+
     pub fn new(state: &GuardState) -> StreamFilter {
         StreamFilter {
             post: state.post.clone(),

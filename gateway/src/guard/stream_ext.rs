@@ -20,7 +20,6 @@ use serde_json::Value;
 use super::compiled::Guards;
 use super::external::{self, Verdict, Who};
 use super::state::GuardState;
-use super::stream::StreamFilter;
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
 
@@ -272,26 +271,22 @@ fn droppable(v: &Value) -> bool {
         })
 }
 
-impl StreamFilter {
+impl External {
     /// Whether the held stream must be checked now: it ended, or it outgrew [`HOLD_CAP`].
-    pub fn external_due(&self, done: bool) -> bool {
-        self.external
-            .as_ref()
-            .is_some_and(|x| !x.done && (done || x.held.len() > HOLD_CAP))
+    pub fn due(&self, done: bool) -> bool {
+        !self.done && (done || self.held.len() > HOLD_CAP)
     }
 
     /// Runs the external post checks on the held stream: the bytes to send (checked, maybe
-    /// rewritten), or the client error replacing them. Each run is noted.
-    pub async fn check_external(
+    /// rewritten) and, for a Responses stream that changed, its final response; or the client
+    /// error replacing them. Each run is noted.
+    pub async fn check(
         &mut self,
         ctx: &mut RequestCtx,
-    ) -> Result<BytesMut, adapters::ApiError> {
-        let Some(x) = self.external.as_mut() else {
-            return Ok(BytesMut::new());
-        };
-        x.done = true;
-        let held = std::mem::take(&mut x.held);
-        let (guards, list) = (x.guards.clone(), x.list.clone());
+    ) -> Result<(BytesMut, Option<Value>), adapters::ApiError> {
+        self.done = true;
+        let held = std::mem::take(&mut self.held);
+        let (guards, list) = (self.guards.clone(), self.list.clone());
         if held.len() > HOLD_CAP {
             // Too long to hold: nothing was checked.
             for &i in &list {
@@ -299,7 +294,7 @@ impl StreamFilter {
                 let why = format!("the answer is over {HOLD_CAP} bytes, too long to hold");
                 unchecked(ctx, g, &why, Instant::now())?;
             }
-            return Ok(held);
+            return Ok((held, None));
         }
         let mut events = parse(&held);
         let texts = assemble(&mut events);
@@ -362,13 +357,9 @@ impl StreamFilter {
             .map(|((k, old), new)| (k, old, new))
             .collect();
         if changed.is_empty() {
-            return Ok(held);
+            return Ok((held, None));
         }
-        let (out, fin) = rewrite(events, &changed);
-        if fin.is_some() {
-            self.final_response = fin;
-        }
-        Ok(out)
+        Ok(rewrite(events, &changed))
     }
 }
 
