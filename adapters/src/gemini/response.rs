@@ -2,7 +2,6 @@
 //! `text_completion`), `batchEmbedContents` / `predict` → the OpenAI embeddings list. Also the
 //! per-candidate helpers the stream translator shares (text, tool calls, finish reason).
 
-use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::wire::{

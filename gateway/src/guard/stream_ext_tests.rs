@@ -2,6 +2,7 @@
 //! rewritten in each shape, held until checked, resolved by `unreachable_fallback`, the cap.
 
 use super::*;
+use crate::guard::stream::StreamFilter;
 use serde_json::json;
 
 fn sse(vs: &[Value], named: bool) -> Vec<u8> {
