@@ -214,7 +214,7 @@ pub fn request_done(
     control: &crate::control::Control,
     ctx: &mut RequestCtx,
     adm: &Admission,
-    log: &store::SpendLog,
+    log: &Arc<store::SpendLog>,
 ) {
     let Some(o) = get() else { return };
     if let Some(a) = &o.alerts {
@@ -343,7 +343,7 @@ pub fn request_refused(control: &crate::control::Control, ctx: &mut RequestCtx) 
     };
     let mut e = Event {
         key_alias: log.key_alias.clone(),
-        log,
+        log: Arc::new(log),
         ok: false,
         stream: ctx.stream,
         status: ctx.status,

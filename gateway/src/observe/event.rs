@@ -1,4 +1,4 @@
-//! The callback event of one finished request: its spend log row (the account stage's, reused
+//! The callback event of one finished request: its spend log row (the account stage's, shared
 //! as it is), what the capture saw, and how it ended; and the event as LiteLLM's
 //! `StandardLoggingPayload`, the body the generic webhook sends. Never a key (the key's
 //! SHA-256 only) and, when message logging is off, never prompt or completion text.
@@ -10,7 +10,8 @@ use super::capture::{hex, Capture};
 /// One finished request.
 #[derive(Debug)]
 pub struct Event {
-    pub log: store::SpendLog,
+    /// The spend log row, shared with the spend writer's queue.
+    pub log: std::sync::Arc<store::SpendLog>,
     pub ok: bool,
     pub stream: bool,
     pub status: u16,
