@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use sqlx::{Any, Transaction};
 
-use crate::{values_placeholders, Backend, Result, SpendLog};
+use crate::{statement_chunks, values_placeholders, Backend, Result, SpendLog};
 
 /// The metric columns of a backfill `SELECT`, in table order after the key columns.
 macro_rules! backfill_metrics {
@@ -229,11 +229,11 @@ pub(crate) async fn add_logs<'a>(
         }
     }
     let rows: Vec<_> = plain.into_iter().collect();
-    for chunk in rows.chunks(CHUNK) {
+    for chunk in statement_chunks(&rows, CHUNK) {
         upsert(tx, backend, false, chunk).await?;
     }
     let rows: Vec<_> = tagged.into_iter().collect();
-    for chunk in rows.chunks(CHUNK) {
+    for chunk in statement_chunks(&rows, CHUNK) {
         upsert(tx, backend, true, chunk).await?;
     }
     Ok(())
