@@ -21,6 +21,10 @@
 #   CG_KEYS=FILE      one virtual key a line: request i uses line i (mod the count) instead of
 #                     the master key
 #   CG_TOLLGATE=LINES extra `tollgate_settings` lines (e.g. "  metrics: false")
+#   CG_PARAMS=LINES   extra `litellm_params` lines of the deployment (6 spaces of indent, e.g.
+#                     "      input_cost_per_token: 0.000001")
+#   CG_GENERAL=LINES  extra `general_settings` lines (e.g. "  proxy_batch_write_at: 1")
+#   bench/scripts/callgrind-bar.sh runs the DESIGN §4 bar's configuration with these.
 set -euo pipefail
 BIN=$1; MOCK=$2; D=$3; N1=$4; N2=$5; STREAM=${6:-false}
 rm -rf "$D"; mkdir -p "$D"
@@ -73,8 +77,10 @@ model_list:
       model: openai/bench-model
       api_base: http://$MADDR/v1
       api_key: sk-x
+${CG_PARAMS:-}
 general_settings:
   master_key: sk-bench
+${CG_GENERAL:-}
 tollgate_settings:
   host: 127.0.0.1
   port: $port

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use sqlx::{Any, Transaction};
 
-use crate::{values_placeholders, Backend, Result, SpendLog};
+use crate::{statement_chunks, values_placeholders, Backend, Result, SpendLog};
 
 /// The metric columns of a backfill `SELECT`, in table order after the key columns.
 macro_rules! backfill_metrics {
@@ -175,65 +175,65 @@ const KEY_COLUMNS: &str = "api_key, team_id, user_id, model_group, model, custom
 const METRIC_COLUMNS: &str = "key_alias, spend, requests, successes, failures, prompt_tokens, \
     completion_tokens, cached_tokens, cache_hits";
 
-/// One row's key: (date, tag or "", api_key, team, user, model group, model, provider).
-type RowKey = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
+/// One row's key: (day number, tag or "", api_key, team, user, model group, model, provider),
+/// borrowed from the logs. The day sorts as its date string does (both count up), so rows go
+/// to the database in the same order as when the key held the string.
+type RowKey<'a> = (
+    i64,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
 );
 
 /// Rows per upsert statement (at most 17 parameters each).
 const CHUNK: usize = 500;
 
 /// Adds these (newly inserted) spend-log rows to the daily tables, inside the caller's
-/// transaction: summed per table row in memory first, so a flush of N requests touches each
-/// daily row once.
+/// transaction: summed per table row in memory first (keys borrowed from the logs, nothing
+/// allocated per log), so a flush of N requests touches each daily row once.
 pub(crate) async fn add_logs<'a>(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     logs: impl Iterator<Item = &'a SpendLog>,
 ) -> Result<()> {
-    let mut plain: BTreeMap<RowKey, (Usage, Option<&'a str>)> = BTreeMap::new();
-    let mut tagged: BTreeMap<RowKey, (Usage, Option<&'a str>)> = BTreeMap::new();
+    let mut plain: BTreeMap<RowKey<'a>, (Usage, Option<&'a str>)> = BTreeMap::new();
+    let mut tagged: BTreeMap<RowKey<'a>, (Usage, Option<&'a str>)> = BTreeMap::new();
     for l in logs {
-        let day = day_string(l.start_time.div_euclid(86_400_000));
-        let key = |tag: &str| -> RowKey {
+        let day = l.start_time.div_euclid(86_400_000);
+        let key = |tag: &'a str| -> RowKey<'a> {
             (
-                day.clone(),
-                tag.to_string(),
-                l.api_key.clone(),
-                l.team_id.clone().unwrap_or_default(),
-                l.user.clone().unwrap_or_default(),
-                l.model_group.clone(),
-                l.model.clone(),
-                l.custom_llm_provider.clone(),
+                day,
+                tag,
+                l.api_key.as_str(),
+                l.team_id.as_deref().unwrap_or_default(),
+                l.user.as_deref().unwrap_or_default(),
+                l.model_group.as_str(),
+                l.model.as_str(),
+                l.custom_llm_provider.as_str(),
             )
         };
         let e = plain.entry(key("")).or_default();
         e.0.add_log(l);
         e.1 = l.key_alias.as_deref().or(e.1);
-        let mut seen: Vec<&str> = Vec::new();
-        for t in &l.request_tags {
-            if seen.contains(&t.as_str()) {
+        for (i, t) in l.request_tags.iter().enumerate() {
+            if l.request_tags[..i].contains(t) {
                 continue;
             }
-            seen.push(t);
             let e = tagged.entry(key(t)).or_default();
             e.0.add_log(l);
             e.1 = l.key_alias.as_deref().or(e.1);
         }
     }
     let rows: Vec<_> = plain.into_iter().collect();
-    for chunk in rows.chunks(CHUNK) {
+    for chunk in statement_chunks(&rows, CHUNK) {
         upsert(tx, backend, false, chunk).await?;
     }
     let rows: Vec<_> = tagged.into_iter().collect();
-    for chunk in rows.chunks(CHUNK) {
+    for chunk in statement_chunks(&rows, CHUNK) {
         upsert(tx, backend, true, chunk).await?;
     }
     Ok(())
@@ -243,7 +243,7 @@ async fn upsert(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     tag: bool,
-    rows: &[(RowKey, (Usage, Option<&str>))],
+    rows: &[(RowKey<'_>, (Usage, Option<&str>))],
 ) -> Result<()> {
     let (table, keys) = if tag {
         (
@@ -273,19 +273,22 @@ async fn upsert(
         .map(sum)
         .join(", ")
     );
+    let dates: Vec<String> = rows.iter().map(|((day, ..), _)| day_string(*day)).collect();
     let mut q = sqlx::query(&sql);
-    for ((date, t, key, team, user, group, model, provider), (u, alias)) in rows {
+    for (((_, t, key, team, user, group, model, provider), (u, alias)), date) in
+        rows.iter().zip(&dates)
+    {
         q = q.bind(date.as_str());
         if tag {
-            q = q.bind(t.as_str());
+            q = q.bind(*t);
         }
         q = q
-            .bind(key.as_str())
-            .bind(team.as_str())
-            .bind(user.as_str())
-            .bind(group.as_str())
-            .bind(model.as_str())
-            .bind(provider.as_str())
+            .bind(*key)
+            .bind(*team)
+            .bind(*user)
+            .bind(*group)
+            .bind(*model)
+            .bind(*provider)
             .bind(*alias)
             .bind(u.spend)
             .bind(u.requests)

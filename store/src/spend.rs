@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use crate::{placeholder, values_placeholders, Backend, Result, Store};
+use crate::{placeholder, statement_chunks, values_placeholders, Backend, Result, Store};
 
 /// Spend to add to one entity's counter for the budget window starting at `period`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -230,7 +230,7 @@ impl Store {
         let merged = merge_deltas(deltas);
         let mut tx = self.begin_write().await?;
         let mut inserted: HashSet<String> = HashSet::new();
-        for chunk in logs.chunks(LOG_CHUNK) {
+        for chunk in statement_chunks(logs, LOG_CHUNK) {
             inserted.extend(insert_logs(&mut tx, self.backend, chunk).await?);
         }
         // Only rows inserted now count in the daily tables: a retried flush whose rows are
@@ -243,7 +243,7 @@ impl Store {
                 .filter(|l| inserted.contains(&l.request_id)),
         )
         .await?;
-        for chunk in merged.chunks(DELTA_CHUNK) {
+        for chunk in statement_chunks(&merged, DELTA_CHUNK) {
             apply_deltas(&mut tx, self.backend, chunk).await?;
         }
         tx.commit().await?;
@@ -370,6 +370,23 @@ mod unit {
         ];
         let m = merge_deltas(&input);
         assert_eq!(m, vec![("key", "a", 12.0, 20), ("key", "b", 5.0, 10)]);
+    }
+
+    #[test]
+    fn statements_are_full_chunks_then_powers_of_two() {
+        let sizes = |n: usize, max: usize| -> Vec<usize> {
+            let v: Vec<usize> = (0..n).collect();
+            let chunks: Vec<&[usize]> = statement_chunks(&v, max).collect();
+            // Every item once, in order.
+            assert_eq!(chunks.concat(), v);
+            chunks.iter().map(|c| c.len()).collect()
+        };
+        assert_eq!(sizes(0, 500), Vec::<usize>::new());
+        assert_eq!(sizes(1, 500), [1]);
+        assert_eq!(sizes(37, 500), [32, 4, 1]);
+        assert_eq!(sizes(1_000, 500), [500, 500]);
+        assert_eq!(sizes(1_499, 500), [500, 500, 256, 128, 64, 32, 16, 2, 1]);
+        assert_eq!(sizes(7, 4), [4, 2, 1]);
     }
 
     #[test]

@@ -136,7 +136,7 @@ async fn settle(
             prompt_tokens: sum.prompt_tokens,
             completion_tokens: sum.completion_tokens,
         },
-        Some(log),
+        Some(std::sync::Arc::new(log)),
     );
     log::info!(
         "batch {}: {} responses, {} prompt + {} completion tokens, spend {cost:.6} recorded",

@@ -20,7 +20,7 @@ static FLUSHING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub struct Queue {
     /// Log rows in blocks of [`LOG_BLOCK`]: queuing a row never moves the rows already queued
     /// (one growing vector would copy them all, on the request's thread, each time it doubles).
-    logs: Vec<Vec<SpendLog>>,
+    logs: Vec<Vec<Arc<SpendLog>>>,
     rows: usize,
     /// (entity, window start) → amount.
     deltas: HashMap<(Kind, String, i64), f64>,
@@ -43,7 +43,7 @@ pub static ON_WRITE_FAILED: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock:
 pub const FLUSH_AT_ROWS: usize = 4 * LOG_BLOCK;
 
 impl Queue {
-    fn push_log(&mut self, log: SpendLog) {
+    fn push_log(&mut self, log: Arc<SpendLog>) {
         match self.logs.last_mut() {
             Some(block) if block.len() < LOG_BLOCK => block.push(log),
             _ => {
@@ -80,7 +80,7 @@ impl Queue {
 
     /// The log rows, oldest first.
     pub(super) fn log_rows(&self) -> impl Iterator<Item = &SpendLog> {
-        self.logs.iter().flatten()
+        self.logs.iter().flatten().map(|l| &**l)
     }
 
     /// Takes in what `newer` queued after this batch was taken (this one failed to write).
@@ -105,7 +105,7 @@ pub struct Spent {
 impl Control {
     /// Releases the request's reservations, charges its real cost to every entity it counted
     /// toward, counts its tokens in their windows, and queues its spend log row.
-    pub fn settle(&self, adm: &mut Admission, spent: Spent, log: Option<SpendLog>) {
+    pub fn settle(&self, adm: &mut Admission, spent: Spent, log: Option<Arc<SpendLog>>) {
         adm.settled = true;
         let now = now_ms_i64();
         let tz = self.settings.tz;
@@ -303,9 +303,11 @@ mod tests {
 
     #[test]
     fn queued_rows_go_in_blocks_and_a_failed_batch_takes_in_newer_rows() {
-        let log = |i: usize| SpendLog {
-            request_id: i.to_string(),
-            ..SpendLog::default()
+        let log = |i: usize| {
+            Arc::new(SpendLog {
+                request_id: i.to_string(),
+                ..SpendLog::default()
+            })
         };
         let mut q = Queue::default();
         for i in 0..2 * LOG_BLOCK + 1 {

@@ -108,7 +108,11 @@ pub fn external(ctx: &mut RequestCtx) -> Option<Later> {
             for i in list {
                 notes.push(run(&guards, i, &call_id, &mut e).await);
             }
-            if let Some(m) = e.log.metadata.as_object_mut() {
+            // The row is shared with the spend queue: the event gets its own copy here.
+            if let Some(m) = std::sync::Arc::make_mut(&mut e.log)
+                .metadata
+                .as_object_mut()
+            {
                 let info = m
                     .entry("guardrail_information")
                     .or_insert_with(|| Value::Array(Vec::new()));

@@ -18,7 +18,8 @@ pub fn record(state: &AppState, method: &str, path: &str, ctx: &mut RequestCtx) 
         };
         // `logging_only` guardrails mask what is logged (and are noted in the row).
         crate::guard::logged::logging_only(ctx);
-        let log = spend_log(ctx, adm, cost);
+        // One row, shared by the spend queue and the callbacks' event (never cloned).
+        let log = std::sync::Arc::new(spend_log(ctx, adm, cost));
         // Callbacks and alerts: one event, queued for their senders (after the external
         // `logging_only` guardrails, which run off this path).
         let later = crate::guard::logged::external(ctx);

@@ -224,7 +224,7 @@ pub fn request_done(
     control: &crate::control::Control,
     ctx: &mut RequestCtx,
     adm: &Admission,
-    log: &store::SpendLog,
+    log: &Arc<store::SpendLog>,
     later: Option<Later>,
 ) {
     let Some(o) = get() else { return };
@@ -362,7 +362,7 @@ pub fn request_refused(control: &crate::control::Control, ctx: &mut RequestCtx) 
     };
     let mut e = Event {
         key_alias: log.key_alias.clone(),
-        log,
+        log: Arc::new(log),
         ok: false,
         stream: ctx.stream,
         status: ctx.status,

@@ -1,16 +1,17 @@
-//! The callback event of one finished request: its spend log row (the account stage's, reused
-//! as it is), what the capture saw, and how it ended; and the event as LiteLLM's
-//! `StandardLoggingPayload`, the body the generic webhook sends. Never a key (the key's
-//! SHA-256 only) and, when message logging is off, never prompt or completion text.
+//! The callback event of one finished request: its spend log row (the account stage's, shared
+//! as it is), what the capture saw, and how it ended (as LiteLLM's `StandardLoggingPayload`,
+//! the generic webhook's body: `payload.rs`). Never a key (the key's SHA-256 only) and, when
+//! message logging is off, never prompt or completion text.
 
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 
 use super::capture::{hex, Capture};
 
 /// One finished request.
 #[derive(Debug)]
 pub struct Event {
-    pub log: store::SpendLog,
+    /// The spend log row, shared with the spend writer's queue.
+    pub log: std::sync::Arc<store::SpendLog>,
     pub ok: bool,
     pub stream: bool,
     pub status: u16,
@@ -76,115 +77,6 @@ impl Event {
     pub fn params(&self) -> Value {
         Value::Object(self.capture.params.clone())
     }
-
-    /// LiteLLM's `StandardLoggingPayload` (field names as LiteLLM's
-    /// `litellm/types/utils.py`), for the generic webhook.
-    pub fn standard_payload(&self) -> Value {
-        let l = &self.log;
-        let response = match self.response_text() {
-            Some(t) => {
-                json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": t}}]})
-            }
-            None if !self.ok => Value::Null,
-            None => json!({}),
-        };
-        let mut metadata = Map::new();
-        metadata.insert(
-            "user_api_key_hash".into(),
-            opt(Some(&l.api_key).filter(|k| !k.is_empty()).cloned()),
-        );
-        metadata.insert("user_api_key_alias".into(), opt(self.key_alias.clone()));
-        metadata.insert("user_api_key_team_id".into(), opt(l.team_id.clone()));
-        metadata.insert(
-            "user_api_key_team_alias".into(),
-            opt(self.team_alias.clone()),
-        );
-        metadata.insert("user_api_key_user_id".into(), opt(l.user.clone()));
-        metadata.insert("user_api_key_org_id".into(), opt(l.organization_id.clone()));
-        metadata.insert("user_api_key_end_user_id".into(), opt(l.end_user.clone()));
-        metadata.insert("spend_logs_metadata".into(), Value::Null);
-        metadata.insert("requester_ip_address".into(), Value::Null);
-        metadata.insert(
-            "requester_metadata".into(),
-            json!({
-                "generation_name": self.capture.generation_name,
-                "trace_id": self.capture.langfuse_trace_id,
-                "session_id": self.capture.session_id,
-            }),
-        );
-        let error_information = if self.ok {
-            Value::Null
-        } else {
-            json!({
-                "error_code": self.upstream_status.unwrap_or(self.status).to_string(),
-                "error_class": error_class(self.status),
-                "llm_provider": l.custom_llm_provider,
-                "error_message": self.error.clone().unwrap_or_default(),
-            })
-        };
-        let completion_start = self
-            .capture
-            .first_byte_ms
-            .map(Event::secs)
-            .unwrap_or(Event::secs(l.end_time));
-        let mut payload = json!({
-            "id": l.request_id,
-            "trace_id": self.trace_id_hex(),
-            "call_type": l.call_type,
-            "stream": self.stream,
-            "response_cost": l.spend,
-            "status": if self.ok { "success" } else { "failure" },
-            "status_fields": {
-                "llm_api_status": if self.ok { "success" } else { "failure" },
-            },
-            "total_tokens": l.total_tokens,
-            "prompt_tokens": l.prompt_tokens,
-            "completion_tokens": l.completion_tokens,
-            "startTime": Event::secs(l.start_time),
-            "endTime": Event::secs(l.end_time),
-            "completionStartTime": completion_start,
-            "response_time": (l.end_time - l.start_time) as f64 / 1000.0,
-            "model_map_information": {"model_map_key": l.model, "model_map_value": null},
-            "model": l.model,
-            "model_id": opt(Some(l.model_id.clone()).filter(|s| !s.is_empty())),
-            "model_group": l.model_group,
-            "custom_llm_provider": l.custom_llm_provider,
-            "api_base": crate::logging::redact::text(&l.api_base),
-            "metadata": metadata,
-            "cache_hit": l.cache_hit,
-            "cache_key": null,
-            "saved_cache_cost": 0.0,
-            "request_tags": l.request_tags,
-            "end_user": l.end_user.clone().unwrap_or_default(),
-            "requester_ip_address": null,
-            "messages": self.messages(),
-            "response": response,
-            "error_str": self.error.clone().filter(|_| !self.ok),
-            "error_information": error_information,
-            "model_parameters": self.params(),
-            "hidden_params": {
-                "model_id": l.model_id,
-                "cache_key": null,
-                "api_base": crate::logging::redact::text(&l.api_base),
-                "response_cost": l.spend,
-                "litellm_call_id": l.request_id,
-                "response_id": l.response_id,
-                "attempted_retries": l.metadata.get("attempted_retries"),
-                "attempted_fallbacks": l.metadata.get("attempted_fallbacks"),
-            },
-        });
-        // Which guardrails ran and what they did (LiteLLM's `guardrail_information`).
-        payload["guardrail_information"] = l
-            .metadata
-            .get("guardrail_information")
-            .cloned()
-            .unwrap_or(Value::Null);
-        payload
-    }
-}
-
-fn opt(v: Option<String>) -> Value {
-    v.map(Value::String).unwrap_or(Value::Null)
 }
 
 /// LiteLLM's exception class names by status (`litellm.exceptions`).

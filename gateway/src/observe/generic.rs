@@ -8,16 +8,19 @@ use bytes::Bytes;
 use conf::observe::callbacks::GenericFormat;
 
 use super::event::Event;
+use super::payload::StandardPayload;
 use super::queue::Format;
 
 pub struct Generic(pub GenericFormat);
 
 impl Format for Generic {
     fn bodies(&self, batch: &[Arc<Event>]) -> Vec<(usize, Bytes)> {
-        let payloads = batch.iter().map(|e| e.standard_payload());
+        // Each payload serialized straight into the body (`payload.rs`), no `Value` tree.
+        let to_vec = |e: &Arc<Event>| serde_json::to_vec(&StandardPayload(e)).unwrap_or_default();
         match self.0 {
             GenericFormat::JsonArray => {
-                let list: Vec<serde_json::Value> = payloads.collect();
+                let list: Vec<StandardPayload<'_>> =
+                    batch.iter().map(|e| StandardPayload(e)).collect();
                 vec![(
                     list.len(),
                     Bytes::from(serde_json::to_vec(&list).unwrap_or_default()),
@@ -25,13 +28,18 @@ impl Format for Generic {
             }
             GenericFormat::Ndjson => {
                 let mut out = Vec::new();
-                for p in payloads {
-                    out.extend_from_slice(p.to_string().as_bytes());
+                for e in batch {
+                    // Into the body as it grows; a failed payload (none is expected) is skipped.
+                    let mark = out.len();
+                    if serde_json::to_writer(&mut out, &StandardPayload(e)).is_err() {
+                        out.truncate(mark);
+                        continue;
+                    }
                     out.push(b'\n');
                 }
                 vec![(batch.len(), Bytes::from(out))]
             }
-            GenericFormat::Single => payloads.map(|p| (1, Bytes::from(p.to_string()))).collect(),
+            GenericFormat::Single => batch.iter().map(|e| (1, Bytes::from(to_vec(e)))).collect(),
         }
     }
 

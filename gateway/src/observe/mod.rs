@@ -27,6 +27,7 @@ pub mod http;
 pub mod langfuse;
 pub mod logs;
 pub mod otlp;
+pub mod payload;
 pub mod queue;
 
 pub use callbacks::{
