@@ -22,6 +22,7 @@ mod azure_door;
 mod budget_modes;
 mod budgets;
 mod cache;
+mod cache_items;
 mod cache_more;
 mod cache_semantic;
 mod callbacks;

@@ -49,6 +49,17 @@ pub fn key(
     group: &str,
     body: &Map<String, Value>,
 ) -> String {
+    finish(namespace, hasher(call_type, scope, group, body, None))
+}
+
+/// The hash of everything [`key`] covers, but `skip` (a body field) left out.
+pub(super) fn hasher(
+    call_type: &str,
+    scope: &str,
+    group: &str,
+    body: &Map<String, Value>,
+    skip: Option<&str>,
+) -> Sha256 {
     let mut h = Sha256::new();
     h.update(call_type.as_bytes());
     h.update([0]);
@@ -56,17 +67,26 @@ pub fn key(
     h.update([0]);
     h.update(group.as_bytes());
     h.update([0]);
-    let mut w = HashWriter(&mut h);
     for (k, v) in body {
-        if NOT_IN_KEY.contains(&k.as_str()) {
+        if NOT_IN_KEY.contains(&k.as_str()) || skip == Some(k.as_str()) {
             continue;
         }
-        w.0.update(k.as_bytes());
-        w.0.update([b'=']);
-        // Writing into the hasher cannot fail.
-        let _ = serde_json::to_writer(&mut w, v);
-        w.0.update([0]);
+        h.update(k.as_bytes());
+        h.update([b'=']);
+        hash_value(&mut h, v);
+        h.update([0]);
     }
+    h
+}
+
+/// Adds a JSON value, serialized, to the hash.
+pub(super) fn hash_value(h: &mut Sha256, v: &Value) {
+    // Writing into the hasher cannot fail.
+    let _ = serde_json::to_writer(HashWriter(h), v);
+}
+
+/// `namespace:` (when set) then the hash in hex.
+pub(super) fn finish(namespace: Option<&str>, h: Sha256) -> String {
     let digest = h.finalize();
     let mut out = String::with_capacity(namespace.map_or(0, |n| n.len() + 1) + 64);
     if let Some(ns) = namespace {
