@@ -23,6 +23,7 @@ mod batches;
 mod budget_modes;
 mod budgets;
 mod cache;
+mod cache_items;
 mod cache_more;
 mod cache_semantic;
 mod callbacks;

@@ -463,3 +463,83 @@ def test_openai_files_and_batches(gateway):
     assert az.batches.retrieve(b.id).status == "completed"
     with pytest.raises(openai.BadRequestError, match="no OpenAI or Azure OpenAI deployment"):
         az.files.create(file=("in.jsonl", _batch_file("claude-mock", 1)), purpose="batch")
+
+
+@pytest.fixture(scope="module")
+def cached_gateway(tmp_path_factory):
+    """A gateway with the response cache on (`type: local`), an Anthropic deployment (answers
+    passed through to Anthropic clients) and an OpenAI one, on a mock of their own."""
+    mock, mock_port = start_mock([])
+    tool_mock, tool_port = start_mock(["--tool-call", "get_weather=" + json.dumps(ARGS)])
+    config = tmp_path_factory.mktemp("sdk-cache") / "config.yaml"
+    config.write_text(f"""
+model_list:
+  - model_name: gpt-mock
+    litellm_params: {{model: openai/gpt-up, api_base: "http://127.0.0.1:{mock_port}/v1", api_key: sk-up}}
+  - model_name: claude-mock
+    litellm_params: {{model: anthropic/claude-up, api_base: "http://127.0.0.1:{mock_port}", api_key: sk-up}}
+  - model_name: claude-tools
+    litellm_params: {{model: anthropic/claude-up, api_base: "http://127.0.0.1:{tool_port}", api_key: sk-up}}
+general_settings:
+  master_key: {KEY}
+tollgate_settings:
+  database_path: "{config.parent / 'tollgate.db'}"
+litellm_settings:
+  cache: true
+  cache_params: {{type: local}}
+""")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    gw = subprocess.Popen([str(BIN / "tollgate"), "-c", str(config), "--host", "127.0.0.1", "--port", str(port)],
+                          stderr=subprocess.PIPE, env=env)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            with urllib.request.urlopen(base + "/health/liveliness", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.05)
+    else:
+        gw.kill()
+        pytest.fail("gateway did not start: " + gw.stderr.read().decode())
+    yield base
+    for p in (gw, mock, tool_mock):
+        p.kill()
+        p.wait()
+
+
+@pytest.mark.parametrize("model", ["claude-mock", "claude-tools"])
+def test_anthropic_sdk_replays_cached_pass_through_answers(cached_gateway, model):
+    """An Anthropic deployment's answer, kept as it was, parses in the SDK whole and streamed."""
+    c = anthropic.Anthropic(base_url=cached_gateway, api_key=KEY, max_retries=0)
+    ask = dict(model=model, max_tokens=30, tools=TOOLS_ANTHROPIC,
+               messages=[{"role": "user", "content": "Weather in Paris? " + model}])
+    first = c.messages.with_raw_response.create(**ask)
+    assert first.headers.get("x-litellm-cache-hit") is None
+    first = first.parse()
+    again = c.messages.with_raw_response.create(**ask)
+    assert again.headers["x-litellm-cache-hit"] == "True"
+    assert again.parse().model_dump() == first.model_dump()
+    with c.messages.stream(**ask) as s:
+        text = "".join(s.text_stream)
+        final = s.get_final_message()
+    def blocks(m):
+        return [{k: v for k, v in b.model_dump().items() if k != "parsed_output"} for b in m.content]
+    assert blocks(final) == blocks(first)
+    assert final.stop_reason == first.stop_reason
+    assert final.usage.output_tokens == first.usage.output_tokens
+    assert text == "".join(b.text for b in first.content if b.type == "text")
+
+
+def test_openai_sdk_embeddings_cached_item_by_item(cached_gateway):
+    o = openai.OpenAI(base_url=cached_gateway + "/v1", api_key=KEY, max_retries=0)
+    first = o.embeddings.create(model="gpt-mock", input=["one", "two"])
+    r = o.embeddings.with_raw_response.create(model="gpt-mock", input=["two", "three", "one"])
+    assert r.headers["x-tollgate-cache-items"] == "2/3"
+    r = r.parse()
+    assert [d.index for d in r.data] == [0, 1, 2]
+    assert r.data[0].embedding == first.data[1].embedding
+    assert r.data[2].embedding == first.data[0].embedding
+    r = o.embeddings.with_raw_response.create(model="gpt-mock", input=["three"])
+    assert r.headers["x-litellm-cache-hit"] == "True"

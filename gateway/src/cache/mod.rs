@@ -4,8 +4,10 @@
 //! hit costs nothing and calls no provider. These are the lifecycle's hooks; the cache itself
 //! is `store.rs`. See docs/caching.md.
 
+pub mod anthropic;
 pub mod assemble;
 pub mod embed;
+pub mod items;
 pub mod key;
 pub mod local;
 pub mod pending;
@@ -84,6 +86,11 @@ pub async fn lookup(
         c.max_age
             .is_none_or(|age| now - e.made_ms <= age.as_millis() as i64)
     };
+    if ctx.call_type == "aembedding" {
+        if let Some(found) = lookup_items(cache, ctx, &c, ns, &scope, group, body).await {
+            return found;
+        }
+    }
     let mut found = if c.no_cache {
         None
     } else {
@@ -138,8 +145,64 @@ pub async fn lookup(
         stream: None,
         semantic,
         similarity,
+        items: None,
     }));
     found
+}
+
+/// An embeddings request, item by item (`items.rs`): `None` when its `input` has no items
+/// (looked up as a whole then); else the answer when every item was found.
+async fn lookup_items(
+    cache: &Arc<Cache>,
+    ctx: &mut RequestCtx,
+    c: &key::Controls,
+    ns: Option<&str>,
+    scope: &str,
+    group: &str,
+    body: &mut Map<String, Value>,
+) -> Option<Option<Entry>> {
+    let keys = {
+        let items = body.get("input").and_then(items::split)?;
+        items::keys(ns, scope, group, body, &items)
+    };
+    let now = crate::clock::now_ms_i64();
+    let fresh = |e: &Entry| {
+        c.max_age
+            .is_none_or(|age| now - e.made_ms <= age.as_millis() as i64)
+    };
+    let found: Vec<Option<Bytes>> = if c.no_cache {
+        vec![None; keys.len()]
+    } else {
+        futures_util::future::join_all(keys.iter().map(|k| cache.get(k)))
+            .await
+            .into_iter()
+            .map(|e| e.filter(fresh).map(|e| e.body))
+            .collect()
+    };
+    let key = key::key(ns, ctx.call_type, scope, group, body);
+    let items = items::Items::new(keys, found, body);
+    let entry = items.all_found().map(|body| Entry {
+        body,
+        made_ms: now,
+        expires_ms: now,
+    });
+    if entry.is_some() {
+        HITS.fetch_add(1, Ordering::Relaxed);
+    } else {
+        MISSES.fetch_add(1, Ordering::Relaxed);
+    }
+    ctx.cache = Some(Box::new(Pending {
+        cache: cache.clone(),
+        key,
+        hit: entry.is_some(),
+        store: !c.no_store,
+        ttl: c.ttl,
+        stream: None,
+        semantic: None,
+        similarity: None,
+        items: Some(Box::new(items)),
+    }));
+    Some(entry)
 }
 
 /// Stage 2, before the lookup and whether or not a cache is on (LiteLLM's pre-call check): a key
@@ -173,8 +236,9 @@ pub fn refuse_controls(
     }
 }
 
-/// Stage 5, a whole answer: kept when it is a 2xx in the canonical API (not a mock, not a
-/// passed-through Anthropic or Responses body).
+/// Stage 5, a whole answer: kept when it is a 2xx in the canonical API or an Anthropic
+/// deployment's passed-through `Message` (not a mock, not a Responses body); an embeddings
+/// answer item by item.
 pub fn keep(ctx: &RequestCtx, status: u16, body: &Bytes) {
     let Some(p) = ctx.cache.as_deref() else {
         return;
@@ -182,7 +246,32 @@ pub fn keep(ctx: &RequestCtx, status: u16, body: &Bytes) {
     if p.hit || !p.store || status >= 300 || !storable(ctx) {
         return;
     }
+    if let Some(items) = &p.items {
+        for (key, item) in items.to_keep(body) {
+            p.cache.put(key, item, p.ttl);
+        }
+        return;
+    }
+    if matches!(ctx.front, Front::AnthropicNative) {
+        p.put(anthropic::mark(body));
+        return;
+    }
     p.put(body.clone());
+}
+
+/// Stage 5, a whole 2xx answer in the client's API: an embeddings request some of whose items
+/// were found gets the whole list, in its order (the provider embedded the others).
+pub fn complete(ctx: &RequestCtx, body: Bytes) -> Result<Bytes, adapters::ApiError> {
+    let items = ctx.cache.as_deref().and_then(|p| p.items.as_deref());
+    match items.and_then(|it| it.complete(&body)) {
+        None => Ok(body),
+        Some(Ok(b)) => Ok(b),
+        Some(Err(e)) => Err(adapters::ApiError::new(
+            502,
+            "api_error",
+            format!("The provider's embeddings did not match the inputs sent: {e}"),
+        )),
+    }
 }
 
 /// Stage 5, a stream: canonical SSE bytes on their way out, copied (not parsed: a hit from a
@@ -191,6 +280,7 @@ pub fn keep(ctx: &RequestCtx, status: u16, body: &Bytes) {
 /// provider's report when the client's stream had none.
 pub fn collect(ctx: &mut RequestCtx, canonical_sse: &[u8], done: bool) {
     let ok = storable(ctx);
+    let native = matches!(ctx.front, Front::AnthropicNative);
     let text = ctx.call_type == "atext_completion";
     let usage = ctx
         .usage_seen
@@ -202,7 +292,14 @@ pub fn collect(ctx: &mut RequestCtx, canonical_sse: &[u8], done: bool) {
     if p.hit || !p.store || !ok {
         return;
     }
-    let buf = p.stream.get_or_insert_with(bytes::BytesMut::new);
+    let buf = p.stream.get_or_insert_with(|| {
+        // A passed-through Anthropic stream is kept marked as one (`anthropic::mark`).
+        let mut b = bytes::BytesMut::new();
+        if native {
+            b.extend_from_slice(&anthropic::mark(b""));
+        }
+        b
+    });
     buf.extend_from_slice(canonical_sse);
     if !done {
         return;
@@ -210,6 +307,12 @@ pub fn collect(ctx: &mut RequestCtx, canonical_sse: &[u8], done: bool) {
     let Some(mut buf) = p.stream.take() else {
         return;
     };
+    if native {
+        if anthropic::complete(&buf[1..]) {
+            p.put(buf.freeze());
+        }
+        return;
+    }
     const DONE: &[u8] = b"data: [DONE]\n\n";
     if !buf.ends_with(DONE) {
         return;
@@ -266,9 +369,27 @@ fn zero_cost(buf: &mut bytes::BytesMut) {
 pub enum Answer {
     Whole(Bytes),
     Events(Bytes),
+    /// An Anthropic deployment's answer to an Anthropic client as it was: a `Message`, or
+    /// Anthropic's events.
+    NativeWhole(Bytes),
+    NativeEvents(Bytes),
 }
 
 pub fn answer(entry: Entry, stream: bool) -> Answer {
+    if let Some((events, a)) = anthropic::unmark(&entry.body) {
+        return match (events, stream) {
+            (true, true) => Answer::NativeEvents(a),
+            (false, false) => Answer::NativeWhole(a),
+            (false, true) => match anthropic::events_of(&a) {
+                Some(e) => Answer::NativeEvents(e),
+                None => Answer::NativeWhole(a),
+            },
+            (true, false) => match anthropic::message_of(&a) {
+                Some(m) => Answer::NativeWhole(m),
+                None => Answer::NativeEvents(a),
+            },
+        };
+    }
     let events = entry.body.first() == Some(&b'd');
     match (events, stream) {
         (true, true) | (false, false) => {
@@ -310,12 +431,14 @@ pub fn sse_usage(sse: &[u8]) -> Option<adapters::openai::response::Usage> {
     usage
 }
 
-/// Whether the answer may be kept: in the canonical shape (not a passed-through Anthropic or
-/// Responses body), not a mock, and not cut short by a budget clamp of `max_tokens` (the key is
-/// the request as the client sent it, which asked for more).
+/// Whether the answer may be kept: in the canonical shape or an Anthropic deployment's answer
+/// to an Anthropic client (not a Responses body), not a mock, and not cut short by a budget
+/// clamp of `max_tokens` (the key is the request as the client sent it, which asked for more).
 fn storable(ctx: &RequestCtx) -> bool {
-    matches!(ctx.front, Front::OpenAi | Front::Anthropic { .. })
-        && !ctx.mocked
+    matches!(
+        ctx.front,
+        Front::OpenAi | Front::Anthropic { .. } | Front::AnthropicNative
+    ) && !ctx.mocked
         && ctx.clamped_max_tokens.is_none()
 }
 
@@ -327,6 +450,12 @@ pub fn headers(ctx: &RequestCtx, h: &mut Vec<(&'static str, HeaderValue)>) {
         }
         if p.hit {
             h.push(("x-litellm-cache-hit", HeaderValue::from_static("True")));
+        }
+        if let Some(items) = &p.items {
+            let (found, n) = items.counts();
+            if let Ok(v) = HeaderValue::from_str(&format!("{found}/{n}")) {
+                h.push(("x-tollgate-cache-items", v));
+            }
         }
         if let Some(sim) = p.similarity {
             if let Ok(v) = HeaderValue::from_str(&format!("{sim:.4}")) {

@@ -20,6 +20,8 @@ pub struct Pending {
     pub(super) semantic: Option<(String, String, Box<[f32]>)>,
     /// A semantic hit: its similarity (the `x-tollgate-cache-similarity` header).
     pub similarity: Option<f32>,
+    /// An embeddings request cached item by item.
+    pub items: Option<Box<super::items::Items>>,
 }
 
 impl Pending {

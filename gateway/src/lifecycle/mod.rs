@@ -108,6 +108,18 @@ async fn replay(
             ctx.cost = Some(0.0);
             relay::events(session, ctx, vec![sse]).await
         }
+        crate::cache::Answer::NativeWhole(body) => {
+            ctx.front = crate::ctx::Front::AnthropicNative;
+            relay::whole(session, ctx, 200, "application/json", body).await
+        }
+        crate::cache::Answer::NativeEvents(sse) => {
+            ctx.front = crate::ctx::Front::AnthropicNative;
+            if let Some(u) = crate::cache::anthropic::events_usage(&sse) {
+                ctx.note_usage(&u);
+            }
+            ctx.cost = Some(0.0);
+            relay::events(session, ctx, vec![sse]).await
+        }
     }
     Ok(())
 }

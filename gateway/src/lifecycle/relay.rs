@@ -62,7 +62,9 @@ pub async fn whole(
     }
     crate::cache::keep(ctx, status, &body);
     let (content_type, body) = if status < 300 {
-        match front::whole(ctx, content_type, body) {
+        let answer = front::whole(ctx, content_type, body)
+            .and_then(|(ct, b)| Ok((ct, crate::cache::complete(ctx, b)?)));
+        match answer {
             Ok(answer) => answer,
             Err(e) => {
                 reply::api_error(session, ctx, &e, Served::Llm).await;
