@@ -302,7 +302,7 @@ def test_openai_errors_are_the_sdk_exception_classes(gateway, oai):
         oai.chat.completions.create(model="gpt-mock", messages=[{"role": "user", "content": "x"}],
                                     extra_body={"mock": {"status": 503}})
     assert [m.id for m in oai.models.list()] == ["gpt-mock", "gpt-tools", "claude-mock", "claude-tools",
-                                                 "gemini-mock", "rerank-mock"]
+                                                 "gemini-mock", "rerank-mock", "imagen-mock"]
 
 
 @pytest.mark.parametrize("model", ["claude-mock", "gpt-mock"])
