@@ -130,8 +130,9 @@ pub struct RequestCtx {
     /// Time spent waiting on providers (for `x-litellm-overhead-duration-ms`).
     pub upstream_time: std::time::Duration,
     /// The provider's stream failed after bytes had reached the client (relayed as an error
-    /// event, so it cannot be retried): routing still counts it against the deployment.
-    pub broken_stream: Option<adapters::ApiError>,
+    /// event, so it cannot be retried): routing still counts it against the deployment, then
+    /// sends the stream's last bytes (the events before the failure and the error event).
+    pub broken_stream: Option<(adapters::ApiError, bytes::Bytes)>,
 
     // ── outcome: what the client got (stage 5: relay, stream; `reply`) ─────────────────────
     /// Status sent to the client.

@@ -79,7 +79,7 @@ async fn try_group(
             Ok(()) => {
                 // A stream that broke after bytes went out is the client's answer (with an
                 // error event), but the deployment failed all the same.
-                if let Some(broken) = ctx.broken_stream.take() {
+                if let Some((broken, tail)) = ctx.broken_stream.take() {
                     count_failure(
                         state,
                         cfg,
@@ -87,6 +87,9 @@ async fn try_group(
                         &dep,
                         &GatewayError::Upstream(broken),
                     );
+                    if session.write_response_body(Some(tail), true).await.is_err() {
+                        ctx.status = super::relay::CLIENT_CLOSED;
+                    }
                 }
                 return Ok(());
             }

@@ -167,7 +167,8 @@ pub struct Streamed<'a> {
 
 /// Relays a stream. Provider failures after the first byte end the stream with an error event
 /// in the client's API (`reply::stream_error`), and are left in `ctx.broken_stream` for the
-/// cooldown count; a client that leaves makes us drop the provider connection.
+/// cooldown count, with the stream's last bytes (sent after the count); a client that leaves
+/// makes us drop the provider connection.
 pub async fn stream(
     state: &AppState,
     session: &mut Session,
@@ -306,11 +307,10 @@ pub async fn stream(
             // routing counts the failure against the deployment (it cannot be retried).
             up.shutdown().await;
             reply::stream_error(ctx, &err, &mut out);
-            ctx.broken_stream = Some(err);
+            // The attempt loop counts the failure, then sends these last bytes: a client's
+            // next request, sent when it sees the stream end, already finds the cooldown.
             let body = front::encode(ctx, out, true);
-            if session.write_response_body(Some(body), true).await.is_err() {
-                ctx.status = CLIENT_CLOSED;
-            }
+            ctx.broken_stream = Some((err, body));
             return Ok(());
         }
         if !done && out.is_empty() {
