@@ -216,7 +216,7 @@ fn main() -> ExitCode {
         }
     };
     // The custom pass-through paths, against the route table (which conf does not know).
-    let shadowing = routes::table::shadowing(&loaded.config);
+    let shadowing = routes::shadow::shadowing(&loaded.config);
     if !shadowing.is_empty() {
         eprintln!(
             "tollgate: {source}: {}",

@@ -94,7 +94,7 @@ impl std::fmt::Display for Errors {
 
 /// Swaps `config` in (see the module comment); on error nothing changes.
 pub fn apply(state: &AppState, config: Config) -> Result<Report, Errors> {
-    let mut errors = crate::routes::table::shadowing(&config);
+    let mut errors = crate::routes::shadow::shadowing(&config);
     if let Some(path) = &config.tollgate.price_table {
         if let Err(e) = crate::pricing::PriceTable::with_file(std::path::Path::new(path)) {
             errors.push(format!("tollgate_settings.price_table: {e}"));

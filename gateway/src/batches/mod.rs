@@ -411,8 +411,7 @@ pub(super) async fn admit(
         completions: 1,
         extra: 0,
     };
-    let cost =
-        crate::control::reserve::Cost::new(None, None, None, Endpoint::Embeddings, 0, nothing);
+    let cost = crate::control::cost::Cost::new(None, None, None, Endpoint::Embeddings, 0, nothing);
     state.control.reserve(&mut adm, &cost).await?;
     ctx.caller = Some(caller);
     ctx.admission = Some(adm);

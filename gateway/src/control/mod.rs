@@ -3,6 +3,7 @@
 //! plus the settings budgets are enforced with. Database work runs on the control plane's own
 //! runtime, never on the proxy's worker threads.
 
+pub mod cost;
 pub mod enforce;
 pub mod entity;
 pub mod flush;

@@ -88,7 +88,7 @@ async fn checks(
             return Ok(hit);
         }
     }
-    let cost = crate::control::reserve::Cost::of(
+    let cost = crate::control::cost::Cost::of(
         runtime,
         resolved,
         req.endpoint,

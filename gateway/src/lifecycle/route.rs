@@ -122,7 +122,7 @@ impl Plan {
                 );
                 continue;
             }
-            let cost = crate::control::reserve::Cost::new(
+            let cost = crate::control::cost::Cost::new(
                 runtime.groups.get(hop.group.as_str()),
                 hop.provider,
                 hop.wildcard.clone(),

@@ -17,6 +17,7 @@ use crate::state::AppState;
 
 pub mod cache;
 pub mod responses;
+pub mod shadow;
 pub mod table;
 pub mod ui;
 pub mod ui_session;
@@ -271,7 +272,7 @@ mod tests {
 
     #[test]
     fn custom_paths_that_shadow_a_built_in_route_are_named() {
-        use super::table::shadowed;
+        use super::shadow::shadowed;
         assert_eq!(shadowed("/bria", true), None);
         assert_eq!(shadowed("/v1/rerank-custom", false), None);
         assert!(shadowed("/chat/completions", false).is_some());
